@@ -1,0 +1,209 @@
+/**
+ * One behaviour suite, run against every adapter on the real framework over a real socket.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { serve } from '@hono/node-server';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import Koa from 'koa';
+import { createEkg, type Ekg } from '../ekg.js';
+import { baseOf, closeServer, get, listening } from '../testing/http.js';
+
+const TOKEN = 's3cret-token';
+
+interface Mounted {
+  base: string;
+  close(): Promise<void>;
+}
+
+type Mount = (ekg: Ekg) => Promise<Mounted>;
+
+const APP_BODY = 'app says hi';
+
+const mounts: Record<string, Mount> = {
+  'node:http': async (ekg) => {
+    const mw = ekg.node();
+    const server = await listening(
+      createServer((req, res) =>
+        mw(req, res, () => {
+          res.end(APP_BODY);
+        }),
+      ),
+    );
+    return { base: baseOf(server), close: () => closeServer(server) };
+  },
+  express: async (ekg) => {
+    const app = express();
+    app.use(ekg.express());
+    app.get('/hello', (_req, res) => {
+      res.send(APP_BODY);
+    });
+    const server = await listening(createServer(app));
+    return { base: baseOf(server), close: () => closeServer(server) };
+  },
+  fastify: async (ekg) => {
+    const app = Fastify();
+    await app.register(ekg.fastify());
+    app.get('/hello', async () => APP_BODY);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const server = app.server as Server;
+    return { base: baseOf(server), close: () => app.close() };
+  },
+  koa: async (ekg) => {
+    const app = new Koa();
+    app.use(ekg.koa());
+    app.use(async (ctx) => {
+      if (ctx.path === '/hello') ctx.body = APP_BODY;
+    });
+    const server = await listening(createServer(app.callback()));
+    return { base: baseOf(server), close: () => closeServer(server) };
+  },
+  hono: async (ekg) => {
+    const app = new Hono();
+    app.use(ekg.hono());
+    app.get('/hello', (c) => c.text(APP_BODY));
+    const server = await new Promise<Server>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
+    });
+    return { base: baseOf(server), close: () => closeServer(server) };
+  },
+};
+
+for (const [name, mount] of Object.entries(mounts)) {
+  describe(`adapter: ${name}`, () => {
+    let ekg: Ekg;
+    let app: Mounted;
+    let healthy = true;
+
+    before(async () => {
+      ekg = createEkg({
+        prefix: '/ops',
+        token: TOKEN,
+        signals: false,
+        checkCache: 0,
+        vitals: [
+          {
+            name: 'db',
+            stats: () => ({ pool: { size: 10, busy: 3 }, primary: true }),
+            check: () => (healthy ? { ok: true } : { ok: false, detail: 'connection refused' }),
+          },
+        ],
+      });
+      await ekg.ready();
+      app = await mount(ekg);
+    });
+    after(async () => {
+      await app.close();
+      await ekg.close();
+    });
+
+    test('GET /heartbeat answers the KomachiHeartbeat contract', async () => {
+      const r = await get(app.base, '/ops/heartbeat');
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'heartbeat:ok');
+      assert.match(r.headers.get('content-type') ?? '', /^text\/plain/);
+      assert.equal(r.headers.get('cache-control'), 'no-store');
+    });
+
+    test('a failing check turns /heartbeat and /ready to 503 and names the vital', async () => {
+      healthy = false;
+      try {
+        const hb = await get(app.base, '/ops/heartbeat');
+        assert.equal(hb.status, 503);
+        assert.equal(hb.body, 'heartbeat:NG');
+        const json = await get(app.base, '/ops/heartbeat', { headers: { accept: 'application/json' } });
+        assert.equal(json.status, 503);
+        assert.deepEqual(JSON.parse(json.body), {
+          status: 'NG',
+          state: 'ready',
+          checks: { db: { ok: false, detail: 'connection refused' } },
+        });
+        const ready = await get(app.base, '/ops/ready');
+        assert.equal(ready.status, 503);
+        assert.match(ready.body, /db: connection refused/);
+        // liveness is not readiness: a failing dependency must not get the pod restarted
+        assert.equal((await get(app.base, '/ops/live')).status, 200);
+      } finally {
+        healthy = true;
+      }
+      assert.equal((await get(app.base, '/ops/ready')).status, 200);
+    });
+
+    test('HEAD answers with status and headers, no body', async () => {
+      const r = await get(app.base, '/ops/heartbeat', { method: 'HEAD' });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, '');
+      assert.equal(r.headers.get('content-length'), String('heartbeat:ok'.length));
+    });
+
+    test('unknown paths under the prefix are 404, wrong methods 405 with Allow', async () => {
+      const nf = await get(app.base, '/ops/nope');
+      assert.equal(nf.status, 404);
+      assert.match(nf.body, /\/ops\/heartbeat/);
+      const na = await get(app.base, '/ops/heartbeat', { method: 'POST', body: 'x' });
+      assert.equal(na.status, 405);
+      assert.equal(na.headers.get('allow'), 'GET, HEAD');
+      const del = await get(app.base, '/ops/metrics', { method: 'DELETE' });
+      assert.equal(del.status, 405);
+    });
+
+    test("the app's own routes still work", async () => {
+      const r = await get(app.base, '/hello');
+      assert.equal(r.status, 200);
+      assert.equal(r.body, APP_BODY);
+      // a path that merely starts with the prefix is not ekg's
+      assert.notEqual((await get(app.base, '/opsx/heartbeat')).body, 'heartbeat:ok');
+    });
+
+    test('/stats and /metrics need the bearer token; probes stay open', async () => {
+      for (const p of ['/ops/stats', '/ops/metrics']) {
+        const none = await get(app.base, p);
+        assert.equal(none.status, 401, p);
+        assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
+        const wrong = await get(app.base, p, { headers: { authorization: `Bearer ${TOKEN}x` } });
+        assert.equal(wrong.status, 401, p);
+        const basic = await get(app.base, p, { headers: { authorization: `Basic ${TOKEN}` } });
+        assert.equal(basic.status, 401, p);
+      }
+      for (const p of ['/ops/heartbeat', '/ops/ready', '/ops/live']) assert.equal((await get(app.base, p)).status, 200, p);
+    });
+
+    test('/stats is nested JSON, one key per vital', async () => {
+      await get(app.base, '/hello');
+      await ekg.flush();
+      const r = await get(app.base, '/ops/stats', { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+      const s = JSON.parse(r.body);
+      assert.deepEqual(Object.keys(s), ['runtime', 'http', 'db', 'ekg']);
+      assert.equal(typeof s.runtime.eventloop.delay.p99, 'number');
+      assert.equal(typeof s.runtime.memory.heap.used, 'number');
+      assert.deepEqual(s.db, { pool: { size: 10, busy: 3 }, primary: true });
+      // the app's request counts; ekg's own endpoints do not
+      assert.ok(s.http.requests['2xx'] >= 1, JSON.stringify(s.http));
+      const before = s.http.requests.total;
+      for (let i = 0; i < 5; i++) await get(app.base, '/ops/heartbeat');
+      await ekg.flush();
+      const again = JSON.parse((await get(app.base, '/ops/stats', { headers: { authorization: `Bearer ${TOKEN}` } })).body);
+      assert.ok(again.http.requests.total <= before, `probes were counted: ${again.http.requests.total}`);
+    });
+
+    test('/metrics speaks Prometheus text, and OpenMetrics when asked', async () => {
+      const auth = { authorization: `Bearer ${TOKEN}` };
+      const text = await get(app.base, '/ops/metrics', { headers: auth });
+      assert.equal(text.status, 200);
+      assert.equal(text.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+      assert.match(text.body, /^# TYPE process_cpu_user_seconds_total counter$/m);
+      assert.match(text.body, /^ekg_db_pool_busy 3$/m);
+      const om = await get(app.base, '/ops/metrics', {
+        headers: { ...auth, accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+      });
+      assert.match(om.headers.get('content-type') ?? '', /^application\/openmetrics-text; version=1.0.0/);
+      assert.match(om.body, /^# TYPE process_cpu_user_seconds counter$/m);
+      assert.ok(om.body.endsWith('# EOF\n'));
+    });
+  });
+}

@@ -1,0 +1,33 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Router } from '../endpoints.js';
+import { kOwn } from '../vitals/http.js';
+
+interface KoaContextLike {
+  method: string;
+  originalUrl: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+  status: number;
+  body: unknown;
+  set(headers: Record<string, string>): void;
+}
+
+export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<unknown>;
+
+const readHeader = (req: IncomingMessage, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+};
+
+/** Koa 3: `app.use(ekg.koa())`. */
+export function create(router: Router): KoaMiddleware {
+  return async (ctx, next) => {
+    const pending = router.handle(ctx.method, ctx.originalUrl, ctx.req, readHeader);
+    if (pending === undefined) return next();
+    const r = await pending;
+    (ctx.res as unknown as Record<symbol, boolean>)[kOwn] = true;
+    ctx.status = r.status;
+    ctx.set(r.headers);
+    ctx.body = r.body;
+  };
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Reply, Router } from '../endpoints.js';
+import { kOwn } from '../vitals/http.js';
+
+export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+const readHeader = (req: IncomingMessage, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+};
+
+export function writeReply(res: ServerResponse, r: Reply): void {
+  if (res.headersSent || res.destroyed) return;
+  (res as unknown as Record<symbol, boolean>)[kOwn] = true;
+  res.writeHead(r.status, r.headers);
+  // Node omits the body of a HEAD response by itself; the Content-Length stays that of GET.
+  res.end(r.body);
+}
+
+/**
+ * node:http, Connect and Express: `(req, res, next?)`. Paths outside the prefix go to `next`,
+ * or get a 404 when there is none (a bare `http.createServer(handler)`).
+ */
+export function create(router: Router): NodeMiddleware {
+  return (req, res, next) => {
+    const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    const r = router.handle(req.method ?? 'GET', url, req, readHeader);
+    if (r === undefined) {
+      if (next) next();
+      else writeReply(res, { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found\n' });
+      return;
+    }
+    if (r instanceof Promise) r.then((x) => writeReply(res, x));
+    else writeReply(res, r);
+  };
+}

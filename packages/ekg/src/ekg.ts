@@ -1,0 +1,567 @@
+import type { Server } from 'node:http';
+import { create as expressAdapter } from './adapters/express.js';
+import { type FastifyPlugin, create as fastifyAdapter } from './adapters/fastify.js';
+import { create as fetchAdapter, handle as fetchHandle } from './adapters/fetch.js';
+import { type HonoMiddleware, create as honoAdapter } from './adapters/hono.js';
+import { type KoaMiddleware, create as koaAdapter } from './adapters/koa.js';
+import { type NodeMiddleware, create as nodeAdapter } from './adapters/node.js';
+import { parseDuration } from './duration.js';
+import { Router, type RouterOptions } from './endpoints.js';
+import { EkgError } from './errors.js';
+import { renderPrometheus } from './formats/prometheus.js';
+import { warn } from './log.js';
+import { Sampler, type Window } from './sampler.js';
+import { type ListenOptions, listen } from './server.js';
+import type { Snapshot } from './snapshot.js';
+import type { CheckResult, Lifecycle, Stats, Verdict, Vital } from './types.js';
+import { httpStats } from './vitals/http.js';
+import { defaultLimits, type Outcome, type StatsLimits, sanitizeStats, settle } from './vitals/runner.js';
+import { runtimeStats } from './vitals/runtime.js';
+
+export const VERSION = '0.1.0';
+const RESERVED = new Set(['runtime', 'http', 'ekg']);
+const NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
+
+export interface EkgOptions {
+  /** Path the adapters mount the endpoints under (default `/ops`; `''` for the root). */
+  prefix?: string;
+  /** Window length: ms or `10s`, `500ms` (default 10 s). The first ekg in a process sets it. */
+  interval?: number | string;
+  /** Per-call timeout for vitals in ms (default 5000). */
+  timeout?: number;
+  /** Custom vitals, in the order /stats lists them. */
+  vitals?: Vital[];
+  /** When set, /stats and /metrics require `Authorization: Bearer <token>`. */
+  token?: string;
+  /** The http vital (default true). */
+  http?: boolean;
+  /** How long a check verdict is reused, ms (default 1000): a probe storm runs each check once. */
+  checkCache?: number;
+  /** Signals that start a graceful shutdown (default ['SIGTERM']; `false` to leave signals alone). */
+  signals?: NodeJS.Signals[] | false;
+  /** ms /ready stays 503 before servers close (default 5000 under Kubernetes, else 0). */
+  drainDelay?: number;
+  /** ms to wait for in-flight requests after closing, before cutting connections (default 10000). */
+  shutdownTimeout?: number;
+  /** Run after servers close, each under `timeout`. */
+  onShutdown?: Array<() => void | Promise<void>> | (() => void | Promise<void>);
+  /** HTTP servers to close on shutdown, besides those ekg sees serving requests. */
+  servers?: Server[];
+  /** Constant labels on every Prometheus sample, e.g. `{ service: 'api' }`. */
+  labels?: Record<string, string>;
+  /** Bounds on what one vital's stats() may return. */
+  limits?: Partial<StatsLimits>;
+  /**
+   * Also expose prom-client's `nodejs_active_{handles,requests,resources}_total` gauges (default
+   * true, for dashboards built on prom-client). promtool's linter flags a gauge ending in `_total`;
+   * set false for a lint-clean /metrics (the per-type series remain, `sum()` gives the total).
+   */
+  promClientTotals?: boolean;
+}
+
+interface Resolved {
+  prefix: string;
+  interval: number;
+  timeout: number;
+  token: string | undefined;
+  http: boolean;
+  checkCache: number;
+  signals: NodeJS.Signals[];
+  drainDelay: number;
+  shutdownTimeout: number;
+  hooks: Array<() => void | Promise<void>>;
+  labels: Record<string, string>;
+  limits: StatsLimits;
+  promClientTotals: boolean;
+}
+
+function bad(field: string, expected: string, got: unknown): EkgError {
+  return new EkgError('EKG_ERR_BAD_OPTION', `option "${field}" must be ${expected}, got ${JSON.stringify(got) ?? typeof got}`);
+}
+
+function ms(field: string, v: number | string | undefined, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = parseDuration(v);
+  if (!(n >= min)) throw bad(field, `a duration (ms, or like "10s") of at least ${min} ms`, v);
+  return n;
+}
+
+export function normalizePrefix(p: string | undefined, dflt: string): string {
+  if (p === undefined) return dflt;
+  if (typeof p !== 'string') throw bad('prefix', 'a string such as "/ops"', p);
+  let out = p.trim();
+  if (out && !out.startsWith('/')) out = `/${out}`;
+  while (out.endsWith('/')) out = out.slice(0, -1);
+  return out;
+}
+
+function resolve(o: EkgOptions): Resolved {
+  if (o === null || typeof o !== 'object') throw bad('options', 'an object', o);
+  if (o.token !== undefined && (typeof o.token !== 'string' || o.token === '')) throw bad('token', 'a non-empty string', o.token);
+  if (o.signals !== undefined && o.signals !== false && !Array.isArray(o.signals))
+    throw bad('signals', 'an array of signal names or false', o.signals);
+  const hooks = o.onShutdown === undefined ? [] : Array.isArray(o.onShutdown) ? o.onShutdown : [o.onShutdown];
+  for (const h of hooks) if (typeof h !== 'function') throw bad('onShutdown', 'a function or an array of functions', h);
+  const labels = o.labels ?? {};
+  for (const [k, v] of Object.entries(labels)) {
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__')) throw bad(`labels.${k}`, 'a Prometheus label name', k);
+    if (typeof v !== 'string') throw bad(`labels.${k}`, 'a string', v);
+  }
+  const inKubernetes = process.env.KUBERNETES_SERVICE_HOST !== undefined;
+  return {
+    prefix: normalizePrefix(o.prefix, '/ops'),
+    interval: ms('interval', o.interval, 10_000, 100),
+    timeout: ms('timeout', o.timeout, 5_000, 1),
+    token: o.token,
+    http: o.http !== false,
+    checkCache: ms('checkCache', o.checkCache, 1_000),
+    signals: o.signals === false ? [] : (o.signals ?? ['SIGTERM']),
+    drainDelay: ms('drainDelay', o.drainDelay, inKubernetes ? 5_000 : 0),
+    shutdownTimeout: ms('shutdownTimeout', o.shutdownTimeout, 10_000),
+    hooks,
+    labels,
+    limits: { ...defaultLimits, ...o.limits },
+    promClientTotals: o.promClientTotals !== false,
+  };
+}
+
+interface VitalState {
+  vital: Vital;
+  timeout: number;
+  initError: string | undefined;
+  /** last check verdict, for /metrics */
+  lastCheck: boolean | undefined;
+}
+
+export interface Health {
+  ok: boolean;
+  state: Lifecycle;
+  checks: Record<string, CheckResult>;
+}
+
+const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Record<string, CheckResult>;
+
+/**
+ * One ekg instance: the vitals, the last window's snapshot and its renderings, the health
+ * verdict and the shutdown sequence. Adapters and the side server only translate HTTP to it.
+ */
+export class Ekg {
+  readonly options: Readonly<Resolved>;
+  private readonly sampler: Sampler;
+  private readonly vitals: VitalState[] = [];
+  private readonly unsubscribe: () => void;
+  private state: Lifecycle = 'starting';
+  private notReady: string | undefined;
+  private snap: Snapshot | undefined;
+  private rendered: { seq: Snapshot; prom?: string; open?: string; stats?: { body: string; failed: boolean } } | undefined;
+  private collecting: Promise<void> | undefined;
+  private healthCache: { at: number; value: Health } | undefined;
+  private healthPending: Promise<Health> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private readonly extraServers = new Set<Server>();
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly started: Promise<void>;
+
+  constructor(options: EkgOptions = {}) {
+    this.options = resolve(options);
+    for (const v of options.vitals ?? []) this.validate(v);
+    for (const s of options.servers ?? []) this.extraServers.add(s);
+    this.sampler = Sampler.acquire(this.options.interval);
+    this.unsubscribe = this.sampler.onWindow((w) => this.onWindow(w));
+    for (const sig of this.options.signals) {
+      const handler = () => {
+        this.shutdown(sig).catch(() => {});
+      };
+      this.signalHandlers.set(sig, handler);
+      process.on(sig, handler);
+    }
+    this.started = this.init();
+  }
+
+  /** Resolves once every vital's init() has settled (failed ones are reported, not thrown). */
+  ready(): Promise<void> {
+    return this.started;
+  }
+
+  get lifecycle(): Lifecycle {
+    return this.state;
+  }
+
+  /** Marks the service not ready (with a reason shown by /ready) or ready again. */
+  setReady(ready: boolean, reason = 'marked not ready'): void {
+    this.notReady = ready ? undefined : reason;
+    this.healthCache = undefined;
+  }
+
+  /** Adds a vital after start; its init() runs now. */
+  async addVital(vital: Vital): Promise<void> {
+    const st = this.validate(vital);
+    await this.initOne(st);
+  }
+
+  private validate(v: Vital): VitalState {
+    if (v === null || typeof v !== 'object') throw bad('vitals[]', 'an object with a name', v);
+    if (typeof v.name !== 'string' || !NAME.test(v.name))
+      throw bad('vital.name', 'letters, digits and _ starting with a letter (at most 64)', v.name);
+    if (RESERVED.has(v.name)) throw bad('vital.name', `not one of the built-in names (${[...RESERVED].join(', ')})`, v.name);
+    if (this.vitals.some((s) => s.vital.name === v.name))
+      throw new EkgError('EKG_ERR_DUPLICATE_VITAL', `a vital named "${v.name}" is already registered`);
+    for (const m of ['init', 'stats', 'check', 'close'] as const) {
+      if (v[m] !== undefined && typeof v[m] !== 'function') throw bad(`vital ${v.name}.${m}`, 'a function', v[m]);
+    }
+    const st: VitalState = {
+      vital: v,
+      timeout: ms(`vital ${v.name}.timeout`, v.timeout, this.options.timeout, 1),
+      initError: undefined,
+      lastCheck: undefined,
+    };
+    this.vitals.push(st);
+    return st;
+  }
+
+  private async initOne(st: VitalState): Promise<void> {
+    const init = st.vital.init;
+    if (!init) return;
+    const out = await settle(`vital "${st.vital.name}" init()`, () => init.call(st.vital), st.timeout);
+    if (!out.ok) {
+      st.initError = out.error;
+      warn('EKG_ERR_VITAL_INIT', out.error);
+    }
+  }
+
+  private async init(): Promise<void> {
+    await Promise.all(this.vitals.map((st) => this.initOne(st)));
+    if (this.state === 'starting') this.state = 'ready';
+  }
+
+  private onWindow(w: Window): void {
+    if (this.state === 'closed') return;
+    const p = this.collect(w).finally(() => {
+      if (this.collecting === p) this.collecting = undefined;
+    });
+    this.collecting = p;
+  }
+
+  private async collectVitals(): Promise<Snapshot['vitals']> {
+    return Promise.all(
+      this.vitals.map(async (st) => {
+        const name = st.vital.name;
+        if (st.initError) return { name, error: st.initError };
+        const statsFn = st.vital.stats;
+        if (!statsFn) return { name };
+        const out = await settle(`vital "${name}" stats()`, () => statsFn.call(st.vital), st.timeout);
+        const clean = out.ok ? sanitizeStats(out.value, this.options.limits) : out;
+        if (!clean.ok) {
+          warn(clean.code, clean.error, `stats:${name}`);
+          return { name, error: clean.error };
+        }
+        return { name, stats: clean.value };
+      }),
+    );
+  }
+
+  private async collect(w: Window): Promise<void> {
+    const vitals = await this.collectVitals();
+    this.snap = this.build(w, vitals);
+  }
+
+  private build(w: Window, vitals: Snapshot['vitals']): Snapshot {
+    const checks: Record<string, boolean> = {};
+    for (const st of this.vitals) if (st.lastCheck !== undefined) checks[st.vital.name] = st.lastCheck;
+    return {
+      window: w.info,
+      runtime: w.runtime,
+      http: this.options.http ? w.http : undefined,
+      vitals,
+      checks,
+      labels: this.options.labels,
+      promClientTotals: this.options.promClientTotals,
+    };
+  }
+
+  /**
+   * The last closed window. Before the first one closes, a provisional window is read on demand
+   * (custom vitals are asked once, then reused until the first close).
+   */
+  async snapshot(): Promise<Snapshot> {
+    if (this.snap) return this.snap;
+    if (this.collecting) {
+      await this.collecting;
+      if (this.snap) return this.snap;
+    }
+    const w = this.sampler.current();
+    const p = this.collect(w).finally(() => {
+      if (this.collecting === p) this.collecting = undefined;
+    });
+    this.collecting = p;
+    await p;
+    return this.snap as unknown as Snapshot;
+  }
+
+  /** Sync access to the last snapshot when there is one. */
+  peek(): Snapshot | undefined {
+    return this.snap;
+  }
+
+  private cacheFor(s: Snapshot) {
+    if (this.rendered?.seq !== s) this.rendered = { seq: s };
+    return this.rendered;
+  }
+
+  /** Prometheus text (or OpenMetrics), rendered once per window. */
+  metricsText(s: Snapshot, openMetrics = false): string {
+    const c = this.cacheFor(s);
+    if (openMetrics) {
+      c.open ??= renderPrometheus(s, true);
+      return c.open;
+    }
+    c.prom ??= renderPrometheus(s, false);
+    return c.prom;
+  }
+
+  /** The /stats document, nested, one key per vital. */
+  statsObject(s: Snapshot): { stats: Stats; failed: boolean } {
+    const stats: Stats = { runtime: runtimeStats(s.runtime) };
+    if (s.http) stats.http = httpStats(s.http);
+    let failed = false;
+    const errors: Stats = {};
+    for (const v of s.vitals) {
+      if (v.error) {
+        failed = true;
+        stats[v.name] = { error: v.error };
+        errors[v.name] = v.error;
+      } else if (v.stats) {
+        stats[v.name] = v.stats;
+      }
+    }
+    stats.ekg = {
+      version: VERSION,
+      state: this.state,
+      window: { start: s.window.start, end: s.window.end, seconds: s.window.seconds, seq: s.window.seq },
+      sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
+      failed: errors,
+    };
+    return { stats, failed };
+  }
+
+  statsText(s: Snapshot): { body: string; failed: boolean } {
+    const c = this.cacheFor(s);
+    if (!c.stats) {
+      const { stats, failed } = this.statsObject(s);
+      c.stats = { body: JSON.stringify(stats), failed };
+    }
+    return c.stats;
+  }
+
+  /**
+   * The health verdict for /heartbeat and /ready. Checks run concurrently, each under its
+   * timeout; concurrent callers share one run, and a verdict is reused for `checkCache` ms.
+   * With no checks to run, the answer is synchronous.
+   */
+  health(): Health | Promise<Health> {
+    if (this.state !== 'ready') {
+      const detail = this.state === 'starting' ? 'starting' : 'shutting down';
+      return { ok: false, state: this.state, checks: { ekg: { ok: false, detail } } };
+    }
+    if (this.notReady !== undefined) return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: this.notReady } } };
+    const checkable = this.vitals.filter((st) => st.initError || st.vital.check);
+    if (checkable.length === 0) return { ok: true, state: this.state, checks: OK_HEALTH_CHECKS };
+    const now = Date.now();
+    if (this.healthCache && now - this.healthCache.at < this.options.checkCache) return this.healthCache.value;
+    if (this.healthPending) return this.healthPending;
+    const p = this.runChecks(checkable).then((value) => {
+      this.healthCache = { at: Date.now(), value };
+      this.healthPending = undefined;
+      return value;
+    });
+    this.healthPending = p;
+    return p;
+  }
+
+  private async runChecks(list: VitalState[]): Promise<Health> {
+    const checks: Record<string, CheckResult> = {};
+    const results = await Promise.all(list.map((st) => this.checkOne(st)));
+    let ok = true;
+    list.forEach((st, i) => {
+      const r = results[i] as CheckResult;
+      checks[st.vital.name] = r;
+      st.lastCheck = r.ok;
+      if (!r.ok) ok = false;
+    });
+    return { ok, state: this.state, checks };
+  }
+
+  private async checkOne(st: VitalState): Promise<CheckResult> {
+    if (st.initError) return { ok: false, detail: st.initError };
+    const fn = st.vital.check as NonNullable<Vital['check']>;
+    const out: Outcome<Verdict | boolean> = await settle(`vital "${st.vital.name}" check()`, () => fn.call(st.vital), st.timeout);
+    if (!out.ok) {
+      warn(out.code, out.error, `check:${st.vital.name}`);
+      return { ok: false, detail: out.error };
+    }
+    const v = out.value;
+    if (typeof v === 'boolean') return { ok: v };
+    if (v !== null && typeof v === 'object' && typeof v.ok === 'boolean') {
+      return v.detail === undefined ? { ok: v.ok } : { ok: v.ok, detail: String(v.detail).slice(0, 1024) };
+    }
+    const error = `vital "${st.vital.name}" check() returned ${JSON.stringify(v) ?? typeof v}, expected { ok: boolean, detail?: string }`;
+    warn('EKG_ERR_VITAL_BAD_VERDICT', error, `verdict:${st.vital.name}`);
+    return { ok: false, detail: error };
+  }
+
+  /** /live: false once shutdown is past its drain, or when a vital marked `fatal` fails its check. */
+  live(): { ok: boolean; detail?: string } {
+    if (this.state === 'closed') return { ok: false, detail: 'shut down' };
+    for (const st of this.vitals) {
+      if (st.vital.fatal && st.lastCheck === false) return { ok: false, detail: `fatal vital "${st.vital.name}" failed` };
+    }
+    return { ok: true };
+  }
+
+  /** Registers a server to close gracefully on shutdown. */
+  track(server: Server): void {
+    this.extraServers.add(server);
+  }
+
+  /**
+   * The graceful shutdown: /ready and /heartbeat answer 503 at once; after `drainDelay` the
+   * servers stop accepting, in-flight requests finish (or are cut after `shutdownTimeout`), hooks
+   * run, ekg stops. When ekg took the signal and nobody else listens for it, the signal is raised
+   * again so the process ends as it would have without ekg.
+   */
+  shutdown(signal?: NodeJS.Signals): Promise<void> {
+    if (this.closing) return this.closing;
+    this.state = 'draining';
+    this.healthCache = undefined;
+    this.closing = (async () => {
+      if (this.options.drainDelay > 0) {
+        await new Promise<void>((r) => {
+          this.drainTimer = setTimeout(r, this.options.drainDelay);
+          this.drainTimer.unref();
+        });
+      }
+      await this.closeServers();
+      for (const hook of this.options.hooks) {
+        const out = await settle('onShutdown hook', hook, this.options.timeout);
+        if (!out.ok) warn('EKG_ERR_SHUTDOWN_HOOK', out.error);
+      }
+      await this.stop();
+      if (signal && process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    })();
+    return this.closing;
+  }
+
+  private async closeServers(): Promise<void> {
+    const servers = new Set<Server>(this.extraServers);
+    for (const s of this.sampler.http.servers) servers.add(s as unknown as Server);
+    await Promise.all(
+      [...servers].map(
+        (server) =>
+          new Promise<void>((done) => {
+            if (!server.listening) return done();
+            const cut = setTimeout(() => {
+              server.closeAllConnections?.();
+            }, this.options.shutdownTimeout);
+            cut.unref();
+            server.close(() => {
+              clearTimeout(cut);
+              done();
+            });
+            // keep-alive sockets with no request in flight would hold close() open
+            server.closeIdleConnections?.();
+          }),
+      ),
+    );
+  }
+
+  /** Stops ekg without touching the app's servers. Safe to call any number of times. */
+  close(): Promise<void> {
+    if (this.state !== 'closed' && !this.closing) {
+      this.state = 'draining';
+      this.closing = this.stop();
+    }
+    return this.closing ?? Promise.resolve();
+  }
+
+  private async stop(): Promise<void> {
+    if (this.state === 'closed') return;
+    for (const [sig, h] of this.signalHandlers) process.off(sig, h);
+    this.signalHandlers.clear();
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.unsubscribe();
+    this.sampler.release();
+    await Promise.all(
+      this.vitals.map(async (st) => {
+        const fn = st.vital.close;
+        if (!fn) return;
+        const out = await settle(`vital "${st.vital.name}" close()`, () => fn.call(st.vital), st.timeout);
+        if (!out.ok) warn(out.code, out.error);
+      }),
+    );
+    this.state = 'closed';
+  }
+
+  private defaultRouter: Router | undefined;
+
+  /** The framework-independent router, at the instance prefix or another. */
+  router(options?: RouterOptions): Router {
+    if (options?.prefix === undefined) {
+      this.defaultRouter ??= new Router(this);
+      return this.defaultRouter;
+    }
+    return new Router(this, { prefix: normalizePrefix(options.prefix, this.options.prefix) });
+  }
+
+  /** node:http `(req, res, next?)` handler or middleware. */
+  node(options?: RouterOptions): NodeMiddleware {
+    return nodeAdapter(this.router(options));
+  }
+
+  /** Express 5 / Connect middleware: `app.use(ekg.express())`. */
+  express(options?: RouterOptions): NodeMiddleware {
+    return expressAdapter(this.router(options));
+  }
+
+  /** Fastify 5 plugin: `fastify.register(ekg.fastify())`. */
+  fastify(options?: RouterOptions): FastifyPlugin {
+    return fastifyAdapter(this.router(options));
+  }
+
+  /** Koa 3 middleware: `app.use(ekg.koa())`. */
+  koa(options?: RouterOptions): KoaMiddleware {
+    return koaAdapter(this.router(options));
+  }
+
+  /** Hono 4 middleware: `app.use(ekg.hono())`. */
+  hono(options?: RouterOptions): HonoMiddleware {
+    return honoAdapter(this.router(options));
+  }
+
+  /** A web-standard `fetch(Request) → Response` handler (404 outside ekg's paths). */
+  fetchHandler(options?: RouterOptions): (req: Request) => Promise<Response> {
+    return fetchAdapter(this.router(options));
+  }
+
+  /** Answers `req` when it is one of ekg's paths, else undefined: for composing fetch handlers. */
+  handleFetch(req: Request): Response | Promise<Response> | undefined {
+    return fetchHandle(this.router(), req);
+  }
+
+  /** A side server of its own (unref'd; a failure to listen is one stderr line and undefined). */
+  listen(options: ListenOptions): Promise<Server | undefined> {
+    return listen(this, options);
+  }
+
+  /** Closes the current window now instead of waiting for the timer (for tests and tools). */
+  async flush(): Promise<Snapshot> {
+    const w = this.sampler.tick();
+    // every instance collects on the window event; wait for ours
+    await this.collecting;
+    return this.snap ?? this.build(w, []);
+  }
+}
+
+export function createEkg(options?: EkgOptions): Ekg {
+  return new Ekg(options);
+}

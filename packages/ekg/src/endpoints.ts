@@ -1,0 +1,196 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Ekg, Health } from './ekg.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './formats/prometheus.js';
+import type { Snapshot } from './snapshot.js';
+
+/** What every adapter writes back: a status, headers and a body (omitted for HEAD by the adapter). */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Reads one header (lower-case name) from an adapter's request object, without allocating. */
+export type HeaderReader<S> = (source: S, name: string) => string | undefined;
+type HeaderGetter = (name: string) => string | undefined;
+
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function reply(status: number, type: string, body: string, extra?: Record<string, string>): Reply {
+  return {
+    status,
+    headers: { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...extra },
+    body,
+  };
+}
+
+// Prebuilt: the probe answers allocate nothing.
+const HEARTBEAT_OK = reply(200, TEXT, 'heartbeat:ok');
+const HEARTBEAT_NG = reply(503, TEXT, 'heartbeat:NG');
+const READY_OK = reply(200, TEXT, 'ready:ok');
+const LIVE_OK = reply(200, TEXT, 'live:ok');
+const ALLOW = 'GET, HEAD';
+
+function wantsJson(header: HeaderGetter): boolean {
+  const a = header('accept');
+  return a?.includes('application/json') === true;
+}
+
+/** OpenMetrics when the scraper lists it in Accept (Prometheus does, with a q-value). */
+function wantsOpenMetrics(header: HeaderGetter): boolean {
+  const a = header('accept');
+  return a?.includes('application/openmetrics-text') === true;
+}
+
+function healthJson(status: number, h: Health): Reply {
+  return reply(status, JSON_TYPE, JSON.stringify({ status: h.ok ? 'ok' : 'NG', state: h.state, checks: h.checks }));
+}
+
+function then<T, R>(v: T | Promise<T>, fn: (v: T) => R): R | Promise<R> {
+  return v instanceof Promise ? v.then(fn) : fn(v);
+}
+
+interface CachedReplies {
+  snap: Snapshot;
+  stats?: Reply;
+  prom?: Reply;
+  open?: Reply;
+}
+
+type Handler = (header: HeaderGetter) => Reply | Promise<Reply>;
+
+export interface RouterOptions {
+  /** overrides the ekg instance's prefix (the side server serves at `/` by default) */
+  prefix?: string;
+}
+
+/**
+ * Maps a request to one of ekg's endpoints, independent of any framework. `handle` returns
+ * undefined for paths outside the prefix, so a middleware can pass them on.
+ */
+export class Router {
+  readonly prefix: string;
+  private readonly routes = new Map<string, { handler: Handler; open: boolean }>();
+  private readonly expectedAuth: Buffer | undefined;
+  private cache: CachedReplies | undefined;
+
+  constructor(
+    private readonly ekg: Ekg,
+    options: RouterOptions = {},
+  ) {
+    this.prefix = options.prefix ?? ekg.options.prefix;
+    const token = ekg.options.token;
+    this.expectedAuth = token ? Buffer.from(`Bearer ${token}`) : undefined;
+    const p = this.prefix;
+    this.routes.set(`${p}/heartbeat`, { handler: (h) => this.heartbeat(h), open: true });
+    this.routes.set(`${p}/ready`, { handler: (h) => this.ready(h), open: true });
+    this.routes.set(`${p}/live`, { handler: (h) => this.live(h), open: true });
+    this.routes.set(`${p}/stats`, { handler: () => this.stats(), open: false });
+    this.routes.set(`${p}/metrics`, { handler: (h) => this.metrics(h), open: false });
+  }
+
+  /** True when `path` (no query string) is under the prefix: the request is ekg's to answer. */
+  owns(path: string): boolean {
+    const p = this.prefix;
+    return p === '' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47) /* / */;
+  }
+
+  /**
+   * Answers one request. `url` may carry a query string. Never throws: a fault inside becomes a
+   * 500 with its reason, and the host app never sees it.
+   */
+  handle<S>(method: string, url: string, source: S, read: HeaderReader<S>): Reply | Promise<Reply> | undefined {
+    const q = url.indexOf('?');
+    let path = q === -1 ? url : url.slice(0, q);
+    if (!this.owns(path)) return undefined;
+    const header: HeaderGetter = (name) => read(source, name);
+    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    const route = this.routes.get(path);
+    // Mounted at the root, ekg answers its own paths only and leaves the rest to the app.
+    if (!route && this.prefix === '') return undefined;
+    if (!route) return reply(404, TEXT, `not found: ${path.slice(0, 200)}; ekg serves ${[...this.routes.keys()].join(', ')}\n`);
+    if (method !== 'GET' && method !== 'HEAD')
+      return reply(405, TEXT, `method ${method.slice(0, 20)} not allowed; use GET or HEAD\n`, { allow: ALLOW });
+    if (!route.open && this.expectedAuth && !this.authorized(header('authorization'))) {
+      return reply(401, TEXT, 'unauthorized: send Authorization: Bearer <token>\n', { 'www-authenticate': 'Bearer realm="ekg"' });
+    }
+    try {
+      const r = route.handler(header);
+      return r instanceof Promise ? r.catch(internalError) : r;
+    } catch (err) {
+      return internalError(err);
+    }
+  }
+
+  private authorized(got: string | undefined): boolean {
+    const want = this.expectedAuth as Buffer;
+    if (!got) return false;
+    const g = Buffer.from(got);
+    return g.length === want.length && timingSafeEqual(g, want);
+  }
+
+  private heartbeat(header: HeaderGetter): Reply | Promise<Reply> {
+    return then(this.ekg.health(), (h) => {
+      if (wantsJson(header)) return healthJson(h.ok ? 200 : 503, h);
+      return h.ok ? HEARTBEAT_OK : HEARTBEAT_NG;
+    });
+  }
+
+  private ready(header: HeaderGetter): Reply | Promise<Reply> {
+    return then(this.ekg.health(), (h) => {
+      if (wantsJson(header)) return healthJson(h.ok ? 200 : 503, h);
+      if (h.ok) return READY_OK;
+      const why = Object.entries(h.checks)
+        .filter(([, c]) => !c.ok)
+        .map(([name, c]) => (c.detail ? `${name}: ${c.detail}` : name))
+        .join('; ');
+      return reply(503, TEXT, `ready:NG ${why}\n`);
+    });
+  }
+
+  private live(header: HeaderGetter): Reply {
+    const l = this.ekg.live();
+    if (wantsJson(header)) return reply(l.ok ? 200 : 503, JSON_TYPE, JSON.stringify({ status: l.ok ? 'ok' : 'NG', detail: l.detail }));
+    return l.ok ? LIVE_OK : reply(503, TEXT, `live:NG ${l.detail ?? ''}\n`);
+  }
+
+  /** Replies built from one snapshot are reused until the next window closes. */
+  private cached(snap: Snapshot): CachedReplies {
+    if (this.cache?.snap !== snap) this.cache = { snap };
+    return this.cache;
+  }
+
+  private stats(): Reply | Promise<Reply> {
+    const render = (snap: Snapshot): Reply => {
+      const c = this.cached(snap);
+      if (!c.stats) {
+        const { body, failed } = this.ekg.statsText(snap);
+        c.stats = reply(failed ? 503 : 200, JSON_TYPE, body);
+      }
+      return c.stats;
+    };
+    const s = this.ekg.peek();
+    return s ? render(s) : this.ekg.snapshot().then(render);
+  }
+
+  private metrics(header: HeaderGetter): Reply | Promise<Reply> {
+    const open = wantsOpenMetrics(header);
+    const render = (snap: Snapshot): Reply => {
+      const c = this.cached(snap);
+      if (open) {
+        c.open ??= reply(200, OPENMETRICS_CONTENT_TYPE, this.ekg.metricsText(snap, true));
+        return c.open;
+      }
+      c.prom ??= reply(200, PROMETHEUS_CONTENT_TYPE, this.ekg.metricsText(snap, false));
+      return c.prom;
+    };
+    const s = this.ekg.peek();
+    return s ? render(s) : this.ekg.snapshot().then(render);
+  }
+}
+
+function internalError(err: unknown): Reply {
+  const msg = err instanceof Error ? err.message : String(err);
+  return reply(500, TEXT, `ekg internal error: ${msg.slice(0, 300)}\n`);
+}

@@ -1,0 +1,68 @@
+import { parseDuration } from './duration.js';
+import { warn } from './log.js';
+
+/** What `ekg/register` reads from the environment. Each bad value turns off only its feature. */
+export interface EnvConfig {
+  disabled: boolean;
+  port: number | undefined;
+  host: string;
+  prefix: string;
+  token: string | undefined;
+  interval: number | undefined;
+  watchdog: boolean;
+  service: string | undefined;
+  tags: Record<string, string>;
+}
+
+function bad(name: string, value: string, expected: string, consequence: string): void {
+  warn('EKG_ERR_BAD_ENV', `${name}=${JSON.stringify(value)} is not valid: expected ${expected}; ${consequence}`);
+}
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
+  const out: EnvConfig = {
+    disabled: env.EKG_DISABLE === '1' || env.EKG_DISABLE === 'true',
+    port: undefined,
+    host: env.EKG_HOST || '127.0.0.1',
+    prefix: '',
+    token: undefined,
+    interval: undefined,
+    watchdog: env.EKG_WATCHDOG !== '0',
+    service: env.EKG_SERVICE || undefined,
+    tags: {},
+  };
+  const port = env.EKG_PORT;
+  if (port !== undefined && port !== '') {
+    const n = Number(port);
+    if (Number.isInteger(n) && n >= 0 && n <= 65535) out.port = n;
+    else bad('EKG_PORT', port, 'a port number 0-65535', 'the side server is off');
+  }
+  const prefix = env.EKG_PREFIX;
+  if (prefix) {
+    if (/^\/?[A-Za-z0-9._~\-/]*$/.test(prefix)) out.prefix = `/${prefix.replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
+    else bad('EKG_PREFIX', prefix, 'a URL path such as /ops', 'the endpoints are served at /');
+  }
+  const token = env.EKG_TOKEN;
+  if (token !== undefined && token !== '') {
+    if (/^[\x21-\x7e]+$/.test(token)) out.token = token;
+    else {
+      // Serving /stats and /metrics open when the user asked for a token would be a leak.
+      bad('EKG_TOKEN', '<hidden>', 'printable ASCII without spaces', 'the side server is off');
+      out.port = undefined;
+    }
+  }
+  const interval = env.EKG_INTERVAL;
+  if (interval !== undefined && interval !== '') {
+    const n = parseDuration(interval);
+    if (n >= 100) out.interval = n;
+    else bad('EKG_INTERVAL', interval, 'a duration of at least 100ms such as 10s or 500ms', 'the default 10s is used');
+  }
+  const tags = env.EKG_TAGS;
+  if (tags) {
+    for (const pair of tags.split(',')) {
+      const m = /^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*:\s*(.+?)\s*$/.exec(pair);
+      if (m) out.tags[m[1] as string] = m[2] as string;
+      else if (pair.trim()) bad('EKG_TAGS', tags, 'k:v pairs separated by commas', `the pair ${JSON.stringify(pair)} is ignored`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,259 @@
+import type { Snapshot } from '../snapshot.js';
+import type { Stats } from '../types.js';
+import { STATUS_CLASSES } from '../vitals/http.js';
+import { GC_KINDS, nodeVersion } from '../vitals/runtime.js';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+type Kind = 'counter' | 'gauge' | 'histogram' | 'info';
+
+export function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Number.POSITIVE_INFINITY) return '+Inf';
+  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(v);
+}
+
+/** A Prometheus metric name from any dotted or free-form path. */
+export function metricName(s: string): string {
+  const n = s.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/_+/g, '_');
+  return /^[a-zA-Z_:]/.test(n) ? n : `_${n}`;
+}
+
+/**
+ * Writes the text exposition format 0.0.4, or OpenMetrics 1.0 when `open` is set. The two differ
+ * in counter and info family names (OpenMetrics names the family without `_total` / `_info`) and
+ * in the closing `# EOF`.
+ */
+class Writer {
+  private out: string[] = [];
+  private readonly open: boolean;
+  private readonly constLabels: string;
+
+  constructor(open: boolean, labels: Record<string, string>) {
+    this.open = open;
+    this.constLabels = Object.entries(labels)
+      .map(([k, v]) => `${metricName(k)}="${escapeLabel(v)}"`)
+      .join(',');
+  }
+
+  family(name: string, kind: Kind, help: string): void {
+    let family = name;
+    let type: string = kind;
+    if (this.open) {
+      if (kind === 'counter' && name.endsWith('_total')) family = name.slice(0, -6);
+      if (kind === 'info') family = name.slice(0, -5);
+    } else if (kind === 'info') {
+      type = 'gauge';
+    }
+    this.out.push(`# HELP ${family} ${escapeHelp(help)}`, `# TYPE ${family} ${type}`);
+  }
+
+  sample(name: string, value: number, labels?: Record<string, string | number>): void {
+    let l = this.constLabels;
+    if (labels) {
+      for (const k in labels) l += `${l ? ',' : ''}${k}="${escapeLabel(String(labels[k]))}"`;
+    }
+    this.out.push(l ? `${name}{${l}} ${formatValue(value)}` : `${name} ${formatValue(value)}`);
+  }
+
+  one(name: string, kind: Kind, help: string, value: number, labels?: Record<string, string | number>): void {
+    this.family(name, kind, help);
+    this.sample(name, value, labels);
+  }
+
+  byLabel(name: string, kind: Kind, help: string, label: string, values: Record<string, number>): void {
+    this.family(name, kind, help);
+    for (const k of Object.keys(values).sort()) this.sample(name, values[k] as number, { [label]: k });
+  }
+
+  histogram(
+    name: string,
+    help: string,
+    series: Array<{ labels: Record<string, string>; cumulative: Array<[number, number]>; sum: number; count: number }>,
+  ): void {
+    this.family(name, 'histogram', help);
+    for (const s of series) {
+      for (const [le, n] of s.cumulative) this.sample(`${name}_bucket`, n, { ...s.labels, le: formatValue(le) });
+      this.sample(`${name}_sum`, s.sum, s.labels);
+      this.sample(`${name}_count`, s.count, s.labels);
+    }
+  }
+
+  text(): string {
+    if (this.open) this.out.push('# EOF');
+    return `${this.out.join('\n')}\n`;
+  }
+}
+
+/** Custom vital stats as gauges: ekg_<vital>_<path>; booleans as 0/1, strings left out. */
+function vitalGauges(w: Writer, prefix: string, stats: Stats, seen: Set<string>): void {
+  for (const [key, v] of Object.entries(stats)) {
+    const name = metricName(`${prefix}_${key}`);
+    if (v !== null && typeof v === 'object') {
+      vitalGauges(w, name, v, seen);
+      continue;
+    }
+    const num = typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
+    if (num === undefined || seen.has(name)) continue;
+    seen.add(name);
+    w.one(name, 'gauge', `Custom vital stat ${name}.`, num);
+  }
+}
+
+export function renderPrometheus(s: Snapshot, open = false): string {
+  const w = new Writer(open, s.labels);
+  const r = s.runtime;
+  const sec = (ms: number) => ms / 1000;
+
+  // process_* — prom-client's names
+  w.one('process_cpu_user_seconds_total', 'counter', 'Total user CPU time spent in seconds.', r.cpu.userTotal);
+  w.one('process_cpu_system_seconds_total', 'counter', 'Total system CPU time spent in seconds.', r.cpu.systemTotal);
+  w.one('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', r.cpu.userTotal + r.cpu.systemTotal);
+  w.one(
+    'process_start_time_seconds',
+    'gauge',
+    'Start time of the process since unix epoch in seconds.',
+    Math.round(r.info.startTime / 1000),
+  );
+  w.one('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', r.memory.rss);
+  if (r.memory.virtual !== undefined) w.one('process_virtual_memory_bytes', 'gauge', 'Virtual memory size in bytes.', r.memory.virtual);
+  if (r.memory.dataSegment !== undefined) w.one('process_heap_bytes', 'gauge', 'Process heap size in bytes.', r.memory.dataSegment);
+  if (r.fds) {
+    w.one('process_open_fds', 'gauge', 'Number of open file descriptors.', r.fds.open);
+    w.one('process_max_fds', 'gauge', 'Maximum number of open file descriptors.', r.fds.max);
+  }
+
+  // nodejs_* — prom-client's names; delays are net of the sampling resolution
+  const d = r.eventloop.delay;
+  w.one('nodejs_eventloop_lag_seconds', 'gauge', 'Lag of event loop in seconds.', sec(r.eventloop.lag));
+  w.one('nodejs_eventloop_lag_min_seconds', 'gauge', 'The minimum recorded event loop delay.', sec(d.min));
+  w.one('nodejs_eventloop_lag_max_seconds', 'gauge', 'The maximum recorded event loop delay.', sec(d.max));
+  w.one('nodejs_eventloop_lag_mean_seconds', 'gauge', 'The mean of the recorded event loop delays.', sec(d.mean));
+  w.one('nodejs_eventloop_lag_stddev_seconds', 'gauge', 'The standard deviation of the recorded event loop delays.', sec(d.stddev));
+  w.one('nodejs_eventloop_lag_p50_seconds', 'gauge', 'The 50th percentile of the recorded event loop delays.', sec(d.p50));
+  w.one('nodejs_eventloop_lag_p90_seconds', 'gauge', 'The 90th percentile of the recorded event loop delays.', sec(d.p90));
+  w.one('nodejs_eventloop_lag_p99_seconds', 'gauge', 'The 99th percentile of the recorded event loop delays.', sec(d.p99));
+
+  const handles = r.active.handles;
+  const requests = r.active.requests;
+  const resources = r.active.resources;
+  const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  w.byLabel(
+    'nodejs_active_resources',
+    'gauge',
+    'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
+    'type',
+    resources,
+  );
+  if (s.promClientTotals) w.one('nodejs_active_resources_total', 'gauge', 'Total number of active resources.', total(resources));
+  w.byLabel(
+    'nodejs_active_handles',
+    'gauge',
+    'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
+    'type',
+    handles,
+  );
+  if (s.promClientTotals) w.one('nodejs_active_handles_total', 'gauge', 'Total number of active handles.', total(handles));
+  w.byLabel(
+    'nodejs_active_requests',
+    'gauge',
+    'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
+    'type',
+    requests,
+  );
+  if (s.promClientTotals) w.one('nodejs_active_requests_total', 'gauge', 'Total number of active requests.', total(requests));
+
+  w.one('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', r.memory.heapTotal);
+  w.one('nodejs_heap_size_used_bytes', 'gauge', 'Process heap size used from Node.js in bytes.', r.memory.heapUsed);
+  w.one('nodejs_external_memory_bytes', 'gauge', 'Node.js external memory size in bytes.', r.memory.external);
+  for (const field of ['total', 'used', 'available'] as const) {
+    w.family(`nodejs_heap_space_size_${field}_bytes`, 'gauge', `Process heap space size ${field} from Node.js in bytes.`);
+    for (const sp of r.memory.spaces) {
+      const v = field === 'total' ? sp.size : field === 'used' ? sp.used : sp.available;
+      w.sample(`nodejs_heap_space_size_${field}_bytes`, v, { space: sp.name });
+    }
+  }
+  w.one('nodejs_version_info', 'info', 'Node.js version info.', 1, {
+    version: nodeVersion.version,
+    major: nodeVersion.major,
+    minor: nodeVersion.minor,
+    patch: nodeVersion.patch,
+  });
+  w.histogram(
+    'nodejs_gc_duration_seconds',
+    'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+    GC_KINDS.map((kind) => {
+      const t = r.gc.total[kind];
+      return { labels: { kind }, cumulative: t.buckets.cumulative(), sum: t.buckets.sum, count: t.buckets.count };
+    }),
+  );
+
+  // ekg_* — what prom-client lacks
+  w.one('ekg_eventloop_utilization_ratio', 'gauge', 'Event loop utilization over the last window, 0..1.', r.eventloop.utilization);
+  w.one(
+    'ekg_cpu_utilization_ratio',
+    'gauge',
+    'CPU time (user+system) over the last window as a fraction of one core.',
+    (r.cpu.user + r.cpu.system) / r.windowMs,
+  );
+  w.one('ekg_heap_size_limit_bytes', 'gauge', 'V8 heap size limit in bytes.', r.memory.heapLimit);
+  w.one('ekg_array_buffers_bytes', 'gauge', 'Memory allocated for ArrayBuffers and SharedArrayBuffers in bytes.', r.memory.arrayBuffers);
+  w.one('ekg_max_resident_memory_bytes', 'gauge', 'Peak resident set size in bytes.', r.memory.maxRss);
+  const gcMax = Math.max(...GC_KINDS.map((k) => r.gc.window[k].max));
+  w.one('ekg_gc_pause_max_seconds', 'gauge', 'Longest GC pause in the last window.', gcMax / 1000);
+  const u = r.usageTotal;
+  w.family('ekg_context_switches_total', 'counter', 'Context switches since process start, by kind.');
+  w.sample('ekg_context_switches_total', u.voluntaryContextSwitches, { kind: 'voluntary' });
+  w.sample('ekg_context_switches_total', u.involuntaryContextSwitches, { kind: 'involuntary' });
+  w.family('ekg_page_faults_total', 'counter', 'Page faults since process start, by kind.');
+  w.sample('ekg_page_faults_total', u.minorPageFault, { kind: 'minor' });
+  w.sample('ekg_page_faults_total', u.majorPageFault, { kind: 'major' });
+  w.one('ekg_fs_reads_total', 'counter', 'File system reads since process start.', u.fsRead);
+  w.one('ekg_fs_writes_total', 'counter', 'File system writes since process start.', u.fsWrite);
+
+  const h = s.http;
+  if (h) {
+    w.family('ekg_http_requests_total', 'counter', 'HTTP requests served, by status class (ekg endpoints excluded).');
+    STATUS_CLASSES.forEach((c, i) => {
+      w.sample('ekg_http_requests_total', h.classesTotal[i] ?? 0, { class: c });
+    });
+    w.one('ekg_http_requests_in_flight', 'gauge', 'HTTP requests being served now.', h.inFlight);
+    w.one(
+      'ekg_http_requests_aborted_total',
+      'counter',
+      'HTTP requests whose connection closed before the response finished.',
+      h.abortedTotal,
+    );
+    w.histogram('ekg_http_request_duration_seconds', 'HTTP request duration in seconds, from request start to response finish.', [
+      { labels: {}, cumulative: h.buckets.cumulative(), sum: h.buckets.sum, count: h.buckets.count },
+    ]);
+    const dd = h.duration;
+    w.one('ekg_http_request_duration_p50_seconds', 'gauge', 'Median HTTP request duration over the last window.', dd.p50 / 1000);
+    w.one('ekg_http_request_duration_p90_seconds', 'gauge', '90th percentile HTTP request duration over the last window.', dd.p90 / 1000);
+    w.one('ekg_http_request_duration_p99_seconds', 'gauge', '99th percentile HTTP request duration over the last window.', dd.p99 / 1000);
+    w.one('ekg_http_request_duration_max_seconds', 'gauge', 'Longest HTTP request over the last window.', dd.max / 1000);
+  }
+
+  if (s.vitals.length > 0) {
+    w.family('ekg_vital_up', 'gauge', '1 when the vital returned its stats in the last window, 0 when it failed.');
+    for (const v of s.vitals) w.sample('ekg_vital_up', v.error ? 0 : 1, { vital: v.name });
+  }
+  const checks = Object.keys(s.checks);
+  if (checks.length > 0) {
+    w.family('ekg_vital_healthy', 'gauge', "1 when the vital's last health check passed, 0 when it failed.");
+    for (const name of checks) w.sample('ekg_vital_healthy', s.checks[name] ? 1 : 0, { vital: name });
+  }
+  const seen = new Set<string>();
+  for (const v of s.vitals) if (v.stats) vitalGauges(w, `ekg_${v.name}`, v.stats, seen);
+  return w.text();
+}

@@ -1,0 +1,38 @@
+/**
+ * `node --import ekg/register app.js`: ekg with no code change. Reads EKG_* (docs/env.md); a bad
+ * value is one stderr line and that feature off. Nothing here may stop the app from starting.
+ */
+import { createEkg } from './ekg.js';
+import { readEnv } from './env.js';
+import { describe } from './errors.js';
+import { warn } from './log.js';
+import { registered, setRegistered } from './registry.js';
+import { listen } from './server.js';
+
+function start(): void {
+  if (registered()) return; // imported twice (e.g. --import and NODE_OPTIONS)
+  const env = readEnv();
+  if (env.disabled) return;
+  const labels: Record<string, string> = {};
+  if (env.service) labels.service = env.service;
+  for (const [k, v] of Object.entries(env.tags)) {
+    const key = k.replace(/[^A-Za-z0-9_]/g, '_');
+    if (/^[A-Za-z_]/.test(key) && !key.startsWith('__')) labels[key] = v;
+  }
+  const ekg = createEkg({
+    prefix: env.prefix,
+    interval: env.interval,
+    token: env.token,
+    labels,
+  });
+  setRegistered(ekg);
+  if (env.port !== undefined) {
+    void listen(ekg, { port: env.port, host: env.host, prefix: env.prefix });
+  }
+}
+
+try {
+  start();
+} catch (err) {
+  warn('EKG_ERR_BAD_ENV', `ekg/register could not start: ${describe(err)}; the app runs without ekg`);
+}

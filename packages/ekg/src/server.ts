@@ -1,0 +1,50 @@
+import { createServer, type Server } from 'node:http';
+import { create as nodeHandler } from './adapters/node.js';
+import type { Ekg } from './ekg.js';
+import { Router } from './endpoints.js';
+import { describe } from './errors.js';
+import { warn } from './log.js';
+
+export interface ListenOptions {
+  port: number;
+  /** default 127.0.0.1: the endpoints are for probes and scrapers on this host or pod */
+  host?: string;
+  /** default '' (the endpoints at /heartbeat, /metrics, …) */
+  prefix?: string;
+}
+
+/**
+ * A side server for apps that serve no HTTP of their own. It never keeps the process alive, and a
+ * failure to listen is one stderr line, never an exception: the app runs on without it.
+ */
+export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undefined> {
+  const router = new Router(ekg, { prefix: options.prefix ?? '' });
+  const handler = nodeHandler(router);
+  const server = createServer(
+    {
+      maxHeaderSize: 16 * 1024,
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 5_000,
+    },
+    (req, res) => handler(req, res),
+  );
+  const host = options.host ?? '127.0.0.1';
+  return new Promise((resolve) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'the port is already in use' : describe(err);
+      warn('EKG_ERR_LISTEN', `side server could not listen on ${host}:${options.port}: ${why}; the endpoints are off, the app runs on`);
+      resolve(undefined);
+    };
+    server.once('error', onError);
+    server.listen(options.port, host, () => {
+      server.off('error', onError);
+      // Later socket errors are the client's problem, never the app's.
+      server.on('error', () => {});
+      server.on('clientError', (_err, socket) => socket.destroy());
+      server.unref();
+      ekg.track(server);
+      resolve(server);
+    });
+  });
+}

@@ -1,0 +1,19 @@
+import type { Stats, WindowInfo } from './types.js';
+import type { HttpSample } from './vitals/http.js';
+import type { RuntimeSample } from './vitals/runtime.js';
+
+/** Everything one window says, built once and rendered to each format from here. */
+export interface Snapshot {
+  window: WindowInfo;
+  runtime: RuntimeSample;
+  /** undefined when the http vital is off */
+  http: HttpSample | undefined;
+  /** custom vitals, in registration order */
+  vitals: Array<{ name: string; stats?: Stats; error?: string }>;
+  /** the last verdict of each vital with a check, when one has run */
+  checks: Record<string, boolean>;
+  /** constant labels (service, …) added to every Prometheus sample */
+  labels: Record<string, string>;
+  /** render prom-client's `_total` gauges (see EkgOptions.promClientTotals) */
+  promClientTotals: boolean;
+}

@@ -1,0 +1,170 @@
+import diagnostics from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import { Buckets, type Distribution, Histogram } from '../histogram.js';
+import type { Stats } from '../types.js';
+
+/** prom-client's default buckets, so an http_request_duration_seconds panel reads the same. */
+export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** Set on a response by ekg's own endpoints: probes and scrapes do not count as app traffic. */
+export const kOwn = Symbol.for('ekg.own');
+const kStart = Symbol('ekg.start');
+const kSeen = Symbol('ekg.server');
+
+interface Tracked {
+  [kStart]?: number;
+  [kOwn]?: boolean;
+  statusCode?: number;
+  on?(event: string, fn: () => void): unknown;
+}
+
+interface ServerLike {
+  [kSeen]?: boolean;
+  close(cb?: (err?: Error) => void): unknown;
+  closeIdleConnections?(): void;
+  closeAllConnections?(): void;
+  listening?: boolean;
+}
+
+export interface HttpSample {
+  /** window counts by status class; index 0..4 = 1xx..5xx, 5 = other */
+  classes: number[];
+  /** cumulative, never reset */
+  classesTotal: number[];
+  requests: number;
+  inFlight: number;
+  aborted: number;
+  abortedTotal: number;
+  duration: Distribution;
+  buckets: Buckets;
+  windowMs: number;
+}
+
+/**
+ * The `http` vital's engine. It subscribes to Node's HTTP server diagnostics channels, so every
+ * server in the process is measured without the user wrapping anything. Per request it does a
+ * property write at start and, at finish, a subtraction, a histogram record and two increments.
+ */
+export class HttpMonitor {
+  private readonly window = new Histogram();
+  private readonly buckets = new Buckets(HTTP_BUCKETS);
+  private classes = [0, 0, 0, 0, 0, 0];
+  private readonly classesTotal = [0, 0, 0, 0, 0, 0];
+  private started = 0;
+  private finished = 0;
+  private aborted = 0;
+  private abortedTotal = 0;
+  private active = false;
+  /** Servers seen serving requests, for graceful shutdown. */
+  readonly servers = new Set<ServerLike>();
+
+  private readonly onStart = (message: unknown): void => {
+    const m = message as { response: Tracked; server?: ServerLike };
+    const res = m.response;
+    res[kStart] = performance.now();
+    this.started++;
+    const server = m.server;
+    if (server && server[kSeen] !== true) {
+      server[kSeen] = true;
+      this.servers.add(server);
+    }
+    // 'close' is emitted for every response, finished or not; it alone sees aborted ones.
+    res.on?.('close', onClose);
+  };
+
+  private readonly onFinish = (message: unknown): void => {
+    const res = (message as { response: Tracked }).response;
+    const start = res[kStart];
+    if (start === undefined) return;
+    res[kStart] = undefined;
+    this.finished++;
+    if (res[kOwn] === true) return;
+    const ms = performance.now() - start;
+    this.window.record(ms);
+    this.buckets.observe(ms / 1000);
+    const code = res.statusCode ?? 0;
+    const cls = code >= 100 && code < 600 ? ((code / 100) | 0) - 1 : 5;
+    this.classes[cls] = (this.classes[cls] as number) + 1;
+    this.classesTotal[cls] = (this.classesTotal[cls] as number) + 1;
+  };
+
+  constructor() {
+    // onClose needs the monitor but must stay one shared function (no closure per request).
+    monitorForClose = this;
+  }
+
+  /** Called from the shared 'close' listener for a response that never finished. */
+  abortedResponse(res: Tracked): void {
+    if (res[kStart] === undefined) return;
+    res[kStart] = undefined;
+    this.finished++;
+    this.aborted++;
+    this.abortedTotal++;
+  }
+
+  start(): void {
+    if (this.active) return;
+    this.active = true;
+    diagnostics.subscribe('http.server.request.start', this.onStart);
+    diagnostics.subscribe('http.server.response.finish', this.onFinish);
+  }
+
+  stop(): void {
+    if (!this.active) return;
+    this.active = false;
+    diagnostics.unsubscribe('http.server.request.start', this.onStart);
+    diagnostics.unsubscribe('http.server.response.finish', this.onFinish);
+  }
+
+  sample(windowMs: number, reset = true): HttpSample {
+    const classes = this.classes;
+    const out: HttpSample = {
+      classes: reset ? classes : classes.slice(),
+      classesTotal: this.classesTotal.slice(),
+      requests: classes.reduce((a, b) => a + b, 0),
+      inFlight: Math.max(0, this.started - this.finished),
+      aborted: this.aborted,
+      abortedTotal: this.abortedTotal,
+      duration: this.window.summary(),
+      buckets: this.buckets,
+      windowMs,
+    };
+    if (reset) {
+      this.classes = [0, 0, 0, 0, 0, 0];
+      this.aborted = 0;
+      this.window.reset();
+    }
+    return out;
+  }
+}
+
+let monitorForClose: HttpMonitor | undefined;
+function onClose(this: Tracked): void {
+  if (this[kStart] !== undefined) monitorForClose?.abortedResponse(this);
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** The `http` key of /stats: counts over the window, durations in ms. */
+export function httpStats(s: HttpSample): Stats {
+  const seconds = s.windowMs / 1000 || 1;
+  const requests: Stats = { total: s.requests, rate: round(s.requests / seconds) };
+  STATUS_CLASSES.forEach((c, i) => {
+    requests[c] = s.classes[i] ?? 0;
+  });
+  const d = s.duration;
+  return {
+    requests,
+    inFlight: s.inFlight,
+    aborted: s.aborted,
+    duration: {
+      count: d.count,
+      mean: round(d.mean),
+      p50: round(d.p50),
+      p90: round(d.p90),
+      p99: round(d.p99),
+      max: round(d.max),
+    },
+  };
+}
