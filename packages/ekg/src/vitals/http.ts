@@ -11,12 +11,19 @@ export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 export const kOwn = Symbol.for('ekg.own');
 const kStart = Symbol('ekg.start');
 const kSeen = Symbol('ekg.server');
+const kRes = Symbol('ekg.response');
+const kWatched = Symbol('ekg.watched');
+
+interface SocketLike {
+  [kRes]?: Tracked;
+  [kWatched]?: boolean;
+  on(event: string, fn: (this: SocketLike) => void): unknown;
+}
 
 interface Tracked {
   [kStart]?: number;
   [kOwn]?: boolean;
   statusCode?: number;
-  on?(event: string, fn: () => void): unknown;
 }
 
 interface ServerLike {
@@ -44,7 +51,8 @@ export interface HttpSample {
 /**
  * The `http` vital's engine. It subscribes to Node's HTTP server diagnostics channels, so every
  * server in the process is measured without the user wrapping anything. Per request it does a
- * property write at start and, at finish, a subtraction, a histogram record and two increments.
+ * property write at start and, at finish, a subtraction, a histogram record and two increments;
+ * aborted responses are found by one 'close' listener per connection.
  */
 export class HttpMonitor {
   private readonly window = new Histogram();
@@ -60,17 +68,24 @@ export class HttpMonitor {
   readonly servers = new Set<ServerLike>();
 
   private readonly onStart = (message: unknown): void => {
-    const m = message as { response: Tracked; server?: ServerLike };
+    const m = message as { response: Tracked; socket?: SocketLike; server?: ServerLike };
     const res = m.response;
     res[kStart] = performance.now();
     this.started++;
+    const socket = m.socket;
+    if (socket) {
+      socket[kRes] = res;
+      // One 'close' listener per connection, not per request: it alone sees aborted responses.
+      if (socket[kWatched] !== true) {
+        socket[kWatched] = true;
+        socket.on('close', onSocketClose);
+      }
+    }
     const server = m.server;
     if (server && server[kSeen] !== true) {
       server[kSeen] = true;
       this.servers.add(server);
     }
-    // 'close' is emitted for every response, finished or not; it alone sees aborted ones.
-    res.on?.('close', onClose);
   };
 
   private readonly onFinish = (message: unknown): void => {
@@ -140,8 +155,10 @@ export class HttpMonitor {
 }
 
 let monitorForClose: HttpMonitor | undefined;
-function onClose(this: Tracked): void {
-  if (this[kStart] !== undefined) monitorForClose?.abortedResponse(this);
+function onSocketClose(this: SocketLike): void {
+  const res = this[kRes];
+  this[kRes] = undefined;
+  if (res && res[kStart] !== undefined) monitorForClose?.abortedResponse(res);
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

@@ -1,0 +1,53 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+
+export const cores = availableParallelism();
+const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
+export const hasWrk = spawnSync('sh', ['-c', 'command -v wrk']).status === 0;
+
+/** argv prefixed with `taskset -c <core>` when taskset exists and the machine has the core. */
+export function pinned(core: number, argv: string[]): string[] {
+  return hasTaskset && core < cores ? ['taskset', '-c', String(core), ...argv] : argv;
+}
+
+export interface Load {
+  rps: number;
+  p99ms: number;
+}
+
+function run(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      out += d;
+    });
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}: ${out}`))));
+  });
+}
+
+/**
+ * Drives `url` for `seconds` from core 1 (the server sits on core 0): wrk when installed (C, so
+ * the load generator is not the bottleneck), else autocannon.
+ */
+export async function drive(url: string, seconds: number, connections = 32, headers: Record<string, string> = {}): Promise<Load> {
+  if (hasWrk) {
+    const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+    const out = await run(pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url]));
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+    const p99ms = p99 ? Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) : Number.NaN;
+    if (!(rps > 0)) throw new Error(`wrk gave no rate: ${out}`);
+    return { rps, p99ms };
+  }
+  const bin = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+  const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]);
+  const out = await run(pinned(1, [process.execPath, bin, '-j', '-c', String(connections), '-d', String(seconds), ...h, url]));
+  const j = JSON.parse(out.slice(out.indexOf('{'))) as { requests: { average: number }; latency: { p99: number } };
+  return { rps: j.requests.average, p99ms: j.latency.p99 };
+}
