@@ -1,0 +1,379 @@
+/**
+ * One catalogue, several spellings (DESIGN.md "Names"): the dotted path of /stats and StatsD, the
+ * Prometheus name (prom-client's where one exists), the OpenTelemetry semantic name, and Heroku's
+ * Node name where Heroku has one. docs/metrics.md is generated from this list
+ * (`npm run docs --workspace ekg`) and catalogue.test.ts keeps code, list and page in step.
+ */
+export type Unit = 'ms' | 'seconds' | 'bytes' | 'ratio' | 'count' | 'per second' | 'epoch ms' | 'info';
+/** window: a delta over the last window; level: the value at the window's end; total: since start */
+export type Kind = 'window' | 'level' | 'total' | 'info';
+
+export interface MetricDef {
+  /** /stats and StatsD spelling; `*` stands for a label value (a heap space, a resource type) */
+  path: string;
+  unit: Unit;
+  kind: Kind;
+  help: string;
+  /** Prometheus family and, when the path has a `*`, the label it becomes */
+  prometheus?: string;
+  otel?: string;
+  heroku?: string;
+}
+
+const el = (q: string, help: string): MetricDef => ({
+  path: `runtime.eventloop.delay.${q}`,
+  unit: 'ms',
+  kind: 'level',
+  help,
+  prometheus: `nodejs_eventloop_lag_${q}_seconds`,
+  otel: `nodejs.eventloop.delay.${q}`,
+  ...(q === 'p50'
+    ? { heroku: 'node.eventloop.delay.ms.median' }
+    : ['p95', 'p99', 'max'].includes(q)
+      ? { heroku: `node.eventloop.delay.ms.${q}` }
+      : {}),
+});
+
+const gc = (kind: string): MetricDef[] => [
+  {
+    path: `runtime.gc.${kind}.count`,
+    unit: 'count',
+    kind: 'window',
+    help: `${kind} collections in the window`,
+    prometheus: `nodejs_gc_duration_seconds_count{kind="${kind}"}`,
+    otel: `v8js.gc.duration (count, v8js.gc.type=${kind})`,
+    ...(kind === 'major' ? { heroku: 'node.gc.old.collections' } : kind === 'minor' ? { heroku: 'node.gc.young.collections' } : {}),
+  },
+  {
+    path: `runtime.gc.${kind}.pause`,
+    unit: 'ms',
+    kind: 'window',
+    help: `total ${kind} GC pause in the window`,
+    prometheus: `nodejs_gc_duration_seconds_sum{kind="${kind}"}`,
+    otel: `v8js.gc.duration (sum, v8js.gc.type=${kind})`,
+    ...(kind === 'major' ? { heroku: 'node.gc.old.pause.ns' } : kind === 'minor' ? { heroku: 'node.gc.young.pause.ns' } : {}),
+  },
+  { path: `runtime.gc.${kind}.max`, unit: 'ms', kind: 'level', help: `longest ${kind} GC pause in the window` },
+];
+
+export const catalogue: readonly MetricDef[] = [
+  el('min', 'shortest event-loop delay in the window, net of the sampling resolution'),
+  el('mean', 'mean event-loop delay'),
+  el('stddev', 'standard deviation of the event-loop delay'),
+  el('p50', 'median event-loop delay'),
+  el('p90', '90th percentile event-loop delay'),
+  el('p99', '99th percentile event-loop delay'),
+  el('max', 'longest event-loop delay in the window'),
+  {
+    path: 'runtime.eventloop.utilization',
+    unit: 'ratio',
+    kind: 'window',
+    help: 'share of the window the event loop was busy, 0..1',
+    prometheus: 'ekg_eventloop_utilization_ratio',
+    otel: 'nodejs.eventloop.utilization',
+    heroku: 'node.eventloop.usage.percent (×100)',
+  },
+  {
+    path: 'runtime.eventloop.lag',
+    unit: 'ms',
+    kind: 'level',
+    help: "how late the sampler's own timer fired at the window's end",
+    prometheus: 'nodejs_eventloop_lag_seconds',
+  },
+  ...gc('minor'),
+  ...gc('major'),
+  ...gc('incremental'),
+  ...gc('weakcb'),
+  {
+    path: 'runtime.gc.count',
+    unit: 'count',
+    kind: 'window',
+    help: 'collections of every kind in the window',
+    heroku: 'node.gc.collections',
+  },
+  { path: 'runtime.gc.pause', unit: 'ms', kind: 'window', help: 'total GC pause in the window', heroku: 'node.gc.pause.ns' },
+  {
+    path: 'runtime.gc.maxPause',
+    unit: 'ms',
+    kind: 'level',
+    help: 'longest GC pause in the window',
+    prometheus: 'ekg_gc_pause_max_seconds',
+  },
+  {
+    path: 'runtime.memory.rss',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'resident set size',
+    prometheus: 'process_resident_memory_bytes',
+    otel: 'process.memory.usage',
+  },
+  {
+    path: 'runtime.memory.maxRss',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'peak resident set size',
+    prometheus: 'ekg_max_resident_memory_bytes',
+  },
+  {
+    path: 'runtime.memory.heap.used',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'V8 heap used',
+    prometheus: 'nodejs_heap_size_used_bytes',
+    otel: 'v8js.memory.heap.used (summed over spaces)',
+  },
+  {
+    path: 'runtime.memory.heap.total',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'V8 heap allocated',
+    prometheus: 'nodejs_heap_size_total_bytes',
+  },
+  {
+    path: 'runtime.memory.heap.limit',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'V8 heap size limit',
+    prometheus: 'ekg_heap_size_limit_bytes',
+    otel: 'v8js.memory.heap.limit (summed over spaces)',
+  },
+  {
+    path: 'runtime.memory.external',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'memory of C++ objects bound to JS objects',
+    prometheus: 'nodejs_external_memory_bytes',
+  },
+  { path: 'runtime.memory.arrayBuffers', unit: 'bytes', kind: 'level', help: 'ArrayBuffer memory', prometheus: 'ekg_array_buffers_bytes' },
+  {
+    path: 'runtime.memory.spaces.*.used',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'used bytes of one heap space',
+    prometheus: 'nodejs_heap_space_size_used_bytes{space}',
+    otel: 'v8js.memory.heap.used (v8js.heap.space.name)',
+  },
+  {
+    path: 'runtime.memory.spaces.*.size',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'allocated bytes of one heap space',
+    prometheus: 'nodejs_heap_space_size_total_bytes{space}',
+    otel: 'v8js.memory.heap.space.physical_size',
+  },
+  {
+    path: 'runtime.memory.spaces.*.available',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'available bytes of one heap space',
+    prometheus: 'nodejs_heap_space_size_available_bytes{space}',
+    otel: 'v8js.memory.heap.space.available_size',
+  },
+  {
+    path: 'runtime.cpu.user',
+    unit: 'ms',
+    kind: 'window',
+    help: 'user CPU time in the window',
+    prometheus: 'process_cpu_user_seconds_total',
+    otel: 'process.cpu.time (cpu.mode=user)',
+  },
+  {
+    path: 'runtime.cpu.system',
+    unit: 'ms',
+    kind: 'window',
+    help: 'system CPU time in the window',
+    prometheus: 'process_cpu_system_seconds_total',
+    otel: 'process.cpu.time (cpu.mode=system)',
+  },
+  {
+    path: 'runtime.cpu.total',
+    unit: 'ms',
+    kind: 'window',
+    help: 'user + system CPU time in the window',
+    prometheus: 'process_cpu_seconds_total',
+  },
+  {
+    path: 'runtime.cpu.utilization',
+    unit: 'ratio',
+    kind: 'window',
+    help: 'CPU time over the window as a fraction of one core (can exceed 1 with worker threads)',
+    prometheus: 'ekg_cpu_utilization_ratio',
+    otel: 'process.cpu.utilization',
+  },
+  {
+    path: 'runtime.resources.contextSwitches.voluntary',
+    unit: 'count',
+    kind: 'window',
+    help: 'voluntary context switches in the window',
+    prometheus: 'ekg_context_switches_total{kind="voluntary"}',
+    otel: 'process.context_switches (process.context_switch_type=voluntary)',
+  },
+  {
+    path: 'runtime.resources.contextSwitches.involuntary',
+    unit: 'count',
+    kind: 'window',
+    help: 'involuntary context switches in the window',
+    prometheus: 'ekg_context_switches_total{kind="involuntary"}',
+    otel: 'process.context_switches (process.context_switch_type=involuntary)',
+  },
+  {
+    path: 'runtime.resources.fs.reads',
+    unit: 'count',
+    kind: 'window',
+    help: 'file system reads in the window',
+    prometheus: 'ekg_fs_reads_total',
+  },
+  {
+    path: 'runtime.resources.fs.writes',
+    unit: 'count',
+    kind: 'window',
+    help: 'file system writes in the window',
+    prometheus: 'ekg_fs_writes_total',
+  },
+  {
+    path: 'runtime.resources.pageFaults.minor',
+    unit: 'count',
+    kind: 'window',
+    help: 'minor page faults in the window',
+    prometheus: 'ekg_page_faults_total{kind="minor"}',
+    otel: 'process.paging.faults (process.paging.fault_type=minor)',
+  },
+  {
+    path: 'runtime.resources.pageFaults.major',
+    unit: 'count',
+    kind: 'window',
+    help: 'major page faults in the window',
+    prometheus: 'ekg_page_faults_total{kind="major"}',
+    otel: 'process.paging.faults (process.paging.fault_type=major)',
+  },
+  {
+    path: 'runtime.resources.fds.open',
+    unit: 'count',
+    kind: 'level',
+    help: 'open file descriptors (Linux)',
+    prometheus: 'process_open_fds',
+  },
+  { path: 'runtime.resources.fds.max', unit: 'count', kind: 'level', help: 'file descriptor limit (Linux)', prometheus: 'process_max_fds' },
+  {
+    path: 'runtime.active.total',
+    unit: 'count',
+    kind: 'level',
+    help: 'active resources keeping the event loop alive',
+    prometheus: 'nodejs_active_resources_total',
+  },
+  {
+    path: 'runtime.active.byType.*',
+    unit: 'count',
+    kind: 'level',
+    help: 'active resources of one type (TCPSocketWrap, Timeout, FSReqCallback, …)',
+    prometheus: 'nodejs_active_resources{type}',
+  },
+  {
+    path: 'runtime.info.version',
+    unit: 'info',
+    kind: 'info',
+    help: 'Node.js version',
+    prometheus: 'nodejs_version_info{version,major,minor,patch}',
+  },
+  { path: 'runtime.info.pid', unit: 'info', kind: 'info', help: 'process id' },
+  { path: 'runtime.info.uptime', unit: 'seconds', kind: 'level', help: 'process uptime', otel: 'process.uptime' },
+  {
+    path: 'runtime.info.startTime',
+    unit: 'epoch ms',
+    kind: 'info',
+    help: 'process start time',
+    prometheus: 'process_start_time_seconds (seconds)',
+  },
+  {
+    path: 'http.requests.total',
+    unit: 'count',
+    kind: 'window',
+    help: 'requests finished in the window (ekg endpoints excluded)',
+    prometheus: 'ekg_http_requests_total (sum over class)',
+  },
+  { path: 'http.requests.rate', unit: 'per second', kind: 'window', help: 'requests per second over the window' },
+  ...['1xx', '2xx', '3xx', '4xx', '5xx'].map(
+    (c): MetricDef => ({
+      path: `http.requests.${c}`,
+      unit: 'count',
+      kind: 'window',
+      help: `${c} responses in the window`,
+      prometheus: `ekg_http_requests_total{class="${c}"}`,
+    }),
+  ),
+  {
+    path: 'http.inFlight',
+    unit: 'count',
+    kind: 'level',
+    help: 'requests being served at the window end',
+    prometheus: 'ekg_http_requests_in_flight',
+    otel: 'http.server.active_requests',
+  },
+  {
+    path: 'http.aborted',
+    unit: 'count',
+    kind: 'window',
+    help: 'requests whose connection closed before the response finished',
+    prometheus: 'ekg_http_requests_aborted_total',
+  },
+  {
+    path: 'http.duration.count',
+    unit: 'count',
+    kind: 'window',
+    help: 'requests timed in the window',
+    prometheus: 'ekg_http_request_duration_seconds_count',
+    otel: 'http.server.request.duration (count)',
+  },
+  { path: 'http.duration.mean', unit: 'ms', kind: 'window', help: 'mean request duration' },
+  {
+    path: 'http.duration.p50',
+    unit: 'ms',
+    kind: 'window',
+    help: 'median request duration',
+    prometheus: 'ekg_http_request_duration_p50_seconds',
+  },
+  {
+    path: 'http.duration.p90',
+    unit: 'ms',
+    kind: 'window',
+    help: '90th percentile request duration',
+    prometheus: 'ekg_http_request_duration_p90_seconds',
+  },
+  {
+    path: 'http.duration.p99',
+    unit: 'ms',
+    kind: 'window',
+    help: '99th percentile request duration',
+    prometheus: 'ekg_http_request_duration_p99_seconds',
+  },
+  {
+    path: 'http.duration.max',
+    unit: 'ms',
+    kind: 'window',
+    help: 'longest request in the window',
+    prometheus: 'ekg_http_request_duration_max_seconds',
+  },
+];
+
+/** Prometheus-only families: cumulative forms and compatibility series with no /stats twin. */
+export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: string }> = [
+  { name: 'nodejs_gc_duration_seconds', unit: 'seconds', help: 'GC pause histogram by kind (prom-client buckets 0.001…5 s)' },
+  {
+    name: 'ekg_http_request_duration_seconds',
+    unit: 'seconds',
+    help: 'request duration histogram (prom-client default buckets 5 ms…10 s)',
+  },
+  { name: 'process_virtual_memory_bytes', unit: 'bytes', help: 'virtual memory size (Linux)' },
+  { name: 'process_heap_bytes', unit: 'bytes', help: 'data segment size (Linux), as prom-client reports it' },
+  { name: 'nodejs_active_handles', unit: 'count', help: 'libuv handles by type (prom-client)' },
+  { name: 'nodejs_active_handles_total', unit: 'count', help: 'libuv handles (prom-client; off with promClientTotals: false)' },
+  { name: 'nodejs_active_requests', unit: 'count', help: 'libuv requests by type (prom-client)' },
+  { name: 'nodejs_active_requests_total', unit: 'count', help: 'libuv requests (prom-client; off with promClientTotals: false)' },
+  { name: 'ekg_vital_up', unit: 'count', help: "1 when a custom vital's stats() answered in the last window" },
+  { name: 'ekg_vital_healthy', unit: 'count', help: "1 when a custom vital's last check passed" },
+];
+
+/** Prometheus family name of a catalogue entry (without labels or notes). */
+export function familyOf(prometheus: string): string {
+  return prometheus.replace(/[{ (].*$/, '').replace(/_(count|sum|bucket)$/, '');
+}
