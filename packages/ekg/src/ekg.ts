@@ -217,6 +217,7 @@ export class Ekg {
       lastCheck: undefined,
     };
     this.vitals.push(st);
+    this.checkableCache = undefined;
     return st;
   }
 
@@ -226,6 +227,7 @@ export class Ekg {
     const out = await settle(`vital "${st.vital.name}" init()`, () => init.call(st.vital), st.timeout);
     if (!out.ok) {
       st.initError = out.error;
+      this.checkableCache = undefined;
       warn('EKG_ERR_VITAL_INIT', out.error);
     }
   }
@@ -365,7 +367,7 @@ export class Ekg {
       return { ok: false, state: this.state, checks: { ekg: { ok: false, detail } } };
     }
     if (this.notReady !== undefined) return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: this.notReady } } };
-    const checkable = this.vitals.filter((st) => st.initError || st.vital.check);
+    const checkable = this.checkable();
     if (checkable.length === 0) return { ok: true, state: this.state, checks: OK_HEALTH_CHECKS };
     const now = Date.now();
     if (this.healthCache && now - this.healthCache.at < this.options.checkCache) return this.healthCache.value;
@@ -377,6 +379,13 @@ export class Ekg {
     });
     this.healthPending = p;
     return p;
+  }
+
+  /** Vitals a probe must ask, recomputed only when the set changes (this is on every probe). */
+  private checkableCache: VitalState[] | undefined;
+  private checkable(): VitalState[] {
+    this.checkableCache ??= this.vitals.filter((st) => st.initError || st.vital.check);
+    return this.checkableCache;
   }
 
   private async runChecks(list: VitalState[]): Promise<Health> {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Router } from '../endpoints.js';
-import { kOwn } from '../vitals/http.js';
+import { markOwn } from '../vitals/http.js';
 
 interface FastifyRequestLike {
   method: string;
@@ -41,7 +41,7 @@ export function create(router: Router): FastifyPlugin {
       headers: { 'content-type': 'text/plain; charset=utf-8' },
       body: 'not found\n',
     };
-    (reply.raw as Record<symbol, boolean>)[kOwn] = true;
+    markOwn(reply.raw);
     return reply.code(r.status).headers(r.headers).send(r.body);
   };
   const plugin = ((fastify: FastifyLike, _opts: unknown, done: (err?: Error) => void) => {

@@ -1,5 +1,5 @@
 import type { Router } from '../endpoints.js';
-import { kOwn } from '../vitals/http.js';
+import { markOwn } from '../vitals/http.js';
 import { handle } from './fetch.js';
 
 interface HonoContextLike {
@@ -19,7 +19,7 @@ export function create(router: Router): HonoMiddleware {
     }
     // On @hono/node-server the Node response is reachable: mark it as ekg's own traffic.
     const outgoing = (c.env as { outgoing?: object } | undefined)?.outgoing;
-    if (outgoing) (outgoing as Record<symbol, boolean>)[kOwn] = true;
+    if (outgoing) markOwn(outgoing);
     return r;
   };
 }

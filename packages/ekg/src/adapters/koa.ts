@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from '../endpoints.js';
-import { kOwn } from '../vitals/http.js';
+import { markOwn } from '../vitals/http.js';
 
 interface KoaContextLike {
   method: string;
@@ -25,7 +25,7 @@ export function create(router: Router): KoaMiddleware {
     const pending = router.handle(ctx.method, ctx.originalUrl, ctx.req, readHeader);
     if (pending === undefined) return next();
     const r = await pending;
-    (ctx.res as unknown as Record<symbol, boolean>)[kOwn] = true;
+    markOwn(ctx.res);
     ctx.status = r.status;
     ctx.set(r.headers);
     ctx.body = r.body;

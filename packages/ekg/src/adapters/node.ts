@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Reply, Router } from '../endpoints.js';
-import { kOwn } from '../vitals/http.js';
+import { markOwn } from '../vitals/http.js';
 
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
@@ -11,7 +11,7 @@ const readHeader = (req: IncomingMessage, name: string): string | undefined => {
 
 export function writeReply(res: ServerResponse, r: Reply): void {
   if (res.headersSent || res.destroyed) return;
-  (res as unknown as Record<symbol, boolean>)[kOwn] = true;
+  markOwn(res);
   res.writeHead(r.status, r.headers);
   // Node omits the body of a HEAD response by itself; the Content-Length stays that of GET.
   res.end(r.body);

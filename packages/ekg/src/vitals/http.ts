@@ -7,8 +7,6 @@ import type { Stats } from '../types.js';
 export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-/** Set on a response by ekg's own endpoints: probes and scrapes do not count as app traffic. */
-export const kOwn = Symbol.for('ekg.own');
 const kStart = Symbol('ekg.start');
 const kSeen = Symbol('ekg.server');
 const kRes = Symbol('ekg.response');
@@ -22,7 +20,6 @@ interface SocketLike {
 
 interface Tracked {
   [kStart]?: number;
-  [kOwn]?: boolean;
   statusCode?: number;
 }
 
@@ -94,7 +91,6 @@ export class HttpMonitor {
     if (start === undefined) return;
     res[kStart] = undefined;
     this.finished++;
-    if (res[kOwn] === true) return;
     const ms = performance.now() - start;
     this.window.record(ms);
     this.buckets.observe(ms / 1000);
@@ -107,6 +103,13 @@ export class HttpMonitor {
   constructor() {
     // onClose needs the monitor but must stay one shared function (no closure per request).
     monitorForClose = this;
+  }
+
+  /** An ekg endpoint took this request: it is not app traffic, so it leaves the books. */
+  ownResponse(res: Tracked): void {
+    if (res[kStart] === undefined) return;
+    res[kStart] = undefined;
+    this.started--;
   }
 
   /** Called from the shared 'close' listener for a response that never finished. */
@@ -155,6 +158,14 @@ export class HttpMonitor {
 }
 
 let monitorForClose: HttpMonitor | undefined;
+
+/**
+ * Called by the adapters for each request an ekg endpoint answers: probes and scrapes do not
+ * count as app traffic. It reuses the start-time slot, so the response keeps its hidden class.
+ */
+export function markOwn(res: object): void {
+  monitorForClose?.ownResponse(res as Tracked);
+}
 function onSocketClose(this: SocketLike): void {
   const res = this[kRes];
   this[kRes] = undefined;
