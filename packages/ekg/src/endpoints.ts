@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { Ekg, Health } from './ekg.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './formats/prometheus.js';
 import type { Snapshot } from './snapshot.js';
@@ -7,7 +8,7 @@ import type { Snapshot } from './snapshot.js';
 export interface Reply {
   status: number;
   headers: Record<string, string>;
-  body: string;
+  body: string | Uint8Array;
 }
 
 /** Reads one header (lower-case name) from an adapter's request object, without allocating. */
@@ -17,10 +18,11 @@ type HeaderGetter = (name: string) => string | undefined;
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-function reply(status: number, type: string, body: string, extra?: Record<string, string>): Reply {
+function reply(status: number, type: string, body: string | Uint8Array, extra?: Record<string, string>): Reply {
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
   return {
     status,
-    headers: { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...extra },
+    headers: { 'content-type': type, 'content-length': String(length), 'cache-control': 'no-store', ...extra },
     body,
   };
 }
@@ -35,6 +37,12 @@ const ALLOW = 'GET, HEAD';
 function wantsJson(header: HeaderGetter): boolean {
   const a = header('accept');
   return a?.includes('application/json') === true;
+}
+
+/** Prometheus asks for gzip; the compressed page is made once per window, like the text. */
+function wantsGzip(header: HeaderGetter): boolean {
+  const a = header('accept-encoding');
+  return a?.includes('gzip') === true;
 }
 
 /** OpenMetrics when the scraper lists it in Accept (Prometheus does, with a q-value). */
@@ -56,7 +64,11 @@ interface CachedReplies {
   stats?: Reply;
   prom?: Reply;
   open?: Reply;
+  promGz?: Reply;
+  openGz?: Reply;
 }
+
+const METRICS_VARY = 'accept, accept-encoding';
 
 type Handler = (header: HeaderGetter) => Reply | Promise<Reply>;
 
@@ -176,14 +188,20 @@ export class Router {
 
   private metrics(header: HeaderGetter): Reply | Promise<Reply> {
     const open = wantsOpenMetrics(header);
+    const gzip = wantsGzip(header);
+    const key = `${open ? 'open' : 'prom'}${gzip ? 'Gz' : ''}` as const;
     const render = (snap: Snapshot): Reply => {
       const c = this.cached(snap);
-      if (open) {
-        c.open ??= reply(200, OPENMETRICS_CONTENT_TYPE, this.ekg.metricsText(snap, true));
-        return c.open;
+      let r = c[key];
+      if (!r) {
+        const text = this.ekg.metricsText(snap, open);
+        const type = open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
+        r = gzip
+          ? reply(200, type, gzipSync(text), { 'content-encoding': 'gzip', vary: METRICS_VARY })
+          : reply(200, type, text, { vary: METRICS_VARY });
+        c[key] = r;
       }
-      c.prom ??= reply(200, PROMETHEUS_CONTENT_TYPE, this.ekg.metricsText(snap, false));
-      return c.prom;
+      return r;
     };
     const s = this.ekg.peek();
     return s ? render(s) : this.ekg.snapshot().then(render);

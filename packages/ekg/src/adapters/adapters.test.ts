@@ -219,6 +219,10 @@ for (const [name, mount] of Object.entries(mounts)) {
       assert.match(om.headers.get('content-type') ?? '', /^application\/openmetrics-text; version=1.0.0/);
       assert.match(om.body, /^# TYPE process_cpu_user_seconds counter$/m);
       assert.ok(om.body.endsWith('# EOF\n'));
+      // what Prometheus sends: gzip, decoded here by fetch; the page is the same
+      const gz = await fetch(`${app.base}/ops/metrics`, { headers: { ...auth, 'accept-encoding': 'gzip' } });
+      assert.equal(gz.headers.get('content-encoding'), 'gzip');
+      assert.equal(await gz.text(), text.body);
     });
   });
 }

@@ -11,7 +11,7 @@ interface FastifyReplyLike {
   raw: object;
   code(status: number): FastifyReplyLike;
   headers(h: Record<string, string>): FastifyReplyLike;
-  send(body: string): FastifyReplyLike;
+  send(body: string | Uint8Array): FastifyReplyLike;
 }
 interface FastifyLike {
   route(options: {
