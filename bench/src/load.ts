@@ -38,7 +38,9 @@ function run(argv: string[]): Promise<string> {
 export async function drive(url: string, seconds: number, connections = 32, headers: Record<string, string> = {}): Promise<Load> {
   if (hasWrk) {
     const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-    const out = await run(pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url]));
+    let out = await run(pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url]));
+    // wrk now and then exits with no report on this VM; one retry, then the run fails loudly
+    if (!/Requests\/sec/.test(out)) out = await run(pinned(1, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url]));
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
     const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
     const p99ms = p99 ? Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) : Number.NaN;

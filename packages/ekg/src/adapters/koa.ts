@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Router } from '../endpoints.js';
 import { markOwn } from '../vitals/http.js';
+import { readHeader } from './node.js';
 
 interface KoaContextLike {
   method: string;
@@ -13,11 +14,6 @@ interface KoaContextLike {
 }
 
 export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<unknown>;
-
-const readHeader = (req: IncomingMessage, name: string): string | undefined => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-};
 
 /** Koa 3: `app.use(ekg.koa())`. */
 export function create(router: Router): KoaMiddleware {

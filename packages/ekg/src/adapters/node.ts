@@ -4,9 +4,21 @@ import { markOwn } from '../vitals/http.js';
 
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-const readHeader = (req: IncomingMessage, name: string): string | undefined => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
+/**
+ * Reads a header from rawHeaders: `req.headers` is built lazily by Node on first access, and a
+ * probe answered without touching it stays as cheap as a hello world.
+ */
+export const readHeader = (req: IncomingMessage, name: string): string | undefined => {
+  const raw = req.rawHeaders;
+  let out: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i] as string;
+    if (k.length === name.length && k.toLowerCase() === name) {
+      const v = raw[i + 1] as string;
+      out = out === undefined ? v : `${out}, ${v}`;
+    }
+  }
+  return out;
 };
 
 export function writeReply(res: ServerResponse, r: Reply): void {
