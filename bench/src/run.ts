@@ -110,6 +110,7 @@ const baseOf: Record<string, string> = {
 // at the same moment: both servers pinned to core 0 and driven at once by two wrk on core 1. The
 // scheduler gives each server half the core, so their req/s ratio is their per-request cost ratio,
 // and any slowdown of the machine hits both alike. Solo req/s are shown too, for scale.
+const roundLog: string[] = [];
 const servers: Record<string, Server> = {};
 for (const v of ['bare', 'ekg', 'prom']) servers[v] = await startServer(v);
 const url = (variant: string, path: string) => `http://127.0.0.1:${servers[variant]?.port}${path}`;
@@ -131,6 +132,7 @@ for (let round = 0; round < ROUNDS; round++) {
     line.push(`${label}/${base} ${fmt(a.rps / b.rps, 3)}`);
   }
   console.error(`  round ${round + 1}: ${line.join(', ')}`);
+  roundLog.push(`round ${round + 1}: ${line.join(', ')}`);
 }
 for (const s of Object.values(servers)) await stop(s);
 const micro = await childJson<{ promUs: number; ekgRenderUs: number; windowUs: number; tickP50: number; tickMax: number }>('./micro.js', [
@@ -204,6 +206,17 @@ ${table(
     ],
   ],
 )}
+
+## Paired rounds
+
+Each line is one round; each ratio was measured with both servers under load at the same moment. On this VM the
+later rounds of a long run often sag for ekg and prom-client alike (the host appears to throttle after about two
+minutes at full load on both cores, and the load generator stops saturating the servers), which is why the median,
+not the mean, is reported.
+
+\`\`\`
+${roundLog.join('\n')}
+\`\`\`
 `;
 console.log(out);
 writeFileSync(fileURLToPath(new URL('../RESULTS.md', import.meta.url)), out);
