@@ -25,8 +25,8 @@ const el = (q: string, help: string): MetricDef => ({
   unit: 'ms',
   kind: 'level',
   help,
-  prometheus: `nodejs_eventloop_lag_${q}_seconds`,
-  otel: `nodejs.eventloop.delay.${q}`,
+  // prom-client and OpenTelemetry have no p95; Heroku has it
+  ...(q === 'p95' ? {} : { prometheus: `nodejs_eventloop_lag_${q}_seconds`, otel: `nodejs.eventloop.delay.${q}` }),
   ...(q === 'p50'
     ? { heroku: 'node.eventloop.delay.ms.median' }
     : ['p95', 'p99', 'max'].includes(q)
@@ -62,6 +62,7 @@ export const catalogue: readonly MetricDef[] = [
   el('stddev', 'standard deviation of the event-loop delay'),
   el('p50', 'median event-loop delay'),
   el('p90', '90th percentile event-loop delay'),
+  el('p95', '95th percentile event-loop delay'),
   el('p99', '99th percentile event-loop delay'),
   el('max', 'longest event-loop delay in the window'),
   {
@@ -371,6 +372,10 @@ export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: str
   { name: 'nodejs_active_requests_total', unit: 'count', help: 'libuv requests (prom-client; off with promClientTotals: false)' },
   { name: 'ekg_vital_up', unit: 'count', help: "1 when a custom vital's stats() answered in the last window" },
   { name: 'ekg_vital_healthy', unit: 'count', help: "1 when a custom vital's last check passed" },
+  { name: 'ekg_reporter_windows_sent_total', unit: 'count', help: 'windows a push transport delivered, by transport' },
+  { name: 'ekg_reporter_errors_total', unit: 'count', help: 'failed sends of a push transport (each retry counts), by transport' },
+  { name: 'ekg_reporter_windows_dropped_total', unit: 'count', help: 'windows a push transport gave up on, by transport' },
+  { name: 'ekg_reporter_bytes_total', unit: 'count', help: 'bytes a push transport handed to the network, by transport' },
 ];
 
 /** Prometheus family name of a catalogue entry (without labels or notes). */

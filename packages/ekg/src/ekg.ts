@@ -10,6 +10,7 @@ import { Router, type RouterOptions } from './endpoints.js';
 import { EkgError } from './errors.js';
 import { renderPrometheus } from './formats/prometheus.js';
 import { warn } from './log.js';
+import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
 import { Sampler, type Window } from './sampler.js';
 import { type ListenOptions, listen } from './server.js';
 import type { Snapshot } from './snapshot.js';
@@ -57,6 +58,8 @@ export interface EkgOptions {
    * set false for a lint-clean /metrics (the per-type series remain, `sum()` gives the total).
    */
   promClientTotals?: boolean;
+  /** Push every window to StatsD and/or Heroku-style JSON targets (docs/reporters.md). */
+  report?: ReportOptions;
 }
 
 interface Resolved {
@@ -162,6 +165,7 @@ export class Ekg {
   private readonly extraServers = new Set<Server>();
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly started: Promise<void>;
+  private reporting: Reporting | undefined;
 
   constructor(options: EkgOptions = {}) {
     this.options = resolve(options);
@@ -176,7 +180,18 @@ export class Ekg {
       this.signalHandlers.set(sig, handler);
       process.on(sig, handler);
     }
+    if (options.report) this.report(options.report);
     this.started = this.init();
+  }
+
+  /**
+   * Starts pushing every closed window to the given targets (in addition to any already set).
+   * A malformed target throws EKG_ERR_BAD_OPTION here; a target that is down later is counted.
+   */
+  report(options: ReportOptions): void {
+    const transports = transportsFor({ ...options, service: options.service ?? this.options.labels.service });
+    if (transports.length === 0) return;
+    this.reporting = new Reporting([...(this.reporting?.transports ?? []), ...transports]);
   }
 
   /** Resolves once every vital's init() has settled (failed ones are reported, not thrown). */
@@ -265,7 +280,10 @@ export class Ekg {
 
   private async collect(w: Window): Promise<void> {
     const vitals = await this.collectVitals();
-    this.snap = this.build(w, vitals);
+    const snap = this.build(w, vitals);
+    this.snap = snap;
+    // the provisional window (seq 0) is only for readers; reporters send closed windows
+    if (w.info.seq > 0 && this.reporting && this.state !== 'closed') this.reporting.window(snap, (x) => this.statsObject(x).stats);
   }
 
   private build(w: Window, vitals: Snapshot['vitals']): Snapshot {
@@ -279,6 +297,7 @@ export class Ekg {
       checks,
       labels: this.options.labels,
       promClientTotals: this.options.promClientTotals,
+      reporters: this.reporting?.stats() ?? [],
     };
   }
 
@@ -344,6 +363,11 @@ export class Ekg {
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
       failed: errors,
     };
+    if (s.reporters.length > 0) {
+      const reporters: Stats = {};
+      for (const r of s.reporters) reporters[r.name] = { ...r.stats };
+      (stats.ekg as Stats).reporters = reporters;
+    }
     return { stats, failed };
   }
 
@@ -500,6 +524,7 @@ export class Ekg {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.unsubscribe();
     this.sampler.release();
+    await this.reporting?.close();
     await Promise.all(
       this.vitals.map(async (st) => {
         const fn = st.vital.close;

@@ -12,6 +12,11 @@ export interface EnvConfig {
   watchdog: boolean;
   service: string | undefined;
   tags: Record<string, string>;
+  statsd: string[];
+  statsdPrefix: string | undefined;
+  statsdTags: boolean;
+  maxPacket: number | undefined;
+  push: string[];
 }
 
 function bad(name: string, value: string, expected: string, consequence: string): void {
@@ -29,7 +34,32 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     watchdog: env.EKG_WATCHDOG !== '0',
     service: env.EKG_SERVICE || undefined,
     tags: {},
+    statsd: [],
+    statsdPrefix: env.EKG_STATSD_PREFIX || undefined,
+    statsdTags: env.EKG_STATSD_TAGS !== '0' && env.EKG_STATSD_TAGS !== 'false',
+    maxPacket: undefined,
+    push: [],
   };
+  for (const target of (env.EKG_STATSD ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)) {
+    if (/^(udp|tcp):\/\/[^/]*$|^unix:\/\/\/.+/.test(target)) out.statsd.push(target);
+    else bad('EKG_STATSD', target, 'udp://host:port, tcp://host:port or unix:///path', 'this target is off');
+  }
+  // On Heroku the platform's metrics URL wins: ekg then stands where Heroku's own collector stood.
+  const pushUrl = env.HEROKU_METRICS_URL || env.EKG_PUSH_URL;
+  const pushVar = env.HEROKU_METRICS_URL ? 'HEROKU_METRICS_URL' : 'EKG_PUSH_URL';
+  if (pushUrl) {
+    if (/^https?:\/\/[^\s]+$/.test(pushUrl)) out.push.push(pushUrl);
+    else bad(pushVar, pushUrl.replace(/\?.*/, '?…'), 'an http:// or https:// URL', 'pushing is off');
+  }
+  const mp = env.EKG_STATSD_MAX_PACKET;
+  if (mp) {
+    const n = Number(mp);
+    if (Number.isInteger(n) && n >= 64 && n <= 65507) out.maxPacket = n;
+    else bad('EKG_STATSD_MAX_PACKET', mp, 'a whole number of bytes from 64 to 65507', 'the default 1432 is used');
+  }
   const port = env.EKG_PORT;
   if (port !== undefined && port !== '') {
     const n = Number(port);

@@ -12,6 +12,7 @@ export const codes = {
   EKG_ERR_VITAL_BAD_VERDICT: 'A vital check() returned something other than { ok: boolean, detail?: string }.',
   EKG_ERR_VITAL_INIT: 'A vital init() failed; the vital reports failure until ekg is restarted.',
   EKG_ERR_LISTEN: 'The side server could not listen (port taken, no permission); the app keeps running without it.',
+  EKG_ERR_REPORTER: 'A push transport (StatsD, Heroku JSON) cannot deliver; counted, retried, one line per outage.',
   EKG_ERR_SHUTDOWN_HOOK: 'An onShutdown hook threw or exceeded its timeout; shutdown went on.',
 } as const;
 

@@ -26,6 +26,27 @@ function start(): void {
     labels,
   });
   setRegistered(ekg);
+  const report = {
+    prefix: env.statsdPrefix,
+    dogstatsdTags: env.statsdTags,
+    tags: env.tags,
+    service: env.service,
+    maxPacket: env.maxPacket,
+  };
+  for (const target of env.statsd) {
+    try {
+      ekg.report({ ...report, statsd: target });
+    } catch (err) {
+      warn('EKG_ERR_BAD_ENV', `EKG_STATSD=${JSON.stringify(target)}: ${describe(err)}; this target is off`);
+    }
+  }
+  for (const target of env.push) {
+    try {
+      ekg.report({ ...report, push: target });
+    } catch (err) {
+      warn('EKG_ERR_BAD_ENV', `push URL: ${describe(err)}; pushing is off`);
+    }
+  }
   if (env.port !== undefined) {
     void listen(ekg, { port: env.port, host: env.host, prefix: env.prefix });
   }

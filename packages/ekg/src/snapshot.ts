@@ -1,3 +1,4 @@
+import type { TransportStats } from './reporters/transport.js';
 import type { Stats, WindowInfo } from './types.js';
 import type { HttpSample } from './vitals/http.js';
 import type { RuntimeSample } from './vitals/runtime.js';
@@ -16,4 +17,6 @@ export interface Snapshot {
   labels: Record<string, string>;
   /** render prom-client's `_total` gauges (see EkgOptions.promClientTotals) */
   promClientTotals: boolean;
+  /** what each push transport has done so far */
+  reporters: Array<{ name: string; stats: TransportStats }>;
 }

@@ -253,6 +253,16 @@ export function renderPrometheus(s: Snapshot, open = false): string {
     w.family('ekg_vital_healthy', 'gauge', "1 when the vital's last health check passed, 0 when it failed.");
     for (const name of checks) w.sample('ekg_vital_healthy', s.checks[name] ? 1 : 0, { vital: name });
   }
+  if (s.reporters.length > 0) {
+    const each = (name: string, help: string, pick: (t: Snapshot['reporters'][number]['stats']) => number) => {
+      w.family(name, 'counter', help);
+      for (const r of s.reporters) w.sample(name, pick(r.stats), { transport: r.name });
+    };
+    each('ekg_reporter_windows_sent_total', 'Windows a push transport delivered.', (t) => t.sent);
+    each('ekg_reporter_errors_total', 'Failed sends of a push transport (each retry counts).', (t) => t.errors);
+    each('ekg_reporter_windows_dropped_total', 'Windows a push transport gave up on.', (t) => t.dropped);
+    each('ekg_reporter_bytes_total', 'Bytes a push transport handed to the network.', (t) => t.bytes);
+  }
   const seen = new Set<string>();
   for (const v of s.vitals) if (v.stats) vitalGauges(w, `ekg_${v.name}`, v.stats, seen);
   return w.text();

@@ -37,6 +37,7 @@ export interface Delay {
   stddev: number;
   p50: number;
   p90: number;
+  p95: number;
   p99: number;
   max: number;
 }
@@ -223,7 +224,7 @@ export class RuntimeMonitor {
     const res = this.resolution;
     const h = this.eld;
     const net = (ns: number) => Math.max(0, ns / 1e6 - res);
-    let delay: Delay = { min: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+    let delay: Delay = { min: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p95: 0, p99: 0, max: 0 };
     if (h && h.count > 0) {
       delay = {
         min: net(h.min),
@@ -231,6 +232,7 @@ export class RuntimeMonitor {
         stddev: h.stddev / 1e6,
         p50: net(h.percentile(50)),
         p90: net(h.percentile(90)),
+        p95: net(h.percentile(95)),
         p99: net(h.percentile(99)),
         max: net(h.max),
       };
@@ -356,6 +358,7 @@ export function runtimeStats(s: RuntimeSample): Stats {
         stddev: round(d.stddev),
         p50: round(d.p50),
         p90: round(d.p90),
+        p95: round(d.p95),
         p99: round(d.p99),
         max: round(d.max),
       },

@@ -1,0 +1,63 @@
+import { catalogue } from '../catalogue.js';
+import type { Stats } from '../types.js';
+
+/** One number of one window, in the dotted /stats spelling. */
+export interface Measurement {
+  name: string;
+  value: number;
+  /** counter: a delta over the window; gauge: a level */
+  type: 'counter' | 'gauge';
+}
+
+const windowKind = new Map<string, boolean>();
+const patterns = catalogue.map((m) => ({
+  re: new RegExp(`^${m.path.replace(/[.]/g, '\\.').replace(/\*/g, '[^.]+')}$`),
+  counter: m.kind === 'window' && m.unit !== 'ratio' && m.unit !== 'per second',
+  info: m.kind === 'info',
+}));
+
+/** counter, gauge or (for info like pid and start time) skipped; decided once per path. */
+function kindOf(path: string): 'counter' | 'gauge' | undefined {
+  const hit = windowKind.get(path);
+  if (hit !== undefined) return hit ? 'counter' : 'gauge';
+  const p = patterns.find((x) => x.re.test(path));
+  if (p?.info) return undefined;
+  const counter = p?.counter === true;
+  if (windowKind.size < 10_000) windowKind.set(path, counter);
+  return counter ? 'counter' : 'gauge';
+}
+
+/** Keeps a StatsD/Graphite-safe name: what etsy StatsD's sanitiser would keep, decided here. */
+export function safeSegment(s: string): string {
+  return s
+    .replace(/\s+/g, '_')
+    .replace(/\//g, '-')
+    .replace(/[^a-zA-Z0-9_-]/g, '');
+}
+
+/**
+ * Flattens the /stats document of one window into measurements: window deltas (GC collections,
+ * CPU ms, requests by class) as counters, levels and percentiles as gauges, custom vitals as
+ * gauges (booleans 0/1), strings and info left out.
+ */
+export function measurements(stats: Stats, skip: ReadonlySet<string> = new Set(['ekg'])): Measurement[] {
+  const out: Measurement[] = [];
+  const walk = (o: Stats, path: string) => {
+    for (const [k, v] of Object.entries(o)) {
+      const name = path ? `${path}.${safeSegment(k)}` : safeSegment(k);
+      if (v !== null && typeof v === 'object') {
+        walk(v, name);
+        continue;
+      }
+      const value = typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
+      if (value === undefined || !Number.isFinite(value)) continue;
+      const type = kindOf(name);
+      if (type) out.push({ name, value, type });
+    }
+  };
+  for (const [k, v] of Object.entries(stats)) {
+    if (skip.has(k) || v === null || typeof v !== 'object') continue;
+    walk(v, safeSegment(k));
+  }
+  return out;
+}

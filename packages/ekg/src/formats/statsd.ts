@@ -1,0 +1,51 @@
+import type { Measurement } from './measurements.js';
+
+export interface StatsdFormat {
+  /** prepended with a dot, e.g. `myapp` → `myapp.runtime.gc.count` (default none) */
+  prefix?: string;
+  /** DogStatsD tags, `|#k:v,…` (etsy StatsD 0.9 and ekg-agent read them) */
+  tags?: Record<string, string>;
+}
+
+function tagValue(s: string): string {
+  return s.replace(/[|,#\n\s]/g, '_');
+}
+
+/** StatsD lines for one window: counters `|c`, gauges `|g` (a negative gauge is reset first, so it is not read as a delta). */
+export function statsdLines(ms: readonly Measurement[], f: StatsdFormat = {}): string[] {
+  const prefix = f.prefix ? `${f.prefix.replace(/\.+$/, '')}.` : '';
+  const tagList = f.tags ? Object.entries(f.tags).map(([k, v]) => `${tagValue(k)}:${tagValue(v)}`) : [];
+  const tags = tagList.length ? `|#${tagList.join(',')}` : '';
+  const lines: string[] = [];
+  for (const m of ms) {
+    const value = Number.isInteger(m.value) ? String(m.value) : String(Math.round(m.value * 1e6) / 1e6);
+    if (m.type === 'counter') lines.push(`${prefix}${m.name}:${value}|c${tags}`);
+    else {
+      if (m.value < 0) lines.push(`${prefix}${m.name}:0|g${tags}`);
+      lines.push(`${prefix}${m.name}:${value}|g${tags}`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * Packs lines into newline-separated packets of at most `max` bytes, never splitting a line. A line
+ * longer than `max` travels alone (the transport reports it if the network refuses it).
+ */
+export function pack(lines: readonly string[], max: number): Buffer[] {
+  const out: Buffer[] = [];
+  let cur = '';
+  let curBytes = 0;
+  for (const line of lines) {
+    const n = Buffer.byteLength(line);
+    if (curBytes > 0 && curBytes + 1 + n > max) {
+      out.push(Buffer.from(cur));
+      cur = '';
+      curBytes = 0;
+    }
+    cur = curBytes === 0 ? line : `${cur}\n${line}`;
+    curBytes += curBytes === 0 ? n : n + 1;
+  }
+  if (curBytes > 0) out.push(Buffer.from(cur));
+  return out;
+}

@@ -1,0 +1,160 @@
+import http from 'node:http';
+import https from 'node:https';
+import { herokuPayload } from '../formats/heroku.js';
+import { warn } from '../log.js';
+import { newStats, Outage, type Transport, type WindowPayload } from './transport.js';
+
+export interface HerokuOptions {
+  /** the metrics URL (query string kept) */
+  url: string;
+  /** per attempt, ms (default 5000) */
+  timeout?: number;
+  /** retries after the first attempt on 5xx, 408, 429, timeouts and connection errors (default 3) */
+  retries?: number;
+  /** first backoff, ms, doubled each retry and jittered (default 500) */
+  backoff?: number;
+}
+
+/** RFC 3339 in UTC without fractional seconds, as agentmon writes Measurements-Time. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+class Rejected extends Error {}
+
+/**
+ * Heroku-style JSON push: `POST {"counters":{…},"gauges":{…}}` with `Measurements-Count` and
+ * `Measurements-Time`, one window per post. One post in flight at most; a window that arrives
+ * meanwhile waits in a single slot (the one it replaces is counted as dropped). Response bodies
+ * are always drained and sockets unref'd, so nothing leaks and nothing keeps the app alive.
+ */
+export class HerokuTransport implements Transport {
+  readonly name: string;
+  readonly stats = newStats();
+  private readonly outage: Outage;
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private busy = false;
+  private next: string | undefined;
+  private closed = false;
+  private readonly inflight = new Set<http.ClientRequest>();
+  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+
+  constructor(private readonly o: HerokuOptions) {
+    this.url = new URL(o.url);
+    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:')
+      throw new TypeError(`push URL must be http or https, got ${this.url.protocol}`);
+    // the name never shows credentials or the query (Heroku's URL carries a token)
+    this.name = `heroku ${this.url.protocol}//${this.url.host}${this.url.pathname}`;
+    this.outage = new Outage(this.name, this.stats);
+    this.agent = new (this.url.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
+  }
+
+  send(w: WindowPayload): void {
+    if (this.closed) return;
+    const body = JSON.stringify(herokuPayload(w.snapshot));
+    if (this.busy) {
+      if (this.next !== undefined) this.stats.dropped++;
+      this.next = body;
+      return;
+    }
+    void this.run(body);
+  }
+
+  private async run(first: string): Promise<void> {
+    this.busy = true;
+    let body: string | undefined = first;
+    while (body !== undefined && !this.closed) {
+      await this.deliver(body);
+      body = this.next;
+      this.next = undefined;
+    }
+    this.busy = false;
+  }
+
+  private async deliver(body: string): Promise<void> {
+    const retries = this.o.retries ?? 3;
+    const parsed = JSON.parse(body) as { counters: object; gauges: object };
+    const count = Object.keys(parsed.counters).length + Object.keys(parsed.gauges).length;
+    for (let attempt = 0; attempt <= retries && !this.closed; attempt++) {
+      try {
+        await this.post(body, count);
+        this.outage.ok(Buffer.byteLength(body));
+        return;
+      } catch (err) {
+        if (err instanceof Rejected) {
+          this.stats.errors++;
+          this.stats.dropped++;
+          this.stats.lastError = err.message;
+          this.stats.lastErrorAt = Date.now();
+          warn(
+            'EKG_ERR_REPORTER',
+            `${this.name}: ${err.message}; not retried (check the URL and its token)`,
+            `rejected:${this.name}:${err.message}`,
+          );
+          return;
+        }
+        this.outage.fail(err, `attempt ${attempt + 1} of ${retries + 1}`);
+        if (attempt < retries) await this.sleep((this.o.backoff ?? 500) * 2 ** attempt * (0.75 + Math.random() * 0.5));
+      }
+    }
+    this.stats.dropped++;
+  }
+
+  private post(body: string, count: number): Promise<void> {
+    const u = this.url;
+    const request = u.protocol === 'https:' ? https.request : http.request;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        u,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+            'Measurements-Count': String(count),
+            'Measurements-Time': rfc3339(new Date()),
+            'User-Agent': 'ekg',
+          },
+        },
+        (res) => {
+          // always drain: an unread body pins the keep-alive socket (Heroku's collector leaked them)
+          res.resume();
+          res.on('error', () => {});
+          const code = res.statusCode ?? 0;
+          if (code >= 200 && code < 300) resolve();
+          else if (code >= 400 && code < 500 && code !== 408 && code !== 429) reject(new Rejected(`the target answered ${code}`));
+          else reject(new Error(`the target answered ${code}`));
+        },
+      );
+      this.inflight.add(req);
+      req.on('close', () => this.inflight.delete(req));
+      req.on('socket', (s) => s.unref());
+      req.setTimeout(this.o.timeout ?? 5000, () => req.destroy(new Error(`no answer within ${this.o.timeout ?? 5000} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((wake) => {
+      const timer = setTimeout(() => {
+        this.sleeping = undefined;
+        wake();
+      }, ms);
+      timer.unref();
+      this.sleeping = { timer, wake };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sleeping) {
+      clearTimeout(this.sleeping.timer);
+      this.sleeping.wake();
+    }
+    for (const r of this.inflight) r.destroy();
+    this.agent.destroy();
+  }
+}

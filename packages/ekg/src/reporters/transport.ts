@@ -1,0 +1,74 @@
+import { describe } from '../errors.js';
+import type { Measurement } from '../formats/measurements.js';
+import { recover, warn } from '../log.js';
+import type { Snapshot } from '../snapshot.js';
+
+/** What a transport has done since start: visible under `ekg.reporters` in /stats and in /metrics. */
+export interface TransportStats {
+  /** windows delivered */
+  sent: number;
+  /** failed sends (each attempt of a retry counts) */
+  errors: number;
+  /** windows given up on: not sent because the target stayed away, or replaced by a newer one */
+  dropped: number;
+  /** bytes handed to the network */
+  bytes: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  lastSentAt?: number;
+}
+
+/** One window, as every transport reads it. `measurements` is computed once and shared. */
+export interface WindowPayload {
+  snapshot: Snapshot;
+  measurements: () => readonly Measurement[];
+}
+
+export interface Transport {
+  /** e.g. `statsd udp://127.0.0.1:8125`; a label in /stats and /metrics */
+  readonly name: string;
+  readonly stats: TransportStats;
+  /** Never throws, never waits: delivery happens in the background. */
+  send(w: WindowPayload): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Error accounting shared by the transports: every failure is counted, but stderr hears of an
+ * outage once, when it starts; a success re-arms the line for the next outage.
+ */
+export class Outage {
+  private down = false;
+  constructor(
+    private readonly name: string,
+    private readonly stats: TransportStats,
+  ) {}
+
+  fail(err: unknown, what = 'send failed'): void {
+    this.stats.errors++;
+    this.stats.lastError = `${what}: ${describe(err)}`;
+    this.stats.lastErrorAt = Date.now();
+    if (!this.down) {
+      this.down = true;
+      warn(
+        'EKG_ERR_REPORTER',
+        `${this.name}: ${this.stats.lastError}; retrying quietly, counted under ekg.reporters in /stats`,
+        `outage:${this.name}`,
+      );
+    }
+  }
+
+  ok(bytes: number): void {
+    this.stats.sent++;
+    this.stats.bytes += bytes;
+    this.stats.lastSentAt = Date.now();
+    if (this.down) {
+      this.down = false;
+      recover(`outage:${this.name}`);
+    }
+  }
+}
+
+export function newStats(): TransportStats {
+  return { sent: 0, errors: 0, dropped: 0, bytes: 0 };
+}
