@@ -75,7 +75,8 @@ export class StreamTransport implements Transport {
     socket.on('error', (err) => {
       this.outage.fail(err, this.open ? 'connection lost' : 'cannot connect');
     });
-    socket.on('close', () => {
+    socket.on('close', (hadError) => {
+      if (!hadError && !this.closed) this.outage.fail(new Error('the agent closed the connection'), 'connection lost');
       this.open = false;
       if (this.socket === socket) this.socket = undefined;
       this.retry();

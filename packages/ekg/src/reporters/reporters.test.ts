@@ -1,0 +1,433 @@
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createEkg, type Ekg } from '../ekg.js';
+import { herokuPayload } from '../formats/heroku.js';
+import { measurements } from '../formats/measurements.js';
+import { pack, statsdLines } from '../formats/statsd.js';
+import { setLogSink } from '../log.js';
+import type { Snapshot } from '../snapshot.js';
+import { sleep } from '../testing/http.js';
+import { HerokuTransport, rfc3339 } from './heroku.js';
+import { StreamTransport } from './statsd-stream.js';
+import { UdpTransport } from './statsd-udp.js';
+import type { WindowPayload } from './transport.js';
+
+const logged: string[] = [];
+setLogSink((l) => logged.push(l));
+
+let ekg: Ekg;
+let snap: Snapshot;
+const keep = setInterval(() => {}, 1000); // ekg's sockets and timers are unref'd; the test keeps the loop up
+before(async () => {
+  ekg = createEkg({ signals: false, vitals: [{ name: 'queue', stats: () => ({ depth: 7, neg: -3, ok: true, note: 'x' }) }] });
+  snap = await ekg.flush();
+});
+after(async () => {
+  clearInterval(keep);
+  await ekg.close();
+});
+
+const payload = (s: Snapshot = snap): WindowPayload => {
+  let m: ReturnType<typeof measurements> | undefined;
+  return { snapshot: s, measurements: () => (m ??= measurements(ekg.statsObject(s).stats)) };
+};
+
+async function until(fn: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(10);
+  }
+}
+
+describe('formats', () => {
+  test('measurements: window deltas are counters, levels gauges, info and strings left out', () => {
+    const ms = measurements(ekg.statsObject(snap).stats);
+    const byName = new Map(ms.map((m) => [m.name, m]));
+    assert.equal(byName.get('runtime.gc.count')?.type, 'counter');
+    assert.equal(byName.get('runtime.cpu.user')?.type, 'counter');
+    assert.equal(byName.get('http.requests.2xx')?.type, 'counter');
+    assert.equal(byName.get('runtime.memory.rss')?.type, 'gauge');
+    assert.equal(byName.get('runtime.eventloop.delay.p99')?.type, 'gauge');
+    assert.equal(byName.get('runtime.cpu.utilization')?.type, 'gauge');
+    assert.equal(byName.get('queue.depth')?.value, 7);
+    assert.equal(byName.get('queue.ok')?.value, 1);
+    assert.equal(byName.has('queue.note'), false);
+    assert.equal(byName.has('runtime.info.pid'), false);
+    assert.equal(
+      [...byName.keys()].some((k) => k.startsWith('ekg.')),
+      false,
+    );
+  });
+
+  test('statsd lines: prefix, tags, and a negative gauge reset first', () => {
+    const lines = statsdLines(
+      [
+        { name: 'a.b', value: 3, type: 'counter' },
+        { name: 'g', value: -2.5, type: 'gauge' },
+      ],
+      { prefix: 'app', tags: { service: 'api', pid: '42' } },
+    );
+    assert.deepEqual(lines, ['app.a.b:3|c|#service:api,pid:42', 'app.g:0|g|#service:api,pid:42', 'app.g:-2.5|g|#service:api,pid:42']);
+  });
+
+  test('packets never exceed the limit and never split a line', () => {
+    const lines = Array.from({ length: 500 }, (_, i) => `runtime.some.metric.name${i}:${i}|g`);
+    for (const max of [100, 512, 1432]) {
+      const packets = pack(lines, max);
+      for (const p of packets) assert.ok(p.length <= max, `${p.length} > ${max}`);
+      assert.deepEqual(
+        packets.flatMap((p) => p.toString().split('\n')),
+        lines,
+      );
+    }
+    // a line longer than the limit travels alone, whole
+    assert.deepEqual(
+      pack(['x'.repeat(50), 'y'], 10).map((b) => b.toString()),
+      ['x'.repeat(50), 'y'],
+    );
+  });
+
+  test("heroku payload uses Heroku's Node names exactly", () => {
+    const p = herokuPayload(snap);
+    assert.deepEqual(Object.keys(p.counters), [
+      'node.gc.collections',
+      'node.gc.pause.ns',
+      'node.gc.old.collections',
+      'node.gc.old.pause.ns',
+      'node.gc.young.collections',
+      'node.gc.young.pause.ns',
+    ]);
+    assert.deepEqual(Object.keys(p.gauges), [
+      'node.eventloop.usage.percent',
+      'node.eventloop.delay.ms.median',
+      'node.eventloop.delay.ms.p95',
+      'node.eventloop.delay.ms.p99',
+      'node.eventloop.delay.ms.max',
+    ]);
+    for (const v of [...Object.values(p.counters), ...Object.values(p.gauges)]) assert.ok(Number.isFinite(v));
+    assert.match(rfc3339(new Date(Date.UTC(2026, 10, 22, 1, 2, 3, 456))), /^2026-11-22T01:02:03Z$/);
+  });
+});
+
+describe('statsd over UDP', () => {
+  test('a window arrives at a real UDP socket, in packets of at most 1432 bytes', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    const t = new UdpTransport({ host: 'localhost', port: sock.address().port, tags: { pid: '1' } });
+    try {
+      t.send(payload());
+      const expected = statsdLines(payload().measurements(), { tags: { pid: '1' } });
+      await until(() => got.flatMap((b) => b.toString().split('\n')).length >= expected.length);
+      assert.ok(got.every((b) => b.length <= 1432));
+      assert.deepEqual(got.flatMap((b) => b.toString().split('\n')).sort(), [...expected].sort());
+      await until(() => t.stats.sent === 1);
+      assert.equal(t.stats.errors, 0);
+    } finally {
+      await t.close();
+      sock.close();
+    }
+  });
+
+  test('nothing listening for many windows: no error thrown, memory flat', async () => {
+    const port = await freeUdpPort();
+    const t = new UdpTransport({ host: '127.0.0.1', port });
+    try {
+      for (let i = 0; i < 50; i++) t.send(payload());
+      await until(() => t.stats.sent + t.stats.dropped >= 50);
+      global.gc?.();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 500; i++) {
+        t.send(payload());
+        if (i % 50 === 0) await sleep(5);
+      }
+      await until(() => t.stats.sent + t.stats.dropped >= 550);
+      global.gc?.();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.ok(grown < 8 * 1024 * 1024, `heap grew ${grown} bytes over 500 windows`);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('EMSGSIZE is counted, not thrown, and the next window goes', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    let received = 0;
+    sock.on('message', () => received++);
+    const huge = new UdpTransport({ host: '127.0.0.1', port: sock.address().port, maxPacket: 200_000 });
+    const big: WindowPayload = {
+      snapshot: snap,
+      measurements: () => Array.from({ length: 4000 }, (_, i) => ({ name: `big.metric.number${i}`, value: i, type: 'gauge' as const })),
+    };
+    try {
+      huge.send(big);
+      await until(() => huge.stats.errors === 1);
+      assert.match(huge.stats.lastError ?? '', /EMSGSIZE|too long/i);
+      assert.equal(huge.stats.dropped, 1);
+      huge.send(payload());
+      await until(() => huge.stats.sent === 1);
+      await until(() => received >= 1);
+    } finally {
+      await huge.close();
+      sock.close();
+    }
+  });
+
+  test('a name that does not resolve: counted, one stderr line per outage', async () => {
+    const t = new UdpTransport({ host: 'no-such-host.invalid', port: 8125 });
+    const before = logged.length;
+    try {
+      for (let i = 0; i < 5; i++) {
+        t.send(payload());
+        await until(() => t.stats.dropped === i + 1);
+      }
+      assert.equal(t.stats.errors, 5);
+      const lines = logged.slice(before).filter((l) => l.includes('no-such-host.invalid'));
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0] ?? '', /^ekg: EKG_ERR_REPORTER: statsd udp:\/\/no-such-host\.invalid:8125: cannot resolve/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('statsd over TCP and unix sockets', () => {
+  test('lines arrive newline-terminated over TCP; the transport reconnects after the agent restarts', async () => {
+    let data = '';
+    const sockets = new Set<net.Socket>();
+    let server = net.createServer((s) => {
+      sockets.add(s);
+      s.on('data', (d) => (data += d));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const t = new StreamTransport({ host: '127.0.0.1', port });
+    try {
+      t.send(payload());
+      const n = payload().measurements().length;
+      await until(() => data.split('\n').filter(Boolean).length >= n);
+      assert.ok(data.endsWith('\n'));
+      // agent goes away...
+      server.close();
+      for (const s of sockets) s.destroy();
+      await until(() => t.stats.errors > 0);
+      await sleep(50);
+      t.send(payload());
+      t.send(payload()); // while down, only the newest window is kept
+      // ...and comes back on the same port
+      data = '';
+      server = net.createServer((s) => s.on('data', (d) => (data += d)));
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+      t.send(payload());
+      await until(() => data.split('\n').filter(Boolean).length >= n, 15_000);
+      assert.ok(t.stats.dropped >= 1);
+    } finally {
+      await t.close();
+      server.close();
+    }
+  });
+
+  test('an agent that accepts then resets: counted, never thrown', async () => {
+    const server = net.createServer((s) => s.resetAndDestroy());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const t = new StreamTransport({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+    try {
+      for (let i = 0; i < 3; i++) {
+        t.send(payload());
+        await sleep(100);
+      }
+      await until(() => t.stats.errors >= 1);
+      assert.match(t.stats.lastError ?? '', /ECONNRESET|EPIPE|connection lost|cannot connect/);
+    } finally {
+      await t.close();
+      server.close();
+    }
+  });
+
+  test('unix:///path delivers to a Unix stream socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ekg-unix-'));
+    const path = join(dir, 'statsd.sock');
+    let data = '';
+    const server = net.createServer((s) => s.on('data', (d) => (data += d)));
+    await new Promise<void>((r) => server.listen(path, () => r()));
+    const t = new StreamTransport({ path });
+    try {
+      t.send(payload());
+      await until(() => data.includes('runtime.memory.rss:'));
+      await until(() => t.stats.sent === 1);
+      assert.equal(t.name, `statsd unix://${path}`);
+    } finally {
+      await t.close();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Heroku-style JSON push', () => {
+  interface Seen {
+    headers: IncomingMessage['headers'];
+    url: string;
+    body: string;
+  }
+  async function sink(answer: (n: number, req: IncomingMessage) => number | 'hang' | 'garbage') {
+    const seen: Seen[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        seen.push({ headers: req.headers, url: req.url ?? '', body });
+        const a = answer(seen.length, req);
+        if (a === 'hang') return;
+        if (a === 'garbage') {
+          req.socket.end('this is not HTTP\r\n\r\n');
+          return;
+        }
+        res.writeHead(a, { 'content-type': 'text/plain' });
+        res.end('a body the client must drain '.repeat(100));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/metrics/abc?token=s3cret&x=1`;
+    return { seen, url, server };
+  }
+
+  test('body and headers match the Heroku contract byte for byte; the query string is kept', async () => {
+    const s = await sink(() => 200);
+    const t = new HerokuTransport({ url: s.url });
+    try {
+      t.send(payload());
+      await until(() => t.stats.sent === 1);
+      const r = s.seen[0] as Seen;
+      assert.equal(r.url, '/metrics/abc?token=s3cret&x=1');
+      assert.equal(r.headers['content-type'], 'application/json');
+      assert.equal(r.headers['measurements-count'], '11');
+      assert.match(String(r.headers['measurements-time']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal(r.body, JSON.stringify(herokuPayload(snap)));
+      assert.deepEqual(Object.keys(JSON.parse(r.body)), ['counters', 'gauges']);
+      assert.ok(!t.name.includes('s3cret'), 'the token never shows in names or logs');
+    } finally {
+      await t.close();
+      s.server.close();
+    }
+  });
+
+  test('5xx is retried up to 3 times; 404 is not retried and logged once', async () => {
+    const s = await sink(() => 500);
+    const t = new HerokuTransport({ url: s.url, backoff: 10 });
+    try {
+      t.send(payload());
+      await until(() => t.stats.dropped === 1);
+      assert.equal(s.seen.length, 4);
+      assert.equal(t.stats.errors, 4);
+    } finally {
+      await t.close();
+      s.server.close();
+    }
+    const nf = await sink(() => 404);
+    const t2 = new HerokuTransport({ url: nf.url, backoff: 10 });
+    const before = logged.length;
+    try {
+      t2.send(payload());
+      await until(() => t2.stats.dropped === 1);
+      t2.send(payload());
+      await until(() => t2.stats.dropped === 2);
+      assert.equal(nf.seen.length, 2, 'one attempt per window');
+      assert.equal(logged.slice(before).filter((l) => l.includes('answered 404')).length, 1);
+    } finally {
+      await t2.close();
+      nf.server.close();
+    }
+  });
+
+  test('a sink that never answers times out and is retried; garbage is an error, not a crash', async () => {
+    const s = await sink((n) => (n === 1 ? 'hang' : n === 2 ? 'garbage' : 200));
+    const t = new HerokuTransport({ url: s.url, timeout: 200, backoff: 10 });
+    try {
+      t.send(payload());
+      await until(() => t.stats.sent === 1);
+      assert.equal(s.seen.length, 3);
+      assert.equal(t.stats.errors, 2);
+    } finally {
+      await t.close();
+      s.server.closeAllConnections();
+      s.server.close();
+    }
+  });
+
+  test('while a post is pending, only the newest window waits', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const s = await sink(() => 200);
+    s.server.removeAllListeners('request');
+    s.server.on('request', (req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', async () => {
+        s.seen.push({ headers: req.headers, url: req.url ?? '', body });
+        await gate;
+        res.end();
+      });
+    });
+    const t = new HerokuTransport({ url: s.url });
+    try {
+      for (let i = 0; i < 10; i++) t.send(payload());
+      await until(() => s.seen.length === 1);
+      release();
+      await until(() => t.stats.sent === 2);
+      assert.equal(t.stats.dropped, 8);
+    } finally {
+      await t.close();
+      s.server.close();
+    }
+  });
+});
+
+test('ekg.report(): every closed window goes out; counters show in /stats and /metrics', async () => {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  let lines: string[] = [];
+  sock.on('message', (m) => lines.push(...m.toString().split('\n')));
+  const e = createEkg({
+    signals: false,
+    labels: { service: 'api' },
+    report: { statsd: `udp://127.0.0.1:${sock.address().port}`, prefix: 'app' },
+  });
+  try {
+    await e.flush();
+    await until(() => lines.some((l) => l.startsWith('app.runtime.memory.rss:')));
+    assert.ok(
+      lines.every((l) => /^app\.[\w.-]+:-?[\d.e+-]+\|[cg]\|#service:api,pid:\d+,host:[^,]+$/.test(l)),
+      lines.find((l) => !/\|#/.test(l)),
+    );
+    lines = [];
+    const s2 = await e.flush();
+    const stats = e.statsObject(s2).stats as { ekg: { reporters: Record<string, { sent: number }> } };
+    const name = `statsd udp://127.0.0.1:${sock.address().port}`;
+    assert.equal(stats.ekg.reporters[name]?.sent, 1);
+    assert.match(
+      e.metricsText(s2),
+      new RegExp(`^ekg_reporter_windows_sent_total\\{service="api",transport="${name.replace(/[/.]/g, '\\$&')}"\\} 1$`, 'm'),
+    );
+  } finally {
+    await e.close();
+    sock.close();
+  }
+});
+
+async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const p = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
