@@ -172,7 +172,7 @@ export class Ekg {
     for (const v of options.vitals ?? []) this.validate(v);
     for (const s of options.servers ?? []) this.extraServers.add(s);
     this.sampler = Sampler.acquire(this.options.interval);
-    this.unsubscribe = this.sampler.onWindow((w) => this.onWindow(w));
+    this.unsubscribe = this.sampler.onWindow((w) => this.onSamplerWindow(w));
     for (const sig of this.options.signals) {
       const handler = () => {
         this.shutdown(sig).catch(() => {});
@@ -252,7 +252,7 @@ export class Ekg {
     if (this.state === 'starting') this.state = 'ready';
   }
 
-  private onWindow(w: Window): void {
+  private onSamplerWindow(w: Window): void {
     if (this.state === 'closed') return;
     const p = this.collect(w).finally(() => {
       if (this.collecting === p) this.collecting = undefined;
@@ -283,7 +283,24 @@ export class Ekg {
     const snap = this.build(w, vitals);
     this.snap = snap;
     // the provisional window (seq 0) is only for readers; reporters send closed windows
-    if (w.info.seq > 0 && this.reporting && this.state !== 'closed') this.reporting.window(snap, (x) => this.statsObject(x).stats);
+    if (w.info.seq > 0 && this.state !== 'closed') {
+      this.reporting?.window(snap, (x) => this.statsObject(x).stats);
+      for (const fn of this.windowListeners) {
+        try {
+          fn(snap);
+        } catch {
+          // a listener's fault stays with the listener
+        }
+      }
+    }
+  }
+
+  private readonly windowListeners = new Set<(s: Snapshot) => void>();
+
+  /** Calls `fn` with every closed window's snapshot (after custom vitals). Returns an unsubscribe. */
+  onWindow(fn: (s: Snapshot) => void): () => void {
+    this.windowListeners.add(fn);
+    return () => this.windowListeners.delete(fn);
   }
 
   private build(w: Window, vitals: Snapshot['vitals']): Snapshot {
