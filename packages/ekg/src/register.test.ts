@@ -85,6 +85,37 @@ test('a side port already taken is one stderr line; the app runs', async () => {
   }
 });
 
+test('with the agent and the push URL away, the app runs, ends on time, and stderr has one line per outage', async () => {
+  const hang = createServer(() => {}); // accepts, never answers
+  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
+  const closed = await freePort();
+  try {
+    const c = run('worker', {
+      register: true,
+      env: {
+        EKG_STATSD: `tcp://127.0.0.1:${closed},udp://no-such-host.invalid:8125`,
+        EKG_PUSH_URL: `http://127.0.0.1:${(hang.address() as { port: number }).port}/push`,
+        EKG_INTERVAL: '200ms',
+      },
+      args: ['1500'],
+    });
+    const { code, ms } = await c.exit;
+    assert.equal(code, 0);
+    assert.match(c.stdout(), /worker done/);
+    assert.ok(ms < 4000, `took ${ms} ms: something kept the process alive`);
+    const lines = ekgLines(c.stderr());
+    // seven windows, three broken targets: one line each
+    assert.equal(lines.filter((l) => l.includes(`tcp://127.0.0.1:${closed}`)).length, 1, c.stderr());
+    assert.equal(lines.filter((l) => l.includes('no-such-host.invalid')).length, 1, c.stderr());
+    assert.ok(
+      lines.every((l) => l.startsWith('ekg: EKG_ERR_REPORTER: ')),
+      c.stderr(),
+    );
+  } finally {
+    hang.close();
+  }
+});
+
 test('EKG_DISABLE=1 turns ekg off entirely', async () => {
   const port = await freePort();
   const c = run('worker', { register: true, env: { EKG_DISABLE: '1', EKG_PORT: String(port) }, args: ['800'] });
