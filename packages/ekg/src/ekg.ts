@@ -5,6 +5,7 @@ import { create as fetchAdapter, handle as fetchHandle } from './adapters/fetch.
 import { type HonoMiddleware, create as honoAdapter } from './adapters/hono.js';
 import { type KoaMiddleware, create as koaAdapter } from './adapters/koa.js';
 import { type NodeMiddleware, create as nodeAdapter } from './adapters/node.js';
+import { serveWorker } from './cluster.js';
 import { parseDuration } from './duration.js';
 import { Router, type RouterOptions } from './endpoints.js';
 import { EkgError } from './errors.js';
@@ -60,6 +61,8 @@ export interface EkgOptions {
   promClientTotals?: boolean;
   /** Push every window to StatsD and/or Heroku-style JSON targets (docs/reporters.md). */
   report?: ReportOptions;
+  /** In a cluster primary, how long /stats and /metrics wait for each worker, ms (default 1000). */
+  clusterTimeout?: number;
 }
 
 interface Resolved {
@@ -76,6 +79,7 @@ interface Resolved {
   labels: Record<string, string>;
   limits: StatsLimits;
   promClientTotals: boolean;
+  clusterTimeout: number;
 }
 
 function bad(field: string, expected: string, got: unknown): EkgError {
@@ -125,6 +129,7 @@ function resolve(o: EkgOptions): Resolved {
     labels,
     limits: { ...defaultLimits, ...o.limits },
     promClientTotals: o.promClientTotals !== false,
+    clusterTimeout: ms('clusterTimeout', o.clusterTimeout, 1_000, 1),
   };
 }
 
@@ -181,6 +186,8 @@ export class Ekg {
       process.on(sig, handler);
     }
     if (options.report) this.report(options.report);
+    // in a cluster worker, answer the primary's requests for this worker's last window
+    serveWorker(this);
     this.started = this.init();
   }
 

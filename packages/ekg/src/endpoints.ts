@@ -1,8 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { type Gathered, gather, isClusterPrimary, mergeMetrics } from './cluster.js';
 import type { Ekg, Health } from './ekg.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './formats/prometheus.js';
 import type { Snapshot } from './snapshot.js';
+import type { Stats } from './types.js';
 
 /** What every adapter writes back: a status, headers and a body (omitted for HEAD by the adapter). */
 export interface Reply {
@@ -75,6 +77,8 @@ type Handler = (header: HeaderGetter) => Reply | Promise<Reply>;
 export interface RouterOptions {
   /** overrides the ekg instance's prefix (the side server serves at `/` by default) */
   prefix?: string;
+  /** in a cluster primary, answer /stats and /metrics for every worker (default true) */
+  cluster?: boolean;
 }
 
 /**
@@ -86,12 +90,14 @@ export class Router {
   private readonly routes = new Map<string, { handler: Handler; open: boolean }>();
   private readonly expectedAuth: Buffer | undefined;
   private cache: CachedReplies | undefined;
+  private readonly clusterAware: boolean;
 
   constructor(
     private readonly ekg: Ekg,
     options: RouterOptions = {},
   ) {
     this.prefix = options.prefix ?? ekg.options.prefix;
+    this.clusterAware = options.cluster !== false;
     const token = ekg.options.token;
     this.expectedAuth = token ? Buffer.from(`Bearer ${token}`) : undefined;
     const p = this.prefix;
@@ -173,7 +179,42 @@ export class Router {
     return this.cache;
   }
 
+  private gathering: Promise<Gathered> | undefined;
+
+  /** One gather at a time, shared by concurrent requests. */
+  private gatherWorkers(): Promise<Gathered> {
+    this.gathering ??= gather(this.ekg.options.clusterTimeout).finally(() => {
+      this.gathering = undefined;
+    });
+    return this.gathering;
+  }
+
+  private clusterStats(): Promise<Reply> {
+    return Promise.all([this.ekg.snapshot(), this.gatherWorkers()]).then(([snap, g]) => {
+      const { stats, failed } = this.ekg.statsObject(snap);
+      stats.workers = Object.fromEntries(Object.entries(g.workers).map(([id, w]) => [id, w.stats]));
+      (stats.ekg as Stats).cluster = {
+        workers: Object.keys(g.workers).length + Object.keys(g.missing).length,
+        answered: Object.keys(g.workers).length,
+        missing: g.missing,
+      };
+      return reply(failed ? 503 : 200, JSON_TYPE, JSON.stringify(stats));
+    });
+  }
+
+  private clusterMetrics(): Promise<Reply> {
+    return Promise.all([this.ekg.snapshot(), this.gatherWorkers()]).then(([snap, g]) => {
+      const sources = [{ worker: 'primary', text: this.ekg.metricsText(snap) }];
+      for (const [id, w] of Object.entries(g.workers)) sources.push({ worker: id, text: w.metrics });
+      let text = mergeMetrics(sources);
+      const all = Object.keys(g.workers).length + Object.keys(g.missing).length;
+      text += `# HELP ekg_cluster_workers Cluster workers, and how many answered this scrape.\n# TYPE ekg_cluster_workers gauge\nekg_cluster_workers{state="expected"} ${all}\nekg_cluster_workers{state="answered"} ${Object.keys(g.workers).length}\n`;
+      return reply(200, PROMETHEUS_CONTENT_TYPE, text, { vary: METRICS_VARY });
+    });
+  }
+
   private stats(): Reply | Promise<Reply> {
+    if (this.clusterAware && isClusterPrimary()) return this.clusterStats();
     const render = (snap: Snapshot): Reply => {
       const c = this.cached(snap);
       if (!c.stats) {
@@ -187,6 +228,7 @@ export class Router {
   }
 
   private metrics(header: HeaderGetter): Reply | Promise<Reply> {
+    if (this.clusterAware && isClusterPrimary()) return this.clusterMetrics();
     const open = wantsOpenMetrics(header);
     const gzip = wantsGzip(header);
     const key = `${open ? 'open' : 'prom'}${gzip ? 'Gz' : ''}` as const;

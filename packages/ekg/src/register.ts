@@ -2,6 +2,8 @@
  * `node --import ekg/register app.js`: ekg with no code change. Reads EKG_* (docs/env.md); a bad
  * value is one stderr line and that feature off. Nothing here may stop the app from starting.
  */
+import cluster from 'node:cluster';
+import { isMainThread } from 'node:worker_threads';
 import { createEkg } from './ekg.js';
 import { readEnv } from './env.js';
 import { describe } from './errors.js';
@@ -24,6 +26,8 @@ function start(): void {
     interval: env.interval,
     token: env.token,
     labels,
+    // signals reach the main thread only; a worker thread leaves them to it
+    ...(isMainThread ? {} : { signals: false as const }),
   });
   setRegistered(ekg);
   const report = {
@@ -47,7 +51,9 @@ function start(): void {
       warn('EKG_ERR_BAD_ENV', `push URL: ${describe(err)}; pushing is off`);
     }
   }
-  if (env.port !== undefined) {
+  // One side server per process: cluster workers and worker threads leave the port to the primary
+  // (whose /stats and /metrics then speak for every worker).
+  if (env.port !== undefined && isMainThread && !cluster.isWorker) {
     void listen(ekg, { port: env.port, host: env.host, prefix: env.prefix });
   }
 }
