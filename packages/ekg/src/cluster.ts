@@ -55,7 +55,7 @@ export function isClusterPrimary(): boolean {
 
 /** Asks every live worker for its last window, waiting at most `timeout` ms for each. */
 export function gather(timeout = 1000): Promise<Gathered> {
-  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
   const out: Gathered = { workers: {}, missing: {} };
   return Promise.all(
     workers.map(
