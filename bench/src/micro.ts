@@ -33,4 +33,67 @@ for (let i = 0; i < 200; i++) {
 }
 tickCosts.sort((a, b) => a - b);
 await ekg.close();
-console.log(JSON.stringify({ promUs, ekgRenderUs, windowUs, tickP50: tickCosts[100], tickMax: tickCosts.at(-1) }));
+
+// Reporting: CPU per window with StatsD (UDP) + Heroku JSON to local sinks, against the same
+// window close without reporting; and bytes per window on the wire.
+const udp = (await import('node:dgram')).createSocket('udp4');
+await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+let udpBytes = 0;
+udp.on('message', (m) => {
+  udpBytes += m.length;
+});
+const http = await import('node:http');
+let httpBytes = 0;
+let posts = 0;
+const sink = http.createServer((req, res) => {
+  req.on('data', (d: Buffer) => {
+    httpBytes += d.length;
+  });
+  req.on('end', () => {
+    posts++;
+    res.end();
+  });
+});
+await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+const W = 300;
+const settle = () => new Promise((r) => setTimeout(r, 5));
+async function cpuOf(e: { flush(): Promise<unknown> }): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    await e.flush();
+    await settle();
+  }
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < W; i++) {
+    await e.flush();
+    await settle(); // let the sends complete inside the measured span
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / W;
+}
+// one at a time: instances share the process sampler, so a second one would report during the first's run
+const quiet = createEkg({ signals: false });
+const without = await cpuOf(quiet);
+await quiet.close();
+const statsdOnly = createEkg({ signals: false, report: { statsd: `udp://127.0.0.1:${udp.address().port}` } });
+const withStatsd = await cpuOf(statsdOnly);
+await statsdOnly.close();
+const pushOnly = createEkg({ signals: false, report: { push: `http://127.0.0.1:${(sink.address() as { port: number }).port}/push` } });
+const withPush = await cpuOf(pushOnly);
+await new Promise((r) => setTimeout(r, 200));
+const windows = W + 20;
+await pushOnly.close();
+udp.close();
+sink.close();
+console.log(
+  JSON.stringify({
+    promUs,
+    ekgRenderUs,
+    windowUs,
+    tickP50: tickCosts[100],
+    tickMax: tickCosts.at(-1),
+    statsdUs: withStatsd - without,
+    pushUs: withPush - without,
+    udpBytesPerWindow: udpBytes / windows,
+    httpBytesPerWindow: httpBytes / Math.max(1, posts),
+  }),
+);

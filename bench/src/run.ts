@@ -3,7 +3,9 @@
  * Servers run pinned to core 0, the load generator to core 1. Writes bench/RESULTS.md.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cores, drive, hasWrk, pinned } from './load.js';
@@ -97,12 +99,15 @@ const cases: Array<[string, string, string]> = [
   ['ekg /ops/heartbeat', 'ekg', '/ops/heartbeat'],
   ['ekg /ops/metrics', 'ekg', '/ops/metrics'],
   ['prom-client /metrics', 'prom', '/metrics'],
+  ['ekg 1s windows /', 'ekg1s', '/'],
+  ['ekg 1s windows + reporting /', 'ekg1s-report', '/'],
 ];
 const baseOf: Record<string, string> = {
   'ekg /': 'bare /',
   'prom-client /': 'bare /',
   'ekg /ops/heartbeat': 'bare /',
   'ekg /ops/metrics': 'prom-client /metrics',
+  'ekg 1s windows + reporting /': 'ekg 1s windows /',
 };
 
 // This VM's speed drifts by ±30 % from one second to the next (its neighbours), so req/s taken
@@ -111,8 +116,19 @@ const baseOf: Record<string, string> = {
 // scheduler gives each server half the core, so their req/s ratio is their per-request cost ratio,
 // and any slowdown of the machine hits both alike. Solo req/s are shown too, for scale.
 const roundLog: string[] = [];
+// sinks for the reporting server: a UDP socket for StatsD and an HTTP server for the JSON push
+const udpSink = dgram.createSocket('udp4');
+await new Promise<void>((r) => udpSink.bind(0, '127.0.0.1', () => r()));
+udpSink.on('message', () => {});
+const httpSink = createHttpServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.end());
+});
+await new Promise<void>((r) => httpSink.listen(0, '127.0.0.1', () => r()));
+process.env.BENCH_UDP_PORT = String(udpSink.address().port);
+process.env.BENCH_HTTP_PORT = String((httpSink.address() as { port: number }).port);
 const servers: Record<string, Server> = {};
-for (const v of ['bare', 'ekg', 'prom']) servers[v] = await startServer(v);
+for (const v of ['bare', 'ekg', 'prom', 'ekg1s', 'ekg1s-report']) servers[v] = await startServer(v);
 const url = (variant: string, path: string) => `http://127.0.0.1:${servers[variant]?.port}${path}`;
 const byLabel = Object.fromEntries(cases.map(([l, v, p]) => [l, url(v, p)]));
 console.error(`bench: load by ${hasWrk ? 'wrk' : 'autocannon'}; ${SOLO_ROUNDS} solo rounds, ${ROUNDS} paired rounds of ${SECONDS}s`);
@@ -135,6 +151,8 @@ for (let round = 0; round < ROUNDS; round++) {
   roundLog.push(`round ${round + 1}: ${line.join(', ')}`);
 }
 for (const s of Object.values(servers)) await stop(s);
+udpSink.close();
+httpSink.close();
 const micro = await childJson<{ promUs: number; ekgRenderUs: number; windowUs: number; tickP50: number; tickMax: number }>('./micro.js', [
   '2000',
 ]);
@@ -206,6 +224,31 @@ ${table(
     ],
   ],
 )}
+
+## Push reporting
+
+${table(
+  ['measure', 'value', 'target'],
+  [
+    [
+      'hello world, 1 s windows with StatsD + JSON push vs 1 s windows without',
+      `${fmt(ratio('ekg 1s windows + reporting /'), 3)}× (${fmt(Math.min(...(ratios['ekg 1s windows + reporting /'] ?? [1])), 2)}–${fmt(Math.max(...(ratios['ekg 1s windows + reporting /'] ?? [1])), 2)})`,
+      `≥ 0.99×: ${ok(ratio('ekg 1s windows + reporting /') >= 0.99)}`,
+    ],
+    ['CPU per window, StatsD over UDP (flatten, format, pack, send), 1 process', `${fmt(micro.statsdUs, 0)} µs`, ''],
+    ['CPU per window, Heroku JSON push (incl. HTTP request/response), 1 process', `${fmt(micro.pushUs, 0)} µs`, ''],
+    [
+      `CPU per window per process, StatsD, ${clusterCpu.workers}-worker cluster (from /proc, 10 ms ticks)`,
+      `${fmt(clusterCpu.perWindowPerProcessUs, 0)} µs`,
+      '',
+    ],
+    ['bytes per window, StatsD (UDP payload, tags on)', `${fmt(micro.udpBytesPerWindow, 0)} B`, ''],
+    ['bytes per window, Heroku JSON body', `${fmt(micro.httpBytesPerWindow, 0)} B`, ''],
+    [`bytes per second, ${clusterCpu.workers}-worker cluster + primary at 1 s windows`, `${fmt(clusterCpu.bytesPerSecond, 0)} B/s`, ''],
+  ],
+)}
+
+At the default 10 s window, StatsD plus push cost ≈ ${fmt((micro.statsdUs + micro.pushUs) / 100, 1)} µs of CPU per second (${fmt((micro.statsdUs + micro.pushUs) / 100_000, 4)} % of a core).
 
 ## Paired rounds
 
