@@ -153,9 +153,18 @@ for (let round = 0; round < ROUNDS; round++) {
 for (const s of Object.values(servers)) await stop(s);
 udpSink.close();
 httpSink.close();
-const micro = await childJson<{ promUs: number; ekgRenderUs: number; windowUs: number; tickP50: number; tickMax: number }>('./micro.js', [
-  '2000',
-]);
+const micro = await childJson<{
+  promUs: number;
+  ekgRenderUs: number;
+  windowUs: number;
+  tickP50: number;
+  tickMax: number;
+  statsdUs: number;
+  pushUs: number;
+  udpBytesPerWindow: number;
+  httpBytesPerWindow: number;
+}>('./micro.js', ['2000']);
+const clusterCpu = await childJson<{ perWindowPerProcessUs: number; bytesPerSecond: number; workers: number }>('./cluster-cpu.js', []);
 const heap = await heapAfter(100_000);
 
 const m = (k: string) => median(results[k] ?? [0]);
