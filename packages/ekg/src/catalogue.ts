@@ -5,8 +5,12 @@
  * (`npm run docs --workspace ekg`) and catalogue.test.ts keeps code, list and page in step.
  */
 export type Unit = 'ms' | 'seconds' | 'bytes' | 'ratio' | 'count' | 'per second' | 'epoch ms' | 'info';
-/** window: a delta over the last window; level: the value at the window's end; total: since start */
-export type Kind = 'window' | 'level' | 'total' | 'info';
+/**
+ * window: an additive delta over the last window (a count or a sum: StatsD counters);
+ * summary: a statistic of the window (percentile, mean, max, rate, utilization);
+ * level: the value at the window's end; info: identity, not a measurement.
+ */
+export type Kind = 'window' | 'summary' | 'level' | 'info';
 
 export interface MetricDef {
   /** /stats and StatsD spelling; `*` stands for a label value (a heap space, a resource type) */
@@ -23,7 +27,7 @@ export interface MetricDef {
 const el = (q: string, help: string): MetricDef => ({
   path: `runtime.eventloop.delay.${q}`,
   unit: 'ms',
-  kind: 'level',
+  kind: 'summary',
   help,
   // prom-client and OpenTelemetry have no p95; Heroku has it
   ...(q === 'p95' ? {} : { prometheus: `nodejs_eventloop_lag_${q}_seconds`, otel: `nodejs.eventloop.delay.${q}` }),
@@ -53,7 +57,7 @@ const gc = (kind: string): MetricDef[] => [
     otel: `v8js.gc.duration (sum, v8js.gc.type=${kind})`,
     ...(kind === 'major' ? { heroku: 'node.gc.old.pause.ns' } : kind === 'minor' ? { heroku: 'node.gc.young.pause.ns' } : {}),
   },
-  { path: `runtime.gc.${kind}.max`, unit: 'ms', kind: 'level', help: `longest ${kind} GC pause in the window` },
+  { path: `runtime.gc.${kind}.max`, unit: 'ms', kind: 'summary', help: `longest ${kind} GC pause in the window` },
 ];
 
 export const catalogue: readonly MetricDef[] = [
@@ -68,7 +72,7 @@ export const catalogue: readonly MetricDef[] = [
   {
     path: 'runtime.eventloop.utilization',
     unit: 'ratio',
-    kind: 'window',
+    kind: 'summary',
     help: 'share of the window the event loop was busy, 0..1',
     prometheus: 'ekg_eventloop_utilization_ratio',
     otel: 'nodejs.eventloop.utilization',
@@ -96,7 +100,7 @@ export const catalogue: readonly MetricDef[] = [
   {
     path: 'runtime.gc.maxPause',
     unit: 'ms',
-    kind: 'level',
+    kind: 'summary',
     help: 'longest GC pause in the window',
     prometheus: 'ekg_gc_pause_max_seconds',
   },
@@ -196,7 +200,7 @@ export const catalogue: readonly MetricDef[] = [
   {
     path: 'runtime.cpu.utilization',
     unit: 'ratio',
-    kind: 'window',
+    kind: 'summary',
     help: 'CPU time over the window as a fraction of one core (can exceed 1 with worker threads)',
     prometheus: 'ekg_cpu_utilization_ratio',
     otel: 'process.cpu.utilization',
@@ -292,7 +296,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'requests finished in the window (ekg endpoints excluded)',
     prometheus: 'ekg_http_requests_total (sum over class)',
   },
-  { path: 'http.requests.rate', unit: 'per second', kind: 'window', help: 'requests per second over the window' },
+  { path: 'http.requests.rate', unit: 'per second', kind: 'summary', help: 'requests per second over the window' },
   ...['1xx', '2xx', '3xx', '4xx', '5xx'].map(
     (c): MetricDef => ({
       path: `http.requests.${c}`,
@@ -325,32 +329,32 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_http_request_duration_seconds_count',
     otel: 'http.server.request.duration (count)',
   },
-  { path: 'http.duration.mean', unit: 'ms', kind: 'window', help: 'mean request duration' },
+  { path: 'http.duration.mean', unit: 'ms', kind: 'summary', help: 'mean request duration' },
   {
     path: 'http.duration.p50',
     unit: 'ms',
-    kind: 'window',
+    kind: 'summary',
     help: 'median request duration',
     prometheus: 'ekg_http_request_duration_p50_seconds',
   },
   {
     path: 'http.duration.p90',
     unit: 'ms',
-    kind: 'window',
+    kind: 'summary',
     help: '90th percentile request duration',
     prometheus: 'ekg_http_request_duration_p90_seconds',
   },
   {
     path: 'http.duration.p99',
     unit: 'ms',
-    kind: 'window',
+    kind: 'summary',
     help: '99th percentile request duration',
     prometheus: 'ekg_http_request_duration_p99_seconds',
   },
   {
     path: 'http.duration.max',
     unit: 'ms',
-    kind: 'window',
+    kind: 'summary',
     help: 'longest request in the window',
     prometheus: 'ekg_http_request_duration_max_seconds',
   },

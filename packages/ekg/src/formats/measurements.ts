@@ -12,7 +12,7 @@ export interface Measurement {
 const windowKind = new Map<string, boolean>();
 const patterns = catalogue.map((m) => ({
   re: new RegExp(`^${m.path.replace(/[.]/g, '\\.').replace(/\*/g, '[^.]+')}$`),
-  counter: m.kind === 'window' && m.unit !== 'ratio' && m.unit !== 'per second',
+  counter: m.kind === 'window',
   info: m.kind === 'info',
 }));
 

@@ -56,6 +56,17 @@ describe('formats', () => {
     assert.equal(byName.get('runtime.memory.rss')?.type, 'gauge');
     assert.equal(byName.get('runtime.eventloop.delay.p99')?.type, 'gauge');
     assert.equal(byName.get('runtime.cpu.utilization')?.type, 'gauge');
+    // statistics of the window are gauges: StatsD must not sum percentiles
+    for (const g of [
+      'http.duration.p99',
+      'http.duration.mean',
+      'http.requests.rate',
+      'runtime.gc.maxPause',
+      'runtime.eventloop.utilization',
+    ]) {
+      assert.equal(byName.get(g)?.type, 'gauge', g);
+    }
+    assert.equal(byName.get('runtime.gc.pause')?.type, 'counter');
     assert.equal(byName.get('queue.depth')?.value, 7);
     assert.equal(byName.get('queue.ok')?.value, 1);
     assert.equal(byName.has('queue.note'), false);
