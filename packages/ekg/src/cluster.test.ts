@@ -40,6 +40,7 @@ test('a 4-worker cluster: the primary answers for all four, then three when one 
   try {
     const m = await c.line(/ready (\d+) ([\d,]+)/, 20_000);
     const pids = (m[2] as string).split(',').map(Number);
+    assert.equal(pids.length, 4);
     const side = `http://127.0.0.1:${port}`;
     await new Promise((r) => setTimeout(r, 700));
     const s = JSON.parse((await get(side, '/stats')).body);
@@ -64,12 +65,24 @@ test('a 4-worker cluster: the primary answers for all four, then three when one 
     assert.ok(took < 2500, `took ${took} ms`);
     await new Promise((r) => setTimeout(r, 3000));
 
-    // a dead worker: gone from the answer
-    process.kill(pids[1] as number, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 500));
+    // a worker that dies while the primary waits for it: named at once, not after the timeout
+    const pid1 = (s.workers['1'] as { runtime: { info: { pid: number } } }).runtime.info.pid;
+    c.proc.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 200));
+    const t1 = Date.now();
+    const pending = get(side, '/stats');
+    await new Promise((r) => setTimeout(r, 150));
+    process.kill(pid1, 'SIGKILL');
+    const dying = JSON.parse((await pending).body);
+    assert.equal(dying.ekg.cluster.missing['1'], 'exited while being asked');
+    assert.ok(Date.now() - t1 < 1000, 'no wait for the timeout');
+    assert.deepEqual(Object.keys(dying.workers).sort(), ['2', '3', '4']);
+
+    // once the primary has seen the exit, the dead worker is no longer expected
+    await new Promise((r) => setTimeout(r, 300));
     const three = JSON.parse((await get(side, '/stats')).body);
-    assert.equal(Object.keys(three.workers).length, 3);
-    assert.equal(three.ekg.cluster.answered, 3);
+    assert.deepEqual(Object.keys(three.workers).sort(), ['2', '3', '4']);
+    assert.deepEqual(three.ekg.cluster, { workers: 3, answered: 3, missing: {} });
   } finally {
     c.proc.kill('SIGTERM');
     await c.exit;
