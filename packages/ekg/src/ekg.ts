@@ -521,11 +521,15 @@ export class Ekg {
               server.closeAllConnections?.();
             }, this.options.shutdownTimeout);
             cut.unref();
+            // Keep-alive sockets with no request in flight would hold close() open until their
+            // timeout; so would those that become idle when an in-flight request finishes.
+            const sweep = setInterval(() => server.closeIdleConnections?.(), 50);
+            sweep.unref();
             server.close(() => {
               clearTimeout(cut);
+              clearInterval(sweep);
               done();
             });
-            // keep-alive sockets with no request in flight would hold close() open
             server.closeIdleConnections?.();
           }),
       ),

@@ -102,7 +102,8 @@ test('with the agent and the push URL away, the app runs, ends on time, and stde
     const { code, ms } = await c.exit;
     assert.equal(code, 0);
     assert.match(c.stdout(), /worker done/);
-    assert.ok(ms < 4000, `took ${ms} ms: something kept the process alive`);
+    // the push target never answers and its timeout is 5 s: only an unref'd socket lets the app end before
+    assert.ok(ms < 4500, `took ${ms} ms: something kept the process alive; stderr: ${c.stderr()}`);
     const lines = ekgLines(c.stderr());
     // seven windows, three broken targets: one line each
     assert.equal(lines.filter((l) => l.includes(`tcp://127.0.0.1:${closed}`)).length, 1, c.stderr());
