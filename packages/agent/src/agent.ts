@@ -1,0 +1,182 @@
+import type dgram from 'node:dgram';
+import type { Server as HttpServer } from 'node:http';
+import type net from 'node:net';
+import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
+import type { AgentConfig } from './config.js';
+import { listenStream, listenUdp } from './ingest/listeners.js';
+import { type BadReason, type ParseSink, parsePacket, type Sample } from './ingest/statsd-parse.js';
+import type { Sink } from './sinks/sink.js';
+import { startWeb } from './web/server.js';
+
+/** The agent's own counters since start: `/api/v1/self` and `ekg_agent_*` in `/metrics`. */
+export interface SelfStats {
+  packets_received: number;
+  bytes_received: number;
+  metrics_received: number;
+  bad_lines: number;
+  bad_lines_by_reason: Partial<Record<BadReason, number>>;
+  last_bad_lines: string[];
+  events_received: number;
+  service_checks_received: number;
+  pushes_received: number;
+  pushes_rejected: number;
+  series_active: number;
+  dropped_cardinality: number;
+  dropped_type_clash: number;
+  flushes: number;
+  last_flush_ms: number;
+  last_flush_series: number;
+  sink_errors: number;
+  started_at: number;
+}
+
+/**
+ * ekg-agent: receives StatsD (UDP, TCP, Unix socket) and pushes, aggregates per window, hands each
+ * closed window to every sink, and serves /heartbeat, /metrics, /api/v1/self and POST /v1/push.
+ */
+export class Agent {
+  readonly aggregator: Aggregator;
+  readonly self: SelfStats;
+  last: FlushResult | undefined;
+  /** cumulative counter totals for /metrics, by series key */
+  readonly totals = new Map<string, number>();
+  private udp: dgram.Socket | undefined;
+  private streams: net.Server[] = [];
+  private web: HttpServer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly sink: ParseSink;
+  private stopped = false;
+
+  constructor(
+    readonly config: AgentConfig,
+    readonly sinks: Sink[],
+  ) {
+    this.aggregator = new Aggregator({ maxSeries: config.maxSeries, idleWindows: config.idleWindows });
+    this.self = {
+      packets_received: 0,
+      bytes_received: 0,
+      metrics_received: 0,
+      bad_lines: 0,
+      bad_lines_by_reason: {},
+      last_bad_lines: [],
+      events_received: 0,
+      service_checks_received: 0,
+      pushes_received: 0,
+      pushes_rejected: 0,
+      series_active: 0,
+      dropped_cardinality: 0,
+      dropped_type_clash: 0,
+      flushes: 0,
+      last_flush_ms: 0,
+      last_flush_series: 0,
+      sink_errors: 0,
+      started_at: Date.now(),
+    };
+    const agg = this.aggregator;
+    const self = this.self;
+    this.sink = {
+      sample(s: Sample) {
+        self.metrics_received++;
+        agg.add(s);
+      },
+      bad(reason: BadReason, line: string) {
+        self.bad_lines++;
+        self.bad_lines_by_reason[reason] = (self.bad_lines_by_reason[reason] ?? 0) + 1;
+        self.last_bad_lines.push(`${reason}: ${line.slice(0, 200)}`);
+        if (self.last_bad_lines.length > 10) self.last_bad_lines.shift();
+      },
+      event() {
+        self.events_received++;
+      },
+      serviceCheck(name: string, status: number, tags: string) {
+        self.service_checks_received++;
+        agg.add({ name: `service_check.${name}`, tags, type: 'g', value: status, weight: 1 });
+      },
+    };
+  }
+
+  /** Feeds one packet or stream chunk of StatsD text (also the entry point for tests and fuzzing). */
+  ingest(text: string): void {
+    this.self.packets_received++;
+    this.self.bytes_received += text.length;
+    parsePacket(text, this.sink);
+  }
+
+  /** Feeds already-parsed samples (HTTP push). */
+  ingestSamples(samples: Sample[]): void {
+    for (const s of samples) this.sink.sample(s);
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    if (c.statsdUdp) this.udp = await listenUdp(c.statsdUdp, c.recvBuffer, (buf) => this.ingest(buf.toString('utf8')));
+    if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t)));
+    if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t)));
+    if (c.http) this.web = await startWeb(this, c.http);
+    this.schedule();
+  }
+
+  /** Windows are aligned to the wall clock: every agent flushes at :00, :10, :20 … */
+  private schedule(): void {
+    const iv = this.config.flushInterval;
+    const delay = iv - (Date.now() % iv);
+    this.timer = setTimeout(() => {
+      this.flush();
+      if (!this.stopped) this.schedule();
+    }, delay);
+  }
+
+  /** Closes the window now and hands it to every sink. */
+  flush(): FlushResult {
+    const t0 = performance.now();
+    const w = this.aggregator.flush();
+    for (const s of w.series) {
+      if (s.kind !== 'counter') continue;
+      const key = s.tags ? `${s.name}|${s.tags}` : s.name;
+      if (this.totals.has(key) || this.totals.size < this.config.maxSeries) this.totals.set(key, (this.totals.get(key) ?? 0) + s.value);
+    }
+    this.last = w;
+    this.self.flushes++;
+    this.self.last_flush_series = w.series.length;
+    this.self.series_active = this.aggregator.size;
+    this.self.dropped_cardinality = this.aggregator.droppedCardinality;
+    this.self.dropped_type_clash = this.aggregator.droppedTypeClash;
+    for (const sink of this.sinks) {
+      try {
+        const r = sink.write(w);
+        if (r instanceof Promise) r.catch(() => this.self.sink_errors++);
+      } catch {
+        this.self.sink_errors++;
+      }
+    }
+    this.self.last_flush_ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    return w;
+  }
+
+  /** Stops listening, flushes the open window to every sink, closes the sinks. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const udp = this.udp;
+    if (udp) await new Promise<void>((r) => udp.close(() => r()));
+    await Promise.all(this.streams.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.flush();
+    for (const s of this.sinks) await s.close?.();
+    const web = this.web;
+    if (web) {
+      web.closeAllConnections();
+      await new Promise<void>((r) => web.close(() => r()));
+    }
+  }
+
+  /** Where the listeners ended up (port 0 picks one). */
+  addresses(): { udp?: number; tcp?: number; http?: number } {
+    const port = (a: unknown) => (a && typeof a === 'object' && 'port' in a ? (a as { port: number }).port : undefined);
+    return {
+      udp: this.udp ? this.udp.address().port : undefined,
+      tcp: this.streams[0] && this.config.statsdTcp ? port(this.streams[0].address()) : undefined,
+      http: this.web ? port(this.web.address()) : undefined,
+    };
+  }
+}

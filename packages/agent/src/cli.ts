@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { Agent } from './agent.js';
+import { ConfigError, HELP, loadConfig } from './config.js';
+import { ConsoleSink } from './sinks/console.js';
+import type { Sink } from './sinks/sink.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ekg-agent: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (config === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const sinks: Sink[] = [];
+  if (config.console !== 'off') sinks.push(new ConsoleSink(config.console === 'verbose'));
+  const agent = new Agent(config, sinks);
+  try {
+    await agent.start();
+  } catch (err) {
+    process.stderr.write(`ekg-agent: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const a = agent.addresses();
+  process.stdout.write(
+    `ekg-agent: statsd udp+tcp ${config.statsdUdp ? `${config.statsdUdp.host}:${a.udp}` : 'off'}, http ${config.http ? `http://${config.http.host}:${a.http}` : 'off'}, window ${config.flushInterval / 1000}s\n`,
+  );
+  const stop = (sig: string) => {
+    process.stdout.write(`ekg-agent: ${sig}: flushing the open window\n`);
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main();

@@ -1,0 +1,92 @@
+import { type Endpoint, parseEndpoint } from './ingest/listeners.js';
+
+export interface AgentConfig {
+  statsdUdp: Endpoint | undefined;
+  statsdTcp: Endpoint | undefined;
+  statsdUnix: string | undefined;
+  http: Endpoint | undefined;
+  data: string;
+  flushInterval: number;
+  recvBuffer: number;
+  maxSeries: number;
+  idleWindows: number;
+  console: 'off' | 'summary' | 'verbose';
+}
+
+export class ConfigError extends Error {}
+
+export const HELP = `ekg-agent: receives StatsD and pushes from apps, aggregates them per window.
+
+Usage: ekg-agent [options]
+
+  --statsd [HOST:]PORT     StatsD over UDP and TCP (default 127.0.0.1:8125; "off" to disable)
+  --statsd-unix PATH       StatsD over a Unix stream socket
+  --http [HOST:]PORT       HTTP: /heartbeat, /metrics, /api/v1/self, POST /v1/push (default 127.0.0.1:8787)
+  --data DIR               data directory (default ./.ekg-agent)
+  --flush-interval DUR     window length, e.g. 10s, 1m (default 10s)
+  --recv-buffer BYTES      UDP receive buffer (default 8388608)
+  --max-series N           cardinality cap (default 100000)
+  --console MODE           console sink: off, summary or verbose (default summary)
+  --help                   this text
+
+Each option can also be set as EKG_AGENT_<NAME> (e.g. EKG_AGENT_STATSD=0.0.0.0:8125); flags win.
+`;
+
+const FLAGS = ['statsd', 'statsd-unix', 'http', 'data', 'flush-interval', 'recv-buffer', 'max-series', 'console'] as const;
+type Flag = (typeof FLAGS)[number];
+
+function duration(s: string, field: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const n = m ? Number(m[1]) * (unit[m[2] ?? 's'] ?? Number.NaN) : Number.NaN;
+  if (!(n >= 100)) throw new ConfigError(`${field}: "${s}" is not a duration of at least 100ms (like 10s)`);
+  return n;
+}
+
+function int(s: string, field: string, min: number): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${field}: "${s}" must be a whole number ≥ ${min}`);
+  return n;
+}
+
+/** Flags win over EKG_AGENT_* env vars, which win over defaults. Throws ConfigError naming the field. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig | 'help' {
+  const values: Partial<Record<Flag, string>> = {};
+  for (const f of FLAGS) {
+    const v = env[`EKG_AGENT_${f.toUpperCase().replace(/-/g, '_')}`];
+    if (v !== undefined && v !== '') values[f] = v;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--help' || a === '-h') return 'help';
+    const eq = a.indexOf('=');
+    const name = (eq === -1 ? a : a.slice(0, eq)).replace(/^--/, '');
+    if (!a.startsWith('--') || !(FLAGS as readonly string[]).includes(name))
+      throw new ConfigError(`unknown option ${a}; see ekg-agent --help`);
+    const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
+    if (v === undefined) throw new ConfigError(`--${name} needs a value`);
+    values[name as Flag] = v;
+  }
+  const ep = (field: string, v: string, dflt: string): Endpoint | undefined => {
+    if (v === 'off') return undefined;
+    const e = parseEndpoint(v, dflt);
+    if (!e) throw new ConfigError(`${field}: "${v}" is not [HOST:]PORT`);
+    return e;
+  };
+  const statsd = ep('statsd', values.statsd ?? '127.0.0.1:8125', '127.0.0.1');
+  const consoleMode = values.console ?? 'summary';
+  if (!['off', 'summary', 'verbose'].includes(consoleMode))
+    throw new ConfigError(`console: "${consoleMode}" must be off, summary or verbose`);
+  return {
+    statsdUdp: statsd,
+    statsdTcp: statsd,
+    statsdUnix: values['statsd-unix'],
+    http: ep('http', values.http ?? '127.0.0.1:8787', '127.0.0.1'),
+    data: values.data ?? '.ekg-agent',
+    flushInterval: duration(values['flush-interval'] ?? '10s', 'flush-interval'),
+    recvBuffer: int(values['recv-buffer'] ?? String(8 << 20), 'recv-buffer', 4096),
+    maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),
+    idleWindows: 30,
+    console: consoleMode as AgentConfig['console'],
+  };
+}

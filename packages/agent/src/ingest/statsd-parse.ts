@@ -1,0 +1,167 @@
+/**
+ * The StatsD dialect ekg-agent accepts (docs/agent-statsd.md): the etsy grammar — `name:value|type`
+ * with c, g (and `+`/`-` deltas), ms, h, s, `|@rate`, several `value|type` per key, many lines per
+ * packet — and the DogStatsD extensions: `d`, `|#tag:value,…`, value packing `name:1:2:3|ms`,
+ * `|T<unix seconds>`, events `_e{…}` and service checks `_sc|…`. A bad line is reported with a
+ * reason and never stops the rest of its packet.
+ */
+
+export type MetricType = 'c' | 'g' | 'ms' | 'h' | 'd' | 's';
+
+export interface Sample {
+  name: string;
+  /** sorted `k:v` tags joined by `,` (the series key part) */
+  tags: string;
+  type: MetricType;
+  /** numeric value; for sets the member is in `member` */
+  value: number;
+  member?: string;
+  /** gauge written as `+n` / `-n`: a delta to the current value */
+  delta?: boolean;
+  /** 1 / sample rate */
+  weight: number;
+}
+
+export type BadReason =
+  | 'empty_name'
+  | 'no_value'
+  | 'bad_value'
+  | 'bad_type'
+  | 'bad_sample_rate'
+  | 'bad_tags'
+  | 'bad_timestamp'
+  | 'bad_event'
+  | 'bad_service_check'
+  | 'too_long';
+
+export interface ParseSink {
+  sample(s: Sample): void;
+  bad(reason: BadReason, line: string): void;
+  event?(title: string): void;
+  serviceCheck?(name: string, status: number, tags: string): void;
+}
+
+const TYPES = new Set(['c', 'g', 'ms', 'h', 'd', 's']);
+const MAX_LINE = 8192;
+
+/** etsy StatsD's key sanitiser: spaces → `_`, `/` → `-`, anything outside [A-Za-z0-9_.-] dropped. */
+export function sanitizeName(key: string): string {
+  return key
+    .replace(/\s+/g, '_')
+    .replace(/\//g, '-')
+    .replace(/[^a-zA-Z_\-0-9.]/g, '');
+}
+
+/** `a:1,b,c:3` → sorted, sanitised `a:1,b,c:3`; undefined when a tag is empty. */
+export function normalizeTags(raw: string): string | undefined {
+  if (raw === '') return '';
+  const tags = raw.split(',');
+  for (let i = 0; i < tags.length; i++) {
+    const t = (tags[i] as string).trim().replace(/[|\s]/g, '_');
+    if (t === '') return undefined;
+    tags[i] = t;
+  }
+  return tags.sort().join(',');
+}
+
+const NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/** Parses every line of one packet or stream chunk. */
+export function parsePacket(text: string, sink: ParseSink): void {
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    const end = nl === -1 ? text.length : nl;
+    let line = text.slice(start, end);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.length > 0) parseLine(line, sink);
+    if (nl === -1) return;
+    start = nl + 1;
+  }
+}
+
+export function parseLine(line: string, sink: ParseSink): void {
+  if (line.length > MAX_LINE) return sink.bad('too_long', line.slice(0, 200));
+  if (line.startsWith('_e{')) return parseEvent(line, sink);
+  if (line.startsWith('_sc|')) return parseServiceCheck(line, sink);
+  const colon = line.indexOf(':');
+  if (colon === -1) return sink.bad('no_value', line);
+  const name = sanitizeName(line.slice(0, colon));
+  if (name === '') return sink.bad('empty_name', line);
+  // DogStatsD metadata after the first '|#' or '|T' applies to every value of the line
+  const rest = line.slice(colon + 1);
+  const bits = rest.split(':');
+  // value packing: leading bits without a type take the type and metadata of the last bit
+  const last = bits[bits.length - 1] as string;
+  const pipe = last.indexOf('|');
+  if (pipe === -1) return sink.bad('bad_type', line);
+  const suffix = last.slice(pipe); // "|type|@rate|#tags|T…"
+  for (let i = 0; i < bits.length; i++) {
+    let bit = bits[i] as string;
+    if (bit.indexOf('|') === -1) bit += suffix;
+    parseBit(name, bit, line, sink);
+  }
+}
+
+function parseBit(name: string, bit: string, line: string, sink: ParseSink): void {
+  const fields = bit.split('|');
+  const rawValue = fields[0] as string;
+  const type = (fields[1] ?? '').trim();
+  if (!TYPES.has(type)) return sink.bad('bad_type', line);
+  let weight = 1;
+  let tags = '';
+  for (let i = 2; i < fields.length; i++) {
+    const f = fields[i] as string;
+    if (f.startsWith('@')) {
+      const rate = Number(f.slice(1));
+      if (!(rate > 0 && rate <= 1)) return sink.bad('bad_sample_rate', line);
+      weight = 1 / rate;
+    } else if (f.startsWith('#')) {
+      const t = normalizeTags(f.slice(1));
+      if (t === undefined) return sink.bad('bad_tags', line);
+      tags = tags ? (normalizeTags(`${tags},${t}`) ?? '') : t;
+    } else if (f.startsWith('T')) {
+      if (!/^T\d{1,12}$/.test(f)) return sink.bad('bad_timestamp', line);
+    } else if (f.startsWith('c:') || f.startsWith('e:') || f === '') {
+      // DogStatsD container id and external data: accepted, not used
+    } else return sink.bad('bad_type', line);
+  }
+  if (type === 's') {
+    if (rawValue === '') return sink.bad('no_value', line);
+    return sink.sample({ name, tags, type, value: 1, member: rawValue, weight: 1 });
+  }
+  if (rawValue === '') {
+    // etsy treats `name:|c` as 1 for counters; anything else needs a value
+    if (type === 'c') return sink.sample({ name, tags, type, value: 1, weight });
+    return sink.bad('no_value', line);
+  }
+  if (!NUMBER.test(rawValue)) return sink.bad('bad_value', line);
+  const value = Number(rawValue);
+  if (!Number.isFinite(value)) return sink.bad('bad_value', line);
+  if (type === 'g') {
+    const delta = rawValue.startsWith('+') || rawValue.startsWith('-');
+    return sink.sample({ name, tags, type, value, weight: 1, ...(delta ? { delta } : {}) });
+  }
+  sink.sample({ name, tags, type: type as MetricType, value, weight });
+}
+
+/** `_e{title_len,text_len}:title|text|…` */
+function parseEvent(line: string, sink: ParseSink): void {
+  const m = /^_e\{(\d+),(\d+)\}:/.exec(line);
+  if (!m) return sink.bad('bad_event', line);
+  const tl = Number(m[1]);
+  const title = line.slice(m[0].length, m[0].length + tl);
+  if (title.length !== tl || line[m[0].length + tl] !== '|') return sink.bad('bad_event', line);
+  sink.event?.(title);
+}
+
+/** `_sc|name|status|…` with status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN */
+function parseServiceCheck(line: string, sink: ParseSink): void {
+  const f = line.split('|');
+  const name = sanitizeName(f[1] ?? '');
+  const status = Number(f[2]);
+  if (name === '' || !(status >= 0 && status <= 3) || !Number.isInteger(status)) return sink.bad('bad_service_check', line);
+  let tags = '';
+  for (const x of f.slice(3)) if (x.startsWith('#')) tags = normalizeTags(x.slice(1)) ?? '';
+  sink.serviceCheck?.(name, status, tags);
+}

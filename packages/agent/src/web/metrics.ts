@@ -1,0 +1,78 @@
+import type { Agent } from '../agent.js';
+
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const metricName = (s: string) => {
+  const n = s.replace(/[^a-zA-Z0-9_:]/g, '_');
+  return /^[a-zA-Z_:]/.test(n) ? n : `_${n}`;
+};
+
+function labels(tags: string, extra?: string): string {
+  const parts: string[] = [];
+  if (tags) {
+    for (const t of tags.split(',')) {
+      const i = t.indexOf(':');
+      const k = metricName(i === -1 ? t : t.slice(0, i)).replace(/:/g, '_');
+      const v = i === -1 ? 'true' : t.slice(i + 1);
+      if (!k.startsWith('__')) parts.push(`${k}="${esc(v)}"`);
+    }
+  }
+  if (extra) parts.push(extra);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+/** The agent's /metrics: its own counters, then the last window's aggregates in Prometheus text. */
+export function renderAgentMetrics(agent: Agent): string {
+  const s = agent.self;
+  const out: string[] = [];
+  const one = (name: string, type: string, help: string, value: number) =>
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+  one('ekg_agent_packets_received_total', 'counter', 'StatsD packets and stream chunks received.', s.packets_received);
+  one('ekg_agent_metrics_received_total', 'counter', 'Samples received (StatsD lines and push values).', s.metrics_received);
+  one('ekg_agent_pushes_received_total', 'counter', 'HTTP pushes accepted.', s.pushes_received);
+  one('ekg_agent_pushes_rejected_total', 'counter', 'HTTP pushes refused (400, 413).', s.pushes_rejected);
+  out.push('# HELP ekg_agent_bad_lines_total Lines refused, by reason.', '# TYPE ekg_agent_bad_lines_total counter');
+  for (const [reason, n] of Object.entries(s.bad_lines_by_reason)) out.push(`ekg_agent_bad_lines_total{reason="${reason}"} ${n}`);
+  if (Object.keys(s.bad_lines_by_reason).length === 0) out.push('ekg_agent_bad_lines_total{reason="none"} 0');
+  one('ekg_agent_series_active', 'gauge', 'Series held by the aggregator.', agent.aggregator.size);
+  out.push('# HELP ekg_agent_dropped_total Samples dropped, by reason.', '# TYPE ekg_agent_dropped_total counter');
+  out.push(`ekg_agent_dropped_total{reason="cardinality"} ${agent.aggregator.droppedCardinality}`);
+  out.push(`ekg_agent_dropped_total{reason="type_clash"} ${agent.aggregator.droppedTypeClash}`);
+  one('ekg_agent_flush_duration_seconds', 'gauge', 'Duration of the last flush.', s.last_flush_ms / 1000);
+  one('ekg_agent_flushes_total', 'counter', 'Windows flushed.', s.flushes);
+
+  const w = agent.last;
+  if (w) {
+    const families = new Map<string, { type: string; lines: string[] }>();
+    const fam = (name: string, type: string) => {
+      let f = families.get(name);
+      if (!f) {
+        f = { type, lines: [] };
+        families.set(name, f);
+      }
+      return f;
+    };
+    for (const ser of w.series) {
+      const base = metricName(ser.name);
+      if (ser.kind === 'counter') {
+        const key = ser.tags ? `${ser.name}|${ser.tags}` : ser.name;
+        fam(`${base}_total`, 'counter').lines.push(`${base}_total${labels(ser.tags)} ${agent.totals.get(key) ?? ser.value}`);
+      } else if (ser.kind === 'gauge' || ser.kind === 'set') {
+        fam(base, 'gauge').lines.push(`${base}${labels(ser.tags)} ${ser.value}`);
+      } else if (ser.quantiles) {
+        const f = fam(base, 'summary');
+        for (const [q, v] of [
+          ['0.5', ser.quantiles.p50],
+          ['0.9', ser.quantiles.p90],
+          ['0.95', ser.quantiles.p95],
+          ['0.99', ser.quantiles.p99],
+          ['0.999', ser.quantiles.p999],
+        ] as const) {
+          f.lines.push(`${base}${labels(ser.tags, `quantile="${q}"`)} ${v}`);
+        }
+        f.lines.push(`${base}_sum${labels(ser.tags)} ${ser.sum}`, `${base}_count${labels(ser.tags)} ${ser.count}`);
+      }
+    }
+    for (const [name, f] of families) out.push(`# TYPE ${name} ${f.type}`, ...f.lines);
+  }
+  return `${out.join('\n')}\n`;
+}

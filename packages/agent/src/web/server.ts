@@ -1,0 +1,86 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Agent } from '../agent.js';
+import type { Endpoint } from '../ingest/listeners.js';
+import { PushError, parsePush } from '../ingest/push.js';
+import { renderAgentMetrics } from './metrics.js';
+
+const MAX_BODY = 1 << 20;
+
+function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...extra });
+  res.end(body);
+}
+
+const json = (res: ServerResponse, status: number, body: unknown) =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+
+/** The app's identity for a push: `X-Ekg-*` headers or query parameters (service, instance, pid, host, worker). */
+function identity(req: IncomingMessage, url: URL): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['service', 'instance', 'pid', 'host', 'worker']) {
+    const v = req.headers[`x-ekg-${k}`] ?? url.searchParams.get(k) ?? undefined;
+    if (typeof v === 'string' && v) out[k] = v.slice(0, 200);
+  }
+  return out;
+}
+
+export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const path = url.pathname;
+    if (path === '/heartbeat') return send(res, 200, 'text/plain; charset=utf-8', 'heartbeat:ok');
+    if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent));
+    }
+    if (path === '/api/v1/self' && req.method === 'GET') return json(res, 200, { ...agent.self, series_active: agent.aggregator.size });
+    if (path === '/v1/push') {
+      if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST\n', { allow: 'POST' });
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > MAX_BODY) {
+        agent.self.pushes_rejected++;
+        res.setHeader('connection', 'close');
+        return json(res, 413, { error: `body over ${MAX_BODY} bytes` });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let refused = false;
+      req.on('data', (c: Buffer) => {
+        if (refused) return;
+        size += c.length;
+        if (size > MAX_BODY) {
+          refused = true;
+          agent.self.pushes_rejected++;
+          res.setHeader('connection', 'close');
+          json(res, 413, { error: `body over ${MAX_BODY} bytes` });
+          req.resume();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('end', () => {
+        if (refused) return;
+        try {
+          const samples = parsePush(Buffer.concat(chunks).toString('utf8'), identity(req, url));
+          agent.ingestSamples(samples);
+          agent.self.pushes_received++;
+          json(res, 202, { accepted: samples.length });
+        } catch (err) {
+          agent.self.pushes_rejected++;
+          const status = err instanceof PushError ? err.status : 400;
+          json(res, status, { error: (err as Error).message });
+        }
+      });
+      req.on('error', () => {});
+      return;
+    }
+    send(res, 404, 'text/plain; charset=utf-8', 'not found: the agent serves /heartbeat, /metrics, /api/v1/self and POST /v1/push\n');
+  });
+  server.on('clientError', (_e, socket) => socket.destroy());
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(ep.port, ep.host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
