@@ -88,18 +88,24 @@ export function parseLine(line: string, sink: ParseSink): void {
   if (colon === -1) return sink.bad('no_value', line);
   const name = sanitizeName(line.slice(0, colon));
   if (name === '') return sink.bad('empty_name', line);
-  // DogStatsD metadata after the first '|#' or '|T' applies to every value of the line
+  // DogStatsD metadata (|#tags, then |T<ts>, |c:container) ends the line and applies to
+  // every value of it; tags may contain ':' themselves, so it is cut off before splitting values.
   const rest = line.slice(colon + 1);
-  const bits = rest.split(':');
-  // value packing: leading bits without a type take the type and metadata of the last bit
+  let metaStart = rest.length;
+  for (const marker of ['|#', '|T']) {
+    const i = rest.indexOf(marker);
+    if (i !== -1 && i < metaStart) metaStart = i;
+  }
+  const meta = rest.slice(metaStart);
+  const bits = rest.slice(0, metaStart).split(':');
+  // value packing: leading bits without a type take the type (and rate) of the last bit
   const last = bits[bits.length - 1] as string;
   const pipe = last.indexOf('|');
-  if (pipe === -1) return sink.bad('bad_type', line);
-  const suffix = last.slice(pipe); // "|type|@rate|#tags|T…"
+  if (pipe === -1) return sink.bad(bits.length === 1 && last === '' ? 'no_value' : 'bad_type', line);
+  const suffix = last.slice(pipe);
   for (let i = 0; i < bits.length; i++) {
-    let bit = bits[i] as string;
-    if (bit.indexOf('|') === -1) bit += suffix;
-    parseBit(name, bit, line, sink);
+    const bit = bits[i] as string;
+    parseBit(name, bit.indexOf('|') === -1 ? bit + suffix + meta : bit + meta, line, sink);
   }
 }
 
@@ -117,7 +123,7 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
       if (!(rate > 0 && rate <= 1)) return sink.bad('bad_sample_rate', line);
       weight = 1 / rate;
     } else if (f.startsWith('#')) {
-      const t = normalizeTags(f.slice(1));
+      const t = f.length > 1 ? normalizeTags(f.slice(1)) : undefined;
       if (t === undefined) return sink.bad('bad_tags', line);
       tags = tags ? (normalizeTags(`${tags},${t}`) ?? '') : t;
     } else if (f.startsWith('T')) {

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parsePacket } from '../ingest/statsd-parse.js';
+import { Aggregator } from './aggregator.js';
+
+function feed(agg: Aggregator, text: string) {
+  parsePacket(text, { sample: (s) => agg.add(s), bad: () => {} });
+}
+
+test('counter sum and rate, gauge last and deltas, distribution summary, set distinct count', () => {
+  const agg = new Aggregator();
+  feed(agg, 'c:1|c\nc:2|c\nc:1|c|@0.5\ng:5|g\ng:+2|g\ng:-1|g\nt:10|ms\nt:20|ms\nt:30|ms\ns:a|s\ns:b|s\ns:a|s');
+  const start = Date.now();
+  const w = agg.flush(start + 2000);
+  const by = Object.fromEntries(w.series.map((s) => [s.name, s]));
+  assert.equal(by.c?.value, 5);
+  assert.ok(Math.abs((by.c?.rate ?? 0) - 2.5) < 0.1);
+  assert.equal(by.g?.value, 6);
+  assert.equal(by.t?.count, 3);
+  assert.equal(by.t?.sum, 60);
+  assert.equal(by.t?.min, 10);
+  assert.equal(by.t?.max, 30);
+  assert.ok(Math.abs((by.t?.quantiles?.p50 ?? 0) - 20) < 0.3);
+  assert.equal(by.s?.value, 2);
+});
+
+test('tags make separate series; a silent gauge is carried, a silent counter is not', () => {
+  const agg = new Aggregator({ idleWindows: 1 });
+  feed(agg, 'r:1|c|#a:1\nr:1|c|#a:2\nlvl:3|g');
+  assert.equal(agg.flush().series.length, 3);
+  const second = agg.flush();
+  assert.deepEqual(
+    second.series.map((s) => [s.name, s.value]),
+    [['lvl', 3]],
+  );
+  assert.equal(agg.flush().series.length, 0, 'expired after idleWindows');
+  assert.equal(agg.size, 0);
+});
+
+test('the cardinality cap keeps memory bounded and counts what it drops', () => {
+  const agg = new Aggregator({ maxSeries: 100 });
+  for (let i = 0; i < 1000; i++) feed(agg, `m${i}:1|c`);
+  assert.equal(agg.size, 100);
+  assert.equal(agg.droppedCardinality, 900);
+  feed(agg, 'm5:1|g');
+  assert.equal(agg.droppedTypeClash, 1);
+});

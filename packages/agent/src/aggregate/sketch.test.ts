@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Sketch } from './sketch.js';
+
+function lcg(seed: number) {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
+}
+
+test('quantiles are within 1 % relative error, over wide ranges and with negatives', () => {
+  const rand = lcg(7);
+  const values: number[] = [];
+  const sk = new Sketch(0.01);
+  for (let i = 0; i < 100_000; i++) {
+    const v = (rand() < 0.1 ? -1 : 1) * 10 ** (rand() * 8 - 2);
+    values.push(v);
+    sk.add(v);
+  }
+  values.sort((a, b) => a - b);
+  for (const q of [0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999]) {
+    const exact = values[Math.floor(q * (values.length - 1))] as number;
+    const got = sk.quantile(q);
+    assert.ok(Math.abs(got - exact) <= Math.abs(exact) * 0.0101, `q${q}: ${got} vs ${exact}`);
+  }
+  assert.equal(sk.quantile(0), values[0]);
+  assert.equal(sk.quantile(1), values.at(-1));
+  assert.equal(sk.count, 100_000);
+});
+
+test('merging sketches equals sketching the union: fleet percentiles, not averaged ones', () => {
+  const rand = lcg(3);
+  const a = new Sketch();
+  const b = new Sketch();
+  const all = new Sketch();
+  for (let i = 0; i < 20_000; i++) {
+    const fast = 1 + rand() * 10;
+    const slow = 500 + rand() * 1000;
+    a.add(fast);
+    all.add(fast);
+    if (i % 10 === 0) {
+      b.add(slow);
+      all.add(slow);
+    }
+  }
+  const merged = Sketch.fromJSON(a.toJSON());
+  merged.merge(b);
+  for (const q of [0.5, 0.9, 0.95, 0.99]) assert.equal(merged.quantile(q), all.quantile(q));
+  // the average of the two p99s is far from the fleet p99
+  assert.ok(Math.abs((a.quantile(0.99) + b.quantile(0.99)) / 2 - all.quantile(0.99)) > 100);
+});
+
+test('weights (sample rates), zeros, NaN and a bounded bucket count', () => {
+  const s = new Sketch(0.01, 64);
+  s.add(0, 3);
+  s.add(Number.NaN);
+  s.add(5, 10);
+  assert.equal(s.count, 13);
+  assert.equal(s.quantile(0.1), 0);
+  assert.ok(Math.abs(s.quantile(0.9) - 5) < 0.06);
+  for (let i = 1; i < 10_000; i++) s.add(i);
+  assert.ok(s.buckets <= 65);
+  assert.ok(Math.abs(s.quantile(0.99) - 9900) / 9900 < 0.02);
+});
