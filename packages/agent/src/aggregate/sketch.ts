@@ -67,12 +67,15 @@ export class Sketch {
     if (o.max > this.max) this.max = o.max;
   }
 
-  /** The value at quantile q (0..1); exact at 0 and 1 (min and max). */
+  /**
+   * The value at quantile q (0..1) by nearest rank, as etsy StatsD and ekg's own histogram count:
+   * the smallest value with at least ⌈q·n⌉ values at or below it. Exact at 0 and 1 (min and max).
+   */
   quantile(q: number): number {
     if (this.count === 0) return Number.NaN;
     if (q <= 0) return this.min;
     if (q >= 1) return this.max;
-    const rank = q * (this.count - 1);
+    const rank = Math.max(1, Math.ceil(q * this.count)) - 1e-9;
     let seen = 0;
     const negKeys = [...this.neg.keys()].sort((a, b) => b - a);
     for (const i of negKeys) {
