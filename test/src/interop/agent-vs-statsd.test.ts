@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Agent, loadConfig } from 'ekg-agent';
+
+const require = createRequire(import.meta.url);
+const dir = mkdtempSync(join(tmpdir(), 'ekg-corpus-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A deterministic corpus: counters (some sampled), gauges with deltas, timers, sets — in packets of up to 20 lines. */
+function corpus(): string[] {
+  let s = 42;
+  const rand = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const lines: string[] = [];
+  for (let i = 0; i < 4000; i++) {
+    const k = i % 4;
+    if (k === 0) lines.push(`corpus.count.${i % 7}:${1 + Math.floor(rand() * 5)}|c${rand() < 0.3 ? '|@0.5' : ''}`);
+    else if (k === 1)
+      lines.push(
+        i % 20 === 1
+          ? `corpus.gauge.${i % 3}:${Math.floor(rand() * 100)}|g`
+          : `corpus.gauge.${i % 3}:${rand() < 0.5 ? '+' : '-'}${Math.floor(rand() * 3)}|g`,
+      );
+    else if (k === 2) lines.push(`corpus.timer.${(i >> 2) % 2}:${(1 + rand() * 500).toFixed(3)}|ms`);
+    else lines.push(`corpus.set:user${Math.floor(rand() * 300)}|s`);
+  }
+  const packets: string[] = [];
+  for (let i = 0; i < lines.length; i += 20) packets.push(lines.slice(i, i + 20).join('\n'));
+  return packets;
+}
+
+test('the same corpus to the etsy StatsD server and to ekg-agent gives the same numbers', { timeout: 60_000 }, async () => {
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const out = join(dir, 'flushes.jsonl');
+  const backend = fileURLToPath(new URL('./statsd-backend.cjs', import.meta.url));
+  writeFileSync(
+    join(dir, 'config.js'),
+    JSON.stringify({
+      port,
+      address: '127.0.0.1',
+      mgmt_port: port + 1,
+      mgmt_address: '127.0.0.1',
+      flushInterval: 3000,
+      percentThreshold: [50, 90, 99],
+      backends: [backend],
+      jsonOut: out,
+    }),
+  );
+  const statsd = spawn(process.execPath, [require.resolve('statsd/stats.js'), join(dir, 'config.js')], { stdio: 'ignore' });
+  after(() => statsd.kill('SIGKILL'));
+
+  const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', 'off', '--flush-interval', '1h']);
+  assert.notEqual(config, 'help');
+  const agent = new Agent(config as Exclude<typeof config, 'help'>, []);
+  await agent.start();
+  after(() => agent.stop());
+
+  // wait for an etsy flush, then send everything well inside its next 3 s window
+  const flushes = () => (existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).length : 0);
+  for (let i = 0; i < 200 && flushes() === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  const base = flushes();
+  assert.ok(base > 0, 'the etsy server flushed');
+  const sock = dgram.createSocket('udp4');
+  const packets = corpus();
+  for (const p of packets) {
+    await new Promise<void>((r) => sock.send(p, port, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => sock.send(p, agent.addresses().udp as number, '127.0.0.1', () => r()));
+  }
+  sock.close();
+  for (let i = 0; i < 200 && flushes() === base; i++) await new Promise((r) => setTimeout(r, 25));
+  const etsy = JSON.parse(readFileSync(out, 'utf8').trim().split('\n')[base] as string) as {
+    counters: Record<string, number>;
+    gauges: Record<string, number>;
+    sets: Record<string, number>;
+    timers: Record<string, Record<string, number>>;
+  };
+  assert.equal(agent.self.metrics_received, 4000);
+  assert.equal(agent.self.bad_lines, 0);
+  assert.equal(etsy.counters['statsd.bad_lines_seen'], 0);
+  const w = agent.flush();
+  const ours = new Map(w.series.map((s) => [s.name, s]));
+  let compared = 0;
+  for (const [k, v] of Object.entries(etsy.counters)) {
+    if (!k.startsWith('corpus.')) continue;
+    assert.ok(Math.abs((ours.get(k)?.value ?? Number.NaN) - v) < 1e-9, `counter ${k}: etsy ${v}, agent ${ours.get(k)?.value}`);
+    compared++;
+  }
+  for (const [k, v] of Object.entries(etsy.gauges)) {
+    if (!k.startsWith('corpus.')) continue;
+    assert.equal(ours.get(k)?.value, v, `gauge ${k}`);
+    compared++;
+  }
+  assert.equal(ours.get('corpus.set')?.value, etsy.sets['corpus.set'], 'set distinct count');
+  for (const [k, t] of Object.entries(etsy.timers)) {
+    if (!k.startsWith('corpus.')) continue;
+    const s = ours.get(k);
+    assert.equal(s?.count, t.count, `timer count ${k}`);
+    assert.ok(Math.abs((s?.sum ?? 0) - (t.sum as number)) < 1e-6 * (t.sum as number), `timer sum ${k}`);
+    assert.equal(s?.max, t.upper);
+    assert.equal(s?.min, t.lower);
+    for (const [q, key] of [
+      ['p50', 'upper_50'],
+      ['p90', 'upper_90'],
+      ['p99', 'upper_99'],
+    ] as const) {
+      const e = t[key] as number;
+      const got = s?.quantiles?.[q] as number;
+      assert.ok(Math.abs(got - e) <= e * 0.0101, `${k} ${q}: etsy ${e}, agent ${got}`);
+    }
+    compared++;
+  }
+  assert.ok(compared >= 12, `compared ${compared} series`);
+});
