@@ -43,6 +43,11 @@ interface Series {
   idle: number;
 }
 
+const QS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
+function toQuantiles(q: number[]): NonNullable<Flushed['quantiles']> {
+  return { p50: q[0] as number, p90: q[1] as number, p95: q[2] as number, p99: q[3] as number, p999: q[4] as number };
+}
+
 const kindOf: Record<MetricType, SeriesKind> = {
   c: 'counter',
   g: 'gauge',
@@ -159,13 +164,7 @@ export class Aggregator {
             sum: k.sum,
             min: k.min,
             max: k.max,
-            quantiles: {
-              p50: k.quantile(0.5),
-              p90: k.quantile(0.9),
-              p95: k.quantile(0.95),
-              p99: k.quantile(0.99),
-              p999: k.quantile(0.999),
-            },
+            quantiles: toQuantiles(k.quantiles(QS)),
             sketch: k,
           });
           s.sketch = undefined;

@@ -4,13 +4,24 @@
  * averages of percentiles. Bucket count is bounded: past `maxBuckets` the lowest ones collapse,
  * losing accuracy only at the bottom of the distribution.
  */
+const EMPTY: ReadonlyMap<number, number> = new Map();
+
 export class Sketch {
   readonly alpha: number;
   private readonly gamma: number;
   private readonly lnGamma: number;
   private readonly maxBuckets: number;
   private readonly pos = new Map<number, number>();
-  private readonly neg = new Map<number, number>();
+  /** most distributions never see a negative value: this map is made on first use */
+  private negStore: Map<number, number> | undefined;
+  private get neg(): Map<number, number> {
+    this.negStore ??= new Map();
+    return this.negStore;
+  }
+  /** reading must not create it */
+  private get negView(): ReadonlyMap<number, number> {
+    return this.negStore ?? EMPTY;
+  }
   zero = 0;
   count = 0;
   sum = 0;
@@ -59,7 +70,7 @@ export class Sketch {
   merge(o: Sketch): void {
     if (o.alpha !== this.alpha) throw new RangeError('sketches of different accuracy cannot merge');
     for (const [i, c] of o.pos) this.bump(this.pos, i, c);
-    for (const [i, c] of o.neg) this.bump(this.neg, i, c);
+    for (const [i, c] of o.negView) this.bump(this.neg, i, c);
     this.zero += o.zero;
     this.count += o.count;
     this.sum += o.sum;
@@ -77,9 +88,9 @@ export class Sketch {
     if (q >= 1) return this.max;
     const rank = Math.max(1, Math.ceil(q * this.count)) - 1e-9;
     let seen = 0;
-    const negKeys = [...this.neg.keys()].sort((a, b) => b - a);
+    const negKeys = [...this.negView.keys()].sort((a, b) => b - a);
     for (const i of negKeys) {
-      seen += this.neg.get(i) as number;
+      seen += this.negView.get(i) as number;
       if (seen > rank) return this.clamp(-this.valueAt(i));
     }
     seen += this.zero;
@@ -92,12 +103,43 @@ export class Sketch {
     return this.max;
   }
 
+  /** Several quantiles in one pass over the buckets (ascending qs). */
+  quantiles(qs: readonly number[]): number[] {
+    if (this.count === 0) return qs.map(() => Number.NaN);
+    const out: number[] = [];
+    const ranks = qs.map((q) => Math.max(1, Math.ceil(q * this.count)) - 1e-9);
+    const walk: Array<[number, number]> = [];
+    for (const i of [...this.negView.keys()].sort((a, b) => b - a)) walk.push([-this.valueAt(i), this.negView.get(i) as number]);
+    if (this.zero > 0) walk.push([0, this.zero]);
+    for (const i of [...this.pos.keys()].sort((a, b) => a - b)) walk.push([this.valueAt(i), this.pos.get(i) as number]);
+    let seen = 0;
+    let j = 0;
+    for (let k = 0; k < qs.length; k++) {
+      const q = qs[k] as number;
+      if (q <= 0) {
+        out.push(this.min);
+        continue;
+      }
+      if (q >= 1) {
+        out.push(this.max);
+        continue;
+      }
+      const rank = ranks[k] as number;
+      while (j < walk.length && seen + (walk[j] as [number, number])[1] <= rank) {
+        seen += (walk[j] as [number, number])[1];
+        j++;
+      }
+      out.push(j < walk.length ? this.clamp((walk[j] as [number, number])[0]) : this.max);
+    }
+    return out;
+  }
+
   private clamp(v: number): number {
     return Math.min(this.max, Math.max(this.min, v));
   }
 
   get buckets(): number {
-    return this.pos.size + this.neg.size + (this.zero > 0 ? 1 : 0);
+    return this.pos.size + this.negView.size + (this.zero > 0 ? 1 : 0);
   }
 
   toJSON(): {
@@ -113,7 +155,7 @@ export class Sketch {
     return {
       alpha: this.alpha,
       pos: [...this.pos],
-      neg: [...this.neg],
+      neg: [...this.negView],
       zero: this.zero,
       count: this.count,
       sum: this.sum,

@@ -8,7 +8,7 @@ function parse(text: string) {
   const events: string[] = [];
   const checks: Array<[string, number, string]> = [];
   parsePacket(text, {
-    sample: (s) => samples.push(s),
+    sample: (s) => samples.push({ ...s }),
     bad: (r, l) => bad.push([r, l]),
     event: (t) => events.push(t),
     serviceCheck: (n, s, t) => checks.push([n, s, t]),

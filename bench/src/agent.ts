@@ -1,0 +1,169 @@
+/**
+ * ekg-agent against the etsy StatsD server, fed by the same generator (../shared/tools/statsd-blast.c),
+ * each server on core 0 and the generator on core 1: the highest offered rate at which ≥ 99.9 % of
+ * metrics arrive, with 20 lines per packet and with 1; then RSS and flush time with 100k series.
+ * Prints JSON for run.ts (or a table when run alone).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pinned } from './load.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const bin = join(root, 'bench/.bin/statsd-blast');
+const src = join(root, '../shared/tools/statsd-blast.c');
+if (!existsSync(bin)) {
+  mkdirSync(join(root, 'bench/.bin'), { recursive: true });
+  execFileSync('gcc', ['-O2', '-o', bin, src]);
+}
+const require = createRequire(import.meta.url);
+const dir = mkdtempSync(join(tmpdir(), 'ekg-agent-bench-'));
+const SECONDS = Number(process.env.BENCH_AGENT_SECONDS ?? 3);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once the server says it listens (then a moment for the socket to settle). */
+function upWhen(proc: ChildProcess, re: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15_000);
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      if (re.test(out)) {
+        clearTimeout(t);
+        setTimeout(resolve, 300);
+      }
+    });
+  });
+}
+
+interface Server {
+  name: string;
+  proc: ChildProcess;
+  port: number;
+  received(): Promise<number>;
+}
+
+async function startEtsy(port: number): Promise<Server> {
+  const out = join(dir, `etsy-${port}.jsonl`);
+  writeFileSync(out, '');
+  const backend = join(root, 'test/dist/interop/statsd-backend.cjs');
+  writeFileSync(
+    join(dir, `etsy-${port}.js`),
+    JSON.stringify({
+      port,
+      address: '127.0.0.1',
+      mgmt_port: port + 1,
+      mgmt_address: '127.0.0.1',
+      flushInterval: 1000,
+      backends: [backend],
+      jsonOut: out,
+    }),
+  );
+  const argv = pinned(0, [process.execPath, require.resolve('statsd/stats.js'), join(dir, `etsy-${port}.js`)]);
+  const proc = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+  await upWhen(proc, /server is up/);
+  return {
+    name: 'etsy statsd 0.9.0',
+    proc,
+    port,
+    async received() {
+      await sleep(3200); // flushes after the last packet
+      return readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .reduce((a, l) => a + ((JSON.parse(l) as { counters: Record<string, number> }).counters['statsd.metrics_received'] ?? 0), 0);
+    },
+  };
+}
+
+async function startAgent(port: number): Promise<Server> {
+  const http = port + 1;
+  const argv = pinned(0, [
+    process.execPath,
+    join(root, 'packages/agent/dist/cli.js'),
+    '--statsd',
+    `127.0.0.1:${port}`,
+    '--http',
+    `127.0.0.1:${http}`,
+    '--console',
+    'off',
+    '--flush-interval',
+    '1s',
+  ]);
+  const proc = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+  await upWhen(proc, /ekg-agent: statsd/);
+  return {
+    name: 'ekg-agent',
+    proc,
+    port,
+    async received() {
+      await sleep(500);
+      const self = (await (await fetch(`http://127.0.0.1:${http}/api/v1/self`)).json()) as { metrics_received: number };
+      return self.metrics_received;
+    },
+  };
+}
+
+function blast(port: number, lpp: number, rate: number, names = 100): number {
+  const argv = pinned(1, [bin, String(port), String(SECONDS), String(lpp), String(rate), String(names)]);
+  const out = execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
+  return Number(/sent_metrics=(\d+)/.exec(out)?.[1]);
+}
+
+/** One fresh server per step, so a backlog from an overload never leaks into the next rate. */
+async function ladder(start: (port: number) => Promise<Server>, lpp: number, rates: number[]) {
+  let best = 0;
+  const steps: Array<{ rate: number; ratio: number }> = [];
+  let port = 40000 + Math.floor(Math.random() * 10000);
+  for (const rate of rates) {
+    const s = await start(port);
+    const before = await s.received();
+    const sent = blast(port, lpp, rate);
+    const got = (await s.received()) - before;
+    s.proc.kill('SIGKILL');
+    const ratio = got / sent;
+    steps.push({ rate, ratio });
+    if (ratio >= 0.999) best = rate;
+    else break;
+    port += 3;
+  }
+  return { best, steps };
+}
+
+/** 100k active series under load: RSS, flush duration, and loss while flushing. */
+async function seriesTest(): Promise<{ rssMb: number; flushMs: number; ratio: number; series: number }> {
+  const port = 45000 + Math.floor(Math.random() * 5000);
+  const s = await startAgent(port);
+  const argv = pinned(1, [bin, String(port), '6', '20', '100000', '100000']); // 100k names: 25k per type × 4 types
+  const gen = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  gen.stdout.on('data', (d: Buffer) => {
+    out += d;
+  });
+  await sleep(4500); // several flushes under load, each over every series
+  const during = (await (await fetch(`http://127.0.0.1:${port + 1}/api/v1/self`)).json()) as {
+    series_active: number;
+    last_flush_ms: number;
+  };
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${s.proc.pid}/status`, 'utf8'))?.[1]);
+  await new Promise((r) => gen.on('exit', r));
+  const sent = Number(/sent_metrics=(\d+)/.exec(out)?.[1]);
+  const got = await s.received();
+  s.proc.kill('SIGKILL');
+  return { rssMb: rssKb / 1024, flushMs: during.last_flush_ms, ratio: got / sent, series: during.series_active };
+}
+
+const rates20 = [25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 1_200_000, 1_500_000];
+const rates1 = [5_000, 10_000, 25_000, 40_000, 50_000, 75_000, 100_000, 125_000, 150_000, 200_000, 250_000, 300_000];
+const result = {
+  etsy20: await ladder(startEtsy, 20, rates20),
+  agent20: await ladder(startAgent, 20, rates20),
+  etsy1: await ladder(startEtsy, 1, rates1),
+  agent1: await ladder(startAgent, 1, rates1),
+  series: await seriesTest(),
+};
+console.log(JSON.stringify(result));
