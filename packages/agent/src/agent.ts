@@ -121,7 +121,11 @@ export class Agent {
     const iv = this.config.flushInterval;
     const delay = iv - (Date.now() % iv);
     this.timer = setTimeout(() => {
-      this.flush();
+      const t0 = performance.now();
+      this.aggregator.flushAsync().then(
+        (w) => this.finish(w, t0),
+        () => {},
+      );
       if (!this.stopped) this.schedule();
     }, delay);
   }
@@ -129,7 +133,10 @@ export class Agent {
   /** Closes the window now and hands it to every sink. */
   flush(): FlushResult {
     const t0 = performance.now();
-    const w = this.aggregator.flush();
+    return this.finish(this.aggregator.flush(), t0);
+  }
+
+  private finish(w: FlushResult, t0: number): FlushResult {
     for (const s of w.series) {
       if (s.kind !== 'counter') continue;
       const key = s.tags ? `${s.name}|${s.tags}` : s.name;

@@ -45,3 +45,23 @@ test('the cardinality cap keeps memory bounded and counts what it drops', () => 
   feed(agg, 'm5:1|g');
   assert.equal(agg.droppedTypeClash, 1);
 });
+
+test('an async flush leaves the socket path free: samples arriving during it go to the next window', async () => {
+  const agg = new Aggregator();
+  for (let i = 0; i < 10_000; i++) feed(agg, `s${i}:1|c\ng${i}:${i}|g`);
+  const pending = agg.flushAsync(Date.now(), 500);
+  // the event loop turns between chunks: these land while the flush is under way
+  await new Promise((r) => setImmediate(r));
+  feed(agg, 's1:5|c\nlate:1|c');
+  const w = await pending;
+  assert.equal(w.series.length, 20_000);
+  assert.equal(w.series.find((s) => s.name === 's1')?.value, 1);
+  assert.equal(
+    w.series.some((s) => s.name === 'late'),
+    false,
+  );
+  const next = agg.flush();
+  assert.equal(next.series.find((s) => s.name === 's1')?.value, 5);
+  assert.equal(next.series.find((s) => s.name === 'late')?.value, 1);
+  assert.equal(next.series.filter((s) => s.kind === 'gauge').length, 10_000, 'gauges carried over');
+});

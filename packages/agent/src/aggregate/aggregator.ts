@@ -128,51 +128,81 @@ export class Aggregator {
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
   flush(now = Date.now()): FlushResult {
+    const job = this.beginFlush(now);
+    while (!job.step(Number.POSITIVE_INFINITY));
+    return job.result;
+  }
+
+  /**
+   * The same, off the receive path: the series map is swapped in O(1), so samples arriving during
+   * the flush go to the new window, and the old one is drained in chunks with a turn of the event
+   * loop between them, so the sockets are read while 100k series are summarised.
+   */
+  async flushAsync(now = Date.now(), chunk = 2048): Promise<FlushResult> {
+    const job = this.beginFlush(now);
+    while (!job.step(chunk)) await new Promise<void>((r) => setImmediate(r));
+    return job.result;
+  }
+
+  private beginFlush(now: number): { result: FlushResult; step(n: number): boolean } {
     const start = this.windowStart;
     const seconds = Math.max(0.001, (now - start) / 1000);
     this.windowStart = now;
+    const old = this.series;
+    this.series = new Map();
+    const it = old.entries();
     const out: Flushed[] = [];
-    for (const [key, s] of this.series) {
-      if (!s.active) {
-        s.idle++;
-        // a silent counter, timer or set has nothing to say; a silent gauge keeps its level until idle
-        if (s.kind !== 'gauge' || s.idle > this.idleWindows) {
-          this.series.delete(key);
-          continue;
-        }
-      }
-      switch (s.kind) {
-        case 'counter':
-          out.push({ name: s.name, tags: s.tags, kind: 'counter', value: s.counter, rate: s.counter / seconds });
-          s.counter = 0;
-          break;
-        case 'gauge':
-          out.push({ name: s.name, tags: s.tags, kind: 'gauge', value: s.gauge });
-          break;
-        case 'set':
-          out.push({ name: s.name, tags: s.tags, kind: 'set', value: s.set?.size ?? 0 });
-          s.set = undefined;
-          break;
-        case 'distribution': {
-          const k = s.sketch as Sketch;
-          out.push({
-            name: s.name,
-            tags: s.tags,
-            kind: 'distribution',
-            value: k.count,
-            count: k.count,
-            sum: k.sum,
-            min: k.min,
-            max: k.max,
-            quantiles: toQuantiles(k.quantiles(QS)),
-            sketch: k,
-          });
-          s.sketch = undefined;
-          break;
-        }
-      }
+    const carry = (key: string, s: Series) => {
       s.active = false;
-    }
-    return { start, end: now, series: out };
+      // a sample that arrived during an async flush already made a fresh series: that one wins
+      if (!this.series.has(key)) this.series.set(key, s);
+    };
+    return {
+      result: { start, end: now, series: out },
+      step: (n: number) => {
+        for (let i = 0; i < n; i++) {
+          const r = it.next();
+          if (r.done) return true;
+          const [key, s] = r.value;
+          if (!s.active) {
+            s.idle++;
+            // a silent counter, timer or set has nothing to say; a silent gauge keeps its level until idle
+            if (s.kind !== 'gauge' || s.idle > this.idleWindows) continue;
+          }
+          switch (s.kind) {
+            case 'counter':
+              out.push({ name: s.name, tags: s.tags, kind: 'counter', value: s.counter, rate: s.counter / seconds });
+              s.counter = 0;
+              break;
+            case 'gauge':
+              out.push({ name: s.name, tags: s.tags, kind: 'gauge', value: s.gauge });
+              break;
+            case 'set':
+              out.push({ name: s.name, tags: s.tags, kind: 'set', value: s.set?.size ?? 0 });
+              s.set = undefined;
+              break;
+            case 'distribution': {
+              const k = s.sketch as Sketch;
+              out.push({
+                name: s.name,
+                tags: s.tags,
+                kind: 'distribution',
+                value: k.count,
+                count: k.count,
+                sum: k.sum,
+                min: k.min,
+                max: k.max,
+                quantiles: toQuantiles(k.quantiles(QS)),
+                sketch: k,
+              });
+              s.sketch = undefined;
+              break;
+            }
+          }
+          carry(key, s);
+        }
+        return false;
+      },
+    };
   }
 }
