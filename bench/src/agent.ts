@@ -154,7 +154,7 @@ async function seriesTest(): Promise<{ rssMb: number; flushMs: number; ratio: nu
   const sent = Number(/sent_metrics=(\d+)/.exec(out)?.[1]);
   const got = await s.received();
   s.proc.kill('SIGKILL');
-  return { rssMb: rssKb / 1024, flushMs: during.last_flush_ms, ratio: got / sent, series: during.series_active };
+  return { rssMb: rssKb / 1024, flushMs: during.last_flush_ms, ratio: got / sent, series: during.last_flush_series };
 }
 
 const rates20 = [25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 1_200_000, 1_500_000];

@@ -300,10 +300,10 @@ ${table(
   ],
 )}
 
-With ${fmt(agentBench.series.series)} active series (generator: 100k names over 4 types at 100k metrics/s, 20 per packet):
-RSS ${fmt(agentBench.series.rssMb, 0)} MB (target ≤ 200: ${ok(agentBench.series.rssMb <= 200)}), flush ${fmt(agentBench.series.flushMs, 1)} ms
-(target ≤ 100: ${ok(agentBench.series.flushMs <= 100)}), received ${fmt(agentBench.series.ratio * 100, 2)} % while flushing
-(the flush still runs on the receive thread: ${ok(agentBench.series.ratio >= 0.999)}).
+With ${fmt(agentBench.series.series)} series per window (generator: 100k names over 4 types at 100k metrics/s, 20 per packet):
+RSS ${fmt(agentBench.series.rssMb, 0)} MB (target ≤ 200: ${ok(agentBench.series.rssMb <= 200)}); a flush takes ${fmt(agentBench.series.flushMs, 1)} ms of
+wall time (target ≤ 100: ${ok(agentBench.series.flushMs <= 100)}) — drained in chunks with the sockets read between them, so
+${fmt(agentBench.series.ratio * 100, 2)} % of metrics were received during the flushes (no loss: ${ok(agentBench.series.ratio >= 0.999)}).
 
 ## Paired rounds
 
