@@ -146,7 +146,7 @@ async function seriesTest(): Promise<{ rssMb: number; flushMs: number; ratio: nu
   });
   await sleep(4500); // several flushes under load, each over every series
   const during = (await (await fetch(`http://127.0.0.1:${port + 1}/api/v1/self`)).json()) as {
-    series_active: number;
+    last_flush_series: number;
     last_flush_ms: number;
   };
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${s.proc.pid}/status`, 'utf8'))?.[1]);
