@@ -1,10 +1,9 @@
 /**
- * CPU of reporting in an 8-worker cluster: the same idle cluster app for 10 s with 1 s windows,
- * once reporting over StatsD (UDP) and once not; total CPU of all nine processes from /proc.
+ * Reporting in an 8-worker cluster: the cluster app for 10 s with 1 s windows reporting over StatsD
+ * (UDP); each worker's main-thread time in its reporter, read from the primary's /stats.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const app = fileURLToPath(new URL('../../packages/ekg/dist/testing/fixtures/cluster-app.js', import.meta.url));
@@ -12,39 +11,43 @@ const ekgDir = fileURLToPath(new URL('../../packages/ekg/', import.meta.url));
 const WORKERS = 8;
 const SECONDS = 10;
 
-function cpuMs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
-  } catch {
-    return 0;
-  }
-}
-
-async function run(report: boolean, udpPort: number): Promise<number> {
-  const env: NodeJS.ProcessEnv = { ...process.env, EKG_INTERVAL: '1s' };
-  if (report) env.EKG_STATSD = `udp://127.0.0.1:${udpPort}`;
+/** One 8-worker cluster reporting over StatsD at 1 s windows; each worker's reporter time comes from its /stats. */
+async function run(udpPort: number): Promise<{ perWindowUs: number; windows: number }> {
+  const sidePort = 40000 + Math.floor(Math.random() * 10000);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    EKG_INTERVAL: '1s',
+    EKG_STATSD: `udp://127.0.0.1:${udpPort}`,
+    EKG_PORT: String(sidePort),
+  };
   delete env.NODE_OPTIONS;
   const p = spawn(process.execPath, ['--import', 'ekg/register', app, String(WORKERS)], {
     cwd: ekgDir,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const pids = await new Promise<number[]>((resolve) => {
+  await new Promise<void>((resolve) => {
     let out = '';
     p.stdout.on('data', (d) => {
       out += d;
-      const m = /ready \d+ ([\d,]+)/.exec(out);
-      if (m) resolve([p.pid ?? 0, ...(m[1] as string).split(',').map(Number)]);
+      if (/ready \d+/.test(out)) resolve();
     });
   });
-  await new Promise((r) => setTimeout(r, 1500)); // past start-up
-  const before = pids.reduce((a, pid) => a + cpuMs(pid), 0);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  const after = pids.reduce((a, pid) => a + cpuMs(pid), 0);
+  const stats = (await (await fetch(`http://127.0.0.1:${sidePort}/stats`)).json()) as {
+    workers: Record<string, { ekg: { reporters: Record<string, { sent: number; cpuUs: number }> } }>;
+  };
   p.kill('SIGTERM');
   await new Promise((r) => p.on('exit', r));
-  return after - before;
+  let us = 0;
+  let windows = 0;
+  for (const w of Object.values(stats.workers)) {
+    for (const r of Object.values(w.ekg.reporters ?? {})) {
+      us += r.cpuUs;
+      windows += r.sent;
+    }
+  }
+  return { perWindowUs: windows ? us / windows : Number.NaN, windows };
 }
 
 const udp = dgram.createSocket('udp4');
@@ -53,19 +56,16 @@ let bytes = 0;
 udp.on('message', (m) => {
   bytes += m.length;
 });
-const port = udp.address().port;
-const off = await run(false, port);
-const on = await run(true, port);
+const t0 = Date.now();
+const r = await run(udp.address().port);
+const seconds = (Date.now() - t0) / 1000;
 udp.close();
-// per window and process: (CPU with − without) / (windows × processes)
-const processes = WORKERS + 1;
 console.log(
   JSON.stringify({
     workers: WORKERS,
     seconds: SECONDS,
-    cpuOffMs: off,
-    cpuOnMs: on,
-    perWindowPerProcessUs: ((on - off) * 1000) / (SECONDS * processes),
-    bytesPerSecond: bytes / (SECONDS + 1.5),
+    perWindowPerProcessUs: r.perWindowUs,
+    windows: r.windows,
+    bytesPerSecond: bytes / seconds,
   }),
 );

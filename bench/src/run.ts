@@ -262,7 +262,7 @@ ${table(
     ['CPU per window, StatsD over UDP (flatten, format, pack, send), 1 process', `${fmt(micro.statsdUs, 0)} µs`, ''],
     ['CPU per window, Heroku JSON push (incl. HTTP request/response), 1 process', `${fmt(micro.pushUs, 0)} µs`, ''],
     [
-      `CPU per window per process, StatsD, ${clusterCpu.workers}-worker cluster (from /proc, 10 ms ticks)`,
+      `main-thread time per window per worker in the StatsD reporter, ${clusterCpu.workers}-worker cluster on 2 cores (wall time, from each worker's /stats)`,
       `${fmt(clusterCpu.perWindowPerProcessUs, 0)} µs`,
       '',
     ],

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { EkgError } from '../errors.js';
 import { measurements } from '../formats/measurements.js';
@@ -88,11 +89,13 @@ export class Reporting {
       },
     };
     for (const t of this.transports) {
+      const t0 = performance.now();
       try {
         t.send(payload);
       } catch {
         // a transport's own bug must not reach the app; its counters say what happened
       }
+      t.stats.cpuUs += Math.round((performance.now() - t0) * 1000);
     }
   }
 

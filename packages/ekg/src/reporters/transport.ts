@@ -13,6 +13,8 @@ export interface TransportStats {
   dropped: number;
   /** bytes handed to the network */
   bytes: number;
+  /** µs of main-thread time spent in this transport's send() (flatten, format, pack, hand-off), since start */
+  cpuUs: number;
   lastError?: string;
   lastErrorAt?: number;
   lastSentAt?: number;
@@ -70,5 +72,5 @@ export class Outage {
 }
 
 export function newStats(): TransportStats {
-  return { sent: 0, errors: 0, dropped: 0, bytes: 0 };
+  return { sent: 0, errors: 0, dropped: 0, bytes: 0, cpuUs: 0 };
 }
