@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Agent, loadConfig } from 'ekg-agent';
+import { type EtsyFlush, startEtsy } from './etsy.js';
 
-const require = createRequire(import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'ekg-corpus-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -39,24 +37,9 @@ function corpus(): string[] {
 }
 
 test('the same corpus to the etsy StatsD server and to ekg-agent gives the same numbers', { timeout: 60_000 }, async () => {
-  const port = 30000 + Math.floor(Math.random() * 20000);
-  const out = join(dir, 'flushes.jsonl');
-  const backend = fileURLToPath(new URL('./statsd-backend.cjs', import.meta.url));
-  writeFileSync(
-    join(dir, 'config.js'),
-    JSON.stringify({
-      port,
-      address: '127.0.0.1',
-      mgmt_port: port + 1,
-      mgmt_address: '127.0.0.1',
-      flushInterval: 3000,
-      percentThreshold: [50, 90, 99],
-      backends: [backend],
-      jsonOut: out,
-    }),
-  );
-  const statsd = spawn(process.execPath, [require.resolve('statsd/stats.js'), join(dir, 'config.js')], { stdio: 'ignore' });
-  after(() => statsd.kill('SIGKILL'));
+  const etsy = startEtsy(dir, { flushInterval: 3000, percentThreshold: [50, 90, 99] });
+  const port = etsy.port;
+  after(() => etsy.proc.kill('SIGKILL'));
 
   const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', 'off', '--flush-interval', '1h']);
   assert.notEqual(config, 'help');
@@ -65,7 +48,7 @@ test('the same corpus to the etsy StatsD server and to ekg-agent gives the same 
   after(() => agent.stop());
 
   // wait for an etsy flush, then send everything well inside its next 3 s window
-  const flushes = () => (existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).length : 0);
+  const flushes = () => etsy.flushes().length;
   for (let i = 0; i < 200 && flushes() === 0; i++) await new Promise((r) => setTimeout(r, 25));
   const base = flushes();
   assert.ok(base > 0, 'the etsy server flushed');
@@ -77,30 +60,25 @@ test('the same corpus to the etsy StatsD server and to ekg-agent gives the same 
   }
   sock.close();
   for (let i = 0; i < 200 && flushes() === base; i++) await new Promise((r) => setTimeout(r, 25));
-  const etsy = JSON.parse(readFileSync(out, 'utf8').trim().split('\n')[base] as string) as {
-    counters: Record<string, number>;
-    gauges: Record<string, number>;
-    sets: Record<string, number>;
-    timers: Record<string, Record<string, number>>;
-  };
+  const got = etsy.flushes()[base] as EtsyFlush;
   assert.equal(agent.self.metrics_received, 4000);
   assert.equal(agent.self.bad_lines, 0);
-  assert.equal(etsy.counters['statsd.bad_lines_seen'], 0);
+  assert.equal(got.counters['statsd.bad_lines_seen'], 0);
   const w = agent.flush();
   const ours = new Map(w.series.map((s) => [s.name, s]));
   let compared = 0;
-  for (const [k, v] of Object.entries(etsy.counters)) {
+  for (const [k, v] of Object.entries(got.counters)) {
     if (!k.startsWith('corpus.')) continue;
     assert.ok(Math.abs((ours.get(k)?.value ?? Number.NaN) - v) < 1e-9, `counter ${k}: etsy ${v}, agent ${ours.get(k)?.value}`);
     compared++;
   }
-  for (const [k, v] of Object.entries(etsy.gauges)) {
+  for (const [k, v] of Object.entries(got.gauges)) {
     if (!k.startsWith('corpus.')) continue;
     assert.equal(ours.get(k)?.value, v, `gauge ${k}`);
     compared++;
   }
-  assert.equal(ours.get('corpus.set')?.value, etsy.sets['corpus.set'], 'set distinct count');
-  for (const [k, t] of Object.entries(etsy.timers)) {
+  assert.equal(ours.get('corpus.set')?.value, got.sets['corpus.set'], 'set distinct count');
+  for (const [k, t] of Object.entries(got.timers)) {
     if (!k.startsWith('corpus.')) continue;
     const s = ours.get(k);
     assert.equal(s?.count, t.count, `timer count ${k}`);

@@ -1,43 +1,24 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startEtsy } from './etsy.js';
 
-const require = createRequire(import.meta.url);
-const statsdMain = require.resolve('statsd/stats.js');
 const packageDir = fileURLToPath(new URL('../../../packages/ekg/', import.meta.url));
 const fixture = fileURLToPath(new URL('../../../packages/ekg/dist/testing/fixtures/reporting-worker.js', import.meta.url));
-const backend = fileURLToPath(new URL('./statsd-backend.cjs', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-statsd-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('ekg/register delivers every window to the real etsy StatsD server and to a Heroku-style sink', { timeout: 60_000 }, async () => {
-  const port = 30000 + Math.floor(Math.random() * 20000);
-  const out = join(dir, 'flushes.jsonl');
-  writeFileSync(
-    join(dir, 'config.js'),
-    JSON.stringify({
-      port,
-      address: '127.0.0.1',
-      mgmt_port: port + 1,
-      mgmt_address: '127.0.0.1',
-      flushInterval: 500,
-      backends: [backend],
-      jsonOut: out,
-    }),
-  );
-  const statsd = spawn(process.execPath, [statsdMain, join(dir, 'config.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let statsdLog = '';
-  statsd.stdout.on('data', (d) => (statsdLog += d));
-  statsd.stderr.on('data', (d) => (statsdLog += d));
-  after(() => statsd.kill('SIGKILL'));
+  const etsy = startEtsy(dir, { flushInterval: 500 });
+  const port = etsy.port;
+  after(() => etsy.proc.kill('SIGKILL'));
   // the HTTP sink checks what Heroku's metrics endpoint would
   const posts: Array<{ headers: Record<string, unknown>; body: unknown }> = [];
   const sink = createServer((req, res) => {
@@ -50,8 +31,8 @@ test('ekg/register delivers every window to the real etsy StatsD server and to a
   });
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
   after(() => sink.close());
-  for (let i = 0; i < 100 && !/server is up/i.test(statsdLog); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(statsdLog, /server is up/i, statsdLog);
+  for (let i = 0; i < 100 && !/server is up/i.test(etsy.log()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(etsy.log(), /server is up/i, etsy.log());
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -79,12 +60,7 @@ test('ekg/register delivers every window to the real etsy StatsD server and to a
   assert.ok(sums.windows >= 4, wout);
   await new Promise((r) => setTimeout(r, 1200)); // two StatsD flushes
 
-  const flushes = existsSync(out)
-    ? readFileSync(out, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { counters: Record<string, number>; gauges: Record<string, number> })
-    : [];
+  const flushes = etsy.flushes();
   const total = (re: RegExp) =>
     flushes.reduce((a, f) => a + Object.entries(f.counters).reduce((b, [k, v]) => b + (re.test(k) ? v : 0), 0), 0);
   assert.equal(total(/^statsd\.bad_lines_seen$/), 0, 'StatsD saw bad lines');
