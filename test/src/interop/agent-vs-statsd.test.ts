@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Agent, loadConfig } from 'ekg-agent';
 import { type EtsyFlush, startEtsy } from './etsy.js';
 
