@@ -4,6 +4,7 @@ import type net from 'node:net';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
 import type { AgentConfig } from './config.js';
 import { listenStream, listenUdp } from './ingest/listeners.js';
+import { Scraper, targetOf } from './ingest/scrape.js';
 import { type BadReason, type ParseSink, parsePacket, type Sample } from './ingest/statsd-parse.js';
 import type { Sink } from './sinks/sink.js';
 import { startWeb } from './web/server.js';
@@ -28,6 +29,9 @@ export interface SelfStats {
   last_flush_series: number;
   sink_errors: number;
   started_at: number;
+  scrapes: number;
+  /** the reason of each scrape target's last failure */
+  scrape_failures: Record<string, string>;
 }
 
 /**
@@ -46,6 +50,7 @@ export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private readonly sink: ParseSink;
   private stopped = false;
+  readonly scraper: Scraper | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -71,7 +76,14 @@ export class Agent {
       last_flush_series: 0,
       sink_errors: 0,
       started_at: Date.now(),
+      scrapes: 0,
+      scrape_failures: {},
     };
+    if (config.scrape.length > 0) {
+      this.scraper = new Scraper(config.scrape.map(targetOf), config.scrapeInterval, config.scrapeTimeout, (samples) =>
+        this.ingestSamples(samples),
+      );
+    }
     const agg = this.aggregator;
     const self = this.self;
     this.sink = {
@@ -113,6 +125,7 @@ export class Agent {
     if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t)));
     if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t)));
     if (c.http) this.web = await startWeb(this, c.http);
+    this.scraper?.start();
     this.schedule();
   }
 
@@ -165,6 +178,7 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.scraper?.stop();
     const udp = this.udp;
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
     await Promise.all(this.streams.map((s) => new Promise<void>((r) => s.close(() => r()))));

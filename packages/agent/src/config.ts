@@ -11,6 +11,10 @@ export interface AgentConfig {
   maxSeries: number;
   idleWindows: number;
   console: 'off' | 'summary' | 'verbose';
+  /** ekg /stats or Prometheus /metrics URLs, each also probed at its /heartbeat */
+  scrape: string[];
+  scrapeInterval: number;
+  scrapeTimeout: number;
 }
 
 export class ConfigError extends Error {}
@@ -27,12 +31,28 @@ Usage: ekg-agent [options]
   --recv-buffer BYTES      UDP receive buffer (default 8388608)
   --max-series N           cardinality cap (default 100000)
   --console MODE           console sink: off, summary or verbose (default summary)
+  --scrape URL             scrape an ekg /stats JSON or Prometheus /metrics URL and probe its /heartbeat
+                           (repeatable; EKG_AGENT_SCRAPE takes a comma-separated list)
+  --scrape-interval DUR    how often (default 10s)
+  --scrape-timeout DUR     per request (default 5s)
   --help                   this text
 
 Each option can also be set as EKG_AGENT_<NAME> (e.g. EKG_AGENT_STATSD=0.0.0.0:8125); flags win.
 `;
 
-const FLAGS = ['statsd', 'statsd-unix', 'http', 'data', 'flush-interval', 'recv-buffer', 'max-series', 'console'] as const;
+const FLAGS = [
+  'statsd',
+  'statsd-unix',
+  'http',
+  'data',
+  'flush-interval',
+  'recv-buffer',
+  'max-series',
+  'console',
+  'scrape',
+  'scrape-interval',
+  'scrape-timeout',
+] as const;
 type Flag = (typeof FLAGS)[number];
 
 function duration(s: string, field: string): number {
@@ -56,6 +76,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const v = env[`EKG_AGENT_${f.toUpperCase().replace(/-/g, '_')}`];
     if (v !== undefined && v !== '') values[f] = v;
   }
+  const fromFlags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--help' || a === '-h') return 'help';
@@ -65,7 +86,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       throw new ConfigError(`unknown option ${a}; see ekg-agent --help`);
     const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
     if (v === undefined) throw new ConfigError(`--${name} needs a value`);
-    values[name as Flag] = v;
+    // --scrape repeats; the others take the last value
+    values[name as Flag] =
+      name === 'scrape' && values.scrape !== undefined && argv.includes(a) && fromFlags.has('scrape') ? `${values.scrape},${v}` : v;
+    fromFlags.add(name);
   }
   const ep = (field: string, v: string, dflt: string): Endpoint | undefined => {
     if (v === 'off') return undefined;
@@ -88,5 +112,26 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),
     idleWindows: 30,
     console: consoleMode as AgentConfig['console'],
+    scrape: scrapeTargets(values.scrape),
+    scrapeInterval: duration(values['scrape-interval'] ?? '10s', 'scrape-interval'),
+    scrapeTimeout: duration(values['scrape-timeout'] ?? '5s', 'scrape-timeout'),
   };
+}
+
+function scrapeTargets(v: string | undefined): string[] {
+  if (!v) return [];
+  return v
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => {
+      let u: URL;
+      try {
+        u = new URL(t);
+      } catch {
+        throw new ConfigError(`scrape: "${t}" is not a URL`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`scrape: "${t}" must be an http:// or https:// URL`);
+      return u.href;
+    });
 }

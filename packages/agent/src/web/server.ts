@@ -32,7 +32,14 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
       return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent));
     }
-    if (path === '/api/v1/self' && req.method === 'GET') return json(res, 200, { ...agent.self, series_active: agent.aggregator.size });
+    if (path === '/api/v1/self' && req.method === 'GET') {
+      return json(res, 200, {
+        ...agent.self,
+        series_active: agent.aggregator.size,
+        scrapes: agent.scraper?.scrapes ?? 0,
+        scrape_failures: Object.fromEntries(agent.scraper?.failures ?? []),
+      });
+    }
     if (path === '/v1/push') {
       if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST\n', { allow: 'POST' });
       const declared = Number(req.headers['content-length'] ?? 0);

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { createEkg } from 'ekg';
+import { Agent } from '../agent.js';
+import { loadConfig } from '../config.js';
+import { flattenJson, parsePrometheus, targetOf } from './scrape.js';
+
+test('flattening /stats JSON and parsing Prometheus text', () => {
+  const s = flattenJson({ runtime: { memory: { rss: 5 }, ok: true, name: 'x' }, list: [1, 2] }, 'target:t');
+  assert.deepEqual(
+    s.map((x) => [x.name, x.value]),
+    [
+      ['runtime.memory.rss', 5],
+      ['runtime.ok', 1],
+      ['list.0', 1],
+      ['list.1', 2],
+    ],
+  );
+  const prev = new Map<string, number>();
+  const text = (n: number) => `# TYPE req_total counter\nreq_total{code="200"} ${n}\n# TYPE temp gauge\ntemp 21.5\nthis is not a sample\n`;
+  const first = parsePrometheus(text(10), 'target:t', prev);
+  assert.deepEqual(
+    first.samples.map((x) => [x.name, x.type, x.value]),
+    [['temp', 'g', 21.5]],
+    'a counter needs a baseline first',
+  );
+  assert.equal(first.bad, 1);
+  const second = parsePrometheus(text(17), 'target:t', prev);
+  assert.deepEqual(second.samples[0], { name: 'req_total', tags: 'code:200,target:t', type: 'c', value: 7, weight: 1 });
+  const reset = parsePrometheus(text(3), 'target:t', prev);
+  assert.equal(reset.samples[0]?.value, 3, 'a counter reset counts from zero');
+  assert.equal(targetOf('http://a:1/ops/stats').heartbeat, 'http://a:1/ops/heartbeat');
+  assert.equal(targetOf('http://a:1/metrics').format, 'prometheus');
+});
+
+test('the agent scrapes an ekg app and a Prometheus target, and probes each heartbeat into `up`', { timeout: 30_000 }, async () => {
+  const ekg = createEkg({ signals: false });
+  await ekg.flush();
+  const side = await ekg.listen({ port: 0, prefix: '/ops' });
+  after(() => {
+    side?.close();
+    return ekg.close();
+  });
+  let n = 100;
+  const prom = createServer((req, res) => {
+    if (req.url === '/heartbeat') return res.end('heartbeat:ok');
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    n += 5;
+    res.end(`# TYPE jobs_total counter\njobs_total ${n}\n`);
+  });
+  await new Promise<void>((r) => prom.listen(0, '127.0.0.1', () => r()));
+  after(() => prom.close());
+  assert.ok(side, 'the side server listens');
+  const ekgUrl = `http://127.0.0.1:${(side.address() as AddressInfo).port}/ops/stats`;
+  const promUrl = `http://127.0.0.1:${(prom.address() as AddressInfo).port}/metrics`;
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+  const deadPort = (closed.address() as AddressInfo).port;
+  await new Promise((r) => closed.close(r));
+  const deadUrl = `http://127.0.0.1:${deadPort}/ops/stats`;
+  const config = loadConfig([
+    '--statsd',
+    'off',
+    '--http',
+    'off',
+    '--flush-interval',
+    '1h',
+    '--scrape',
+    ekgUrl,
+    '--scrape',
+    promUrl,
+    '--scrape',
+    deadUrl,
+    '--scrape-interval',
+    '1h',
+  ]);
+  assert.ok(config !== 'help');
+  assert.equal(config.scrape.length, 3);
+  const agent = new Agent(config, []);
+  await agent.start();
+  after(() => agent.stop());
+  const scraper = agent.scraper;
+  assert.ok(scraper);
+  for (let i = 0; i < 200 && scraper.scrapes < 3; i++) await new Promise((r) => setTimeout(r, 25));
+  await scraper.once(targetOf(promUrl)); // a second scrape: the counter's first delta
+  const w = agent.flush();
+  const rss = w.series.find((s) => s.name === 'runtime.memory.rss');
+  assert.equal(rss?.tags, `target:${ekgUrl}`);
+  assert.ok((rss?.value ?? 0) > 1e6);
+  assert.equal(w.series.find((s) => s.name === 'jobs_total')?.value, 5);
+  const up = w.series.filter((s) => s.name === 'up');
+  assert.equal(up.find((s) => s.tags === `target:${ekgUrl}`)?.value, 1);
+  assert.equal(up.find((s) => s.tags === `target:${promUrl}`)?.value, 1);
+  const dead = up.find((s) => s.tags.includes(deadUrl));
+  assert.equal(dead?.value, 0);
+  assert.match(dead?.tags ?? '', /reason:ECONNREFUSED/);
+  assert.match(scraper.failures.get(deadUrl) ?? '', /ECONNREFUSED/);
+  assert.throws(() => loadConfig(['--scrape', 'ftp://x/stats']), /scrape: "ftp:\/\/x\/stats" must be an http/);
+});
