@@ -4,6 +4,10 @@ import { ConfigError, HELP, loadConfig } from './config.js';
 import { ConsoleSink } from './sinks/console.js';
 import type { Sink } from './sinks/sink.js';
 
+// A closed stdout (a pager quit, a log pipe gone) must not take the agent down.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {

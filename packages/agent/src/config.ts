@@ -1,3 +1,4 @@
+import { readConfigFile } from './config-file.js';
 import { type Endpoint, parseEndpoint } from './ingest/listeners.js';
 
 export interface AgentConfig {
@@ -35,9 +36,11 @@ Usage: ekg-agent [options]
                            (repeatable; EKG_AGENT_SCRAPE takes a comma-separated list)
   --scrape-interval DUR    how often (default 10s)
   --scrape-timeout DUR     per request (default 5s)
+  --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …)
   --help                   this text
 
-Each option can also be set as EKG_AGENT_<NAME> (e.g. EKG_AGENT_STATSD=0.0.0.0:8125); flags win.
+Each option can also be set as EKG_AGENT_<NAME> (e.g. EKG_AGENT_STATSD=0.0.0.0:8125). Flags win over env vars,
+which win over the config file.
 `;
 
 const FLAGS = [
@@ -72,6 +75,8 @@ function int(s: string, field: string, min: number): number {
 /** Flags win over EKG_AGENT_* env vars, which win over defaults. Throws ConfigError naming the field. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig | 'help' {
   const values: Partial<Record<Flag, string>> = {};
+  const file = configPath(argv) ?? env.EKG_AGENT_CONFIG;
+  if (file) Object.assign(values, readConfigFile(file));
   for (const f of FLAGS) {
     const v = env[`EKG_AGENT_${f.toUpperCase().replace(/-/g, '_')}`];
     if (v !== undefined && v !== '') values[f] = v;
@@ -82,6 +87,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (a === '--help' || a === '-h') return 'help';
     const eq = a.indexOf('=');
     const name = (eq === -1 ? a : a.slice(0, eq)).replace(/^--/, '');
+    if (name === 'config') {
+      if (eq === -1) i++;
+      continue;
+    }
     if (!a.startsWith('--') || !(FLAGS as readonly string[]).includes(name))
       throw new ConfigError(`unknown option ${a}; see ekg-agent --help`);
     const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
@@ -116,6 +125,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     scrapeInterval: duration(values['scrape-interval'] ?? '10s', 'scrape-interval'),
     scrapeTimeout: duration(values['scrape-timeout'] ?? '5s', 'scrape-timeout'),
   };
+}
+
+function configPath(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--config') return argv[i + 1];
+    if (a.startsWith('--config=')) return a.slice(9);
+  }
+  return undefined;
 }
 
 function scrapeTargets(v: string | undefined): string[] {

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { loadConfig } from './config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ekg-agent-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+test('a YAML config file, overridden by env vars, overridden by flags', () => {
+  const p = file(
+    'ok.yaml',
+    'statsd: 0.0.0.0:9125\nhttp: 127.0.0.1:9787\nflush_interval: 5s\nmax_series: 5000\nscrape:\n  - http://a:1/ops/stats\n  - http://b:2/metrics\n',
+  );
+  const c = loadConfig(['--config', p]);
+  assert.ok(c !== 'help');
+  assert.deepEqual(c.statsdUdp, { host: '0.0.0.0', port: 9125 });
+  assert.equal(c.flushInterval, 5000);
+  assert.equal(c.maxSeries, 5000);
+  assert.deepEqual(c.scrape, ['http://a:1/ops/stats', 'http://b:2/metrics']);
+  const e = loadConfig(['--config', p], { EKG_AGENT_FLUSH_INTERVAL: '20s' });
+  assert.ok(e !== 'help');
+  assert.equal(e.flushInterval, 20_000);
+  const f = loadConfig([`--config=${p}`, '--flush-interval', '1m'], { EKG_AGENT_FLUSH_INTERVAL: '20s' });
+  assert.ok(f !== 'help');
+  assert.equal(f.flushInterval, 60_000);
+  const viaEnv = loadConfig([], { EKG_AGENT_CONFIG: p });
+  assert.ok(viaEnv !== 'help');
+  assert.equal(viaEnv.maxSeries, 5000);
+});
+
+test('a bad file is refused at start, naming the line and the field', () => {
+  assert.throws(
+    () => loadConfig(['--config', file('unknown.yaml', 'statsd: 8125\n\nflushinterval: 10s\n')]),
+    /unknown\.yaml:3: unknown field "flushinterval"/,
+  );
+  assert.throws(
+    () => loadConfig(['--config', file('badval.yaml', 'http: 8787\nflush_interval: soon\n')]),
+    /flush-interval: "soon" is not a duration/,
+  );
+  assert.throws(
+    () => loadConfig(['--config', file('type.yaml', 'statsd: 8125\nconsole:\n  a: b\n')]),
+    /type\.yaml:2: field "console" must be a string or a number/,
+  );
+  assert.throws(
+    () => loadConfig(['--config', file('scrape.yaml', 'scrape: http://x/stats\n')]),
+    /scrape\.yaml:1: field "scrape" must be a list of URLs/,
+  );
+  assert.throws(() => loadConfig(['--config', file('syntax.yaml', 'statsd: [8125\nhttp: 1\n')]), /syntax\.yaml:\d+: not valid YAML/);
+  assert.throws(() => loadConfig(['--config', join(dir, 'missing.yaml')]), /missing\.yaml: cannot read/);
+  const empty = loadConfig(['--config', file('empty.yaml', '')]);
+  assert.ok(empty !== 'help');
+  assert.equal(empty.flushInterval, 10_000);
+});
