@@ -23,3 +23,13 @@ test('from the repository root, `node --import ekg/register` resolves through th
   assert.match(r.stdout.trim(), /^(starting|ready)$/);
   assert.equal(r.stderr, '');
 });
+
+test('from the repository root, the ekg-agent bin is linked and runs', () => {
+  const bin = `${root}node_modules/.bin/ekg-agent`;
+  const r = spawnSync(bin, ['--help'], { cwd: root, encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^ekg-agent: receives StatsD and pushes/);
+  const bad = spawnSync(bin, ['--flush-interval', 'soon'], { cwd: root, encoding: 'utf8', timeout: 10_000 });
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr, 'ekg-agent: flush-interval: "soon" is not a duration of at least 100ms (like 10s)\n');
+});
