@@ -2,6 +2,7 @@ export { parseDuration } from './duration.js';
 export { createEkg, Ekg, type EkgOptions, type Health, VERSION } from './ekg.js';
 export { type Reply, Router } from './endpoints.js';
 export { codes, EkgError, type ErrorCode } from './errors.js';
+export { escapeLabel, metricName } from './formats/prometheus.js';
 export { registered } from './registry.js';
 export type { ListenOptions } from './server.js';
 export type { Snapshot } from './snapshot.js';

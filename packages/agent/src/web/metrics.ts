@@ -1,10 +1,5 @@
+import { escapeLabel as esc, metricName } from 'ekg';
 import type { Agent } from '../agent.js';
-
-const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-const metricName = (s: string) => {
-  const n = s.replace(/[^a-zA-Z0-9_:]/g, '_');
-  return /^[a-zA-Z_:]/.test(n) ? n : `_${n}`;
-};
 
 function labels(tags: string, extra?: string): string {
   const parts: string[] = [];
