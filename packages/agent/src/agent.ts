@@ -25,7 +25,10 @@ export interface SelfStats {
   dropped_cardinality: number;
   dropped_type_clash: number;
   flushes: number;
+  /** wall time of the last flush, from the window's close to the last sink's hand-off */
   last_flush_ms: number;
+  /** of which the agent was busy summarising and handing off (the rest it spent reading sockets) */
+  last_flush_busy_ms: number;
   last_flush_series: number;
   sink_errors: number;
   started_at: number;
@@ -42,8 +45,6 @@ export class Agent {
   readonly aggregator: Aggregator;
   readonly self: SelfStats;
   last: FlushResult | undefined;
-  /** cumulative counter totals for /metrics, by series key */
-  readonly totals = new Map<string, number>();
   private udp: dgram.Socket | undefined;
   private streams: net.Server[] = [];
   private web: HttpServer | undefined;
@@ -73,6 +74,7 @@ export class Agent {
       dropped_type_clash: 0,
       flushes: 0,
       last_flush_ms: 0,
+      last_flush_busy_ms: 0,
       last_flush_series: 0,
       sink_errors: 0,
       started_at: Date.now(),
@@ -150,11 +152,7 @@ export class Agent {
   }
 
   private finish(w: FlushResult, t0: number): FlushResult {
-    for (const s of w.series) {
-      if (s.kind !== 'counter') continue;
-      const key = s.tags ? `${s.name}|${s.tags}` : s.name;
-      if (this.totals.has(key) || this.totals.size < this.config.maxSeries) this.totals.set(key, (this.totals.get(key) ?? 0) + s.value);
-    }
+    const t1 = performance.now();
     this.last = w;
     this.self.flushes++;
     this.self.last_flush_series = w.series.length;
@@ -169,7 +167,12 @@ export class Agent {
         this.self.sink_errors++;
       }
     }
-    this.self.last_flush_ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    // every sink has had the sketches: /metrics needs only the quantiles
+    for (const f of w.series) if (f.sketch) f.sketch = undefined;
+    const t2 = performance.now();
+    const ms = (x: number) => Math.round(x * 1000) / 1000;
+    this.self.last_flush_ms = ms(t2 - t0);
+    this.self.last_flush_busy_ms = ms(this.aggregator.lastFlushBusyMs + (t2 - t1));
     return w;
   }
 

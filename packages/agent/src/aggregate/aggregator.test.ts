@@ -65,3 +65,38 @@ test('an async flush leaves the socket path free: samples arriving during it go 
   assert.equal(next.series.find((s) => s.name === 'late')?.value, 1);
   assert.equal(next.series.filter((s) => s.kind === 'gauge').length, 10_000, 'gauges carried over');
 });
+
+test('a counter keeps its running total across silent windows until it expires', () => {
+  const agg = new Aggregator({ idleWindows: 2 });
+  feed(agg, 'hits:3|c');
+  assert.equal(agg.flush().series[0]?.total, 3);
+  assert.equal(agg.flush().series.length, 0, 'silent: nothing to say');
+  feed(agg, 'hits:4|c');
+  const w = agg.flush().series[0];
+  assert.equal(w?.value, 4);
+  assert.equal(w?.total, 7, 'not reset by one silent window');
+});
+
+test('samples of every kind arriving mid-flush keep their windows apart; a sync flush finishes an async one first', async () => {
+  const agg = new Aggregator();
+  for (let i = 0; i < 5000; i++) feed(agg, `c${i}:1|c\nt${i}:10|ms\ng${i}:10|g\nu${i}:a|s`);
+  const pending = agg.flushAsync(Date.now(), 100);
+  await new Promise((r) => setImmediate(r));
+  // c4999 etc. are near the end of the map: the flush has not reached them yet
+  feed(agg, 'c4999:5|c\nt4999:99|ms\ng4999:+5|g\nu4999:b|s\nu4999:c|s');
+  const during = agg.flush(); // finishes `pending` first, then closes the window that began with it
+  const first = await pending;
+  const one = (w: typeof first, name: string) => w.series.find((s) => s.name === name);
+  assert.equal(first.series.length, 20_000);
+  assert.equal(one(first, 'c4999')?.value, 1);
+  assert.equal(one(first, 't4999')?.max, 10);
+  assert.equal(one(first, 'g4999')?.value, 10);
+  assert.equal(one(first, 'u4999')?.value, 1);
+  assert.equal(one(during, 'c4999')?.value, 5);
+  assert.equal(one(during, 'c4999')?.total, 6);
+  assert.equal(one(during, 't4999')?.max, 99);
+  assert.equal(one(during, 't4999')?.count, 1);
+  assert.equal(one(during, 'g4999')?.value, 15, 'a delta applies to the carried level');
+  assert.equal(one(during, 'u4999')?.value, 2);
+  assert.equal(during.series.filter((s) => s.kind === 'counter').length, 1);
+});

@@ -13,6 +13,8 @@ export interface Flushed {
   value: number;
   /** counter: per second over the window */
   rate?: number;
+  /** counter: cumulative sum since the series appeared (what Prometheus reads as `_total`) */
+  total?: number;
   /** distribution only */
   count?: number;
   sum?: number;
@@ -29,18 +31,35 @@ export interface FlushResult {
   series: Flushed[];
 }
 
-interface Series {
-  name: string;
-  tags: string;
-  kind: SeriesKind;
+/** A series' accumulators for one window. */
+interface Acc {
   counter: number;
   gauge: number;
   sketch: Sketch | undefined;
   set: Set<string> | undefined;
-  /** touched in the current window */
+  /** touched in the window */
   active: boolean;
-  /** windows without a sample (gauges are carried over until idle for `idleWindows`) */
+}
+
+interface Series extends Acc {
+  /** the map key: name, or name|tags */
+  key: string;
+  name: string;
+  tags: string;
+  kind: SeriesKind;
+  /** the window (flush epoch) the accumulators belong to */
+  epoch: number;
+  /** the previous window's accumulators, set aside when a sample arrives before the flush reaches the series */
+  stash: Acc | undefined;
+  /** windows without a sample: after `idleWindows` of them the series expires */
   idle: number;
+  /** counter: cumulative sum since the series appeared */
+  total: number;
+}
+
+/** A copy of `s` that shares no memory with the string it was sliced from. */
+function own(s: string): string {
+  return s === '' ? s : Buffer.from(s, 'utf8').toString('utf8');
 }
 
 const QS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
@@ -60,7 +79,7 @@ const kindOf: Record<MetricType, SeriesKind> = {
 export interface AggregatorOptions {
   /** most series kept at once (default 100,000); samples for new series past it are dropped and counted */
   maxSeries?: number;
-  /** windows a silent gauge is still reported (default 30: five minutes at 10 s) */
+  /** windows a silent series is kept, and a silent gauge still reported (default 30: five minutes at 10 s) */
   idleWindows?: number;
   /** sketch relative accuracy (default 0.01) */
   alpha?: number;
@@ -76,6 +95,12 @@ export class Aggregator {
   private readonly idleWindows: number;
   private readonly alpha: number;
   private windowStart = Date.now();
+  /** incremented as each flush begins */
+  private epoch = 0;
+  /** the flush under way, if any */
+  private job: { step(n: number): boolean } | undefined;
+  /** time the last flush spent summarising, without the turns of the event loop between its chunks */
+  lastFlushBusyMs = 0;
   /** samples refused by the cardinality cap, since start */
   droppedCardinality = 0;
   /** samples whose type clashed with the series' existing type, since start */
@@ -100,11 +125,36 @@ export class Aggregator {
         this.droppedCardinality++;
         return;
       }
-      ser = { name: s.name, tags: s.tags, kind, counter: 0, gauge: 0, sketch: undefined, set: undefined, active: false, idle: 0 };
-      this.series.set(key, ser);
+      // the parser's strings are slices of the packet: a series kept for minutes must not keep its
+      // first packet (a 64 KiB TCP chunk, say) alive with it
+      const name = own(s.name);
+      const tags = own(s.tags);
+      ser = {
+        key: tags ? `${name}|${tags}` : name,
+        name,
+        tags,
+        kind,
+        counter: 0,
+        gauge: 0,
+        sketch: undefined,
+        set: undefined,
+        active: false,
+        epoch: this.epoch,
+        stash: undefined,
+        idle: 0,
+        total: 0,
+      };
+      this.series.set(ser.key, ser);
     } else if (ser.kind !== kind) {
       this.droppedTypeClash++;
       return;
+    } else if (ser.epoch !== this.epoch) {
+      // a flush is under way and has not reached this series yet: its window is set aside
+      ser.stash = { counter: ser.counter, gauge: ser.gauge, sketch: ser.sketch, set: ser.set, active: ser.active };
+      ser.counter = 0;
+      ser.sketch = undefined;
+      ser.set = undefined;
+      ser.epoch = this.epoch;
     }
     ser.active = true;
     ser.idle = 0;
@@ -128,8 +178,10 @@ export class Aggregator {
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
   flush(now = Date.now()): FlushResult {
+    const t = performance.now();
     const job = this.beginFlush(now);
     while (!job.step(Number.POSITIVE_INFINITY));
+    this.lastFlushBusyMs = performance.now() - t;
     return job.result;
   }
 
@@ -139,70 +191,100 @@ export class Aggregator {
    * loop between them, so the sockets are read while 100k series are summarised.
    */
   async flushAsync(now = Date.now(), chunk = 2048): Promise<FlushResult> {
+    let t = performance.now();
+    let busy = 0;
     const job = this.beginFlush(now);
-    while (!job.step(chunk)) await new Promise<void>((r) => setImmediate(r));
+    while (!job.step(chunk)) {
+      busy += performance.now() - t;
+      await new Promise<void>((r) => setImmediate(r));
+      t = performance.now();
+    }
+    this.lastFlushBusyMs = busy + performance.now() - t;
     return job.result;
   }
 
   private beginFlush(now: number): { result: FlushResult; step(n: number): boolean } {
+    // a flush that begins while another is under way finishes that one first
+    if (this.job) while (!this.job.step(Number.POSITIVE_INFINITY));
     const start = this.windowStart;
     const seconds = Math.max(0.001, (now - start) / 1000);
     this.windowStart = now;
-    const old = this.series;
-    this.series = new Map();
-    const it = old.entries();
+    // the map stays as it is: series are read in place and samples that arrive meanwhile go to the
+    // next window (see `add`), so a flush costs no re-hashing of 100k keys
+    const epoch = ++this.epoch;
+    const series = this.series;
+    const it = series.values();
     const out: Flushed[] = [];
-    const carry = (key: string, s: Series) => {
-      s.active = false;
-      // a sample that arrived during an async flush already made a fresh series: that one wins
-      if (!this.series.has(key)) this.series.set(key, s);
-    };
-    return {
+    const job = {
       result: { start, end: now, series: out },
       step: (n: number) => {
         for (let i = 0; i < n; i++) {
           const r = it.next();
-          if (r.done) return true;
-          const [key, s] = r.value;
-          if (!s.active) {
-            s.idle++;
-            // a silent counter, timer or set has nothing to say; a silent gauge keeps its level until idle
-            if (s.kind !== 'gauge' || s.idle > this.idleWindows) continue;
+          if (r.done) {
+            if (this.job === job) this.job = undefined;
+            return true;
           }
-          switch (s.kind) {
-            case 'counter':
-              out.push({ name: s.name, tags: s.tags, kind: 'counter', value: s.counter, rate: s.counter / seconds });
-              s.counter = 0;
-              break;
-            case 'gauge':
-              out.push({ name: s.name, tags: s.tags, kind: 'gauge', value: s.gauge });
-              break;
-            case 'set':
-              out.push({ name: s.name, tags: s.tags, kind: 'set', value: s.set?.size ?? 0 });
-              s.set = undefined;
-              break;
-            case 'distribution': {
-              const k = s.sketch as Sketch;
-              out.push({
-                name: s.name,
-                tags: s.tags,
-                kind: 'distribution',
-                value: k.count,
-                count: k.count,
-                sum: k.sum,
-                min: k.min,
-                max: k.max,
-                quantiles: toQuantiles(k.quantiles(QS)),
-                sketch: k,
-              });
-              s.sketch = undefined;
-              break;
+          const s = r.value;
+          let acc: Acc;
+          if (s.epoch === epoch) {
+            // new during this flush, or already set aside by a sample of the next window
+            if (!s.stash) continue;
+            acc = s.stash;
+            s.stash = undefined;
+          } else {
+            acc = s;
+            s.epoch = epoch;
+          }
+          if (!acc.active) {
+            // a silent counter, timer or set has nothing to say; a silent gauge keeps its level; a
+            // series idle for `idleWindows` expires (a counter's total lives until then)
+            if (acc === s && ++s.idle > this.idleWindows) {
+              series.delete(s.key);
+              continue;
             }
+            if (s.kind !== 'gauge') continue;
           }
-          carry(key, s);
+          this.emit(s, acc, seconds, out);
+          if (acc === s) s.active = false;
         }
         return false;
       },
     };
+    this.job = job;
+    return job;
+  }
+
+  private emit(s: Series, acc: Acc, seconds: number, out: Flushed[]): void {
+    switch (s.kind) {
+      case 'counter':
+        s.total += acc.counter;
+        out.push({ name: s.name, tags: s.tags, kind: 'counter', value: acc.counter, rate: acc.counter / seconds, total: s.total });
+        acc.counter = 0;
+        break;
+      case 'gauge':
+        out.push({ name: s.name, tags: s.tags, kind: 'gauge', value: acc.gauge });
+        break;
+      case 'set':
+        out.push({ name: s.name, tags: s.tags, kind: 'set', value: acc.set?.size ?? 0 });
+        acc.set = undefined;
+        break;
+      case 'distribution': {
+        const k = acc.sketch as Sketch;
+        out.push({
+          name: s.name,
+          tags: s.tags,
+          kind: 'distribution',
+          value: k.count,
+          count: k.count,
+          sum: k.sum,
+          min: k.min,
+          max: k.max,
+          quantiles: toQuantiles(k.quantiles(QS)),
+          sketch: k,
+        });
+        acc.sketch = undefined;
+        break;
+      }
+    }
   }
 }

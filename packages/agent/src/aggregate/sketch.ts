@@ -3,25 +3,89 @@
  * adding counts. Windows, instances and whole services merge into true percentiles instead of
  * averages of percentiles. Bucket count is bounded: past `maxBuckets` the lowest ones collapse,
  * losing accuracy only at the bottom of the distribution.
+ *
+ * Buckets live in one array of (index, count) pairs kept sorted by index, so a quantile is one walk
+ * with no sort, and an agent holding 100k mostly small sketches stays small.
  */
-const EMPTY: ReadonlyMap<number, number> = new Map();
+class Store {
+  /** [index0, count0, index1, count1, …], sorted by index: one array, grown in place */
+  b: number[] = [];
+  /** where the last add landed (an even offset): repeated values hit it without a search */
+  private hint = 0;
+
+  get size(): number {
+    return this.b.length >> 1;
+  }
+
+  key(j: number): number {
+    return this.b[j << 1] as number;
+  }
+
+  count(j: number): number {
+    return this.b[(j << 1) + 1] as number;
+  }
+
+  add(i: number, n: number, max: number): void {
+    const b = this.b;
+    const h = this.hint;
+    if (b[h] === i) {
+      (b[h + 1] as number) += n;
+      return;
+    }
+    let lo = 0;
+    let hi = b.length >> 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((b[mid << 1] as number) < i) lo = mid + 1;
+      else hi = mid;
+    }
+    const at = lo << 1;
+    if (b[at] === i) (b[at + 1] as number) += n;
+    else if (b.length === 0) this.b = [i, n];
+    else if (at === b.length) b.push(i, n);
+    // in place: arrays rebuilt on every new bucket would be promoted and discarded by the million,
+    // and the old generation would swell with them
+    else b.splice(at, 0, i, n);
+    this.hint = at;
+    // past the bound, the lowest two buckets collapse into one
+    if (this.b.length > max << 1) {
+      const c0 = this.b[1] as number;
+      this.b.splice(0, 2);
+      (this.b[1] as number) += c0;
+      this.hint = 0;
+    }
+  }
+}
+
+/** What sketches of one accuracy share (kept off each instance: 50k sketches, one copy). */
+interface Params {
+  alpha: number;
+  gamma: number;
+  lnGamma: number;
+  maxBuckets: number;
+  /** bucket index → representative value, filled as buckets are read (a flush reads 250k of them) */
+  values: Map<number, number>;
+}
+const params = new Map<string, Params>();
+let lastParams: Params | undefined;
+function paramsOf(alpha: number, maxBuckets: number): Params {
+  if (lastParams && lastParams.alpha === alpha && lastParams.maxBuckets === maxBuckets) return lastParams;
+  const key = `${alpha}/${maxBuckets}`;
+  let p = params.get(key);
+  if (!p) {
+    const gamma = (1 + alpha) / (1 - alpha);
+    p = { alpha, gamma, lnGamma: Math.log(gamma), maxBuckets, values: new Map() };
+    params.set(key, p);
+  }
+  lastParams = p;
+  return p;
+}
 
 export class Sketch {
-  readonly alpha: number;
-  private readonly gamma: number;
-  private readonly lnGamma: number;
-  private readonly maxBuckets: number;
-  private readonly pos = new Map<number, number>();
-  /** most distributions never see a negative value: this map is made on first use */
-  private negStore: Map<number, number> | undefined;
-  private get neg(): Map<number, number> {
-    this.negStore ??= new Map();
-    return this.negStore;
-  }
-  /** reading must not create it */
-  private get negView(): ReadonlyMap<number, number> {
-    return this.negStore ?? EMPTY;
-  }
+  private readonly p: Params;
+  private readonly pos = new Store();
+  /** most distributions never see a negative value: this store is made on first use */
+  private neg: Store | undefined;
   zero = 0;
   count = 0;
   sum = 0;
@@ -29,18 +93,30 @@ export class Sketch {
   max = Number.NEGATIVE_INFINITY;
 
   constructor(alpha = 0.01, maxBuckets = 2048) {
-    this.alpha = alpha;
-    this.gamma = (1 + alpha) / (1 - alpha);
-    this.lnGamma = Math.log(this.gamma);
-    this.maxBuckets = maxBuckets;
+    this.p = paramsOf(alpha, maxBuckets);
+  }
+
+  get alpha(): number {
+    return this.p.alpha;
+  }
+
+  private get maxBuckets(): number {
+    return this.p.maxBuckets;
   }
 
   private index(v: number): number {
-    return Math.ceil(Math.log(v) / this.lnGamma);
+    return Math.ceil(Math.log(v) / this.p.lnGamma);
   }
 
   private valueAt(i: number): number {
-    return (2 * this.gamma ** i) / (this.gamma + 1);
+    const p = this.p;
+    let v = p.values.get(i);
+    if (v === undefined) {
+      v = (2 * p.gamma ** i) / (p.gamma + 1);
+      // indexes span about ±40k at most (1e-9 … 1e300 at 1 %): the cache stays small
+      p.values.set(i, v);
+    }
+    return v;
   }
 
   /** Adds `v` with weight `n` (a sample rate of 0.1 gives weight 10). */
@@ -50,27 +126,23 @@ export class Sketch {
     this.sum += v * n;
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
-    if (v > 1e-9) this.bump(this.pos, this.index(v), n);
-    else if (v < -1e-9) this.bump(this.neg, this.index(-v), n);
-    else this.zero += n;
-  }
-
-  private bump(store: Map<number, number>, i: number, n: number): void {
-    store.set(i, (store.get(i) ?? 0) + n);
-    if (store.size > this.maxBuckets) this.collapse(store);
-  }
-
-  private collapse(store: Map<number, number>): void {
-    const keys = [...store.keys()].sort((a, b) => a - b);
-    const [a, b] = keys as [number, number];
-    store.set(b, (store.get(b) ?? 0) + (store.get(a) ?? 0));
-    store.delete(a);
+    if (v > 1e-9) this.pos.add(this.index(v), n, this.maxBuckets);
+    else if (v < -1e-9) {
+      this.neg ??= new Store();
+      this.neg.add(this.index(-v), n, this.maxBuckets);
+    } else this.zero += n;
   }
 
   merge(o: Sketch): void {
     if (o.alpha !== this.alpha) throw new RangeError('sketches of different accuracy cannot merge');
-    for (const [i, c] of o.pos) this.bump(this.pos, i, c);
-    for (const [i, c] of o.negView) this.bump(this.neg, i, c);
+    const merge = (from: Store, to: Store) => {
+      for (let k = 0; k < from.size; k++) to.add(from.key(k), from.count(k), this.maxBuckets);
+    };
+    merge(o.pos, this.pos);
+    if (o.neg) {
+      this.neg ??= new Store();
+      merge(o.neg, this.neg);
+    }
     this.zero += o.zero;
     this.count += o.count;
     this.sum += o.sum;
@@ -83,53 +155,40 @@ export class Sketch {
    * the smallest value with at least ⌈q·n⌉ values at or below it. Exact at 0 and 1 (min and max).
    */
   quantile(q: number): number {
-    if (this.count === 0) return Number.NaN;
-    if (q <= 0) return this.min;
-    if (q >= 1) return this.max;
-    const rank = Math.max(1, Math.ceil(q * this.count)) - 1e-9;
-    let seen = 0;
-    const negKeys = [...this.negView.keys()].sort((a, b) => b - a);
-    for (const i of negKeys) {
-      seen += this.negView.get(i) as number;
-      if (seen > rank) return this.clamp(-this.valueAt(i));
-    }
-    seen += this.zero;
-    if (seen > rank) return 0;
-    const posKeys = [...this.pos.keys()].sort((a, b) => a - b);
-    for (const i of posKeys) {
-      seen += this.pos.get(i) as number;
-      if (seen > rank) return this.clamp(this.valueAt(i));
-    }
-    return this.max;
+    return this.quantiles([q])[0] as number;
   }
 
   /** Several quantiles in one pass over the buckets (ascending qs). */
   quantiles(qs: readonly number[]): number[] {
-    if (this.count === 0) return qs.map(() => Number.NaN);
-    const out: number[] = [];
-    const ranks = qs.map((q) => Math.max(1, Math.ceil(q * this.count)) - 1e-9);
-    const walk: Array<[number, number]> = [];
-    for (const i of [...this.negView.keys()].sort((a, b) => b - a)) walk.push([-this.valueAt(i), this.negView.get(i) as number]);
-    if (this.zero > 0) walk.push([0, this.zero]);
-    for (const i of [...this.pos.keys()].sort((a, b) => a - b)) walk.push([this.valueAt(i), this.pos.get(i) as number]);
+    const out = new Array<number>(qs.length);
+    if (this.count === 0) return out.fill(Number.NaN);
+    // walk order: negatives from the most negative (highest index), then zero, then positives
+    const neg = this.neg;
+    const nn = neg ? neg.size : 0;
+    const pos = this.pos;
+    let j = 0; // position in the walk: [0, nn) negatives, nn the zero bucket, then positives
     let seen = 0;
-    let j = 0;
+    const countAt = (p: number): number => (p < nn ? (neg as Store).count(nn - 1 - p) : p === nn ? this.zero : pos.count(p - nn - 1));
+    const end = nn + 1 + pos.size;
     for (let k = 0; k < qs.length; k++) {
       const q = qs[k] as number;
       if (q <= 0) {
-        out.push(this.min);
+        out[k] = this.min;
         continue;
       }
       if (q >= 1) {
-        out.push(this.max);
+        out[k] = this.max;
         continue;
       }
-      const rank = ranks[k] as number;
-      while (j < walk.length && seen + (walk[j] as [number, number])[1] <= rank) {
-        seen += (walk[j] as [number, number])[1];
+      const rank = Math.max(1, Math.ceil(q * this.count)) - 1e-9;
+      while (j < end && seen + countAt(j) <= rank) {
+        seen += countAt(j);
         j++;
       }
-      out.push(j < walk.length ? this.clamp((walk[j] as [number, number])[0]) : this.max);
+      if (j >= end) out[k] = this.max;
+      else if (j < nn) out[k] = this.clamp(-this.valueAt((neg as Store).key(nn - 1 - j)));
+      else if (j === nn) out[k] = this.clamp(0);
+      else out[k] = this.clamp(this.valueAt(pos.key(j - nn - 1)));
     }
     return out;
   }
@@ -139,7 +198,7 @@ export class Sketch {
   }
 
   get buckets(): number {
-    return this.pos.size + this.negView.size + (this.zero > 0 ? 1 : 0);
+    return this.pos.size + (this.neg?.size ?? 0) + (this.zero > 0 ? 1 : 0);
   }
 
   toJSON(): {
@@ -152,10 +211,15 @@ export class Sketch {
     min: number;
     max: number;
   } {
+    const pairs = (s: Store | undefined): Array<[number, number]> => {
+      const out: Array<[number, number]> = [];
+      for (let j = 0; s && j < s.size; j++) out.push([s.key(j), s.count(j)]);
+      return out;
+    };
     return {
       alpha: this.alpha,
-      pos: [...this.pos],
-      neg: [...this.negView],
+      pos: pairs(this.pos),
+      neg: pairs(this.neg),
       zero: this.zero,
       count: this.count,
       sum: this.sum,
@@ -166,8 +230,11 @@ export class Sketch {
 
   static fromJSON(j: ReturnType<Sketch['toJSON']>): Sketch {
     const s = new Sketch(j.alpha);
-    for (const [i, c] of j.pos) s.pos.set(i, c);
-    for (const [i, c] of j.neg) s.neg.set(i, c);
+    for (const [i, c] of j.pos) s.pos.add(i, c, s.maxBuckets);
+    if (j.neg.length > 0) {
+      s.neg = new Store();
+      for (const [i, c] of j.neg) s.neg.add(i, c, s.maxBuckets);
+    }
     s.zero = j.zero;
     s.count = j.count;
     s.sum = j.sum;

@@ -32,7 +32,13 @@ export function renderAgentMetrics(agent: Agent): string {
   out.push('# HELP ekg_agent_dropped_total Samples dropped, by reason.', '# TYPE ekg_agent_dropped_total counter');
   out.push(`ekg_agent_dropped_total{reason="cardinality"} ${agent.aggregator.droppedCardinality}`);
   out.push(`ekg_agent_dropped_total{reason="type_clash"} ${agent.aggregator.droppedTypeClash}`);
-  one('ekg_agent_flush_duration_seconds', 'gauge', 'Duration of the last flush.', s.last_flush_ms / 1000);
+  one('ekg_agent_flush_duration_seconds', 'gauge', 'Wall time of the last flush, sockets read between its chunks.', s.last_flush_ms / 1000);
+  one(
+    'ekg_agent_flush_busy_seconds',
+    'gauge',
+    'Of the last flush, the time spent summarising and handing off.',
+    s.last_flush_busy_ms / 1000,
+  );
   one('ekg_agent_flushes_total', 'counter', 'Windows flushed.', s.flushes);
 
   const w = agent.last;
@@ -49,8 +55,7 @@ export function renderAgentMetrics(agent: Agent): string {
     for (const ser of w.series) {
       const base = metricName(ser.name);
       if (ser.kind === 'counter') {
-        const key = ser.tags ? `${ser.name}|${ser.tags}` : ser.name;
-        fam(`${base}_total`, 'counter').lines.push(`${base}_total${labels(ser.tags)} ${agent.totals.get(key) ?? ser.value}`);
+        fam(`${base}_total`, 'counter').lines.push(`${base}_total${labels(ser.tags)} ${ser.total ?? ser.value}`);
       } else if (ser.kind === 'gauge' || ser.kind === 'set') {
         fam(base, 'gauge').lines.push(`${base}${labels(ser.tags)} ${ser.value}`);
       } else if (ser.quantiles) {

@@ -33,8 +33,12 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent));
     }
     if (path === '/api/v1/self' && req.method === 'GET') {
+      const m = process.memoryUsage();
       return json(res, 200, {
         ...agent.self,
+        rss_bytes: m.rss,
+        heap_used_bytes: m.heapUsed,
+        heap_total_bytes: m.heapTotal,
         series_active: agent.aggregator.size,
         scrapes: agent.scraper?.scrapes ?? 0,
         scrape_failures: Object.fromEntries(agent.scraper?.failures ?? []),
