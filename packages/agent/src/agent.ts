@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
 import type { AgentConfig } from './config.js';
 import { listenStream, listenUdp } from './ingest/listeners.js';
-import { Scraper, targetOf } from './ingest/scrape.js';
+import { Scraper } from './ingest/scrape.js';
 import { type BadReason, type ParseSink, parsePacket, type Sample } from './ingest/statsd-parse.js';
 import type { Sink } from './sinks/sink.js';
 import { startWeb } from './web/server.js';
@@ -82,9 +82,7 @@ export class Agent {
       scrape_failures: {},
     };
     if (config.scrape.length > 0) {
-      this.scraper = new Scraper(config.scrape.map(targetOf), config.scrapeInterval, config.scrapeTimeout, (samples) =>
-        this.ingestSamples(samples),
-      );
+      this.scraper = new Scraper(config.scrape, (samples) => this.ingestSamples(samples));
     }
     const agg = this.aggregator;
     const self = this.self;

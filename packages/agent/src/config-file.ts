@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
-import { ConfigError } from './config.js';
+import { ConfigError, duration } from './config.js';
+import type { ScrapeSpec } from './ingest/scrape.js';
 
 /** Keys of the YAML file, and the flag each one stands for. */
 const KEYS: Record<string, string> = {
@@ -17,11 +18,19 @@ const KEYS: Record<string, string> = {
   scrape_timeout: 'scrape-timeout',
 };
 
+const SCRAPE_KEYS = ['url', 'interval', 'timeout', 'format', 'heartbeat'];
+
 /**
- * Reads the YAML config file into flag values (lowest precedence: env vars and flags override it).
+ * Reads the YAML config file into flag values (lowest precedence: env vars and flags override it),
+ * and the scrape targets, which may each carry their own interval, timeout, format and probe.
  * Anything wrong is a ConfigError naming the file, the line and the field.
  */
-export function readConfigFile(path: string): Record<string, string> {
+export function readConfigFile(path: string): {
+  values: Record<string, string>;
+  /** the line each value is on, by flag name, for errors found later */
+  lines: Record<string, number>;
+  scrape: ScrapeSpec[] | undefined;
+} {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -37,7 +46,9 @@ export function readConfigFile(path: string): Record<string, string> {
     throw new ConfigError(`config ${path}:${line}: not valid YAML: ${e?.message.split('\n')[0]}`);
   }
   const out: Record<string, string> = {};
-  if (doc.contents === null) return out;
+  const where: Record<string, number> = {};
+  let scrape: ScrapeSpec[] | undefined;
+  if (doc.contents === null) return { values: out, lines: where, scrape };
   if (!isMap(doc.contents))
     throw new ConfigError(`config ${path}:${at(doc.contents as Node)}: the file must be a mapping of keys (statsd:, http:, …)`);
   for (const pair of doc.contents.items) {
@@ -48,20 +59,62 @@ export function readConfigFile(path: string): Record<string, string> {
     if (!flag) throw new ConfigError(`config ${path}:${line}: unknown field "${key}"; known: ${Object.keys(KEYS).join(', ')}`);
     const v = pair.value as Node | null;
     if (key === 'scrape') {
-      if (!isSeq(v)) throw new ConfigError(`config ${path}:${line}: field "scrape" must be a list of URLs`);
-      const urls: string[] = [];
+      if (!isSeq(v)) throw new ConfigError(`config ${path}:${line}: field "scrape" must be a list of URLs or {url, interval, …}`);
+      scrape = [];
       for (const item of v.items as Node[]) {
-        if (!isScalar(item) || typeof item.value !== 'string')
-          throw new ConfigError(`config ${path}:${at(item)}: field "scrape" items must be URLs`);
-        urls.push(item.value);
+        const where = `config ${path}:${at(item)}`;
+        if (isScalar(item) && typeof item.value === 'string') {
+          scrape.push({ url: checkUrl(item.value, where, 'scrape') });
+          continue;
+        }
+        if (!isMap(item)) throw new ConfigError(`${where}: field "scrape" items must be URLs or mappings with url:`);
+        const spec: Partial<ScrapeSpec> = {};
+        for (const p of item.items) {
+          const k = isScalar(p.key) ? String(p.key.value) : '';
+          const val = p.value as Node | null;
+          const w = `config ${path}:${at(p.key as Node)}`;
+          const f = `scrape[${scrape.length}].${k}`;
+          if (!SCRAPE_KEYS.includes(k)) throw new ConfigError(`${w}: unknown field "${f}"; known: ${SCRAPE_KEYS.join(', ')}`);
+          const str = isScalar(val) && (typeof val.value === 'string' || typeof val.value === 'number') ? String(val.value) : undefined;
+          if (k === 'heartbeat' && isScalar(val) && val.value === false) {
+            spec.heartbeat = false;
+            continue;
+          }
+          if (str === undefined) throw new ConfigError(`${w}: field "${f}" must be a string`);
+          try {
+            if (k === 'url') spec.url = checkUrl(str, w, f);
+            else if (k === 'interval' || k === 'timeout') spec[k] = duration(str, f);
+            else if (k === 'format') {
+              if (str !== 'json' && str !== 'prometheus') throw new ConfigError(`${f}: "${str}" must be json or prometheus`);
+              spec.format = str;
+            } else spec.heartbeat = str;
+          } catch (err) {
+            if (err instanceof ConfigError && !err.message.startsWith('config ')) throw new ConfigError(`${w}: ${err.message}`);
+            throw err;
+          }
+        }
+        if (!spec.url) throw new ConfigError(`${where}: field "scrape[${scrape.length}].url" is missing`);
+        scrape.push(spec as ScrapeSpec);
       }
-      out[flag] = urls.join(',');
       continue;
     }
     if (!isScalar(v) || (typeof v.value !== 'string' && typeof v.value !== 'number')) {
       throw new ConfigError(`config ${path}:${line}: field "${key}" must be a string or a number`);
     }
     out[flag] = String(v.value);
+    where[flag] = at(v);
   }
-  return out;
+  return { values: out, lines: where, scrape };
+}
+
+function checkUrl(v: string, where: string, field: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(`${where}: field "${field}": "${v}" is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(`${where}: field "${field}": "${v}" must be an http:// or https:// URL`);
+  return u.href;
 }

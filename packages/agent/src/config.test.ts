@@ -23,7 +23,13 @@ test('a YAML config file, overridden by env vars, overridden by flags', () => {
   assert.deepEqual(c.statsdUdp, { host: '0.0.0.0', port: 9125 });
   assert.equal(c.flushInterval, 5000);
   assert.equal(c.maxSeries, 5000);
-  assert.deepEqual(c.scrape, ['http://a:1/ops/stats', 'http://b:2/metrics']);
+  assert.deepEqual(
+    c.scrape.map((t) => [t.url, t.format, t.heartbeat, t.interval]),
+    [
+      ['http://a:1/ops/stats', 'json', 'http://a:1/ops/heartbeat', 10_000],
+      ['http://b:2/metrics', 'prometheus', 'http://b:2/heartbeat', 10_000],
+    ],
+  );
   const e = loadConfig(['--config', p], { EKG_AGENT_FLUSH_INTERVAL: '20s' });
   assert.ok(e !== 'help');
   assert.equal(e.flushInterval, 20_000);
@@ -42,7 +48,7 @@ test('a bad file is refused at start, naming the line and the field', () => {
   );
   assert.throws(
     () => loadConfig(['--config', file('badval.yaml', 'http: 8787\nflush_interval: soon\n')]),
-    /flush-interval: "soon" is not a duration/,
+    /badval\.yaml:2: flush-interval: "soon" is not a duration/,
   );
   assert.throws(
     () => loadConfig(['--config', file('type.yaml', 'statsd: 8125\nconsole:\n  a: b\n')]),
@@ -52,9 +58,59 @@ test('a bad file is refused at start, naming the line and the field', () => {
     () => loadConfig(['--config', file('scrape.yaml', 'scrape: http://x/stats\n')]),
     /scrape\.yaml:1: field "scrape" must be a list of URLs/,
   );
+  assert.throws(
+    () => loadConfig(['--config', file('scrape2.yaml', 'scrape:\n  - url: http://x/stats\n    every: 5s\n')]),
+    /scrape2\.yaml:3: unknown field "scrape\[0\]\.every"; known: url, interval/,
+  );
+  assert.throws(
+    () => loadConfig(['--config', file('scrape3.yaml', 'scrape:\n  - http://a/stats\n  - url: http://x/stats\n    interval: often\n')]),
+    /scrape3\.yaml:4: scrape\[1\]\.interval: "often" is not a duration/,
+  );
+  assert.throws(
+    () => loadConfig(['--config', file('scrape4.yaml', 'scrape:\n  - interval: 5s\n')]),
+    /scrape4\.yaml:2: field "scrape\[0\]\.url" is missing/,
+  );
   assert.throws(() => loadConfig(['--config', file('syntax.yaml', 'statsd: [8125\nhttp: 1\n')]), /syntax\.yaml:\d+: not valid YAML/);
   assert.throws(() => loadConfig(['--config', join(dir, 'missing.yaml')]), /missing\.yaml: cannot read/);
   const empty = loadConfig(['--config', file('empty.yaml', '')]);
   assert.ok(empty !== 'help');
   assert.equal(empty.flushInterval, 10_000);
+});
+
+test('each scrape target may carry its own interval, timeout, format and probe; flags replace the list', () => {
+  const p = file(
+    'targets.yaml',
+    [
+      'scrape_interval: 30s',
+      'scrape:',
+      '  - http://a:1/ops/stats',
+      '  - url: http://b:2/metrics',
+      '    interval: 1m',
+      '    timeout: 2s',
+      '    heartbeat: /ops/ready',
+      '  - url: http://c:3/custom.json',
+      '    heartbeat: false',
+      '  - url: http://d:4/x/vars',
+      '    format: prometheus',
+      '    heartbeat: ready',
+      '',
+    ].join('\n'),
+  );
+  const c = loadConfig(['--config', p]);
+  assert.ok(c !== 'help');
+  assert.deepEqual(
+    c.scrape.map((t) => [t.url, t.format, t.heartbeat, t.interval, t.timeout]),
+    [
+      ['http://a:1/ops/stats', 'json', 'http://a:1/ops/heartbeat', 30_000, 5000],
+      ['http://b:2/metrics', 'prometheus', 'http://b:2/ops/ready', 60_000, 2000],
+      ['http://c:3/custom.json', 'json', undefined, 30_000, 5000],
+      ['http://d:4/x/vars', 'prometheus', 'http://d:4/x/ready', 30_000, 5000],
+    ],
+  );
+  const flags = loadConfig(['--config', p, '--scrape', 'http://e:5/ops/stats']);
+  assert.ok(flags !== 'help');
+  assert.deepEqual(
+    flags.scrape.map((t) => t.url),
+    ['http://e:5/ops/stats'],
+  );
 });

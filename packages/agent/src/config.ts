@@ -1,5 +1,6 @@
 import { readConfigFile } from './config-file.js';
 import { type Endpoint, parseEndpoint } from './ingest/listeners.js';
+import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
 
 export interface AgentConfig {
   statsdUdp: Endpoint | undefined;
@@ -12,10 +13,8 @@ export interface AgentConfig {
   maxSeries: number;
   idleWindows: number;
   console: 'off' | 'summary' | 'verbose';
-  /** ekg /stats or Prometheus /metrics URLs, each also probed at its /heartbeat */
-  scrape: string[];
-  scrapeInterval: number;
-  scrapeTimeout: number;
+  /** ekg /stats or Prometheus /metrics targets, each with its schedule and probe */
+  scrape: ScrapeTarget[];
 }
 
 export class ConfigError extends Error {}
@@ -36,11 +35,12 @@ Usage: ekg-agent [options]
                            (repeatable; EKG_AGENT_SCRAPE takes a comma-separated list)
   --scrape-interval DUR    how often (default 10s)
   --scrape-timeout DUR     per request (default 5s)
-  --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …)
+  --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …);
+                           scrape items there may set their own interval, timeout, format and heartbeat
   --help                   this text
 
 Each option can also be set as EKG_AGENT_<NAME> (e.g. EKG_AGENT_STATSD=0.0.0.0:8125). Flags win over env vars,
-which win over the config file.
+which win over the config file. Reference: docs/agent-config.md.
 `;
 
 const FLAGS = [
@@ -58,7 +58,7 @@ const FLAGS = [
 ] as const;
 type Flag = (typeof FLAGS)[number];
 
-function duration(s: string, field: string): number {
+export function duration(s: string, field: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
   const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   const n = m ? Number(m[1]) * (unit[m[2] ?? 's'] ?? Number.NaN) : Number.NaN;
@@ -76,10 +76,21 @@ function int(s: string, field: string, min: number): number {
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig | 'help' {
   const values: Partial<Record<Flag, string>> = {};
   const file = configPath(argv) ?? env.EKG_AGENT_CONFIG;
-  if (file) Object.assign(values, readConfigFile(file));
+  let fileScrape: ScrapeSpec[] | undefined;
+  /** flag → `config FILE:LINE` while the value is still the file's */
+  const fromFile = new Map<string, string>();
+  if (file) {
+    const f = readConfigFile(file);
+    Object.assign(values, f.values);
+    fileScrape = f.scrape;
+    for (const [k, line] of Object.entries(f.lines)) fromFile.set(k, `config ${file}:${line}`);
+  }
   for (const f of FLAGS) {
     const v = env[`EKG_AGENT_${f.toUpperCase().replace(/-/g, '_')}`];
-    if (v !== undefined && v !== '') values[f] = v;
+    if (v !== undefined && v !== '') {
+      values[f] = v;
+      fromFile.delete(f);
+    }
   }
   const fromFlags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -99,7 +110,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     values[name as Flag] =
       name === 'scrape' && values.scrape !== undefined && argv.includes(a) && fromFlags.has('scrape') ? `${values.scrape},${v}` : v;
     fromFlags.add(name);
+    fromFile.delete(name);
   }
+  try {
+    return build(values, fileScrape);
+  } catch (err) {
+    // a bad value from the file names its line too
+    const field = err instanceof ConfigError ? /^([a-z-]+):/.exec(err.message)?.[1] : undefined;
+    const at = field && fromFile.get(field);
+    if (at) throw new ConfigError(`${at}: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] | undefined): AgentConfig {
   const ep = (field: string, v: string, dflt: string): Endpoint | undefined => {
     if (v === 'off') return undefined;
     const e = parseEndpoint(v, dflt);
@@ -110,6 +134,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const consoleMode = values.console ?? 'summary';
   if (!['off', 'summary', 'verbose'].includes(consoleMode))
     throw new ConfigError(`console: "${consoleMode}" must be off, summary or verbose`);
+  const schedule = {
+    interval: duration(values['scrape-interval'] ?? '10s', 'scrape-interval'),
+    timeout: duration(values['scrape-timeout'] ?? '5s', 'scrape-timeout'),
+  };
+  // targets from flags or env replace the file's list
+  const specs: ScrapeSpec[] = values.scrape !== undefined ? scrapeUrls(values.scrape).map((url) => ({ url })) : (fileScrape ?? []);
   return {
     statsdUdp: statsd,
     statsdTcp: statsd,
@@ -121,9 +151,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),
     idleWindows: 30,
     console: consoleMode as AgentConfig['console'],
-    scrape: scrapeTargets(values.scrape),
-    scrapeInterval: duration(values['scrape-interval'] ?? '10s', 'scrape-interval'),
-    scrapeTimeout: duration(values['scrape-timeout'] ?? '5s', 'scrape-timeout'),
+    scrape: specs.map((s) => targetOf(s, schedule)),
   };
 }
 
@@ -136,8 +164,7 @@ function configPath(argv: string[]): string | undefined {
   return undefined;
 }
 
-function scrapeTargets(v: string | undefined): string[] {
-  if (!v) return [];
+function scrapeUrls(v: string): string[] {
   return v
     .split(',')
     .map((t) => t.trim())

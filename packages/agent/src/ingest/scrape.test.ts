@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createEkg } from 'ekg';
 import { Agent } from '../agent.js';
@@ -98,4 +101,53 @@ test('the agent scrapes an ekg app and a Prometheus target, and probes each hear
   assert.match(dead?.tags ?? '', /reason:ECONNREFUSED/);
   assert.match(scraper.failures.get(deadUrl) ?? '', /ECONNREFUSED/);
   assert.throws(() => loadConfig(['--scrape', 'ftp://x/stats']), /scrape: "ftp:\/\/x\/stats" must be an http/);
+});
+
+test('each target keeps its own schedule, and a target without a probe records no `up`', { timeout: 30_000 }, async () => {
+  const hits = new Map<string, number>();
+  const srv = createServer((req, res) => {
+    hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
+    if (req.url?.endsWith('/ready')) return res.end('ok');
+    res.setHeader('content-type', 'application/json');
+    res.end('{"jobs":{"queued":3}}');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  after(() => srv.close());
+  const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-agent-scrape-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'agent.yaml');
+  writeFileSync(
+    file,
+    `statsd: 'off'
+http: 'off'
+flush_interval: 1h
+scrape:
+  - url: ${base}/fast/stats
+    interval: 100ms
+    heartbeat: ready
+  - url: ${base}/slow/stats
+    interval: 1h
+    heartbeat: false
+`,
+  );
+  const config = loadConfig(['--config', file]);
+  assert.ok(config !== 'help');
+  const agent = new Agent(config, []);
+  await agent.start();
+  after(() => agent.stop());
+  await new Promise((r) => setTimeout(r, 700));
+  const fast = agent.scraper?.rounds.get(`${base}/fast/stats`) ?? 0;
+  assert.ok(fast >= 4, `the 100 ms target ran ${fast} rounds`);
+  assert.equal(agent.scraper?.rounds.get(`${base}/slow/stats`), 1, 'the hourly target ran once, at start');
+  const probes = hits.get('/fast/ready') ?? 0;
+  // a round may be in flight as we look
+  assert.ok(probes >= fast && probes <= fast + 1, `probed at /ready beside the URL, every round: ${probes} for ${fast}`);
+  assert.equal(hits.has('/slow/heartbeat'), false);
+  const w = agent.flush();
+  assert.deepEqual(
+    w.series.filter((s) => s.name === 'up').map((s) => [s.tags, s.value]),
+    [[`target:${base}/fast/stats`, 1]],
+  );
+  assert.equal(w.series.find((s) => s.name === 'jobs.queued' && s.tags === `target:${base}/slow/stats`)?.value, 3);
 });

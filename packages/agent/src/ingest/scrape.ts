@@ -9,17 +9,48 @@ import { normalizeTags, type Sample, sanitizeName } from './statsd-parse.js';
 export interface ScrapeTarget {
   url: string;
   format: 'json' | 'prometheus';
-  heartbeat: string;
+  /** the probe URL, or undefined for none */
+  heartbeat: string | undefined;
+  /** ms between rounds */
+  interval: number;
+  /** ms per request */
+  timeout: number;
 }
 
-export function targetOf(url: string): ScrapeTarget {
-  const u = new URL(url);
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`scrape target must be http(s): ${url}`);
-  const format = u.pathname.endsWith('/metrics') ? 'prometheus' : 'json';
-  const hb = new URL(u.href);
-  hb.pathname = u.pathname.replace(/[^/]*$/, 'heartbeat');
-  hb.search = '';
-  return { url: u.href, format, heartbeat: hb.href };
+/** How a target is given in the config: a URL, plus what the YAML form may set per target. */
+export interface ScrapeSpec {
+  url: string;
+  format?: 'json' | 'prometheus';
+  /** a path next to the URL (`heartbeat`, `ready`), an absolute path or URL, or false for no probe */
+  heartbeat?: string | false;
+  interval?: number;
+  timeout?: number;
+}
+
+/**
+ * Resolves a target: a URL ending in /metrics is Prometheus text, anything else JSON; the probe is
+ * the `heartbeat` beside the URL (`/ops/stats` → `/ops/heartbeat`) unless the spec says otherwise.
+ */
+export function targetOf(
+  spec: ScrapeSpec | string,
+  dflt: { interval: number; timeout: number } = { interval: 10_000, timeout: 5000 },
+): ScrapeTarget {
+  const sp = typeof spec === 'string' ? { url: spec } : spec;
+  const u = new URL(sp.url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`scrape target must be http(s): ${sp.url}`);
+  const format = sp.format ?? (u.pathname.endsWith('/metrics') ? 'prometheus' : 'json');
+  let heartbeat: string | undefined;
+  if (sp.heartbeat !== false) {
+    const hb = sp.heartbeat ?? 'heartbeat';
+    if (/^https?:\/\//.test(hb) || hb.startsWith('/')) heartbeat = new URL(hb, u).href;
+    else {
+      const h = new URL(u.href);
+      h.pathname = u.pathname.replace(/[^/]*$/, hb);
+      h.search = '';
+      heartbeat = h.href;
+    }
+  }
+  return { url: u.href, format, heartbeat, interval: sp.interval ?? dflt.interval, timeout: sp.timeout ?? dflt.timeout };
 }
 
 /** Flattens JSON into gauges named like mackerel-plugin-json does: nested keys joined by dots, array items by index. */
@@ -80,18 +111,27 @@ export class Scraper {
   /** the reason of each target's last failure, for /api/v1/self */
   readonly failures = new Map<string, string>();
   scrapes = 0;
+  /** rounds per target URL, for /api/v1/self */
+  readonly rounds = new Map<string, number>();
 
   constructor(
-    private readonly targets: ScrapeTarget[],
-    private readonly interval: number,
-    private readonly timeout: number,
+    readonly targets: ScrapeTarget[],
     private readonly emit: (samples: Sample[]) => void,
   ) {}
 
+  /** Each target on its own schedule; a round still running when the next is due is not doubled. */
   start(): void {
     for (const t of this.targets) {
-      void this.once(t);
-      this.timers.push(setInterval(() => void this.once(t), this.interval));
+      let running = false;
+      const round = () => {
+        if (running) return;
+        running = true;
+        void this.once(t).finally(() => {
+          running = false;
+        });
+      };
+      round();
+      this.timers.push(setInterval(round, t.interval));
     }
   }
 
@@ -103,8 +143,12 @@ export class Scraper {
   /** One scrape and one probe of a target; never throws. */
   async once(t: ScrapeTarget): Promise<void> {
     const tags = normalizeTags(`target:${t.url.replace(/[,|\s]/g, '_')}`) ?? '';
-    const [data, probe] = await Promise.all([this.fetchText(t.url), this.fetchText(t.heartbeat)]);
+    const [data, probe] = await Promise.all([
+      this.fetchText(t.url, t.timeout),
+      t.heartbeat ? this.fetchText(t.heartbeat, t.timeout) : undefined,
+    ]);
     this.scrapes++;
+    this.rounds.set(t.url, (this.rounds.get(t.url) ?? 0) + 1);
     if ('text' in data) {
       try {
         const samples =
@@ -115,21 +159,22 @@ export class Scraper {
         this.failures.set(t.url, `unreadable ${t.format}: ${(err as Error).message.slice(0, 200)}`);
       }
     } else this.failures.set(t.url, data.error);
+    if (!probe) return;
     const up = 'text' in probe;
     const reason = up ? '' : `,reason:${probe.error.replace(/[,|:\s]+/g, '_').slice(0, 80)}`;
     this.emit([{ name: 'up', tags: normalizeTags(`${tags}${reason}`) ?? tags, type: 'g', value: up ? 1 : 0, weight: 1 }]);
   }
 
-  private async fetchText(url: string): Promise<{ text: string } | { error: string }> {
+  private async fetchText(url: string, timeout: number): Promise<{ text: string } | { error: string }> {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.timeout), headers: { accept: 'text/plain, application/json' } });
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeout), headers: { accept: 'text/plain, application/json' } });
       const text = await res.text();
       if (!res.ok) return { error: `HTTP ${res.status}` };
       if (text.length > 16 << 20) return { error: 'body over 16 MiB' };
       return { text };
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      return { error: e.name === 'TimeoutError' ? `timeout after ${this.timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message) };
+      return { error: e.name === 'TimeoutError' ? `timeout after ${timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message) };
     }
   }
 }

@@ -42,6 +42,7 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
         series_active: agent.aggregator.size,
         scrapes: agent.scraper?.scrapes ?? 0,
         scrape_failures: Object.fromEntries(agent.scraper?.failures ?? []),
+        scrape_rounds: Object.fromEntries(agent.scraper?.rounds ?? []),
       });
     }
     if (path === '/v1/push') {
