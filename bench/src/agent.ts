@@ -146,6 +146,7 @@ async function seriesTest(): Promise<{
   flushes: number;
   ratio: number;
   series: number;
+  seconds: number;
 }> {
   const port = 45000 + Math.floor(Math.random() * 5000);
   const s = await startAgent(port, '10s');
@@ -209,6 +210,7 @@ async function seriesTest(): Promise<{
     flushes: busies.length,
     ratio: got / sent,
     series,
+    seconds,
   };
 }
 
