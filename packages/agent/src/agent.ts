@@ -1,12 +1,17 @@
 import type dgram from 'node:dgram';
 import type { Server as HttpServer } from 'node:http';
 import type net from 'node:net';
+import { join } from 'node:path';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
 import type { AgentConfig } from './config.js';
+import { type ExporterStatus, RemoteWriteExporter } from './export/remote-write.js';
 import { listenStream, listenUdp } from './ingest/listeners.js';
 import { Scraper } from './ingest/scrape.js';
 import { type BadReason, type ParseSink, parsePacket, type Sample } from './ingest/statsd-parse.js';
 import type { Sink } from './sinks/sink.js';
+import { PromStore } from './store/prom.js';
+import type { StoreReader } from './store/reader.js';
+import { SqliteStore } from './store/sqlite.js';
 import { startWeb } from './web/server.js';
 
 /** The agent's own counters since start: `/api/v1/self` and `ekg_agent_*` in `/metrics`. */
@@ -52,6 +57,11 @@ export class Agent {
   private readonly sink: ParseSink;
   private stopped = false;
   readonly scraper: Scraper | undefined;
+  /** the SQLite store, when it is the store */
+  store: SqliteStore | undefined;
+  /** what the query API reads: the SQLite store or a Prometheus-compatible one */
+  reader: StoreReader | undefined;
+  readonly exporters: Array<Sink & { status: ExporterStatus }> = [];
 
   constructor(
     readonly config: AgentConfig,
@@ -121,6 +131,25 @@ export class Agent {
 
   async start(): Promise<void> {
     const c = this.config;
+    // the store first: a file that is not ours stops the agent before it listens
+    if (c.store === 'sqlite') {
+      this.store = new SqliteStore({
+        path: join(c.data, 'ekg.db'),
+        flushInterval: c.flushInterval,
+        retention: c.retention,
+        maxBytes: c.storeMaxBytes || undefined,
+      });
+      this.store.start();
+      this.sinks.push(this.store);
+      this.reader = this.store;
+    } else if (c.store === 'prometheus' && c.storeUrl) {
+      this.reader = new PromStore({ url: c.storeUrl, flushInterval: c.flushInterval });
+    }
+    for (const url of c.remoteWrite) {
+      const e = new RemoteWriteExporter({ url });
+      this.exporters.push(e);
+      this.sinks.push(e);
+    }
     if (c.statsdUdp) this.udp = await listenUdp(c.statsdUdp, c.recvBuffer, (buf) => this.ingest(buf.toString('utf8')));
     if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t)));
     if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t)));

@@ -16,6 +16,13 @@ const KEYS: Record<string, string> = {
   scrape: 'scrape',
   scrape_interval: 'scrape-interval',
   scrape_timeout: 'scrape-timeout',
+  store: 'store',
+  store_url: 'store-url',
+  retention_raw: 'retention-raw',
+  retention_1m: 'retention-1m',
+  retention_1h: 'retention-1h',
+  store_max_size: 'store-max-size',
+  remote_write: 'remote-write',
 };
 
 const SCRAPE_KEYS = ['url', 'interval', 'timeout', 'format', 'heartbeat'];
@@ -96,6 +103,17 @@ export function readConfigFile(path: string): {
         if (!spec.url) throw new ConfigError(`${where}: field "scrape[${scrape.length}].url" is missing`);
         scrape.push(spec as ScrapeSpec);
       }
+      continue;
+    }
+    if (key === 'remote_write' && isSeq(v)) {
+      const list: string[] = [];
+      for (const item of v.items as Node[]) {
+        if (!isScalar(item) || typeof item.value !== 'string')
+          throw new ConfigError(`config ${path}:${at(item)}: field "remote_write" items must be URLs`);
+        list.push(checkUrl(item.value, `config ${path}:${at(item)}`, 'remote_write'));
+      }
+      out[flag] = list.join(',');
+      where[flag] = line;
       continue;
     }
     if (!isScalar(v) || (typeof v.value !== 'string' && typeof v.value !== 'number')) {

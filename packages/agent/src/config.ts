@@ -15,6 +15,15 @@ export interface AgentConfig {
   console: 'off' | 'summary' | 'verbose';
   /** ekg /stats or Prometheus /metrics targets, each with its schedule and probe */
   scrape: ScrapeTarget[];
+  /** where windows are kept and queries read: the SQLite file under `data`, a Prometheus-compatible API, or nowhere */
+  store: 'sqlite' | 'prometheus' | 'off';
+  /** the Prometheus-compatible query API (store: prometheus), e.g. http://127.0.0.1:8428 */
+  storeUrl: string | undefined;
+  retention: { raw: number; m1: number; h1: number };
+  /** a cap on the SQLite file, bytes (0: none) */
+  storeMaxBytes: number;
+  /** Prometheus remote-write endpoints each window is sent to */
+  remoteWrite: string[];
 }
 
 export class ConfigError extends Error {}
@@ -35,6 +44,13 @@ Usage: ekg-agent [options]
                            (repeatable; EKG_AGENT_SCRAPE takes a comma-separated list)
   --scrape-interval DUR    how often (default 10s)
   --scrape-timeout DUR     per request (default 5s)
+  --store KIND             sqlite (a file under --data, the default), prometheus (read from --store-url), or off
+  --store-url URL          a Prometheus-compatible query API, e.g. http://127.0.0.1:8428 (VictoriaMetrics)
+  --retention-raw DUR      how long raw windows are kept (default 24h)
+  --retention-1m DUR       1-minute rollups (default 15d)
+  --retention-1h DUR       1-hour rollups (default 1y)
+  --store-max-size BYTES   a cap on the SQLite file (e.g. 2g; default none)
+  --remote-write URL       send every window to a Prometheus remote-write endpoint (repeatable)
   --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …);
                            scrape items there may set their own interval, timeout, format and heartbeat
   --help                   this text
@@ -55,15 +71,31 @@ const FLAGS = [
   'scrape',
   'scrape-interval',
   'scrape-timeout',
+  'store',
+  'store-url',
+  'retention-raw',
+  'retention-1m',
+  'retention-1h',
+  'store-max-size',
+  'remote-write',
 ] as const;
 type Flag = (typeof FLAGS)[number];
 
 export function duration(s: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)?$/.exec(s.trim());
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
   const n = m ? Number(m[1]) * (unit[m[2] ?? 's'] ?? Number.NaN) : Number.NaN;
   if (!(n >= 100)) throw new ConfigError(`${field}: "${s}" is not a duration of at least 100ms (like 10s)`);
   return n;
+}
+
+/** `2g`, `500m`, `64k` or a number of bytes (powers of 1024). */
+function bytes(s: string, field: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?)?$/i.exec(s.trim());
+  const mul: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+  const n = m ? Number(m[1]) * (m[2] ? (mul[(m[2][0] as string).toLowerCase()] ?? Number.NaN) : 1) : Number.NaN;
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${field}: "${s}" is not a size (like 2g, 500m or 1048576)`);
+  return Math.floor(n);
 }
 
 function int(s: string, field: string, min: number): number {
@@ -106,9 +138,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       throw new ConfigError(`unknown option ${a}; see ekg-agent --help`);
     const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
     if (v === undefined) throw new ConfigError(`--${name} needs a value`);
-    // --scrape repeats; the others take the last value
-    values[name as Flag] =
-      name === 'scrape' && values.scrape !== undefined && argv.includes(a) && fromFlags.has('scrape') ? `${values.scrape},${v}` : v;
+    // --scrape and --remote-write repeat; the others take the last value
+    const repeats = name === 'scrape' || name === 'remote-write';
+    values[name as Flag] = repeats && values[name as Flag] !== undefined && fromFlags.has(name) ? `${values[name as Flag]},${v}` : v;
     fromFlags.add(name);
     fromFile.delete(name);
   }
@@ -138,8 +170,14 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     interval: duration(values['scrape-interval'] ?? '10s', 'scrape-interval'),
     timeout: duration(values['scrape-timeout'] ?? '5s', 'scrape-timeout'),
   };
+  const storeKind = (values.store ?? 'sqlite') as AgentConfig['store'];
+  if (!['sqlite', 'prometheus', 'off'].includes(storeKind))
+    throw new ConfigError(`store: "${storeKind}" must be sqlite, prometheus or off`);
+  const storeUrl = values['store-url'] ? urls(values['store-url'], 'store-url')[0] : undefined;
+  if (storeKind === 'prometheus' && !storeUrl)
+    throw new ConfigError('store-url: store prometheus needs the query API, e.g. --store-url http://127.0.0.1:8428');
   // targets from flags or env replace the file's list
-  const specs: ScrapeSpec[] = values.scrape !== undefined ? scrapeUrls(values.scrape).map((url) => ({ url })) : (fileScrape ?? []);
+  const specs: ScrapeSpec[] = values.scrape !== undefined ? urls(values.scrape, 'scrape').map((url) => ({ url })) : (fileScrape ?? []);
   return {
     statsdUdp: statsd,
     statsdTcp: statsd,
@@ -152,6 +190,15 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     idleWindows: 30,
     console: consoleMode as AgentConfig['console'],
     scrape: specs.map((s) => targetOf(s, schedule)),
+    store: storeKind,
+    storeUrl,
+    retention: {
+      raw: duration(values['retention-raw'] ?? '24h', 'retention-raw'),
+      m1: duration(values['retention-1m'] ?? '15d', 'retention-1m'),
+      h1: duration(values['retention-1h'] ?? '1y', 'retention-1h'),
+    },
+    storeMaxBytes: bytes(values['store-max-size'] ?? '0', 'store-max-size'),
+    remoteWrite: values['remote-write'] ? urls(values['remote-write'], 'remote-write') : [],
   };
 }
 
@@ -164,7 +211,7 @@ function configPath(argv: string[]): string | undefined {
   return undefined;
 }
 
-function scrapeUrls(v: string): string[] {
+function urls(v: string, field: string): string[] {
   return v
     .split(',')
     .map((t) => t.trim())
@@ -174,9 +221,9 @@ function scrapeUrls(v: string): string[] {
       try {
         u = new URL(t);
       } catch {
-        throw new ConfigError(`scrape: "${t}" is not a URL`);
+        throw new ConfigError(`${field}: "${t}" is not a URL`);
       }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`scrape: "${t}" must be an http:// or https:// URL`);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${field}: "${t}" must be an http:// or https:// URL`);
       return u.href;
     });
 }

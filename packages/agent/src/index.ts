@@ -2,7 +2,22 @@ export { Agent, type SelfStats } from './agent.js';
 export { Aggregator, type Flushed, type FlushResult } from './aggregate/aggregator.js';
 export { Sketch } from './aggregate/sketch.js';
 export { type AgentConfig, ConfigError, loadConfig } from './config.js';
+export { encodeWriteRequest, type TimeSeries } from './export/protobuf.js';
+export { type ExporterStatus, RemoteWriteExporter, toTimeSeries } from './export/remote-write.js';
+export { compress as snappyCompress, decompress as snappyDecompress } from './export/snappy.js';
 export { PushError, parsePush } from './ingest/push.js';
 export { type BadReason, parseLine, parsePacket, type Sample } from './ingest/statsd-parse.js';
 export { ConsoleSink } from './sinks/console.js';
 export type { Sink } from './sinks/sink.js';
+export { PromStore } from './store/prom.js';
+export {
+  AGGS,
+  type Agg,
+  type Instance,
+  type Query,
+  QueryError,
+  type QueryResult,
+  type SeriesInfo,
+  type StoreReader,
+} from './store/reader.js';
+export { DEFAULT_RETENTION, SqliteStore, StoreError, type StoreStatus } from './store/sqlite.js';

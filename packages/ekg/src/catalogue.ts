@@ -386,3 +386,26 @@ export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: str
 export function familyOf(prometheus: string): string {
   return prometheus.replace(/[{ (].*$/, '').replace(/_(count|sum|bucket)$/, '');
 }
+
+let byPath: Map<string, MetricDef> | undefined;
+let patterns: Array<[RegExp, MetricDef]> | undefined;
+/** The catalogue entry of a /stats or StatsD name (`runtime.heap.space.old_space.used` matches its `*` entry). */
+export function defOf(path: string): MetricDef | undefined {
+  if (!byPath) {
+    byPath = new Map();
+    patterns = [];
+    for (const d of catalogue) {
+      if (d.path.includes('*')) patterns.push([new RegExp(`^${d.path.replace(/\./g, '\\.').replace(/\*/g, '[^.]+')}$`), d]);
+      else byPath.set(d.path, d);
+    }
+  }
+  const hit = byPath.get(path);
+  if (hit) return hit;
+  for (const [re, d] of patterns ?? []) if (re.test(path)) return d;
+  return undefined;
+}
+
+/** The unit of a /stats or StatsD name, from the catalogue; undefined for a name ekg does not define. */
+export function unitOf(path: string): Unit | undefined {
+  return defOf(path)?.unit;
+}

@@ -1,3 +1,4 @@
+export { catalogue, defOf, type Kind as MetricKind, type MetricDef, type Unit, unitOf } from './catalogue.js';
 export { parseDuration } from './duration.js';
 export { createEkg, Ekg, type EkgOptions, type Health, VERSION } from './ekg.js';
 export { type Reply, Router } from './endpoints.js';

@@ -13,8 +13,10 @@ export interface Flushed {
   value: number;
   /** counter: per second over the window */
   rate?: number;
-  /** counter: cumulative sum since the series appeared (what Prometheus reads as `_total`) */
+  /** counter: cumulative sum since the series appeared (what Prometheus reads as `_total`); distribution: cumulative count */
   total?: number;
+  /** distribution: cumulative sum of the samples since the series appeared (a summary's `_sum`) */
+  totalSum?: number;
   /** distribution only */
   count?: number;
   sum?: number;
@@ -53,8 +55,10 @@ interface Series extends Acc {
   stash: Acc | undefined;
   /** windows without a sample: after `idleWindows` of them the series expires */
   idle: number;
-  /** counter: cumulative sum since the series appeared */
+  /** counter: cumulative sum since the series appeared; distribution: cumulative count */
   total: number;
+  /** distribution: cumulative sum */
+  totalSum: number;
 }
 
 /** A copy of `s` that shares no memory with the string it was sliced from. */
@@ -143,6 +147,7 @@ export class Aggregator {
         stash: undefined,
         idle: 0,
         total: 0,
+        totalSum: 0,
       };
       this.series.set(ser.key, ser);
     } else if (ser.kind !== kind) {
@@ -270,6 +275,8 @@ export class Aggregator {
         break;
       case 'distribution': {
         const k = acc.sketch as Sketch;
+        s.total += k.count;
+        s.totalSum += k.sum;
         out.push({
           name: s.name,
           tags: s.tags,
@@ -280,6 +287,8 @@ export class Aggregator {
           min: k.min,
           max: k.max,
           quantiles: toQuantiles(k.quantiles(QS)),
+          total: s.total,
+          totalSum: s.totalSum,
           sketch: k,
         });
         acc.sketch = undefined;

@@ -64,3 +64,18 @@ test('weights (sample rates), zeros, NaN and a bounded bucket count', () => {
   assert.ok(s.buckets <= 65);
   assert.ok(Math.abs(s.quantile(0.99) - 9900) / 9900 < 0.02);
 });
+
+test('encode/decode round-trips buckets, negatives, zeros and fractional weights; damage is a RangeError', () => {
+  const rand = lcg(11);
+  const s = new Sketch();
+  for (let i = 0; i < 5000; i++) s.add((rand() < 0.2 ? -1 : 1) * 10 ** (rand() * 6 - 1), rand() < 0.1 ? 1 / 0.3 : 1);
+  s.add(0, 4);
+  const bytes = s.encode();
+  const back = Sketch.decode(bytes, { count: s.count, sum: s.sum, min: s.min, max: s.max });
+  assert.deepEqual(back.toJSON(), s.toJSON());
+  assert.ok(bytes.length < s.buckets * 12, `${bytes.length} bytes for ${s.buckets} buckets`);
+  const ints = new Sketch();
+  for (let i = 1; i <= 1000; i++) ints.add(i);
+  assert.ok(ints.encode().length < ints.buckets * 3.5, 'integer counts take a few bytes a bucket');
+  assert.throws(() => Sketch.decode(bytes.subarray(0, bytes.length - 3), { count: 1, sum: 1, min: 1, max: 1 }), RangeError);
+});

@@ -105,7 +105,8 @@ export class Sketch {
   }
 
   private index(v: number): number {
-    return Math.ceil(Math.log(v) / this.p.lnGamma);
+    // + 0 turns the -0 of values just under 1 into 0, so equal buckets compare equal everywhere
+    return Math.ceil(Math.log(v) / this.p.lnGamma) + 0;
   }
 
   private valueAt(i: number): number {
@@ -241,5 +242,139 @@ export class Sketch {
     s.min = j.min;
     s.max = j.max;
     return s;
+  }
+
+  /**
+   * The buckets as bytes, for the store: a flags byte (bit 0: counts are float64), then the zero
+   * count, the number of negative and positive buckets, and each store's indexes as zigzag varint
+   * deltas with their counts (varints, or float64 when a sample rate made them fractional).
+   * count, sum, min and max are not included: the store keeps them in columns of their own.
+   */
+  encode(): Uint8Array {
+    const neg = this.neg;
+    const stores = [neg, this.pos];
+    let floats = !Number.isInteger(this.zero) || this.zero < 0;
+    for (const st of stores)
+      for (let j = 0; st && j < st.size && !floats; j++) floats = !Number.isInteger(st.count(j)) || st.count(j) > 2 ** 48;
+    const w = new Writer(16 + 6 * this.buckets);
+    w.byte(floats ? 1 : 0);
+    const count = (n: number) => (floats ? w.f64(n) : w.uvarint(n));
+    count(this.zero);
+    w.uvarint(neg?.size ?? 0);
+    w.uvarint(this.pos.size);
+    for (const st of stores) {
+      let prev = 0;
+      for (let j = 0; st && j < st.size; j++) {
+        const k = st.key(j);
+        w.svarint(k - prev);
+        prev = k;
+        count(st.count(j));
+      }
+    }
+    return w.done();
+  }
+
+  /** The inverse of `encode`, with the columns kept beside it. Throws RangeError on a damaged blob. */
+  static decode(bytes: Uint8Array, cols: { count: number; sum: number; min: number; max: number }, alpha = 0.01): Sketch {
+    const s = new Sketch(alpha);
+    const r = new Reader(bytes);
+    const floats = (r.byte() & 1) === 1;
+    const count = () => (floats ? r.f64() : r.uvarint());
+    s.zero = count();
+    const nNeg = r.uvarint();
+    const nPos = r.uvarint();
+    if (nNeg > 1e6 || nPos > 1e6) throw new RangeError('sketch blob: bucket count out of range');
+    const read = (n: number, st: Store) => {
+      let k = 0;
+      const b: number[] = [];
+      for (let j = 0; j < n; j++) {
+        k += r.svarint();
+        b.push(k, count());
+      }
+      st.b = b;
+    };
+    if (nNeg > 0) {
+      s.neg = new Store();
+      read(nNeg, s.neg);
+    }
+    read(nPos, s.pos);
+    s.count = cols.count;
+    s.sum = cols.sum;
+    s.min = cols.min;
+    s.max = cols.max;
+    return s;
+  }
+}
+
+class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private n = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf);
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.n++] = b;
+  }
+  uvarint(v: number): void {
+    this.room(10);
+    while (v >= 0x80) {
+      this.buf[this.n++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.n++] = v;
+  }
+  svarint(v: number): void {
+    this.uvarint(v < 0 ? -2 * v - 1 : 2 * v);
+  }
+  f64(v: number): void {
+    this.room(8);
+    this.view.setFloat64(this.n, v, true);
+    this.n += 8;
+  }
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
+class Reader {
+  private n = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  byte(): number {
+    if (this.n >= this.buf.length) throw new RangeError('sketch blob: truncated');
+    return this.buf[this.n++] as number;
+  }
+  uvarint(): number {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 0x80;
+    }
+    throw new RangeError('sketch blob: varint too long');
+  }
+  svarint(): number {
+    const u = this.uvarint();
+    return u % 2 === 1 ? -(u + 1) / 2 : u / 2;
+  }
+  f64(): number {
+    if (this.n + 8 > this.buf.length) throw new RangeError('sketch blob: truncated');
+    const v = this.view.getFloat64(this.n, true);
+    this.n += 8;
+    return v;
   }
 }

@@ -69,7 +69,10 @@ export function renderAgentMetrics(agent: Agent): string {
         ] as const) {
           f.lines.push(`${base}${labels(ser.tags, `quantile="${q}"`)} ${v}`);
         }
-        f.lines.push(`${base}_sum${labels(ser.tags)} ${ser.sum}`, `${base}_count${labels(ser.tags)} ${ser.count}`);
+        f.lines.push(
+          `${base}_sum${labels(ser.tags)} ${ser.totalSum ?? ser.sum}`,
+          `${base}_count${labels(ser.tags)} ${ser.total ?? ser.count}`,
+        );
       }
     }
     for (const [name, f] of families) out.push(`# TYPE ${name} ${f.type}`, ...f.lines);

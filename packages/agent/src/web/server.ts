@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Agent } from '../agent.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
+import { handleApi } from './api.js';
 import { renderAgentMetrics } from './metrics.js';
 
 const MAX_BODY = 1 << 20;
@@ -28,7 +29,14 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://agent');
     const path = url.pathname;
-    if (path === '/heartbeat') return send(res, 200, 'text/plain; charset=utf-8', 'heartbeat:ok');
+    if (path === '/heartbeat') {
+      // a store that cannot write is reported, but with 200: restarting the agent would lose the
+      // windows it holds in memory meanwhile, and would not free the disk
+      const st = agent.store?.status;
+      const body =
+        st && !st.ok ? `heartbeat:degraded: store cannot write (${st.error}); ${st.windows_held} windows held in memory` : 'heartbeat:ok';
+      return send(res, 200, 'text/plain; charset=utf-8', body);
+    }
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
       return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent));
     }
@@ -43,7 +51,19 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
         scrapes: agent.scraper?.scrapes ?? 0,
         scrape_failures: Object.fromEntries(agent.scraper?.failures ?? []),
         scrape_rounds: Object.fromEntries(agent.scraper?.rounds ?? []),
+        ...(agent.store ? { store: agent.store.status } : {}),
+        ...(agent.exporters.length > 0 ? { exporters: Object.fromEntries(agent.exporters.map((e) => [e.name, e.status])) } : {}),
       });
+    }
+    if (path.startsWith('/api/v1/') && path !== '/api/v1/self') {
+      if (req.method !== 'GET') return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET' });
+      const reader = agent.reader;
+      if (!reader) return json(res, 404, { error: 'no store: the agent runs with --store off' });
+      handleApi(reader, path, url.searchParams).then(
+        ([status, body]) => json(res, status, body),
+        (err: Error) => json(res, 500, { error: err.message }),
+      );
+      return;
     }
     if (path === '/v1/push') {
       if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST\n', { allow: 'POST' });
@@ -85,7 +105,12 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       req.on('error', () => {});
       return;
     }
-    send(res, 404, 'text/plain; charset=utf-8', 'not found: the agent serves /heartbeat, /metrics, /api/v1/self and POST /v1/push\n');
+    send(
+      res,
+      404,
+      'text/plain; charset=utf-8',
+      'not found: the agent serves /heartbeat, /metrics, /api/v1/{self,instances,series,query} and POST /v1/push\n',
+    );
   });
   server.on('clientError', (_e, socket) => socket.destroy());
   return new Promise((resolve, reject) => {

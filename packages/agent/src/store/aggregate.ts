@@ -1,0 +1,182 @@
+import { Sketch } from '../aggregate/sketch.js';
+import { PERCENTILES, type Query, QueryError, type QueryResult, type SeriesInfo } from './reader.js';
+import type { PointRow } from './sqlite.js';
+
+/** One matched series: its tags and a way to read its rows over the query's range. */
+export interface Source {
+  tags: Record<string, string>;
+  rows(): PointRow[];
+}
+
+/** Which aggregations make sense for which kind; anything else is a 400 naming `agg`. */
+export function checkAgg(agg: Query['agg'], kind: SeriesInfo['kind'] | undefined, name: string): void {
+  if (!kind) return;
+  if (PERCENTILES[agg] !== undefined && kind !== 'distribution')
+    throw new QueryError('agg', `${agg} needs a distribution (a StatsD ms, h or d); ${name} is a ${kind}: use avg, min, max or last`);
+  if (agg === 'rate' && kind !== 'counter' && kind !== 'distribution')
+    throw new QueryError('agg', `rate needs a counter or a distribution; ${name} is a ${kind}: use avg, min, max or last`);
+}
+
+/** The step ends (epoch seconds) from `from` to `to` (ms); at most 20,000, or a 400 naming `step`. */
+export function timeAxis(from: number, to: number, stepS: number): number[] {
+  const first = Math.ceil(from / 1000 / stepS) * stepS;
+  const last = Math.floor(to / 1000 / stepS) * stepS;
+  const nb = Math.max(0, Math.floor((last - first) / stepS) + 1);
+  if (nb > 20_000)
+    throw new QueryError('step', `${nb} points over the range; use a step of at least ${Math.ceil((last - first) / 20_000)} s`);
+  const t: number[] = new Array(nb);
+  for (let i = 0; i < nb; i++) t[i] = first + i * stepS;
+  return t;
+}
+
+/**
+ * Buckets rows into steps (a point at t falls in the step ending at or after t) and aggregates,
+ * first within each series, then across the series of each group:
+ * - avg: Σ sums / Σ counts (the mean level of a gauge, the mean sample of a distribution);
+ * - min, max: of the points' min and max;
+ * - sum: counters and distributions add their sums; gauges and sets add each series' mean;
+ * - last: each series' latest value, added across series;
+ * - rate: per second over the step (counter sums, distribution counts), added across series;
+ * - p50…p99: the quantile of all the group's sketches merged (a fleet percentile, not an average).
+ */
+export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: number, resolutionS: number, sources: Source[]): QueryResult {
+  checkAgg(q.agg, kind, q.name);
+  const t = timeAxis(q.from, q.to, stepS);
+  const nb = t.length;
+  const first = t[0] ?? 0;
+
+  // group key → tags and accumulators
+  const groups = new Map<string, { tags: Record<string, string>; acc: Acc }>();
+  const q0 = PERCENTILES[q.agg];
+  for (const src of sources) {
+    let gk: string;
+    let gtags: Record<string, string>;
+    if (q.by === undefined) {
+      gtags = src.tags;
+      gk = JSON.stringify(Object.entries(src.tags).sort());
+    } else {
+      gtags = {};
+      for (const k of q.by) if (src.tags[k] !== undefined) gtags[k] = src.tags[k] as string;
+      gk = JSON.stringify(Object.entries(gtags).sort());
+    }
+    let g = groups.get(gk);
+    if (!g) {
+      g = { tags: gtags, acc: new Acc(nb, q0 !== undefined) };
+      groups.set(gk, g);
+    }
+    const one = new Acc(nb, false);
+    for (const r of src.rows()) {
+      const b = Math.ceil(r.t / stepS) * stepS;
+      const i = (b - first) / stepS;
+      if (i < 0 || i >= nb) continue;
+      one.add(i, r);
+      if (q0 !== undefined && r.sk) g.acc.sketch(i, r);
+    }
+    g.acc.combine(one, q.agg, kind);
+  }
+  const series = [...groups.values()].map((g) => ({ tags: g.tags, values: g.acc.values(q.agg, stepS, q0, kind) }));
+  return { t, series, step: stepS, resolution: resolutionS, ...(kind ? { kind } : {}) };
+}
+
+/** Per-bucket accumulators, as parallel arrays. */
+class Acc {
+  readonly n: Float64Array;
+  readonly s: Float64Array;
+  readonly lo: Float64Array;
+  readonly hi: Float64Array;
+  /** the latest value and its time (within one series) */
+  readonly lastV: Float64Array;
+  readonly lastT: Float64Array;
+  /** across series: the sum of each series' mean (gauge sum) or latest value */
+  readonly x: Float64Array;
+  readonly has: Uint8Array;
+  readonly sketches: Array<Sketch | undefined> | undefined;
+
+  constructor(nb: number, sketches: boolean) {
+    this.n = new Float64Array(nb);
+    this.s = new Float64Array(nb);
+    this.lo = new Float64Array(nb).fill(Number.POSITIVE_INFINITY);
+    this.hi = new Float64Array(nb).fill(Number.NEGATIVE_INFINITY);
+    this.lastV = new Float64Array(nb);
+    this.lastT = new Float64Array(nb).fill(Number.NEGATIVE_INFINITY);
+    this.x = new Float64Array(nb);
+    this.has = new Uint8Array(nb);
+    this.sketches = sketches ? new Array(nb) : undefined;
+  }
+
+  add(i: number, r: PointRow): void {
+    this.has[i] = 1;
+    this.n[i] = (this.n[i] as number) + (r.n ?? 0);
+    this.s[i] = (this.s[i] as number) + (r.s ?? 0);
+    if (r.lo !== null && r.lo < (this.lo[i] as number)) this.lo[i] = r.lo;
+    if (r.hi !== null && r.hi > (this.hi[i] as number)) this.hi[i] = r.hi;
+    if (r.t >= (this.lastT[i] as number)) {
+      this.lastT[i] = r.t;
+      this.lastV[i] = r.v ?? 0;
+    }
+  }
+
+  sketch(i: number, r: PointRow): void {
+    const k = Sketch.decode(r.sk as Uint8Array, { count: r.n ?? 0, sum: r.s ?? 0, min: r.lo ?? 0, max: r.hi ?? 0 });
+    const sk = this.sketches as Array<Sketch | undefined>;
+    const have = sk[i];
+    if (have) have.merge(k);
+    else sk[i] = k;
+    this.has[i] = 1;
+  }
+
+  /** Adds one series' buckets into this group's. */
+  combine(one: Acc, agg: Query['agg'], kind: SeriesInfo['kind'] | undefined): void {
+    for (let i = 0; i < one.has.length; i++) {
+      if (!one.has[i]) continue;
+      this.has[i] = 1;
+      this.n[i] = (this.n[i] as number) + (one.n[i] as number);
+      this.s[i] = (this.s[i] as number) + (one.s[i] as number);
+      if ((one.lo[i] as number) < (this.lo[i] as number)) this.lo[i] = one.lo[i] as number;
+      if ((one.hi[i] as number) > (this.hi[i] as number)) this.hi[i] = one.hi[i] as number;
+      if (agg === 'last') this.x[i] = (this.x[i] as number) + (one.lastV[i] as number);
+      else if (agg === 'sum') {
+        const mean = one.n[i] ? (one.s[i] as number) / (one.n[i] as number) : 0;
+        this.x[i] = (this.x[i] as number) + (kind === 'gauge' || kind === 'set' ? mean : (one.s[i] as number));
+      }
+    }
+  }
+
+  values(agg: Query['agg'], stepS: number, q: number | undefined, kind: SeriesInfo['kind'] | undefined): Array<number | null> {
+    const out: Array<number | null> = new Array(this.has.length);
+    for (let i = 0; i < this.has.length; i++) {
+      if (!this.has[i]) {
+        out[i] = null;
+        continue;
+      }
+      const n = this.n[i] as number;
+      const s = this.s[i] as number;
+      let v: number;
+      switch (agg) {
+        case 'avg':
+          v = n > 0 ? s / n : Number.NaN;
+          break;
+        case 'min':
+          v = this.lo[i] as number;
+          break;
+        case 'max':
+          v = this.hi[i] as number;
+          break;
+        case 'sum':
+        case 'last':
+          v = this.x[i] as number;
+          break;
+        case 'rate':
+          // counters keep their sums in s; distributions their sample count in n
+          v = (kind === 'distribution' ? n : s) / stepS;
+          break;
+        default: {
+          const sk = this.sketches?.[i];
+          v = sk && q !== undefined ? sk.quantile(q) : Number.NaN;
+        }
+      }
+      out[i] = Number.isFinite(v) ? v : null;
+    }
+    return out;
+  }
+}

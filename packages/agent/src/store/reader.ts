@@ -1,0 +1,127 @@
+/**
+ * What the query API reads, whichever store answers it: the embedded SQLite file or a
+ * Prometheus-compatible engine. `/api/v1/instances`, `/series` and `/query` call these and nothing else.
+ */
+
+export const AGGS = ['avg', 'min', 'max', 'sum', 'last', 'rate', 'p50', 'p90', 'p95', 'p99'] as const;
+export type Agg = (typeof AGGS)[number];
+export const PERCENTILES: Partial<Record<Agg, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
+
+export interface Instance {
+  /** `service=api,host=web-1,pid=42` (the identity tags present), or `target=<url>` for a scrape target */
+  key: string;
+  service?: string;
+  host?: string;
+  pid?: string;
+  worker?: string;
+  instance?: string;
+  target?: string;
+  /** epoch ms (first_seen is null where the store cannot tell) */
+  first_seen: number | null;
+  last_seen: number;
+  /** `up` (probe answered), `down` (probe failed), `reporting` (data within 3 windows), `stale` */
+  health: 'up' | 'down' | 'reporting' | 'stale';
+  /** why, when down */
+  reason?: string;
+}
+
+export interface SeriesInfo {
+  name: string;
+  tags: Record<string, string>;
+  kind: 'counter' | 'gauge' | 'distribution' | 'set';
+  unit?: string;
+  first_seen?: number;
+  last_seen?: number;
+}
+
+export interface Query {
+  name: string;
+  /** every pair must match (`service: api`); a value `*` only needs the key present */
+  tags: Record<string, string>;
+  /** epoch ms */
+  from: number;
+  to: number;
+  /** ms; undefined lets the store choose from the range */
+  step: number | undefined;
+  agg: Agg;
+  /** group by these tag keys (series of a group are merged; [] merges all); undefined keeps every series apart */
+  by: string[] | undefined;
+}
+
+export interface QueryResult {
+  /** bucket ends, epoch seconds */
+  t: number[];
+  series: Array<{ tags: Record<string, string>; values: Array<number | null> }>;
+  /** the step used, and the stored resolution it was read from, in seconds */
+  step: number;
+  resolution: number;
+  kind?: SeriesInfo['kind'];
+}
+
+export interface StoreReader {
+  readonly kind: string;
+  instances(): Promise<Instance[]>;
+  series(match: string, tags: Record<string, string>, limit?: number): Promise<SeriesInfo[]>;
+  query(q: Query): Promise<QueryResult>;
+}
+
+/** A bad query parameter: the API answers 400 naming it. */
+export class QueryError extends Error {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(`${param}: ${message}`);
+  }
+}
+
+/** `a:1,b:2` (the series key form) → { a: '1', b: '2' }; a bare tag `x` → { x: '' }. */
+export function parseTags(tags: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!tags) return out;
+  for (const t of tags.split(',')) {
+    const i = t.indexOf(':');
+    if (i === -1) out[t] = '';
+    else out[t.slice(0, i)] = t.slice(i + 1);
+  }
+  return out;
+}
+
+export function tagsMatch(have: Record<string, string>, want: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(want)) {
+    if (!(k in have)) return false;
+    if (v !== '*' && have[k] !== v) return false;
+  }
+  return true;
+}
+
+/** A glob over dotted names: `*` any run of characters, `?` one. No pattern or `*` matches all. */
+export function globToRegExp(glob: string): RegExp {
+  const esc = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${esc}$`);
+}
+
+/** The identity tags that make an instance, in key order. */
+export const IDENTITY = ['service', 'host', 'pid', 'worker', 'instance'] as const;
+
+/** The instance a series belongs to, from its tags; undefined when it carries no identity. */
+export function instanceKey(tags: Record<string, string>): string | undefined {
+  if (tags.target !== undefined && tags.service === undefined && tags.pid === undefined) return `target=${tags.target}`;
+  if (tags.service === undefined && tags.pid === undefined && tags.instance === undefined) return undefined;
+  const parts: string[] = [];
+  for (const k of IDENTITY) if (tags[k] !== undefined) parts.push(`${k}=${tags[k]}`);
+  return parts.join(',');
+}
+
+export function instanceFields(key: string): Pick<Instance, 'service' | 'host' | 'pid' | 'worker' | 'instance' | 'target'> {
+  const out: Record<string, string> = {};
+  if (key.startsWith('target=')) return { target: key.slice(7) };
+  for (const p of key.split(',')) {
+    const i = p.indexOf('=');
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
