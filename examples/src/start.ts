@@ -1,7 +1,7 @@
 /**
  * `npm start`: the most complete chain that exists so far. ekg-agent (StatsD on udp+tcp 8125, HTTP on
- * 8787) receives every window from the Express example (ekg at /ops, reporting over StatsD), and a
- * little traffic keeps the numbers moving. Ctrl-C stops both; the agent flushes its open window.
+ * 8787) receives every window from the Express example (ekg at /ops, reporting over StatsD) and keeps
+ * it in its SQLite store under .ekg-agent/, and a little traffic keeps the numbers moving. Ctrl-C stops both; the agent flushes its open window.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,9 @@ const server = await start(PORT);
 const port = (server.address() as { port: number }).port;
 printUrls('Express', port);
 console.log(`\nekg-agent receives every window: http://${HTTP}/metrics and http://${HTTP}/api/v1/self`);
+console.log(`and keeps them in .ekg-agent/ekg.db (history survives restarts):`);
+console.log(`  http://${HTTP}/api/v1/instances`);
+console.log(`  http://${HTTP}/api/v1/query?name=runtime.eventloop.delay.p99&from=now-1h&by=service&agg=max`);
 console.log('ekg closes a window every 10 s; /ops/stats and /ops/metrics show the last one.');
 
 const traffic = setInterval(() => {

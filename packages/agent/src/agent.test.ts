@@ -15,7 +15,7 @@ let udpPort = 0;
 let tcpPort = 0;
 
 before(async () => {
-  const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0', '--flush-interval', '1h']);
+  const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0', '--flush-interval', '1h', '--store', 'off']);
   assert.notEqual(config, 'help');
   agent = new Agent(config as Exclude<typeof config, 'help'>, [{ name: 'test', write: (w) => void windows.push(w) }]);
   await agent.start();

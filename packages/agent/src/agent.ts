@@ -129,7 +129,8 @@ export class Agent {
     for (const s of samples) this.sink.sample(s);
   }
 
-  async start(): Promise<void> {
+  /** `timer: false` leaves every window to `flush()` (tests and embedders that drive time themselves). */
+  async start(o: { timer?: boolean } = {}): Promise<void> {
     const c = this.config;
     // the store first: a file that is not ours stops the agent before it listens
     if (c.store === 'sqlite') {
@@ -155,7 +156,7 @@ export class Agent {
     if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t)));
     if (c.http) this.web = await startWeb(this, c.http);
     this.scraper?.start();
-    this.schedule();
+    if (o.timer !== false) this.schedule();
   }
 
   /** Windows are aligned to the wall clock: every agent flushes at :00, :10, :20 … */

@@ -176,6 +176,9 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
   const storeUrl = values['store-url'] ? urls(values['store-url'], 'store-url')[0] : undefined;
   if (storeKind === 'prometheus' && !storeUrl)
     throw new ConfigError('store-url: store prometheus needs the query API, e.g. --store-url http://127.0.0.1:8428');
+  const flushInterval = duration(values['flush-interval'] ?? '10s', 'flush-interval');
+  if (storeKind === 'sqlite' && flushInterval < 1000)
+    throw new ConfigError(`flush-interval: ${flushInterval}ms is under the store's one-second resolution; use 1s or more, or --store off`);
   // targets from flags or env replace the file's list
   const specs: ScrapeSpec[] = values.scrape !== undefined ? urls(values.scrape, 'scrape').map((url) => ({ url })) : (fileScrape ?? []);
   return {
@@ -184,7 +187,7 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     statsdUnix: values['statsd-unix'],
     http: ep('http', values.http ?? '127.0.0.1:8787', '127.0.0.1'),
     data: values.data ?? '.ekg-agent',
-    flushInterval: duration(values['flush-interval'] ?? '10s', 'flush-interval'),
+    flushInterval,
     recvBuffer: int(values['recv-buffer'] ?? String(8 << 20), 'recv-buffer', 4096),
     maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),
     idleWindows: 30,

@@ -40,7 +40,7 @@ test('the same corpus to the etsy StatsD server and to ekg-agent gives the same 
   const port = etsy.port;
   after(() => etsy.proc.kill('SIGKILL'));
 
-  const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', 'off', '--flush-interval', '1h']);
+  const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', 'off', '--flush-interval', '1h', '--store', 'off']);
   assert.notEqual(config, 'help');
   const agent = new Agent(config as Exclude<typeof config, 'help'>, []);
   await agent.start();

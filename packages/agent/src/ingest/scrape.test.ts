@@ -70,6 +70,8 @@ test('the agent scrapes an ekg app and a Prometheus target, and probes each hear
     'off',
     '--flush-interval',
     '1h',
+    '--store',
+    'off',
     '--scrape',
     ekgUrl,
     '--scrape',
@@ -121,6 +123,7 @@ test('each target keeps its own schedule, and a target without a probe records n
     file,
     `statsd: 'off'
 http: 'off'
+store: 'off'
 flush_interval: 1h
 scrape:
   - url: ${base}/fast/stats

@@ -115,6 +115,7 @@ export class SqliteStore implements Sink, StoreReader {
   private readonly batch: number;
   private timer: NodeJS.Timeout | undefined;
   private maintaining = false;
+  private loggedAt = 0;
   private closed = false;
   readonly status: StoreStatus = {
     ok: true,
@@ -254,7 +255,7 @@ export class SqliteStore implements Sink, StoreReader {
     const t0 = performance.now();
     try {
       this.writeTx(w);
-      if (!this.status.ok) process.stderr.write(`ekg-agent: store: writing again after: ${this.status.error}\n`);
+      if (!this.status.ok && this.held.length <= 1) process.stderr.write(`ekg-agent: store: writing again after: ${this.status.error}\n`);
       this.status.ok = true;
       this.status.error = undefined;
       this.status.windows_written++;
@@ -264,7 +265,11 @@ export class SqliteStore implements Sink, StoreReader {
     } catch (err) {
       const e = err as Error & { code?: string };
       const msg = `${e.code ?? 'error'}: ${e.message}`;
-      if (this.status.ok) process.stderr.write(`ekg-agent: store: cannot write ${this.o.path} (${msg}); holding windows in memory\n`);
+      // one line on the way down, and at most one a minute while it flaps
+      if (this.status.ok && Date.now() - this.loggedAt > 60_000) {
+        this.loggedAt = Date.now();
+        process.stderr.write(`ekg-agent: store: cannot write ${this.o.path} (${msg}); holding windows in memory\n`);
+      }
       this.status.ok = false;
       this.status.error = msg;
       return false;
@@ -340,7 +345,11 @@ export class SqliteStore implements Sink, StoreReader {
         // a bucket is complete once the source's last point for it can no longer arrive
         const lag = li === 1 ? from.seconds + 5 : 0;
         const limit = li === 1 ? Math.floor((now / 1000 - lag) / to.seconds) * to.seconds : this.rolledUntil(from);
-        const since = doneUntil || limit - to.seconds * 2;
+        // the first run starts at the oldest row of the source
+        const oldest = doneUntil
+          ? 0
+          : ((this.db.prepare(`SELECT min(t) AS t FROM ${from.table}`).get() as { t: number | null }).t ?? limit);
+        const since = doneUntil || Math.floor((oldest - 1) / to.seconds) * to.seconds;
         if (limit <= since) continue;
         for (let i = 0; i < ids.length && !this.closed; i += this.batch) {
           this.rollBatch(ids.slice(i, i + this.batch), from, to, since, limit);

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
+import { Sketch } from '../aggregate/sketch.js';
+import { SqliteStore, StoreError } from './sqlite.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ekg-sqlite-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const path = () => join(dir, `t${n++}`, 'ekg.db');
+
+/** `count` windows of 10 s ending at `firstEnd`, `firstEnd + 10 s`, …: a gauge, a counter and a timer per instance. */
+function windows(firstEnd: number, count: number, instances = 1): FlushResult[] {
+  const agg = new Aggregator();
+  agg.flush(firstEnd - 10_000);
+  const out: FlushResult[] = [];
+  for (let i = 0; i < count; i++) {
+    for (let p = 0; p < instances; p++) {
+      const tags = `pid:${100 + p},service:api`;
+      agg.add({ name: 'heap', tags, type: 'g', value: 1000 + i, weight: 1 });
+      agg.add({ name: 'reqs', tags, type: 'c', value: 5, weight: 1 });
+      for (let k = 1; k <= 10; k++) agg.add({ name: 'lat', tags, type: 'ms', value: k * (p + 1), weight: 1 });
+    }
+    out.push(agg.flush(firstEnd + i * 10_000));
+  }
+  return out;
+}
+
+test('rollups merge windows per minute and per hour (sketches merged, not percentiles averaged), then retention prunes', async () => {
+  const now = Date.UTC(2026, 10, 22, 12, 0, 0);
+  const first = now - 3 * 3600_000 + 5000;
+  const store = new SqliteStore({
+    path: path(),
+    flushInterval: 10_000,
+    retention: { raw: 3600_000, m1: 2 * 3600_000, h1: 365 * 86400_000 },
+  });
+  after(() => store.close());
+  for (const w of windows(first, 3 * 360, 2)) store.write(w);
+  assert.equal(store.status.windows_written, 1080);
+  await store.maintain(now);
+  const count = (t: string) => (store.db.prepare(`SELECT count(*) AS c FROM ${t}`).get() as { c: number }).c;
+  // every complete minute and hour is rolled up, for each of 6 series; minutes past their two
+  // hours of retention are already pruned
+  assert.ok(count('points_1m') >= 6 * 118 && count('points_1m') <= 6 * 121, `${count('points_1m')} 1-minute rows`);
+  assert.ok(count('points_1h') >= 6 * 2, `${count('points_1h')} 1-hour rows`);
+  // a 1-minute timer row merges six windows: 60 samples; its sketch gives the p99 of the union
+  const row = store.db
+    .prepare(
+      "SELECT p.n, p.s, p.lo, p.hi, p.sk FROM points_1m p JOIN series s ON s.id = p.series WHERE s.name = 'lat' AND s.tags = 'pid:101,service:api' ORDER BY p.t LIMIT 1 OFFSET 5",
+    )
+    .get() as { n: number; s: number; lo: number; hi: number; sk: Uint8Array };
+  assert.equal(row.n, 60);
+  assert.equal(row.hi, 20);
+  const sk = Sketch.decode(row.sk, { count: row.n, sum: row.s, min: row.lo, max: row.hi });
+  assert.ok(Math.abs(sk.quantile(0.5) - 10) <= 0.11);
+  // retention: raw older than an hour and minutes older than two are gone
+  await store.maintain(now + 601_000);
+  const oldest = (t: string) => (store.db.prepare(`SELECT min(t) AS t FROM ${t}`).get() as { t: number }).t;
+  assert.ok(oldest('points_raw') > (now + 601_000 - 3600_000) / 1000);
+  assert.ok(oldest('points_1m') > (now + 601_000 - 7200_000) / 1000);
+  // a query over the three hours reads the rollups where raw is gone and still sees every minute
+  const r = await store.query({ name: 'reqs', tags: {}, from: first + 3600_000, to: now, step: 600_000, agg: 'sum', by: [] });
+  assert.equal(r.resolution, 60);
+  const full = r.series[0]?.values.slice(1, -1) ?? [];
+  assert.ok(full.length >= 10);
+  for (const v of full) assert.equal(v, 2 * 60 * 5, 'ten minutes of two instances at 5 per window');
+});
+
+test('a fleet percentile from merged sketches; the resolution follows the range', async () => {
+  const now = Date.now();
+  const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => store.close());
+  const ws = windows(Math.floor((now - 600_000) / 10_000) * 10_000 + 5000, 60, 3);
+  for (const w of ws) store.write(w);
+  const r = await store.query({
+    name: 'lat',
+    tags: { service: 'api' },
+    from: now - 600_000,
+    to: now,
+    step: undefined,
+    agg: 'p99',
+    by: ['service'],
+  });
+  assert.equal(r.resolution, 10, '10 minutes read raw windows');
+  const v = r.series[0]?.values.find((x) => x !== null) as number;
+  // three instances: 1..10, 2..20, 3..30; the p99 of the 30 values is 30
+  assert.ok(Math.abs(v - 30) <= 0.31, `${v}`);
+  const mean = await store.query({
+    name: 'lat',
+    tags: { pid: '100' },
+    from: now - 600_000,
+    to: now,
+    step: 60_000,
+    agg: 'avg',
+    by: undefined,
+  });
+  assert.ok(mean.series[0]?.values.some((x) => x !== null && Math.abs(x - 5.5) < 1e-9));
+});
+
+test('a file that is not ekg-agent’s is refused at start and left untouched', () => {
+  const junk = path();
+  rmSync(join(junk, '..'), { recursive: true, force: true });
+  new SqliteStore({ path: junk, flushInterval: 10_000 }).close();
+  writeFileSync(junk, 'this is somebody’s notes, not a database'.repeat(200));
+  assert.throws(
+    () => new SqliteStore({ path: junk, flushInterval: 10_000 }),
+    (e: unknown) => e instanceof StoreError && /not a SQLite database/.test((e as Error).message),
+  );
+  assert.match(readFileSync(junk, 'utf8'), /somebody’s notes/);
+
+  const foreign = path();
+  rmSync(join(foreign, '..'), { recursive: true, force: true });
+  new SqliteStore({ path: foreign, flushInterval: 10_000 }).close();
+  rmSync(foreign);
+  const other = new Database(foreign);
+  other.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5)');
+  other.close();
+  assert.throws(() => new SqliteStore({ path: foreign, flushInterval: 10_000 }), /another application/);
+  const again = new Database(foreign, { readonly: true });
+  assert.deepEqual(again.prepare('SELECT * FROM invoices').all(), [{ id: 1, total: 9.5 }]);
+  assert.equal((again.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'series'").get() as { n: number }).n, 0);
+  again.close();
+
+  const damaged = path();
+  const s = new SqliteStore({ path: damaged, flushInterval: 10_000 });
+  for (const w of windows(Date.now() - 100_000, 10)) s.write(w);
+  s.db.pragma('wal_checkpoint(TRUNCATE)');
+  s.db.close();
+  const bytes = readFileSync(damaged);
+  bytes.fill(0x5a, 4096, 8192); // a page of garbage in the middle
+  writeFileSync(damaged, bytes);
+  assert.throws(() => new SqliteStore({ path: damaged, flushInterval: 10_000 }), /damaged|cannot be read/);
+});
+
+test('a full file: windows are held in memory and counted, reported, and written once there is room', async () => {
+  const p = path();
+  const store = new SqliteStore({ path: p, flushInterval: 10_000, maxBytes: 64 * 1024, maxHeld: 5 });
+  after(() => store.close());
+  const stderr = process.stderr.write;
+  const lines: string[] = [];
+  process.stderr.write = ((l: string) => {
+    lines.push(String(l));
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    // many series per window fill 64 KiB quickly
+    const agg = new Aggregator();
+    const start = Date.now() - 200_000;
+    agg.flush(start);
+    for (let i = 0; i < 12; i++) {
+      for (let k = 0; k < 300; k++) agg.add({ name: `m.${i}.${k}`, tags: `pid:1,service:x`, type: 'g', value: k, weight: 1 });
+      store.write(agg.flush(start + (i + 1) * 10_000));
+    }
+  } finally {
+    process.stderr.write = stderr;
+  }
+  assert.equal(store.status.ok, false);
+  assert.match(store.status.error ?? '', /SQLITE_FULL/);
+  assert.ok(store.status.windows_held > 0 && store.status.windows_held <= 5);
+  assert.ok(store.status.windows_dropped > 0, 'the hold is bounded, and what it drops is counted');
+  assert.equal(lines.filter((l) => /cannot write/.test(l)).length, 1, 'one stderr line, not one per window');
+  // room again: the held windows go in, in order
+  store.db.pragma('max_page_count = 1000000');
+  const agg = new Aggregator();
+  agg.add({ name: 'after', tags: '', type: 'g', value: 1, weight: 1 });
+  const heldBefore = store.status.windows_held;
+  const writtenBefore = store.status.windows_written;
+  store.write(agg.flush());
+  assert.equal(store.status.ok, true);
+  assert.equal(store.status.windows_held, 0);
+  assert.equal(store.status.windows_written, writtenBefore + heldBefore + 1);
+});
