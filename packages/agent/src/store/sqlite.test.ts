@@ -31,7 +31,9 @@ function windows(firstEnd: number, count: number, instances = 1): FlushResult[] 
 }
 
 test('rollups merge windows per minute and per hour (sketches merged, not percentiles averaged), then retention prunes', async () => {
-  const now = Date.UTC(2026, 10, 22, 12, 0, 0);
+  // the next 10-minute mark: close to the real clock, by which the store picks the resolution that
+  // still covers `from`, and aligned so retention cuts the rollups at a bucket's edge
+  const now = Math.ceil(Date.now() / 600_000) * 600_000;
   const first = now - 3 * 3600_000 + 5000;
   const store = new SqliteStore({
     path: path(),

@@ -13,7 +13,6 @@ import {
   instanceKey,
   parseTags,
   type Query,
-  QueryError,
   type QueryResult,
   type SeriesInfo,
   type StoreReader,
