@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Sketch } from './sketch.js';
+import { Sketch, SketchSum } from './sketch.js';
 
 function lcg(seed: number) {
   let s = seed;
@@ -78,4 +78,31 @@ test('encode/decode round-trips buckets, negatives, zeros and fractional weights
   for (let i = 1; i <= 1000; i++) ints.add(i);
   assert.ok(ints.encode().length < ints.buckets * 3.5, 'integer counts take a few bytes a bucket');
   assert.throws(() => Sketch.decode(bytes.subarray(0, bytes.length - 3), { count: 1, sum: 1, min: 1, max: 1 }), RangeError);
+});
+
+test('SketchSum merges stored blobs into the same quantiles as merging the sketches', () => {
+  const parts = Array.from({ length: 40 }, (_, p) => {
+    const s = new Sketch();
+    for (let i = 0; i < 200; i++) s.add(((p * 7919 + i * 104729) % 100_000) / 100 - (p % 5 === 0 ? 50 : 0));
+    if (p % 3 === 0) s.add(0, 4);
+    return s;
+  });
+  const union = new Sketch();
+  const sum = new SketchSum();
+  for (const s of parts) {
+    union.merge(s);
+    sum.addEncoded(s.encode(), s);
+  }
+  assert.equal(sum.count, union.count);
+  for (const q of [0, 0.001, 0.1, 0.5, 0.9, 0.99, 0.999, 1]) assert.equal(sum.quantile(q), union.quantile(q), `q=${q}`);
+  assert.ok(Number.isNaN(new SketchSum().quantile(0.5)));
+  // from the blobs alone: the count from the buckets, answers within the 1 % accuracy
+  const bare = new SketchSum();
+  for (const s of parts) bare.addEncoded(s.encode());
+  assert.equal(bare.count, union.count);
+  for (const q of [0.01, 0.5, 0.9, 0.99]) {
+    const want = union.quantile(q);
+    assert.ok(Math.abs(bare.quantile(q) - want) <= 0.0101 * Math.abs(want), `q=${q}: ${bare.quantile(q)} vs ${want}`);
+  }
+  assert.throws(() => sum.addEncoded(new Uint8Array([0, 0, 5]), { count: 1, min: 0, max: 0 }), RangeError);
 });

@@ -1,11 +1,16 @@
-import { Sketch } from '../aggregate/sketch.js';
+import { SketchSum } from '../aggregate/sketch.js';
 import { PERCENTILES, type Query, QueryError, type QueryResult, type SeriesInfo } from './reader.js';
-import type { PointRow } from './sqlite.js';
 
-/** One matched series: its tags and a way to read its rows over the query's range. */
+/**
+ * A stored point as a query reads it: [t (epoch s), v, count, sum, min, max, sketch blob].
+ * A raw gauge, counter or set row holds v alone (count, sum, min and max null): one sample of value v.
+ */
+export type Row = [number, number | null, number | null, number | null, number | null, number | null, (Uint8Array | null)?];
+
+/** One matched series: its tags and a way to read its rows over the query's range, in time order. */
 export interface Source {
   tags: Record<string, string>;
-  rows(): PointRow[];
+  rows(withSketches: boolean): Row[];
 }
 
 /** Which aggregations make sense for which kind; anything else is a 400 naming `agg`. */
@@ -65,12 +70,12 @@ export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: nu
       groups.set(gk, g);
     }
     const one = new Acc(nb, false);
-    for (const r of src.rows()) {
-      const b = Math.ceil(r.t / stepS) * stepS;
+    for (const r of src.rows(q0 !== undefined)) {
+      const b = Math.ceil(r[0] / stepS) * stepS;
       const i = (b - first) / stepS;
       if (i < 0 || i >= nb) continue;
       one.add(i, r);
-      if (q0 !== undefined && r.sk) g.acc.sketch(i, r);
+      if (q0 !== undefined && r[6]) g.acc.sketch(i, r);
     }
     g.acc.combine(one, q.agg, kind);
   }
@@ -90,7 +95,7 @@ class Acc {
   /** across series: the sum of each series' mean (gauge sum) or latest value */
   readonly x: Float64Array;
   readonly has: Uint8Array;
-  readonly sketches: Array<Sketch | undefined> | undefined;
+  readonly sketches: Array<SketchSum | undefined> | undefined;
 
   constructor(nb: number, sketches: boolean) {
     this.n = new Float64Array(nb);
@@ -104,24 +109,34 @@ class Acc {
     this.sketches = sketches ? new Array(nb) : undefined;
   }
 
-  add(i: number, r: PointRow): void {
+  add(i: number, r: Row): void {
+    const t = r[0];
+    const v = r[1];
+    const one = r[2] === null;
+    const n = one ? 1 : (r[2] as number);
+    const sum = one ? (v ?? 0) : (r[3] ?? 0);
+    const lo = one ? v : r[4];
+    const hi = one ? v : r[5];
     this.has[i] = 1;
-    this.n[i] = (this.n[i] as number) + (r.n ?? 0);
-    this.s[i] = (this.s[i] as number) + (r.s ?? 0);
-    if (r.lo !== null && r.lo < (this.lo[i] as number)) this.lo[i] = r.lo;
-    if (r.hi !== null && r.hi > (this.hi[i] as number)) this.hi[i] = r.hi;
-    if (r.t >= (this.lastT[i] as number)) {
-      this.lastT[i] = r.t;
-      this.lastV[i] = r.v ?? 0;
+    this.n[i] = (this.n[i] as number) + n;
+    this.s[i] = (this.s[i] as number) + sum;
+    if (lo !== null && lo < (this.lo[i] as number)) this.lo[i] = lo;
+    if (hi !== null && hi > (this.hi[i] as number)) this.hi[i] = hi;
+    if (t >= (this.lastT[i] as number)) {
+      this.lastT[i] = t;
+      this.lastV[i] = v ?? 0;
     }
   }
 
-  sketch(i: number, r: PointRow): void {
-    const k = Sketch.decode(r.sk as Uint8Array, { count: r.n ?? 0, sum: r.s ?? 0, min: r.lo ?? 0, max: r.hi ?? 0 });
-    const sk = this.sketches as Array<Sketch | undefined>;
-    const have = sk[i];
-    if (have) have.merge(k);
-    else sk[i] = k;
+  sketch(i: number, r: Row): void {
+    const sk = this.sketches as Array<SketchSum | undefined>;
+    let have = sk[i];
+    if (!have) {
+      have = new SketchSum();
+      sk[i] = have;
+    }
+    // a percentile reads the sketch alone: its count is its buckets', unclamped by min and max
+    have.addEncoded(r[6] as Uint8Array, r[2] === null ? undefined : { count: r[2], min: r[4] ?? 0, max: r[5] ?? 0 });
     this.has[i] = 1;
   }
 

@@ -2,6 +2,7 @@ import { metricName } from 'ekg';
 import { checkAgg, timeAxis } from './aggregate.js';
 import {
   type Agg,
+  DEFAULT_POINTS,
   globToRegExp,
   type Instance,
   PERCENTILES,
@@ -216,7 +217,7 @@ export class PromStore implements StoreReader {
   async query(q: Query, now = Date.now()): Promise<QueryResult> {
     const res = this.res;
     const range = q.to - q.from;
-    const want = q.step ?? Math.max(range / 1500, res * 1000);
+    const want = q.step ?? Math.max(range / DEFAULT_POINTS, res * 1000);
     const stepS = Math.max(res, Math.ceil(want / 1000 / res) * res);
     const base = metricName(q.name);
     const kind = await this.kindOf(base, q.tags, now);

@@ -5,6 +5,8 @@
 
 export const AGGS = ['avg', 'min', 'max', 'sum', 'last', 'rate', 'p50', 'p90', 'p95', 'p99'] as const;
 export type Agg = (typeof AGGS)[number];
+/** Points a query answers when it names no step: about one per pixel of a wide chart. */
+export const DEFAULT_POINTS = 1000;
 export const PERCENTILES: Partial<Record<Agg, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 
 export interface Instance {

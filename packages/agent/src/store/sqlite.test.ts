@@ -176,3 +176,24 @@ test('a full file: windows are held in memory and counted, reported, and written
   assert.equal(store.status.windows_held, 0);
   assert.equal(store.status.windows_written, writtenBefore + heldBefore + 1);
 });
+
+test('an hour is rolled up only once it is whole, so runs in the middle of an hour never leave a partial bucket', async () => {
+  const hour = Math.floor(Date.now() / 3600_000) * 3600_000 - 3 * 3600_000;
+  const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => store.close());
+  const ws = windows(hour + 10_000, 3 * 360);
+  // maintenance at 1 h 20 min, then at 2 h 40 min, then after the third hour
+  for (const [i, w] of ws.entries()) {
+    store.write(w);
+    if (i === 480 || i === 960) await store.maintain(w.end + 6_000);
+  }
+  await store.maintain(hour + 3 * 3600_000 + 120_000);
+  const rows = store.db
+    .prepare("SELECT p.t, p.s FROM points_1h p JOIN series s ON s.id = p.series WHERE s.name = 'reqs' ORDER BY p.t")
+    .all() as Array<{ t: number; s: number }>;
+  assert.deepEqual(
+    rows.map((r) => r.s),
+    [360 * 5, 360 * 5, 360 * 5],
+    'three whole hours of 5 per window',
+  );
+});
