@@ -9,7 +9,14 @@ import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cores, drive, hasWrk, pinned } from './load.js';
+import { childJson, runSection, storeSection } from './sections.js';
 import { fmt, median, spread, table } from './stats.js';
+
+// `npm run bench -- store`: that section alone, written into RESULTS.md in place
+if (process.argv[2]) {
+  await runSection(process.argv[2]);
+  process.exit(0);
+}
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
@@ -45,19 +52,6 @@ async function stop(s: Server): Promise<void> {
   const done = new Promise((r) => s.proc.once('exit', r));
   s.proc.kill('SIGKILL');
   await done;
-}
-
-function childJson<T>(file: string, args: string[], execArgv: string[] = []): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const proc = fork(here(file), args, { execArgv, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-    });
-    proc.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as T) : reject(new Error(`${file} exited ${code}`)),
-    );
-  });
 }
 
 async function heapAfter(n: number): Promise<{ before: number; after: number }> {
@@ -202,6 +196,7 @@ const row = (label: string, target: string) => [
   target,
 ];
 
+const storeText = await storeSection();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const date = new Date().toISOString().slice(0, 10);
 const ok = (b: boolean) => (b ? 'met' : 'MISSED');
@@ -319,6 +314,7 @@ for ${agentBench.series.seconds} s; the agent at its default 10 s window; the fi
 | flush, wall time (sockets read between its chunks) | ${fmt(agentBench.series.flushMs, 1)} ms | off the receive path |
 | metrics received over the whole run, flushes included | ${fmt(agentBench.series.ratio * 100, 2)} % | no loss: ${ok(agentBench.series.ratio >= 0.999)} |
 
+${storeText}
 ## Paired rounds
 
 Each line is one round; each ratio was measured with both servers under load at the same moment. On this VM the
