@@ -26,6 +26,8 @@ export interface SelfStats {
   service_checks_received: number;
   pushes_received: number;
   pushes_rejected: number;
+  /** HTTP requests refused for a missing or wrong token (401) */
+  unauthorized: number;
   series_active: number;
   dropped_cardinality: number;
   dropped_type_clash: number;
@@ -79,6 +81,7 @@ export class Agent {
       service_checks_received: 0,
       pushes_received: 0,
       pushes_rejected: 0,
+      unauthorized: 0,
       series_active: 0,
       dropped_cardinality: 0,
       dropped_type_clash: 0,

@@ -23,6 +23,7 @@ const KEYS: Record<string, string> = {
   retention_1h: 'retention-1h',
   store_max_size: 'store-max-size',
   remote_write: 'remote-write',
+  token_file: 'token-file',
 };
 
 const SCRAPE_KEYS = ['url', 'interval', 'timeout', 'format', 'heartbeat'];

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readConfigFile } from './config-file.js';
 import { type Endpoint, parseEndpoint } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
@@ -24,6 +25,8 @@ export interface AgentConfig {
   storeMaxBytes: number;
   /** Prometheus remote-write endpoints each window is sent to */
   remoteWrite: string[];
+  /** when set, every HTTP path but /heartbeat and the dashboard's static files needs `Authorization: Bearer <token>` */
+  token: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -51,6 +54,8 @@ Usage: ekg-agent [options]
   --retention-1h DUR       1-hour rollups (default 1y)
   --store-max-size BYTES   a cap on the SQLite file (e.g. 2g; default none)
   --remote-write URL       send every window to a Prometheus remote-write endpoint (repeatable)
+  --token-file FILE        a bearer token (the file's first line) for the API, /metrics and pushes;
+                           or EKG_AGENT_TOKEN. The dashboard asks for it once. /heartbeat stays open
   --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …);
                            scrape items there may set their own interval, timeout, format and heartbeat
   --help                   this text
@@ -78,6 +83,7 @@ const FLAGS = [
   'retention-1h',
   'store-max-size',
   'remote-write',
+  'token-file',
 ] as const;
 type Flag = (typeof FLAGS)[number];
 
@@ -145,7 +151,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     fromFile.delete(name);
   }
   try {
-    return build(values, fileScrape);
+    return build(values, fileScrape, env);
   } catch (err) {
     // a bad value from the file names its line too
     const field = err instanceof ConfigError ? /^([a-z-]+):/.exec(err.message)?.[1] : undefined;
@@ -155,7 +161,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 }
 
-function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] | undefined): AgentConfig {
+function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] | undefined, env: NodeJS.ProcessEnv): AgentConfig {
   const ep = (field: string, v: string, dflt: string): Endpoint | undefined => {
     if (v === 'off') return undefined;
     const e = parseEndpoint(v, dflt);
@@ -202,7 +208,25 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     },
     storeMaxBytes: bytes(values['store-max-size'] ?? '0', 'store-max-size'),
     remoteWrite: values['remote-write'] ? urls(values['remote-write'], 'remote-write') : [],
+    token: tokenOf(values['token-file'], env),
   };
+}
+
+/** The agent's token: EKG_AGENT_TOKEN, or the first line of --token-file (kept out of argv and YAML). */
+function tokenOf(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  let t = env.EKG_AGENT_TOKEN;
+  if (file) {
+    try {
+      t = readFileSync(file, 'utf8').split(/\r?\n/)[0];
+    } catch (err) {
+      throw new ConfigError(`token-file: cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (!t?.trim()) throw new ConfigError(`token-file: ${file} is empty; put the token on its first line`);
+  }
+  t = t?.trim();
+  if (t !== undefined && t !== '' && !/^[\x21-\x7e]{8,}$/.test(t))
+    throw new ConfigError('token: must be at least 8 printable characters without spaces (EKG_AGENT_TOKEN or --token-file)');
+  return t || undefined;
 }
 
 function configPath(argv: string[]): string | undefined {

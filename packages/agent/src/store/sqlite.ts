@@ -585,7 +585,9 @@ export class SqliteStore implements Sink, StoreReader {
             const rows: Row[] = new Array(t.length);
             let at = 0;
             for (let i = 0; i < t.length; i++) {
-              rows[i] = [t[i] as number, null, null, null, null, null, (blob as Uint8Array).subarray(at, (at += len[i] as number))];
+              const end = at + (len[i] as number);
+              rows[i] = [t[i] as number, null, null, null, null, null, (blob as Uint8Array).subarray(at, end)];
+              at = end;
             }
             return rows as Row[];
           }),

@@ -25,6 +25,7 @@ export function renderAgentMetrics(agent: Agent): string {
   one('ekg_agent_metrics_received_total', 'counter', 'Samples received (StatsD lines and push values).', s.metrics_received);
   one('ekg_agent_pushes_received_total', 'counter', 'HTTP pushes accepted.', s.pushes_received);
   one('ekg_agent_pushes_rejected_total', 'counter', 'HTTP pushes refused (400, 413).', s.pushes_rejected);
+  one('ekg_agent_unauthorized_total', 'counter', 'HTTP requests refused for a missing or wrong token (401).', s.unauthorized);
   out.push('# HELP ekg_agent_bad_lines_total Lines refused, by reason.', '# TYPE ekg_agent_bad_lines_total counter');
   for (const [reason, n] of Object.entries(s.bad_lines_by_reason)) out.push(`ekg_agent_bad_lines_total{reason="${reason}"} ${n}`);
   if (Object.keys(s.bad_lines_by_reason).length === 0) out.push('ekg_agent_bad_lines_total{reason="none"} 0');

@@ -1,8 +1,10 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Agent } from '../agent.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
 import { handleApi } from './api.js';
+import { isAsset, serveAsset } from './assets.js';
 import { renderAgentMetrics } from './metrics.js';
 
 const MAX_BODY = 1 << 20;
@@ -26,9 +28,29 @@ function identity(req: IncomingMessage, url: URL): Record<string, string> {
 }
 
 export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
+  const want = agent.config.token ? Buffer.from(`Bearer ${agent.config.token}`) : undefined;
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!want) return true;
+    const got = Buffer.from(String(req.headers.authorization ?? ''));
+    return got.length === want.length && timingSafeEqual(got, want);
+  };
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://agent');
     const path = url.pathname;
+    // the dashboard's files carry no data: it loads, then asks for the token the API wants
+    if (isAsset(path) && (req.method === 'GET' || req.method === 'HEAD') && serveAsset(req, res, path)) return;
+    if (path !== '/heartbeat' && !authorized(req)) {
+      agent.self.unauthorized++;
+      return send(
+        res,
+        401,
+        'application/json; charset=utf-8',
+        JSON.stringify({ error: 'this agent needs Authorization: Bearer <token>' }),
+        {
+          'www-authenticate': 'Bearer realm="ekg-agent"',
+        },
+      );
+    }
     if (path === '/heartbeat') {
       // a store that cannot write is reported, but with 200: restarting the agent would lose the
       // windows it holds in memory meanwhile, and would not free the disk
@@ -109,7 +131,7 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       res,
       404,
       'text/plain; charset=utf-8',
-      'not found: the agent serves /heartbeat, /metrics, /api/v1/{self,instances,series,query} and POST /v1/push\n',
+      'not found: the agent serves the dashboard at /, /heartbeat, /metrics, /api/v1/{self,instances,series,query} and POST /v1/push\n',
     );
   });
   server.on('clientError', (_e, socket) => socket.destroy());

@@ -1,0 +1,92 @@
+/** The agent's JSON API, with the token when the agent has one. */
+
+export interface Instance {
+  key: string;
+  service?: string;
+  host?: string;
+  pid?: string;
+  worker?: string;
+  instance?: string;
+  target?: string;
+  first_seen: number | null;
+  last_seen: number;
+  health: 'up' | 'down' | 'reporting' | 'stale';
+  reason?: string;
+}
+
+export interface SeriesInfo {
+  name: string;
+  tags: Record<string, string>;
+  kind: 'counter' | 'gauge' | 'distribution' | 'set';
+  unit?: string;
+}
+
+export interface QueryResult {
+  name: string;
+  agg: string;
+  t: number[];
+  series: Array<{ tags: Record<string, string>; values: Array<number | null> }>;
+  step: number;
+  resolution: number;
+  kind?: SeriesInfo['kind'];
+}
+
+export interface Query {
+  name: string;
+  tags?: string;
+  agg?: string;
+  by?: string;
+  from: number;
+  to: number;
+  step?: number;
+}
+
+/** The agent answered 401: the dashboard asks for the token and tries again. */
+export class Unauthorized extends Error {}
+
+const KEY = 'ekg-agent-token';
+let token: string | null = null;
+try {
+  token = localStorage.getItem(KEY);
+} catch {
+  // storage may be off (private mode): the token lives for this page only
+}
+
+export function setToken(t: string): void {
+  token = t;
+  try {
+    localStorage.setItem(KEY, t);
+  } catch {
+    // see above
+  }
+}
+
+/** Requests made since the page loaded, for tests and the status line. */
+export const stats = { requests: 0, failures: 0 };
+
+export async function api<T>(path: string, params: Record<string, string | number | undefined> = {}): Promise<T> {
+  const u = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') u.searchParams.set(k, String(v));
+  stats.requests++;
+  const res = await fetch(u, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (res.status === 401) throw new Unauthorized('the agent wants its token');
+  const body = (await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }))) as T & { error?: string };
+  if (!res.ok) {
+    stats.failures++;
+    throw new Error(body.error ?? `${res.status} ${res.statusText}`);
+  }
+  return body;
+}
+
+/** One query; `from` and `to` in ms, `step` in seconds. */
+export function query(q: Query): Promise<QueryResult> {
+  return api<QueryResult>('/api/v1/query', {
+    name: q.name,
+    tags: q.tags,
+    agg: q.agg,
+    by: q.by,
+    from: Math.round(q.from),
+    to: Math.round(q.to),
+    step: q.step ? `${q.step}s` : undefined,
+  });
+}

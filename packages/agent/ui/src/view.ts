@@ -1,0 +1,41 @@
+/** What every view gets from the page: the time range, the URL's parameters, and zoom. */
+export interface Ctx {
+  /** the range in epoch ms, and the step (seconds) charts use for it */
+  range(): { from: number; to: number; step: number };
+  params: URLSearchParams;
+  /** changes the URL's parameters (a new history entry) and so re-renders */
+  navigate(params: Record<string, string | undefined>): void;
+  /** a dragged range on a chart: the page moves to it */
+  zoom(from: number, to: number): void;
+}
+
+export interface View {
+  /** fetches and draws; called at start, on live ticks and on range changes */
+  refresh(): Promise<void>;
+  destroy(): void;
+}
+
+/** The step for a range: the coarsest of these that still gives at least ~360 points, about 1,000 at most. */
+export function stepFor(rangeMs: number): number {
+  const s = rangeMs / 1000;
+  for (const step of [10, 30, 60, 120, 300, 600, 1800, 3600]) if (s / step <= 1100) return step;
+  return 3600;
+}
+
+export const IDENTITY = ['service', 'host', 'pid', 'worker', 'instance'] as const;
+
+/** An instance's key, as the agent writes it (`service=api,host=h,pid=1`), from a series' tags. */
+export function keyOf(tags: Record<string, string>): string {
+  if (tags.target !== undefined && tags.service === undefined && tags.pid === undefined) return `target=${tags.target}`;
+  return IDENTITY.filter((k) => tags[k] !== undefined)
+    .map((k) => `${k}=${tags[k]}`)
+    .join(',');
+}
+
+/** `service=api,pid=1` → the query's tag filter `service:api,pid:1`. */
+export function filterOf(key: string): string {
+  return key
+    .split(',')
+    .map((p) => p.replace('=', ':'))
+    .join(',');
+}
