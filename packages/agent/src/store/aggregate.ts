@@ -2,10 +2,10 @@ import { SketchSum } from '../aggregate/sketch.js';
 import { PERCENTILES, type Query, QueryError, type QueryResult, type SeriesInfo } from './reader.js';
 
 /**
- * A stored point as a query reads it: [t (epoch s), v, count, sum, min, max, sketch blob].
+ * A stored point as a query reads it: [t (epoch s), v, count, sum, min, max, ms covered, sketch blob].
  * A raw gauge, counter or set row holds v alone (count, sum, min and max null): one sample of value v.
  */
-export type Row = [number, number | null, number | null, number | null, number | null, number | null, (Uint8Array | null)?];
+export type Row = [number, number | null, number | null, number | null, number | null, number | null, number | null, (Uint8Array | null)?];
 
 /** One matched series: its tags and a way to read its rows over the query's range, in time order. */
 export interface Source {
@@ -23,9 +23,10 @@ export function checkAgg(agg: Query['agg'], kind: SeriesInfo['kind'] | undefined
 }
 
 /** The step ends (epoch seconds) from `from` to `to` (ms); at most 20,000, or a 400 naming `step`. */
-export function timeAxis(from: number, to: number, stepS: number): number[] {
+export function timeAxis(from: number, to: number, stepS: number, partial = false): number[] {
   const first = Math.ceil(from / 1000 / stepS) * stepS;
-  const last = Math.floor(to / 1000 / stepS) * stepS;
+  // with `partial`, the step that holds `to` is the last (a live chart shows the newest windows)
+  const last = (partial ? Math.ceil : Math.floor)(to / 1000 / stepS) * stepS;
   const nb = Math.max(0, Math.floor((last - first) / stepS) + 1);
   if (nb > 20_000)
     throw new QueryError('step', `${nb} points over the range; use a step of at least ${Math.ceil((last - first) / 20_000)} s`);
@@ -46,7 +47,7 @@ export function timeAxis(from: number, to: number, stepS: number): number[] {
  */
 export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: number, resolutionS: number, sources: Source[]): QueryResult {
   checkAgg(q.agg, kind, q.name);
-  const t = timeAxis(q.from, q.to, stepS);
+  const t = timeAxis(q.from, q.to, stepS, true);
   const nb = t.length;
   const first = t[0] ?? 0;
 
@@ -75,11 +76,13 @@ export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: nu
       const i = (b - first) / stepS;
       if (i < 0 || i >= nb) continue;
       one.add(i, r);
-      if (q0 !== undefined && r[6]) g.acc.sketch(i, r);
+      if (q0 !== undefined && r[7]) g.acc.sketch(i, r);
     }
     g.acc.combine(one, q.agg, kind);
   }
-  const series = [...groups.values()].map((g) => ({ tags: g.tags, values: g.acc.values(q.agg, stepS, q0, kind) }));
+  // the last step may still be filling: a rate there is over the windows it holds so far
+  const open = nb > 0 && (t[nb - 1] as number) > q.to / 1000;
+  const series = [...groups.values()].map((g) => ({ tags: g.tags, values: g.acc.values(q.agg, stepS, q0, kind, open) }));
   return { t, series, step: stepS, resolution: resolutionS, ...(kind ? { kind } : {}) };
 }
 
@@ -95,6 +98,8 @@ class Acc {
   /** across series: the sum of each series' mean (gauge sum) or latest value */
   readonly x: Float64Array;
   readonly has: Uint8Array;
+  /** ms of windows each step holds (for a rate over a step still filling) */
+  readonly cov: Float64Array;
   readonly sketches: Array<SketchSum | undefined> | undefined;
 
   constructor(nb: number, sketches: boolean) {
@@ -106,6 +111,7 @@ class Acc {
     this.lastT = new Float64Array(nb).fill(Number.NEGATIVE_INFINITY);
     this.x = new Float64Array(nb);
     this.has = new Uint8Array(nb);
+    this.cov = new Float64Array(nb);
     this.sketches = sketches ? new Array(nb) : undefined;
   }
 
@@ -118,6 +124,7 @@ class Acc {
     const lo = one ? v : r[4];
     const hi = one ? v : r[5];
     this.has[i] = 1;
+    this.cov[i] = (this.cov[i] as number) + (r[6] ?? 0);
     this.n[i] = (this.n[i] as number) + n;
     this.s[i] = (this.s[i] as number) + sum;
     if (lo !== null && lo < (this.lo[i] as number)) this.lo[i] = lo;
@@ -136,7 +143,7 @@ class Acc {
       sk[i] = have;
     }
     // a percentile reads the sketch alone: its count is its buckets', unclamped by min and max
-    have.addEncoded(r[6] as Uint8Array, r[2] === null ? undefined : { count: r[2], min: r[4] ?? 0, max: r[5] ?? 0 });
+    have.addEncoded(r[7] as Uint8Array, r[2] === null ? undefined : { count: r[2], min: r[4] ?? 0, max: r[5] ?? 0 });
     this.has[i] = 1;
   }
 
@@ -149,6 +156,8 @@ class Acc {
       this.s[i] = (this.s[i] as number) + (one.s[i] as number);
       if ((one.lo[i] as number) < (this.lo[i] as number)) this.lo[i] = one.lo[i] as number;
       if ((one.hi[i] as number) > (this.hi[i] as number)) this.hi[i] = one.hi[i] as number;
+      // the most time a series of the group covers in the step
+      if ((one.cov[i] as number) > (this.cov[i] as number)) this.cov[i] = one.cov[i] as number;
       if (agg === 'last') this.x[i] = (this.x[i] as number) + (one.lastV[i] as number);
       else if (agg === 'sum') {
         const mean = one.n[i] ? (one.s[i] as number) / (one.n[i] as number) : 0;
@@ -157,7 +166,13 @@ class Acc {
     }
   }
 
-  values(agg: Query['agg'], stepS: number, q: number | undefined, kind: SeriesInfo['kind'] | undefined): Array<number | null> {
+  values(
+    agg: Query['agg'],
+    stepS: number,
+    q: number | undefined,
+    kind: SeriesInfo['kind'] | undefined,
+    open = false,
+  ): Array<number | null> {
     const out: Array<number | null> = new Array(this.has.length);
     for (let i = 0; i < this.has.length; i++) {
       if (!this.has[i]) {
@@ -183,7 +198,9 @@ class Acc {
           break;
         case 'rate':
           // counters keep their sums in s; distributions their sample count in n
-          v = (kind === 'distribution' ? n : s) / stepS;
+          v =
+            (kind === 'distribution' ? n : s) /
+            (i === this.has.length - 1 && open && (this.cov[i] as number) > 0 ? Math.min(stepS, (this.cov[i] as number) / 1000) : stepS);
           break;
         default: {
           const sk = this.sketches?.[i];

@@ -197,3 +197,17 @@ test('an hour is rolled up only once it is whole, so runs in the middle of an ho
     'three whole hours of 5 per window',
   );
 });
+
+test('a live range ends with the step still filling; its rate is over the windows it holds so far', async () => {
+  const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => store.close());
+  const now = Date.now();
+  const lastEnd = Math.floor(now / 10_000) * 10_000;
+  for (const w of windows(lastEnd - 59 * 10_000, 60)) store.write(w);
+  const r = await store.query({ name: 'reqs', tags: {}, from: now - 600_000, to: now, step: 60_000, agg: 'rate', by: [] });
+  assert.ok((r.t.at(-1) as number) >= now / 1000, 'the last step holds now');
+  const vals = r.series[0]?.values ?? [];
+  assert.notEqual(vals.at(-1), null, 'the newest windows are shown');
+  // 5 per 10 s window: 0.5/s in every step, the one still filling included
+  for (const v of vals.slice(1)) if (v !== null) assert.ok(Math.abs(v - 0.5) < 1e-9, `${vals}`);
+});

@@ -245,7 +245,7 @@ export class SqliteStore implements Sink, StoreReader {
       readJson: per((t) =>
         db
           .prepare(
-            `SELECT json_group_array(json_array(t, v, n, s, lo, hi)) FROM (SELECT t, v, n, s, lo, hi FROM ${t} WHERE series = ? AND t > ? AND t <= ? ORDER BY t)`,
+            `SELECT json_group_array(json_array(t, v, n, s, lo, hi, d)) FROM (SELECT t, v, n, s, lo, hi, d FROM ${t} WHERE series = ? AND t > ? AND t <= ? ORDER BY t)`,
           )
           .pluck(),
       ),
@@ -586,7 +586,7 @@ export class SqliteStore implements Sink, StoreReader {
             let at = 0;
             for (let i = 0; i < t.length; i++) {
               const end = at + (len[i] as number);
-              rows[i] = [t[i] as number, null, null, null, null, null, (blob as Uint8Array).subarray(at, end)];
+              rows[i] = [t[i] as number, null, null, null, null, null, null, (blob as Uint8Array).subarray(at, end)];
               at = end;
             }
             return rows as Row[];

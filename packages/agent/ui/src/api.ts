@@ -69,7 +69,11 @@ export async function api<T>(path: string, params: Record<string, string | numbe
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') u.searchParams.set(k, String(v));
   stats.requests++;
   const res = await fetch(u, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  if (res.status === 401) throw new Unauthorized('the agent wants its token');
+  if (res.status === 401) {
+    // read to the end: a response left unread is an aborted request to the browser
+    await res.arrayBuffer().catch(() => undefined);
+    throw new Unauthorized('the agent wants its token');
+  }
   const body = (await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }))) as T & { error?: string };
   if (!res.ok) {
     stats.failures++;

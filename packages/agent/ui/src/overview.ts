@@ -74,7 +74,9 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
     });
     const now = Date.now();
     // worker and host columns only when some instance has one
-    const cols = COLUMNS.filter((c) => (c.id !== 'worker' && c.id !== 'host') || rows.some((r) => r.inst[c.id as 'worker' | 'host'] !== undefined));
+    const cols = COLUMNS.filter(
+      (c) => (c.id !== 'worker' && c.id !== 'host') || rows.some((r) => r.inst[c.id as 'worker' | 'host'] !== undefined),
+    );
     const has = new Set(cols.map((c) => c.id));
     const head = h(
       'tr',

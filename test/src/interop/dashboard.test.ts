@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type AgentProcess, type AppProcess, startAgent, startApp, traffic, until } from './processes.js';
+import { need } from './system.js';
+
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core), served by a real
+ * agent that a real app with `--import ekg/register` reports into over StatsD.
+ */
+const skip = need('chromium');
+
+/** Every chart of the instance view (the GC ones draw zeros when no collection happened: still data). */
+const INSTANCE_CHARTS = [
+  'Event-loop delay',
+  'Event-loop utilization',
+  'Heap',
+  'Heap used by space',
+  'Process memory',
+  'GC pause time by kind',
+  'GC collections by kind',
+  'CPU',
+  'HTTP requests by status class',
+  'HTTP latency',
+  'Active resources',
+];
+
+/** A page that remembers console errors, failed requests and uncaught exceptions. */
+async function open(browser: Browser, opts: { colorScheme?: 'light' | 'dark'; width?: number; height?: number } = {}) {
+  const page = await browser.newPage({
+    viewport: { width: opts.width ?? 1280, height: opts.height ?? 800 },
+    colorScheme: opts.colorScheme ?? 'light',
+  });
+  const problems: string[] = [];
+  const requests: Array<{ url: string; auth?: string }> = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('request', (r) => {
+    if (r.url().includes('/api/')) requests.push({ url: r.url(), auth: r.headers().authorization });
+  });
+  return { page, problems, requests };
+}
+
+async function ready(page: Page): Promise<void> {
+  await page.waitForSelector('main[data-state="ready"]', { timeout: 15_000 });
+}
+
+const chartPoints = (page: Page) =>
+  page.$$eval('.chart', (els) =>
+    Object.fromEntries(els.map((e) => [(e as HTMLElement).dataset.title, Number((e as HTMLElement).dataset.points)])),
+  );
+
+describe('dashboard', { skip }, () => {
+  let agent: AgentProcess;
+  let app: AppProcess;
+  let browser: Browser;
+  let key: string;
+
+  before(async () => {
+    agent = await startAgent(['--flush-interval', '1s']);
+    app = await startApp(agent.udp);
+    // a few windows of traffic, so every chart has points
+    const end = Date.now() + 6000;
+    while (Date.now() < end) await traffic(app, 20);
+    key = await until(
+      async () => {
+        const r = (await (await fetch(`${agent.http}/api/v1/instances`)).json()) as { instances: Array<{ key: string; service?: string }> };
+        return r.instances.find((i) => i.service === 'shop')?.key;
+      },
+      15_000,
+      'the app to appear in /api/v1/instances',
+    );
+    await until(
+      async () => {
+        const r = (await (await fetch(`${agent.http}/api/v1/query?name=http.requests.2xx&from=now-5m&agg=rate&by=`)).json()) as {
+          series: Array<{ values: Array<number | null> }>;
+        };
+        return (r.series[0]?.values.filter((v) => v !== null).length ?? 0) >= 3;
+      },
+      15_000,
+      'three windows of requests in the store',
+    );
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await app?.stop();
+    await agent?.stop();
+  });
+
+  test('the overview lists the instance with its health and sparklines; the filter narrows it', async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${agent.http}/`);
+    await ready(page);
+    const row = page.locator(`#instances tbody tr[data-key="${key}"]`);
+    await row.waitFor();
+    assert.match((await row.locator('.badge').textContent()) ?? '', /reporting|up/);
+    assert.equal(await row.locator('td', { hasText: 'shop' }).count(), 1);
+    // six sparklines, each with its latest value
+    assert.equal(await row.locator('canvas.spark').count(), 6);
+    const values = await row.locator('td.spark span').allTextContents();
+    assert.ok(
+      values.every((v) => v !== '–'),
+      `every vital has a value: ${values.join(', ')}`,
+    );
+    await page.fill('#filter', 'no-such-service');
+    assert.equal(await page.locator('#instances tbody tr').count(), 0);
+    await page.fill('#filter', 'shop');
+    assert.equal(await page.locator('#instances tbody tr').count(), 1);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('every chart of the instance view draws data; a range change refetches; a drag zooms', async () => {
+    const { page, problems, requests } = await open(browser);
+    await page.goto(`${agent.http}/#/instance?key=${encodeURIComponent(key)}&range=15m`);
+    await ready(page);
+    const points = await chartPoints(page);
+    for (const title of INSTANCE_CHARTS) assert.ok((points[title] ?? 0) > 0, `${title} has data: ${JSON.stringify(points)}`);
+    // each chart is a labelled image for screen readers, with its latest values
+    const label = await page.locator('.chart[data-title="Heap"]').getAttribute('aria-label');
+    assert.match(label ?? '', /^Heap, latest: used [\d.]+ MiB/);
+    assert.equal(await page.locator('.chart canvas').count(), INSTANCE_CHARTS.length);
+
+    const before = requests.length;
+    await page.click('button[data-range="6h"]');
+    await page.waitForFunction(() => location.hash.includes('range=6h'));
+    await ready(page);
+    const after6h = requests.slice(before).filter((r) => r.url.includes('/api/v1/query'));
+    assert.ok(after6h.length >= INSTANCE_CHARTS.length, `the charts were fetched again (${after6h.length} queries)`);
+    assert.ok(
+      after6h.every((r) => new URL(r.url).searchParams.get('step') === '30s'),
+      '6 h is read at a 30 s step',
+    );
+    assert.equal(await page.getAttribute('button[data-range="6h"]', 'aria-pressed'), 'true');
+
+    // drag across the middle of a chart: the URL gets an absolute from/to, and the charts follow it
+    const over = page.locator('.chart[data-title="Heap"] .u-over');
+    const box = await over.boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.95, box.y + box.height / 2, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForFunction(() => /from=\d+&to=\d+/.test(location.hash));
+    await ready(page);
+    const hash = new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1]);
+    const span = Number(hash.get('to')) - Number(hash.get('from'));
+    assert.ok(span > 0 && span < 6 * 3600_000 * 0.6, `zoomed into part of the 6 h (${span} ms)`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the service view merges instances; the explorer charts any metric; a shared URL opens the same view', async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${agent.http}/#/service?name=shop&range=15m`);
+    await ready(page);
+    assert.match((await page.locator('h1').textContent()) ?? '', /Service shop/);
+    const points = await chartPoints(page);
+    assert.ok((points['HTTP requests by status class'] ?? 0) > 0);
+    assert.ok((points['Process memory'] ?? 0) > 0);
+
+    await page.goto(`${agent.http}/#/explore?name=runtime.memory.rss&tags=service:shop&by=service&range=15m`);
+    await ready(page);
+    assert.equal(await page.inputValue('#x-name'), 'runtime.memory.rss');
+    const ex = await chartPoints(page);
+    assert.ok((ex['runtime.memory.rss (avg)'] ?? 0) > 0, JSON.stringify(ex));
+    // a new query from the form
+    await page.fill('#x-name', 'http.requests.total');
+    await page.selectOption('#x-agg', 'rate');
+    await page.click('form[role="search"] button[type="submit"]');
+    await page.waitForFunction(() => location.hash.includes('name=http.requests.total'));
+    await ready(page);
+    assert.ok(((await chartPoints(page))['http.requests.total (rate)'] ?? 0) > 0);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('usable at phone width: nothing overflows the page sideways', async () => {
+    const { page, problems } = await open(browser, { width: 390, height: 844 });
+    await page.goto(`${agent.http}/#/instance?key=${encodeURIComponent(key)}&range=15m`);
+    await ready(page);
+    const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert.ok(scroll <= client + 1, `page is ${scroll}px wide in a ${client}px window`);
+    assert.ok(((await chartPoints(page)).Heap ?? 0) > 0);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the agent serves the dashboard from the package: gzipped, revalidated, no outside URL', async () => {
+    const html = await fetch(`${agent.http}/`);
+    assert.equal(html.status, 200);
+    const text = await html.text();
+    assert.doesNotMatch(text, /https?:\/\/(?!www\.w3\.org)/, 'no CDN or outside URL in the page');
+    let total = 0;
+    for (const path of ['/ui/main.js', '/ui/chart.js', '/ui/uPlot.iife.min.js']) {
+      const r = await fetch(`${agent.http}${path}`, { headers: { 'accept-encoding': 'gzip' } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-encoding'), 'gzip');
+      const etag = r.headers.get('etag') as string;
+      total += Number(r.headers.get('content-length'));
+      const again = await fetch(`${agent.http}${path}`, { headers: { 'if-none-match': etag } });
+      assert.equal(again.status, 304);
+    }
+    assert.ok(total > 10_000, 'the charts and the app are there');
+    assert.equal((await fetch(`${agent.http}/ui/../../package.json`)).status, 404);
+    assert.equal((await fetch(`${agent.http}/ui/nope.js`)).status, 404);
+  });
+});
+
+describe('dashboard with an agent token', { skip }, () => {
+  let agent: AgentProcess;
+  let browser: Browser;
+  const TOKEN = 'tok-3b8e61c2-dash';
+
+  before(async () => {
+    agent = await startAgent([], { EKG_AGENT_TOKEN: TOKEN });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await agent?.stop();
+  });
+
+  test('the API wants the token; the dashboard asks once, refuses a wrong one, and sends it on every call', async () => {
+    assert.equal((await fetch(`${agent.http}/api/v1/instances`)).status, 401);
+    assert.equal((await fetch(`${agent.http}/heartbeat`)).status, 200);
+    assert.equal((await fetch(`${agent.http}/api/v1/instances`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+
+    const { page, problems, requests } = await open(browser);
+    await page.goto(`${agent.http}/`);
+    await page.waitForSelector('#token-dialog[open]');
+    await page.fill('#token-input', 'wrong-token-123');
+    await page.click('#token-form button[type="submit"]');
+    await page.waitForFunction(() => (document.getElementById('token-error')?.textContent ?? '').includes('refused'));
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-form button[type="submit"]');
+    await ready(page);
+    assert.equal(await page.locator('#token-dialog[open]').count(), 0);
+    // a reload remembers it: no prompt, and every API call carries it
+    const seen = requests.length;
+    await page.reload();
+    await ready(page);
+    assert.equal(await page.locator('#token-dialog[open]').count(), 0);
+    const later = requests.slice(seen);
+    assert.ok(later.length > 0);
+    assert.ok(
+      later.every((r) => r.auth === `Bearer ${TOKEN}`),
+      'every call after the prompt sends the token',
+    );
+    // the two refused calls are the only console noise a token prompt makes (the browser logs 401s)
+    assert.deepEqual(
+      problems.filter((p) => !/401 \(Unauthorized\)/.test(p)),
+      [],
+    );
+    await page.close();
+  });
+});

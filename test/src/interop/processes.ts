@@ -1,0 +1,129 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The real `ekg-agent` bin and a real app with `--import ekg/register`, as separate processes. */
+
+const BIN = fileURLToPath(new URL('../../../packages/agent/bin/ekg-agent.js', import.meta.url));
+const REGISTER = import.meta.resolve('ekg/register');
+
+export interface AgentProcess {
+  proc: ChildProcess;
+  http: string;
+  udp: number;
+  data: string;
+  stderr: () => string;
+  stop(): Promise<void>;
+}
+
+/** Starts the agent on free ports with a fresh data dir (or `data`), and waits for its start line. */
+export function startAgent(args: string[] = [], env: Record<string, string> = {}, data?: string): Promise<AgentProcess> {
+  const dir = data ?? mkdtempSync(join(tmpdir(), 'ekg-agent-'));
+  const proc = spawn(
+    process.execPath,
+    [BIN, '--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir, '--console', 'off', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
+  );
+  let err = '';
+  proc.stderr?.on('data', (d) => {
+    err += d;
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`ekg-agent did not start: ${err}`)), 20_000);
+    proc.stdout?.on('data', (d) => {
+      out += d;
+      const m = /statsd udp\+tcp [\d.]+:(\d+), http (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      resolve({
+        proc,
+        udp: Number(m[1]),
+        http: m[2] as string,
+        data: dir,
+        stderr: () => err,
+        stop: async () => {
+          if (proc.exitCode === null) {
+            const done = new Promise((r) => proc.once('exit', r));
+            proc.kill('SIGTERM');
+            await done;
+          }
+          if (!data) rmSync(dir, { recursive: true, force: true });
+        },
+      });
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`ekg-agent exited ${code}: ${err}`));
+    });
+  });
+}
+
+export interface AppProcess {
+  proc: ChildProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+const APP = `
+import { createServer } from 'node:http';
+const server = createServer((req, res) => {
+  if (req.url === '/slow') return setTimeout(() => res.end('slow'), 20);
+  if (req.url === '/missing') { res.statusCode = 404; return res.end('no'); }
+  res.end('ok');
+});
+server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port));
+`;
+
+/** A small HTTP app with ekg attached by `--import ekg/register`, reporting over StatsD to `udpPort`. */
+export function startApp(udpPort: number, env: Record<string, string> = {}): Promise<AppProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-app-'));
+  const file = join(dir, 'app.mjs');
+  writeFileSync(file, APP);
+  const proc = spawn(process.execPath, ['--import', REGISTER, file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, EKG_STATSD: `udp://127.0.0.1:${udpPort}`, EKG_INTERVAL: '1s', EKG_SERVICE: 'shop', ...env },
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d) => {
+      out += d;
+      const m = /app (\d+)/.exec(out);
+      if (m)
+        resolve({
+          proc,
+          url: `http://127.0.0.1:${m[1]}`,
+          stop: async () => {
+            if (proc.exitCode === null) {
+              const done = new Promise((r) => proc.once('exit', r));
+              proc.kill('SIGKILL');
+              await done;
+            }
+            rmSync(dir, { recursive: true, force: true });
+          },
+        });
+    });
+    proc.once('exit', (code) => reject(new Error(`app exited ${code}`)));
+  });
+}
+
+/** Sends `n` requests to the app, a few of them slow or 404. */
+export async function traffic(app: AppProcess, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const path = i % 7 === 0 ? '/slow' : i % 11 === 0 ? '/missing' : '/';
+    await fetch(`${app.url}${path}`).then((r) => r.arrayBuffer());
+  }
+}
+
+/** Polls until `fn` returns a truthy value or `ms` pass. */
+export async function until<T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
