@@ -9,7 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cores, drive, hasWrk, pinned } from './load.js';
-import { childJson, runSection, storeSection } from './sections.js';
+import { childJson, dashboardSection, runSection, storeSection } from './sections.js';
 import { fmt, median, spread, table } from './stats.js';
 
 // `npm run bench -- store`: that section alone, written into RESULTS.md in place
@@ -197,6 +197,7 @@ const row = (label: string, target: string) => [
 ];
 
 const storeText = await storeSection();
+const dashboardText = await dashboardSection();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const date = new Date().toISOString().slice(0, 10);
 const ok = (b: boolean) => (b ? 'met' : 'MISSED');
@@ -315,6 +316,7 @@ for ${agentBench.series.seconds} s; the agent at its default 10 s window; the fi
 | metrics received over the whole run, flushes included | ${fmt(agentBench.series.ratio * 100, 2)} % | no loss: ${ok(agentBench.series.ratio >= 0.999)} |
 
 ${storeText}
+${dashboardText}
 ## Paired rounds
 
 Each line is one round; each ratio was measured with both servers under load at the same moment. On this VM the

@@ -89,8 +89,41 @@ With the default retention (raw 24 h, 1 min 15 d, 1 h 1 y), a gauge costs about 
 `;
 }
 
+/** The dashboard in Debian's chromium: render times and the JavaScript it ships. */
+export async function dashboardSection(): Promise<string> {
+  const d = await childJson<{
+    overviewMs: number;
+    rows: number;
+    instanceMs: number;
+    charts: number;
+    points: number;
+    jsGzip: number;
+    scripts: number;
+  }>('./dashboard.js', []);
+  return `## ekg-agent dashboard (in a browser)
+
+Headless Chromium (Debian's, through playwright-core) at 1280×800 against the real agent, whose SQLite file was
+filled beforehand (\`bench/src/dashboard.ts\`); time from navigation start to the view's first complete render
+(every request answered and every chart drawn), median of 7 loads.
+
+${table(
+  ['measure', 'value', 'target'],
+  [
+    [`overview, ${d.rows} instances with 6 sparklines each over 1 h`, `${fmt(d.overviewMs, 0)} ms`, `< 1 s: ${ok(d.overviewMs < 1000)}`],
+    [
+      `instance view, 24 h of 10 s windows (${d.charts} charts, ${fmt(d.points)} points)`,
+      `${fmt(d.instanceMs, 0)} ms`,
+      `< 500 ms: ${ok(d.instanceMs < 500)}`,
+    ],
+    [`JavaScript shipped (${d.scripts} files, gzipped)`, `${fmt(d.jsGzip / 1024, 1)} KiB`, `≤ 150 KB: ${ok(d.jsGzip <= 150_000)}`],
+  ],
+)}
+`;
+}
+
 const SECTIONS: Record<string, { title: string; run: () => Promise<string> }> = {
   store: { title: '## ekg-agent store (SQLite)', run: storeSection },
+  dashboard: { title: '## ekg-agent dashboard (in a browser)', run: dashboardSection },
 };
 
 /** Runs one section and writes it into RESULTS.md in place (before "## Paired rounds" if new). */

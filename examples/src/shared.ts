@@ -18,7 +18,14 @@ export function queueVital(): Vital {
 /** The examples report over StatsD when EKG_STATSD is set (npm start sets it to its local StatsD). */
 export function makeEkg(): Ekg {
   const statsd = process.env.EKG_STATSD;
-  return createEkg({ prefix: '/ops', vitals: [queueVital()], labels: { service: 'example' }, ...(statsd ? { report: { statsd } } : {}) });
+  const interval = process.env.EKG_INTERVAL;
+  return createEkg({
+    prefix: '/ops',
+    vitals: [queueVital()],
+    labels: { service: 'example' },
+    ...(interval ? { interval } : {}),
+    ...(statsd ? { report: { statsd } } : {}),
+  });
 }
 
 export const PORT = Number(process.env.PORT ?? 3000);

@@ -1,18 +1,25 @@
 /**
- * `npm start`: the most complete chain that exists so far. ekg-agent (StatsD on udp+tcp 8125, HTTP on
- * 8787) receives every window from the Express example (ekg at /ops, reporting over StatsD) and keeps
- * it in its SQLite store under .ekg-agent/, and a little traffic keeps the numbers moving. Ctrl-C stops both; the agent flushes its open window.
+ * `npm start`: the most complete chain that exists so far. ekg-agent (StatsD on udp+tcp 8125, HTTP and
+ * its dashboard on 8787) receives every window from the Express example (ekg at /ops, reporting over
+ * StatsD) and keeps it in its SQLite store under .ekg-agent/, and a little traffic keeps the numbers
+ * moving. Windows are 2 s here (10 s by default) so the dashboard moves at once. Ctrl-C stops both;
+ * the agent flushes its open window.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const STATSD = process.env.EKG_AGENT_STATSD ?? '127.0.0.1:8125';
 const HTTP = process.env.EKG_AGENT_HTTP ?? '127.0.0.1:8787';
+const WINDOW = process.env.EKG_INTERVAL ?? '2s';
 const cli = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
 
-const agent: ChildProcess = spawn(process.execPath, [cli, '--statsd', STATSD, '--http', HTTP, '--console', 'summary'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const agent: ChildProcess = spawn(
+  process.execPath,
+  [cli, '--statsd', STATSD, '--http', HTTP, '--flush-interval', WINDOW, '--console', 'off'],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 let stopping = false;
 await new Promise<void>((resolve) => {
   let pending = '';
@@ -31,17 +38,19 @@ await new Promise<void>((resolve) => {
   });
 });
 process.env.EKG_STATSD = `udp://${STATSD.includes(':') ? STATSD : `127.0.0.1:${STATSD}`}`;
+process.env.EKG_INTERVAL = WINDOW;
 
 const { start } = await import('./express.js');
 const { PORT, printUrls } = await import('./shared.js');
 const server = await start(PORT);
 const port = (server.address() as { port: number }).port;
 printUrls('Express', port);
+console.log(`\n  ▶ the dashboard: http://${HTTP}/#/?range=15m   (the demo's vital signs, live)`);
 console.log(`\nekg-agent receives every window: http://${HTTP}/metrics and http://${HTTP}/api/v1/self`);
 console.log(`and keeps them in .ekg-agent/ekg.db (history survives restarts):`);
 console.log(`  http://${HTTP}/api/v1/instances`);
 console.log(`  http://${HTTP}/api/v1/query?name=runtime.eventloop.delay.p99&from=now-1h&by=service&agg=max`);
-console.log('ekg closes a window every 10 s; /ops/stats and /ops/metrics show the last one.');
+console.log(`ekg closes a window every ${WINDOW}; /ops/stats and /ops/metrics show the last one.`);
 
 const traffic = setInterval(() => {
   fetch(`http://127.0.0.1:${port}/${Math.random() < 0.2 ? 'slow' : ''}`).catch(() => {});

@@ -94,3 +94,28 @@ test('bad parameters are a 400 naming the parameter', async () => {
   assert.equal((await get(`${base}/api/v1/nothing`)).status, 404);
   assert.equal((await fetch(`${base}/api/v1/query?name=level`, { method: 'POST' })).status, 405);
 });
+
+test('a batch answers many queries in order, each with its own result or error', async () => {
+  const { agent, base } = await agentOn(join(dir, 'batch'));
+  after(() => agent.stop());
+  agent.ingest('heap:5|g|#service:web,pid:1\nheap:7|g|#service:web,pid:2\nreqs:3|c|#service:web,pid:1');
+  agent.flush();
+  const q = (s: string) => `q=${encodeURIComponent(s)}`;
+  const r = await get(
+    `${base}/api/v1/batch?${q('name=heap&agg=max&by=service&from=now-5m')}&${q('name=reqs&agg=p42')}&${q('name=reqs&agg=sum&by=&from=now-5m')}`,
+  );
+  assert.equal(r.status, 200);
+  const [a, b, c] = r.body.results as Array<Record<string, unknown>>;
+  const last = (x: Record<string, unknown> | undefined) =>
+    ((x?.series as Array<{ values: Array<number | null> }>)[0]?.values ?? []).filter((v) => v !== null).at(-1);
+  assert.equal(a?.name, 'heap');
+  assert.equal(last(a), 7);
+  assert.deepEqual(b, { error: 'agg: "p42" must be one of avg, min, max, sum, last, rate, p50, p90, p95, p99', param: 'agg' });
+  assert.equal(last(c), 3);
+  const none = await get(`${base}/api/v1/batch`);
+  assert.equal(none.status, 400);
+  assert.equal(none.body.param, 'q');
+  const many = await get(`${base}/api/v1/batch?${Array.from({ length: 201 }, () => q('name=heap')).join('&')}`);
+  assert.equal(many.status, 400);
+  assert.match(String(many.body.error), /at most 200/);
+});

@@ -57,37 +57,62 @@ export async function handleApi(reader: StoreReader, path: string, params: URLSe
         throw new QueryError('limit', `"${limitRaw}" must be a whole number from 1 to 100000`);
       return [200, { series: await reader.series(params.get('match') ?? '', parseTagFilter(params.get('tags')), limit) }];
     }
-    if (path === '/api/v1/query') {
-      const name = params.get('name');
-      if (!name) throw new QueryError('name', 'required: the metric name, e.g. name=runtime.eventloop.delay.p99');
-      const to = params.has('to') ? parseTime(params.get('to') as string, 'to', now) : now;
-      const from = params.has('from') ? parseTime(params.get('from') as string, 'from', now) : to - 3_600_000;
-      if (!(from < to)) throw new QueryError('from', `must be before to (${new Date(from).toISOString()} ≥ ${new Date(to).toISOString()})`);
-      const step = params.has('step') ? parseStep(params.get('step') as string) : undefined;
-      const aggRaw = params.get('agg');
-      if (aggRaw !== null && !(AGGS as readonly string[]).includes(aggRaw))
-        throw new QueryError('agg', `"${aggRaw}" must be one of ${AGGS.join(', ')}`);
-      const byRaw = params.get('by');
-      const by =
-        byRaw === null
-          ? undefined
-          : byRaw
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean);
-      const tags = parseTagFilter(params.get('tags'));
-      let agg = aggRaw as Agg | null;
-      if (!agg) {
-        // StatsD names cannot hold * or ? (the sanitiser drops them): the name is its own glob
-        const info = await reader.series(name, tags, 1);
-        agg = DEFAULT_AGG[info[0]?.kind ?? 'gauge'] ?? 'avg';
+    if (path === '/api/v1/query') return [200, await runQuery(reader, params, now)];
+    if (path === '/api/v1/batch') {
+      // several queries in one request (a dashboard view's charts): answers in order, each its own
+      // result or its own error, so one bad query does not fail the rest
+      const qs = params.getAll('q');
+      if (qs.length === 0) throw new QueryError('q', 'required: one or more URL-encoded query strings, e.g. q=name%3Dheap%26agg%3Dmax');
+      if (qs.length > MAX_BATCH) throw new QueryError('q', `${qs.length} queries; at most ${MAX_BATCH} in one batch`);
+      const results: unknown[] = [];
+      for (const q of qs) {
+        try {
+          results.push(await runQuery(reader, new URLSearchParams(q), now));
+        } catch (err) {
+          if (err instanceof QueryError) results.push({ error: err.message, param: err.param });
+          else throw err;
+        }
       }
-      const q: Query = { name, tags, from, to, step, agg, by };
-      return [200, { name, agg, ...(await reader.query(q)) }];
+      return [200, { results }];
     }
-    return [404, { error: `no such API: ${path}; there are /api/v1/instances, /api/v1/series, /api/v1/query and /api/v1/self` }];
+    return [
+      404,
+      { error: `no such API: ${path}; there are /api/v1/instances, /api/v1/series, /api/v1/query, /api/v1/batch and /api/v1/self` },
+    ];
   } catch (err) {
     if (err instanceof QueryError) return [400, { error: err.message, param: err.param }];
     return [502, { error: `the store could not answer: ${(err as Error).message}` }];
   }
+}
+
+const MAX_BATCH = 200;
+
+/** `name=&tags=&from=&to=&step=&agg=&by=` → the store's answer; a bad parameter throws QueryError naming it. */
+async function runQuery(reader: StoreReader, params: URLSearchParams, now: number): Promise<unknown> {
+  const name = params.get('name');
+  if (!name) throw new QueryError('name', 'required: the metric name, e.g. name=runtime.eventloop.delay.p99');
+  const to = params.has('to') ? parseTime(params.get('to') as string, 'to', now) : now;
+  const from = params.has('from') ? parseTime(params.get('from') as string, 'from', now) : to - 3_600_000;
+  if (!(from < to)) throw new QueryError('from', `must be before to (${new Date(from).toISOString()} ≥ ${new Date(to).toISOString()})`);
+  const step = params.has('step') ? parseStep(params.get('step') as string) : undefined;
+  const aggRaw = params.get('agg');
+  if (aggRaw !== null && !(AGGS as readonly string[]).includes(aggRaw))
+    throw new QueryError('agg', `"${aggRaw}" must be one of ${AGGS.join(', ')}`);
+  const byRaw = params.get('by');
+  const by =
+    byRaw === null
+      ? undefined
+      : byRaw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+  const tags = parseTagFilter(params.get('tags'));
+  let agg = aggRaw as Agg | null;
+  if (!agg) {
+    // StatsD names cannot hold * or ? (the sanitiser drops them): the name is its own glob
+    const info = await reader.series(name, tags, 1);
+    agg = DEFAULT_AGG[info[0]?.kind ?? 'gauge'] ?? 'avg';
+  }
+  const q: Query = { name, tags, from, to, step, agg, by };
+  return { name, agg, ...(await reader.query(q)) };
 }

@@ -66,6 +66,7 @@ export const stats = { requests: 0, failures: 0 };
 
 export async function api<T>(path: string, params: Record<string, string | number | undefined> = {}): Promise<T> {
   const u = new URL(path, location.origin);
+  // (a path may carry its own query string, as a batch does)
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') u.searchParams.set(k, String(v));
   stats.requests++;
   const res = await fetch(u, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -82,15 +83,32 @@ export async function api<T>(path: string, params: Record<string, string | numbe
   return body;
 }
 
-/** One query; `from` and `to` in ms, `step` in seconds. */
-export function query(q: Query): Promise<QueryResult> {
-  return api<QueryResult>('/api/v1/query', {
+function paramsOf(q: Query): Record<string, string | undefined> {
+  return {
     name: q.name,
     tags: q.tags,
     agg: q.agg,
     by: q.by,
-    from: Math.round(q.from),
-    to: Math.round(q.to),
+    from: String(Math.round(q.from)),
+    to: String(Math.round(q.to)),
     step: q.step ? `${q.step}s` : undefined,
-  });
+  };
+}
+
+/** One query; `from` and `to` in ms, `step` in seconds. */
+export function query(q: Query): Promise<QueryResult> {
+  return api<QueryResult>('/api/v1/query', paramsOf(q));
+}
+
+/** Many queries in one request (`/api/v1/batch`): each answer, or undefined where that query failed. */
+export async function batch(qs: Query[]): Promise<Array<QueryResult | undefined>> {
+  if (qs.length === 0) return [];
+  const u = new URLSearchParams();
+  for (const q of qs) {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(paramsOf(q))) if (v !== undefined && v !== '') p.set(k, v);
+    u.append('q', p.toString());
+  }
+  const r = await api<{ results: Array<QueryResult | { error: string }> }>(`/api/v1/batch?${u}`);
+  return r.results.map((x) => ('error' in x ? undefined : x));
 }

@@ -1,4 +1,4 @@
-import { api, type Instance, type QueryResult, query, type SeriesInfo } from './api.js';
+import { api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
 import { ago, type Unit } from './format.js';
@@ -144,37 +144,51 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
   root.append(h('h1', {}, title), meta, grid, distTitle, distGrid);
 
   const charts = new Map<string, Chart>();
-  let spaces: string[] | undefined;
-  let dists: SeriesInfo[] = [];
+  /** the series this instance (or service) has: looked up once per view */
+  let found: SeriesInfo[] | undefined;
   const zoom = (from: number, to: number) => ctx.zoom(from, to);
 
-  function ensure(id: string, make: () => Chart, parent: HTMLElement): Chart {
-    let c = charts.get(id);
-    if (!c) {
-      c = make();
-      charts.set(id, c);
-      parent.append(c.el);
-    }
-    return c;
-  }
-
-  async function linesOf(def: ChartDef): Promise<Line[]> {
-    if (def.id !== 'spaces') return def.lines;
-    if (!spaces) {
-      const s = await api<{ series: SeriesInfo[] }>('/api/v1/series', { match: 'runtime.memory.spaces.*.used', tags });
-      spaces = [...new Set(s.series.map((x) => x.name))].sort();
-    }
-    return spaces.map((n) => ({ label: n.split('.')[3] as string, name: n, agg: 'avg', fleet: 'sum' }));
+  /** The charts to draw: the fixed ones, then (once the series are known) heap spaces and distributions. */
+  function defsOf(f: SeriesInfo[] | undefined): ChartDef[] {
+    if (!f) return CHARTS.filter((d) => d.id !== 'spaces');
+    const names = [...new Set(f.map((s) => s.name))].sort();
+    const spaces = names.filter((n) => /^runtime\.memory\.spaces\.[^.]+\.used$/.test(n));
+    const dists = names.filter((n) => f.some((s) => s.name === n && s.kind === 'distribution'));
+    return [
+      ...CHARTS.map((d) =>
+        d.id === 'spaces'
+          ? { ...d, lines: spaces.map((n) => ({ label: n.split('.')[3] as string, name: n, agg: 'avg', fleet: 'sum' })) }
+          : d,
+      ),
+      ...dists.map((n) => ({
+        id: `dist:${n}`,
+        title: n,
+        unit: ((f.find((s) => s.name === n)?.unit as Unit) ?? 'ms') as Unit,
+        lines: ['p50', 'p90', 'p99'].map((p) => ({ label: p, name: n, agg: p })),
+      })),
+    ];
   }
 
   return {
     async refresh() {
       const { from, to, step } = ctx.range();
-      const by = '';
-      const [insts, found] = await Promise.all([
+      const known = found;
+      const queryOf = (l: Line) => ({ name: l.name, tags, agg: mode === 'service' ? (l.fleet ?? l.agg) : l.agg, by: '', from, to, step });
+      // every chart's queries in one request, beside the instance list and (the first time) the series
+      const first = defsOf(known);
+      const [insts, f, rs] = await Promise.all([
         api<{ instances: Instance[] }>('/api/v1/instances'),
-        api<{ series: SeriesInfo[] }>('/api/v1/series', { tags, limit: 5000 }),
+        known ?? api<{ series: SeriesInfo[] }>('/api/v1/series', { tags, limit: 5000 }).then((r) => r.series),
+        batch(first.flatMap((d) => d.lines.map(queryOf))),
       ]);
+      found = f;
+      let defs = first;
+      let results = rs;
+      if (!known) {
+        const more = defsOf(f).filter((d) => !first.some((x) => x.id === d.id) || d.id === 'spaces');
+        results = results.concat(await batch(more.flatMap((d) => d.lines.map(queryOf))));
+        defs = defs.concat(more);
+      }
       const mine = insts.instances.filter((i) => (mode === 'instance' ? i.key === key : i.service === ctx.params.get('name')));
       const health = mine.map((i) => i.health);
       meta.replaceChildren(
@@ -190,56 +204,32 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
         h('span', {}, 'Last seen ', h('b', {}, mine.length ? ago(Math.max(...mine.map((i) => i.last_seen))) : 'never')),
         ...(mine[0]?.reason ? [h('span', { class: 'error' }, mine[0].reason)] : []),
       );
-      dists = found.series.filter((s) => s.kind === 'distribution');
-      const names = new Set(found.series.map((s) => s.name));
-      await Promise.all(
-        CHARTS.map(async (def) => {
-          const lines = (await linesOf(def)).filter((l) => names.has(l.name));
-          if (lines.length === 0 && !charts.has(def.id)) return;
-          const c = ensure(
-            def.id,
-            () => chart({ title: def.title, unit: def.unit, stacked: def.stacked, labels: lines.map((l) => l.label), onZoom: zoom }),
-            grid,
-          );
-          const rs = await Promise.all(
-            lines.map((l) =>
-              query({ name: l.name, tags, agg: mode === 'service' ? (l.fleet ?? l.agg) : l.agg, by, from, to, step }).catch(
-                () => undefined,
-              ),
-            ),
-          );
-          const t = rs.find((r) => r)?.t ?? [];
-          c.setData(
-            t,
-            lines.map((l, i) => on(t, rs[i], l.scale)),
-          );
-        }),
-      );
-      const distNames = [...new Set(dists.map((d) => d.name))].sort();
-      distTitle.hidden = distNames.length === 0;
-      await Promise.all(
-        distNames.map(async (name) => {
-          const c = ensure(
-            `dist:${name}`,
-            () =>
-              chart({
-                title: name,
-                unit: (dists.find((d) => d.name === name)?.unit as Unit) ?? 'ms',
-                labels: ['p50', 'p90', 'p99'],
-                onZoom: zoom,
-              }),
-            distGrid,
-          );
-          const rs = await Promise.all(
-            ['p50', 'p90', 'p99'].map((agg) => query({ name, tags, agg, by, from, to, step }).catch(() => undefined)),
-          );
-          const t = rs.find((r) => r)?.t ?? [];
-          c.setData(
-            t,
-            rs.map((r) => on(t, r)),
-          );
-        }),
-      );
+      const names = new Set(f.map((s) => s.name));
+      // answers in the order asked: each chart takes its lines' slice; charts are placed in CHARTS order
+      let k = 0;
+      const byId = new Map<string, { def: ChartDef; rs: Array<QueryResult | undefined> }>();
+      for (const d of defs) {
+        byId.set(d.id, { def: d, rs: results.slice(k, k + d.lines.length) });
+        k += d.lines.length;
+      }
+      for (const d of defsOf(f)) {
+        const got = byId.get(d.id);
+        if (!got) continue;
+        const keep = got.def.lines.map((l, i) => [l, got.rs[i]] as const).filter(([l]) => names.has(l.name));
+        if (keep.length === 0 && !charts.has(d.id)) continue;
+        let c = charts.get(d.id);
+        if (!c) {
+          c = chart({ title: d.title, unit: d.unit, stacked: d.stacked, labels: keep.map(([l]) => l.label), onZoom: zoom });
+          charts.set(d.id, c);
+          (d.id.startsWith('dist:') ? distGrid : grid).append(c.el);
+        }
+        const t = keep.find(([, r]) => r)?.[1]?.t ?? [];
+        c.setData(
+          t,
+          keep.map(([l, r]) => on(t, r, l.scale)),
+        );
+      }
+      distTitle.hidden = distGrid.childElementCount === 0;
       if (charts.size === 0) grid.replaceChildren(h('div', { class: 'empty' }, `Nothing stored for ${key} in this range.`));
     },
     destroy() {

@@ -1,4 +1,4 @@
-import { api, type Instance, type QueryResult, query } from './api.js';
+import { api, batch, type Instance, type QueryResult } from './api.js';
 import { sparkline } from './chart.js';
 import { cssVar, h } from './dom.js';
 import { ago, format, type Unit } from './format.js';
@@ -141,9 +141,9 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
   return {
     async refresh() {
       const { from, to, step } = ctx.range();
-      const [inst, ...results] = await Promise.all([
+      const [inst, results] = await Promise.all([
         api<{ instances: Instance[] }>('/api/v1/instances'),
-        ...SPARKS.map((s) => query({ name: s.name, agg: s.agg, from, to, step }).catch(() => undefined)),
+        batch(SPARKS.map((s) => ({ name: s.name, agg: s.agg, from, to, step }))),
       ]);
       const byKey = new Map<string, Row>();
       for (const i of inst.instances) byKey.set(i.key, { inst: i, sparks: {} });
