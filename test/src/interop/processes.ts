@@ -45,7 +45,7 @@ export function startAgent(args: string[] = [], env: Record<string, string> = {}
         data: dir,
         stderr: () => err,
         stop: async () => {
-          if (proc.exitCode === null) {
+          if (proc.exitCode === null && proc.signalCode === null) {
             const done = new Promise((r) => proc.once('exit', r));
             proc.kill('SIGTERM');
             await done;
@@ -72,7 +72,10 @@ import { createServer } from 'node:http';
 const server = createServer((req, res) => {
   if (req.url === '/slow') return setTimeout(() => res.end('slow'), 20);
   if (req.url === '/missing') { res.statusCode = 404; return res.end('no'); }
-  res.end('ok');
+  if (req.url === '/error') { res.statusCode = 500; return res.end('oops'); }
+  // some garbage per request, so the GC charts have something to show
+  const junk = Array.from({ length: 2000 }, (_, i) => ({ i, s: String(i) }));
+  res.end(junk.length ? 'ok' : '');
 });
 server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port));
 `;
@@ -96,7 +99,7 @@ export function startApp(udpPort: number, env: Record<string, string> = {}): Pro
           proc,
           url: `http://127.0.0.1:${m[1]}`,
           stop: async () => {
-            if (proc.exitCode === null) {
+            if (proc.exitCode === null && proc.signalCode === null) {
               const done = new Promise((r) => proc.once('exit', r));
               proc.kill('SIGKILL');
               await done;
@@ -109,10 +112,10 @@ export function startApp(udpPort: number, env: Record<string, string> = {}): Pro
   });
 }
 
-/** Sends `n` requests to the app, a few of them slow or 404. */
+/** Sends `n` requests to the app, a few of them slow, 404 or 500. */
 export async function traffic(app: AppProcess, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const path = i % 7 === 0 ? '/slow' : i % 11 === 0 ? '/missing' : '/';
+    const path = i % 7 === 0 ? '/slow' : i % 11 === 0 ? '/missing' : i % 29 === 0 ? '/error' : '/';
     await fetch(`${app.url}${path}`).then((r) => r.arrayBuffer());
   }
 }

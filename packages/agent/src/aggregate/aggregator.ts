@@ -24,6 +24,8 @@ export interface Flushed {
   max?: number;
   quantiles?: Record<'p50' | 'p90' | 'p95' | 'p99' | 'p999', number>;
   sketch?: Sketch;
+  /** a gauge that had no sample this window, reported at its last level (StatsD keeps gauges) */
+  carried?: true;
 }
 
 export interface FlushResult {
@@ -250,6 +252,7 @@ export class Aggregator {
             if (s.kind !== 'gauge') continue;
           }
           this.emit(s, acc, seconds, out);
+          if (!acc.active) (out[out.length - 1] as Flushed).carried = true;
           if (acc === s) s.active = false;
         }
         return false;

@@ -211,3 +211,22 @@ test('a live range ends with the step still filling; its rate is over the window
   // 5 per 10 s window: 0.5/s in every step, the one still filling included
   for (const v of vals.slice(1)) if (v !== null) assert.ok(Math.abs(v - 0.5) < 1e-9, `${vals}`);
 });
+
+test('an instance that stops sending goes stale, though the agent carries its gauges at their last level', async () => {
+  const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => store.close());
+  const agg = new Aggregator();
+  const end = Math.floor(Date.now() / 10_000) * 10_000;
+  agg.flush(end - 60_000);
+  agg.add({ name: 'heap', tags: 'pid:1,service:api', type: 'g', value: 5, weight: 1 });
+  const first = agg.flush(end - 50_000);
+  store.write(first);
+  for (let i = 4; i >= 0; i--) {
+    const w = agg.flush(end - i * 10_000);
+    assert.equal(w.series[0]?.carried, true, 'the gauge is carried');
+    store.write(w);
+  }
+  const [inst] = await store.instances(end);
+  assert.equal(inst?.last_seen, end - 50_000, 'last seen when it last sent');
+  assert.equal(inst?.health, 'stale');
+});

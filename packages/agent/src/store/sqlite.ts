@@ -341,7 +341,9 @@ export class SqliteStore implements Sink, StoreReader {
       const seen = new Map<string, Flushed | undefined>();
       for (const f of win.series) {
         const k = this.known(f, win.end);
-        if (k.inst !== undefined && (f.name === 'up' || !seen.has(k.inst))) seen.set(k.inst, f.name === 'up' ? f : seen.get(k.inst));
+        // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
+        if (k.inst !== undefined && !f.carried && (f.name === 'up' || !seen.has(k.inst)))
+          seen.set(k.inst, f.name === 'up' ? f : seen.get(k.inst));
         if (f.kind === 'distribution') {
           full.run(k.id, t, f.count ?? 0, f.count ?? 0, f.sum ?? 0, f.min ?? null, f.max ?? null, d, f.sketch ? f.sketch.encode() : null);
         } else {

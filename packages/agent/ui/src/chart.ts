@@ -82,7 +82,28 @@ export function chart(opts: ChartOptions): Chart {
       cursor: { sync: { key: 'ekg' }, drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true }, y: { range: (_u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.08 : 1] } },
       axes: [
-        { stroke: axisColor, grid, ticks: grid },
+        {
+          stroke: axisColor,
+          grid,
+          ticks: grid,
+          // one line: the time, with the date only where it changes or the span is days
+          values: (self, splits) => {
+            const span = (self.scales.x?.max ?? 0) - (self.scales.x?.min ?? 0);
+            let day = '';
+            return splits.map((s) => {
+              const d = new Date(s * 1000);
+              const date = d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+              const time = d.toLocaleTimeString(undefined, {
+                hour: '2-digit',
+                minute: '2-digit',
+                ...(span < 600 ? { second: '2-digit' } : {}),
+              });
+              const label = span > 3 * 86400 ? date : date !== day && day !== '' ? `${date} ${time}` : time;
+              day = date;
+              return label;
+            });
+          },
+        },
         {
           stroke: axisColor,
           grid,

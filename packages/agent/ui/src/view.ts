@@ -15,10 +15,11 @@ export interface View {
   destroy(): void;
 }
 
-/** The step for a range: the coarsest of these that still gives at least ~360 points, about 1,000 at most. */
+/** The step for a range: the finest of these that gives at most about 1,100 points. */
 export function stepFor(rangeMs: number): number {
   const s = rangeMs / 1000;
-  for (const step of [10, 30, 60, 120, 300, 600, 1800, 3600]) if (s / step <= 1100) return step;
+  // the store answers at its own resolution at least (10 s by default), whatever is asked
+  for (const step of [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]) if (s / step <= 1100) return step;
   return 3600;
 }
 
