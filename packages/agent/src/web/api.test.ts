@@ -107,7 +107,7 @@ test('a batch answers many queries in order, each with its own result or error',
   assert.equal(r.status, 200);
   const [a, b, c] = r.body.results as Array<Record<string, unknown>>;
   const last = (x: Record<string, unknown> | undefined) =>
-    ((x?.series as Array<{ values: Array<number | null> }>)[0]?.values ?? []).filter((v) => v !== null).at(-1);
+    (((x?.series ?? []) as Array<{ values: Array<number | null> }>)[0]?.values ?? []).filter((v) => v !== null).at(-1);
   assert.equal(a?.name, 'heap');
   assert.equal(last(a), 7);
   assert.deepEqual(b, { error: 'agg: "p42" must be one of avg, min, max, sum, last, rate, p50, p90, p95, p99', param: 'agg' });
