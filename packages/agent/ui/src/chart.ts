@@ -87,6 +87,7 @@ export function chart(opts: ChartOptions): Chart {
           grid,
           ticks: grid,
           // one line: the time, with the date only where it changes or the span is days
+          space: 90,
           values: (self, splits) => {
             const span = (self.scales.x?.max ?? 0) - (self.scales.x?.min ?? 0);
             let day = '';
