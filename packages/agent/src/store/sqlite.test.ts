@@ -201,8 +201,10 @@ test('an hour is rolled up only once it is whole, so runs in the middle of an ho
 test('a live range ends with the step still filling; its rate is over the windows it holds so far', async () => {
   const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
   after(() => store.close());
-  const now = Date.now();
-  const lastEnd = Math.floor(now / 10_000) * 10_000;
+  // the last window ends half way through a minute, and `now` just after it: the last step (that
+  // minute) holds three windows so far
+  const lastEnd = Math.floor(Date.now() / 60_000) * 60_000 - 30_000;
+  const now = lastEnd + 5000;
   for (const w of windows(lastEnd - 59 * 10_000, 60)) store.write(w);
   const r = await store.query({ name: 'reqs', tags: {}, from: now - 600_000, to: now, step: 60_000, agg: 'rate', by: [] });
   assert.ok((r.t.at(-1) as number) >= now / 1000, 'the last step holds now');
