@@ -4,7 +4,8 @@ import type net from 'node:net';
 import { join } from 'node:path';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
 import type { AgentConfig } from './config.js';
-import { type ExporterStatus, RemoteWriteExporter } from './export/remote-write.js';
+import type { ExporterStatus } from './export/exporter.js';
+import { makeExporter } from './export/make.js';
 import { listenStream, listenUdp } from './ingest/listeners.js';
 import { Scraper } from './ingest/scrape.js';
 import { type BadReason, type ParseSink, parsePacket, type Sample } from './ingest/statsd-parse.js';
@@ -149,8 +150,8 @@ export class Agent {
     } else if (c.store === 'prometheus' && c.storeUrl) {
       this.reader = new PromStore({ url: c.storeUrl, flushInterval: c.flushInterval });
     }
-    for (const url of c.remoteWrite) {
-      const e = new RemoteWriteExporter({ url });
+    for (const spec of [...c.remoteWrite.map((url) => ({ type: 'remote_write' as const, url })), ...c.exporters]) {
+      const e = makeExporter(spec, join(c.data, 'spool'));
       this.exporters.push(e);
       this.sinks.push(e);
     }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { ConfigError, duration } from './config.js';
+import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
 import type { ScrapeSpec } from './ingest/scrape.js';
 
 /** Keys of the YAML file, and the flag each one stands for. */
@@ -24,6 +25,7 @@ const KEYS: Record<string, string> = {
   store_max_size: 'store-max-size',
   remote_write: 'remote-write',
   token_file: 'token-file',
+  exporters: 'exporters',
 };
 
 const SCRAPE_KEYS = ['url', 'interval', 'timeout', 'format', 'heartbeat'];
@@ -38,6 +40,7 @@ export function readConfigFile(path: string): {
   /** the line each value is on, by flag name, for errors found later */
   lines: Record<string, number>;
   scrape: ScrapeSpec[] | undefined;
+  exporters: ExporterSpec[] | undefined;
 } {
   let text: string;
   try {
@@ -56,7 +59,8 @@ export function readConfigFile(path: string): {
   const out: Record<string, string> = {};
   const where: Record<string, number> = {};
   let scrape: ScrapeSpec[] | undefined;
-  if (doc.contents === null) return { values: out, lines: where, scrape };
+  let exporters: ExporterSpec[] | undefined;
+  if (doc.contents === null) return { values: out, lines: where, scrape, exporters };
   if (!isMap(doc.contents))
     throw new ConfigError(`config ${path}:${at(doc.contents as Node)}: the file must be a mapping of keys (statsd:, http:, …)`);
   for (const pair of doc.contents.items) {
@@ -106,6 +110,11 @@ export function readConfigFile(path: string): {
       }
       continue;
     }
+    if (key === 'exporters') {
+      if (!isSeq(v)) throw new ConfigError(`config ${path}:${line}: field "exporters" must be a list of {type: …, …}`);
+      exporters = (v.items as Node[]).map((item, n) => exporterOf(item, n, `config ${path}`, at));
+      continue;
+    }
     if (key === 'remote_write' && isSeq(v)) {
       const list: string[] = [];
       for (const item of v.items as Node[]) {
@@ -123,7 +132,59 @@ export function readConfigFile(path: string): {
     out[flag] = String(v.value);
     where[flag] = at(v);
   }
-  return { values: out, lines: where, scrape };
+  return { values: out, lines: where, scrape, exporters };
+}
+
+/** One `exporters:` item, checked field by field; errors name the line and `exporters[n].field`. */
+function exporterOf(item: Node, n: number, file: string, at: (node: Node | null | undefined) => number): ExporterSpec {
+  if (!isMap(item)) throw new ConfigError(`${file}:${at(item)}: field "exporters[${n}]" must be a mapping with type:`);
+  const raw: Record<string, unknown> = {};
+  const lineOf: Record<string, number> = {};
+  for (const p of item.items) {
+    const k = isScalar(p.key) ? String(p.key.value) : '';
+    lineOf[k] = at(p.key as Node);
+    const val = p.value as Node | null;
+    raw[k] = isScalar(val)
+      ? val.value
+      : isMap(val)
+        ? Object.fromEntries(
+            val.items.map((q) => [String((q.key as { value: unknown }).value), String((q.value as { value: unknown })?.value ?? '')]),
+          )
+        : undefined;
+  }
+  const type = raw.type as ExporterSpec['type'];
+  const known = EXPORTER_FIELDS[type];
+  if (!known)
+    throw new ConfigError(
+      `${file}:${lineOf.type ?? at(item)}: field "exporters[${n}].type": "${String(raw.type)}" must be one of ${Object.keys(EXPORTER_FIELDS).join(', ')}`,
+    );
+  for (const k of Object.keys(raw)) {
+    if (k !== 'type' && !known.fields.includes(k))
+      throw new ConfigError(`${file}:${lineOf[k]}: unknown field "exporters[${n}].${k}" for ${type}; known: ${known.fields.join(', ')}`);
+    if (k === 'api_key' || k === 'token')
+      throw new ConfigError(
+        `${file}:${lineOf[k]}: field "exporters[${n}].${k}": secrets are not read from the file; use ${k}_env or ${k}_file`,
+      );
+  }
+  for (const k of known.required)
+    if (raw[k] === undefined) throw new ConfigError(`${file}:${at(item)}: field "exporters[${n}].${k}" is missing`);
+  const where = (k: string) => `${file}:${lineOf[k] ?? at(item)}`;
+  if (typeof raw.url === 'string') raw.url = checkUrl(raw.url, where('url'), `exporters[${n}].url`);
+  else if (raw.url !== undefined) throw new ConfigError(`${where('url')}: field "exporters[${n}].url" must be a URL`);
+  if (raw.address !== undefined && !/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(String(raw.address)))
+    throw new ConfigError(`${where('address')}: field "exporters[${n}].address": "${raw.address}" must be HOST:PORT`);
+  if (raw.period !== undefined) {
+    try {
+      raw.period = duration(String(raw.period), `exporters[${n}].period`);
+    } catch (err) {
+      throw new ConfigError(`${where('period')}: ${(err as Error).message}`);
+    }
+  }
+  if (type === 'mackerel' && !raw.service === !raw.host_id)
+    throw new ConfigError(
+      `${file}:${at(item)}: field "exporters[${n}]": mackerel needs exactly one of service (service metrics) or host_id (host metrics)`,
+    );
+  return raw as ExporterSpec;
 }
 
 function checkUrl(v: string, where: string, field: string): string {

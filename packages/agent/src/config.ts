@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { readConfigFile } from './config-file.js';
+import type { ExporterSpec } from './export/spec.js';
 import { type Endpoint, parseEndpoint } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
 
@@ -25,6 +26,8 @@ export interface AgentConfig {
   storeMaxBytes: number;
   /** Prometheus remote-write endpoints each window is sent to */
   remoteWrite: string[];
+  /** exporters from the YAML file (and HEROKU_METRICS_URL), each with its own spool */
+  exporters: ExporterSpec[];
   /** when set, every HTTP path but /heartbeat and the dashboard's static files needs `Authorization: Bearer <token>` */
   token: string | undefined;
 }
@@ -115,12 +118,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const values: Partial<Record<Flag, string>> = {};
   const file = configPath(argv) ?? env.EKG_AGENT_CONFIG;
   let fileScrape: ScrapeSpec[] | undefined;
+  let fileExporters: ExporterSpec[] = [];
   /** flag → `config FILE:LINE` while the value is still the file's */
   const fromFile = new Map<string, string>();
   if (file) {
     const f = readConfigFile(file);
     Object.assign(values, f.values);
     fileScrape = f.scrape;
+    fileExporters = f.exporters ?? [];
     for (const [k, line] of Object.entries(f.lines)) fromFile.set(k, `config ${file}:${line}`);
   }
   for (const f of FLAGS) {
@@ -151,7 +156,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     fromFile.delete(name);
   }
   try {
-    return build(values, fileScrape, env);
+    const c = build(values, fileScrape, env);
+    c.exporters = fileExporters;
+    // on Heroku, the metrics URL is the Heroku exporter's default target, as it is agentmon's
+    if (env.HEROKU_METRICS_URL && !c.exporters.some((e) => e.type === 'heroku'))
+      c.exporters.push({ type: 'heroku', url: urls(env.HEROKU_METRICS_URL, 'HEROKU_METRICS_URL')[0] as string });
+    return c;
   } catch (err) {
     // a bad value from the file names its line too
     const field = err instanceof ConfigError ? /^([a-z-]+):/.exec(err.message)?.[1] : undefined;
@@ -209,6 +219,7 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     storeMaxBytes: bytes(values['store-max-size'] ?? '0', 'store-max-size'),
     remoteWrite: values['remote-write'] ? urls(values['remote-write'], 'remote-write') : [],
     token: tokenOf(values['token-file'], env),
+    exporters: [],
   };
 }
 

@@ -41,6 +41,21 @@ export function renderAgentMetrics(agent: Agent): string {
     s.last_flush_busy_ms / 1000,
   );
   one('ekg_agent_flushes_total', 'counter', 'Windows flushed.', s.flushes);
+  if (agent.exporters.length > 0) {
+    const per: Array<[string, string, string, (st: (typeof agent.exporters)[number]['status']) => number]> = [
+      ['ekg_agent_exporter_queued_batches', 'gauge', 'Batches waiting in the exporter spool.', (st) => st.queued],
+      ['ekg_agent_exporter_queued_bytes', 'gauge', 'Bytes waiting in the exporter spool.', (st) => st.queued_bytes],
+      ['ekg_agent_exporter_batches_sent_total', 'counter', 'Batches the target took.', (st) => st.batches_sent],
+      ['ekg_agent_exporter_samples_sent_total', 'counter', 'Samples the target took.', (st) => st.samples_sent],
+      ['ekg_agent_exporter_failures_total', 'counter', 'Attempts that failed (each retry counts).', (st) => st.failures],
+      ['ekg_agent_exporter_batches_rejected_total', 'counter', 'Batches refused as malformed and set aside.', (st) => st.batches_rejected],
+      ['ekg_agent_exporter_batches_dropped_total', 'counter', 'Batches pushed out of a full spool.', (st) => st.batches_dropped],
+    ];
+    for (const [name, type, help, get] of per) {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const e of agent.exporters) out.push(`${name}{exporter="${esc(e.name)}"} ${get(e.status)}`);
+    }
+  }
 
   const w = agent.last;
   if (w) {

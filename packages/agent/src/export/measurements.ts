@@ -1,0 +1,28 @@
+import type { Flushed } from '../aggregate/aggregator.js';
+
+/**
+ * A series' values as flat measurements for exporters without a summary type (Graphite, InfluxDB,
+ * Mackerel, Heroku JSON): `['', v]` for a counter's window sum, a gauge or a set; a distribution's
+ * count, sum, min, max and percentiles under their own suffixes.
+ */
+export function measurements(f: Flushed): Array<[string, number]> {
+  if (f.kind !== 'distribution') return [['', f.value]];
+  const out: Array<[string, number]> = [
+    ['count', f.count ?? f.value],
+    ['sum', f.sum ?? 0],
+  ];
+  if ((f.count ?? 0) > 0) {
+    out.push(['min', f.min ?? 0], ['max', f.max ?? 0]);
+    for (const [k, v] of Object.entries(f.quantiles ?? {})) out.push([k, v]);
+  }
+  return out.filter(([, v]) => Number.isFinite(v));
+}
+
+/** `a:1,b:2` → [['a','1'],['b','2']] (a bare tag `x` → ['x','']). */
+export function tagPairs(tags: string): Array<[string, string]> {
+  if (!tags) return [];
+  return tags.split(',').map((t) => {
+    const i = t.indexOf(':');
+    return i === -1 ? [t, ''] : [t.slice(0, i), t.slice(i + 1)];
+  });
+}

@@ -1,0 +1,26 @@
+/** An exporter as the config describes it (YAML `exporters:`), checked; secrets are named, not held. */
+export type ExporterSpec =
+  | { type: 'remote_write'; url: string }
+  | { type: 'heroku'; url: string; period?: number }
+  | { type: 'otlp'; url: string; headers?: Record<string, string> }
+  | { type: 'graphite'; address: string; prefix?: string }
+  | { type: 'influx'; url: string; token_env?: string }
+  | {
+      type: 'mackerel';
+      service?: string;
+      host_id?: string;
+      url?: string;
+      api_key_env?: string;
+      api_key_file?: string;
+      graph_defs?: boolean;
+    };
+
+/** Fields each type takes (beyond `type`), and which are required. */
+export const EXPORTER_FIELDS: Record<ExporterSpec['type'], { fields: string[]; required: string[] }> = {
+  remote_write: { fields: ['url', 'spool_max_bytes'], required: ['url'] },
+  heroku: { fields: ['url', 'period', 'spool_max_bytes'], required: ['url'] },
+  otlp: { fields: ['url', 'headers', 'spool_max_bytes'], required: ['url'] },
+  graphite: { fields: ['address', 'prefix', 'spool_max_bytes'], required: ['address'] },
+  influx: { fields: ['url', 'token_env', 'spool_max_bytes'], required: ['url'] },
+  mackerel: { fields: ['service', 'host_id', 'url', 'api_key_env', 'api_key_file', 'graph_defs', 'spool_max_bytes'], required: [] },
+};
