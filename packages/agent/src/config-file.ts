@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
-import { ConfigError, duration } from './config.js';
+import { bytes, ConfigError, duration } from './config.js';
 import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
 import type { ScrapeSpec } from './ingest/scrape.js';
 
@@ -159,12 +159,12 @@ function exporterOf(item: Node, n: number, file: string, at: (node: Node | null 
       `${file}:${lineOf.type ?? at(item)}: field "exporters[${n}].type": "${String(raw.type)}" must be one of ${Object.keys(EXPORTER_FIELDS).join(', ')}`,
     );
   for (const k of Object.keys(raw)) {
-    if (k !== 'type' && !known.fields.includes(k))
-      throw new ConfigError(`${file}:${lineOf[k]}: unknown field "exporters[${n}].${k}" for ${type}; known: ${known.fields.join(', ')}`);
     if (k === 'api_key' || k === 'token')
       throw new ConfigError(
         `${file}:${lineOf[k]}: field "exporters[${n}].${k}": secrets are not read from the file; use ${k}_env or ${k}_file`,
       );
+    if (k !== 'type' && !known.fields.includes(k))
+      throw new ConfigError(`${file}:${lineOf[k]}: unknown field "exporters[${n}].${k}" for ${type}; known: ${known.fields.join(', ')}`);
   }
   for (const k of known.required)
     if (raw[k] === undefined) throw new ConfigError(`${file}:${at(item)}: field "exporters[${n}].${k}" is missing`);
@@ -178,6 +178,13 @@ function exporterOf(item: Node, n: number, file: string, at: (node: Node | null 
       raw.period = duration(String(raw.period), `exporters[${n}].period`);
     } catch (err) {
       throw new ConfigError(`${where('period')}: ${(err as Error).message}`);
+    }
+  }
+  if (raw.spool_max_bytes !== undefined) {
+    try {
+      raw.spool_max_bytes = bytes(String(raw.spool_max_bytes), `exporters[${n}].spool_max_bytes`);
+    } catch (err) {
+      throw new ConfigError(`${where('spool_max_bytes')}: ${(err as Error).message}`);
     }
   }
   if (type === 'mackerel' && !raw.service === !raw.host_id)

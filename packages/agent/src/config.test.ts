@@ -114,3 +114,38 @@ test('each scrape target may carry its own interval, timeout, format and probe; 
     ['http://e:5/ops/stats'],
   );
 });
+
+test('exporters in the file: each checked, secrets refused in clear, HEROKU_METRICS_URL adds a Heroku exporter', () => {
+  const good = file(
+    'exp.yaml',
+    'exporters:\n  - type: mackerel\n    service: shop\n    api_key_file: /run/key\n  - type: graphite\n    address: 127.0.0.1:2003\n    spool_max_bytes: 16m\n  - type: otlp\n    url: http://127.0.0.1:4318/v1/metrics\n    headers:\n      x-tenant: a\n',
+  );
+  const c = loadConfig(['--config', good], {});
+  assert.ok(c !== 'help');
+  assert.deepEqual(
+    c.exporters.map((e) => e.type),
+    ['mackerel', 'graphite', 'otlp'],
+  );
+  assert.equal((c.exporters[1] as { spool_max_bytes?: number }).spool_max_bytes, 16 << 20);
+  assert.deepEqual((c.exporters[2] as { headers?: object }).headers, { 'x-tenant': 'a' });
+  const withHeroku = loadConfig(['--config', good], { HEROKU_METRICS_URL: 'https://metrics.example/ingest?t=1' });
+  assert.ok(withHeroku !== 'help');
+  assert.equal(withHeroku.exporters.at(-1)?.type, 'heroku');
+  const bad: Array<[string, RegExp]> = [
+    ['exporters:\n  - type: graphite\n    adress: x:1\n', /:3: unknown field "exporters\[0\]\.adress" for graphite/],
+    [
+      'exporters:\n  - type: mackerel\n    service: a\n    api_key: secret\n',
+      /:4: field "exporters\[0\]\.api_key": secrets are not read from the file/,
+    ],
+    ['exporters:\n  - type: mackerel\n    api_key_env: K\n', /mackerel needs exactly one of service/],
+    ['exporters:\n  - type: statsd\n', /:2: field "exporters\[0\]\.type": "statsd" must be one of/],
+    ['exporters:\n  - type: influx\n', /field "exporters\[0\]\.url" is missing/],
+    ['exporters:\n  - type: graphite\n    address: nohost\n', /must be HOST:PORT/],
+    ['exporters:\n  - type: heroku\n    url: ftp://x\n', /must be an http/],
+    [
+      'exporters:\n  - type: graphite\n    address: a:1\n    spool_max_bytes: lots\n',
+      /:4: exporters\[0\]\.spool_max_bytes: "lots" is not a size/,
+    ],
+  ];
+  for (const [text, re] of bad) assert.throws(() => loadConfig(['--config', file('bad-exp.yaml', text)], {}), re, text);
+});

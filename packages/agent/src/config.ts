@@ -99,7 +99,7 @@ export function duration(s: string, field: string): number {
 }
 
 /** `2g`, `500m`, `64k` or a number of bytes (powers of 1024). */
-function bytes(s: string, field: string): number {
+export function bytes(s: string, field: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?)?$/i.exec(s.trim());
   const mul: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
   const n = m ? Number(m[1]) * (m[2] ? (mul[(m[2][0] as string).toLowerCase()] ?? Number.NaN) : 1) : Number.NaN;

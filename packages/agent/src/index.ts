@@ -3,6 +3,11 @@ export { Aggregator, type Flushed, type FlushResult } from './aggregate/aggregat
 export { Sketch } from './aggregate/sketch.js';
 export { type AgentConfig, ConfigError, loadConfig } from './config.js';
 export { type ExporterStatus, QueuedExporter } from './export/exporter.js';
+export { GraphiteExporter, graphiteLines } from './export/graphite.js';
+export { HerokuExporter } from './export/heroku.js';
+export { InfluxExporter, influxLines } from './export/influx.js';
+export { MackerelExporter } from './export/mackerel.js';
+export { OtlpExporter, otlpRequest } from './export/otlp.js';
 export { encodeWriteRequest, type TimeSeries } from './export/protobuf.js';
 export { RemoteWriteExporter, toTimeSeries } from './export/remote-write.js';
 export { compress as snappyCompress, decompress as snappyDecompress } from './export/snappy.js';

@@ -126,6 +126,27 @@ describe('mackerel', () => {
     await e.close();
   });
 
+  test('a hang (timeout), a reset and a 500 are each retried; the batch then arrives once', async () => {
+    const t = await target(['hang', 'reset', 500, 200]);
+    const e = new MackerelExporter({
+      apiKey: 'k',
+      service: 'shop',
+      url: t.url,
+      timeout: 300,
+      backoff: 20,
+      maxBackoff: 50,
+      spoolDir: spool(),
+    });
+    await quiet(async () => {
+      e.write(windows(1)[0] as FlushResult);
+      await settle(e);
+    });
+    assert.equal(t.got.length, 1);
+    assert.equal(e.status.failures, 3);
+    assert.equal(e.status.batches_sent, 1);
+    await e.close();
+  });
+
   test('a refused batch (400) is set aside and counted; the queue moves on', async () => {
     const t = await target([400, 200]);
     const e = new MackerelExporter({ apiKey: 'k', service: 'shop', url: t.url, spoolDir: spool() });
