@@ -418,3 +418,44 @@ describe('outages: every point arrives once and in order, across a restart of th
     await quiet(() => e.close());
   });
 });
+
+test('several exporters from the YAML file at once, in a running agent; its self-metrics show each', { timeout: 20_000 }, async () => {
+  const { Agent } = await import('../agent.js');
+  const { loadConfig } = await import('../config.js');
+  const { writeFileSync } = await import('node:fs');
+  const otlp = await target();
+  const heroku = await target();
+  const data = join(dir, 'agent-data');
+  const yaml = join(dir, 'agent.yaml');
+  writeFileSync(
+    yaml,
+    `exporters:\n  - type: otlp\n    url: ${otlp.url}/v1/metrics\n  - type: heroku\n    url: ${heroku.url}/ingest\n    period: 1s\n`,
+  );
+  const c = loadConfig(
+    ['--config', yaml, '--statsd', 'off', '--http', '127.0.0.1:0', '--data', data, '--console', 'off', '--store', 'off'],
+    {},
+  );
+  assert.ok(c !== 'help');
+  const agent = new Agent(c, []);
+  await agent.start({ timer: false });
+  after(() => agent.stop());
+  agent.ingest('checkout.total:3|c|#service:shop,pid:7\nqueue.depth:5|g|#service:shop,pid:7');
+  // a window past the Heroku period of 1 s
+  await new Promise((r) => setTimeout(r, 1100));
+  agent.flush();
+  const end = Date.now() + 5000;
+  while ((otlp.got.length === 0 || heroku.got.length === 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(otlp.got.length, 1);
+  assert.equal(heroku.got.length, 1);
+  assert.deepEqual(JSON.parse((heroku.got[0] as Got).body.toString()), { counters: { 'checkout.total': 3 }, gauges: { 'queue.depth': 5 } });
+  const self = (await (await fetch(`http://127.0.0.1:${agent.addresses().http}/api/v1/self`)).json()) as {
+    exporters: Record<string, { batches_sent: number; queued: number }>;
+  };
+  assert.deepEqual(
+    Object.keys(self.exporters).sort(),
+    ['heroku 127.0.0.1:' + new URL(heroku.url).port, 'otlp 127.0.0.1:' + new URL(otlp.url).port].sort(),
+  );
+  for (const st of Object.values(self.exporters)) assert.equal(st.batches_sent, 1);
+  const metrics = await (await fetch(`http://127.0.0.1:${agent.addresses().http}/metrics`)).text();
+  assert.match(metrics, /ekg_agent_exporter_batches_sent_total\{exporter="otlp 127\.0\.0\.1:\d+"\} 1/);
+});
