@@ -9,6 +9,10 @@ process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'run') {
+    const { run } = await import('./run.js');
+    process.exit(await run(process.argv.slice(3)));
+  }
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.argv.slice(2));

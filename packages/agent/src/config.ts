@@ -37,6 +37,7 @@ export class ConfigError extends Error {}
 export const HELP = `ekg-agent: receives StatsD and pushes from apps, aggregates them per window.
 
 Usage: ekg-agent [options]
+       ekg-agent run [options] -- <command…>   start the agent and an app reporting into it (see ekg-agent run --help)
 
   --statsd [HOST:]PORT     StatsD over UDP and TCP (default 127.0.0.1:8125; "off" to disable)
   --statsd-unix PATH       StatsD over a Unix stream socket

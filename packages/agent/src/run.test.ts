@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../bin/ekg-agent.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ekg-run-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** `ekg-agent run` with a fresh data dir and free ports, running `node -e <app>`. */
+function run(app: string, extra: string[] = []): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  const proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'run',
+      '--statsd',
+      '127.0.0.1:0',
+      '--http',
+      '127.0.0.1:0',
+      '--console',
+      'off',
+      '--data',
+      mkdtempSync(join(dir, 'd')),
+      ...extra,
+      '--',
+      process.execPath,
+      '-e',
+      app,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EKG_INTERVAL: '1s' } },
+  );
+  let out = '';
+  proc.stdout?.on('data', (d) => (out += d));
+  proc.stderr?.on('data', (d) => (out += d));
+  return { proc, out: () => out, exited: new Promise((r) => proc.once('exit', (code) => r(code))) };
+}
+
+async function until(fn: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('the app gets ekg attached and the agent address; run exits with the app code, after draining the agent', {
+  timeout: 20_000,
+}, async () => {
+  const r = run("console.log('env', process.env.EKG_STATSD, process.env.NODE_OPTIONS); setTimeout(() => process.exit(3), 300)");
+  assert.equal(await r.exited, 3, r.out());
+  assert.match(r.out(), /env udp:\/\/127\.0\.0\.1:\d+ --import file:\/\/\S+register\.js/);
+  assert.match(r.out(), /ekg-agent: SIGTERM: flushing the open window/, 'the agent was drained');
+  const ok = run('setTimeout(() => {}, 100)');
+  assert.equal(await ok.exited, 0);
+});
+
+test('the app reports into the agent with no code of its own', { timeout: 30_000 }, async () => {
+  const r = run(
+    "require('node:http').createServer((q, s) => s.end('ok')).listen(0); process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)",
+    ['--flush-interval', '1s'],
+  );
+  await until(() => /http http:\/\/127\.0\.0\.1:\d+/.test(r.out()), 10_000, 'the agent start line');
+  const http = /http (http:\/\/127\.0\.0\.1:\d+)/.exec(r.out())?.[1] as string;
+  let seen = false;
+  const end = Date.now() + 15_000;
+  while (!seen && Date.now() < end) {
+    const inst = (await (await fetch(`${http}/api/v1/instances`)).json()) as { instances: unknown[] };
+    seen = inst.instances.length > 0;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert.ok(seen, `the app appears as an instance: ${r.out()}`);
+  r.proc.kill('SIGTERM');
+  assert.equal(await r.exited, 0);
+});
+
+test('SIGTERM goes to the app; an app that ignores it is killed after --kill-after', { timeout: 20_000 }, async () => {
+  const polite = run(
+    "process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); }); setInterval(() => {}, 1000); console.log('ready')",
+  );
+  await until(() => polite.out().includes('ready'), 5000, 'the app');
+  polite.proc.kill('SIGTERM');
+  assert.equal(await polite.exited, 0);
+  assert.match(polite.out(), /got SIGTERM/);
+
+  const stubborn = run("process.on('SIGTERM', () => console.log('ignoring')); setInterval(() => {}, 1000); console.log('ready')", [
+    '--kill-after',
+    '500ms',
+  ]);
+  await until(() => stubborn.out().includes('ready'), 5000, 'the app');
+  stubborn.proc.kill('SIGTERM');
+  assert.equal(await stubborn.exited, 137);
+  assert.match(stubborn.out(), /has not exited 0\.5 s after SIGTERM: killing it/);
+});
+
+test('an agent that dies is started again on the same StatsD port; the app goes on', { timeout: 30_000 }, async () => {
+  const r = run("setTimeout(() => process.exit(0), 6000); console.log('app up')");
+  await until(() => /agent started \(pid \d+\)/.test(r.out()), 5000, 'the agent');
+  const [, pid, port] = /agent started \(pid (\d+)\), StatsD on (\S+)/.exec(r.out()) as RegExpExecArray;
+  process.kill(Number(pid), 'SIGKILL');
+  await until(() => (r.out().match(/agent started/g) ?? []).length >= 2, 8000, 'the agent started again');
+  const again = [...r.out().matchAll(/agent started \(pid (\d+)\), StatsD on (\S+)/g)].at(-1) as RegExpExecArray;
+  assert.notEqual(again[1], pid);
+  assert.equal(again[2], port, 'the same port, so the app keeps reporting to it');
+  assert.match(r.out(), /agent exited \(SIGKILL\); starting it again/);
+  assert.equal(await r.exited, 0);
+});
+
+test('no command, or a bad agent option, is refused with a line saying why', async () => {
+  const none = spawn(process.execPath, [BIN, 'run', '--console', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  none.stderr?.on('data', (d) => (err += d));
+  assert.equal(await new Promise((r) => none.once('exit', r)), 2);
+  assert.match(err, /no command/);
+  const bad = spawn(process.execPath, [BIN, 'run', '--flush-interval', 'soon', '--', 'true'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err2 = '';
+  bad.stderr?.on('data', (d) => (err2 += d));
+  assert.equal(await new Promise((r) => bad.once('exit', r)), 2);
+  assert.match(err2, /flush-interval: "soon"/);
+});
