@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from 'ekg-agent';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import { parseAllDocuments } from 'yaml';
+
+/**
+ * deploy/: every Kubernetes manifest parses and validates against the Kubernetes schemas
+ * (kubernetes-models), the DaemonSet overlay too once its patches are applied; the probes ask ekg for
+ * paths and ports it serves — checked against a real app started with the manifest's own env.
+ */
+const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
+const K8S = join(DEPLOY, 'kubernetes');
+const REGISTER = import.meta.resolve('ekg/register');
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string }; spec: any };
+const MODELS: Record<string, new (o: any) => { validate(): void }> = {
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/DaemonSet': DaemonSet,
+  'v1/Service': Service,
+};
+
+function load(file: string): Obj[] {
+  const docs = parseAllDocuments(readFileSync(file, 'utf8'));
+  for (const d of docs) assert.equal(d.errors.length, 0, `${file}: ${d.errors[0]?.message}`);
+  return docs.map((d) => d.toJS() as Obj);
+}
+
+function validate(o: Obj, where: string): void {
+  const M = MODELS[`${o.apiVersion}/${o.kind}`];
+  assert.ok(M, `${where}: ${o.apiVersion} ${o.kind} has a model`);
+  assert.doesNotThrow(() => new M(o).validate(), `${where}: ${o.kind} ${o.metadata?.name}`);
+}
+
+/** A kustomization's output, enough for these manifests: its resources (and bases), then its JSON 6902 patches. */
+function build(dir: string): Obj[] {
+  const k = load(join(dir, 'kustomization.yaml'))[0] as unknown as {
+    resources?: string[];
+    configMapGenerator?: Array<{ name: string; files: string[] }>;
+    patches?: Array<{ target: { kind: string; name: string }; patch: string }>;
+  };
+  let out: Obj[] = [];
+  for (const r of k.resources ?? []) {
+    const p = join(dir, r);
+    out.push(...(existsSync(join(p, 'kustomization.yaml')) ? build(p) : load(p)));
+  }
+  for (const g of k.configMapGenerator ?? [])
+    for (const f of g.files) assert.ok(existsSync(join(dir, f)), `${dir}: configMapGenerator file ${f}`);
+  for (const p of k.patches ?? []) {
+    const target = out.find((o) => o.kind === p.target.kind && o.metadata.name === p.target.name);
+    assert.ok(target, `${dir}: patch target ${p.target.kind}/${p.target.name}`);
+    const ops = parseAllDocuments(p.patch)[0]?.toJS() as Array<{ op: string; path: string; value?: unknown }>;
+    out = out.map((o) => (o === target ? applyPatch(o, ops) : o));
+  }
+  return out;
+}
+
+/** JSON Patch (RFC 6902) add, remove and replace. */
+function applyPatch<T>(doc: T, ops: Array<{ op: string; path: string; value?: unknown }>): T {
+  const copy = structuredClone(doc) as unknown as Record<string, unknown>;
+  for (const { op, path, value } of ops) {
+    const parts = path.split('/').slice(1);
+    const last = parts.pop() as string;
+    let at: any = copy;
+    for (const p of parts) {
+      at = at[p];
+      assert.ok(at !== undefined, `patch path ${path} exists`);
+    }
+    if (Array.isArray(at)) {
+      const i = last === '-' ? at.length : Number(last);
+      if (op === 'add') at.splice(i, 0, value);
+      else if (op === 'remove') at.splice(i, 1);
+      else at[i] = value;
+    } else if (op === 'remove') {
+      assert.ok(last in at, `patch path ${path} exists`);
+      delete at[last];
+    } else at[last] = value;
+  }
+  return copy as unknown as T;
+}
+
+const containersOf = (objs: Obj[]) =>
+  objs.filter((o) => o.spec?.template).flatMap((o) => (o.spec.template.spec.containers as any[]).map((c) => ({ o, c })));
+
+/** The containerPort a probe's port (a name or a number) stands for. */
+function portOf(c: any, port: string | number): number {
+  if (typeof port === 'number') return port;
+  const p = (c.ports as any[]).find((x) => x.name === port);
+  assert.ok(p, `${c.name}: a port named ${port}`);
+  return p.containerPort as number;
+}
+
+test('the base and the DaemonSet overlay validate against the Kubernetes schemas', () => {
+  for (const dir of [join(K8S, 'base'), join(K8S, 'overlays', 'daemonset')]) {
+    const objs = build(dir);
+    for (const o of objs) validate(o, dir);
+  }
+  const base = build(join(K8S, 'base'));
+  const overlay = build(join(K8S, 'overlays', 'daemonset'));
+  assert.deepEqual(
+    containersOf(base).map(({ c }) => c.name),
+    ['app', 'ekg-agent'],
+    'the base runs the agent as a sidecar',
+  );
+  assert.deepEqual(
+    containersOf(overlay).map(({ o, c }) => `${o.kind}/${c.name}`),
+    ['Deployment/app', 'DaemonSet/ekg-agent'],
+    'the overlay runs it as a DaemonSet',
+  );
+  const env = containersOf(overlay)[0]?.c.env as Array<{ name: string; value?: string }>;
+  const statsd = env.findIndex((e) => e.name === 'EKG_STATSD');
+  assert.equal(env[statsd]?.value, 'udp://$(HOST_IP):8125');
+  assert.ok(env.findIndex((e) => e.name === 'HOST_IP') < statsd, 'HOST_IP is defined before the variable that uses it');
+  // a broken manifest is caught: the schema check is real
+  const broken = structuredClone(base.find((o) => o.kind === 'Deployment') as Obj);
+  delete broken.spec.template.spec.containers[0].name;
+  assert.throws(() => new Deployment(broken as any).validate(), /name/);
+});
+
+test('resources, the grace period and the agent config in the ConfigMap are sound', () => {
+  const base = build(join(K8S, 'base'));
+  for (const { c } of containersOf(base)) {
+    assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${c.name}: requests`);
+    assert.ok(c.resources?.limits?.memory, `${c.name}: a memory limit`);
+  }
+  const dep = base.find((o) => o.kind === 'Deployment') as Obj;
+  // ekg under Kubernetes: drainDelay 5 s, then shutdownTimeout 10 s for in-flight requests
+  assert.ok(dep.spec.template.spec.terminationGracePeriodSeconds >= 5 + 10);
+  const yaml = join(K8S, 'base', 'agent.yaml');
+  const c = loadConfig(['--config', yaml], {});
+  assert.ok(c !== 'help');
+  assert.equal(c.http?.port, 8787);
+  assert.deepEqual(
+    c.exporters.map((e) => e.type),
+    ['mackerel'],
+  );
+  const agent = containersOf(base).find(({ c: x }) => x.name === 'ekg-agent')?.c;
+  const mounts = (agent.volumeMounts as Array<{ mountPath: string }>).map((m) => m.mountPath);
+  assert.ok(mounts.includes('/run/secrets/mackerel'), 'the Mackerel key comes from the Secret');
+  assert.equal((c.exporters[0] as { api_key_file?: string }).api_key_file, '/run/secrets/mackerel/apikey');
+  for (const probe of ['readinessProbe', 'livenessProbe']) {
+    assert.equal(agent[probe].httpGet.path, '/heartbeat');
+    assert.equal(portOf(agent, agent[probe].httpGet.port), c.http?.port);
+  }
+});
+
+test('the app probes ask for paths and a port ekg serves: a real app with the manifest env answers them', { timeout: 20_000 }, async () => {
+  const app = containersOf(build(join(K8S, 'base'))).find(({ c }) => c.name === 'app')?.c;
+  const env = Object.fromEntries((app.env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+  const ekgPort = Number(env.EKG_PORT);
+  for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+    const g = app[probe]?.httpGet;
+    assert.ok(g, `${probe} is set`);
+    assert.equal(portOf(app, g.port), ekgPort, `${probe} asks ekg's port`);
+    assert.ok(String(g.path).startsWith(`${env.EKG_PREFIX}/`), `${probe} under EKG_PREFIX`);
+  }
+  // run ekg as the manifest does (on a free port here), and ask each probe's path
+  const port = 20000 + Math.floor(Math.random() * 30000);
+  const proc = spawn(process.execPath, ['--import', REGISTER, '-e', 'setInterval(() => {}, 1000)'], {
+    env: { ...process.env, EKG_PORT: String(port), EKG_HOST: '127.0.0.1', EKG_PREFIX: env.EKG_PREFIX as string, EKG_SERVICE: 'shop' },
+    stdio: 'ignore',
+  });
+  try {
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      const url = `http://127.0.0.1:${port}${app[probe].httpGet.path}`;
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        status = await fetch(url).then(
+          (r) => r.status,
+          () => 0,
+        );
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(status, 200, `${probe}: ${url}`);
+    }
+  } finally {
+    proc.kill('SIGKILL');
+  }
+});
+
+test('systemd unit, Procfile and Dockerfile run the agent with options it accepts', () => {
+  const unit = readFileSync(join(DEPLOY, 'systemd', 'ekg-agent.service'), 'utf8');
+  for (const key of ['[Unit]', '[Service]', '[Install]', 'ExecStart=', 'Restart=always', 'KillSignal=SIGTERM', 'StateDirectory=ekg-agent'])
+    assert.ok(unit.includes(key), `the unit has ${key}`);
+  const exec = /^ExecStart=\/usr\/bin\/env ekg-agent (.*)$/m.exec(unit)?.[1] as string;
+  const opts = exec.split(/\s+/).filter((a, i, all) => a !== '--config' && all[i - 1] !== '--config');
+  assert.doesNotThrow(() => loadConfig(opts, {}));
+  const proc = readFileSync(join(DEPLOY, 'heroku', 'Procfile'), 'utf8');
+  const web = /^web: npx ekg-agent run (.*) -- (.+)$/m.exec(proc);
+  assert.ok(web, 'web: runs the app under ekg-agent run');
+  assert.doesNotThrow(() => loadConfig((web[1] as string).split(/\s+/), {}));
+  const docker = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+  const entry = /^ENTRYPOINT (\[.*\])$/m.exec(docker)?.[1] as string;
+  const argv = JSON.parse(entry) as string[];
+  assert.equal(argv[1], '/app/node_modules/ekg-agent/bin/ekg-agent.js');
+  assert.doesNotThrow(() => loadConfig(argv.slice(2), {}));
+  assert.match(docker, /EXPOSE 8125\/udp 8125\/tcp 8787\/tcp/);
+  assert.ok(readdirSync(K8S).includes('base'));
+});
