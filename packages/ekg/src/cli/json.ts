@@ -227,8 +227,8 @@ export function graphDefinitions(metrics: Map<string, number>, prefix: string): 
     const key = i === -1 ? prefix : `${prefix === 'custom' ? '' : `${prefix}.`}${rel.slice(0, i)}`;
     const leaf = i === -1 ? rel : rel.slice(i + 1);
     const unit = MACKEREL_UNITS[defOf(rel)?.unit ?? ''] ?? 'float';
-    const g = (graphs[key] ??= { label: key, unit, metrics: [] });
-    g.metrics.push({ name: leaf, label: leaf });
+    graphs[key] ??= { label: key, unit, metrics: [] };
+    graphs[key].metrics.push({ name: leaf, label: leaf });
   }
   return { graphs };
 }
