@@ -56,6 +56,7 @@ test('every Prometheus family is catalogued, and every catalogued family is rend
     if (
       k === 'ekg_vital_healthy' ||
       k.startsWith('ekg_reporter_') ||
+      k.startsWith('ekg_eventloop_stall') ||
       ((k === 'process_open_fds' || k === 'process_max_fds') && process.platform !== 'linux')
     )
       continue;

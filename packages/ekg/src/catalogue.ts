@@ -380,6 +380,12 @@ export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: str
   { name: 'ekg_reporter_errors_total', unit: 'count', help: 'failed sends of a push transport (each retry counts), by transport' },
   { name: 'ekg_reporter_windows_dropped_total', unit: 'count', help: 'windows a push transport gave up on, by transport' },
   { name: 'ekg_reporter_bytes_total', unit: 'count', help: 'bytes a push transport handed to the network, by transport' },
+  { name: 'ekg_eventloop_stalls_total', unit: 'count', help: 'event-loop stalls the watchdog saw (with the watchdog on)' },
+  {
+    name: 'ekg_eventloop_stall_duration_seconds',
+    unit: 'seconds',
+    help: 'how long each stall blocked the event loop, a histogram (with the watchdog on)',
+  },
 ];
 
 /** Prometheus family name of a catalogue entry (without labels or notes). */

@@ -19,6 +19,7 @@ import type { CheckResult, Lifecycle, Stats, Verdict, Vital } from './types.js';
 import { httpStats } from './vitals/http.js';
 import { defaultLimits, type Outcome, type StatsLimits, sanitizeStats, settle } from './vitals/runner.js';
 import { runtimeStats } from './vitals/runtime.js';
+import { Watchdog, type WatchdogOptions } from './watchdog/watchdog.js';
 
 export const VERSION = '0.1.0';
 const RESERVED = new Set(['runtime', 'http', 'ekg']);
@@ -59,6 +60,12 @@ export interface EkgOptions {
    * set false for a lint-clean /metrics (the per-type series remain, `sum()` gives the total).
    */
   promClientTotals?: boolean;
+  /**
+   * Watch the event loop from a worker thread: a stall (no completed turn for `stallThreshold`,
+   * default 1 s) is recorded with where the main thread was stuck (docs/watchdog.md). On with
+   * `ekg/register` unless EKG_WATCHDOG=0; off by default here.
+   */
+  watchdog?: boolean | WatchdogOptions;
   /** Push every window to StatsD and/or Heroku-style JSON targets (docs/reporters.md). */
   report?: ReportOptions;
   /** In a cluster primary, how long /stats and /metrics wait for each worker, ms (default 1000). */
@@ -156,6 +163,8 @@ const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Recor
 export class Ekg {
   readonly options: Readonly<Resolved>;
   private readonly sampler: Sampler;
+  /** the stall watchdog, when on */
+  readonly watchdog: Watchdog | undefined;
   private readonly vitals: VitalState[] = [];
   private readonly unsubscribe: () => void;
   private state: Lifecycle = 'starting';
@@ -178,6 +187,15 @@ export class Ekg {
     for (const s of options.servers ?? []) this.extraServers.add(s);
     this.sampler = Sampler.acquire(this.options.interval);
     this.unsubscribe = this.sampler.onWindow((w) => this.onSamplerWindow(w));
+    if (options.watchdog) {
+      try {
+        this.watchdog = new Watchdog(options.watchdog === true ? {} : options.watchdog);
+        this.watchdog.start();
+      } catch (err) {
+        process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog cannot start (${(err as Error).message}); stalls are not detected\n`);
+        this.watchdog = undefined;
+      }
+    }
     for (const sig of this.options.signals) {
       const handler = () => {
         this.shutdown(sig).catch(() => {});
@@ -322,6 +340,16 @@ export class Ekg {
       labels: this.options.labels,
       promClientTotals: this.options.promClientTotals,
       reporters: this.reporting?.stats() ?? [],
+      ...(this.watchdog
+        ? {
+            stalls: {
+              count: this.watchdog.count,
+              totalMs: this.watchdog.totalMs,
+              buckets: [...this.watchdog.buckets],
+              last: [...this.watchdog.stalls],
+            },
+          }
+        : {}),
     };
   }
 
@@ -387,6 +415,17 @@ export class Ekg {
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
       failed: errors,
     };
+    if (s.stalls) {
+      (stats.ekg as Stats).stalls = {
+        count: s.stalls.count,
+        totalMs: s.stalls.totalMs,
+        last: s.stalls.last.map((x) => ({
+          start: x.start,
+          duration: x.duration,
+          at: x.stack?.[0] ? `${x.stack[0].fn} (${x.stack[0].file}:${x.stack[0].line}:${x.stack[0].column})` : (x.stackError ?? 'unknown'),
+        })),
+      } as unknown as Stats;
+    }
     if (s.reporters.length > 0) {
       const reporters: Stats = {};
       for (const r of s.reporters) reporters[r.name] = { ...r.stats };
@@ -551,6 +590,7 @@ export class Ekg {
     this.signalHandlers.clear();
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.unsubscribe();
+    this.watchdog?.stop();
     this.sampler.release();
     await this.reporting?.close();
     await Promise.all(

@@ -3,7 +3,7 @@
  * value is one stderr line and that feature off. Nothing here may stop the app from starting.
  */
 import cluster from 'node:cluster';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, workerData } from 'node:worker_threads';
 import { createEkg } from './ekg.js';
 import { readEnv } from './env.js';
 import { describe } from './errors.js';
@@ -13,6 +13,8 @@ import { listen } from './server.js';
 
 function start(): void {
   if (registered()) return; // imported twice (e.g. --import and NODE_OPTIONS)
+  // ekg's own watchdog thread is not an app thread to watch
+  if (!isMainThread && (workerData as { ekgWatchdog?: boolean } | null)?.ekgWatchdog) return;
   const env = readEnv();
   if (env.disabled) return;
   const labels: Record<string, string> = {};
@@ -26,6 +28,8 @@ function start(): void {
     interval: env.interval,
     token: env.token,
     labels,
+    // the stall watchdog watches the main thread's loop (EKG_WATCHDOG=0 turns it off)
+    watchdog: env.watchdog && isMainThread,
     // signals reach the main thread only; a worker thread leaves them to it
     ...(isMainThread ? {} : { signals: false as const }),
   });

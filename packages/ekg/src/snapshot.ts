@@ -2,6 +2,7 @@ import type { TransportStats } from './reporters/transport.js';
 import type { Stats, WindowInfo } from './types.js';
 import type { HttpSample } from './vitals/http.js';
 import type { RuntimeSample } from './vitals/runtime.js';
+import type { Stall } from './watchdog/watchdog.js';
 
 /** Everything one window says, built once and rendered to each format from here. */
 export interface Snapshot {
@@ -19,4 +20,6 @@ export interface Snapshot {
   promClientTotals: boolean;
   /** what each push transport has done so far */
   reporters: Array<{ name: string; stats: TransportStats }>;
+  /** the watchdog's stalls since start, when it runs */
+  stalls?: { count: number; totalMs: number; buckets: number[]; last: Stall[] };
 }

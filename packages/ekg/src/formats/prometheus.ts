@@ -2,6 +2,7 @@ import type { Snapshot } from '../snapshot.js';
 import type { Stats } from '../types.js';
 import { STATUS_CLASSES } from '../vitals/http.js';
 import { GC_KINDS, nodeVersion } from '../vitals/runtime.js';
+import { STALL_BUCKETS } from '../watchdog/watchdog.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
@@ -262,6 +263,19 @@ export function renderPrometheus(s: Snapshot, open = false): string {
     each('ekg_reporter_errors_total', 'Failed sends of a push transport (each retry counts).', (t) => t.errors);
     each('ekg_reporter_windows_dropped_total', 'Windows a push transport gave up on.', (t) => t.dropped);
     each('ekg_reporter_bytes_total', 'Bytes a push transport handed to the network.', (t) => t.bytes);
+  }
+  if (s.stalls) {
+    w.family('ekg_eventloop_stalls_total', 'counter', 'Event-loop stalls the watchdog saw (no turn for its threshold).');
+    w.sample('ekg_eventloop_stalls_total', s.stalls.count);
+    w.family('ekg_eventloop_stall_duration_seconds', 'histogram', 'How long each stall blocked the event loop.');
+    let acc = 0;
+    STALL_BUCKETS.forEach((le, i) => {
+      acc += s.stalls?.buckets[i] ?? 0;
+      w.sample('ekg_eventloop_stall_duration_seconds_bucket', acc, { le: String(le) });
+    });
+    w.sample('ekg_eventloop_stall_duration_seconds_bucket', s.stalls.count, { le: '+Inf' });
+    w.sample('ekg_eventloop_stall_duration_seconds_sum', s.stalls.totalMs / 1000);
+    w.sample('ekg_eventloop_stall_duration_seconds_count', s.stalls.count);
   }
   const seen = new Set<string>();
   for (const v of s.vitals) if (v.stats) vitalGauges(w, `ekg_${v.name}`, v.stats, seen);

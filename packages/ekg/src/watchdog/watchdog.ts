@@ -1,0 +1,97 @@
+import { Worker } from 'node:worker_threads';
+import type { Frame } from './worker.js';
+
+export interface WatchdogOptions {
+  /** ms without a completed event-loop turn that make a stall (default 1000) */
+  stallThreshold?: number;
+  /** pause the main thread through the inspector to read where it is stuck (default true) */
+  stack?: boolean;
+  /** stall records kept for /stats (default 20) */
+  keep?: number;
+}
+
+export interface Stall {
+  /** epoch ms of the last turn before the stall */
+  start: number;
+  /** ms */
+  duration: number;
+  stack?: Frame[];
+  /** why there is no stack (the inspector busy or unavailable) */
+  stackError?: string;
+}
+
+/** Stall-duration histogram bounds, seconds. */
+export const STALL_BUCKETS = [1, 2.5, 5, 10, 30, 60] as const;
+
+/**
+ * Watches the event loop from a worker thread. The main thread's only cost is an unref'd timer
+ * that writes the time into shared memory; the worker notices when it stops and records the stall.
+ */
+export class Watchdog {
+  readonly stalls: Stall[] = [];
+  count = 0;
+  totalMs = 0;
+  readonly buckets = new Array<number>(STALL_BUCKETS.length + 1).fill(0);
+  lastCaptureMs: number | undefined;
+  private worker: Worker | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly threshold: number;
+
+  constructor(
+    private readonly o: WatchdogOptions = {},
+    private readonly onStall?: (s: Stall) => void,
+  ) {
+    this.threshold = o.stallThreshold ?? 1000;
+  }
+
+  start(): void {
+    if (this.worker) return;
+    const sab = new SharedArrayBuffer(8);
+    const beat = new Float64Array(sab);
+    beat[0] = Date.now();
+    this.timer = setInterval(
+      () => {
+        beat[0] = Date.now();
+      },
+      Math.max(10, Math.min(100, this.threshold / 10)),
+    );
+    this.timer.unref();
+    const w = new Worker(new URL('./worker.js', import.meta.url), {
+      // marked, so that ekg/register (preloaded into every thread) leaves this one alone
+      workerData: { sab, threshold: this.threshold, stack: this.o.stack !== false, ekgWatchdog: true },
+      execArgv: [],
+    });
+    w.on('message', (m: { type: string } & Stall & { ms?: number }) => {
+      if (m.type === 'captured') this.lastCaptureMs = m.ms;
+      if (m.type !== 'stall') return;
+      const s: Stall = {
+        start: m.start,
+        duration: m.duration,
+        ...(m.stack ? { stack: m.stack } : {}),
+        ...(m.stackError ? { stackError: m.stackError } : {}),
+      };
+      this.count++;
+      this.totalMs += s.duration;
+      let b = STALL_BUCKETS.findIndex((x) => s.duration / 1000 <= x);
+      if (b === -1) b = STALL_BUCKETS.length;
+      this.buckets[b] = (this.buckets[b] as number) + 1;
+      this.stalls.push(s);
+      if (this.stalls.length > (this.o.keep ?? 20)) this.stalls.shift();
+      this.onStall?.(s);
+    });
+    w.on('error', (err) => {
+      process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog stopped: ${err.message}; stalls are no longer detected\n`);
+      this.stop();
+    });
+    // after the listeners: adding one refs the worker's port again
+    w.unref();
+    this.worker = w;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    void this.worker?.terminate();
+    this.worker = undefined;
+  }
+}
