@@ -1,6 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
 export const cores = availableParallelism();
 const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
@@ -52,4 +55,36 @@ export async function drive(url: string, seconds: number, connections = 32, head
   const out = await run(pinned(1, [process.execPath, bin, '-j', '-c', String(connections), '-d', String(seconds), ...h, url]));
   const j = JSON.parse(out.slice(out.indexOf('{'))) as { requests: { average: number }; latency: { p99: number } };
   return { rps: j.requests.average, p99ms: j.latency.p99 };
+}
+
+/** A bench/src/server.ts variant in its own process, pinned to core 0; resolves with its port. */
+export interface Server {
+  proc: ChildProcess;
+  port: number;
+}
+
+export function startServer(variant: string, expose = false): Promise<Server> {
+  // fork runs `execPath ...execArgv server.js`: with taskset, execPath is taskset and node follows
+  const pin = pinned(0, [process.execPath]);
+  const proc = fork(here('./server.js'), [variant], {
+    execPath: pin[0] as string,
+    execArgv: [...pin.slice(1), ...(expose ? ['--expose-gc'] : [])],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (d) => {
+      out += d;
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve({ proc, port: Number(m[1]) });
+    });
+    proc.on('exit', (code) => reject(new Error(`server ${variant} exited ${code}`)));
+  });
+}
+
+export async function stop(s: Server): Promise<void> {
+  s.proc.removeAllListeners('exit');
+  const done = new Promise((r) => s.proc.once('exit', r));
+  s.proc.kill('SIGKILL');
+  await done;
 }

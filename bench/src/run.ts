@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { cores, drive, hasWrk, pinned } from './load.js';
-import { childJson, dashboardSection, runSection, storeSection } from './sections.js';
+import { cores, drive, hasWrk, pinned, type Server, startServer, stop } from './load.js';
+import { childJson, dashboardSection, runSection, storeSection, watchdogSection } from './sections.js';
 import { fmt, median, spread, table } from './stats.js';
 
 // `npm run bench -- store`: that section alone, written into RESULTS.md in place
@@ -22,37 +22,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const SOLO_ROUNDS = Number(process.env.BENCH_SOLO_ROUNDS ?? 3);
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-
-interface Server {
-  proc: ChildProcess;
-  port: number;
-}
-
-function startServer(variant: string, expose = false): Promise<Server> {
-  // fork runs `execPath ...execArgv server.js`: with taskset, execPath is taskset and node follows
-  const pin = pinned(0, [process.execPath]);
-  const proc = fork(here('./server.js'), [variant], {
-    execPath: pin[0] as string,
-    execArgv: [...pin.slice(1), ...(expose ? ['--expose-gc'] : [])],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve({ proc, port: Number(m[1]) });
-    });
-    proc.on('exit', (code) => reject(new Error(`server ${variant} exited ${code}`)));
-  });
-}
-
-async function stop(s: Server): Promise<void> {
-  s.proc.removeAllListeners('exit');
-  const done = new Promise((r) => s.proc.once('exit', r));
-  s.proc.kill('SIGKILL');
-  await done;
-}
 
 async function heapAfter(n: number): Promise<{ before: number; after: number }> {
   const s = await startServer('ekg', true);
@@ -198,6 +167,7 @@ const row = (label: string, target: string) => [
 
 const storeText = await storeSection();
 const dashboardText = await dashboardSection();
+const watchdogText = await watchdogSection();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const date = new Date().toISOString().slice(0, 10);
 const ok = (b: boolean) => (b ? 'met' : 'MISSED');
@@ -317,6 +287,7 @@ for ${agentBench.series.seconds} s; the agent at its default 10 s window; the fi
 
 ${storeText}
 ${dashboardText}
+${watchdogText}
 ## Paired rounds
 
 Each line is one round; each ratio was measured with both servers under load at the same moment. On this VM the

@@ -121,7 +121,30 @@ ${table(
 `;
 }
 
+/** The stall watchdog: its cost on a hello world, how fast it sees a stall, how long a stack takes. */
+export async function watchdogSection(): Promise<string> {
+  const w = await childJson<{ ratio: number; min: number; max: number; rounds: number; detectMs: number; captureMs: number }>(
+    './watchdog.js',
+    [],
+  );
+  return `## Stall watchdog
+
+Hello world with ekg, watchdog on against off: paired rounds (both servers on core 0, driven at the same moment),
+median of ${w.rounds}. A 2 s \`burnCpu\` block in a child with \`--import ekg/register\` (threshold 1 s), median of 5.
+
+${table(
+  ['measure', 'value', 'target'],
+  [
+    ['hello world req/s, watchdog on / off', `${fmt(w.ratio, 3)}× (${fmt(w.min, 2)}–${fmt(w.max, 2)})`, `≥ 0.99×: ${ok(w.ratio >= 0.99)}`],
+    ['from the stall start to the stderr line (the threshold is 1,000 ms)', `${fmt(w.detectMs, 0)} ms`, ''],
+    ['time to pause the main thread and read its stack', `${fmt(w.captureMs, 1)} ms`, ''],
+  ],
+)}
+`;
+}
+
 const SECTIONS: Record<string, { title: string; run: () => Promise<string> }> = {
+  watchdog: { title: '## Stall watchdog', run: watchdogSection },
   store: { title: '## ekg-agent store (SQLite)', run: storeSection },
   dashboard: { title: '## ekg-agent dashboard (in a browser)', run: dashboardSection },
 };

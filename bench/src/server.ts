@@ -14,13 +14,18 @@ let handler: Handler = (_req, res) => {
   res.end(HELLO);
 };
 
-if (variant === 'ekg' || variant === 'ekg1s' || variant === 'ekg1s-report') {
+if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || variant === 'ekg1s-report') {
   const { createEkg } = await import('ekg');
   const report =
     variant === 'ekg1s-report'
       ? { statsd: `udp://127.0.0.1:${process.env.BENCH_UDP_PORT}`, push: `http://127.0.0.1:${process.env.BENCH_HTTP_PORT}/push` }
       : undefined;
-  const ekg = createEkg({ signals: false, ...(variant === 'ekg' ? {} : { interval: 1000 }), ...(report ? { report } : {}) });
+  const ekg = createEkg({
+    signals: false,
+    ...(variant === 'ekg' || variant === 'ekg-watchdog' ? {} : { interval: 1000 }),
+    ...(report ? { report } : {}),
+    ...(variant === 'ekg-watchdog' ? { watchdog: true } : {}),
+  });
   const ops = ekg.node();
   const hello = handler;
   handler = (req, res) => ops(req, res, () => hello(req, res));
