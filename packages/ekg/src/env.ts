@@ -10,6 +10,8 @@ export interface EnvConfig {
   token: string | undefined;
   interval: number | undefined;
   watchdog: boolean;
+  /** ms of stall after which the side server's /live fails (EKG_LIVE_FAIL_AFTER) */
+  liveFailAfter?: number;
   service: string | undefined;
   tags: Record<string, string>;
   statsd: string[];
@@ -79,6 +81,12 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
       bad('EKG_TOKEN', '<hidden>', 'printable ASCII without spaces', 'the side server is off');
       out.port = undefined;
     }
+  }
+  const lfa = env.EKG_LIVE_FAIL_AFTER;
+  if (lfa !== undefined && lfa !== '') {
+    const n = parseDuration(lfa);
+    if (n >= 100) out.liveFailAfter = n;
+    else bad('EKG_LIVE_FAIL_AFTER', lfa, 'a duration of at least 100ms such as 10s', 'the default 10s is used');
   }
   const interval = env.EKG_INTERVAL;
   if (interval !== undefined && interval !== '') {

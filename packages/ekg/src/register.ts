@@ -29,7 +29,7 @@ function start(): void {
     token: env.token,
     labels,
     // the stall watchdog watches the main thread's loop (EKG_WATCHDOG=0 turns it off)
-    watchdog: env.watchdog && isMainThread,
+    watchdog: env.watchdog && isMainThread ? { liveFailAfter: env.liveFailAfter } : false,
     // signals reach the main thread only; a worker thread leaves them to it
     ...(isMainThread ? {} : { signals: false as const }),
   });

@@ -19,6 +19,7 @@ export interface ListenOptions {
  */
 export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undefined> {
   const router = new Router(ekg, { prefix: options.prefix ?? '' });
+  if (ekg.watchdog) return listenInWatchdog(ekg, router, options);
   const handler = nodeHandler(router);
   const server = createServer(
     {
@@ -47,4 +48,24 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
       resolve(server);
     });
   });
+}
+
+/**
+ * The side server in the watchdog's thread, so that probes get an answer while the main thread is
+ * stuck (docs/watchdog.md). Requests still go to the main thread's router while it runs.
+ */
+async function listenInWatchdog(ekg: Ekg, router: Router, options: ListenOptions): Promise<undefined> {
+  const wd = ekg.watchdog as NonNullable<Ekg['watchdog']>;
+  const host = options.host ?? '127.0.0.1';
+  ekg.onWindow((s) => wd.window(ekg.statsText(s).body, ekg.metricsText(s)));
+  try {
+    await wd.serve({ port: options.port, host, prefix: options.prefix ?? '', token: ekg.options.token }, (method, url, headers) =>
+      router.handle(method, url, headers, (h, name) => h[name]),
+    );
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const why = /EADDRINUSE/.test(e.message) ? 'the port is already in use' : e.message;
+    warn('EKG_ERR_LISTEN', `side server could not listen on ${host}:${options.port}: ${why}; the endpoints are off, the app runs on`);
+  }
+  return undefined;
 }

@@ -98,3 +98,69 @@ test('the watchdog keeps no process alive', { timeout: 10_000 }, async () => {
   assert.equal(code, 0);
   assert.ok(Date.now() - t0 < 3000);
 });
+
+test('the side server answers from the watchdog thread during a stall: /ready 503 at once, /live after liveFailAfter, /stats from the last window', {
+  timeout: 30_000,
+}, async () => {
+  const port = 20000 + Math.floor(Math.random() * 30000);
+  const file = join(dir, 'side.mjs');
+  writeFileSync(
+    file,
+    `
+function burnCpu(ms) {
+  const end = Date.now() + ms;
+  let x = 0;
+  while (Date.now() < end) x += Math.sqrt(x + 1);
+  return x;
+}
+setTimeout(() => { process.stdout.write('BLOCK ' + Date.now() + '\\n'); burnCpu(3500); process.stdout.write('FREE\\n'); }, 1500);
+setTimeout(() => process.exit(0), 8000);
+`,
+  );
+  const p = spawn(process.execPath, ['--import', REGISTER, file], {
+    env: { ...process.env, EKG_PORT: String(port), EKG_PREFIX: '/ops', EKG_INTERVAL: '500ms', EKG_LIVE_FAIL_AFTER: '2s' },
+  });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => p.on('close', r));
+  const get = async (path: string) => {
+    const r = await fetch(`http://127.0.0.1:${port}/ops${path}`, { signal: AbortSignal.timeout(3000) });
+    return { status: r.status, body: await r.text(), stalled: r.headers.get('x-ekg-stalled-ms') };
+  };
+  try {
+    for (let i = 0; i < 100 && (await get('/ready').catch(() => ({ status: 0 }))).status !== 200; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await get('/ready')).status, 200, 'ready before the block');
+    while (!out.includes('BLOCK')) await new Promise((r) => setTimeout(r, 20));
+    const start = Number(/BLOCK (\d+)/.exec(out)?.[1]);
+    let first503 = 0;
+    while (!first503 && Date.now() - start < 3000) {
+      const r = await get('/ready');
+      if (r.status === 503) {
+        first503 = Date.now();
+        const body = JSON.parse(r.body) as { status: string; stalledFor: number; at?: string };
+        assert.equal(body.status, 'stalled');
+        assert.ok(body.stalledFor >= 1000);
+      } else await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(first503, '/ready answered 503 during the block');
+    assert.ok(first503 - start < 1500, `within 1.5 s of the block (${first503 - start} ms)`);
+    const liveEarly = await get('/live');
+    if (Date.now() - start < 1900) assert.equal(liveEarly.status, 200, 'alive until liveFailAfter');
+    const stats = await get('/stats');
+    assert.equal(stats.status, 200);
+    assert.ok(Number(stats.stalled) >= 1000, 'marked as read during a stall');
+    assert.ok(JSON.parse(stats.body).runtime, 'the last window');
+    while (Date.now() - start < 2600) await new Promise((res) => setTimeout(res, 50));
+    const live = await get('/live');
+    assert.equal(live.status, 503, 'past liveFailAfter');
+    assert.match(JSON.parse(live.body).at ?? '', /^burnCpu /);
+    while (!out.includes('FREE')) await new Promise((res) => setTimeout(res, 50));
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal((await get('/ready')).status, 200, 'ready again after the block');
+    assert.equal((await get('/live')).status, 200);
+  } finally {
+    p.kill('SIGKILL');
+    await exited;
+  }
+});

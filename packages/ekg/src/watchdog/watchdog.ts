@@ -8,6 +8,15 @@ export interface WatchdogOptions {
   stack?: boolean;
   /** stall records kept for /stats (default 20) */
   keep?: number;
+  /** ms of stall after which the side server's /live answers 503 (default 10000) */
+  liveFailAfter?: number;
+}
+
+/** One answer of the side server, as ekg's router gives it. */
+export interface SideReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array;
 }
 
 export interface Stall {
@@ -58,27 +67,52 @@ export class Watchdog {
     this.timer.unref();
     const w = new Worker(new URL('./worker.js', import.meta.url), {
       // marked, so that ekg/register (preloaded into every thread) leaves this one alone
-      workerData: { sab, threshold: this.threshold, stack: this.o.stack !== false, ekgWatchdog: true },
+      workerData: {
+        sab,
+        threshold: this.threshold,
+        stack: this.o.stack !== false,
+        liveFailAfter: this.o.liveFailAfter ?? 10_000,
+        ekgWatchdog: true,
+      },
       execArgv: [],
     });
-    w.on('message', (m: { type: string } & Stall & { ms?: number }) => {
-      if (m.type === 'captured') this.lastCaptureMs = m.ms;
-      if (m.type !== 'stall') return;
-      const s: Stall = {
-        start: m.start,
-        duration: m.duration,
-        ...(m.stack ? { stack: m.stack } : {}),
-        ...(m.stackError ? { stackError: m.stackError } : {}),
-      };
-      this.count++;
-      this.totalMs += s.duration;
-      let b = STALL_BUCKETS.findIndex((x) => s.duration / 1000 <= x);
-      if (b === -1) b = STALL_BUCKETS.length;
-      this.buckets[b] = (this.buckets[b] as number) + 1;
-      this.stalls.push(s);
-      if (this.stalls.length > (this.o.keep ?? 20)) this.stalls.shift();
-      this.onStall?.(s);
-    });
+    w.on(
+      'message',
+      (
+        m: { type: string } & Stall & {
+            ms?: number;
+            id?: number;
+            method?: string;
+            url?: string;
+            headers?: Record<string, string>;
+            port?: number;
+            message?: string;
+          },
+      ) => {
+        if (m.type === 'captured') this.lastCaptureMs = m.ms;
+        if (m.type === 'req') return this.answer(m.id as number, m.method as string, m.url as string, m.headers ?? {});
+        if (m.type === 'listening' || m.type === 'listen-error') {
+          this.listening?.(m.type === 'listening' ? (m.port as number) : new Error(m.message));
+          this.listening = undefined;
+          return;
+        }
+        if (m.type !== 'stall') return;
+        const s: Stall = {
+          start: m.start,
+          duration: m.duration,
+          ...(m.stack ? { stack: m.stack } : {}),
+          ...(m.stackError ? { stackError: m.stackError } : {}),
+        };
+        this.count++;
+        this.totalMs += s.duration;
+        let b = STALL_BUCKETS.findIndex((x) => s.duration / 1000 <= x);
+        if (b === -1) b = STALL_BUCKETS.length;
+        this.buckets[b] = (this.buckets[b] as number) + 1;
+        this.stalls.push(s);
+        if (this.stalls.length > (this.o.keep ?? 20)) this.stalls.shift();
+        this.onStall?.(s);
+      },
+    );
     w.on('error', (err) => {
       process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog stopped: ${err.message}; stalls are no longer detected\n`);
       this.stop();
@@ -86,6 +120,47 @@ export class Watchdog {
     // after the listeners: adding one refs the worker's port again
     w.unref();
     this.worker = w;
+  }
+
+  private handle:
+    | ((method: string, url: string, headers: Record<string, string>) => SideReply | Promise<SideReply> | undefined)
+    | undefined;
+  private listening: ((r: number | Error) => void) | undefined;
+
+  /**
+   * Runs the side server in the watchdog's thread: requests go to the main thread's router as
+   * always, and while the loop is stalled the thread answers itself — /ready and /heartbeat 503 at
+   * once, /live 503 after `liveFailAfter`, /stats and /metrics from the last window. Resolves with
+   * the port.
+   */
+  serve(
+    o: { port: number; host: string; prefix: string; token?: string },
+    handle: (method: string, url: string, headers: Record<string, string>) => SideReply | Promise<SideReply> | undefined,
+  ): Promise<number> {
+    const w = this.worker;
+    if (!w) return Promise.reject(new Error('the watchdog is not running'));
+    this.handle = handle;
+    return new Promise((resolve, reject) => {
+      this.listening = (r) => (typeof r === 'number' ? resolve(r) : reject(r));
+      w.postMessage({ type: 'serve', ...o });
+    });
+  }
+
+  /** The last window's texts, for the side server to serve during a stall. */
+  window(stats: string, metrics: string): void {
+    this.worker?.postMessage({ type: 'window', stats, metrics });
+  }
+
+  private answer(id: number, method: string, url: string, headers: Record<string, string>): void {
+    const send = (reply: SideReply | undefined) => this.worker?.postMessage({ type: 'res', id, reply });
+    try {
+      const r = this.handle?.(method, url, headers);
+      if (r instanceof Promise)
+        r.then(send, () => send({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error\n' }));
+      else send(r);
+    } catch {
+      send({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error\n' });
+    }
   }
 
   stop(): void {

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -16,7 +17,17 @@ export interface Frame {
   column: number;
 }
 
-const { sab, threshold, stack: wantStack } = workerData as { sab: SharedArrayBuffer; threshold: number; stack: boolean };
+const {
+  sab,
+  threshold,
+  stack: wantStack,
+  liveFailAfter,
+} = workerData as {
+  sab: SharedArrayBuffer;
+  threshold: number;
+  stack: boolean;
+  liveFailAfter: number;
+};
 const beat = new Float64Array(sab);
 let since: number | undefined;
 let frames: Frame[] | undefined;
@@ -113,3 +124,92 @@ setInterval(
   },
   Math.max(20, Math.min(100, threshold / 10)),
 );
+
+// ---------------------------------------------------------------- the side server, answering during stalls
+
+interface Served {
+  prefix: string;
+  token?: string;
+  stats?: string;
+  metrics?: string;
+}
+let served: Served | undefined;
+let nextId = 1;
+const pending = new Map<number, (r: { status: number; headers: Record<string, string>; body: string | Uint8Array } | undefined) => void>();
+
+/** How long the loop has been stalled, ms (0 when it runs). */
+const stalledFor = () => {
+  const age = Date.now() - (beat[0] as number);
+  return since !== undefined || age > threshold ? age : 0;
+};
+
+function stallReply(path: string, res: ServerResponse, auth: string | undefined): void {
+  const p = served as Served;
+  const ms = stalledFor();
+  const where = frames?.find((f) => f.file && !f.file.startsWith('node:')) ?? frames?.[0];
+  const body = (status: string) =>
+    JSON.stringify({ status, stalledFor: ms, ...(where ? { at: `${where.fn} (${where.file}:${where.line}:${where.column})` } : {}) });
+  const json = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+  if (path === `${p.prefix}/heartbeat` || path === `${p.prefix}/ready`) {
+    res.writeHead(503, json).end(body('stalled'));
+  } else if (path === `${p.prefix}/live`) {
+    res.writeHead(ms >= liveFailAfter ? 503 : 200, json).end(body(ms >= liveFailAfter ? 'stalled' : 'ok'));
+  } else if (path === `${p.prefix}/stats` || path === `${p.prefix}/metrics`) {
+    if (p.token && auth !== `Bearer ${p.token}`) {
+      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' }).end('unauthorized: send Authorization: Bearer <token>\n');
+      return;
+    }
+    // the last closed window, marked as read during a stall
+    const text = path.endsWith('/stats') ? p.stats : p.metrics;
+    res
+      .writeHead(text ? 200 : 503, {
+        'content-type': path.endsWith('/stats') ? 'application/json; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8',
+        'x-ekg-stalled-ms': String(ms),
+      })
+      .end(text ?? body('stalled'));
+  } else res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+}
+
+function onRequest(req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/';
+  const path = url.split('?')[0] as string;
+  if (stalledFor() > 0) return stallReply(path, res, req.headers.authorization);
+  // the main thread answers as it always does; if it does not within the threshold, it is stalling
+  const id = nextId++;
+  const timer = setTimeout(() => {
+    pending.delete(id);
+    stallReply(path, res, req.headers.authorization);
+  }, threshold);
+  pending.set(id, (r) => {
+    clearTimeout(timer);
+    if (!r) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+    else res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
+  });
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+  parentPort?.postMessage({ type: 'req', id, method: req.method ?? 'GET', url, headers });
+}
+
+parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
+  if (m.type === 'serve') {
+    served = { prefix: m.prefix as string, token: m.token as string | undefined };
+    const server = createServer(
+      { maxHeaderSize: 16 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 },
+      onRequest,
+    );
+    server.on('clientError', (_e, socket) => socket.destroy());
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      parentPort?.postMessage({ type: 'listen-error', code: err.code, message: err.message }),
+    );
+    server.listen(m.port as number, m.host as string, () => {
+      const a = server.address();
+      parentPort?.postMessage({ type: 'listening', port: typeof a === 'object' && a ? a.port : 0 });
+    });
+  } else if (m.type === 'res') {
+    pending.get(m.id as number)?.(m.reply as never);
+    pending.delete(m.id as number);
+  } else if (m.type === 'window' && served) {
+    served.stats = m.stats as string;
+    served.metrics = m.metrics as string;
+  }
+});
