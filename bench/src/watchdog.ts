@@ -30,7 +30,8 @@ try {
 /** One stall of 2 s in a child: when its stderr line arrives after the stall began, and the capture time. */
 const REGISTER = import.meta.resolve('ekg/register');
 const INDEX = import.meta.resolve('ekg');
-function stallOnce(): Promise<{ detectMs: number; captureMs: number }> {
+function stallOnce(): Promise<{ detectMs: number; captureMs: number; readyMs: number }> {
+  const port = 20000 + Math.floor(Math.random() * 30000);
   const app = `
 import { registered } from '${INDEX}';
 function burnCpu(ms) { const end = Date.now() + ms; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1); return x; }
@@ -39,23 +40,40 @@ setTimeout(() => { process.stdout.write('CAPTURE ' + registered().watchdog.lastC
 `;
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', REGISTER, '--input-type=module', '-e', app], {
-      env: { ...process.env, EKG_INTERVAL: '10s' },
+      env: { ...process.env, EKG_INTERVAL: '10s', EKG_PORT: String(port) },
     });
     let out = '';
     let detectedAt = 0;
+    let readyAt = 0;
+    let polling = false;
+    // from the block's start, /ready on the side port until it answers 503
+    const poll = async () => {
+      polling = true;
+      while (!readyAt && p.exitCode === null) {
+        const s = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.status,
+          () => 0,
+        );
+        if (s === 503) readyAt = Date.now();
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+    };
     p.stderr.on('data', (d: Buffer) => {
       if (!detectedAt && String(d).includes('has been blocked')) detectedAt = Date.now();
     });
-    p.stdout.on('data', (d) => (out += d));
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (/START/.test(out) && !polling) void poll();
+    });
     p.on('close', () => {
       const start = Number(/START (\d+)/.exec(out)?.[1]);
       const capture = Number(/CAPTURE ([\d.]+)/.exec(out)?.[1]);
       if (!start || !detectedAt) reject(new Error(`no stall seen: ${out}`));
-      else resolve({ detectMs: detectedAt - start, captureMs: capture });
+      else resolve({ detectMs: detectedAt - start, captureMs: capture, readyMs: readyAt ? readyAt - start : Number.NaN });
     });
   });
 }
-const stalls: Array<{ detectMs: number; captureMs: number }> = [];
+const stalls: Array<{ detectMs: number; captureMs: number; readyMs: number }> = [];
 for (let i = 0; i < 5; i++) stalls.push(await stallOnce());
 console.log(
   JSON.stringify({
@@ -65,5 +83,6 @@ console.log(
     rounds: ratios.length,
     detectMs: median(stalls.map((s) => s.detectMs)),
     captureMs: median(stalls.map((s) => s.captureMs)),
+    readyMs: median(stalls.map((s) => s.readyMs)),
   }),
 );
