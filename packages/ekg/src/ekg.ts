@@ -11,6 +11,7 @@ import { Router, type RouterOptions } from './endpoints.js';
 import { EkgError } from './errors.js';
 import { renderPrometheus } from './formats/prometheus.js';
 import { warn } from './log.js';
+import { checkPressureOptions, Pressure, type PressureOptions } from './pressure.js';
 import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
 import { Sampler, type Window } from './sampler.js';
 import { type ListenOptions, listen } from './server.js';
@@ -66,6 +67,12 @@ export interface EkgOptions {
    * `ekg/register` unless EKG_WATCHDOG=0; off by default here.
    */
   watchdog?: boolean | WatchdogOptions;
+  /**
+   * Shed load before the process collapses: thresholds on event-loop delay p99, utilization, heap
+   * and RSS over each window turn /ready 503 (with Retry-After) until they clear with hysteresis;
+   * `reject: true` answers the app's own requests 503 too (docs/api.md).
+   */
+  pressure?: PressureOptions;
   /** Push every window to StatsD and/or Heroku-style JSON targets (docs/reporters.md). */
   report?: ReportOptions;
   /** In a cluster primary, how long /stats and /metrics wait for each worker, ms (default 1000). */
@@ -165,6 +172,8 @@ export class Ekg {
   private readonly sampler: Sampler;
   /** the stall watchdog, when on */
   readonly watchdog: Watchdog | undefined;
+  /** load-shedding thresholds, when set */
+  readonly pressure: Pressure | undefined;
   private readonly vitals: VitalState[] = [];
   private readonly unsubscribe: () => void;
   private state: Lifecycle = 'starting';
@@ -185,6 +194,7 @@ export class Ekg {
     this.options = resolve(options);
     for (const v of options.vitals ?? []) this.validate(v);
     for (const s of options.servers ?? []) this.extraServers.add(s);
+    this.pressure = options.pressure ? new Pressure(checkPressureOptions(options.pressure)) : undefined;
     this.sampler = Sampler.acquire(this.options.interval);
     this.unsubscribe = this.sampler.onWindow((w) => this.onSamplerWindow(w));
     if (options.watchdog) {
@@ -279,6 +289,7 @@ export class Ekg {
 
   private onSamplerWindow(w: Window): void {
     if (this.state === 'closed') return;
+    this.pressure?.update(w.runtime);
     const p = this.collect(w).finally(() => {
       if (this.collecting === p) this.collecting = undefined;
     });
@@ -415,6 +426,13 @@ export class Ekg {
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
       failed: errors,
     };
+    if (this.pressure) {
+      (stats.ekg as Stats).pressure = {
+        active: this.pressure.reason !== undefined,
+        ...(this.pressure.reason ? { reason: this.pressure.reason, since: this.pressure.since as number } : {}),
+        crossings: this.pressure.crossings,
+      };
+    }
     if (s.stalls) {
       (stats.ekg as Stats).stalls = {
         count: s.stalls.count,
@@ -454,6 +472,8 @@ export class Ekg {
       return { ok: false, state: this.state, checks: { ekg: { ok: false, detail } } };
     }
     if (this.notReady !== undefined) return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: this.notReady } } };
+    if (this.pressure?.reason !== undefined)
+      return { ok: false, state: this.state, checks: { pressure: { ok: false, detail: this.pressure.reason } } };
     const checkable = this.checkable();
     if (checkable.length === 0) return { ok: true, state: this.state, checks: OK_HEALTH_CHECKS };
     const now = Date.now();

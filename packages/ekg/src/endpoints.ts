@@ -121,12 +121,12 @@ export class Router {
   handle<S>(method: string, url: string, source: S, read: HeaderReader<S>): Reply | Promise<Reply> | undefined {
     const q = url.indexOf('?');
     let path = q === -1 ? url : url.slice(0, q);
-    if (!this.owns(path)) return undefined;
+    if (!this.owns(path)) return this.shed();
     const header: HeaderGetter = (name) => read(source, name);
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const route = this.routes.get(path);
     // Mounted at the root, ekg answers its own paths only and leaves the rest to the app.
-    if (!route && this.prefix === '') return undefined;
+    if (!route && this.prefix === '') return this.shed();
     if (!route) return reply(404, TEXT, `not found: ${path.slice(0, 200)}; ekg serves ${[...this.routes.keys()].join(', ')}\n`);
     if (method !== 'GET' && method !== 'HEAD')
       return reply(405, TEXT, `method ${method.slice(0, 20)} not allowed; use GET or HEAD\n`, { allow: ALLOW });
@@ -148,6 +148,13 @@ export class Router {
     return g.length === want.length && timingSafeEqual(g, want);
   }
 
+  /** The app's own request: undefined (pass it on), or a 503 while under pressure with `reject`. */
+  private shed(): Reply | undefined {
+    const p = this.ekg.pressure;
+    if (p?.reason === undefined || !p.o.reject) return undefined;
+    return reply(503, TEXT, `overloaded: ${p.reason}; try again later\n`, { 'retry-after': String(p.o.retryAfter ?? 10) });
+  }
+
   private heartbeat(header: HeaderGetter): Reply | Promise<Reply> {
     return then(this.ekg.health(), (h) => {
       if (wantsJson(header)) return healthJson(h.ok ? 200 : 503, h);
@@ -159,6 +166,9 @@ export class Router {
     return then(this.ekg.health(), (h) => {
       if (wantsJson(header)) return healthJson(h.ok ? 200 : 503, h);
       if (h.ok) return READY_OK;
+      const p = this.ekg.pressure;
+      if (p?.reason !== undefined)
+        return reply(503, TEXT, `ready:NG pressure: ${p.reason}\n`, { 'retry-after': String(p.o.retryAfter ?? 10) });
       const why = Object.entries(h.checks)
         .filter(([, c]) => !c.ok)
         .map(([name, c]) => (c.detail ? `${name}: ${c.detail}` : name))

@@ -174,14 +174,19 @@ function onRequest(req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? '/';
   const path = url.split('?')[0] as string;
   if (stalledFor() > 0) return stallReply(path, res, req.headers.authorization);
-  // the main thread answers as it always does; if it does not within the threshold, it is stalling
+  // the main thread answers as it always does, however long that takes while its loop runs (a
+  // cluster primary gathering its workers waits up to its clusterTimeout); if the loop stalls
+  // meanwhile, this thread answers instead
   const id = nextId++;
-  const timer = setTimeout(() => {
+  const t0 = Date.now();
+  const watch = setInterval(() => {
+    if (stalledFor() === 0 && Date.now() - t0 < 30_000) return;
+    clearInterval(watch);
     pending.delete(id);
     stallReply(path, res, req.headers.authorization);
-  }, threshold);
+  }, 50);
   pending.set(id, (r) => {
-    clearTimeout(timer);
+    clearInterval(watch);
     if (!r) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
     else res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
   });
