@@ -8,7 +8,7 @@ import type { ExporterStatus } from './export/exporter.js';
 import { makeExporter } from './export/make.js';
 import { listenStream, listenUdp } from './ingest/listeners.js';
 import { Scraper } from './ingest/scrape.js';
-import { type BadReason, type ParseSink, parsePacket, type Sample } from './ingest/statsd-parse.js';
+import { type BadReason, type ParseSink, parsePacket, type Sample, type StatsdEvent } from './ingest/statsd-parse.js';
 import type { Sink } from './sinks/sink.js';
 import { PromStore } from './store/prom.js';
 import type { StoreReader } from './store/reader.js';
@@ -100,6 +100,7 @@ export class Agent {
     }
     const agg = this.aggregator;
     const self = this.self;
+    const agent = this;
     this.sink = {
       sample(s: Sample) {
         self.metrics_received++;
@@ -111,8 +112,14 @@ export class Agent {
         self.last_bad_lines.push(`${reason}: ${line.slice(0, 200)}`);
         if (self.last_bad_lines.length > 10) self.last_bad_lines.shift();
       },
-      event() {
+      event(e: StatsdEvent) {
         self.events_received++;
+        // kept with the instance it names, for the dashboard's markers (a store that cannot write drops it)
+        try {
+          agent.store?.event(e);
+        } catch {
+          // counted above; the store reports its own state
+        }
       },
       serviceCheck(name: string, status: number, tags: string) {
         self.service_checks_received++;

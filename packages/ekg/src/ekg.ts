@@ -199,7 +199,14 @@ export class Ekg {
     this.unsubscribe = this.sampler.onWindow((w) => this.onSamplerWindow(w));
     if (options.watchdog) {
       try {
-        this.watchdog = new Watchdog(options.watchdog === true ? {} : options.watchdog);
+        // each stall also goes out as an event (a DogStatsD `_e`), which the agent records and its dashboard marks
+        this.watchdog = new Watchdog(options.watchdog === true ? {} : options.watchdog, (st) => {
+          const at = st.stack?.find((f) => f.file && !f.file.startsWith('node:')) ?? st.stack?.[0];
+          this.reporting?.event(
+            'event loop stalled',
+            `blocked for ${st.duration} ms${at ? ` at ${at.fn} (${at.file}:${at.line}:${at.column})` : ''}`,
+          );
+        });
         this.watchdog.start();
       } catch (err) {
         process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog cannot start (${(err as Error).message}); stalls are not detected\n`);

@@ -83,6 +83,16 @@ describe('dashboard', { skip }, () => {
       15_000,
       'three windows of requests in the store',
     );
+    // one stall: the app's watchdog reports it, the agent records it, the dashboard marks it
+    await fetch(`${app.url}/block`).then((r) => r.text());
+    await until(
+      async () => {
+        const r = (await (await fetch(`${agent.http}/api/v1/events?from=now-5m`)).json()) as { events: unknown[] };
+        return r.events.length > 0;
+      },
+      15_000,
+      'the stall event in /api/v1/events',
+    );
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   });
   after(async () => {
@@ -124,6 +134,9 @@ describe('dashboard', { skip }, () => {
     const label = await page.locator('.chart[data-title="Heap"]').getAttribute('aria-label');
     assert.match(label ?? '', /^Heap, latest: used [\d.]+ MiB/);
     assert.equal(await page.locator('.chart canvas').count(), INSTANCE_CHARTS.length);
+    // the stall the app reported is a marker on every chart, and named above them
+    assert.equal(await page.locator('.chart[data-markers="1"]').count(), INSTANCE_CHARTS.length);
+    assert.match((await page.locator('#stalls').textContent()) ?? '', /1 stall in this range; last: blocked for \d+ ms at burnCpu \(/);
 
     const before = requests.length;
     await page.click('button[data-range="6h"]');

@@ -69,7 +69,14 @@ export interface AppProcess {
 
 const APP = `
 import { createServer } from 'node:http';
+function burnCpu(ms) {
+  const end = Date.now() + ms;
+  let x = 0;
+  while (Date.now() < end) x += Math.sqrt(x + 1);
+  return x;
+}
 const server = createServer((req, res) => {
+  if (req.url === '/block') return res.end(String(burnCpu(1500)));
   if (req.url === '/slow') return setTimeout(() => res.end('slow'), 20);
   if (req.url === '/missing') { res.statusCode = 404; return res.end('no'); }
   if (req.url === '/error') { res.statusCode = 500; return res.end('oops'); }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type BadReason, parsePacket, type Sample } from './statsd-parse.js';
+import { type BadReason, parsePacket, type Sample, type StatsdEvent } from './statsd-parse.js';
 
 function parse(text: string) {
   const samples: Sample[] = [];
   const bad: Array<[BadReason, string]> = [];
-  const events: string[] = [];
+  const events: StatsdEvent[] = [];
   const checks: Array<[string, number, string]> = [];
   parsePacket(text, {
     sample: (s) => samples.push({ ...s }),
@@ -61,7 +61,7 @@ test('DogStatsD: d, tags sorted, value packing, timestamps, events and service c
       ['req', 'c', 1, 'env:prod', 2],
     ],
   );
-  assert.deepEqual(events, ['title']);
+  assert.deepEqual(events, [{ title: 'title', text: 'text', tags: 'x:y' }]);
   assert.deepEqual(checks, [['db.up', 2, 'env:prod']]);
 });
 
@@ -121,4 +121,25 @@ test('CRLF line ends and empty lines are tolerated', () => {
   const { samples, bad } = parse('a:1|c\r\n\r\nb:2|c\r\n');
   assert.deepEqual(bad, []);
   assert.equal(samples.length, 2);
+});
+
+test('DogStatsD events: lengths in UTF-8 bytes, escaped newlines, date, alert type and tags', () => {
+  const title = 'event loop stalled';
+  const text = 'blocked for 3017 ms at burnCpu (file:///app/ü.js:6:3)\\nsecond line';
+  const line = `_e{${Buffer.byteLength(title)},${Buffer.byteLength(text)}}:${title}|${text}|d:1795000000|t:warning|#service:shop,pid:42`;
+  const { events, bad } = parse(line);
+  assert.deepEqual(bad, []);
+  assert.deepEqual(events, [
+    {
+      title,
+      text: 'blocked for 3017 ms at burnCpu (file:///app/ü.js:6:3)\nsecond line',
+      ts: 1795000000,
+      alert: 'warning',
+      tags: 'pid:42,service:shop',
+    },
+  ]);
+  assert.deepEqual(
+    parse('_e{3,2}:abc|de|d:soon').bad.map(([r]) => r),
+    ['bad_event'],
+  );
 });

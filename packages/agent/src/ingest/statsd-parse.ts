@@ -34,10 +34,22 @@ export type BadReason =
   | 'bad_service_check'
   | 'too_long';
 
+/** A DogStatsD event (`_e`). */
+export interface StatsdEvent {
+  title: string;
+  text: string;
+  /** epoch seconds: the event's `d:`, else undefined (now) */
+  ts?: number;
+  /** `t:` — info, warning, error or success */
+  alert?: string;
+  /** sorted `k:v` tags */
+  tags: string;
+}
+
 export interface ParseSink {
   sample(s: Sample): void;
   bad(reason: BadReason, line: string): void;
-  event?(title: string): void;
+  event?(e: StatsdEvent): void;
   serviceCheck?(name: string, status: number, tags: string): void;
 }
 
@@ -218,14 +230,39 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
   emit(sink, name, tags, type as MetricType, value, weight);
 }
 
-/** `_e{title_len,text_len}:title|text|…` */
+/**
+ * `_e{title_len,text_len}:title|text|d:<ts>|t:<alert>|#tags|…` — the lengths in UTF-8 bytes, as
+ * DogStatsD defines them (characters are accepted too, as some clients send them).
+ */
 function parseEvent(line: string, sink: ParseSink): void {
   const m = /^_e\{(\d+),(\d+)\}:/.exec(line);
   if (!m) return sink.bad('bad_event', line);
   const tl = Number(m[1]);
-  const title = line.slice(m[0].length, m[0].length + tl);
-  if (title.length !== tl || line[m[0].length + tl] !== '|') return sink.bad('bad_event', line);
-  sink.event?.(title);
+  const xl = Number(m[2]);
+  const rest = line.slice(m[0].length);
+  let title: string;
+  let text: string;
+  let after: string;
+  const buf = Buffer.from(rest);
+  if (buf[tl] === 0x7c && (buf.length === tl + 1 + xl || buf[tl + 1 + xl] === 0x7c)) {
+    title = buf.subarray(0, tl).toString();
+    text = buf.subarray(tl + 1, tl + 1 + xl).toString();
+    after = buf.subarray(tl + 1 + xl).toString();
+  } else if (rest[tl] === '|' && (rest.length === tl + 1 + xl || rest[tl + 1 + xl] === '|')) {
+    title = rest.slice(0, tl);
+    text = rest.slice(tl + 1, tl + 1 + xl);
+    after = rest.slice(tl + 1 + xl);
+  } else return sink.bad('bad_event', line);
+  const e: StatsdEvent = { title, text: text.replace(/\\n/g, '\n'), tags: '' };
+  for (const f of after.split('|')) {
+    if (f.startsWith('d:')) {
+      const ts = Number(f.slice(2));
+      if (!Number.isFinite(ts) || ts <= 0) return sink.bad('bad_event', line);
+      e.ts = ts;
+    } else if (f.startsWith('t:')) e.alert = f.slice(2);
+    else if (f.startsWith('#')) e.tags = normalizeTags(f.slice(1)) ?? '';
+  }
+  sink.event?.(e);
 }
 
 /** `_sc|name|status|…` with status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN */

@@ -60,8 +60,21 @@ export interface QueryResult {
   kind?: SeriesInfo['kind'];
 }
 
+/** A recorded event (a stall an app reported), for the dashboard's markers. */
+export interface StoredEvent {
+  /** epoch seconds */
+  t: number;
+  instance?: string;
+  title: string;
+  text: string;
+  alert?: string;
+  tags: Record<string, string>;
+}
+
 export interface StoreReader {
   readonly kind: string;
+  /** events in [from, to] (ms), of one instance or service; a store that keeps none answers [] */
+  events?(from: number, to: number, instance?: string, service?: string): Promise<StoredEvent[]>;
   instances(): Promise<Instance[]>;
   series(match: string, tags: Record<string, string>, limit?: number): Promise<SeriesInfo[]>;
   query(q: Query): Promise<QueryResult>;

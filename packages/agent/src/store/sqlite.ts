@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { unitOf } from 'ekg';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
+import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import type { Sink } from '../sinks/sink.js';
 import { type Row, reduce } from './aggregate.js';
 import {
@@ -16,6 +17,7 @@ import {
   type Query,
   type QueryResult,
   type SeriesInfo,
+  type StoredEvent,
   type StoreReader,
   tagsMatch,
 } from './reader.js';
@@ -128,6 +130,7 @@ export class SqliteStore implements Sink, StoreReader {
   private readonly kinds = new Map<number, SeriesInfo['kind']>();
   private readonly levelArgs = new Array<number>(LEVEL_ROWS * 4);
   private readonly held: FlushResult[] = [];
+  private eventsSince = 0;
   private readonly maxHeld: number;
   private readonly batch: number;
   private timer: NodeJS.Timeout | undefined;
@@ -194,6 +197,15 @@ export class SqliteStore implements Sink, StoreReader {
         last_seen INTEGER NOT NULL,
         UNIQUE (name, tags)
       );
+      CREATE TABLE IF NOT EXISTS events (
+        t INTEGER NOT NULL,
+        key TEXT,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        alert TEXT,
+        tags TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS events_by_time ON events (t);
       CREATE TABLE IF NOT EXISTS instances (
         key TEXT PRIMARY KEY,
         first_seen INTEGER NOT NULL,
@@ -595,6 +607,43 @@ export class SqliteStore implements Sink, StoreReader {
           }),
       })),
     );
+  }
+
+  /** Keeps a DogStatsD event (a stall) with the instance its tags name; the last 10,000 are kept. */
+  event(e: StatsdEvent): void {
+    if (this.closed) return;
+    const t = Math.round(e.ts ?? Date.now() / 1000);
+    const key = e.tags ? instanceKey(parseTags(e.tags)) : undefined;
+    this.db
+      .prepare('INSERT INTO events (t, key, title, text, alert, tags) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(t, key ?? null, e.title.slice(0, 200), e.text.slice(0, 4000), e.alert ?? null, e.tags);
+    if (++this.eventsSince > 1000) {
+      this.eventsSince = 0;
+      this.db.exec('DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - 10000');
+    }
+  }
+
+  async events(from: number, to: number, key?: string, service?: string): Promise<StoredEvent[]> {
+    const rows = this.db
+      .prepare('SELECT t, key, title, text, alert, tags FROM events WHERE t >= ? AND t <= ? ORDER BY t LIMIT 1000')
+      .all(Math.floor(from / 1000), Math.ceil(to / 1000)) as Array<{
+      t: number;
+      key: string | null;
+      title: string;
+      text: string;
+      alert: string | null;
+      tags: string;
+    }>;
+    return rows
+      .filter((r) => (!key || r.key === key) && (!service || parseTags(r.tags).service === service))
+      .map((r) => ({
+        t: r.t,
+        ...(r.key ? { instance: r.key } : {}),
+        title: r.title,
+        text: r.text,
+        ...(r.alert ? { alert: r.alert } : {}),
+        tags: parseTags(r.tags),
+      }));
   }
 
   async close(): Promise<void> {

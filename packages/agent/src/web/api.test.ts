@@ -119,3 +119,24 @@ test('a batch answers many queries in order, each with its own result or error',
   assert.equal(many.status, 400);
   assert.match(String(many.body.error), /at most 200/);
 });
+
+test('events (a stall an app reported) are kept with their instance and listed by /api/v1/events', async () => {
+  const { agent, base } = await agentOn(join(dir, 'events'));
+  after(() => agent.stop());
+  const title = 'event loop stalled';
+  const text = 'blocked for 3017 ms at burnCpu (file:///app/server.js:6:3)';
+  const ts = Math.floor(Date.now() / 1000) - 5;
+  agent.ingest(`_e{${title.length},${text.length}}:${title}|${text}|d:${ts}|t:warning|#service:shop,host:h1,pid:42`);
+  agent.ingest(`_e{5,5}:other|thing|#service:else,pid:7`);
+  const r = await get(`${base}/api/v1/events?from=now-1m&instance=${encodeURIComponent('service=shop,host=h1,pid=42')}`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.events, [
+    { t: ts, instance: 'service=shop,host=h1,pid=42', title, text, alert: 'warning', tags: { host: 'h1', pid: '42', service: 'shop' } },
+  ]);
+  const bySvc = await get(`${base}/api/v1/events?from=now-1m&service=else`);
+  assert.deepEqual(
+    (bySvc.body.events as Array<{ title: string }>).map((e) => e.title),
+    ['other'],
+  );
+  assert.equal((await get(`${base}/api/v1/events?from=now&to=now-1h`)).status, 400);
+});

@@ -58,6 +58,13 @@ export async function handleApi(reader: StoreReader, path: string, params: URLSe
       return [200, { series: await reader.series(params.get('match') ?? '', parseTagFilter(params.get('tags')), limit) }];
     }
     if (path === '/api/v1/query') return [200, await runQuery(reader, params, now)];
+    if (path === '/api/v1/events') {
+      const to = params.has('to') ? parseTime(params.get('to') as string, 'to', now) : now;
+      const from = params.has('from') ? parseTime(params.get('from') as string, 'from', now) : to - 3_600_000;
+      if (!(from < to)) throw new QueryError('from', 'must be before to');
+      const events = (await reader.events?.(from, to, params.get('instance') ?? undefined, params.get('service') ?? undefined)) ?? [];
+      return [200, { events }];
+    }
     if (path === '/api/v1/batch') {
       // several queries in one request (a dashboard view's charts): answers in order, each its own
       // result or its own error, so one bad query does not fail the rest
@@ -77,7 +84,9 @@ export async function handleApi(reader: StoreReader, path: string, params: URLSe
     }
     return [
       404,
-      { error: `no such API: ${path}; there are /api/v1/instances, /api/v1/series, /api/v1/query, /api/v1/batch and /api/v1/self` },
+      {
+        error: `no such API: ${path}; there are /api/v1/instances, /api/v1/series, /api/v1/query, /api/v1/batch, /api/v1/events and /api/v1/self`,
+      },
     ];
   } catch (err) {
     if (err instanceof QueryError) return [400, { error: err.message, param: err.param }];

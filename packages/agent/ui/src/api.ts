@@ -112,3 +112,13 @@ export async function batch(qs: Query[]): Promise<Array<QueryResult | undefined>
   const r = await api<{ results: Array<QueryResult | { error: string }> }>(`/api/v1/batch?${u}`);
   return r.results.map((x) => ('error' in x ? undefined : x));
 }
+
+/** An event the agent recorded (a stall an app reported). */
+export interface AgentEvent {
+  t: number;
+  instance?: string;
+  title: string;
+  text: string;
+  alert?: string;
+  tags: Record<string, string>;
+}

@@ -21,6 +21,8 @@ export interface Chart {
   el: HTMLElement;
   /** t in epoch seconds; one array of values per label */
   setData(t: number[], values: Array<Array<number | null>>): void;
+  /** dashed lines at these times (epoch s): the instance's stalls */
+  setMarkers(ts: number[]): void;
   destroy(): void;
 }
 
@@ -211,6 +213,11 @@ export function chart(opts: ChartOptions): Chart {
       el.setAttribute('aria-label', points > 0 ? `${opts.title}, latest: ${last.join(', ')}` : `${opts.title}: no data in this range`);
       if (u) u.setData([t, ...stackedValues()] as uPlotT.AlignedData);
       else if (plotEl.clientWidth > 0) make(plotEl.clientWidth);
+    },
+    setMarkers(ts) {
+      opts.markers = ts;
+      el.dataset.markers = String(ts.length);
+      u?.redraw(false, false);
     },
     destroy() {
       ro.disconnect();

@@ -1,4 +1,4 @@
-import { api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
+import { type AgentEvent, api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
 import { ago, type Unit } from './format.js';
@@ -176,10 +176,19 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       const queryOf = (l: Line) => ({ name: l.name, tags, agg: mode === 'service' ? (l.fleet ?? l.agg) : l.agg, by: '', from, to, step });
       // every chart's queries in one request, beside the instance list and (the first time) the series
       const first = defsOf(known);
-      const [insts, f, rs] = await Promise.all([
+      const [insts, f, rs, evs] = await Promise.all([
         api<{ instances: Instance[] }>('/api/v1/instances'),
         known ?? api<{ series: SeriesInfo[] }>('/api/v1/series', { tags, limit: 5000 }).then((r) => r.series),
         batch(first.flatMap((d) => d.lines.map(queryOf))),
+        // stalls the app reported: a marker on every chart
+        api<{ events: AgentEvent[] }>('/api/v1/events', {
+          from: Math.round(from),
+          to: Math.round(to),
+          ...(mode === 'instance' ? { instance: key } : { service: ctx.params.get('name') ?? '' }),
+        }).then(
+          (r) => r.events,
+          () => [] as AgentEvent[],
+        ),
       ]);
       found = f;
       let defs = first;
@@ -203,6 +212,15 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
           : []),
         h('span', {}, 'Last seen ', h('b', {}, mine.length ? ago(Math.max(...mine.map((i) => i.last_seen))) : 'never')),
         ...(mine[0]?.reason ? [h('span', { class: 'error' }, mine[0].reason)] : []),
+        ...(evs.length
+          ? [
+              h(
+                'span',
+                { class: 'error', id: 'stalls' },
+                `${evs.length} stall${evs.length > 1 ? 's' : ''} in this range; last: ${(evs.at(-1) as AgentEvent).text}`,
+              ),
+            ]
+          : []),
       );
       const names = new Set(f.map((s) => s.name));
       // answers in the order asked: each chart takes its lines' slice; charts are placed in CHARTS order
@@ -228,6 +246,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
           t,
           keep.map(([l, r]) => on(t, r, l.scale)),
         );
+        c.setMarkers(evs.map((e) => e.t));
       }
       distTitle.hidden = distGrid.childElementCount === 0;
       if (charts.size === 0) grid.replaceChildren(h('div', { class: 'empty' }, `Nothing stored for ${key} in this range.`));

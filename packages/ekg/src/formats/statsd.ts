@@ -28,6 +28,20 @@ export function statsdLines(ms: readonly Measurement[], f: StatsdFormat = {}): s
   return lines;
 }
 
+/** A DogStatsD event: `_e{title,text}:title|text|d:<ts>|t:<alert>|#tags` (newlines in the text escaped as `\\n`). */
+export function statsdEvent(
+  title: string,
+  text: string,
+  f: StatsdFormat = {},
+  ts = Math.floor(Date.now() / 1000),
+  alert = 'warning',
+): string {
+  const t = title.replace(/[|\n]/g, ' ');
+  const x = text.replace(/\n/g, '\\n').replace(/\|/g, '/');
+  const tagList = f.tags ? Object.entries(f.tags).map(([k, v]) => `${tagValue(k)}:${tagValue(v)}`) : [];
+  return `_e{${Buffer.byteLength(t)},${Buffer.byteLength(x)}}:${t}|${x}|d:${ts}|t:${alert}${tagList.length ? `|#${tagList.join(',')}` : ''}`;
+}
+
 /**
  * Packs lines into newline-separated packets of at most `max` bytes, never splitting a line. A line
  * longer than `max` travels alone (the transport reports it if the network refuses it).

@@ -99,6 +99,17 @@ export class Reporting {
     }
   }
 
+  /** An event to every transport that has a form for it (a stall, as a DogStatsD `_e`). */
+  event(title: string, text: string): void {
+    for (const t of this.transports) {
+      try {
+        t.event?.(title, text);
+      } catch {
+        // as in window(): never the app's problem
+      }
+    }
+  }
+
   stats(): Array<{ name: string; stats: TransportStats }> {
     return this.transports.map((t) => ({ name: t.name, stats: { ...t.stats } }));
   }

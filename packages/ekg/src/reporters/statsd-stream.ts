@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { pack, type StatsdFormat, statsdLines } from '../formats/statsd.js';
+import { pack, type StatsdFormat, statsdEvent, statsdLines } from '../formats/statsd.js';
 import { newStats, Outage, type Transport, type WindowPayload } from './transport.js';
 
 export type StreamOptions = StatsdFormat &
@@ -43,6 +43,12 @@ export class StreamTransport implements Transport {
     if (this.pending) this.stats.dropped++;
     this.pending = payload;
     if (!this.socket && !this.timer) this.connect();
+  }
+
+  event(title: string, text: string): void {
+    // only on a live connection: an event is not worth holding for a reconnect
+    if (this.closed || !this.open || !this.socket || this.socket.writableLength > MAX_BUFFERED) return;
+    this.socket.write(`${statsdEvent(title, text, this.o)}\n`, () => {});
   }
 
   private write(socket: net.Socket, payload: Buffer): void {

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { pack, type StatsdFormat, statsdLines } from '../formats/statsd.js';
+import { pack, type StatsdFormat, statsdEvent, statsdLines } from '../formats/statsd.js';
 import { newStats, Outage, type Transport, type WindowPayload } from './transport.js';
 
 export interface UdpOptions extends StatsdFormat {
@@ -33,6 +33,18 @@ export class UdpTransport implements Transport {
     const packets = pack(statsdLines(w.measurements(), this.o), this.o.maxPacket ?? 1432);
     if (packets.length === 0) return;
     this.deliver(packets).catch((err: unknown) => this.outage.fail(err));
+  }
+
+  event(title: string, text: string): void {
+    if (this.closed) return;
+    const p = Buffer.from(statsdEvent(title, text, this.o));
+    const send = (address: string, family: 4 | 6) => this.socketFor(family).send(p, this.o.port, address, () => {});
+    if (isIP(this.o.host)) send(this.o.host, isIP(this.o.host) === 6 ? 6 : 4);
+    else
+      lookup(this.o.host).then(
+        (r) => send(r.address, r.family === 6 ? 6 : 4),
+        () => {},
+      );
   }
 
   private async deliver(packets: Buffer[]): Promise<void> {

@@ -32,6 +32,8 @@ export interface Transport {
   readonly stats: TransportStats;
   /** Never throws, never waits: delivery happens in the background. */
   send(w: WindowPayload): void;
+  /** An event (a stall), where the wire has a form for it (DogStatsD `_e`); never throws. */
+  event?(title: string, text: string): void;
   close(): Promise<void>;
 }
 

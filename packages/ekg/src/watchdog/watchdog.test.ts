@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,10 +50,15 @@ function runApp(
   });
 }
 
-test('a 3 s block in burnCpu: one stall, its stack names burnCpu with file and line, in stderr, /stats and /metrics', {
+test('a 3 s block in burnCpu: one stall, its stack names burnCpu with file and line, in stderr, /stats, /metrics and a StatsD event', {
   timeout: 20_000,
 }, async () => {
-  const r = await runApp(3000);
+  const udp = createSocket('udp4');
+  const packets: string[] = [];
+  udp.on('message', (m) => packets.push(String(m)));
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  after(() => udp.close());
+  const r = await runApp(3000, [], { EKG_STATSD: `udp://127.0.0.1:${udp.address().port}` });
   assert.equal(r.code, 0, r.err);
   // the stderr line comes from the watchdog's thread while the main thread is still blocked
   const line = r.err.split('\n').find((l) => l.includes('has been blocked'));
@@ -71,6 +77,9 @@ test('a 3 s block in burnCpu: one stall, its stack names burnCpu with file and l
   assert.match(r.out, /^ekg_eventloop_stall_duration_seconds_bucket\{le="2\.5"\} 0$/m);
   assert.match(r.out, /^ekg_eventloop_stall_duration_seconds_bucket\{le="5"\} 1$/m);
   assert.match(r.out, /^ekg_eventloop_stall_duration_seconds_count 1$/m);
+  const event = packets.find((p) => p.startsWith('_e{'));
+  assert.ok(event, 'a DogStatsD event');
+  assert.match(event, /^_e\{18,\d+\}:event loop stalled\|blocked for \d+ ms at burnCpu \(file:\S+\)\|d:\d+\|t:warning\|#.*pid:\d+/);
 });
 
 test('short blocks are not stalls; EKG_WATCHDOG=0 turns the watchdog off', { timeout: 20_000 }, async () => {
