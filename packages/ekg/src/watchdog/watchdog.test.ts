@@ -173,3 +173,43 @@ setTimeout(() => process.exit(0), 8000);
     await exited;
   }
 });
+
+test('with source maps on, the stall record names the TypeScript source, not the compiled JavaScript', { timeout: 20_000 }, async () => {
+  const ts = (await import('typescript')).default;
+  const source = [
+    'import { registered } from "INDEX";',
+    'function burnCpu(ms: number): number {',
+    '  const end: number = Date.now() + ms;',
+    '  let x = 0;',
+    '  while (Date.now() < end) x += Math.sqrt(x + 1);',
+    '  return x;',
+    '}',
+    'setTimeout(() => burnCpu(1500), 300);',
+    'setTimeout(async () => {',
+    '  const e = registered() as any;',
+    '  const s = await e.snapshot();',
+    '  console.log("STATS " + JSON.stringify(e.statsObject(s).stats.ekg.stalls));',
+    '  process.exit(0);',
+    '}, 2500);',
+  ]
+    .join('\n')
+    .replace('INDEX', INDEX);
+  const out = ts.transpileModule(source, {
+    fileName: 'burn.ts',
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, sourceMap: true },
+  });
+  writeFileSync(join(dir, 'burn.ts'), source);
+  writeFileSync(join(dir, 'burn.mjs'), out.outputText.replace('burn.js.map', 'burn.mjs.map'));
+  writeFileSync(join(dir, 'burn.mjs.map'), (out.sourceMapText as string).replace('"burn.js"', '"burn.mjs"'));
+  const r = await new Promise<string>((resolve) => {
+    const p = spawn(process.execPath, ['--enable-source-maps', '--import', REGISTER, join(dir, 'burn.mjs')], {
+      env: { ...process.env, EKG_INTERVAL: '500ms' },
+    });
+    let o = '';
+    p.stdout.on('data', (d) => (o += d));
+    p.on('close', () => resolve(o));
+  });
+  const stats = JSON.parse((/STATS (.*)/.exec(r) as RegExpExecArray)[1] as string) as { last: Array<{ at: string }> };
+  // the while loop is line 5 of burn.ts
+  assert.match(stats.last[0]?.at ?? '', /^burnCpu \(\S*burn\.ts:5:\d+\)$/);
+});

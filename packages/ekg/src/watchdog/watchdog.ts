@@ -1,3 +1,5 @@
+import { findSourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Frame } from './worker.js';
 
@@ -100,7 +102,7 @@ export class Watchdog {
         const s: Stall = {
           start: m.start,
           duration: m.duration,
-          ...(m.stack ? { stack: m.stack } : {}),
+          ...(m.stack ? { stack: m.stack.map(mapped) } : {}),
           ...(m.stackError ? { stackError: m.stackError } : {}),
         };
         this.count++;
@@ -168,5 +170,23 @@ export class Watchdog {
     this.timer = undefined;
     void this.worker?.terminate();
     this.worker = undefined;
+  }
+}
+
+/**
+ * A frame in the app's own sources when it runs with source maps (`--enable-source-maps`, or Node's
+ * source-map support on): the TypeScript file and line rather than the compiled JavaScript.
+ */
+function mapped(f: Frame): Frame {
+  if (!f.file || f.file.startsWith('node:')) return f;
+  try {
+    const map = findSourceMap(f.file) ?? (f.file.startsWith('file:') ? findSourceMap(fileURLToPath(f.file)) : undefined);
+    const e = map?.findEntry(f.line - 1, f.column - 1) as
+      | { originalSource?: string; originalLine?: number; originalColumn?: number }
+      | undefined;
+    if (!e?.originalSource || e.originalLine === undefined) return f;
+    return { fn: f.fn, file: e.originalSource, line: e.originalLine + 1, column: (e.originalColumn ?? 0) + 1 };
+  } catch {
+    return f;
   }
 }
