@@ -23,12 +23,16 @@ while (Date.now() - start < SECONDS * 1000) {
   await Promise.all(apps.map((a, i) => traffic(a, Math.round(12 + 10 * phase + i * 4))));
   await new Promise((r) => setTimeout(r, 120));
 }
+// one stall in the first shop instance: its watchdog reports it, the charts mark it
+await fetch(`${(apps[0] as (typeof apps)[number]).url}/block`).then((r) => r.text());
+await Promise.all(apps.slice(0, 2).map((a) => traffic(a, 30)));
 // the billing instance stops: the overview shows it going stale
 await (apps[2] as (typeof apps)[number]).stop();
 await new Promise((r) => setTimeout(r, 8000));
 
 const instances = (await (await fetch(`${agent.http}/api/v1/instances`)).json()) as { instances: Array<{ key: string; service?: string }> };
-const shop = instances.instances.find((i) => i.service === 'shop')?.key as string;
+const events = (await (await fetch(`${agent.http}/api/v1/events?from=now-5m`)).json()) as { events: Array<{ instance?: string }> };
+const shop = (events.events[0]?.instance ?? instances.instances.find((i) => i.service === 'shop')?.key) as string;
 const range = `from=${start}&to=${Date.now()}`;
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 for (const scheme of ['light', 'dark'] as const) {
