@@ -1,14 +1,9 @@
-/**
- * `npm run bench`: ekg against bare node:http and prom-client, side by side in one run.
- * Servers run pinned to core 0, the load generator to core 1. Writes bench/RESULTS.md.
- */
-import { type ChildProcess, fork } from 'node:child_process';
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { cores, drive, hasWrk, pinned, type Server, startServer, stop } from './load.js';
+import { cores, drive, hasWrk, type Server, startServer, stop } from './load.js';
 import { childJson, dashboardSection, runSection, storeSection, watchdogSection } from './sections.js';
 import { fmt, median, spread, table } from './stats.js';
 
@@ -21,7 +16,7 @@ if (process.argv[2]) {
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const SOLO_ROUNDS = Number(process.env.BENCH_SOLO_ROUNDS ?? 3);
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+const _here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
 async function heapAfter(n: number): Promise<{ before: number; after: number }> {
   const s = await startServer('ekg', true);

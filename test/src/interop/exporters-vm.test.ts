@@ -85,7 +85,10 @@ describe('exporters into victoria-metrics', { skip }, () => {
       Array.from({ length: 30 }, (_, i) => first + i * STEP),
     );
     const p99 = (await exported(vm, 'g.http.duration.p99'))[0];
-    assert.ok(p99 && p99.values.every((v) => Math.abs(v - 20) <= 0.2), `p99 of 1..20 is 20: ${p99?.values}`);
+    assert.ok(
+      p99?.values.every((v) => Math.abs(v - 20) <= 0.2),
+      `p99 of 1..20 is 20: ${p99?.values}`,
+    );
     const reqs = (await exported(vm, 'g.http.requests'))[0];
     assert.ok(reqs?.values.every((v) => v === 10));
     assert.equal(e.status.samples_sent, 30 * 11);

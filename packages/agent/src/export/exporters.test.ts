@@ -453,7 +453,7 @@ test('several exporters from the YAML file at once, in a running agent; its self
   };
   assert.deepEqual(
     Object.keys(self.exporters).sort(),
-    ['heroku 127.0.0.1:' + new URL(heroku.url).port, 'otlp 127.0.0.1:' + new URL(otlp.url).port].sort(),
+    [`heroku 127.0.0.1:${new URL(heroku.url).port}`, `otlp 127.0.0.1:${new URL(otlp.url).port}`].sort(),
   );
   for (const st of Object.values(self.exporters)) assert.equal(st.batches_sent, 1);
   const metrics = await (await fetch(`http://127.0.0.1:${agent.addresses().http}/metrics`)).text();
