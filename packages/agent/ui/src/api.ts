@@ -1,34 +1,15 @@
 /** The agent's JSON API, with the token when the agent has one. */
 
-export interface Instance {
-  key: string;
-  service?: string;
-  host?: string;
-  pid?: string;
-  worker?: string;
-  instance?: string;
-  target?: string;
-  first_seen: number | null;
-  last_seen: number;
-  health: 'up' | 'down' | 'reporting' | 'stale';
-  reason?: string;
-}
+import type { Instance, SeriesInfo, StoredEvent, QueryResult as StoreResult } from '../../src/store/reader.js';
 
-export interface SeriesInfo {
-  name: string;
-  tags: Record<string, string>;
-  kind: 'counter' | 'gauge' | 'distribution' | 'set';
-  unit?: string;
-}
+export type { Instance, SeriesInfo };
+/** A recorded event (a stall an app reported). */
+export type AgentEvent = StoredEvent;
 
-export interface QueryResult {
+/** `/api/v1/query`'s answer: the store's, with the name and aggregation it used. */
+export interface QueryResult extends StoreResult {
   name: string;
   agg: string;
-  t: number[];
-  series: Array<{ tags: Record<string, string>; values: Array<number | null> }>;
-  step: number;
-  resolution: number;
-  kind?: SeriesInfo['kind'];
 }
 
 export interface Query {
@@ -111,14 +92,4 @@ export async function batch(qs: Query[]): Promise<Array<QueryResult | undefined>
   }
   const r = await api<{ results: Array<QueryResult | { error: string }> }>(`/api/v1/batch?${u}`);
   return r.results.map((x) => ('error' in x ? undefined : x));
-}
-
-/** An event the agent recorded (a stall an app reported). */
-export interface AgentEvent {
-  t: number;
-  instance?: string;
-  title: string;
-  text: string;
-  alert?: string;
-  tags: Record<string, string>;
 }
