@@ -91,6 +91,8 @@ export class Router {
   private readonly expectedAuth: Buffer | undefined;
   private cache: CachedReplies | undefined;
   private readonly clusterAware: boolean;
+  /** the ekg's load-shedding state (set at its construction, never replaced) */
+  private readonly pressure: Ekg['pressure'];
 
   constructor(
     private readonly ekg: Ekg,
@@ -98,6 +100,7 @@ export class Router {
   ) {
     this.prefix = options.prefix ?? ekg.options.prefix;
     this.clusterAware = options.cluster !== false;
+    this.pressure = ekg.pressure;
     const token = ekg.options.token;
     this.expectedAuth = token ? Buffer.from(`Bearer ${token}`) : undefined;
     const p = this.prefix;
@@ -121,12 +124,13 @@ export class Router {
   handle<S>(method: string, url: string, source: S, read: HeaderReader<S>): Reply | Promise<Reply> | undefined {
     const q = url.indexOf('?');
     let path = q === -1 ? url : url.slice(0, q);
-    if (!this.owns(path)) return this.shed();
+    // the app's own request: passed on, at the cost of one field read when no pressure is configured
+    if (!this.owns(path)) return this.pressure === undefined ? undefined : this.shed();
     const header: HeaderGetter = (name) => read(source, name);
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const route = this.routes.get(path);
     // Mounted at the root, ekg answers its own paths only and leaves the rest to the app.
-    if (!route && this.prefix === '') return this.shed();
+    if (!route && this.prefix === '') return this.pressure === undefined ? undefined : this.shed();
     if (!route) return reply(404, TEXT, `not found: ${path.slice(0, 200)}; ekg serves ${[...this.routes.keys()].join(', ')}\n`);
     if (method !== 'GET' && method !== 'HEAD')
       return reply(405, TEXT, `method ${method.slice(0, 20)} not allowed; use GET or HEAD\n`, { allow: ALLOW });
@@ -150,7 +154,7 @@ export class Router {
 
   /** The app's own request: undefined (pass it on), or a 503 while under pressure with `reject`. */
   private shed(): Reply | undefined {
-    const p = this.ekg.pressure;
+    const p = this.pressure;
     if (p?.reason === undefined || !p.o.reject) return undefined;
     return reply(503, TEXT, `overloaded: ${p.reason}; try again later\n`, { 'retry-after': String(p.o.retryAfter ?? 10) });
   }
