@@ -37,8 +37,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const a = agent.addresses();
+  const hostPort = (host: string, port: number | undefined) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const st = config.statsdUdp ?? config.statsdTcp;
+  const proto = config.statsdUdp && config.statsdTcp ? 'udp+tcp' : config.statsdUdp ? 'udp' : 'tcp';
   process.stdout.write(
-    `ekg-agent: statsd udp+tcp ${config.statsdUdp ? `${config.statsdUdp.host}:${a.udp}` : 'off'}, http ${config.http ? `http://${config.http.host}:${a.http}` : 'off'}, window ${config.flushInterval / 1000}s\n`,
+    `ekg-agent: statsd ${st ? `${proto} ${hostPort(st.host, a.udp ?? a.tcp)}` : 'off'}, http ${config.http ? `http://${hostPort(config.http.host, a.http)}` : 'off'}, window ${config.flushInterval / 1000}s${config.statsdNote ? ` (${config.statsdNote})` : ''}\n`,
   );
   const stop = (sig: string) => {
     process.stdout.write(`ekg-agent: ${sig}: flushing the open window\n`);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { bytes, ConfigError, duration } from './config.js';
 import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
+import { parseListen } from './ingest/listeners.js';
 import type { ScrapeSpec } from './ingest/scrape.js';
 
 /** Keys of the YAML file, and the flag each one stands for. */
@@ -171,7 +172,8 @@ function exporterOf(item: Node, n: number, file: string, at: (node: Node | null 
   const where = (k: string) => `${file}:${lineOf[k] ?? at(item)}`;
   if (typeof raw.url === 'string') raw.url = checkUrl(raw.url, where('url'), `exporters[${n}].url`);
   else if (raw.url !== undefined) throw new ConfigError(`${where('url')}: field "exporters[${n}].url" must be a URL`);
-  if (raw.address !== undefined && !/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(String(raw.address)))
+  const address = raw.address === undefined ? undefined : parseListen(String(raw.address), '');
+  if (raw.address !== undefined && (address === undefined || address === 'off' || address.host === ''))
     throw new ConfigError(`${where('address')}: field "exporters[${n}].address": "${raw.address}" must be HOST:PORT`);
   if (raw.period !== undefined) {
     try {

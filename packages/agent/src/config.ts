@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { readConfigFile } from './config-file.js';
 import type { ExporterSpec } from './export/spec.js';
-import { type Endpoint, parseEndpoint } from './ingest/listeners.js';
+import { type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
 
 export interface AgentConfig {
   statsdUdp: Endpoint | undefined;
   statsdTcp: Endpoint | undefined;
   statsdUnix: string | undefined;
+  /** why StatsD listens where it does, when it is not what the options say (Heroku mode) */
+  statsdNote?: string;
   http: Endpoint | undefined;
   data: string;
   flushInterval: number;
@@ -39,7 +41,9 @@ export const HELP = `ekg-agent: receives StatsD and pushes from apps, aggregates
 Usage: ekg-agent [options]
        ekg-agent run [options] -- <command…>   start the agent and an app reporting into it (see ekg-agent run --help)
 
-  --statsd [HOST:]PORT     StatsD over UDP and TCP (default 127.0.0.1:8125; "off" to disable)
+  --statsd [HOST:]PORT     StatsD over UDP and TCP (default 127.0.0.1:8125; "off" to disable);
+                           udp://HOST:PORT or tcp://HOST:PORT for one of them only. On Heroku (HEROKU_METRICS_URL
+                           and PORT set) the default is UDP only on 127.0.0.1:$PORT, where agentmon listens
   --statsd-unix PATH       StatsD over a Unix stream socket
   --http [HOST:]PORT       HTTP: /heartbeat, /metrics, /api/v1/self, POST /v1/push (default 127.0.0.1:8787)
   --data DIR               data directory (default ./.ekg-agent)
@@ -120,7 +124,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const file = configPath(argv) ?? env.EKG_AGENT_CONFIG;
   let fileScrape: ScrapeSpec[] | undefined;
   let fileExporters: ExporterSpec[] = [];
-  /** flag → `config FILE:LINE` while the value is still the file's */
+  /** flag → where its value came from: `config FILE:LINE`, `EKG_AGENT_X` or `--x`, for error messages */
   const fromFile = new Map<string, string>();
   if (file) {
     const f = readConfigFile(file);
@@ -133,7 +137,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const v = env[`EKG_AGENT_${f.toUpperCase().replace(/-/g, '_')}`];
     if (v !== undefined && v !== '') {
       values[f] = v;
-      fromFile.delete(f);
+      fromFile.set(f, `EKG_AGENT_${f.toUpperCase().replace(/-/g, '_')}`);
     }
   }
   const fromFlags = new Set<string>();
@@ -154,7 +158,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const repeats = name === 'scrape' || name === 'remote-write';
     values[name as Flag] = repeats && values[name as Flag] !== undefined && fromFlags.has(name) ? `${values[name as Flag]},${v}` : v;
     fromFlags.add(name);
-    fromFile.delete(name);
+    fromFile.set(name, `--${name}`);
   }
   try {
     const c = build(values, fileScrape, env);
@@ -164,22 +168,33 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       c.exporters.push({ type: 'heroku', url: urls(env.HEROKU_METRICS_URL, 'HEROKU_METRICS_URL')[0] as string });
     return c;
   } catch (err) {
-    // a bad value from the file names its line too
+    // a bad value names where it came from: the file and its line, the env var or the flag
     const field = err instanceof ConfigError ? /^([a-z-]+):/.exec(err.message)?.[1] : undefined;
     const at = field && fromFile.get(field);
-    if (at) throw new ConfigError(`${at}: ${(err as Error).message}`);
+    if (at?.startsWith('config ')) throw new ConfigError(`${at}: ${(err as Error).message}`);
+    if (at && field) throw new ConfigError(`${at}${(err as Error).message.slice(field.length)}`);
     throw err;
   }
 }
 
 function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] | undefined, env: NodeJS.ProcessEnv): AgentConfig {
-  const ep = (field: string, v: string, dflt: string): Endpoint | undefined => {
-    if (v === 'off') return undefined;
-    const e = parseEndpoint(v, dflt);
-    if (!e) throw new ConfigError(`${field}: "${v}" is not [HOST:]PORT`);
-    return e;
+  const listen = (field: 'statsd' | 'http', v: string) => {
+    const a = parseListen(v, '127.0.0.1', { schemes: field === 'statsd' });
+    if (a === undefined)
+      throw new ConfigError(`${field}: "${v}" is not a listen address; the forms are ${field === 'statsd' ? STATSD_FORMS : LISTEN_FORMS}`);
+    return a === 'off' ? undefined : a;
   };
-  const statsd = ep('statsd', values.statsd ?? '127.0.0.1:8125', '127.0.0.1');
+  let statsdNote: string | undefined;
+  let statsdValue = values.statsd;
+  if (statsdValue === undefined && env.HEROKU_METRICS_URL && env.PORT) {
+    // Heroku: barnes sends UDP to 127.0.0.1:$PORT and agentmon listens there, UDP only (the web app has the TCP port)
+    if (!/^\d{1,5}$/.test(env.PORT.trim()))
+      throw new ConfigError(`statsd: PORT="${env.PORT}" is not a port (Heroku mode listens on UDP 127.0.0.1:$PORT); set --statsd`);
+    statsdValue = `udp://127.0.0.1:${env.PORT.trim()}`;
+    statsdNote = `Heroku mode (HEROKU_METRICS_URL and PORT set): StatsD on UDP 127.0.0.1:${env.PORT.trim()} only, as agentmon`;
+  }
+  const statsd = listen('statsd', statsdValue ?? '127.0.0.1:8125');
+  const http = listen('http', values.http ?? '127.0.0.1:8787');
   const consoleMode = values.console ?? 'summary';
   if (!['off', 'summary', 'verbose'].includes(consoleMode))
     throw new ConfigError(`console: "${consoleMode}" must be off, summary or verbose`);
@@ -199,10 +214,11 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
   // targets from flags or env replace the file's list
   const specs: ScrapeSpec[] = values.scrape !== undefined ? urls(values.scrape, 'scrape').map((url) => ({ url })) : (fileScrape ?? []);
   return {
-    statsdUdp: statsd,
-    statsdTcp: statsd,
+    statsdUdp: statsd?.udp ? { host: statsd.host, port: statsd.port } : undefined,
+    statsdTcp: statsd?.tcp ? { host: statsd.host, port: statsd.port } : undefined,
     statsdUnix: values['statsd-unix'],
-    http: ep('http', values.http ?? '127.0.0.1:8787', '127.0.0.1'),
+    ...(statsdNote ? { statsdNote } : {}),
+    http: http && { host: http.host, port: http.port },
     data: values.data ?? '.ekg-agent',
     flushInterval,
     recvBuffer: int(values['recv-buffer'] ?? String(8 << 20), 'recv-buffer', 4096),
