@@ -181,7 +181,9 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
   const listen = (field: 'statsd' | 'http', v: string) => {
     const a = parseListen(v, '127.0.0.1', { schemes: field === 'statsd' });
     if (a === undefined)
-      throw new ConfigError(`${field}: "${v}" is not a listen address; the forms are ${field === 'statsd' ? STATSD_FORMS : LISTEN_FORMS}`);
+      throw new ConfigError(
+        `${field}: "${v}" is not [HOST:]PORT or another listen address; the forms are ${field === 'statsd' ? STATSD_FORMS : LISTEN_FORMS}`,
+      );
     return a === 'off' ? undefined : a;
   };
   let statsdNote: string | undefined;

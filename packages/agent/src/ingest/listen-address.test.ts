@@ -204,11 +204,15 @@ test('a bad address exits 2 naming the option, where it came from and the accept
     [
       ['--statsd', '81x25'],
       {},
-      /--statsd: "81x25" is not a listen address; the forms are PORT, :PORT, HOST:PORT, \[IPv6\]:PORT or off; udp:\/\//,
+      /--statsd: "81x25" is not \[HOST:\]PORT or another listen address; the forms are PORT, :PORT, HOST:PORT, \[IPv6\]:PORT or off; udp:\/\//,
     ],
-    [['--http', 'udp://127.0.0.1:1'], {}, /--http: "udp:\/\/127\.0\.0\.1:1" is not a listen address; the forms are PORT, :PORT/],
-    [[], { EKG_AGENT_STATSD: 'nope' }, /EKG_AGENT_STATSD: "nope" is not a listen address/],
-    [['--config', join(dir, 'bad.yaml')], {}, /bad\.yaml:2: statsd: "8125x" is not a listen address/],
+    [
+      ['--http', 'udp://127.0.0.1:1'],
+      {},
+      /--http: "udp:\/\/127\.0\.0\.1:1" is not \[HOST:\]PORT or another listen address; the forms are PORT, :PORT/,
+    ],
+    [[], { EKG_AGENT_STATSD: 'nope' }, /EKG_AGENT_STATSD: "nope" is not \[HOST:\]PORT or another listen address/],
+    [['--config', join(dir, 'bad.yaml')], {}, /bad\.yaml:2: statsd: "8125x" is not \[HOST:\]PORT or another listen address/],
   ];
   writeFileSync(join(dir, 'bad.yaml'), 'http: off\nstatsd: 8125x\n');
   for (const [args, env, re] of cases) {
