@@ -18,7 +18,7 @@ import { type ListenOptions, listen } from './server.js';
 import type { Snapshot } from './snapshot.js';
 import type { CheckResult, Lifecycle, Stats, Verdict, Vital } from './types.js';
 import { httpStats } from './vitals/http.js';
-import { defaultLimits, type Outcome, type StatsLimits, sanitizeStats, settle } from './vitals/runner.js';
+import { defaultLimits, type Outcome, readVerdict, reason, type StatsLimits, sanitizeStats, settle } from './vitals/runner.js';
 import { runtimeStats } from './vitals/runtime.js';
 import { Watchdog, type WatchdogOptions } from './watchdog/watchdog.js';
 
@@ -149,6 +149,10 @@ function resolve(o: EkgOptions): Resolved {
 
 interface VitalState {
   vital: Vital;
+  /** the vital's name and methods, read once at registration: a getter on the vital never runs again */
+  name: string;
+  fns: Pick<Vital, 'init' | 'stats' | 'check' | 'close'>;
+  fatal: boolean;
   timeout: number;
   initError: string | undefined;
   /** last check verdict, for /metrics */
@@ -262,13 +266,19 @@ export class Ekg {
     if (typeof v.name !== 'string' || !NAME.test(v.name))
       throw bad('vital.name', 'letters, digits and _ starting with a letter (at most 64)', v.name);
     if (RESERVED.has(v.name)) throw bad('vital.name', `not one of the built-in names (${[...RESERVED].join(', ')})`, v.name);
-    if (this.vitals.some((s) => s.vital.name === v.name))
+    if (this.vitals.some((s) => s.name === v.name))
       throw new EkgError('EKG_ERR_DUPLICATE_VITAL', `a vital named "${v.name}" is already registered`);
+    const fns: VitalState['fns'] = {};
     for (const m of ['init', 'stats', 'check', 'close'] as const) {
-      if (v[m] !== undefined && typeof v[m] !== 'function') throw bad(`vital ${v.name}.${m}`, 'a function', v[m]);
+      const fn = v[m];
+      if (fn !== undefined && typeof fn !== 'function') throw bad(`vital ${v.name}.${m}`, 'a function', fn);
+      if (fn) fns[m] = fn as never;
     }
     const st: VitalState = {
       vital: v,
+      name: v.name,
+      fns,
+      fatal: v.fatal === true,
       timeout: ms(`vital ${v.name}.timeout`, v.timeout, this.options.timeout, 1),
       initError: undefined,
       lastCheck: undefined,
@@ -279,9 +289,9 @@ export class Ekg {
   }
 
   private async initOne(st: VitalState): Promise<void> {
-    const init = st.vital.init;
+    const init = st.fns.init;
     if (!init) return;
-    const out = await settle(`vital "${st.vital.name}" init()`, () => init.call(st.vital), st.timeout);
+    const out = await settle(`vital "${st.name}" init()`, () => init.call(st.vital), st.timeout);
     if (!out.ok) {
       st.initError = out.error;
       this.checkableCache = undefined;
@@ -306,9 +316,9 @@ export class Ekg {
   private async collectVitals(): Promise<Snapshot['vitals']> {
     return Promise.all(
       this.vitals.map(async (st) => {
-        const name = st.vital.name;
+        const name = st.name;
         if (st.initError) return { name, error: st.initError };
-        const statsFn = st.vital.stats;
+        const statsFn = st.fns.stats;
         if (!statsFn) return { name };
         const out = await settle(`vital "${name}" stats()`, () => statsFn.call(st.vital), st.timeout);
         const clean = out.ok ? sanitizeStats(out.value, this.options.limits) : out;
@@ -348,7 +358,7 @@ export class Ekg {
 
   private build(w: Window, vitals: Snapshot['vitals']): Snapshot {
     const checks: Record<string, boolean> = {};
-    for (const st of this.vitals) if (st.lastCheck !== undefined) checks[st.vital.name] = st.lastCheck;
+    for (const st of this.vitals) if (st.lastCheck !== undefined) checks[st.name] = st.lastCheck;
     return {
       window: w.info,
       runtime: w.runtime,
@@ -486,11 +496,19 @@ export class Ekg {
     const now = Date.now();
     if (this.healthCache && now - this.healthCache.at < this.options.checkCache) return this.healthCache.value;
     if (this.healthPending) return this.healthPending;
-    const p = this.runChecks(checkable).then((value) => {
-      this.healthCache = { at: Date.now(), value };
-      this.healthPending = undefined;
-      return value;
-    });
+    // checkOne never rejects; should ekg's own code fail here anyway, the probe gets a failed verdict
+    // and the next probe runs the checks again: health state is never left pending
+    const p = this.runChecks(checkable).then(
+      (value) => {
+        this.healthCache = { at: Date.now(), value };
+        this.healthPending = undefined;
+        return value;
+      },
+      (err: unknown): Health => {
+        this.healthPending = undefined;
+        return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: `checks could not run: ${reason(err)}` } } };
+      },
+    );
     this.healthPending = p;
     return p;
   }
@@ -498,7 +516,7 @@ export class Ekg {
   /** Vitals a probe must ask, recomputed only when the set changes (this is on every probe). */
   private checkableCache: VitalState[] | undefined;
   private checkable(): VitalState[] {
-    this.checkableCache ??= this.vitals.filter((st) => st.initError || st.vital.check);
+    this.checkableCache ??= this.vitals.filter((st) => st.initError || st.fns.check);
     return this.checkableCache;
   }
 
@@ -508,7 +526,7 @@ export class Ekg {
     let ok = true;
     list.forEach((st, i) => {
       const r = results[i] as CheckResult;
-      checks[st.vital.name] = r;
+      checks[st.name] = r;
       st.lastCheck = r.ok;
       if (!r.ok) ok = false;
     });
@@ -517,27 +535,22 @@ export class Ekg {
 
   private async checkOne(st: VitalState): Promise<CheckResult> {
     if (st.initError) return { ok: false, detail: st.initError };
-    const fn = st.vital.check as NonNullable<Vital['check']>;
-    const out: Outcome<Verdict | boolean> = await settle(`vital "${st.vital.name}" check()`, () => fn.call(st.vital), st.timeout);
+    const fn = st.fns.check as NonNullable<Vital['check']>;
+    const out: Outcome<Verdict | boolean> = await settle(`vital "${st.name}" check()`, () => fn.call(st.vital), st.timeout);
     if (!out.ok) {
-      warn(out.code, out.error, `check:${st.vital.name}`);
+      warn(out.code, out.error, `check:${st.name}`);
       return { ok: false, detail: out.error };
     }
-    const v = out.value;
-    if (typeof v === 'boolean') return { ok: v };
-    if (v !== null && typeof v === 'object' && typeof v.ok === 'boolean') {
-      return v.detail === undefined ? { ok: v.ok } : { ok: v.ok, detail: String(v.detail).slice(0, 1024) };
-    }
-    const error = `vital "${st.vital.name}" check() returned ${JSON.stringify(v) ?? typeof v}, expected { ok: boolean, detail?: string }`;
-    warn('EKG_ERR_VITAL_BAD_VERDICT', error, `verdict:${st.vital.name}`);
-    return { ok: false, detail: error };
+    const v = readVerdict(`vital "${st.name}" check()`, out.value);
+    if (v.bad !== undefined) warn('EKG_ERR_VITAL_BAD_VERDICT', v.bad, `verdict:${st.name}`);
+    return v.detail === undefined ? { ok: v.ok } : { ok: v.ok, detail: v.detail };
   }
 
   /** /live: false once shutdown is past its drain, or when a vital marked `fatal` fails its check. */
   live(): { ok: boolean; detail?: string } {
     if (this.state === 'closed') return { ok: false, detail: 'shut down' };
     for (const st of this.vitals) {
-      if (st.vital.fatal && st.lastCheck === false) return { ok: false, detail: `fatal vital "${st.vital.name}" failed` };
+      if (st.fatal && st.lastCheck === false) return { ok: false, detail: `fatal vital "${st.name}" failed` };
     }
     return { ok: true };
   }
@@ -622,9 +635,9 @@ export class Ekg {
     await this.reporting?.close();
     await Promise.all(
       this.vitals.map(async (st) => {
-        const fn = st.vital.close;
+        const fn = st.fns.close;
         if (!fn) return;
-        const out = await settle(`vital "${st.vital.name}" close()`, () => fn.call(st.vital), st.timeout);
+        const out = await settle(`vital "${st.name}" close()`, () => fn.call(st.vital), st.timeout);
         if (!out.ok) warn(out.code, out.error);
       }),
     );

@@ -8,7 +8,7 @@ export const codes = {
   EKG_ERR_DUPLICATE_VITAL: 'Two vitals share one name; names are keys in /stats and must be unique.',
   EKG_ERR_VITAL_THREW: 'A vital threw or rejected; only that vital is reported as failed.',
   EKG_ERR_VITAL_TIMEOUT: 'A vital did not settle within its timeout; only that vital is reported as failed.',
-  EKG_ERR_VITAL_BAD_STATS: 'A vital returned stats that cannot be rendered (a cycle, too many values, too deep).',
+  EKG_ERR_VITAL_BAD_STATS: 'A vital returned stats that cannot be rendered (a cycle, too many values or keys, too long a key, too deep).',
   EKG_ERR_VITAL_BAD_VERDICT: 'A vital check() returned something other than { ok: boolean, detail?: string }.',
   EKG_ERR_VITAL_INIT: 'A vital init() failed; the vital reports failure until ekg is restarted.',
   EKG_ERR_LISTEN: 'The side server could not listen (port taken, no permission); the app keeps running without it.',
