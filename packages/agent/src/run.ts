@@ -49,10 +49,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   // refuse bad agent options now, with the agent's own message
   let statsd = '127.0.0.1:0';
+  let udpOnly = false;
   try {
     const c = loadConfig(agentArgs);
     if (c === 'help') return 0;
     if (c.statsdUdp) statsd = `${c.statsdUdp.host}:${c.statsdUdp.port}`;
+    // Heroku mode (or udp://): the agent keeps to UDP, the web app has the TCP port
+    if (c.statsdUdp && !c.statsdTcp) udpOnly = true;
   } catch (err) {
     if (err instanceof ConfigError) {
       log(err.message);
@@ -71,7 +74,11 @@ export async function run(argv: string[]): Promise<number> {
   const startAgent = (): Promise<number> =>
     new Promise((resolve) => {
       const host = statsd.slice(0, statsd.lastIndexOf(':'));
-      const args = [...without(agentArgs, '--statsd'), '--statsd', `${host}:${port || statsd.slice(statsd.lastIndexOf(':') + 1)}`];
+      const args = [
+        ...without(agentArgs, '--statsd'),
+        '--statsd',
+        `${udpOnly ? 'udp://' : ''}${host.includes(':') ? `[${host}]` : host}:${port || statsd.slice(statsd.lastIndexOf(':') + 1)}`,
+      ];
       const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
       agent = p;
       let out = '';
@@ -80,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(d);
         if (started) return;
         out += d;
-        const m = /statsd udp\+tcp [^:]+:(\d+)/.exec(out);
+        const m = /statsd udp(?:\+tcp)? [^:]+:(\d+)/.exec(out);
         if (m) {
           started = true;
           attempt = 0;
