@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Agent, loadConfig } from 'ekg-agent';
-import { type EtsyFlush, startEtsy } from './etsy.js';
+import { startEtsy } from './etsy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-corpus-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A deterministic corpus: counters (some sampled), gauges with deltas, timers, sets — in packets of up to 20 lines. */
+/** A deterministic corpus: counters (some sampled), gauges with deltas, timers, sets — in chunks of up to 20 lines. */
 function corpus(): string[] {
   let s = 42;
   const rand = () => {
@@ -35,44 +35,51 @@ function corpus(): string[] {
   return packets;
 }
 
-test('the same corpus to the etsy StatsD server and to ekg-agent gives the same numbers', { timeout: 60_000 }, async () => {
-  const etsy = startEtsy(dir, { flushInterval: 3000, percentThreshold: [50, 90, 99] });
-  const port = etsy.port;
+/** Writes `text` on one TCP connection and resolves once it is handed to the kernel and closed. */
+function sendTcp(port: number, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = connect(port, '127.0.0.1', () => c.end(text));
+    c.on('close', () => resolve());
+    c.on('error', reject);
+  });
+}
+
+async function until(cond: () => Promise<boolean> | boolean, what: () => string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Aggregation is the subject, not loss: the corpus goes over TCP to both servers, each one's own
+// count of metric lines acknowledges it, and then each closes one window on demand (the agent's
+// flush(), etsy's exit flush), so neither a timer nor the wall clock splits the corpus.
+test('the same corpus to the etsy StatsD server and to ekg-agent gives the same numbers', { timeout: 120_000 }, async () => {
+  const etsy = await startEtsy(dir, { transport: 'tcp', config: { flushInterval: 3_600_000, percentThreshold: [50, 90, 99] } });
   after(() => etsy.proc.kill('SIGKILL'));
 
   const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', 'off', '--flush-interval', '1h', '--store', 'off']);
   assert.notEqual(config, 'help');
   const agent = new Agent(config as Exclude<typeof config, 'help'>, []);
-  await agent.start();
+  await agent.start({ timer: false });
   after(() => agent.stop());
 
-  // send everything just after an etsy flush, so it lands inside one 3 s window of etsy's; on a
-  // slow machine the sending can straddle etsy's flush anyway: then the round is sent again
-  const flushes = () => etsy.flushes().length;
-  const sock = dgram.createSocket('udp4');
-  after(() => sock.close());
-  const packets = corpus();
-  let got: EtsyFlush | undefined;
-  let w: ReturnType<Agent['flush']> | undefined;
-  for (let attempt = 0; attempt < 4 && !got; attempt++) {
-    const before = flushes();
-    for (let i = 0; i < 400 && flushes() === before; i++) await new Promise((r) => setTimeout(r, 10));
-    const base = flushes();
-    assert.ok(base > before, 'the etsy server flushed');
-    agent.flush(); // the agent's window starts with etsy's
-    const received = agent.self.metrics_received;
-    for (const p of packets) {
-      await new Promise<void>((r) => sock.send(p, port, '127.0.0.1', () => r()));
-      await new Promise<void>((r) => sock.send(p, agent.addresses().udp as number, '127.0.0.1', () => r()));
-    }
-    for (let i = 0; i < 400 && flushes() === base; i++) await new Promise((r) => setTimeout(r, 25));
-    const f = etsy.flushes()[base] as EtsyFlush;
-    for (let i = 0; i < 100 && agent.self.metrics_received - received < 4000; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(agent.self.metrics_received - received, 4000);
-    w = agent.flush();
-    if (f.counters['statsd.metrics_received'] === 4000) got = f;
-  }
-  assert.ok(got && w, 'one round fell inside one etsy window');
+  const text = `${corpus().join('\n')}\n`;
+  await Promise.all([sendTcp(etsy.port, text), sendTcp(agent.addresses().tcp as number, text)]);
+  let etsyGot = 0;
+  await until(
+    async () => {
+      etsyGot = await etsy.received();
+      return etsyGot >= 4000 && agent.self.metrics_received >= 4000;
+    },
+    () => `both servers to take in 4000 lines (etsy ${etsyGot}, agent ${agent.self.metrics_received})`,
+  );
+  const w = agent.flush();
+  const got = await etsy.stop();
+  assert.ok(got, `etsy flushed as it exited: ${etsy.log()}`);
+  assert.equal(got.counters['statsd.metrics_received'], 4000);
+  assert.equal(agent.self.metrics_received, 4000);
   assert.equal(agent.self.bad_lines, 0);
   assert.equal(got.counters['statsd.bad_lines_seen'], 0);
   const ours = new Map(w.series.map((s) => [s.name, s]));

@@ -16,7 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ekg-statsd-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('ekg/register delivers every window to the real etsy StatsD server and to a Heroku-style sink', { timeout: 60_000 }, async () => {
-  const etsy = startEtsy(dir, { flushInterval: 500 });
+  const etsy = await startEtsy(dir, { config: { flushInterval: 500 } });
   const port = etsy.port;
   after(() => etsy.proc.kill('SIGKILL'));
   // the HTTP sink checks what Heroku's metrics endpoint would
