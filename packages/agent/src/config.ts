@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DURATION_FORMS, parseDuration, parseSize, SIZE_FORMS } from 'ekg';
 import { readConfigFile } from './config-file.js';
 import type { ExporterSpec } from './export/spec.js';
 import { type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
@@ -48,7 +49,7 @@ Usage: ekg-agent [options]
   --http [HOST:]PORT       HTTP: /heartbeat, /metrics, /api/v1/self, POST /v1/push (default 127.0.0.1:8787)
   --data DIR               data directory (default ./.ekg-agent)
   --flush-interval DUR     window length, e.g. 10s, 1m (default 10s)
-  --recv-buffer BYTES      UDP receive buffer (default 8388608)
+  --recv-buffer SIZE       UDP receive buffer (default 8m)
   --max-series N           cardinality cap (default 100000)
   --console MODE           console sink: off, summary or verbose (default summary)
   --scrape URL             scrape an ekg /stats JSON or Prometheus /metrics URL and probe its /heartbeat
@@ -95,21 +96,18 @@ const FLAGS = [
 ] as const;
 type Flag = (typeof FLAGS)[number];
 
+/** A duration flag or key (the library's one parser: a bare number is seconds), at least 100 ms. */
 export function duration(s: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)?$/.exec(s.trim());
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
-  const n = m ? Number(m[1]) * (unit[m[2] ?? 's'] ?? Number.NaN) : Number.NaN;
-  if (!(n >= 100)) throw new ConfigError(`${field}: "${s}" is not a duration of at least 100ms (like 10s)`);
+  const n = parseDuration(s);
+  if (!(n >= 100)) throw new ConfigError(`${field}: "${s}" is not ${DURATION_FORMS}, of at least 100ms`);
   return n;
 }
 
-/** `2g`, `500m`, `64k` or a number of bytes (powers of 1024). */
+/** A size flag or key (the library's one parser): `2g`, `500m`, `64k` or a number of bytes. */
 export function bytes(s: string, field: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?)?$/i.exec(s.trim());
-  const mul: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-  const n = m ? Number(m[1]) * (m[2] ? (mul[(m[2][0] as string).toLowerCase()] ?? Number.NaN) : 1) : Number.NaN;
-  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${field}: "${s}" is not a size (like 2g, 500m or 1048576)`);
-  return Math.floor(n);
+  const n = parseSize(s);
+  if (!Number.isFinite(n)) throw new ConfigError(`${field}: "${s}" is not ${SIZE_FORMS}`);
+  return n;
 }
 
 function int(s: string, field: string, min: number): number {
@@ -223,23 +221,42 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     http: http && { host: http.host, port: http.port },
     data: values.data ?? '.ekg-agent',
     flushInterval,
-    recvBuffer: int(values['recv-buffer'] ?? String(8 << 20), 'recv-buffer', 4096),
+    recvBuffer: atLeast(bytes(values['recv-buffer'] ?? '8m', 'recv-buffer'), 4096, 'recv-buffer', '4k'),
     maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),
     idleWindows: 30,
     console: consoleMode as AgentConfig['console'],
     scrape: specs.map((s) => targetOf(s, schedule)),
     store: storeKind,
     storeUrl,
-    retention: {
-      raw: duration(values['retention-raw'] ?? '24h', 'retention-raw'),
-      m1: duration(values['retention-1m'] ?? '15d', 'retention-1m'),
-      h1: duration(values['retention-1h'] ?? '1y', 'retention-1h'),
-    },
+    retention: retentionOf(values, flushInterval),
     storeMaxBytes: bytes(values['store-max-size'] ?? '0', 'store-max-size'),
     remoteWrite: values['remote-write'] ? urls(values['remote-write'], 'remote-write') : [],
     token: tokenOf(values['token-file'], env),
     exporters: [],
   };
+}
+
+function atLeast(n: number, min: number, field: string, shown: string): number {
+  if (n < min) throw new ConfigError(`${field}: ${n} is under the minimum of ${shown}`);
+  return n;
+}
+
+/**
+ * Retention per resolution: raw keeps at least an hour (an hour's rollup is made from it) and at least ten windows;
+ * each coarser resolution keeps at least as long as the finer one it is rolled up from.
+ */
+function retentionOf(values: Partial<Record<Flag, string>>, flushInterval: number): AgentConfig['retention'] {
+  const text = { raw: values['retention-raw'] ?? '24h', m1: values['retention-1m'] ?? '15d', h1: values['retention-1h'] ?? '1y' };
+  const raw = duration(text.raw, 'retention-raw');
+  const m1 = duration(text.m1, 'retention-1m');
+  const h1 = duration(text.h1, 'retention-1h');
+  if (raw < Math.max(3_600_000, 10 * flushInterval))
+    throw new ConfigError(`retention-raw: "${text.raw}" is too short: keep raw windows for at least 1h (and ten flush intervals)`);
+  if (m1 < raw)
+    throw new ConfigError(`retention-1m: "${text.m1}" is shorter than retention-raw ("${text.raw}"); a rollup is kept at least as long`);
+  if (h1 < m1)
+    throw new ConfigError(`retention-1h: "${text.h1}" is shorter than retention-1m ("${text.m1}"); a rollup is kept at least as long`);
+  return { raw, m1, h1 };
 }
 
 /** The agent's token: EKG_AGENT_TOKEN, or the first line of --token-file (kept out of argv and YAML). */

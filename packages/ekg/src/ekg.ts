@@ -96,6 +96,29 @@ interface Resolved {
   clusterTimeout: number;
 }
 
+/** Every option createEkg takes; the compiler keeps it equal to EkgOptions, so a misspelt key is refused. */
+const OPTION_KEYS = {
+  prefix: true,
+  interval: true,
+  timeout: true,
+  vitals: true,
+  token: true,
+  http: true,
+  checkCache: true,
+  signals: true,
+  drainDelay: true,
+  shutdownTimeout: true,
+  onShutdown: true,
+  servers: true,
+  labels: true,
+  limits: true,
+  promClientTotals: true,
+  watchdog: true,
+  pressure: true,
+  report: true,
+  clusterTimeout: true,
+} as const satisfies Record<keyof EkgOptions, true>;
+
 function bad(field: string, expected: string, got: unknown): EkgError {
   return new EkgError('EKG_ERR_BAD_OPTION', `option "${field}" must be ${expected}, got ${JSON.stringify(got) ?? typeof got}`);
 }
@@ -103,7 +126,8 @@ function bad(field: string, expected: string, got: unknown): EkgError {
 function ms(field: string, v: number | string | undefined, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
   const n = parseDuration(v);
-  if (!(n >= min)) throw bad(field, `a duration (ms, or like "10s") of at least ${min} ms`, v);
+  if (!(n >= min))
+    throw bad(field, `a duration (a number of ms, or text like "10s"; bare text digits are seconds) of at least ${min} ms`, v);
   return n;
 }
 
@@ -118,6 +142,8 @@ export function normalizePrefix(p: string | undefined, dflt: string): string {
 
 function resolve(o: EkgOptions): Resolved {
   if (o === null || typeof o !== 'object') throw bad('options', 'an object', o);
+  for (const k of Object.keys(o))
+    if (!Object.hasOwn(OPTION_KEYS, k)) throw bad(k, `one of the options ${Object.keys(OPTION_KEYS).join(', ')} (a misspelling?)`, k);
   if (o.token !== undefined && (typeof o.token !== 'string' || o.token === '')) throw bad('token', 'a non-empty string', o.token);
   if (o.signals !== undefined && o.signals !== false && !Array.isArray(o.signals))
     throw bad('signals', 'an array of signal names or false', o.signals);

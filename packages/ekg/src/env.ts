@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js';
+import { DURATION_FORMS, parseDuration, parseSwitch, SWITCH_FORMS } from './duration.js';
 import { warn } from './log.js';
 
 /** What `ekg/register` reads from the environment. Each bad value turns off only its feature. */
@@ -25,20 +25,30 @@ function bad(name: string, value: string, expected: string, consequence: string)
   warn('EKG_ERR_BAD_ENV', `${name}=${JSON.stringify(value)} is not valid: expected ${expected}; ${consequence}`);
 }
 
+/** A switch variable: unset or empty gives `dflt`; a value outside SWITCH_FORMS is one stderr line and `dflt`. */
+function switchOf(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
+  const v = env[name];
+  if (v === undefined || v.trim() === '') return dflt;
+  const b = parseSwitch(v);
+  if (b !== undefined) return b;
+  bad(name, v, SWITCH_FORMS, `the default (${dflt ? 'on' : 'off'}) is used`);
+  return dflt;
+}
+
 export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   const out: EnvConfig = {
-    disabled: env.EKG_DISABLE === '1' || env.EKG_DISABLE === 'true',
+    disabled: switchOf(env, 'EKG_DISABLE', false),
     port: undefined,
     host: env.EKG_HOST || '127.0.0.1',
     prefix: '',
     token: undefined,
     interval: undefined,
-    watchdog: env.EKG_WATCHDOG !== '0',
+    watchdog: switchOf(env, 'EKG_WATCHDOG', true),
     service: env.EKG_SERVICE || undefined,
     tags: {},
     statsd: [],
     statsdPrefix: env.EKG_STATSD_PREFIX || undefined,
-    statsdTags: env.EKG_STATSD_TAGS !== '0' && env.EKG_STATSD_TAGS !== 'false',
+    statsdTags: switchOf(env, 'EKG_STATSD_TAGS', true),
     maxPacket: undefined,
     push: [],
   };
@@ -86,13 +96,13 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
   if (lfa !== undefined && lfa !== '') {
     const n = parseDuration(lfa);
     if (n >= 100) out.liveFailAfter = n;
-    else bad('EKG_LIVE_FAIL_AFTER', lfa, 'a duration of at least 100ms such as 10s', 'the default 10s is used');
+    else bad('EKG_LIVE_FAIL_AFTER', lfa, `${DURATION_FORMS}, at least 100ms`, 'the default 10s is used');
   }
   const interval = env.EKG_INTERVAL;
   if (interval !== undefined && interval !== '') {
     const n = parseDuration(interval);
     if (n >= 100) out.interval = n;
-    else bad('EKG_INTERVAL', interval, 'a duration of at least 100ms such as 10s or 500ms', 'the default 10s is used');
+    else bad('EKG_INTERVAL', interval, `${DURATION_FORMS}, at least 100ms`, 'the default 10s is used');
   }
   const tags = env.EKG_TAGS;
   if (tags) {

@@ -11,8 +11,20 @@ import { warn } from './log.js';
 import { registered, setRegistered } from './registry.js';
 import { listen } from './server.js';
 
+/**
+ * Package managers started with NODE_OPTIONS inherit `--import …/register` too (`NODE_OPTIONS=… npm start`): ekg stays
+ * out of them, so the port, the probes and the instance belong to the program they start, which inherits the option.
+ */
+const PACKAGE_MANAGER =
+  /[\\/](?:npm|npx|npm-cli|npx-cli|npm-prefix|yarn|yarnpkg|pnpm|pnpx|corepack)(?:\.c?js|\.mjs)?$|[\\/]node_modules[\\/](?:npm|yarn|pnpm|corepack)[\\/]/;
+
+export function isPackageManager(script: string | undefined = process.argv[1]): boolean {
+  return typeof script === 'string' && PACKAGE_MANAGER.test(script);
+}
+
 function start(): void {
   if (registered()) return; // imported twice (e.g. --import and NODE_OPTIONS)
+  if (isMainThread && isPackageManager()) return;
   // ekg's own watchdog thread is not an app thread to watch
   if (!isMainThread && (workerData as { ekgWatchdog?: boolean } | null)?.ekgWatchdog) return;
   const env = readEnv();

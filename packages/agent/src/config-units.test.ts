@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type AgentConfig, ConfigError, loadConfig } from './config.js';
+
+const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env) as AgentConfig;
+const refused = (argv: string[], re: RegExp) =>
+  assert.throws(
+    () => load(argv),
+    (e: unknown) => e instanceof ConfigError && re.test(e.message),
+  );
+
+test('durations and sizes read as the library reads them: a bare number is seconds, sizes take k/m/g', () => {
+  assert.equal(load(['--flush-interval', '10']).flushInterval, 10_000);
+  assert.equal(load([], { EKG_AGENT_FLUSH_INTERVAL: '5' }).flushInterval, 5_000);
+  assert.equal(load(['--recv-buffer', '8m']).recvBuffer, 8 << 20);
+  assert.equal(load(['--recv-buffer', '4194304']).recvBuffer, 4 << 20);
+  assert.equal(load(['--store-max-size', '2g']).storeMaxBytes, 2 ** 31);
+  refused(['--recv-buffer', '1k'], /recv-buffer: 1024 is under the minimum of 4k/);
+  refused(['--recv-buffer', 'lots'], /recv-buffer: "lots" is not a size such as 64k/);
+  refused(['--flush-interval', 'soon'], /flush-interval: "soon" is not a duration such as 500ms/);
+});
+
+test('retention: raw keeps at least an hour, and each rollup at least as long as the resolution below it', () => {
+  const r = load(['--retention-raw', '2d', '--retention-1m', '30d']).retention;
+  assert.deepEqual(r, { raw: 2 * 86_400_000, m1: 30 * 86_400_000, h1: 365 * 86_400_000 });
+  refused(['--retention-raw', '2'], /retention-raw: "2" is too short/);
+  refused(['--retention-1m', '1h'], /retention-1m: "1h" is shorter than retention-raw/);
+  refused(['--retention-1m', '400d'], /retention-1h: "1y" is shorter than retention-1m \("400d"\)/);
+});
