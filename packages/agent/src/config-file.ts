@@ -170,6 +170,9 @@ function exporterOf(item: Node, n: number, file: string, at: (node: Node | null 
   for (const k of known.required)
     if (raw[k] === undefined) throw new ConfigError(`${file}:${at(item)}: field "exporters[${n}].${k}" is missing`);
   const where = (k: string) => `${file}:${lineOf[k] ?? at(item)}`;
+  for (const [k, allowed] of Object.entries(known.choices ?? {}))
+    if (raw[k] !== undefined && !allowed.includes(String(raw[k])))
+      throw new ConfigError(`${where(k)}: field "exporters[${n}].${k}": "${String(raw[k])}" must be one of ${allowed.join(', ')}`);
   if (typeof raw.url === 'string') raw.url = checkUrl(raw.url, where('url'), `exporters[${n}].url`);
   else if (raw.url !== undefined) throw new ConfigError(`${where('url')}: field "exporters[${n}].url" must be a URL`);
   const address = raw.address === undefined ? undefined : parseListen(String(raw.address), '');

@@ -164,7 +164,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'allocated bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_total_bytes{space}',
-    otel: 'v8js.memory.heap.space.physical_size',
+    otel: 'v8js.memory.heap.space.physical_size (v8js.heap.space.name)',
   },
   {
     path: 'runtime.memory.spaces.*.available',
@@ -172,7 +172,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'available bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_available_bytes{space}',
-    otel: 'v8js.memory.heap.space.available_size',
+    otel: 'v8js.memory.heap.space.available_size (v8js.heap.space.name)',
   },
   {
     path: 'runtime.cpu.user',
@@ -211,7 +211,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'voluntary context switches in the window',
     prometheus: 'ekg_context_switches_total{kind="voluntary"}',
-    otel: 'process.context_switches (process.context_switch_type=voluntary)',
+    otel: 'process.context_switches (process.context_switch.type=voluntary)',
   },
   {
     path: 'runtime.resources.contextSwitches.involuntary',
@@ -219,7 +219,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'involuntary context switches in the window',
     prometheus: 'ekg_context_switches_total{kind="involuntary"}',
-    otel: 'process.context_switches (process.context_switch_type=involuntary)',
+    otel: 'process.context_switches (process.context_switch.type=involuntary)',
   },
   {
     path: 'runtime.resources.fs.reads',
@@ -241,7 +241,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'minor page faults in the window',
     prometheus: 'ekg_page_faults_total{kind="minor"}',
-    otel: 'process.paging.faults (process.paging.fault_type=minor)',
+    otel: 'process.paging.faults (system.paging.fault.type=minor)',
   },
   {
     path: 'runtime.resources.pageFaults.major',
@@ -249,7 +249,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'major page faults in the window',
     prometheus: 'ekg_page_faults_total{kind="major"}',
-    otel: 'process.paging.faults (process.paging.fault_type=major)',
+    otel: 'process.paging.faults (system.paging.fault.type=major)',
   },
   {
     path: 'runtime.resources.fds.open',

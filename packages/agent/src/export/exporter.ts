@@ -1,6 +1,24 @@
+import { readFileSync } from 'node:fs';
 import type { FlushResult } from '../aggregate/aggregator.js';
 import type { Sink } from '../sinks/sink.js';
 import { Spool } from './spool.js';
+
+/** `ekg-agent/<version>`, the User-Agent of every exporter (remote write 1.0 asks for name and version). */
+export const USER_AGENT = `ekg-agent/${(() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})()}`;
+
+/** A receiver's `Retry-After` is honoured up to this long (ms). */
+export const RETRY_AFTER_CAP = 300_000;
+/** Tries a batch gets when a receiver answers 5xx with a body that calls the data invalid; then it is set aside. */
+export const INVALID_TRIES = 3;
+/** Words in a 5xx body that mean the data, not the receiver, is at fault (Prometheus, Mimir, VictoriaMetrics, Collector). */
+const INVALID_BODY =
+  /invalid|not unique|duplicate|out of order|out of bounds|malformed|cannot (parse|unmarshal|decode)|unmarshal|bad (request|data)|label name|too old|too far/i;
 
 /** What every exporter reports in `/api/v1/self` (`exporters`) and `/metrics` (`ekg_agent_exporter_*`). */
 export interface ExporterStatus {
@@ -8,17 +26,25 @@ export interface ExporterStatus {
   samples_sent: number;
   /** attempts that failed (each retry counts) */
   failures: number;
-  /** batches the target refused as malformed (4xx other than 408/429): set aside, not retried */
+  /**
+   * batches the target refused as malformed: a 4xx other than 408/429 at once, or a 5xx whose body
+   * calls the data invalid after INVALID_TRIES tries; set aside (under `rejected/` in the spool)
+   */
   batches_rejected: number;
   /** batches pushed out of a full spool (the oldest go first) */
   batches_dropped: number;
+  /** tags or attributes renamed or left out so that no name appears twice in a series (remote write, OTLP) */
+  labels_dropped?: number;
+  /** values left out: non-finite, a second series with the same name and labels, a kind clash (remote write, OTLP) */
+  values_dropped?: number;
   /** batches waiting (in the spool while the target is away) */
   queued: number;
   queued_bytes: number;
   last_error?: string;
 }
 
-export type Outcome = 'ok' | 'retry' | 'reject';
+/** ok; retry later; reject: set aside now; invalid: a 5xx that blames the data, set aside after INVALID_TRIES */
+export type Outcome = 'ok' | 'retry' | 'reject' | 'invalid';
 
 export interface QueueOptions {
   /** where batches wait: a directory under the agent's data dir; none keeps them in memory */
@@ -95,7 +121,11 @@ export abstract class QueuedExporter implements Sink {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private attempt = 0;
+  /** tries of the batch at the head that a receiver answered with an `invalid` 5xx */
+  private invalid = 0;
   private readonly logged = new Set<string>();
+  /** the last answer's `Retry-After`, in ms (set by `post`, read once by the retry) */
+  retryAfterMs: number | undefined;
 
   constructor(
     readonly name: string,
@@ -173,10 +203,12 @@ export abstract class QueuedExporter implements Sink {
         this.status.last_error = (err as Error).message;
         outcome = 'retry';
       }
+      if (outcome === 'invalid' && ++this.invalid >= INVALID_TRIES) outcome = 'reject';
       if (outcome === 'ok') {
         if (this.attempt > 0) process.stderr.write(`ekg-agent: ${this.name}: sending again\n`);
         this.queue.shift();
         this.attempt = 0;
+        this.invalid = 0;
         this.status.batches_sent++;
         this.status.samples_sent += samples;
         this.status.last_error = undefined;
@@ -186,16 +218,22 @@ export abstract class QueuedExporter implements Sink {
       if (outcome === 'reject') {
         this.queue.setAside();
         this.status.batches_rejected++;
-        this.once(`reject:${this.status.last_error}`, `a batch was refused (${this.status.last_error}); set aside, not retried`);
+        this.attempt = 0;
+        this.invalid = 0;
+        this.retryAfterMs = undefined;
+        this.once(
+          `reject:${this.status.last_error?.slice(0, 8)}`,
+          `a batch was refused (${this.status.last_error}); set aside under rejected/ in the spool, not retried (further refusals are counted in batches_rejected)`,
+        );
         this.update();
         continue;
       }
       this.status.failures++;
       if (this.attempt === 0) this.once(`down:${this.status.last_error}`, `cannot send (${this.status.last_error}); retrying with backoff`);
       if (this.closed) return;
-      // exponential backoff with full jitter, on an unref'd timer
-      const base = Math.min(this.q.maxBackoff ?? 30_000, (this.q.backoff ?? 500) * 2 ** this.attempt++);
-      const delay = base / 2 + Math.random() * (base / 2);
+      // exponential backoff with jitter, on an unref'd timer; a receiver's Retry-After wins when longer
+      const delay = retryDelay(this.attempt++, this.retryAfterMs, this.q);
+      this.retryAfterMs = undefined;
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.kick();
@@ -228,28 +266,60 @@ export abstract class QueuedExporter implements Sink {
 }
 
 /**
+ * The wait before retry number `attempt` (0-based): exponential from `backoff` (default 500 ms) to
+ * `maxBackoff` (default 30 s), jittered over its upper half; a `Retry-After` (ms) that asks for
+ * longer is honoured, up to RETRY_AFTER_CAP.
+ */
+export function retryDelay(attempt: number, retryAfterMs: number | undefined, q: QueueOptions = {}): number {
+  const base = Math.min(q.maxBackoff ?? 30_000, (q.backoff ?? 500) * 2 ** Math.min(attempt, 40));
+  const jittered = base / 2 + Math.random() * (base / 2);
+  return retryAfterMs === undefined ? jittered : Math.max(jittered, Math.min(RETRY_AFTER_CAP, retryAfterMs));
+}
+
+/** A `Retry-After` header (seconds, or an HTTP date) in ms from `now`; undefined when absent or unreadable. */
+export function parseRetryAfter(v: string | null | undefined, now = Date.now()): number | undefined {
+  if (!v) return undefined;
+  const t = v.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const at = Date.parse(t);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Headers the protocol owns: a user's `headers:` cannot set them (a claimed gzip on a plain body, a second Content-Type). */
+const RESERVED = new Set(['content-type', 'content-encoding', 'content-length', 'transfer-encoding', 'host', 'user-agent', 'connection']);
+
+/**
  * POSTs a batch. `retryOn` decides which statuses are worth another try (the rest of the 4xx mean
- * the batch is malformed); network errors and timeouts always retry.
+ * the batch is malformed; a 5xx whose body calls the data invalid is `invalid`); network errors and
+ * timeouts always retry. The answer's `Retry-After` is left in `ex.retryAfterMs`. `user` headers
+ * (from the config) go first and cannot override the protocol's own (`headers`, RESERVED).
  */
 export async function post(
-  ex: { status: ExporterStatus },
+  ex: { status: ExporterStatus; retryAfterMs?: number },
   url: string,
   body: Uint8Array | string,
   headers: Record<string, string>,
   retryOn: (status: number) => boolean = (s) => s >= 500 || s === 429 || s === 408,
   timeout = 10_000,
+  user?: Record<string, string>,
 ): Promise<Outcome> {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(user ?? {})) if (!RESERVED.has(k.toLowerCase())) h.set(k, v);
+  for (const [k, v] of Object.entries(headers)) h.set(k, v);
+  h.set('user-agent', USER_AGENT);
   try {
     const res = await fetch(url, {
       method: 'POST',
       body,
-      headers: { 'user-agent': 'ekg-agent', ...headers },
+      headers: h,
       signal: AbortSignal.timeout(timeout),
     });
     const text = await res.text().catch(() => '');
     if (res.ok) return 'ok';
     ex.status.last_error = `HTTP ${res.status} ${text.slice(0, 200).trim()}`.trim();
-    return retryOn(res.status) ? 'retry' : 'reject';
+    ex.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+    if (!retryOn(res.status)) return 'reject';
+    return res.status >= 500 && INVALID_BODY.test(text) ? 'invalid' : 'retry';
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
     ex.status.last_error = err.name === 'TimeoutError' ? 'timeout' : (err.cause?.code ?? err.message);

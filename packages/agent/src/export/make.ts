@@ -33,11 +33,11 @@ export function makeExporter(spec: ExporterSpec & { spool_max_bytes?: number }, 
   const queue = { spoolDir: join(spoolRoot, `${spec.type}-${target}`.replace(/[^a-zA-Z0-9._-]/g, '_')), maxBytes: spec.spool_max_bytes };
   switch (spec.type) {
     case 'remote_write':
-      return new RemoteWriteExporter({ url: spec.url, ...queue });
+      return new RemoteWriteExporter({ url: spec.url, headers: spec.headers, ...queue });
     case 'heroku':
       return new HerokuExporter({ url: spec.url, period: spec.period, ...queue });
     case 'otlp':
-      return new OtlpExporter({ url: spec.url, headers: spec.headers, ...queue });
+      return new OtlpExporter({ url: spec.url, headers: spec.headers, encoding: spec.encoding, compression: spec.compression, ...queue });
     case 'graphite':
       return new GraphiteExporter({ address: spec.address, prefix: spec.prefix, ...queue });
     case 'influx':

@@ -50,6 +50,18 @@ export function renderAgentMetrics(agent: Agent): string {
       ['ekg_agent_exporter_failures_total', 'counter', 'Attempts that failed (each retry counts).', (st) => st.failures],
       ['ekg_agent_exporter_batches_rejected_total', 'counter', 'Batches refused as malformed and set aside.', (st) => st.batches_rejected],
       ['ekg_agent_exporter_batches_dropped_total', 'counter', 'Batches pushed out of a full spool.', (st) => st.batches_dropped],
+      [
+        'ekg_agent_exporter_labels_dropped_total',
+        'counter',
+        'Tags renamed or left out so no label repeats.',
+        (st) => st.labels_dropped ?? 0,
+      ],
+      [
+        'ekg_agent_exporter_values_dropped_total',
+        'counter',
+        'Values left out: non-finite, duplicate or kind clash.',
+        (st) => st.values_dropped ?? 0,
+      ],
     ];
     for (const [name, type, help, get] of per) {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
