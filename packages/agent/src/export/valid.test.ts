@@ -262,8 +262,8 @@ describe('otlp: valid by construction', () => {
   test('resource: service.name always present (unknown_service), conventional spelling wins; scope has name and version', () => {
     const d: Dropped = { labels: 0, values: 0 };
     const body = otlpJson(otlpModel(one('a:1|c\nb:1|c|#service:x,service.name:y'), d));
-    const names = body.resourceMetrics.map(
-      (r: Json) => r.resource.attributes.find((a: Json) => a.key === 'service.name')?.value.stringValue,
+    const names = (body.resourceMetrics as Json[]).map(
+      (r) => r.resource.attributes.find((a: Json) => a.key === 'service.name')?.value.stringValue,
     );
     assert.deepEqual(names.sort(), ['unknown_service', 'y']);
     assert.equal(d.labels, 1);
