@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { ConfigError, HELP, loadConfig } from './config.js';
 import { ConsoleSink } from './sinks/console.js';
@@ -9,6 +10,11 @@ process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--version' || process.argv[2] === '-v' || process.argv[2] === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+    process.stdout.write(`${pkg.name} ${pkg.version}\n`);
+    return;
+  }
   if (process.argv[2] === 'run') {
     const { run } = await import('./run.js');
     process.exit(await run(process.argv.slice(3)));

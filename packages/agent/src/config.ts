@@ -68,6 +68,7 @@ Usage: ekg-agent [options]
   --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …);
                            scrape items there may set their own interval, timeout, format and heartbeat
   --help                   this text
+  --version                the version
 
 Each option can also be set as EKG_AGENT_<NAME> (e.g. EKG_AGENT_STATSD=0.0.0.0:8125). Flags win over env vars,
 which win over the config file. Reference: docs/agent-config.md.

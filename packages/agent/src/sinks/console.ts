@@ -1,9 +1,14 @@
 import type { FlushResult } from '../aggregate/aggregator.js';
 import type { Sink } from './sink.js';
 
-/** Prints one summary line per window, or every series with `verbose`. */
+/**
+ * Says what the windows hold without filling a log: one summary line when the mix of series changes (and the first
+ * window), one line when input stops, nothing while it stays the same or stays idle. `verbose` prints every series of
+ * every window.
+ */
 export class ConsoleSink implements Sink {
   readonly name = 'console';
+  private last: string | undefined;
   constructor(
     private readonly verbose = false,
     private readonly out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
@@ -12,9 +17,15 @@ export class ConsoleSink implements Sink {
   write(w: FlushResult): void {
     const by = { counter: 0, gauge: 0, distribution: 0, set: 0 };
     for (const s of w.series) by[s.kind]++;
-    this.out(
-      `${new Date(w.end).toISOString()} flushed ${w.series.length} series (${by.counter} counters, ${by.gauge} gauges, ${by.distribution} distributions, ${by.set} sets)`,
-    );
+    const mix =
+      w.series.length === 0
+        ? 'idle: no input in this window'
+        : `${w.series.length} series (${by.counter} counters, ${by.gauge} gauges, ${by.distribution} distributions, ${by.set} sets)`;
+    if (this.verbose || mix !== this.last) {
+      if (!(this.last === undefined && w.series.length === 0))
+        this.out(`${new Date(w.end).toISOString()} ${w.series.length ? 'flushed ' : ''}${mix}`);
+      this.last = mix;
+    }
     if (!this.verbose) return;
     for (const s of w.series) {
       const q = s.quantiles ? ` p50=${round(s.quantiles.p50)} p99=${round(s.quantiles.p99)} max=${round(s.max ?? 0)}` : '';
