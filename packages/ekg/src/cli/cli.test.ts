@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { applyDiff, flatten, goFloat, graphDefinitions, stateFile } from './json.js';
+import { applyDiff, flatten, goFloat, goStateJson, graphDefinitions, stateFile } from './json.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ekg.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'ekg-cli-'));
@@ -49,7 +49,7 @@ after(() => {
 });
 
 describe('ekg json', () => {
-  test('names every number as mackerel-plugin-json does, and skips strings, booleans and nulls', async () => {
+  test('names every number as mackerel-plugin-json does, and skips strings, booleans, nulls and numbers in arrays', async () => {
     const r = await ekg(['json', '-url', `${base}/ops/stats`]);
     assert.equal(r.code, 0, r.err);
     const lines = r.out.trim().split('\n');
@@ -63,8 +63,6 @@ describe('ekg json', () => {
       'custom.runtime.eventloop.delay.p99',
       'custom.runtime.memory.rss',
       'custom.tiny',
-      'custom.top.0',
-      'custom.top.1',
       'custom.日本.値',
     ]);
     const row = Object.fromEntries(lines.map((l) => l.split('\t')));
@@ -81,6 +79,18 @@ describe('ekg json', () => {
     assert.deepEqual(Object.fromEntries(flatten({ list: [{ x: 1 }, { x: 2 }] }, 'p')), { 'p.0.x': 1, 'p.1.x': 2 });
     assert.equal(goFloat(-0.1234567), '-0.123457');
     assert.equal(goFloat(1e22), '10000000000000000000000.000000');
+  });
+
+  test('-array-scalars keeps numbers inside arrays; a null inside an array is skipped (the plugin crashes)', async () => {
+    const r = await ekg(['json', '-stdin', '-array-scalars', '-include', 'top'], {}, JSON.stringify({ ...DOC, top: [7, null, 8] }));
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t').slice(0, 2).join(' ')),
+      ['custom.top.0 7.000000', 'custom.top.2 8.000000'],
+    );
   });
 
   test('-prefix, -include and -exclude on the full dotted name; -header is sent; -stdin reads standard input', async () => {
@@ -145,6 +155,22 @@ describe('ekg json', () => {
       saved,
       { last_timestamp: 1900, metrics: { 'custom.requests': 500, 'custom.level': 5 } },
       'the raw values, as the original saves them',
+    );
+    assert.equal(
+      readFileSync(file, 'utf8'),
+      '{"last_timestamp":1900,"metrics":{"custom.level":5,"custom.requests":500}}\n',
+      "byte for byte as Go's json.Encoder writes it: keys sorted, a newline",
+    );
+    assert.equal(
+      goStateJson(
+        7,
+        new Map([
+          ['b<&>\u2028"\\\t', -0],
+          ['a', 1e-7],
+          ['A', 1e21],
+        ]),
+      ),
+      '{"last_timestamp":7,"metrics":{"A":1e+21,"a":1e-7,"b\\u003c\\u0026\\u003e\\u2028\\"\\\\\\t":-0}}\n',
     );
     assert.match(stateFile('custom', 'http://x/'), /mackerel-plugin-json\.[0-9a-f]{40}$/);
   });

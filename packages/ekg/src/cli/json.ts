@@ -24,6 +24,8 @@ export interface JsonOptions {
   insecure: boolean;
   timeout: number;
   format: 'mackerel' | 'prometheus' | 'statsd' | 'json';
+  /** keep numbers inside arrays (mackerel-plugin-json skips them) */
+  arrayScalars: boolean;
 }
 
 export class UsageError extends Error {}
@@ -43,10 +45,15 @@ Flattens a JSON document into metrics, as mackerel-plugin-json does: name<TAB>va
   -insecure           skip TLS certificate verification
   -timeout DUR        give up on the fetch after DUR (default 10s)
   --format F          mackerel (default), prometheus, statsd or json
+  -array-scalars      also keep numbers inside arrays ({"top":[7,8]} → custom.top.0, custom.top.1), which
+                      mackerel-plugin-json skips
 
 With MACKEREL_AGENT_PLUGIN_META=1, prints graph definitions (# mackerel-agent-plugin, then JSON) instead.
 Exit status: 0, or 2 with one line on stderr when the fetch, the HTTP status or the JSON fails.
+A null inside an array, where mackerel-plugin-json crashes, is skipped like any other null.
 `;
+
+const FLAGS = ['url', 'stdin', 'insecure', 'prefix', 'include', 'exclude', 'diff', 'header', 'timeout', 'format', 'array-scalars'];
 
 /** Go's flag syntax (-name value, -name=value, --name, booleans without a value). */
 export function parseJsonArgs(argv: string[]): JsonOptions | 'help' {
@@ -59,6 +66,7 @@ export function parseJsonArgs(argv: string[]): JsonOptions | 'help' {
     insecure: false,
     timeout: 10_000,
     format: 'mackerel',
+    arrayScalars: false,
   };
   const regexp = (flag: string, v: string) => {
     try {
@@ -70,12 +78,11 @@ export function parseJsonArgs(argv: string[]): JsonOptions | 'help' {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '-h' || a === '-help' || a === '--help') return 'help';
-    const m = /^--?([a-z]+)(?:=(.*))?$/.exec(a);
+    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new UsageError(`unexpected argument "${a}"; see ekg json -help`);
     const name = m[1] as string;
-    if (!['url', 'stdin', 'insecure', 'prefix', 'include', 'exclude', 'diff', 'header', 'timeout', 'format'].includes(name))
-      throw new UsageError(`unknown flag -${name}; see ekg json -help`);
-    const bool = name === 'stdin' || name === 'insecure';
+    if (!FLAGS.includes(name)) throw new UsageError(`unknown flag -${name}; see ekg json -help`);
+    const bool = name === 'stdin' || name === 'insecure' || name === 'array-scalars';
     const value = m[2] ?? (bool ? 'true' : argv[++i]);
     if (value === undefined) throw new UsageError(`-${name} needs a value`);
     switch (name) {
@@ -87,6 +94,9 @@ export function parseJsonArgs(argv: string[]): JsonOptions | 'help' {
         break;
       case 'insecure':
         o.insecure = value !== 'false';
+        break;
+      case 'array-scalars':
+        o.arrayScalars = value !== 'false';
         break;
       case 'prefix':
         o.prefix = value;
@@ -127,46 +137,120 @@ export function parseJsonArgs(argv: string[]): JsonOptions | 'help' {
 }
 
 /**
- * mackerel-plugin-json's naming, exactly: keys joined with `.` under the prefix; an array at the top
- * is numbered (`prefix.0.x`); an array inside an object is numbered *in place of its key*
- * (`{"a":[{"x":1}]}` → `prefix.0.x`, the key `a` dropped, as the original does); only numbers are
- * kept (strings, booleans and nulls skipped). Where the original crashes — an array of numbers —
- * each element is named `<path>.<key>.<i>`. Later keys win when names collide, as in the original's map.
+ * mackerel-plugin-json's naming, exactly (its `traverseMap`, read from its source and checked against
+ * its output on 200 random documents, test/fixtures/mackerel-plugin-json):
+ * - keys are joined with `.` under the prefix, as they are (an empty key leaves `a.` or `a..b`);
+ * - an element of an array is named by its index; an array held by a key is numbered *in place of its
+ *   key* (`{"a":[{"x":1}]}` → `prefix.0.x`, the key `a` dropped); an array at the top is numbered;
+ * - only numbers held by a key become metrics: strings, booleans, `null`, and numbers (or anything
+ *   else that is not an object or an array) directly inside an array are skipped;
+ * - where the plugin crashes (a `null` inside an array, or a document that is `null`), ekg skips the
+ *   null and goes on.
+ * With `arrayScalars` (the opt-in `-array-scalars`), a number inside an array is kept too, named
+ * `<path>.<key>.<i>` when the array is held by a key and `<path>.<i>` otherwise. When two paths give
+ * one name the plugin keeps one at random (Go's map order); ekg keeps the later in JavaScript's key order.
  */
-export function flatten(doc: unknown, prefix: string, keep: (name: string) => boolean = () => true): Map<string, number> {
+export function flatten(
+  doc: unknown,
+  prefix: string,
+  keep: (name: string) => boolean = () => true,
+  arrayScalars = false,
+): Map<string, number> {
   const out = new Map<string, number>();
-  const walk = (v: unknown, path: string[]): void => {
-    if (Array.isArray(v)) {
-      v.forEach((c, i) => {
-        if (c !== null && typeof c === 'object') walk(c, [...path, String(i)]);
-        else if (typeof c === 'number') put([...path, String(i)], c);
-      });
-      return;
+  const put = (name: string, n: unknown) => {
+    // a number too large for a double (1e400) is Infinity here; the plugin refuses the whole document
+    if (typeof n === 'number' && Number.isFinite(n) && keep(name)) out.set(name, n);
+  };
+  const elements = (arr: unknown[], path: string, scalarPath: string) => {
+    for (let i = 0; i < arr.length; i++) {
+      const c = arr[i];
+      if (c !== null && typeof c === 'object') walk(c, `${path}.${i}`);
+      else if (arrayScalars) put(`${scalarPath}.${i}`, c);
     }
-    if (v === null || typeof v !== 'object') return;
-    for (const [k, c] of Object.entries(v as Record<string, unknown>)) {
+  };
+  const walk = (v: object, path: string): void => {
+    if (Array.isArray(v)) return elements(v, path, path);
+    for (const k of Object.keys(v)) {
+      const c = (v as Record<string, unknown>)[k];
       if (c === null) continue;
-      if (Array.isArray(c)) {
-        c.forEach((e, i) => {
-          if (e !== null && typeof e === 'object') walk(e, [...path, String(i)]);
-          else if (typeof e === 'number') put([...path, k, String(i)], e);
-        });
-      } else if (typeof c === 'object') walk(c, [...path, k]);
-      else if (typeof c === 'number') put([...path, k], c);
+      if (Array.isArray(c)) elements(c, path, `${path}.${k}`);
+      else if (typeof c === 'object') walk(c, `${path}.${k}`);
+      else put(`${path}.${k}`, c);
     }
   };
-  const put = (path: string[], n: number) => {
-    const name = path.join('.');
-    if (Number.isFinite(n) && keep(name)) out.set(name, n);
-  };
-  walk(doc, [prefix]);
+  if (doc !== null && typeof doc === 'object') walk(doc, prefix);
   return out;
 }
 
-/** Go's `%f`: six decimals, every integer digit (no exponent, even for 1e300). */
+/**
+ * Go's `%f`: the exact decimal value of the double rounded to six decimals, ties to even (JavaScript's
+ * toFixed rounds ties up: 0.0078125 is 0.007812 in Go, 0.007813 in JS), every integer digit, the sign
+ * of a negative zero kept.
+ */
 export function goFloat(v: number): string {
-  if (Math.abs(v) < 1e21) return v.toFixed(6);
-  return `${BigInt(Math.trunc(v)).toString()}.000000`;
+  if (Number.isNaN(v)) return 'NaN';
+  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
+  const neg = v < 0 || Object.is(v, -0);
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(v));
+  const bits = view.getBigUint64(0);
+  const field = Number(bits >> 52n);
+  const fraction = bits & ((1n << 52n) - 1n);
+  // |v| = mantissa × 2^exp
+  const mantissa = field === 0 ? fraction : fraction | (1n << 52n);
+  const exp = field === 0 ? -1074 : field - 1075;
+  let scaled: bigint;
+  if (exp >= 0) scaled = (mantissa << BigInt(exp)) * 1_000_000n;
+  else {
+    const num = mantissa * 1_000_000n;
+    const den = 1n << BigInt(-exp);
+    scaled = num / den;
+    const twice = (num % den) * 2n;
+    if (twice > den || (twice === den && scaled % 2n === 1n)) scaled++;
+  }
+  const digits = scaled.toString().padStart(7, '0');
+  return `${neg ? '-' : ''}${digits.slice(0, -6)}.${digits.slice(-6)}`;
+}
+
+/** Byte order of the UTF-8 encodings, as Go sorts strings (and `LC_ALL=C sort`). */
+export function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** A string as Go's encoding/json writes it: HTML-safe escapes, \u2028/\u2029, lone surrogates as U+FFFD. */
+function goJsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ch = s[i] as string;
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x0d) out += '\\r';
+    else if (c === 0x09) out += '\\t';
+    else if (c === 0x08) out += '\\b';
+    else if (c === 0x0c) out += '\\f';
+    else if (c < 0x20 || c === 0x3c || c === 0x3e || c === 0x26 || c === 0x2028 || c === 0x2029)
+      out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      out += ch + s[i + 1];
+      i++;
+    } else if (c >= 0xd800 && c <= 0xdfff) out += '\\ufffd';
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/**
+ * The -diff state exactly as mackerel-plugin-json's json.Encoder writes it: `{"last_timestamp":…,
+ * "metrics":{…}}` and a newline, keys in byte order, so either program can read the other's file.
+ */
+export function goStateJson(now: number, metrics: Map<string, number>): string {
+  const entries = [...metrics.keys()].sort(byteOrder).map((k) => {
+    const v = metrics.get(k) as number;
+    return `${goJsonString(k)}:${Object.is(v, -0) ? '-0' : String(v)}`;
+  });
+  return `{"last_timestamp":${now},"metrics":{${entries.join(',')}}}\n`;
 }
 
 interface State {
@@ -199,7 +283,7 @@ export function applyDiff(metrics: Map<string, number>, re: RegExp, file: string
     dt = 0;
   }
   try {
-    writeFileSync(`${file}.tmp`, JSON.stringify({ last_timestamp: now, metrics: Object.fromEntries(metrics) }));
+    writeFileSync(`${file}.tmp`, goStateJson(now, metrics));
     renameSync(`${file}.tmp`, file);
   } catch (err) {
     warn(`cannot save the state to ${file}: ${(err as Error).message}`);
@@ -234,7 +318,7 @@ export function graphDefinitions(metrics: Map<string, number>, prefix: string): 
 }
 
 export function render(metrics: Map<string, number>, o: JsonOptions, now: number): string {
-  const names = [...metrics.keys()].sort();
+  const names = [...metrics.keys()].sort(byteOrder);
   switch (o.format) {
     case 'prometheus':
       return names.map((n) => `${metricName(n)} ${metrics.get(n)}\n`).join('');
@@ -253,52 +337,62 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Where `ekg json` reads and writes: the process's own streams, or a test's. */
+export interface JsonIo {
+  stdin(): Promise<string>;
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+const processIo: JsonIo = {
+  stdin: readStdin,
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
 /** Runs `ekg json`; returns the exit code. */
-export async function runJson(argv: string[]): Promise<number> {
+export async function runJson(argv: string[], io: JsonIo = processIo): Promise<number> {
   let o: JsonOptions | 'help';
   try {
     o = parseJsonArgs(argv);
   } catch (err) {
-    process.stderr.write(`ekg json: ${(err as Error).message}\n`);
+    io.stderr(`ekg json: ${(err as Error).message}\n`);
     return 2;
   }
   if (o === 'help') {
-    process.stdout.write(JSON_HELP);
+    io.stdout(JSON_HELP);
     return 0;
   }
   let text: string;
   try {
-    if (o.stdin) text = await readStdin();
+    if (o.stdin) text = await io.stdin();
     else {
       const r = await get(o.url as string, { headers: o.headers, timeout: o.timeout, insecure: o.insecure, accept: 'application/json' });
       if (r.status < 200 || r.status > 299) {
-        process.stderr.write(`ekg json: ${o.url} answered HTTP ${r.status}: ${r.body.slice(0, 120).replace(/\s+/g, ' ').trim()}\n`);
+        io.stderr(`ekg json: ${o.url} answered HTTP ${r.status}: ${r.body.slice(0, 120).replace(/\s+/g, ' ').trim()}\n`);
         return 2;
       }
       text = r.body;
     }
   } catch (err) {
-    process.stderr.write(
-      `ekg json: cannot fetch ${o.url ?? 'stdin'}: ${(err as Error & { code?: string }).code ?? (err as Error).message}\n`,
-    );
+    io.stderr(`ekg json: cannot fetch ${o.url ?? 'stdin'}: ${(err as Error & { code?: string }).code ?? (err as Error).message}\n`);
     return 2;
   }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    process.stderr.write(`ekg json: ${o.url ?? 'stdin'} is not JSON: ${(err as Error).message}\n`);
+    io.stderr(`ekg json: ${o.url ?? 'stdin'} is not JSON: ${(err as Error).message}\n`);
     return 2;
   }
   const opts = o;
-  const metrics = flatten(doc, opts.prefix, (n) => opts.include.test(n) && !opts.exclude.test(n));
+  const metrics = flatten(doc, opts.prefix, (n) => opts.include.test(n) && !opts.exclude.test(n), opts.arrayScalars);
   const now = Math.floor(Date.now() / 1000);
   if (process.env.MACKEREL_AGENT_PLUGIN_META === '1') {
-    process.stdout.write(`# mackerel-agent-plugin\n${JSON.stringify(graphDefinitions(metrics, opts.prefix))}\n`);
+    io.stdout(`# mackerel-agent-plugin\n${JSON.stringify(graphDefinitions(metrics, opts.prefix))}\n`);
     return 0;
   }
-  if (opts.diff)
-    applyDiff(metrics, opts.diff, stateFile(opts.prefix, opts.url ?? ''), now, (s) => process.stderr.write(`ekg json: ${s}\n`));
-  process.stdout.write(render(metrics, opts, now));
+  if (opts.diff) applyDiff(metrics, opts.diff, stateFile(opts.prefix, opts.url ?? ''), now, (s) => io.stderr(`ekg json: ${s}\n`));
+  io.stdout(render(metrics, opts, now));
   return 0;
 }
