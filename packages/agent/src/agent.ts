@@ -3,6 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
+import { Alerts } from './alert/alerts.js';
 import type { AgentConfig } from './config.js';
 import type { ExporterStatus } from './export/exporter.js';
 import { makeExporter } from './export/make.js';
@@ -64,7 +65,9 @@ export class Agent {
   store: SqliteStore | undefined;
   /** what the query API reads: the SQLite store or a Prometheus-compatible one */
   reader: StoreReader | undefined;
-  readonly exporters: Array<Sink & { status: ExporterStatus }> = [];
+  readonly exporters: Array<Sink & { status: ExporterStatus; name: string }> = [];
+  /** the alert rules and notifiers (docs/agent-alerts.md) */
+  alerts: Alerts | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -114,6 +117,7 @@ export class Agent {
       },
       event(e: StatsdEvent) {
         self.events_received++;
+        agent.alerts?.event(e);
         // kept with the instance it names, for the dashboard's markers (a store that cannot write drops it)
         try {
           agent.store?.event(e);
@@ -166,6 +170,14 @@ export class Agent {
     if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t)));
     if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t)));
     if (c.http) this.web = await startWeb(this, c.http);
+    if (c.alerts.some((r) => r.enabled)) {
+      const http = this.addresses().http;
+      this.alerts = new Alerts(this, c.alerts, c.notify, {
+        data: c.data,
+        window: c.flushInterval,
+        agentUrl: c.http && http ? `http://${c.http.host.includes(':') ? `[${c.http.host}]` : c.http.host}:${http}` : '',
+      });
+    }
     this.scraper?.start();
     if (o.timer !== false) this.schedule();
   }
@@ -206,6 +218,7 @@ export class Agent {
         this.self.sink_errors++;
       }
     }
+    this.alerts?.tick(w.end);
     // every sink has had the sketches: /metrics needs only the quantiles
     for (const f of w.series) if (f.sketch) f.sketch = undefined;
     const t2 = performance.now();
@@ -225,6 +238,7 @@ export class Agent {
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
     await Promise.all(this.streams.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.flush();
+    await this.alerts?.close();
     for (const s of this.sinks) await s.close?.();
     const web = this.web;
     if (web) {

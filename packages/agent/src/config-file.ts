@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type NotifierSpec, type RuleDraft, readAlerts, readNotify } from './alert/rules.js';
 import { bytes, ConfigError, duration } from './config.js';
 import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
 import { parseListen } from './ingest/listeners.js';
@@ -27,6 +28,8 @@ const KEYS: Record<string, string> = {
   remote_write: 'remote-write',
   token_file: 'token-file',
   exporters: 'exporters',
+  alerts: 'alerts',
+  notify: 'notify',
 };
 
 const SCRAPE_KEYS = ['url', 'interval', 'timeout', 'format', 'heartbeat'];
@@ -42,6 +45,9 @@ export function readConfigFile(path: string): {
   lines: Record<string, number>;
   scrape: ScrapeSpec[] | undefined;
   exporters: ExporterSpec[] | undefined;
+  /** `alerts:` and `notify:` (docs/agent-alerts.md) */
+  alerts?: RuleDraft[];
+  notify?: NotifierSpec[];
 } {
   let text: string;
   try {
@@ -61,6 +67,8 @@ export function readConfigFile(path: string): {
   const where: Record<string, number> = {};
   let scrape: ScrapeSpec[] | undefined;
   let exporters: ExporterSpec[] | undefined;
+  let alerts: RuleDraft[] | undefined;
+  let notify: NotifierSpec[] | undefined;
   if (doc.contents === null) return { values: out, lines: where, scrape, exporters };
   if (!isMap(doc.contents))
     throw new ConfigError(`config ${path}:${at(doc.contents as Node)}: the file must be a mapping of keys (statsd:, http:, …)`);
@@ -116,6 +124,14 @@ export function readConfigFile(path: string): {
       exporters = (v.items as Node[]).map((item, n) => exporterOf(item, n, `config ${path}`, at));
       continue;
     }
+    if (key === 'alerts') {
+      alerts = readAlerts(v, `config ${path}`, line, at);
+      continue;
+    }
+    if (key === 'notify') {
+      notify = readNotify(v, `config ${path}`, line, at);
+      continue;
+    }
     if (key === 'remote_write' && isSeq(v)) {
       const list: string[] = [];
       for (const item of v.items as Node[]) {
@@ -133,7 +149,7 @@ export function readConfigFile(path: string): {
     out[flag] = String(v.value);
     where[flag] = at(v);
   }
-  return { values: out, lines: where, scrape, exporters };
+  return { values: out, lines: where, scrape, exporters, alerts, notify };
 }
 
 /** One `exporters:` item, checked field by field; errors name the line and `exporters[n].field`. */

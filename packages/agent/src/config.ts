@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DURATION_FORMS, parseDuration, parseSize, SIZE_FORMS } from 'ekg';
+import { type NotifierSpec, type Rule, type RuleDraft, resolveRules } from './alert/rules.js';
 import { readConfigFile } from './config-file.js';
 import type { ExporterSpec } from './export/spec.js';
 import { type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
@@ -31,6 +32,9 @@ export interface AgentConfig {
   remoteWrite: string[];
   /** exporters from the YAML file (and HEROKU_METRICS_URL), each with its own spool */
   exporters: ExporterSpec[];
+  /** alert rules (the built-ins, overridden or added to by `alerts:` in the YAML file) and where to notify (`notify:`) */
+  alerts: Rule[];
+  notify: NotifierSpec[];
   /** when set, every HTTP path but /heartbeat and the dashboard's static files needs `Authorization: Bearer <token>` */
   token: string | undefined;
 }
@@ -123,6 +127,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const file = configPath(argv) ?? env.EKG_AGENT_CONFIG;
   let fileScrape: ScrapeSpec[] | undefined;
   let fileExporters: ExporterSpec[] = [];
+  let fileAlerts: RuleDraft[] = [];
+  let fileNotify: NotifierSpec[] = [];
   /** flag → where its value came from: `config FILE:LINE`, `EKG_AGENT_X` or `--x`, for error messages */
   const fromFile = new Map<string, string>();
   if (file) {
@@ -130,6 +136,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     Object.assign(values, f.values);
     fileScrape = f.scrape;
     fileExporters = f.exporters ?? [];
+    fileAlerts = f.alerts ?? [];
+    fileNotify = f.notify ?? [];
     for (const [k, line] of Object.entries(f.lines)) fromFile.set(k, `config ${file}:${line}`);
   }
   for (const f of FLAGS) {
@@ -159,13 +167,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     fromFlags.add(name);
     fromFile.set(name, `--${name}`);
   }
+  let c: AgentConfig;
   try {
-    const c = build(values, fileScrape, env);
+    c = build(values, fileScrape, env);
     c.exporters = fileExporters;
     // on Heroku, the metrics URL is the Heroku exporter's default target, as it is agentmon's
     if (env.HEROKU_METRICS_URL && !c.exporters.some((e) => e.type === 'heroku'))
       c.exporters.push({ type: 'heroku', url: urls(env.HEROKU_METRICS_URL, 'HEROKU_METRICS_URL')[0] as string });
-    return c;
   } catch (err) {
     // a bad value names where it came from: the file and its line, the env var or the flag
     const field = err instanceof ConfigError ? /^([a-z-]+):/.exec(err.message)?.[1] : undefined;
@@ -174,6 +182,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (at && field) throw new ConfigError(`${at}${(err as Error).message.slice(field.length)}`);
     throw err;
   }
+  // `for` is checked against the window, which flags and env may have changed
+  c.alerts = resolveRules(fileAlerts, c.flushInterval, fileNotify);
+  c.notify = fileNotify;
+  return c;
 }
 
 function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] | undefined, env: NodeJS.ProcessEnv): AgentConfig {
@@ -234,6 +246,8 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     remoteWrite: values['remote-write'] ? urls(values['remote-write'], 'remote-write') : [],
     token: tokenOf(values['token-file'], env),
     exporters: [],
+    alerts: [],
+    notify: [],
   };
 }
 

@@ -10,7 +10,7 @@ import { RemoteWriteExporter } from './remote-write.js';
 import type { ExporterSpec } from './spec.js';
 
 /** A secret from the env var it names or the file it names (first line); never from the config itself. */
-function secret(envName: string | undefined, file: string | undefined, what: string): string {
+export function secret(envName: string | undefined, file: string | undefined, what: string): string {
   if (file) {
     try {
       const v = readFileSync(file, 'utf8').split(/\r?\n/)[0]?.trim();

@@ -68,6 +68,7 @@ export function renderAgentMetrics(agent: Agent): string {
       for (const e of agent.exporters) out.push(`${name}{exporter="${esc(e.name)}"} ${get(e.status)}`);
     }
   }
+  if (agent.alerts) out.push(...agent.alerts.metricLines());
 
   const w = agent.last;
   if (w) {

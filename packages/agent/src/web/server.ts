@@ -77,6 +77,9 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
         ...(agent.exporters.length > 0 ? { exporters: Object.fromEntries(agent.exporters.map((e) => [e.name, e.status])) } : {}),
       });
     }
+    if (path === '/api/v1/alerts' && req.method === 'GET') {
+      return json(res, 200, agent.alerts?.view() ?? { firing: [], rules: [], history: [], notifiers: [] });
+    }
     if (path.startsWith('/api/v1/') && path !== '/api/v1/self') {
       if (req.method !== 'GET') return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET' });
       const reader = agent.reader;

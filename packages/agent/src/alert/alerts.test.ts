@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { loadConfig } from '../config.js';
+import type { Instance, Query, QueryResult, StoreReader } from '../store/reader.js';
+import { Alerts } from './alerts.js';
+import type { Change } from './notify.js';
+import { resolveRules } from './rules.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ekg-alerts-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const file = (text: string) => {
+  const p = join(dir, `c${++n}.yaml`);
+  writeFileSync(p, text);
+  return p;
+};
+const IV = 1000;
+/** a recent epoch (ms), so times read as ms and not as seconds */
+const T = 1_800_000_000_000;
+
+/**
+ * A store whose last window holds what the test says: the rules read it through `/api/v1/query`'s
+ * code (handleApi), as they read the real store. Times are driven by the test, so no clock matters.
+ */
+class Scripted implements StoreReader {
+  readonly kind = 'scripted';
+  value: number | null = null;
+  list: Instance[] = [];
+  queries: Query[] = [];
+  async instances() {
+    return this.list;
+  }
+  async series() {
+    return [{ name: 'queue.depth', tags: { service: 'shop' }, kind: 'gauge' as const }];
+  }
+  async query(q: Query): Promise<QueryResult> {
+    this.queries.push(q);
+    const step = (q.step ?? IV) / 1000;
+    const t = [q.to / 1000 - 2 * step, q.to / 1000 - step, q.to / 1000];
+    return { t, step, resolution: step, series: [{ tags: { service: 'shop' }, values: [null, null, this.value] }] };
+  }
+}
+
+function setup(yaml: string, data = mkdtempSync(join(dir, 'data-'))) {
+  const c = loadConfig(['--config', file(`flush_interval: 1s\n${yaml}`), '--store', 'off']);
+  assert.ok(c !== 'help');
+  const reader = new Scripted();
+  const host = { reader, exporters: [] };
+  const alerts = new Alerts(host, c.alerts, [], { data, window: IV, agentUrl: 'http://127.0.0.1:8787' });
+  return { alerts, reader, data, rules: c.alerts };
+}
+
+const RULE = `alerts:
+  - name: depth
+    metric: queue.depth
+    agg: max
+    by: [service]
+    above: 100
+    for: 3s
+`;
+
+test('a threshold fires once after `for`, stays through a short dip, and resolves once after `for` below', async () => {
+  const { alerts, reader } = setup(RULE);
+  const changes: Change[] = [];
+  const at = async (s: number, v: number | null) => {
+    reader.value = v;
+    changes.push(...(await alerts.evaluate(T + s * 1000, T + s * 1000 + 5)).filter((c) => c.alert === 'depth'));
+  };
+  await at(100, 50);
+  await at(101, 150); // above from 100 s (the window's start)
+  await at(102, 150);
+  assert.equal(changes.length, 0, 'not before `for`');
+  await at(103, 150);
+  assert.deepEqual(
+    changes.map((c) => [c.state, c.value, c.threshold, c.op, c.since, c.at]),
+    [['firing', 150, 100, 'above', T + 100_000, T + 103_005]],
+  );
+  assert.equal(changes[0]?.link, '/#/service?name=shop');
+  await at(104, 50); // one window under: clearing, not resolved
+  await at(105, 160); // back above: still firing, no second notification
+  await at(106, null); // no data: nothing changes
+  await at(107, 20); // under from 106 s
+  await at(108, 20);
+  assert.equal(changes.length, 1);
+  await at(109, 20);
+  assert.deepEqual(
+    changes.map((c) => c.state),
+    ['firing', 'resolved'],
+  );
+  assert.equal(changes[1]?.since, T + 106_000, 'resolved: since when it has been under');
+  // the query is /api/v1/query's: the rule's agg and by, one window's step, up to the window's end
+  const q = reader.queries.at(-1) as Query;
+  assert.deepEqual([q.name, q.agg, q.by, q.step, q.to], ['queue.depth', 'max', ['service'], IV, T + 109_000]);
+});
+
+test('the state survives a restart: a firing alert neither fires again nor is forgotten', async () => {
+  const first = setup(RULE);
+  first.reader.value = 500;
+  await first.alerts.evaluate(T + 200_000, T + 200_000);
+  const fired = await first.alerts.evaluate(T + 203_000, T + 203_000);
+  assert.equal(fired.filter((c) => c.alert === 'depth').length, 1);
+  await first.alerts.close();
+  const again = setup(RULE, first.data);
+  again.reader.value = 500;
+  assert.deepEqual(await again.alerts.evaluate(T + 204_000, T + 204_000), []);
+  const v = again.alerts.view() as { firing: Array<{ alert: string; since: number }>; history: Change[] };
+  assert.deepEqual(
+    v.firing.map((f) => [f.alert, f.since]),
+    [['depth', T + 203_000]],
+  );
+  assert.equal(v.history.length, 1);
+  again.reader.value = 1;
+  await again.alerts.evaluate(T + 205_000, T + 205_000);
+  const resolved = await again.alerts.evaluate(T + 208_000, T + 208_000);
+  assert.deepEqual(
+    resolved.map((c) => c.state),
+    ['resolved'],
+  );
+  assert.match(again.alerts.metricLines().join('\n'), /ekg_agent_alerts_firing\{alert="depth",severity="critical"\} 0/);
+});
+
+test('instance-down learns each group interval and fires past interval × missed; a new pid of the same service resolves it', async () => {
+  const { alerts, reader } = setup('');
+  const inst = (pid: string, last: number): Instance => ({
+    key: `service=shop,host=h,pid=${pid}`,
+    service: 'shop',
+    host: 'h',
+    pid,
+    first_seen: 0,
+    last_seen: last,
+    health: 'reporting',
+  });
+  const down: Change[] = [];
+  const at = async (s: number, ...list: Instance[]) => {
+    reader.list = list;
+    down.push(...(await alerts.evaluate(T + s * 1000, T + s * 1000)).filter((c) => c.alert === 'instance-down'));
+  };
+  for (let s = 10; s <= 14; s++) await at(s, inst('1', T + s * 1000)); // reports every second
+  await at(16, inst('1', T + 14_000));
+  await at(17, inst('1', T + 14_000));
+  assert.equal(down.length, 0, 'three missed seconds are not yet down');
+  await at(18, inst('1', T + 14_000)); // silent 4 s > 1 s × 3, and for one window
+  assert.deepEqual(
+    down.map((c) => [c.state, c.group, c.value, c.threshold]),
+    [['firing', { service: 'shop', host: 'h' }, 4, 3]],
+  );
+  assert.match(down[0]?.message ?? '', /no report for 4 s \(interval 1 s × 3\)/);
+  await at(19, inst('1', T + 14_000), inst('2', T + 19_000));
+  await at(20, inst('1', T + 14_000), inst('2', T + 20_000));
+  assert.deepEqual(
+    down.map((c) => c.state),
+    ['firing', 'resolved'],
+  );
+});
+
+test('a stall fires as it arrives, names the function, and resolves after `for` without another', async () => {
+  const { alerts } = setup('alerts:\n  - name: event-loop-stall\n    for: 5s\n');
+  const stall = (ts: number) =>
+    alerts.event({ title: 'event loop stalled', text: 'blocked for 3004 ms at burnCpu (/app.mjs:3:9)', ts, tags: 'pid:7,service:shop' });
+  stall(T / 1000 + 300);
+  const fired = await alerts.evaluate(T + 301_000, T + 301_000);
+  assert.deepEqual(
+    fired.map((c) => [c.alert, c.state, c.value, c.group, c.severity]),
+    [['event-loop-stall', 'firing', 3004, { pid: '7', service: 'shop' }, 'warning']],
+  );
+  assert.match(fired[0]?.message ?? '', /at burnCpu \(/);
+  assert.equal(fired[0]?.link, `/#/instance?key=${encodeURIComponent('service=shop,pid=7')}`);
+  stall(T / 1000 + 303); // another: the quiet period starts again
+  assert.deepEqual(await alerts.evaluate(T + 304_000, T + 304_000), []);
+  assert.deepEqual(await alerts.evaluate(T + 307_000, T + 307_000), []);
+  assert.deepEqual(
+    (await alerts.evaluate(T + 308_000, T + 308_000)).map((c) => c.state),
+    ['resolved'],
+  );
+});
+
+test('renotify repeats a firing alert at its interval', async () => {
+  const { alerts, reader } = setup(RULE.replace('for: 3s', 'for: 1s\n    renotify: 2s'));
+  reader.value = 999;
+  const got: Change[] = [];
+  for (let s = 400; s <= 405; s++) got.push(...(await alerts.evaluate(T + s * 1000, T + s * 1000)));
+  assert.deepEqual(
+    got.map((c) => [(c.at - T) / 1000, c.renotify]),
+    [
+      [400, 0],
+      [402, 1],
+      [404, 2],
+    ],
+  );
+});
+
+test('bad rules are refused at start, naming the file, the line and the field', () => {
+  const bad = (yaml: string, re: RegExp) => assert.throws(() => loadConfig(['--config', file(yaml)]), re);
+  bad(
+    'alerts:\n  - name: x\n    metric: m\n    above: 1\n    below: 2\n',
+    /c\d+\.yaml:5: field "alerts\[0\]\.below": a rule takes above or below, not both/,
+  );
+  bad(
+    'flush_interval: 10s\nalerts:\n  - name: x\n    metric: m\n    above: 1\n    for: 5s\n',
+    /c\d+\.yaml:6: field "for" of alert x: 5000 ms is shorter than the window \(10000 ms\)/,
+  );
+  bad(
+    'alerts:\n  - name: x\n    metric: m\n    kind: meter\n    above: 1\n',
+    /c\d+\.yaml:4: field "alerts\[0\]\.kind": unknown metric kind "meter"/,
+  );
+  bad(
+    'notify:\n  - type: pagerduty\n    url: http://x/\n',
+    /c\d+\.yaml:2: field "notify\[0\]\.type": unknown notifier type "pagerduty"; known: webhook, slack, mackerel/,
+  );
+  bad(
+    'alerts:\n  - name: x\n    metric: m\n    agg: median\n    above: 1\n',
+    /c\d+\.yaml:4: field "alerts\[0\]\.agg": "median" must be one of/,
+  );
+  bad('alerts:\n  - name: x\n    metric: m\n', /c\d+\.yaml:2: field "alerts\[0\]\.above" or "alerts\[0\]\.below" is missing/);
+  bad(
+    'alerts:\n  - name: x\n    metric: m\n    above: 1\n    for: soon\n',
+    /c\d+\.yaml:5: field "alerts\[0\]\.for": "soon" is not a duration/,
+  );
+  bad(
+    'alerts:\n  - name: instance-down\n    metric: m\n',
+    /c\d+\.yaml:3: unknown field "alerts\[0\]\.metric" for the built-in rule instance-down/,
+  );
+  bad(
+    'notify:\n  - type: mackerel\n    api_key: abc\n    host_id: h\n',
+    /c\d+\.yaml:3: field "notify\[0\]\.api_key": secrets are not read from the file/,
+  );
+  bad('notify:\n  - type: mackerel\n', /c\d+\.yaml:2: field "notify\[0\]\.host_id" is missing/);
+  bad(
+    'alerts:\n  - name: x\n    metric: m\n    above: 1\n    severity: page\n',
+    /c\d+\.yaml:5: field "alerts\[0\]\.severity": "page" must be critical or warning/,
+  );
+});
+
+test('built-ins are on by default, and a rule of the same name overrides or disables one', () => {
+  const r = resolveRules([], 1000);
+  assert.deepEqual(
+    r.map((x) => [x.name, x.enabled, x.severity]),
+    [
+      ['instance-down', true, 'critical'],
+      ['heartbeat-failing', true, 'critical'],
+      ['event-loop-stall', true, 'warning'],
+      ['agent-store', true, 'critical'],
+      ['agent-exporter', true, 'warning'],
+    ],
+  );
+  const c = loadConfig([
+    '--config',
+    file('alerts:\n  - name: instance-down\n    missed: 5\n    severity: warning\n  - name: agent-exporter\n    enabled: false\n'),
+  ]);
+  assert.ok(c !== 'help');
+  const down = c.alerts.find((x) => x.name === 'instance-down');
+  assert.deepEqual([down?.missed, down?.severity, down?.source], [5, 'warning', `config ${join(dir, `c${n}.yaml`)}:2`]);
+  assert.equal(c.alerts.find((x) => x.name === 'agent-exporter')?.enabled, false);
+});

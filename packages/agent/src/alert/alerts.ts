@@ -1,0 +1,537 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { escapeLabel } from 'ekg';
+import type { ExporterStatus } from '../export/exporter.js';
+import type { StatsdEvent } from '../ingest/statsd-parse.js';
+import { IDENTITY, instanceKey, parseTags, type StoreReader } from '../store/reader.js';
+import { handleApi } from '../web/api.js';
+import { type Change, changeLine, Notifier } from './notify.js';
+import type { NotifierSpec, Rule } from './rules.js';
+
+/** What the alerts read from the agent (a narrow view, so tests can stand one up). */
+export interface AlertHost {
+  readonly reader: StoreReader | undefined;
+  readonly store?: { status: { ok: boolean; error?: string } } | undefined;
+  readonly exporters: ReadonlyArray<{ name: string; status: ExporterStatus }>;
+}
+
+/**
+ * `ok` → `pending` (the condition holds, not yet for `for`) → `firing` → `clearing` (the condition
+ * is gone, not yet for `for`) → `ok`. Only the steps into `firing` and back to `ok` notify.
+ */
+export type AlertState = 'ok' | 'pending' | 'firing' | 'clearing';
+
+export interface GroupView {
+  tags: Record<string, string>;
+  state: AlertState;
+  /** the last value seen (null: none, e.g. a silent instance has no value but its silence) */
+  value: number | null;
+  message: string;
+  /** epoch ms: since when the current state's condition holds */
+  since: number;
+  /** epoch ms of the last change to firing or to resolved (0: never) */
+  changed: number;
+  /** epoch ms of the last observation */
+  seen: number;
+}
+
+interface Group extends GroupView {
+  /** the last observation: does the condition hold */
+  cond: boolean;
+  notified: number;
+  repeats: number;
+  /** instance-down: the group's last report, and the shortest step seen between reports (its interval) */
+  last?: number;
+  interval?: number;
+}
+
+interface Observation {
+  tags: Record<string, string>;
+  /** undefined: no data this time (the last observation stands) */
+  cond: boolean | undefined;
+  value: number | null;
+  threshold: number | null;
+  message: string;
+  /** when the observed condition began (a window's start, a deadline passed, an event's time) */
+  since: number;
+}
+
+/** The last changes kept (and served for the dashboard's marks). */
+const HISTORY = 1000;
+/** a group that has not reported for this long is gone: instance-down no longer watches it */
+const GONE = 24 * 3600_000;
+
+const keyOf = (tags: Record<string, string>) =>
+  Object.entries(tags)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** The dashboard view for a group: its instance, else its service, else the overview. */
+function linkOf(tags: Record<string, string>): string {
+  const k = tags.pid !== undefined || tags.target !== undefined ? instanceKey(tags) : undefined;
+  if (k) return `/#/instance?key=${encodeURIComponent(k)}`;
+  if (tags.service) return `/#/service?name=${encodeURIComponent(tags.service)}`;
+  return '/#/';
+}
+
+/**
+ * The alert rules, evaluated after every window against the store through the same code that answers
+ * `/api/v1/query`; their state (per rule, per group) kept in `alerts.json` under the data dir, so a
+ * restart neither fires again nor forgets; changes go to every notifier's spool and to stderr.
+ */
+export class Alerts {
+  private readonly state = new Map<string, Map<string, Group>>();
+  private readonly errors = new Map<string, string>();
+  private history: Change[] = [];
+  private stalls: StatsdEvent[] = [];
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private readonly file: string;
+  readonly notifiers: Notifier[];
+
+  constructor(
+    private readonly host: AlertHost,
+    readonly rules: Rule[],
+    notify: NotifierSpec[],
+    private readonly o: { data: string; window: number; agentUrl: string },
+  ) {
+    mkdirSync(o.data, { recursive: true });
+    this.file = join(o.data, 'alerts.json');
+    this.load();
+    this.notifiers = notify.map((n) => new Notifier(n, join(o.data, 'spool'), o.agentUrl));
+  }
+
+  /** A DogStatsD event the agent received: a stall, for the event-loop-stall rule. */
+  event(e: StatsdEvent): void {
+    if (/stall/i.test(e.title) && this.stalls.length < 10_000) this.stalls.push(e);
+  }
+
+  /** Runs an evaluation for the window ending at `end` (one at a time: a window that comes meanwhile runs after it). */
+  tick(end: number): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.evaluate(end)
+      .then(
+        () => undefined,
+        (err) => {
+          process.stderr.write(`ekg-agent: alerts: evaluation failed: ${(err as Error).message}\n`);
+        },
+      )
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.closed) {
+          this.again = false;
+          this.tick(Date.now());
+        }
+      });
+  }
+
+  /** One evaluation of every rule; resolves when its notifications are queued. */
+  async evaluate(end: number, now = Date.now()): Promise<Change[]> {
+    const changes: Change[] = [];
+    const stalls = this.stalls;
+    this.stalls = [];
+    for (const rule of this.rules) {
+      if (!rule.enabled) continue;
+      let obs: Observation[];
+      try {
+        obs = await this.observe(rule, end, now, stalls);
+        this.errors.delete(rule.name);
+      } catch (err) {
+        this.errors.set(rule.name, (err as Error).message);
+        continue;
+      }
+      let groups = this.state.get(rule.name);
+      if (!groups) {
+        groups = new Map();
+        this.state.set(rule.name, groups);
+      }
+      const seen = new Set<string>();
+      for (const o of obs) {
+        const key = keyOf(o.tags);
+        seen.add(key);
+        let g = groups.get(key);
+        if (!g) {
+          if (!o.cond) continue; // a group is kept from its first trouble on
+          g = {
+            tags: o.tags,
+            state: 'ok',
+            cond: false,
+            value: null,
+            message: '',
+            since: o.since,
+            changed: 0,
+            seen: now,
+            notified: 0,
+            repeats: 0,
+          };
+          groups.set(key, g);
+        }
+        const c = this.step(rule, g, o, now);
+        if (c) changes.push(c);
+      }
+      // groups with nothing new: time still passes for `for`, and for reminders
+      for (const [key, g] of groups) {
+        if (seen.has(key)) continue;
+        const c = this.step(rule, g, undefined, now);
+        if (c) changes.push(c);
+      }
+    }
+    if (changes.length > 0) {
+      for (const c of changes) process.stderr.write(`ekg-agent: alert ${changeLine(c)}\n`);
+      this.history.push(...changes.filter((c) => c.renotify === 0));
+      if (this.history.length > HISTORY) this.history = this.history.slice(-HISTORY);
+      for (const n of this.notifiers) n.send(changes);
+    }
+    this.save();
+    return changes;
+  }
+
+  /** Moves one group along its states; returns the change to notify, if any. */
+  private step(rule: Rule, g: Group, o: Observation | undefined, now: number): Change | undefined {
+    if (o) {
+      if (o.cond !== undefined) {
+        g.cond = o.cond;
+        g.value = o.value;
+        g.seen = now;
+        g.message = o.message;
+      }
+      g.tags = o.tags;
+    }
+    const since = o?.since ?? now;
+    const change = (state: 'firing' | 'resolved', repeats = 0): Change => ({
+      alert: rule.name,
+      state,
+      severity: rule.severity,
+      group: g.tags,
+      value: g.value,
+      threshold: o?.threshold ?? rule.above ?? rule.below ?? null,
+      op: rule.above !== undefined ? 'above' : rule.below !== undefined ? 'below' : rule.builtin === 'instance-down' ? 'above' : null,
+      since: g.since,
+      at: now,
+      message: g.message,
+      link: linkOf(g.tags),
+      renotify: repeats,
+    });
+    const fire = (): Change => {
+      g.state = 'firing';
+      g.changed = now;
+      g.notified = now;
+      g.repeats = 0;
+      return change('firing');
+    };
+    const remind = (): Change | undefined => {
+      if (rule.renotify <= 0 || now - g.notified < rule.renotify) return undefined;
+      g.notified = now;
+      return change('firing', ++g.repeats);
+    };
+    // a stall is an instant: it fires as it arrives; `for` is how long it stays without another
+    if (rule.builtin === 'event-loop-stall') {
+      if (o?.cond) {
+        if (g.state === 'firing') {
+          g.since = Math.max(g.since, o.since);
+          return undefined;
+        }
+        g.since = o.since;
+        return fire();
+      }
+      if (g.state !== 'firing') return undefined;
+      if (now - g.since >= rule.for) return this.resolve(g, now, change);
+      return remind();
+    }
+    switch (g.state) {
+      case 'ok':
+        if (!g.cond) return undefined;
+        g.state = 'pending';
+        g.since = since;
+        return now - g.since >= rule.for ? fire() : undefined;
+      case 'pending':
+        if (!g.cond) {
+          g.state = 'ok';
+          return undefined;
+        }
+        return now - g.since >= rule.for ? fire() : undefined;
+      case 'firing':
+        if (g.cond) return remind();
+        g.state = 'clearing';
+        g.since = since;
+        return now - g.since >= rule.for ? this.resolve(g, now, change) : undefined;
+      case 'clearing':
+        if (g.cond) {
+          g.state = 'firing';
+          return undefined;
+        }
+        return now - g.since >= rule.for ? this.resolve(g, now, change) : undefined;
+    }
+  }
+
+  private resolve(g: Group, now: number, change: (s: 'resolved') => Change): Change {
+    g.state = 'ok';
+    g.changed = now;
+    g.cond = false;
+    return change('resolved');
+  }
+
+  /** What each rule sees now, per group. */
+  private async observe(rule: Rule, end: number, now: number, stalls: StatsdEvent[]): Promise<Observation[]> {
+    const iv = this.o.window;
+    switch (rule.builtin) {
+      case undefined:
+        return this.threshold(rule, end);
+      case 'heartbeat-failing':
+        return (await this.threshold({ ...rule, metric: 'up', agg: 'min', by: ['target'], below: 1 }, end)).map((o) => ({
+          ...o,
+          message: o.cond ? `the heartbeat probe of ${o.tags.target} fails` : `the heartbeat probe of ${o.tags.target} answers`,
+        }));
+      case 'instance-down':
+        return this.instances(rule, now);
+      case 'event-loop-stall':
+        return stalls.map((e) => {
+          const tags = parseTags(e.tags);
+          const by = rule.by ?? [...IDENTITY];
+          const ms = /(\d+(?:\.\d+)?) ?ms/.exec(e.text);
+          return {
+            tags: Object.fromEntries(by.filter((k) => tags[k] !== undefined).map((k) => [k, tags[k] as string])),
+            cond: true,
+            value: ms ? Number(ms[1]) : null,
+            threshold: null,
+            message: `${e.title}: ${e.text}`.slice(0, 500),
+            since: Math.min(now, (e.ts ?? now / 1000) * 1000),
+          };
+        });
+      case 'agent-store': {
+        const st = this.host.store?.status;
+        if (!st) return [];
+        return [
+          {
+            tags: {},
+            cond: !st.ok,
+            value: null,
+            threshold: null,
+            message: st.ok ? 'the store writes again' : `the store cannot write: ${st.error ?? 'unknown error'}`,
+            since: end - iv,
+          },
+        ];
+      }
+      case 'agent-exporter':
+        return this.host.exporters.map((e) => {
+          const failing = e.status.last_error !== undefined && e.status.queued > 0;
+          return {
+            tags: { exporter: e.name },
+            cond: failing,
+            value: e.status.queued,
+            threshold: null,
+            message: failing
+              ? `cannot send (${e.status.last_error}); ${e.status.queued} batches wait in the spool`
+              : 'sending again; the spool is drained',
+            since: end - iv,
+          };
+        });
+    }
+  }
+
+  /** A threshold rule: the value of the last window per group, through `/api/v1/query`'s own code. */
+  private async threshold(rule: Rule, end: number): Promise<Observation[]> {
+    const reader = this.host.reader;
+    if (!reader) throw new Error('no store to query (--store off)');
+    const iv = this.o.window;
+    const p = new URLSearchParams({ name: rule.metric as string, from: String(end - 3 * iv), to: String(end), step: String(iv) });
+    if (rule.agg) p.set('agg', rule.agg);
+    if (rule.by) p.set('by', rule.by.join(','));
+    if (rule.tags)
+      p.set(
+        'tags',
+        Object.entries(rule.tags)
+          .map(([k, v]) => `${k}:${v}`)
+          .join(','),
+      );
+    const [status, body] = await handleApi(reader, '/api/v1/query', p, end);
+    if (status !== 200) throw new Error(`query ${p}: ${(body as { error?: string }).error ?? status}`);
+    const r = body as {
+      agg: string;
+      t: number[];
+      step: number;
+      series: Array<{ tags: Record<string, string>; values: Array<number | null> }>;
+    };
+    return r.series.map((s) => {
+      let i = s.values.length - 1;
+      while (i >= 0 && s.values[i] === null) i--;
+      const v = i >= 0 ? (s.values[i] as number) : null;
+      const limit = (rule.above ?? rule.below) as number;
+      const cond = v === null ? undefined : rule.above !== undefined ? v > rule.above : v < limit;
+      const op = rule.above !== undefined ? 'above' : 'below';
+      return {
+        tags: s.tags,
+        cond,
+        value: v === null ? null : round(v),
+        threshold: limit,
+        message: v === null ? '' : `${rule.metric} ${r.agg} ${round(v)} ${cond ? op : `not ${op}`} ${limit}`,
+        since: i >= 0 ? ((r.t[i] as number) - r.step) * 1000 : end,
+      };
+    });
+  }
+
+  /** instance-down: a group is down when none of its instances has reported for its interval × `missed`. */
+  private async instances(rule: Rule, now: number): Promise<Observation[]> {
+    const reader = this.host.reader;
+    if (!reader) throw new Error('no store to read instances from (--store off)');
+    const by = rule.by ?? [...IDENTITY];
+    const latest = new Map<string, { tags: Record<string, string>; last: number }>();
+    for (const i of await reader.instances()) {
+      const tags: Record<string, string> = {};
+      if (i.target !== undefined) tags.target = i.target;
+      else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
+      const key = keyOf(tags);
+      const cur = latest.get(key);
+      if (!cur || i.last_seen > cur.last) latest.set(key, { tags, last: i.last_seen });
+    }
+    const groups = this.state.get(rule.name) ?? new Map<string, Group>();
+    const missed = rule.missed ?? 3;
+    const out: Observation[] = [];
+    const learned = this.learned.get(rule.name) ?? new Map<string, { last: number; interval?: number }>();
+    this.learned.set(rule.name, learned);
+    for (const [key, { tags, last }] of latest) {
+      const g = groups.get(key);
+      const l = learned.get(key) ?? (g?.last !== undefined ? { last: g.last, interval: g.interval } : undefined);
+      let interval = l?.interval;
+      if (l && last > l.last) interval = Math.max(this.o.window, Math.min(interval ?? Number.POSITIVE_INFINITY, last - l.last));
+      learned.set(key, { last, interval });
+      if (g) {
+        g.last = last;
+        g.interval = interval;
+      }
+      // until an instance has reported twice, its interval is taken as the library's default (10 s)
+      const deadline = (interval ?? Math.max(this.o.window, 10_000)) * missed;
+      const silent = now - last;
+      if (silent > GONE && (!g || g.state === 'ok')) continue;
+      const down = silent > deadline;
+      out.push({
+        tags,
+        cond: down,
+        value: round(silent / 1000),
+        threshold: deadline / 1000,
+        message: down
+          ? `no report for ${round(silent / 1000)} s (interval ${(interval ?? 10_000) / 1000} s × ${missed})`
+          : 'reporting again',
+        since: down ? last + deadline : last,
+      });
+    }
+    return out;
+  }
+
+  private readonly learned = new Map<string, Map<string, { last: number; interval?: number }>>();
+
+  /** `GET /api/v1/alerts`: every rule with its groups, what fires now, the last changes, the notifiers' queues. */
+  view(): unknown {
+    const firing: unknown[] = [];
+    const rules = this.rules.map((r) => {
+      const groups = [...(this.state.get(r.name)?.values() ?? [])].map(
+        (g): GroupView => ({
+          tags: g.tags,
+          state: g.state,
+          value: g.value,
+          message: g.message,
+          since: g.since,
+          changed: g.changed,
+          seen: g.seen,
+        }),
+      );
+      for (const g of groups)
+        if (g.state === 'firing' || g.state === 'clearing')
+          firing.push({
+            alert: r.name,
+            severity: r.severity,
+            group: g.tags,
+            value: g.value,
+            message: g.message,
+            since: g.changed,
+            link: linkOf(g.tags),
+          });
+      return {
+        name: r.name,
+        ...(r.builtin ? { builtin: r.builtin } : {}),
+        ...(r.metric ? { metric: r.metric } : {}),
+        ...(r.agg ? { agg: r.agg } : {}),
+        ...(r.tags ? { tags: r.tags } : {}),
+        ...(r.by ? { by: r.by } : {}),
+        ...(r.above !== undefined ? { above: r.above } : {}),
+        ...(r.below !== undefined ? { below: r.below } : {}),
+        ...(r.missed !== undefined ? { missed: r.missed } : {}),
+        for: r.for,
+        severity: r.severity,
+        renotify: r.renotify,
+        enabled: r.enabled,
+        source: r.source,
+        ...(this.errors.has(r.name) ? { error: this.errors.get(r.name) } : {}),
+        groups,
+      };
+    });
+    return {
+      firing,
+      rules,
+      history: this.history,
+      notifiers: this.notifiers.map((n) => ({ name: n.name, type: n.spec.type, ...n.status })),
+    };
+  }
+
+  /** `ekg_agent_alerts_firing{alert,severity}`: groups of each enabled rule now firing. */
+  metricLines(): string[] {
+    const out = [
+      '# HELP ekg_agent_alerts_firing Groups of each alert rule now firing (docs/agent-alerts.md).',
+      '# TYPE ekg_agent_alerts_firing gauge',
+    ];
+    for (const r of this.rules) {
+      if (!r.enabled) continue;
+      let n = 0;
+      for (const g of this.state.get(r.name)?.values() ?? []) if (g.state === 'firing' || g.state === 'clearing') n++;
+      out.push(`ekg_agent_alerts_firing{alert="${escapeLabel(r.name)}",severity="${r.severity}"} ${n}`);
+    }
+    return out;
+  }
+
+  private load(): void {
+    let raw: string;
+    try {
+      raw = readFileSync(this.file, 'utf8');
+    } catch {
+      return;
+    }
+    try {
+      const s = JSON.parse(raw) as { rules?: Record<string, Record<string, Group>>; history?: Change[] };
+      const names = new Set(this.rules.map((r) => r.name));
+      for (const [name, groups] of Object.entries(s.rules ?? {})) {
+        if (!names.has(name)) continue;
+        this.state.set(name, new Map(Object.entries(groups)));
+      }
+      this.history = (s.history ?? []).slice(-HISTORY);
+    } catch (err) {
+      process.stderr.write(`ekg-agent: alerts: ${this.file} is unreadable (${(err as Error).message}); alert states start afresh\n`);
+    }
+  }
+
+  private save(): void {
+    const rules: Record<string, Record<string, Group>> = {};
+    for (const [name, groups] of this.state) rules[name] = Object.fromEntries(groups);
+    try {
+      writeFileSync(`${this.file}.tmp`, JSON.stringify({ version: 1, rules, history: this.history }));
+      renameSync(`${this.file}.tmp`, this.file);
+    } catch (err) {
+      this.errors.set('(state)', `cannot save ${this.file}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Waits for a running evaluation, keeps the state, and gives each notifier one more try at what it holds. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    this.save();
+    await Promise.all(this.notifiers.map((n) => n.close()));
+  }
+}
