@@ -91,6 +91,8 @@ export class Alerts {
   private again = false;
   private closed = false;
   private readonly file: string;
+  /** the file exists (read at start or written since) */
+  private loaded = false;
   readonly notifiers: Notifier[];
 
   constructor(
@@ -99,7 +101,6 @@ export class Alerts {
     notify: NotifierSpec[],
     private readonly o: { data: string; window: number; agentUrl: string },
   ) {
-    mkdirSync(o.data, { recursive: true });
     this.file = join(o.data, 'alerts.json');
     this.load();
     this.notifiers = notify.map((n) => new Notifier(n, join(o.data, 'spool'), o.agentUrl));
@@ -503,6 +504,7 @@ export class Alerts {
     } catch {
       return;
     }
+    this.loaded = true;
     try {
       const s = JSON.parse(raw) as { rules?: Record<string, Record<string, Group>>; history?: Change[] };
       const names = new Set(this.rules.map((r) => r.name));
@@ -518,8 +520,12 @@ export class Alerts {
 
   private save(): void {
     const rules: Record<string, Record<string, Group>> = {};
-    for (const [name, groups] of this.state) rules[name] = Object.fromEntries(groups);
+    for (const [name, groups] of this.state) if (groups.size > 0) rules[name] = Object.fromEntries(groups);
+    // nothing to keep, nothing written (an agent with no trouble yet leaves no file)
+    if (!this.loaded && Object.keys(rules).length === 0 && this.history.length === 0) return;
+    this.loaded = true;
     try {
+      mkdirSync(this.o.data, { recursive: true });
       writeFileSync(`${this.file}.tmp`, JSON.stringify({ version: 1, rules, history: this.history }));
       renameSync(`${this.file}.tmp`, this.file);
     } catch (err) {
