@@ -114,10 +114,31 @@ export class Scraper {
   /** rounds per target URL, for /api/v1/self */
   readonly rounds = new Map<string, number>();
 
+  /** when each failing target's outage began, and how many rounds it has failed */
+  private readonly down = new Map<string, { since: number; rounds: number }>();
+
   constructor(
     readonly targets: ScrapeTarget[],
     private readonly emit: (samples: Sample[]) => void,
+    private readonly log: (line: string) => void = (l) => process.stderr.write(`ekg-agent: ${l}\n`),
   ) {}
+
+  /** One stderr line when a target's outage begins and one when it ends, never one per round. */
+  private outcome(url: string, error: string | undefined): void {
+    const d = this.down.get(url);
+    if (error === undefined) {
+      if (d) this.log(`scrape ${url}: back after ${d.rounds} failed rounds (${Math.round((Date.now() - d.since) / 1000)}s)`);
+      this.down.delete(url);
+      this.failures.delete(url);
+      return;
+    }
+    this.failures.set(url, error);
+    if (d) d.rounds++;
+    else {
+      this.down.set(url, { since: Date.now(), rounds: 1 });
+      this.log(`scrape ${url}: failing (${error}); retrying every round, one line when it is back`);
+    }
+  }
 
   /** Each target on its own schedule; a round still running when the next is due is not doubled. */
   start(): void {
@@ -154,11 +175,11 @@ export class Scraper {
         const samples =
           t.format === 'prometheus' ? parsePrometheus(data.text, tags, this.previous).samples : flattenJson(JSON.parse(data.text), tags);
         this.emit(samples);
-        this.failures.delete(t.url);
+        this.outcome(t.url, undefined);
       } catch (err) {
-        this.failures.set(t.url, `unreadable ${t.format}: ${(err as Error).message.slice(0, 200)}`);
+        this.outcome(t.url, `unreadable ${t.format}: ${(err as Error).message.slice(0, 200)}`);
       }
-    } else this.failures.set(t.url, data.error);
+    } else this.outcome(t.url, data.error);
     if (!probe) return;
     const up = 'text' in probe;
     const reason = up ? '' : `,reason:${probe.error.replace(/[,|:\s]+/g, '_').slice(0, 80)}`;
