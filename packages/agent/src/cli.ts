@@ -39,8 +39,9 @@ async function main(): Promise<void> {
   try {
     await agent.start();
   } catch (err) {
-    process.stderr.write(`ekg-agent: cannot start: ${(err as Error).message}\n`);
-    process.exit(1);
+    // a missing secret or an unusable exporter setting is the configuration's fault (exit 2), not the machine's
+    process.stderr.write(`ekg-agent: ${err instanceof ConfigError ? '' : 'cannot start: '}${(err as Error).message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
   }
   const a = agent.addresses();
   const hostPort = (host: string, port: number | undefined) => `${host.includes(':') ? `[${host}]` : host}:${port}`;

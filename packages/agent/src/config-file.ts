@@ -60,7 +60,7 @@ export function readConfigFile(path: string): {
   const at = (node: Node | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : 1);
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const line = e?.linePos?.[0]?.line ?? 1;
+    const line = e?.linePos?.[0]?.line ?? (e?.pos ? lines.linePos(e.pos[0]).line : 1);
     throw new ConfigError(`config ${path}:${line}: not valid YAML: ${e?.message.split('\n')[0]}`);
   }
   const out: Record<string, string> = {};

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../config.js';
 import type { QueuedExporter } from './exporter.js';
 import { GraphiteExporter } from './graphite.js';
 import { HerokuExporter } from './heroku.js';
@@ -16,13 +17,13 @@ export function secret(envName: string | undefined, file: string | undefined, wh
       const v = readFileSync(file, 'utf8').split(/\r?\n/)[0]?.trim();
       if (v) return v;
     } catch (err) {
-      throw new Error(`${what}: cannot read ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`);
     }
-    throw new Error(`${what}: ${file} is empty`);
+    throw new ConfigError(`${what}: ${file} is empty`);
   }
   const name = envName as string;
   const v = process.env[name]?.trim();
-  if (!v) throw new Error(`${what}: the environment variable ${name} is not set`);
+  if (!v) throw new ConfigError(`${what}: the environment variable ${name} is not set`);
   return v;
 }
 
