@@ -1,61 +1,32 @@
-import { timingSafeEqual } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { type Gathered, gather, isClusterPrimary, mergeMetrics } from './cluster.js';
+import {
+  type HeaderGetter,
+  heartbeatReply,
+  internalError,
+  liveReply,
+  METRICS_VARY,
+  metricsReply,
+  metricsVariant,
+  type ProbeVerdict,
+  type Reply,
+  type RouteName,
+  Routes,
+  readyReply,
+  reply,
+  statsReply,
+  TEXT,
+  wantsJson,
+} from './contract.js';
 import type { Ekg, Health } from './ekg.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './formats/prometheus.js';
 import type { Snapshot } from './snapshot.js';
 import type { Stats } from './types.js';
 
-/** What every adapter writes back: a status, headers and a body (omitted for HEAD by the adapter). */
-export interface Reply {
-  status: number;
-  headers: Record<string, string>;
-  body: string | Uint8Array;
-}
+export type { Reply } from './contract.js';
 
 /** Reads one header (lower-case name) from an adapter's request object, without allocating. */
 export type HeaderReader<S> = (source: S, name: string) => string | undefined;
-type HeaderGetter = (name: string) => string | undefined;
-
-const TEXT = 'text/plain; charset=utf-8';
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-function reply(status: number, type: string, body: string | Uint8Array, extra?: Record<string, string>): Reply {
-  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  return {
-    status,
-    headers: { 'content-type': type, 'content-length': String(length), 'cache-control': 'no-store', ...extra },
-    body,
-  };
-}
-
-// Prebuilt: the probe answers allocate nothing.
-const HEARTBEAT_OK = reply(200, TEXT, 'heartbeat:ok');
-const HEARTBEAT_NG = reply(503, TEXT, 'heartbeat:NG');
-const READY_OK = reply(200, TEXT, 'ready:ok');
-const LIVE_OK = reply(200, TEXT, 'live:ok');
-const ALLOW = 'GET, HEAD';
-
-function wantsJson(header: HeaderGetter): boolean {
-  const a = header('accept');
-  return a?.includes('application/json') === true;
-}
-
-/** Prometheus asks for gzip; the compressed page is made once per window, like the text. */
-function wantsGzip(header: HeaderGetter): boolean {
-  const a = header('accept-encoding');
-  return a?.includes('gzip') === true;
-}
-
-/** OpenMetrics when the scraper lists it in Accept (Prometheus does, with a q-value). */
-function wantsOpenMetrics(header: HeaderGetter): boolean {
-  const a = header('accept');
-  return a?.includes('application/openmetrics-text') === true;
-}
-
-function healthJson(status: number, h: Health): Reply {
-  return reply(status, JSON_TYPE, JSON.stringify({ status: h.ok ? 'ok' : 'NG', state: h.state, checks: h.checks }));
-}
 
 function then<T, R>(v: T | Promise<T>, fn: (v: T) => R): R | Promise<R> {
   return v instanceof Promise ? v.then(fn) : fn(v);
@@ -69,8 +40,6 @@ interface CachedReplies {
   promGz?: Reply;
   openGz?: Reply;
 }
-
-const METRICS_VARY = 'accept, accept-encoding';
 
 type Handler = (header: HeaderGetter) => Reply | Promise<Reply>;
 
@@ -87,8 +56,9 @@ export interface RouterOptions {
  */
 export class Router {
   readonly prefix: string;
-  private readonly routes = new Map<string, { handler: Handler; open: boolean }>();
-  private readonly expectedAuth: Buffer | undefined;
+  /** the route table and token check, shared with the side server's stall responder */
+  readonly routes: Routes;
+  private readonly handlers: Record<RouteName, Handler>;
   private cache: CachedReplies | undefined;
   private readonly clusterAware: boolean;
   /** the ekg's load-shedding state (set at its construction, never replaced) */
@@ -101,20 +71,19 @@ export class Router {
     this.prefix = options.prefix ?? ekg.options.prefix;
     this.clusterAware = options.cluster !== false;
     this.pressure = ekg.pressure;
-    const token = ekg.options.token;
-    this.expectedAuth = token ? Buffer.from(`Bearer ${token}`) : undefined;
-    const p = this.prefix;
-    this.routes.set(`${p}/heartbeat`, { handler: (h) => this.heartbeat(h), open: true });
-    this.routes.set(`${p}/ready`, { handler: (h) => this.ready(h), open: true });
-    this.routes.set(`${p}/live`, { handler: (h) => this.live(h), open: true });
-    this.routes.set(`${p}/stats`, { handler: () => this.stats(), open: false });
-    this.routes.set(`${p}/metrics`, { handler: (h) => this.metrics(h), open: false });
+    this.routes = new Routes(this.prefix, ekg.options.token);
+    this.handlers = {
+      heartbeat: (h) => this.heartbeat(h),
+      ready: (h) => this.ready(h),
+      live: (h) => this.live(h),
+      stats: () => this.stats(),
+      metrics: (h) => this.metrics(h),
+    };
   }
 
   /** True when `path` (no query string) is under the prefix: the request is ekg's to answer. */
   owns(path: string): boolean {
-    const p = this.prefix;
-    return p === '' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47) /* / */;
+    return this.routes.owns(path);
   }
 
   /**
@@ -123,33 +92,24 @@ export class Router {
    */
   handle<S>(method: string, url: string, source: S, read: HeaderReader<S>): Reply | Promise<Reply> | undefined {
     const q = url.indexOf('?');
-    let path = q === -1 ? url : url.slice(0, q);
     // the app's own request: passed on, at the cost of one field read when no pressure is configured
-    if (!this.owns(path)) return this.pressure === undefined ? undefined : this.shed();
+    if (!this.routes.owns(q === -1 ? url : url.slice(0, q))) return this.pressure === undefined ? undefined : this.shed();
     const header: HeaderGetter = (name) => read(source, name);
-    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-    const route = this.routes.get(path);
-    // Mounted at the root, ekg answers its own paths only and leaves the rest to the app.
-    if (!route && this.prefix === '') return this.pressure === undefined ? undefined : this.shed();
-    if (!route) return reply(404, TEXT, `not found: ${path.slice(0, 200)}; ekg serves ${[...this.routes.keys()].join(', ')}\n`);
-    if (method !== 'GET' && method !== 'HEAD')
-      return reply(405, TEXT, `method ${method.slice(0, 20)} not allowed; use GET or HEAD\n`, { allow: ALLOW });
-    if (!route.open && this.expectedAuth && !this.authorized(header('authorization'))) {
-      return reply(401, TEXT, 'unauthorized: send Authorization: Bearer <token>\n', { 'www-authenticate': 'Bearer realm="ekg"' });
-    }
     try {
-      const r = route.handler(header);
-      return r instanceof Promise ? r.catch(internalError) : r;
+      const r = this.routes.route(method, Routes.path(url), header);
+      // Mounted at the root, ekg answers its own paths only and leaves the rest to the app.
+      if (r === undefined) return this.pressure === undefined ? undefined : this.shed();
+      if (typeof r !== 'string') return r;
+      const out = this.handlers[r](header);
+      return out instanceof Promise ? out.catch(internalError) : out;
     } catch (err) {
       return internalError(err);
     }
   }
 
-  private authorized(got: string | undefined): boolean {
-    const want = this.expectedAuth as Buffer;
-    if (!got) return false;
-    const g = Buffer.from(got);
-    return g.length === want.length && timingSafeEqual(g, want);
+  /** The replies the side server serves from the watchdog's thread: the window's pages, built here. */
+  pages(snap: Snapshot): { stats: Reply; prom: Reply; open: Reply } {
+    return { stats: this.statsOf(snap), prom: this.metricsOf(snap, 'prom'), open: this.metricsOf(snap, 'open') };
   }
 
   /** The app's own request: undefined (pass it on), or a 503 while under pressure with `reject`. */
@@ -159,32 +119,22 @@ export class Router {
     return reply(503, TEXT, `overloaded: ${p.reason}; try again later\n`, { 'retry-after': String(p.o.retryAfter ?? 10) });
   }
 
+  private verdict(h: Health): ProbeVerdict {
+    const p = this.ekg.pressure;
+    if (h.ok || p?.reason === undefined) return h;
+    return { ...h, why: `pressure: ${p.reason}`, headers: { 'retry-after': String(p.o.retryAfter ?? 10) } };
+  }
+
   private heartbeat(header: HeaderGetter): Reply | Promise<Reply> {
-    return then(this.ekg.health(), (h) => {
-      if (wantsJson(header)) return healthJson(h.ok ? 200 : 503, h);
-      return h.ok ? HEARTBEAT_OK : HEARTBEAT_NG;
-    });
+    return then(this.ekg.health(), (h) => heartbeatReply(h, wantsJson(header)));
   }
 
   private ready(header: HeaderGetter): Reply | Promise<Reply> {
-    return then(this.ekg.health(), (h) => {
-      if (wantsJson(header)) return healthJson(h.ok ? 200 : 503, h);
-      if (h.ok) return READY_OK;
-      const p = this.ekg.pressure;
-      if (p?.reason !== undefined)
-        return reply(503, TEXT, `ready:NG pressure: ${p.reason}\n`, { 'retry-after': String(p.o.retryAfter ?? 10) });
-      const why = Object.entries(h.checks)
-        .filter(([, c]) => !c.ok)
-        .map(([name, c]) => (c.detail ? `${name}: ${c.detail}` : name))
-        .join('; ');
-      return reply(503, TEXT, `ready:NG ${why}\n`);
-    });
+    return then(this.ekg.health(), (h) => readyReply(this.verdict(h), wantsJson(header)));
   }
 
   private live(header: HeaderGetter): Reply {
-    const l = this.ekg.live();
-    if (wantsJson(header)) return reply(l.ok ? 200 : 503, JSON_TYPE, JSON.stringify({ status: l.ok ? 'ok' : 'NG', detail: l.detail }));
-    return l.ok ? LIVE_OK : reply(503, TEXT, `live:NG ${l.detail ?? ''}\n`);
+    return liveReply(this.ekg.live(), wantsJson(header));
   }
 
   /** Replies built from one snapshot are reused until the next window closes. */
@@ -212,7 +162,7 @@ export class Router {
         answered: Object.keys(g.workers).length,
         missing: g.missing,
       };
-      return reply(failed ? 503 : 200, JSON_TYPE, JSON.stringify(stats));
+      return statsReply(JSON.stringify(stats), failed);
     });
   }
 
@@ -227,44 +177,39 @@ export class Router {
     });
   }
 
+  private statsOf(snap: Snapshot): Reply {
+    const c = this.cached(snap);
+    if (!c.stats) {
+      const { body, failed } = this.ekg.statsText(snap);
+      c.stats = statsReply(body, failed);
+    }
+    return c.stats;
+  }
+
+  private metricsOf(snap: Snapshot, key: 'prom' | 'open' | 'promGz' | 'openGz'): Reply {
+    const c = this.cached(snap);
+    let r = c[key];
+    if (!r) {
+      const open = key === 'open' || key === 'openGz';
+      const text = this.ekg.metricsText(snap, open);
+      const type = open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
+      const gzip = key === 'promGz' || key === 'openGz';
+      r = metricsReply(type, gzip ? gzipSync(text) : text, gzip);
+      c[key] = r;
+    }
+    return r;
+  }
+
   private stats(): Reply | Promise<Reply> {
     if (this.clusterAware && isClusterPrimary()) return this.clusterStats();
-    const render = (snap: Snapshot): Reply => {
-      const c = this.cached(snap);
-      if (!c.stats) {
-        const { body, failed } = this.ekg.statsText(snap);
-        c.stats = reply(failed ? 503 : 200, JSON_TYPE, body);
-      }
-      return c.stats;
-    };
     const s = this.ekg.peek();
-    return s ? render(s) : this.ekg.snapshot().then(render);
+    return s ? this.statsOf(s) : this.ekg.snapshot().then((snap) => this.statsOf(snap));
   }
 
   private metrics(header: HeaderGetter): Reply | Promise<Reply> {
     if (this.clusterAware && isClusterPrimary()) return this.clusterMetrics();
-    const open = wantsOpenMetrics(header);
-    const gzip = wantsGzip(header);
-    const key = `${open ? 'open' : 'prom'}${gzip ? 'Gz' : ''}` as const;
-    const render = (snap: Snapshot): Reply => {
-      const c = this.cached(snap);
-      let r = c[key];
-      if (!r) {
-        const text = this.ekg.metricsText(snap, open);
-        const type = open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
-        r = gzip
-          ? reply(200, type, gzipSync(text), { 'content-encoding': 'gzip', vary: METRICS_VARY })
-          : reply(200, type, text, { vary: METRICS_VARY });
-        c[key] = r;
-      }
-      return r;
-    };
+    const key = metricsVariant(header);
     const s = this.ekg.peek();
-    return s ? render(s) : this.ekg.snapshot().then(render);
+    return s ? this.metricsOf(s, key) : this.ekg.snapshot().then((snap) => this.metricsOf(snap, key));
   }
-}
-
-function internalError(err: unknown): Reply {
-  const msg = err instanceof Error ? err.message : String(err);
-  return reply(500, TEXT, `ekg internal error: ${msg.slice(0, 300)}\n`);
 }

@@ -1,5 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import { create as nodeHandler } from './adapters/node.js';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { create as nodeHandler, writeReply } from './adapters/node.js';
+import { Routes } from './contract.js';
 import type { Ekg } from './ekg.js';
 import { Router } from './endpoints.js';
 import { describe } from './errors.js';
@@ -21,6 +22,8 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
   const router = new Router(ekg, { prefix: options.prefix ?? '' });
   if (ekg.watchdog) return listenInWatchdog(ekg, router, options);
   const handler = nodeHandler(router);
+  // a side server has no app behind it: the rest is the contract's 404, as in the watchdog's thread
+  const notFound = (req: IncomingMessage, res: ServerResponse) => writeReply(res, router.routes.notFound(Routes.path(req.url ?? '/')));
   const server = createServer(
     {
       maxHeaderSize: 16 * 1024,
@@ -28,7 +31,7 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
       headersTimeout: 5_000,
       keepAliveTimeout: 5_000,
     },
-    (req, res) => handler(req, res),
+    (req, res) => handler(req, res, () => notFound(req, res)),
   );
   const host = options.host ?? '127.0.0.1';
   return new Promise((resolve) => {
@@ -57,7 +60,9 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
 async function listenInWatchdog(ekg: Ekg, router: Router, options: ListenOptions): Promise<undefined> {
   const wd = ekg.watchdog as NonNullable<Ekg['watchdog']>;
   const host = options.host ?? '127.0.0.1';
-  ekg.onWindow((s) => wd.window(ekg.statsText(s).body, ekg.metricsText(s)));
+  ekg.onWindow((s) => wd.window(router.pages(s)));
+  const now = ekg.peek();
+  if (now) wd.window(router.pages(now));
   try {
     await wd.serve({ port: options.port, host, prefix: options.prefix ?? '', token: ekg.options.token }, (method, url, headers) =>
       router.handle(method, url, headers, (h, name) => h[name]),

@@ -10,6 +10,7 @@ import Fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { createEkg, type Ekg } from '../ekg.js';
+import { contractTests } from '../testing/contract-suite.js';
 import { baseOf, closeServer, get, listening } from '../testing/http.js';
 
 const TOKEN = 's3cret-token';
@@ -107,6 +108,8 @@ for (const [name, mount] of Object.entries(mounts)) {
       await app.close();
       await ekg.close();
     });
+
+    contractTests(() => ({ base: app.base, prefix: '/ops', token: TOKEN, healthy: true }));
 
     test('GET /heartbeat answers the KomachiHeartbeat contract', async () => {
       const r = await get(app.base, '/ops/heartbeat');

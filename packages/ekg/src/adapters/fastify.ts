@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { ROUTES } from '../contract.js';
 import type { Router } from '../endpoints.js';
 import { markOwn } from '../vitals/http.js';
 
@@ -47,8 +48,8 @@ export function create(router: Router): FastifyPlugin {
   const plugin = ((fastify: FastifyLike, _opts: unknown, done: (err?: Error) => void) => {
     try {
       const p = router.prefix;
-      for (const path of ['heartbeat', 'ready', 'live', 'stats', 'metrics']) {
-        fastify.route({ method: METHODS, url: `${p}/${path}`, exposeHeadRoute: false, handler });
+      for (const r of ROUTES) {
+        fastify.route({ method: METHODS, url: `${p}/${r.name}`, exposeHeadRoute: false, handler });
       }
       if (p !== '') fastify.route({ method: METHODS, url: `${p}/*`, exposeHeadRoute: false, handler });
       done();

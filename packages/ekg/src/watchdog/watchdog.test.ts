@@ -133,7 +133,10 @@ setTimeout(() => process.exit(0), 8000);
   p.stdout.on('data', (d) => (out += d));
   const exited = new Promise((r) => p.on('close', r));
   const get = async (path: string) => {
-    const r = await fetch(`http://127.0.0.1:${port}/ops${path}`, { signal: AbortSignal.timeout(3000) });
+    const r = await fetch(`http://127.0.0.1:${port}/ops${path}`, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(3000),
+    });
     return { status: r.status, body: await r.text(), stalled: r.headers.get('x-ekg-stalled-ms') };
   };
   try {
@@ -147,8 +150,9 @@ setTimeout(() => process.exit(0), 8000);
       const r = await get('/ready');
       if (r.status === 503) {
         first503 = Date.now();
-        const body = JSON.parse(r.body) as { status: string; stalledFor: number; at?: string };
-        assert.equal(body.status, 'stalled');
+        const body = JSON.parse(r.body) as { status: string; state: string; stalledFor: number; at?: string };
+        assert.equal(body.status, 'NG');
+        assert.equal(body.state, 'stalled');
         assert.ok(body.stalledFor >= 1000);
       } else await new Promise((res) => setTimeout(res, 50));
     }

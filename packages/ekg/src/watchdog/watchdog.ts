@@ -44,6 +44,8 @@ export class Watchdog {
   totalMs = 0;
   readonly buckets = new Array<number>(STALL_BUCKETS.length + 1).fill(0);
   lastCaptureMs: number | undefined;
+  /** the side server's port once it listens in this thread (useful with port 0) */
+  sidePort: number | undefined;
   private worker: Worker | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly threshold: number;
@@ -94,6 +96,7 @@ export class Watchdog {
         if (m.type === 'captured') this.lastCaptureMs = m.ms;
         if (m.type === 'req') return this.answer(m.id as number, m.method as string, m.url as string, m.headers ?? {});
         if (m.type === 'listening' || m.type === 'listen-error') {
+          if (m.type === 'listening') this.sidePort = m.port;
           this.listening?.(m.type === 'listening' ? (m.port as number) : new Error(m.message));
           this.listening = undefined;
           return;
@@ -148,9 +151,9 @@ export class Watchdog {
     });
   }
 
-  /** The last window's texts, for the side server to serve during a stall. */
-  window(stats: string, metrics: string): void {
-    this.worker?.postMessage({ type: 'window', stats, metrics });
+  /** The last window's pages (the router's replies), for the side server to serve during a stall. */
+  window(pages: { stats: SideReply; prom: SideReply; open: SideReply }): void {
+    this.worker?.postMessage({ type: 'window', pages });
   }
 
   private answer(id: number, method: string, url: string, headers: Record<string, string>): void {

@@ -2,6 +2,23 @@ import { writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
+import { gzipSync } from 'node:zlib';
+import {
+  type HeaderGetter,
+  heartbeatReply,
+  internalError,
+  liveReply,
+  metricsReply,
+  metricsVariant,
+  type Reply,
+  type RouteName,
+  Routes,
+  readyReply,
+  reply,
+  TEXT,
+  wantsJson,
+  withHeaders,
+} from '../contract.js';
 
 /**
  * The watchdog's thread. The main thread writes the time into shared memory every `beat` ms; when
@@ -127,15 +144,17 @@ setInterval(
 
 // ---------------------------------------------------------------- the side server, answering during stalls
 
-interface Served {
-  prefix: string;
-  token?: string;
-  stats?: string;
-  metrics?: string;
+interface Pages {
+  stats: Reply;
+  prom: Reply;
+  open: Reply;
+  promGz?: Reply;
+  openGz?: Reply;
 }
-let served: Served | undefined;
+let routes: Routes | undefined;
+let pages: Pages | undefined;
 let nextId = 1;
-const pending = new Map<number, (r: { status: number; headers: Record<string, string>; body: string | Uint8Array } | undefined) => void>();
+const pending = new Map<number, (r: Reply | undefined) => void>();
 
 /** How long the loop has been stalled, ms (0 when it runs). */
 const stalledFor = () => {
@@ -143,37 +162,73 @@ const stalledFor = () => {
   return since !== undefined || age > threshold ? age : 0;
 };
 
-function stallReply(path: string, res: ServerResponse, auth: string | undefined): void {
-  const p = served as Served;
+/** The compressed page, made here (off the main thread) once per window and variant. */
+function gzipped(p: Pages, variant: 'promGz' | 'openGz'): Reply {
+  let r = p[variant];
+  if (!r) {
+    const plain = variant === 'promGz' ? p.prom : p.open;
+    r = metricsReply(plain.headers['content-type'] as string, gzipSync(plain.body), true);
+    p[variant] = r;
+  }
+  return r;
+}
+
+/** What an endpoint says while the main thread cannot: the contract's replies, from the watchdog's view. */
+function stallReply(name: RouteName, header: HeaderGetter): Reply {
   const ms = stalledFor();
   const where = frames?.find((f) => f.file && !f.file.startsWith('node:')) ?? frames?.[0];
-  const body = (status: string) =>
-    JSON.stringify({ status, stalledFor: ms, ...(where ? { at: `${where.fn} (${where.file}:${where.line}:${where.column})` } : {}) });
-  const json = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
-  if (path === `${p.prefix}/heartbeat` || path === `${p.prefix}/ready`) {
-    res.writeHead(503, json).end(body('stalled'));
-  } else if (path === `${p.prefix}/live`) {
-    res.writeHead(ms >= liveFailAfter ? 503 : 200, json).end(body(ms >= liveFailAfter ? 'stalled' : 'ok'));
-  } else if (path === `${p.prefix}/stats` || path === `${p.prefix}/metrics`) {
-    if (p.token && auth !== `Bearer ${p.token}`) {
-      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' }).end('unauthorized: send Authorization: Bearer <token>\n');
-      return;
+  const at = where ? `${where.fn} (${where.file}:${where.line}:${where.column})` : undefined;
+  const detail = `the event loop has been stalled for ${ms} ms${at ? ` at ${at}` : ''}`;
+  const headers = { 'x-ekg-stalled-ms': String(ms) };
+  const extra = { stalledFor: ms, ...(at ? { at } : {}) };
+  const json = wantsJson(header);
+  switch (name) {
+    case 'heartbeat':
+    case 'ready': {
+      const v = { ok: false, state: 'stalled', checks: { watchdog: { ok: false, detail } }, headers, extra };
+      return name === 'heartbeat' ? heartbeatReply(v, json) : readyReply(v, json);
     }
-    // the last closed window, marked as read during a stall
-    const text = path.endsWith('/stats') ? p.stats : p.metrics;
-    res
-      .writeHead(text ? 200 : 503, {
-        'content-type': path.endsWith('/stats') ? 'application/json; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8',
-        'x-ekg-stalled-ms': String(ms),
-      })
-      .end(text ?? body('stalled'));
-  } else res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+    case 'live':
+      return ms >= liveFailAfter ? liveReply({ ok: false, detail, headers, extra }, json) : liveReply({ ok: true, headers, extra }, json);
+    default: {
+      // the last closed window, marked as read during a stall
+      if (!pages) return reply(503, TEXT, `${name}:NG no window has closed yet; ${detail}\n`, headers);
+      if (name === 'stats') return withHeaders(pages.stats, headers);
+      const variant = metricsVariant(header);
+      const page = variant === 'prom' || variant === 'open' ? pages[variant] : gzipped(pages, variant);
+      return withHeaders(page, headers);
+    }
+  }
+}
+
+function send(req: IncomingMessage, res: ServerResponse, r: Reply): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
 }
 
 function onRequest(req: IncomingMessage, res: ServerResponse): void {
+  try {
+    answer(req, res);
+  } catch (err) {
+    send(req, res, internalError(err));
+  }
+}
+
+function answer(req: IncomingMessage, res: ServerResponse): void {
+  const table = routes as Routes;
   const url = req.url ?? '/';
-  const path = url.split('?')[0] as string;
-  if (stalledFor() > 0) return stallReply(path, res, req.headers.authorization);
+  const method = req.method ?? 'GET';
+  const header: HeaderGetter = (name) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  };
+  const path = Routes.path(url);
+  // what the contract alone decides (404, 405, 401) is answered here, stalled or not: the main
+  // thread only ever sees requests for an endpoint, authorized
+  const r = table.owns(path) ? table.route(method, path, header) : undefined;
+  if (r === undefined) return send(req, res, table.notFound(path));
+  if (typeof r !== 'string') return send(req, res, r);
+  if (stalledFor() > 0) return send(req, res, stallReply(r, header));
   // the main thread answers as it always does, however long that takes while its loop runs (a
   // cluster primary gathering its workers waits up to its clusterTimeout); if the loop stalls
   // meanwhile, this thread answers instead
@@ -183,21 +238,20 @@ function onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (stalledFor() === 0 && Date.now() - t0 < 30_000) return;
     clearInterval(watch);
     pending.delete(id);
-    stallReply(path, res, req.headers.authorization);
+    send(req, res, stallReply(r, header));
   }, 50);
-  pending.set(id, (r) => {
+  pending.set(id, (x) => {
     clearInterval(watch);
-    if (!r) res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
-    else res.writeHead(r.status, r.headers).end(req.method === 'HEAD' ? undefined : r.body);
+    send(req, res, x ?? table.notFound(path));
   });
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-  parentPort?.postMessage({ type: 'req', id, method: req.method ?? 'GET', url, headers });
+  parentPort?.postMessage({ type: 'req', id, method, url, headers });
 }
 
 parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
   if (m.type === 'serve') {
-    served = { prefix: m.prefix as string, token: m.token as string | undefined };
+    routes = new Routes(m.prefix as string, m.token as string | undefined);
     const server = createServer(
       { maxHeaderSize: 16 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 },
       onRequest,
@@ -211,10 +265,9 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
       parentPort?.postMessage({ type: 'listening', port: typeof a === 'object' && a ? a.port : 0 });
     });
   } else if (m.type === 'res') {
-    pending.get(m.id as number)?.(m.reply as never);
+    pending.get(m.id as number)?.(m.reply as Reply | undefined);
     pending.delete(m.id as number);
-  } else if (m.type === 'window' && served) {
-    served.stats = m.stats as string;
-    served.metrics = m.metrics as string;
+  } else if (m.type === 'window') {
+    pages = m.pages as Pages;
   }
 });
