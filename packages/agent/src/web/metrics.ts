@@ -1,5 +1,6 @@
 import { escapeLabel as esc, metricName } from 'ekg';
 import type { Agent } from '../agent.js';
+import type { WebCounters } from './server.js';
 
 function labels(tags: string, extra?: string): string {
   const parts: string[] = [];
@@ -16,7 +17,7 @@ function labels(tags: string, extra?: string): string {
 }
 
 /** The agent's /metrics: its own counters, then the last window's aggregates in Prometheus text. */
-export function renderAgentMetrics(agent: Agent): string {
+export function renderAgentMetrics(agent: Agent, web?: WebCounters): string {
   const s = agent.self;
   const out: string[] = [];
   const one = (name: string, type: string, help: string, value: number) =>
@@ -26,6 +27,27 @@ export function renderAgentMetrics(agent: Agent): string {
   one('ekg_agent_pushes_received_total', 'counter', 'HTTP pushes accepted.', s.pushes_received);
   one('ekg_agent_pushes_rejected_total', 'counter', 'HTTP pushes refused (400, 413).', s.pushes_rejected);
   one('ekg_agent_unauthorized_total', 'counter', 'HTTP requests refused for a missing or wrong token (401).', s.unauthorized);
+  if (web) {
+    one(
+      'ekg_agent_http_bad_requests_total',
+      'counter',
+      'HTTP requests refused before routing (400, 408, 431): a request line, URL or header that does not parse.',
+      web.http_bad_requests,
+    );
+    one(
+      'ekg_agent_http_errors_total',
+      'counter',
+      'HTTP requests that failed unexpectedly, answered 500; the agent kept serving.',
+      web.http_errors,
+    );
+    out.push(
+      '# HELP ekg_agent_queries_refused_total API queries refused by a budget (docs/limits.md).',
+      '# TYPE ekg_agent_queries_refused_total counter',
+      `ekg_agent_queries_refused_total{budget="query_max_points"} ${web.queries_over_points}`,
+      `ekg_agent_queries_refused_total{budget="query_timeout"} ${web.queries_over_time}`,
+    );
+    one('ekg_agent_series_truncated_total', 'counter', '/api/v1/series answers cut at their limit.', web.series_truncated);
+  }
   out.push('# HELP ekg_agent_bad_lines_total Lines refused, by reason.', '# TYPE ekg_agent_bad_lines_total counter');
   for (const [reason, n] of Object.entries(s.bad_lines_by_reason)) out.push(`ekg_agent_bad_lines_total{reason="${reason}"} ${n}`);
   if (Object.keys(s.bad_lines_by_reason).length === 0) out.push('ekg_agent_bad_lines_total{reason="none"} 0');

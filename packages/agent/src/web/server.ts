@@ -1,13 +1,26 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Agent } from '../agent.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
-import { handleApi } from './api.js';
+import { normalizeTags } from '../ingest/statsd-parse.js';
+import { IDENTITY, parseTags } from '../store/reader.js';
+import { type ApiCounters, handleApi, newApiCounters } from './api.js';
 import { isAsset, serveAsset } from './assets.js';
 import { renderAgentMetrics } from './metrics.js';
 
 const MAX_BODY = 1 << 20;
+/** An identity value (X-Ekg-Host, …) is at most this long. */
+const MAX_IDENTITY = 200;
+
+/** The HTTP server's own counters, shown in /api/v1/self and the agent's /metrics. */
+export interface WebCounters extends ApiCounters {
+  /** requests refused before routing (400, 408, 431): a request line, URL or header that does not parse */
+  http_bad_requests: number;
+  /** requests that raised an unexpected error: answered 500 by the last-resort guard, the agent kept serving */
+  http_errors: number;
+}
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...extra });
@@ -17,29 +30,106 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 const json = (res: ServerResponse, status: number, body: unknown) =>
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
 
-/** The app's identity for a push: `X-Ekg-*` headers or query parameters (service, instance, pid, host, worker). */
-function identity(req: IncomingMessage, url: URL): Record<string, string> {
+/**
+ * The request target → path and parameters, or undefined when it is no path. Only the origin form
+ * (`/path?query`) and the absolute form (`http://host/path`) are paths; `//x:99999` is a path here,
+ * not a host, so the URL is built on a fixed origin rather than resolved against one.
+ */
+export function parseTarget(raw: string): { path: string; params: URLSearchParams } | undefined {
+  try {
+    const u = raw.startsWith('/') ? new URL(`http://agent${raw}`) : /^https?:\/\//i.test(raw) ? new URL(raw) : undefined;
+    return u && { path: u.pathname, params: u.searchParams };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token check: `Bearer` in any case (RFC 7235), the token compared in constant time (as SHA-256 digests, so its length leaks neither). */
+function authCheck(token: string | undefined): (req: IncomingMessage) => boolean {
+  if (!token) return () => true;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  const want = digest(token);
+  return (req) => {
+    const h = req.headers.authorization ?? '';
+    const sp = h.indexOf(' ');
+    if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'bearer') return false;
+    return timingSafeEqual(digest(h.slice(sp + 1).trim()), want);
+  };
+}
+
+/**
+ * The app's identity for a push: `X-Ekg-*` headers or query parameters (service, instance, pid,
+ * host, worker). Each must make one tag by the tags' own rule (ingest's normalizeTags): a comma
+ * would add tags of the sender's choosing, so it is refused, naming the header.
+ */
+function identity(req: IncomingMessage, params: URLSearchParams): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k of ['service', 'instance', 'pid', 'host', 'worker']) {
-    const v = req.headers[`x-ekg-${k}`] ?? url.searchParams.get(k) ?? undefined;
-    if (typeof v === 'string' && v) out[k] = v.slice(0, 200);
+  for (const k of IDENTITY) {
+    const header = req.headers[`x-ekg-${k}`];
+    const v = header ?? params.get(k) ?? undefined;
+    const what = header !== undefined ? `X-Ekg-${k[0]?.toUpperCase()}${k.slice(1)}` : `the ${k} parameter`;
+    if (typeof v !== 'string' || v === '') continue;
+    if (v.length > MAX_IDENTITY) throw new PushError(400, `${what}: ${v.length} characters; at most ${MAX_IDENTITY}`);
+    const tag = normalizeTags(`${k}:${v}`);
+    const parsed = tag === undefined ? {} : parseTags(tag);
+    const value = parsed[k];
+    if (value === undefined || Object.keys(parsed).length !== 1)
+      throw new PushError(400, `${what}: "${v.slice(0, 100)}" is not one tag value (no commas)`);
+    out[k] = value;
   }
   return out;
 }
 
+/**
+ * The agent's HTTP server: the dashboard, /heartbeat, /metrics, the query API and POST /v1/push.
+ * Every request gets an answer: a target that is no path is a 400, a request that does not parse
+ * is a 400 (431, 408) before the connection closes, and an error raised while serving one request
+ * is a 500, logged once and counted, never the end of the agent. Errors at start are the caller's.
+ */
 export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
-  const want = agent.config.token ? Buffer.from(`Bearer ${agent.config.token}`) : undefined;
-  const authorized = (req: IncomingMessage): boolean => {
-    if (!want) return true;
-    const got = Buffer.from(String(req.headers.authorization ?? ''));
-    return got.length === want.length && timingSafeEqual(got, want);
+  const authorized = authCheck(agent.config.token);
+  const counters: WebCounters = { ...newApiCounters(), http_bad_requests: 0, http_errors: 0 };
+  const limits = { queryMaxPoints: agent.config.queryMaxPoints, queryTimeout: agent.config.queryTimeout };
+  const logged = new Set<string>();
+
+  /** The last-resort guard: a 500 (or a closed connection once the answer has begun), one log line per kind of error. */
+  const fail = (res: ServerResponse, err: unknown): void => {
+    counters.http_errors++;
+    const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    if (!logged.has(msg) && logged.size < 100) {
+      logged.add(msg);
+      const where = err instanceof Error ? (err.stack?.split('\n')[1]?.trim() ?? '') : '';
+      process.stderr.write(
+        `ekg-agent: http: a request failed, answered 500 and kept serving (logged once, counted in http_errors): ${msg} ${where}\n`,
+      );
+    }
+    try {
+      if (!res.headersSent) json(res, 500, { error: 'the agent failed to answer this request; its log says why' });
+      else res.destroy();
+    } catch {
+      res.destroy();
+    }
   };
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://agent');
-    const path = url.pathname;
+
+  const route = (req: IncomingMessage, res: ServerResponse): void | Promise<void> => {
+    const target = parseTarget(req.url ?? '');
+    if (!target) {
+      counters.http_bad_requests++;
+      return send(res, 400, 'text/plain; charset=utf-8', 'bad request: the request target is not a path (like /api/v1/self)\n');
+    }
+    const { path, params } = target;
+    const read = req.method === 'GET' || req.method === 'HEAD';
     // the dashboard's files carry no data: it loads, then asks for the token the API wants
-    if (isAsset(path) && (req.method === 'GET' || req.method === 'HEAD') && serveAsset(req, res, path)) return;
-    if (path !== '/heartbeat' && !authorized(req)) {
+    if (isAsset(path) && read && serveAsset(req, res, path)) return;
+    if (path === '/heartbeat') {
+      if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET or HEAD\n', { allow: 'GET, HEAD' });
+      // a store that cannot write is reported, but with 200: restarting the agent would lose the
+      // windows it holds in memory meanwhile, and would not free the disk. Why is behind the
+      // token, in /api/v1/self: this path is open
+      const st = agent.store?.status;
+      return send(res, 200, 'text/plain; charset=utf-8', st && !st.ok ? 'heartbeat:degraded' : 'heartbeat:ok');
+    }
+    if (!authorized(req)) {
       agent.self.unauthorized++;
       return send(
         res,
@@ -51,21 +141,15 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
         },
       );
     }
-    if (path === '/heartbeat') {
-      // a store that cannot write is reported, but with 200: restarting the agent would lose the
-      // windows it holds in memory meanwhile, and would not free the disk
-      const st = agent.store?.status;
-      const body =
-        st && !st.ok ? `heartbeat:degraded: store cannot write (${st.error}); ${st.windows_held} windows held in memory` : 'heartbeat:ok';
-      return send(res, 200, 'text/plain; charset=utf-8', body);
+    if (path === '/metrics' && read) {
+      return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent, counters));
     }
-    if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
-      return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent));
-    }
-    if (path === '/api/v1/self' && req.method === 'GET') {
+    if (path === '/api/v1/self') {
+      if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
       const m = process.memoryUsage();
       return json(res, 200, {
         ...agent.self,
+        ...counters,
         rss_bytes: m.rss,
         heap_used_bytes: m.heapUsed,
         heap_total_bytes: m.heapTotal,
@@ -77,67 +161,93 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
         ...(agent.exporters.length > 0 ? { exporters: Object.fromEntries(agent.exporters.map((e) => [e.name, e.status])) } : {}),
       });
     }
-    if (path === '/api/v1/alerts' && req.method === 'GET') {
+    if (path === '/api/v1/alerts' && read) {
       return json(res, 200, agent.alerts?.view() ?? { firing: [], rules: [], history: [], notifiers: [] });
     }
-    if (path.startsWith('/api/v1/') && path !== '/api/v1/self') {
-      if (req.method !== 'GET') return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET' });
+    if (path.startsWith('/api/v1/')) {
+      if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
       const reader = agent.reader;
       if (!reader) return json(res, 404, { error: 'no store: the agent runs with --store off' });
-      handleApi(reader, path, url.searchParams).then(
-        ([status, body]) => json(res, status, body),
-        (err: Error) => json(res, 500, { error: err.message }),
-      );
-      return;
+      return handleApi(reader, path, params, limits, counters).then(([status, body]) => json(res, status, body));
     }
-    if (path === '/v1/push') {
-      if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST\n', { allow: 'POST' });
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > MAX_BODY) {
-        agent.self.pushes_rejected++;
-        res.setHeader('connection', 'close');
-        return json(res, 413, { error: `body over ${MAX_BODY} bytes` });
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let refused = false;
-      req.on('data', (c: Buffer) => {
-        if (refused) return;
-        size += c.length;
-        if (size > MAX_BODY) {
-          refused = true;
-          agent.self.pushes_rejected++;
-          res.setHeader('connection', 'close');
-          json(res, 413, { error: `body over ${MAX_BODY} bytes` });
-          req.resume();
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on('end', () => {
-        if (refused) return;
-        try {
-          const samples = parsePush(Buffer.concat(chunks).toString('utf8'), identity(req, url));
-          agent.ingestSamples(samples);
-          agent.self.pushes_received++;
-          json(res, 202, { accepted: samples.length });
-        } catch (err) {
-          agent.self.pushes_rejected++;
-          const status = err instanceof PushError ? err.status : 400;
-          json(res, status, { error: (err as Error).message });
-        }
-      });
-      req.on('error', () => {});
-      return;
-    }
+    if (path === '/v1/push') return push(req, res, params);
     send(
       res,
       404,
       'text/plain; charset=utf-8',
-      'not found: the agent serves the dashboard at /, /heartbeat, /metrics, /api/v1/{self,instances,series,query} and POST /v1/push\n',
+      'not found: the agent serves the dashboard at /, /heartbeat, /metrics, /api/v1/{self,instances,series,query,batch,events,alerts} and POST /v1/push\n',
+    );
+  };
+
+  const push = (req: IncomingMessage, res: ServerResponse, params: URLSearchParams): void => {
+    if (req.method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', 'use POST\n', { allow: 'POST' });
+    const refuse = (status: number, error: string) => {
+      agent.self.pushes_rejected++;
+      if (status === 413) res.setHeader('connection', 'close');
+      json(res, status, { error });
+    };
+    let id: Record<string, string>;
+    try {
+      id = identity(req, params);
+    } catch (err) {
+      req.resume();
+      return refuse((err as PushError).status ?? 400, (err as Error).message);
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) return refuse(413, `body over ${MAX_BODY} bytes`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (c: Buffer) => {
+      if (refused) return;
+      size += c.length;
+      if (size > MAX_BODY) {
+        refused = true;
+        refuse(413, `body over ${MAX_BODY} bytes`);
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (refused) return;
+      try {
+        const samples = parsePush(Buffer.concat(chunks).toString('utf8'), id);
+        agent.ingestSamples(samples);
+        agent.self.pushes_received++;
+        json(res, 202, { accepted: samples.length });
+      } catch (err) {
+        if (err instanceof PushError) return refuse(err.status, err.message);
+        fail(res, err);
+      }
+    });
+    req.on('error', () => {});
+  };
+
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
+    try {
+      route(req, res)?.catch((err: unknown) => fail(res, err));
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+  // what Node does with no listener (a 400, 431 or 408, then close), and counted
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return socket.destroy();
+    counters.http_bad_requests++;
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (!socket.writable || pending) return socket.destroy();
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : '400 Bad Request';
+    const body = `bad request: ${err.code ?? 'malformed'}\n`;
+    socket.end(
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
     );
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(ep.port, ep.host, () => {

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { Agent } from '../agent.js';
+import { loadConfig } from '../config.js';
+import type { StoreReader } from '../store/reader.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ekg-web-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+async function agentWith(flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ agent: Agent; base: string; port: number }> {
+  const c = loadConfig(
+    ['--statsd', 'off', '--http', '127.0.0.1:0', '--flush-interval', '1s', '--data', join(dir, String(n++)), '--console', 'off', ...flags],
+    env,
+  );
+  assert.ok(c !== 'help');
+  const agent = new Agent(c, []);
+  await agent.start({ timer: false });
+  after(() => agent.stop());
+  const port = agent.addresses().http as number;
+  return { agent, base: `http://127.0.0.1:${port}`, port };
+}
+
+/** One raw request over a socket (fetch cannot send `//x:99999` as it is); the answer's status line. */
+function raw(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => {
+      got += d;
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(got.split('\r\n')[0] ?? ''));
+    s.write(text);
+  });
+}
+
+test('a request target that is no URL is answered (400 or 404), never the end of the agent', async () => {
+  const { port, base } = await agentWith();
+  for (const target of ['//x:99999', '//[', '//a%20b', '/\\x', 'x', '*', 'http://[']) {
+    const line = await raw(port, `GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    assert.match(line, /^HTTP\/1\.1 (400|404) /, target);
+  }
+  // a request line, header or method that does not parse: a 400 (431) before the connection closes
+  assert.match(await raw(port, 'GET /\x01 HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw(port, 'BREW / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw(port, `GET / HTTP/1.1\r\nx: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  assert.equal(await (await fetch(`${base}/heartbeat`)).text(), 'heartbeat:ok');
+  const self = (await (await fetch(`${base}/api/v1/self`)).json()) as Record<string, number>;
+  assert.ok((self.http_bad_requests as number) >= 5, `${self.http_bad_requests}`);
+});
+
+test('an error raised while serving one request is a 500, logged once and counted; the agent keeps serving', async (t) => {
+  const { agent, base } = await agentWith();
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => lines.push(String(s)) > 0) as typeof process.stderr.write;
+  t.after(() => {
+    process.stderr.write = write;
+  });
+  const real = agent.reader as StoreReader;
+  // a reader whose answer cannot be serialised (a bug, as a store's would be): the rejection is
+  // raised after the handler returned
+  agent.reader = { ...real, kind: 'broken', instances: async () => [{ big: 1n }] as never } as StoreReader;
+  for (let i = 0; i < 3; i++) assert.equal((await fetch(`${base}/api/v1/instances`)).status, 500);
+  // and one thrown while the handler runs
+  Object.defineProperty(agent, 'reader', {
+    configurable: true,
+    get() {
+      throw new Error('boom');
+    },
+  });
+  const r = await fetch(`${base}/api/v1/series`);
+  assert.equal(r.status, 500);
+  assert.match(((await r.json()) as { error: string }).error, /log/);
+  Object.defineProperty(agent, 'reader', { configurable: true, value: real, writable: true });
+  assert.equal(await (await fetch(`${base}/heartbeat`)).text(), 'heartbeat:ok');
+  const self = (await (await fetch(`${base}/api/v1/self`)).json()) as Record<string, number>;
+  process.stderr.write = write;
+  assert.equal(self.http_errors, 4);
+  const logged = lines.filter((l) => l.includes('ekg-agent: http: a request failed'));
+  assert.equal(logged.length, 2, 'one line per kind of error, not one per request');
+  assert.match(await (await fetch(`${base}/metrics`)).text(), /^ekg_agent_http_errors_total 4$/m);
+});
+
+test('/heartbeat says degraded without the store error; the details are behind the token at /api/v1/self', async () => {
+  const token = 'sekret-token-42';
+  const { agent, base } = await agentWith(['--store-max-size', '64k'], { EKG_AGENT_TOKEN: token });
+  // fill the store past its cap: the writes fail with SQLITE_FULL
+  for (let w = 0; w < 50 && agent.store?.status.ok !== false; w++) {
+    agent.ingest(Array.from({ length: 500 }, (_, i) => `fill.${w}.${i}:1|c`).join('\n'));
+    agent.flush();
+  }
+  assert.equal(agent.store?.status.ok, false);
+  const hb = await fetch(`${base}/heartbeat`);
+  assert.equal(hb.status, 200);
+  assert.equal(await hb.text(), 'heartbeat:degraded');
+  assert.equal((await fetch(`${base}/api/v1/self`)).status, 401);
+  // the scheme in any case (RFC 7235)
+  for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+    const self = await fetch(`${base}/api/v1/self`, { headers: { authorization: `${scheme} ${token}` } });
+    assert.equal(self.status, 200, scheme);
+    const body = (await self.json()) as { store: { ok: boolean; error: string } };
+    assert.match(body.store.error, /SQLITE_FULL/);
+  }
+  for (const wrong of [`Bearer ${token}x`, `Bearer ${token.slice(0, -1)}`, `Basic ${token}`, token, 'Bearer', ''])
+    assert.equal((await fetch(`${base}/api/v1/self`, { headers: { authorization: wrong } })).status, 401, wrong);
+});
+
+test('push identity headers are one tag each: a comma (a tag of the sender choosing) is a 400 naming the header', async () => {
+  const { agent, base } = await agentWith();
+  const push = (headers: Record<string, string>, query = '') =>
+    fetch(`${base}/v1/push${query}`, { method: 'POST', headers, body: '{"gauges":{"pushed":1}}' });
+  const bad = await push({ 'x-ekg-service': 'shop', 'x-ekg-host': 'h,evil:1' });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: string }).error, /^X-Ekg-Host: /);
+  const badQuery = await push({}, '?service=shop&pid=1,evil:1');
+  assert.equal(badQuery.status, 400);
+  assert.match(((await badQuery.json()) as { error: string }).error, /pid/);
+  assert.equal((await push({ 'x-ekg-host': 'h'.repeat(201) })).status, 400);
+  // a value the tag rule sanitises is taken as it would be in a StatsD tag
+  assert.equal((await push({ 'x-ekg-service': 'shop', 'x-ekg-host': 'web 1', 'x-ekg-pid': '7' })).status, 202);
+  agent.flush();
+  const series = (await (await fetch(`${base}/api/v1/series?match=pushed`)).json()) as { series: Array<{ tags: unknown }> };
+  assert.deepEqual(
+    series.series.map((s) => s.tags),
+    [{ service: 'shop', host: 'web_1', pid: '7' }],
+  );
+  assert.equal(agent.self.pushes_rejected, 3);
+});
