@@ -25,6 +25,8 @@ const KEYS: Record<string, string> = {
   retention_1m: 'retention-1m',
   retention_1h: 'retention-1h',
   store_max_size: 'store-max-size',
+  query_max_points: 'query-max-points',
+  query_timeout: 'query-timeout',
   remote_write: 'remote-write',
   token_file: 'token-file',
   exporters: 'exporters',

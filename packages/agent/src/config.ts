@@ -5,6 +5,7 @@ import { readConfigFile } from './config-file.js';
 import type { ExporterSpec } from './export/spec.js';
 import { type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
+import { QUERY_MAX_POINTS, QUERY_TIMEOUT } from './store/budget.js';
 
 export interface AgentConfig {
   statsdUdp: Endpoint | undefined;
@@ -35,6 +36,10 @@ export interface AgentConfig {
   /** alert rules (the built-ins, overridden or added to by `alerts:` in the YAML file) and where to notify (`notify:`) */
   alerts: Rule[];
   notify: NotifierSpec[];
+  /** points (series × steps) one API request may read, across its queries (docs/limits.md) */
+  queryMaxPoints: number;
+  /** ms one API request's queries may run */
+  queryTimeout: number;
   /** when set, every HTTP path but /heartbeat and the dashboard's static files needs `Authorization: Bearer <token>` */
   token: string | undefined;
 }
@@ -66,6 +71,8 @@ Usage: ekg-agent [options]
   --retention-1m DUR       1-minute rollups (default 15d)
   --retention-1h DUR       1-hour rollups (default 1y)
   --store-max-size BYTES   a cap on the SQLite file (e.g. 2g; default none)
+  --query-max-points N     points (series × steps) one API request may read (default ${QUERY_MAX_POINTS})
+  --query-timeout DUR      wall time one API request's queries may take (default ${QUERY_TIMEOUT / 1000}s)
   --remote-write URL       send every window to a Prometheus remote-write endpoint (repeatable)
   --token-file FILE        a bearer token (the file's first line) for the API, /metrics and pushes;
                            or EKG_AGENT_TOKEN. The dashboard asks for it once. /heartbeat stays open
@@ -96,6 +103,8 @@ const FLAGS = [
   'retention-1m',
   'retention-1h',
   'store-max-size',
+  'query-max-points',
+  'query-timeout',
   'remote-write',
   'token-file',
 ] as const;
@@ -243,6 +252,8 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     storeUrl,
     retention: retentionOf(values, flushInterval),
     storeMaxBytes: bytes(values['store-max-size'] ?? '0', 'store-max-size'),
+    queryMaxPoints: int(values['query-max-points'] ?? String(QUERY_MAX_POINTS), 'query-max-points', 1),
+    queryTimeout: duration(values['query-timeout'] ?? `${QUERY_TIMEOUT}ms`, 'query-timeout'),
     remoteWrite: values['remote-write'] ? urls(values['remote-write'], 'remote-write') : [],
     token: tokenOf(values['token-file'], env),
     exporters: [],

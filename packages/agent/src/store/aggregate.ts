@@ -49,12 +49,15 @@ export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: nu
   checkAgg(q.agg, kind, q.name);
   const t = timeAxis(q.from, q.to, stepS, true);
   const nb = t.length;
+  // refused before a row is read: the rows are read lazily, per source, below
+  q.budget?.take(sources.length, nb);
   const first = t[0] ?? 0;
 
   // group key → tags and accumulators
   const groups = new Map<string, { tags: Record<string, string>; acc: Acc }>();
   const q0 = PERCENTILES[q.agg];
   for (const src of sources) {
+    q.budget?.check();
     let gk: string;
     let gtags: Record<string, string>;
     if (q.by === undefined) {

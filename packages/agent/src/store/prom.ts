@@ -244,6 +244,8 @@ export class PromStore implements StoreReader {
       end: String(t[t.length - 1]),
       step: `${stepS}s`,
     });
+    // the engine has answered: refused before the answer is spread over the time axis
+    q.budget?.take(data.result.length, t.length);
     const first = t[0] as number;
     const series = data.result.map((r) => {
       const values: Array<number | null> = new Array(t.length).fill(null);

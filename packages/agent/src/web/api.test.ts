@@ -5,12 +5,27 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Agent } from '../agent.js';
 import { loadConfig } from '../config.js';
+import { QueryBudget } from '../store/budget.js';
+import { compileGlob } from '../store/reader.js';
+import { handleApi, newApiCounters } from './api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-api-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function agentOn(data: string): Promise<{ agent: Agent; base: string }> {
-  const c = loadConfig(['--statsd', 'off', '--http', '127.0.0.1:0', '--flush-interval', '1s', '--data', data, '--console', 'off']);
+async function agentOn(data: string, ...flags: string[]): Promise<{ agent: Agent; base: string }> {
+  const c = loadConfig([
+    '--statsd',
+    'off',
+    '--http',
+    '127.0.0.1:0',
+    '--flush-interval',
+    '1s',
+    '--data',
+    data,
+    '--console',
+    'off',
+    ...flags,
+  ]);
   assert.ok(c !== 'help');
   const agent = new Agent(c, []);
   await agent.start({ timer: false }); // the test closes each window itself
@@ -84,6 +99,21 @@ test('bad parameters are a 400 naming the parameter', async () => {
     ['/api/v1/query?name=level&tags=service', 'tags'],
     ['/api/v1/query?name=level&from=now-14d&step=1s', 'step'],
     ['/api/v1/series?limit=0', 'limit'],
+    ['/api/v1/series?limit=10001', 'limit'],
+    // an unknown parameter is not ignored (this one used to give the default avg)
+    ['/api/v1/query?name=level&aggregation=max', 'aggregation'],
+    ['/api/v1/query?name=level&agg=max&agg=min', 'agg'],
+    ['/api/v1/series?glob=*', 'glob'],
+    ['/api/v1/instances?x=1', 'x'],
+    ['/api/v1/events?from=now-1h&limit=5', 'limit'],
+    // junk durations and times: numbers past any date or step
+    [`/api/v1/query?name=level&step=${'9'.repeat(400)}`, 'step'],
+    ['/api/v1/query?name=level&step=1e9', 'step'],
+    ['/api/v1/query?name=level&step=400d', 'step'],
+    ['/api/v1/query?name=level&from=-99999999999999999999999d', 'from'],
+    [`/api/v1/query?name=level&from=${'9'.repeat(30)}`, 'from'],
+    ['/api/v1/query?name=level&to=-1h&from=-1e3d', 'from'],
+    [`/api/v1/series?match=${'*a'.repeat(200)}`, 'match'],
   ];
   for (const [path, param] of cases) {
     const r = await get(`${base}${path}`);
@@ -91,6 +121,20 @@ test('bad parameters are a 400 naming the parameter', async () => {
     assert.equal(r.body.param, param, `${path}: ${r.body.error}`);
     assert.match(String(r.body.error), new RegExp(`^${param}: `));
   }
+  // the meanings kept: relative times, epoch seconds and ms, ISO dates, steps with or without a unit
+  for (const ok of [
+    'from=now-90s',
+    'from=-2m&to=now',
+    `from=${Math.floor(Date.now() / 1000) - 60}`,
+    `from=${Date.now() - 60_000}&step=5000`,
+    `from=${new Date(Date.now() - 60_000).toISOString()}&step=10s`,
+  ])
+    assert.equal((await get(`${base}/api/v1/query?name=level&${ok}`)).status, 200, ok);
+  const inBatch = await get(`${base}/api/v1/batch?q=${encodeURIComponent('name=level&aggregation=max')}`);
+  assert.deepEqual((inBatch.body.results as unknown[])[0], {
+    error: 'aggregation: unknown parameter in q; it takes name, tags, from, to, step, agg, by (docs/agent-api.md)',
+    param: 'aggregation',
+  });
   assert.equal((await get(`${base}/api/v1/nothing`)).status, 404);
   assert.equal((await fetch(`${base}/api/v1/query?name=level`, { method: 'POST' })).status, 405);
 });
@@ -139,4 +183,108 @@ test('events (a stall an app reported) are kept with their instance and listed b
     ['other'],
   );
   assert.equal((await get(`${base}/api/v1/events?from=now&to=now-1h`)).status, 400);
+});
+
+test('a query over the points budget (series × steps, counted before reading) is a 413 naming it; a batch shares one budget', async () => {
+  const { agent, base } = await agentOn(join(dir, 'budget'), '--query-max-points', '1000');
+  after(() => agent.stop());
+  agent.ingest(Array.from({ length: 100 }, (_, i) => `wide:${i}|g|#pid:${i}`).join('\n'));
+  agent.flush();
+  // 100 series × 61 steps: over 1000 points, however they are grouped
+  for (const by of ['', '&by=']) {
+    const r = await get(`${base}/api/v1/query?name=wide&agg=sum&from=now-1m&step=1s${by}`);
+    assert.equal(r.status, 413);
+    assert.equal(r.body.budget, 'query_max_points');
+    assert.equal(r.body.limit, 1000);
+    assert.match(String(r.body.error), /^query_max_points: 100 series × 6[01] steps = 6[01]00 points; the budget is 1000 points/);
+  }
+  // within it: 100 series × 7 steps
+  assert.equal((await get(`${base}/api/v1/query?name=wide&agg=sum&by=&from=now-1m&step=10s`)).status, 200);
+  // a batch: the first query takes 700 of the 1000 points, the second would take 700 more
+  const q = `q=${encodeURIComponent('name=wide&agg=sum&by=&from=now-1m&step=10s')}`;
+  const b = await get(`${base}/api/v1/batch?${q}&${q}`);
+  assert.equal(b.status, 200);
+  const [first, second] = b.body.results as Array<Record<string, unknown>>;
+  assert.ok(Array.isArray(first?.series));
+  assert.equal(second?.budget, 'query_max_points');
+  assert.equal(second?.status, 413);
+  const self = (await get(`${base}/api/v1/self`)).body;
+  assert.equal(self.queries_over_points, 3);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /^ekg_agent_queries_refused_total\{budget="query_max_points"\} 3$/m);
+  assert.match(metrics, /^ekg_agent_queries_refused_total\{budget="query_timeout"\} 0$/m);
+});
+
+test('a request past its time budget is stopped with a 503 naming it', async () => {
+  const { agent } = await agentOn(join(dir, 'time'));
+  after(() => agent.stop());
+  agent.ingest(Array.from({ length: 10 }, (_, i) => `slow:${i}|g|#pid:${i}`).join('\n'));
+  agent.flush();
+  const counters = newApiCounters();
+  // a request that started 5 s ago with 1 s to run: the store stops it at its first series
+  const now = Date.now();
+  const params = new URLSearchParams({ name: 'slow', agg: 'max', from: String(now - 60_000), to: String(now) });
+  const reader = agent.reader as NonNullable<Agent['reader']>;
+  const limits = { queryMaxPoints: 1_000_000, queryTimeout: 1000 };
+  const [status, body] = await handleApi(reader, '/api/v1/query', params, now, { ...limits, started: now - 5000 }, counters);
+  assert.equal(status, 503);
+  assert.deepEqual(
+    { budget: (body as Record<string, unknown>).budget, limit: (body as Record<string, unknown>).limit },
+    { budget: 'query_timeout', limit: 1000 },
+  );
+  assert.equal(counters.queries_over_time, 1);
+  assert.equal((await handleApi(reader, '/api/v1/query', params, now, limits, counters))[0], 200);
+  // the budget itself, at its edges
+  const b = new QueryBudget(10, 100, 0);
+  b.check(100);
+  assert.throws(() => b.check(101), /query_timeout/);
+  b.take(2, 5);
+  assert.throws(() => b.take(1, 1), /after 10 already read/);
+});
+
+test('/api/v1/series caps its answer and says so; a glob never backtracks', { timeout: 60_000 }, async () => {
+  const { agent, base } = await agentOn(join(dir, 'glob'));
+  after(() => agent.stop());
+  // a long name planted over StatsD: with a RegExp per glob, *a*a*a*a*a*b over it ran for minutes
+  agent.ingest(`${'a'.repeat(200)}:1|c\nab.c:1|c\nab.d:1|c\nabc:1|c`);
+  agent.flush();
+  const slow = await get(`${base}/api/v1/series?match=*a*a*a*a*a*b`);
+  assert.equal(slow.status, 200);
+  assert.deepEqual(slow.body.series, []);
+  assert.equal((await get(`${base}/api/v1/series?match=*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a`)).status, 200);
+  const cut = await get(`${base}/api/v1/series?match=ab*&limit=2`);
+  assert.deepEqual(
+    (cut.body.series as Array<{ name: string }>).map((s) => s.name),
+    ['ab.c', 'ab.d'],
+  );
+  assert.equal(cut.body.truncated, true);
+  assert.equal((await get(`${base}/api/v1/series?match=ab*&limit=3`)).body.truncated, undefined);
+  assert.equal((await get(`${base}/api/v1/self`)).body.series_truncated, 1);
+});
+
+test('the glob matcher agrees with the regular expression it replaced', () => {
+  const reference = (glob: string) =>
+    new RegExp(
+      `^${glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    );
+  // a fixed pseudo-random sequence over a small alphabet, so that matches are frequent
+  let seed = 42;
+  const rnd = (k: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed % k;
+  };
+  const word = (alphabet: string, max: number) => Array.from({ length: rnd(max) }, () => alphabet[rnd(alphabet.length)]).join('');
+  let matches = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const glob = word('ab.*?', 7);
+    const name = word('ab.', 9);
+    const want = reference(glob).test(name);
+    assert.equal(compileGlob(glob).test(name), want, `${glob} ~ ${name}`);
+    if (want) matches++;
+  }
+  assert.ok(matches > 1000, `${matches}`);
+  assert.equal(compileGlob('runtime.*').source, '^runtime\\..*$');
 });

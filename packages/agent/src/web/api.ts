@@ -1,29 +1,79 @@
+import { BudgetError, QUERY_MAX_POINTS, QUERY_TIMEOUT, QueryBudget } from '../store/budget.js';
 import { AGGS, type Agg, type Query, QueryError, type StoreReader } from '../store/reader.js';
 
-/** `now`, `now-1h` or `-1h`, an ISO date, epoch seconds or epoch ms → epoch ms. */
-export function parseTime(v: string, param: string, now: number): number {
-  const s = v.trim();
-  if (s === 'now') return now;
-  const rel = /^(?:now)?-(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(s);
-  if (rel) {
-    const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-    return now - Number(rel[1]) * (unit[rel[2] as string] as number);
-  }
-  if (/^\d+(\.\d+)?$/.test(s)) {
-    const n = Number(s);
-    return n < 1e11 ? n * 1000 : n;
-  }
-  const d = Date.parse(s);
-  if (Number.isFinite(d)) return d;
-  throw new QueryError(param, `"${v}" is not a time: use now, now-1h, an ISO date, or epoch seconds or ms`);
+/** The query parameters each API takes; any other is a 400 naming it. `q` alone may repeat. */
+export const API_PARAMS = {
+  '/api/v1/instances': [],
+  '/api/v1/series': ['match', 'tags', 'limit'],
+  '/api/v1/query': ['name', 'tags', 'from', 'to', 'step', 'agg', 'by'],
+  '/api/v1/batch': ['q'],
+  '/api/v1/events': ['from', 'to', 'instance', 'service'],
+} as const satisfies Record<string, readonly string[]>;
+type ApiPath = keyof typeof API_PARAMS;
+
+/** What one request may cost (docs/limits.md); `queryMaxPoints` and `queryTimeout` come from the config. */
+export interface ApiLimits {
+  queryMaxPoints: number;
+  queryTimeout: number;
+  /** when the request began (epoch ms, the real clock: `now` may be a time the caller evaluates at); default: the call */
+  started?: number;
 }
 
-/** `10s`, `1m`, `1h` or ms as a number → ms. */
+/** The budgets' defaults, as the config's (`--query-max-points`, `--query-timeout`). */
+export const DEFAULT_LIMITS: ApiLimits = { queryMaxPoints: QUERY_MAX_POINTS, queryTimeout: QUERY_TIMEOUT };
+
+/** The API's own counters, shown in /api/v1/self and the agent's /metrics. */
+export interface ApiCounters {
+  /** queries refused for the points budget (413) */
+  queries_over_points: number;
+  /** queries stopped by the time budget (503) */
+  queries_over_time: number;
+  /** /api/v1/series answers cut at their limit (`truncated: true`) */
+  series_truncated: number;
+}
+
+export const newApiCounters = (): ApiCounters => ({ queries_over_points: 0, queries_over_time: 0, series_truncated: 0 });
+
+/** At most this many series in one /api/v1/series answer (the `limit` parameter's default and its maximum). */
+export const MAX_SERIES_ANSWER = 10_000;
+/** At most this many queries in one batch. */
+export const MAX_BATCH = 200;
+/** A glob longer than this is refused: a match costs up to name × glob steps per series. */
+export const MAX_GLOB = 256;
+/** A query's name is at most this long. */
+const MAX_NAME = 1024;
+/** Times are epoch ms from 1970 to 9999; steps from 1 s to a year. */
+const MAX_TIME = 253_402_300_800_000;
+const MAX_STEP = 31_536_000_000;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `now`, `now-1h` or `-1h`, an ISO date, epoch seconds or epoch ms → epoch ms, between 1970 and 9999. */
+export function parseTime(v: string, param: string, now: number): number {
+  const s = v.trim();
+  let t = Number.NaN;
+  if (s === 'now') t = now;
+  else {
+    const rel = /^(?:now)?-(\d{1,15}(?:\.\d{1,9})?)(ms|s|m|h|d|w)$/.exec(s);
+    if (rel) t = now - Number(rel[1]) * (UNITS[rel[2] as string] as number);
+    else if (/^\d{1,16}(\.\d{1,9})?$/.test(s)) {
+      const n = Number(s);
+      t = n < 1e11 ? n * 1000 : n;
+    } else if (s.length <= 40) t = Date.parse(s);
+  }
+  if (Number.isFinite(t) && t >= 0 && t <= MAX_TIME) return t;
+  throw new QueryError(
+    param,
+    `"${v.slice(0, 100)}" is not a time between 1970 and 9999: use now, now-1h, an ISO date, or epoch seconds or ms`,
+  );
+}
+
+/** `10s`, `1m`, `1h` or ms as a number → ms, from 1 s to a year. */
 export function parseStep(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  const n = m ? Number(m[1]) * (m[2] ? (unit[m[2]] as number) : 1) : Number.NaN;
-  if (!(n >= 1000)) throw new QueryError('step', `"${v}" is not a step of at least 1s (like 10s, 1m, or ms as a number)`);
+  const m = /^(\d{1,15}(?:\.\d{1,9})?)(ms|s|m|h|d)?$/.exec(v.trim());
+  const n = m ? Number(m[1]) * (m[2] ? (UNITS[m[2]] as number) : 1) : Number.NaN;
+  if (!(n >= 1000 && n <= MAX_STEP))
+    throw new QueryError('step', `"${v.slice(0, 100)}" is not a step from 1s to a year (like 10s, 1m, or ms as a number)`);
   return n;
 }
 
@@ -35,7 +85,7 @@ export function parseTagFilter(v: string | null): Record<string, string> {
     const p = part.trim();
     if (!p) continue;
     const i = p.indexOf(':');
-    if (i <= 0) throw new QueryError('tags', `"${p}" is not key:value (use key:* for any value)`);
+    if (i <= 0) throw new QueryError('tags', `"${p.slice(0, 100)}" is not key:value (use key:* for any value)`);
     out[p.slice(0, i)] = p.slice(i + 1);
   }
   return out;
@@ -43,21 +93,57 @@ export function parseTagFilter(v: string | null): Record<string, string> {
 
 const DEFAULT_AGG: Record<string, Agg> = { counter: 'rate', gauge: 'avg', set: 'avg', distribution: 'p99' };
 
+/** Refuses a parameter the API does not take, and a repeated one it takes once. */
+function checkParams(params: URLSearchParams, known: readonly string[], where: string): void {
+  const seen = new Set<string>();
+  for (const k of params.keys()) {
+    if (!known.includes(k))
+      throw new QueryError(
+        k.slice(0, 100),
+        `unknown parameter${where}; ${known.length ? `it takes ${known.join(', ')}` : 'it takes none'} (docs/agent-api.md)`,
+      );
+    if (seen.has(k) && k !== 'q') throw new QueryError(k, 'given more than once');
+    seen.add(k);
+  }
+}
+
 /**
- * `GET /api/v1/instances`, `/api/v1/series?match=&tags=`, `/api/v1/query?name=&tags=&from=&to=&step=&agg=&by=`.
- * Returns the status and body; a bad parameter is a 400 naming it.
+ * `GET /api/v1/instances`, `/api/v1/series?match=&tags=&limit=`, `/api/v1/query?name=&tags=&from=&to=&step=&agg=&by=`,
+ * `/api/v1/batch?q=…`, `/api/v1/events?from=&to=&instance=&service=`.
+ * Returns the status and body: a bad parameter is a 400 naming it; a request over a budget a 413
+ * (points) or 503 (time) naming the budget. `counters` counts the budgets that tripped.
  */
-export async function handleApi(reader: StoreReader, path: string, params: URLSearchParams, now = Date.now()): Promise<[number, unknown]> {
+export async function handleApi(
+  reader: StoreReader,
+  path: string,
+  params: URLSearchParams,
+  now = Date.now(),
+  limits: ApiLimits = DEFAULT_LIMITS,
+  counters: ApiCounters = newApiCounters(),
+): Promise<[number, unknown]> {
   try {
+    if (!Object.hasOwn(API_PARAMS, path))
+      return [
+        404,
+        { error: `no such API: ${path.slice(0, 200)}; there are ${Object.keys(API_PARAMS).join(', ')}, /api/v1/self and /api/v1/alerts` },
+      ];
+    checkParams(params, API_PARAMS[path as ApiPath], '');
+    const budget = new QueryBudget(limits.queryMaxPoints, limits.queryTimeout, limits.started ?? Date.now());
     if (path === '/api/v1/instances') return [200, { instances: await reader.instances() }];
     if (path === '/api/v1/series') {
       const limitRaw = params.get('limit');
-      const limit = limitRaw === null ? 10_000 : Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
-        throw new QueryError('limit', `"${limitRaw}" must be a whole number from 1 to 100000`);
-      return [200, { series: await reader.series(params.get('match') ?? '', parseTagFilter(params.get('tags')), limit) }];
+      const limit = limitRaw === null ? MAX_SERIES_ANSWER : Number(limitRaw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SERIES_ANSWER)
+        throw new QueryError('limit', `"${limitRaw?.slice(0, 100)}" must be a whole number from 1 to ${MAX_SERIES_ANSWER}`);
+      const match = params.get('match') ?? '';
+      if (match.length > MAX_GLOB) throw new QueryError('match', `${match.length} characters; a glob has at most ${MAX_GLOB}`);
+      // one more than asked tells whether the answer was cut
+      const series = await reader.series(match, parseTagFilter(params.get('tags')), limit + 1);
+      if (series.length <= limit) return [200, { series }];
+      counters.series_truncated++;
+      return [200, { series: series.slice(0, limit), truncated: true }];
     }
-    if (path === '/api/v1/query') return [200, await runQuery(reader, params, now)];
+    if (path === '/api/v1/query') return [200, await runQuery(reader, params, now, budget)];
     if (path === '/api/v1/events') {
       const to = params.has('to') ? parseTime(params.get('to') as string, 'to', now) : now;
       const from = params.has('from') ? parseTime(params.get('from') as string, 'from', now) : to - 3_600_000;
@@ -65,48 +151,55 @@ export async function handleApi(reader: StoreReader, path: string, params: URLSe
       const events = (await reader.events?.(from, to, params.get('instance') ?? undefined, params.get('service') ?? undefined)) ?? [];
       return [200, { events }];
     }
-    if (path === '/api/v1/batch') {
-      // several queries in one request (a dashboard view's charts): answers in order, each its own
-      // result or its own error, so one bad query does not fail the rest
-      const qs = params.getAll('q');
-      if (qs.length === 0) throw new QueryError('q', 'required: one or more URL-encoded query strings, e.g. q=name%3Dheap%26agg%3Dmax');
-      if (qs.length > MAX_BATCH) throw new QueryError('q', `${qs.length} queries; at most ${MAX_BATCH} in one batch`);
-      const results: unknown[] = [];
-      for (const q of qs) {
-        try {
-          results.push(await runQuery(reader, new URLSearchParams(q), now));
-        } catch (err) {
-          if (err instanceof QueryError) results.push({ error: err.message, param: err.param });
-          else throw err;
-        }
+    // /api/v1/batch: several queries in one request (a dashboard view's charts): answers in order,
+    // each its own result or its own error, so one bad query does not fail the rest; the budgets
+    // are the request's, shared by its queries
+    const qs = params.getAll('q');
+    if (qs.length === 0) throw new QueryError('q', 'required: one or more URL-encoded query strings, e.g. q=name%3Dheap%26agg%3Dmax');
+    if (qs.length > MAX_BATCH) throw new QueryError('q', `${qs.length} queries; at most ${MAX_BATCH} in one batch`);
+    const results: unknown[] = [];
+    for (const q of qs) {
+      try {
+        const p = new URLSearchParams(q);
+        checkParams(p, API_PARAMS['/api/v1/query'], ' in q');
+        results.push(await runQuery(reader, p, now, budget));
+      } catch (err) {
+        if (err instanceof BudgetError) {
+          count(counters, err);
+          results.push({ error: err.message, budget: err.budget, limit: err.limit, status: err.status });
+        } else if (err instanceof QueryError) results.push({ error: err.message, param: err.param });
+        else throw err;
       }
-      return [200, { results }];
     }
-    return [
-      404,
-      {
-        error: `no such API: ${path}; there are /api/v1/instances, /api/v1/series, /api/v1/query, /api/v1/batch, /api/v1/events and /api/v1/self`,
-      },
-    ];
+    return [200, { results }];
   } catch (err) {
+    if (err instanceof BudgetError) {
+      count(counters, err);
+      return [err.status, { error: err.message, budget: err.budget, limit: err.limit }];
+    }
     if (err instanceof QueryError) return [400, { error: err.message, param: err.param }];
     return [502, { error: `the store could not answer: ${(err as Error).message}` }];
   }
 }
 
-const MAX_BATCH = 200;
+function count(counters: ApiCounters, err: BudgetError): void {
+  if (err.budget === 'query_timeout') counters.queries_over_time++;
+  else counters.queries_over_points++;
+}
 
 /** `name=&tags=&from=&to=&step=&agg=&by=` → the store's answer; a bad parameter throws QueryError naming it. */
-async function runQuery(reader: StoreReader, params: URLSearchParams, now: number): Promise<unknown> {
+async function runQuery(reader: StoreReader, params: URLSearchParams, now: number, budget: QueryBudget): Promise<unknown> {
+  budget.check();
   const name = params.get('name');
   if (!name) throw new QueryError('name', 'required: the metric name, e.g. name=runtime.eventloop.delay.p99');
+  if (name.length > MAX_NAME) throw new QueryError('name', `${name.length} characters; a name has at most ${MAX_NAME}`);
   const to = params.has('to') ? parseTime(params.get('to') as string, 'to', now) : now;
   const from = params.has('from') ? parseTime(params.get('from') as string, 'from', now) : to - 3_600_000;
   if (!(from < to)) throw new QueryError('from', `must be before to (${new Date(from).toISOString()} ≥ ${new Date(to).toISOString()})`);
   const step = params.has('step') ? parseStep(params.get('step') as string) : undefined;
   const aggRaw = params.get('agg');
   if (aggRaw !== null && !(AGGS as readonly string[]).includes(aggRaw))
-    throw new QueryError('agg', `"${aggRaw}" must be one of ${AGGS.join(', ')}`);
+    throw new QueryError('agg', `"${aggRaw.slice(0, 100)}" must be one of ${AGGS.join(', ')}`);
   const byRaw = params.get('by');
   const by =
     byRaw === null
@@ -122,6 +215,6 @@ async function runQuery(reader: StoreReader, params: URLSearchParams, now: numbe
     const info = await reader.series(name, tags, 1);
     agg = DEFAULT_AGG[info[0]?.kind ?? 'gauge'] ?? 'avg';
   }
-  const q: Query = { name, tags, from, to, step, agg, by };
+  const q: Query = { name, tags, from, to, step, agg, by, budget };
   return { name, agg, ...(await reader.query(q)) };
 }

@@ -168,7 +168,7 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
       const reader = agent.reader;
       if (!reader) return json(res, 404, { error: 'no store: the agent runs with --store off' });
-      return handleApi(reader, path, params, limits, counters).then(([status, body]) => json(res, status, body));
+      return handleApi(reader, path, params, Date.now(), limits, counters).then(([status, body]) => json(res, status, body));
     }
     if (path === '/v1/push') return push(req, res, params);
     send(
