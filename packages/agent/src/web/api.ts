@@ -1,3 +1,4 @@
+import { parseDuration } from 'ekg';
 import { BudgetError, QUERY_MAX_POINTS, QUERY_TIMEOUT, QueryBudget } from '../store/budget.js';
 import { AGGS, type Agg, type Query, QueryError, type StoreReader } from '../store/reader.js';
 
@@ -46,21 +47,27 @@ const MAX_NAME = 1024;
 const MAX_TIME = 253_402_300_800_000;
 const MAX_STEP = 31_536_000_000;
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const BARE = /^\d{1,15}(?:\.\d{1,9})?$/;
+
+/** A duration in the API: the units of the one parser (ekg's parseDuration), but a bare number is ms, as the API has always read it. */
+function apiDuration(v: string): number {
+  const s = v.trim();
+  return BARE.test(s) ? Number(s) : parseDuration(s);
+}
 
 /** `now`, `now-1h` or `-1h`, an ISO date, epoch seconds or epoch ms → epoch ms, between 1970 and 9999. */
 export function parseTime(v: string, param: string, now: number): number {
   const s = v.trim();
   let t = Number.NaN;
   if (s === 'now') t = now;
-  else {
-    const rel = /^(?:now)?-(\d{1,15}(?:\.\d{1,9})?)(ms|s|m|h|d|w)$/.exec(s);
-    if (rel) t = now - Number(rel[1]) * (UNITS[rel[2] as string] as number);
-    else if (/^\d{1,16}(\.\d{1,9})?$/.test(s)) {
-      const n = Number(s);
-      t = n < 1e11 ? n * 1000 : n;
-    } else if (s.length <= 40) t = Date.parse(s);
-  }
+  else if (s.startsWith('-') || s.startsWith('now-')) {
+    // a relative time names its unit
+    const d = s.slice(s.indexOf('-') + 1);
+    if (!BARE.test(d)) t = now - parseDuration(d);
+  } else if (BARE.test(s)) {
+    const n = Number(s);
+    t = n < 1e11 ? n * 1000 : n;
+  } else if (s.length <= 40) t = Date.parse(s);
   if (Number.isFinite(t) && t >= 0 && t <= MAX_TIME) return t;
   throw new QueryError(
     param,
@@ -70,8 +77,7 @@ export function parseTime(v: string, param: string, now: number): number {
 
 /** `10s`, `1m`, `1h` or ms as a number → ms, from 1 s to a year. */
 export function parseStep(v: string): number {
-  const m = /^(\d{1,15}(?:\.\d{1,9})?)(ms|s|m|h|d)?$/.exec(v.trim());
-  const n = m ? Number(m[1]) * (m[2] ? (UNITS[m[2]] as number) : 1) : Number.NaN;
+  const n = apiDuration(v);
   if (!(n >= 1000 && n <= MAX_STEP))
     throw new QueryError('step', `"${v.slice(0, 100)}" is not a step from 1s to a year (like 10s, 1m, or ms as a number)`);
   return n;
