@@ -1,4 +1,5 @@
 export { catalogue, defOf, type Kind as MetricKind, type MetricDef, type Unit, unitOf } from './catalogue.js';
+export { bearerCheck } from './contract.js';
 export { DURATION_FORMS, parseDuration, parseSize, parseSwitch, SIZE_FORMS, SWITCH_FORMS } from './duration.js';
 export { createEkg, Ekg, type EkgOptions, type Health, VERSION } from './ekg.js';
 export { type Reply, Router } from './endpoints.js';

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { bearerCheck } from 'ekg';
 import type { Agent } from '../agent.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
@@ -44,19 +44,6 @@ export function parseTarget(raw: string): { path: string; params: URLSearchParam
   }
 }
 
-/** The token check: `Bearer` in any case (RFC 7235), the token compared in constant time (as SHA-256 digests, so its length leaks neither). */
-function authCheck(token: string | undefined): (req: IncomingMessage) => boolean {
-  if (!token) return () => true;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  const want = digest(token);
-  return (req) => {
-    const h = req.headers.authorization ?? '';
-    const sp = h.indexOf(' ');
-    if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'bearer') return false;
-    return timingSafeEqual(digest(h.slice(sp + 1).trim()), want);
-  };
-}
-
 /**
  * The app's identity for a push: `X-Ekg-*` headers or query parameters (service, instance, pid,
  * host, worker). Each must make one tag by the tags' own rule (ingest's normalizeTags): a comma
@@ -87,7 +74,9 @@ function identity(req: IncomingMessage, params: URLSearchParams): Record<string,
  * is a 500, logged once and counted, never the end of the agent. Errors at start are the caller's.
  */
 export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
-  const authorized = authCheck(agent.config.token);
+  // the library's check: `Bearer` in any case (RFC 7235), the token compared in constant time
+  const check = bearerCheck(agent.config.token);
+  const authorized = (req: IncomingMessage) => !check || check(req.headers.authorization);
   const counters: WebCounters = { ...newApiCounters(), http_bad_requests: 0, http_errors: 0 };
   const limits = { queryMaxPoints: agent.config.queryMaxPoints, queryTimeout: agent.config.queryTimeout };
   const logged = new Set<string>();
