@@ -9,6 +9,8 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parseAllDocuments } from 'yaml';
+import { listenedPorts } from '../../packages/ekg/dist/testing/ports.js';
+import { until } from './interop/processes.js';
 
 /**
  * deploy/: every Kubernetes manifest parses and validates against the Kubernetes schemas
@@ -150,7 +152,9 @@ test('resources, the grace period and the agent config in the ConfigMap are soun
   }
 });
 
-test('the app probes ask for paths and a port ekg serves: a real app with the manifest env answers them', { timeout: 20_000 }, async () => {
+test('the app probes ask for paths and a port ekg serves: a real app with the manifest env answers them', {
+  timeout: 120_000,
+}, async () => {
   const app = containersOf(build(join(K8S, 'base'))).find(({ c }) => c.name === 'app')?.c;
   const env = Object.fromEntries((app.env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
   const ekgPort = Number(env.EKG_PORT);
@@ -160,23 +164,24 @@ test('the app probes ask for paths and a port ekg serves: a real app with the ma
     assert.equal(portOf(app, g.port), ekgPort, `${probe} asks ekg's port`);
     assert.ok(String(g.path).startsWith(`${env.EKG_PREFIX}/`), `${probe} under EKG_PREFIX`);
   }
-  // run ekg as the manifest does (on a free port here), and ask each probe's path
-  const port = 20000 + Math.floor(Math.random() * 30000);
+  // run ekg as the manifest does (on a port the kernel picks here), and ask each probe's path
   const proc = spawn(process.execPath, ['--import', REGISTER, '-e', 'setInterval(() => {}, 1000)'], {
-    env: { ...process.env, EKG_PORT: String(port), EKG_HOST: '127.0.0.1', EKG_PREFIX: env.EKG_PREFIX as string, EKG_SERVICE: 'shop' },
+    env: { ...process.env, EKG_PORT: '0', EKG_HOST: '127.0.0.1', EKG_PREFIX: env.EKG_PREFIX as string, EKG_SERVICE: 'shop' },
     stdio: 'ignore',
   });
   try {
+    const [port] = await listenedPorts(proc);
     for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
       const url = `http://127.0.0.1:${port}${app[probe].httpGet.path}`;
-      let status = 0;
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        status = await fetch(url).then(
-          (r) => r.status,
-          () => 0,
-        );
-        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-      }
+      // the startup probe may see 503 while ekg starts: each probe is asked until it answers 200
+      const status = await until(
+        async () => {
+          const st = await fetch(url).then((r) => r.status);
+          return st === 200 && st;
+        },
+        60_000,
+        `${probe} ${url} to answer 200`,
+      );
       assert.equal(status, 200, `${probe}: ${url}`);
     }
   } finally {

@@ -12,9 +12,9 @@ const SECONDS = Number(process.env.SCREENSHOT_SECONDS ?? 75);
 
 const agent = await startAgent(['--flush-interval', '2s']);
 const apps = [
-  await startApp(agent.udp, { EKG_SERVICE: 'shop', EKG_INTERVAL: '2s' }),
-  await startApp(agent.udp, { EKG_SERVICE: 'shop', EKG_INTERVAL: '2s' }),
-  await startApp(agent.udp, { EKG_SERVICE: 'billing', EKG_INTERVAL: '2s' }),
+  await startApp(agent.tcp, { EKG_SERVICE: 'shop', EKG_INTERVAL: '2s' }),
+  await startApp(agent.tcp, { EKG_SERVICE: 'shop', EKG_INTERVAL: '2s' }),
+  await startApp(agent.tcp, { EKG_SERVICE: 'billing', EKG_INTERVAL: '2s' }),
 ];
 const start = Date.now();
 console.log(`screenshots: ${SECONDS} s of traffic into ${agent.http}`);

@@ -31,6 +31,8 @@ async function open(browser: Browser, opts: { colorScheme?: 'light' | 'dark'; wi
     viewport: { width: opts.width ?? 1280, height: opts.height ?? 800 },
     colorScheme: opts.colorScheme ?? 'light',
   });
+  // a bound on failure on a busy machine, not an expected wait
+  page.setDefaultTimeout(60_000);
   const problems: string[] = [];
   const requests: Array<{ url: string; auth?: string }> = [];
   page.on('console', (m) => {
@@ -45,7 +47,7 @@ async function open(browser: Browser, opts: { colorScheme?: 'light' | 'dark'; wi
 }
 
 async function ready(page: Page): Promise<void> {
-  await page.waitForSelector('main[data-state="ready"]', { timeout: 15_000 });
+  await page.waitForSelector('main[data-state="ready"]', { timeout: 60_000 });
 }
 
 const chartPoints = (page: Page) =>
@@ -61,7 +63,7 @@ describe('dashboard', { skip }, () => {
 
   before(async () => {
     agent = await startAgent(['--flush-interval', '1s']);
-    app = await startApp(agent.udp);
+    app = await startApp(agent.tcp);
     // a few windows of traffic, so every chart has points
     const end = Date.now() + 6000;
     while (Date.now() < end) await traffic(app, 20);
@@ -70,7 +72,7 @@ describe('dashboard', { skip }, () => {
         const r = (await (await fetch(`${agent.http}/api/v1/instances`)).json()) as { instances: Array<{ key: string; service?: string }> };
         return r.instances.find((i) => i.service === 'shop')?.key;
       },
-      15_000,
+      60_000,
       'the app to appear in /api/v1/instances',
     );
     await until(
@@ -80,7 +82,7 @@ describe('dashboard', { skip }, () => {
         };
         return (r.series[0]?.values.filter((v) => v !== null).length ?? 0) >= 3;
       },
-      15_000,
+      60_000,
       'three windows of requests in the store',
     );
     // one stall: the app's watchdog reports it, the agent records it, the dashboard marks it
@@ -90,7 +92,7 @@ describe('dashboard', { skip }, () => {
         const r = (await (await fetch(`${agent.http}/api/v1/events?from=now-5m`)).json()) as { events: unknown[] };
         return r.events.length > 0;
       },
-      15_000,
+      60_000,
       'the stall event in /api/v1/events',
     );
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });

@@ -49,7 +49,7 @@ async function exported(
 }
 
 async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise<T> {
-  const end = Date.now() + 20_000;
+  const end = Date.now() + 60_000;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
@@ -59,11 +59,11 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise
 }
 
 describe('exporters into victoria-metrics', { skip }, () => {
-  let vm: Engine & { port: number };
+  let vm: Engine & { port: number; ports: number[] };
   let graphitePort: number;
   before(async () => {
-    graphitePort = 20000 + Math.floor(Math.random() * 30000);
-    vm = await startVictoria(dir, [`-graphiteListenAddr=127.0.0.1:${graphitePort}`]);
+    vm = await startVictoria(dir, ['-graphiteListenAddr=127.0.0.1:0']);
+    graphitePort = vm.ports.find((p) => p !== vm.port) as number;
   });
   after(() => vm?.stop());
 

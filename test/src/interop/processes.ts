@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listenedPorts } from '../../../packages/ekg/dist/testing/ports.js';
 
 /** The real `ekg-agent` bin and a real app with `--import ekg/register`, as separate processes. */
 
@@ -13,6 +14,8 @@ export interface AgentProcess {
   proc: ChildProcess;
   http: string;
   udp: number;
+  /** StatsD over TCP: with port 0 it is not the UDP port, and the start line names only that one */
+  tcp: number;
   data: string;
   stderr: () => string;
   stop(): Promise<void>;
@@ -32,27 +35,35 @@ export function startAgent(args: string[] = [], env: Record<string, string> = {}
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`ekg-agent did not start: ${err}`)), 20_000);
+    let found = false;
+    const timer = setTimeout(() => reject(new Error(`ekg-agent did not start: ${err}`)), 60_000);
     proc.stdout?.on('data', (d) => {
       out += d;
       const m = /statsd udp\+tcp [\d.]+:(\d+), http (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (!m) return;
+      if (!m || found) return;
+      found = true;
       clearTimeout(timer);
-      resolve({
-        proc,
-        udp: Number(m[1]),
-        http: m[2] as string,
-        data: dir,
-        stderr: () => err,
-        stop: async () => {
-          if (proc.exitCode === null && proc.signalCode === null) {
-            const done = new Promise((r) => proc.once('exit', r));
-            proc.kill('SIGTERM');
-            await done;
-          }
-          if (!data) rmSync(dir, { recursive: true, force: true });
-        },
-      });
+      const http = m[2] as string;
+      listenedPorts(proc, { except: [Number(new URL(http).port)] }).then(
+        ([tcp]) =>
+          resolve({
+            proc,
+            udp: Number(m[1]),
+            tcp: tcp as number,
+            http,
+            data: dir,
+            stderr: () => err,
+            stop: async () => {
+              if (proc.exitCode === null && proc.signalCode === null) {
+                const done = new Promise((r) => proc.once('exit', r));
+                proc.kill('SIGTERM');
+                await done;
+              }
+              if (!data) rmSync(dir, { recursive: true, force: true });
+            },
+          }),
+        reject,
+      );
     });
     proc.once('exit', (code) => {
       clearTimeout(timer);
@@ -87,14 +98,18 @@ const server = createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port));
 `;
 
-/** A small HTTP app with ekg attached by `--import ekg/register`, reporting over StatsD to `udpPort`. */
-export function startApp(udpPort: number, env: Record<string, string> = {}): Promise<AppProcess> {
+/**
+ * A small HTTP app with ekg attached by `--import ekg/register`, reporting over StatsD to the
+ * agent's `statsdPort`: over TCP, as no test using it is about loss (a lost window would only make
+ * the test wait for the next one, or miss a stall event that is sent once).
+ */
+export function startApp(statsdPort: number, env: Record<string, string> = {}): Promise<AppProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'ekg-app-'));
   const file = join(dir, 'app.mjs');
   writeFileSync(file, APP);
   const proc = spawn(process.execPath, ['--import', REGISTER, file], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, EKG_STATSD: `udp://127.0.0.1:${udpPort}`, EKG_INTERVAL: '1s', EKG_SERVICE: 'shop', ...env },
+    env: { ...process.env, EKG_STATSD: `tcp://127.0.0.1:${statsdPort}`, EKG_INTERVAL: '1s', EKG_SERVICE: 'shop', ...env },
   });
   return new Promise((resolve, reject) => {
     let out = '';

@@ -77,7 +77,7 @@ before(async () => {
     s.engine = engine;
     s.reader = new PromStore({ url: engine.url, flushInterval: STEP });
     // wait until the last window is queryable
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const r = await s.reader.query({
         name: 'http.requests',
