@@ -472,7 +472,7 @@ export class Ekg {
     if (this.pressure) {
       (stats.ekg as Stats).pressure = {
         active: this.pressure.reason !== undefined,
-        ...(this.pressure.reason ? { reason: this.pressure.reason, since: this.pressure.since as number } : {}),
+        ...(this.pressure.reason ? { reason: this.pressure.reason, since: new Date(this.pressure.since as number).toISOString() } : {}),
         crossings: this.pressure.crossings,
       };
     }
@@ -481,15 +481,28 @@ export class Ekg {
         count: s.stalls.count,
         totalMs: s.stalls.totalMs,
         last: s.stalls.last.map((x) => ({
-          start: x.start,
+          start: new Date(x.start).toISOString(),
           duration: x.duration,
           at: x.stack?.[0] ? `${x.stack[0].fn} (${x.stack[0].file}:${x.stack[0].line}:${x.stack[0].column})` : (x.stackError ?? 'unknown'),
         })),
       } as unknown as Stats;
     }
     if (s.reporters.length > 0) {
+      // keys are identifiers (`statsd`, `statsd_2`, `heroku`) so that flatteners (ekg json, mackerel-plugin-json) make
+      // valid metric names of them; the address is an info string, and times are ISO text, not numeric metrics
       const reporters: Stats = {};
-      for (const r of s.reporters) reporters[r.name] = { ...r.stats };
+      for (const r of s.reporters) {
+        const [kind = 'reporter', ...rest] = r.name.split(' ');
+        let key = kind;
+        for (let n = 2; key in reporters; n++) key = `${kind}_${n}`;
+        const { lastSentAt, lastErrorAt, ...counts } = r.stats;
+        reporters[key] = {
+          target: rest.join(' '),
+          ...counts,
+          ...(lastSentAt !== undefined ? { lastSentAt: new Date(lastSentAt).toISOString() } : {}),
+          ...(lastErrorAt !== undefined ? { lastErrorAt: new Date(lastErrorAt).toISOString() } : {}),
+        } as Stats;
+      }
       (stats.ekg as Stats).reporters = reporters;
     }
     return { stats, failed };

@@ -422,9 +422,13 @@ test('ekg.report(): every closed window goes out; counters show in /stats and /m
     );
     lines = [];
     const s2 = await e.flush();
-    const stats = e.statsObject(s2).stats as { ekg: { reporters: Record<string, { sent: number }> } };
+    const stats = e.statsObject(s2).stats as { ekg: { reporters: Record<string, { sent: number; target: string; lastSentAt: string }> } };
     const name = `statsd udp://127.0.0.1:${sock.address().port}`;
-    assert.equal(stats.ekg.reporters[name]?.sent, 1);
+    // /stats keys are identifiers, the address an info string, the time ISO text: flatteners make valid names of them
+    assert.deepEqual(Object.keys(stats.ekg.reporters), ['statsd']);
+    assert.equal(stats.ekg.reporters.statsd?.sent, 1);
+    assert.equal(stats.ekg.reporters.statsd?.target, `udp://127.0.0.1:${sock.address().port}`);
+    assert.match(stats.ekg.reporters.statsd?.lastSentAt ?? '', /^\d{4}-\d\d-\d\dT/);
     assert.match(
       e.metricsText(s2),
       new RegExp(`^ekg_reporter_windows_sent_total\\{service="api",transport="${name.replace(/[/.]/g, '\\$&')}"\\} 1$`, 'm'),
