@@ -7,7 +7,7 @@ export { GraphiteExporter, graphiteLines } from './export/graphite.js';
 export { HerokuExporter } from './export/heroku.js';
 export { InfluxExporter, influxLines } from './export/influx.js';
 export { MackerelExporter } from './export/mackerel.js';
-export { OtlpExporter, otlpRequest } from './export/otlp.js';
+export { OtlpExporter, otlpJson, otlpModel, otlpProto, otlpRequest } from './export/otlp.js';
 export { encodeWriteRequest, type TimeSeries } from './export/protobuf.js';
 export { RemoteWriteExporter, toTimeSeries } from './export/remote-write.js';
 export { compress as snappyCompress, decompress as snappyDecompress } from './export/snappy.js';

@@ -325,7 +325,8 @@ export function otlpModel(
     start: ns(w.start),
     end: ns(w.end),
     since: ns(Math.min(since, w.start)),
-    resources: [...resources.values()].map((r) => ({ attrs: r.attrs, metrics: [...r.metrics.values()] })),
+    // a resource whose every point was left out is not sent
+    resources: [...resources.values()].filter((r) => r.metrics.size > 0).map((r) => ({ attrs: r.attrs, metrics: [...r.metrics.values()] })),
   };
 }
 
