@@ -345,3 +345,45 @@ describe('otlp: valid by construction', () => {
     assert.ok(raw.includes(SCOPE.version));
   });
 });
+
+test('YAML: encoding, compression and headers in their shortest form; a bad value is refused with its line', async () => {
+  const { loadConfig } = await import('../config.js');
+  const { makeExporter } = await import('./make.js');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-yaml-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const got: Array<{ path: string; headers: IncomingHttpHeaders; body: Buffer }> = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const yaml = join(dir, 'a.yaml');
+  const args = ['--config', yaml, '--statsd', 'off', '--http', '127.0.0.1:0', '--data', dir, '--console', 'off', '--store', 'off'];
+  writeFileSync(
+    yaml,
+    `exporters:\n  - type: otlp\n    url: ${url}/v1/metrics\n    encoding: json\n    compression: none\n    headers:\n      x-team: a\n  - type: remote_write\n    url: ${url}/w\n    headers:\n      X-Scope-OrgID: t\n`,
+  );
+  const c = loadConfig(args, {});
+  assert.ok(c !== 'help');
+  for (const spec of c.exporters) {
+    const e = makeExporter(spec, join(dir, 'spool'));
+    e.write(one('a:1|c'));
+    await e.close();
+  }
+  const otlp = got.find((g) => g.path === '/v1/metrics');
+  assert.equal(otlp?.headers['content-type'], 'application/json');
+  assert.equal(otlp?.headers['x-team'], 'a');
+  assert.ok(JSON.parse(otlp?.body.toString() ?? '').resourceMetrics);
+  assert.equal(got.find((g) => g.path === '/w')?.headers['x-scope-orgid'], 't');
+  writeFileSync(yaml, `exporters:\n  - type: otlp\n    url: ${url}/v1/metrics\n    encoding: xml\n`);
+  assert.throws(() => loadConfig(args, {}), /a\.yaml:4: field "exporters\[0\]\.encoding": "xml" must be one of protobuf, json/);
+});
