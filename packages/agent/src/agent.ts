@@ -7,10 +7,11 @@ import { Alerts } from './alert/alerts.js';
 import type { AgentConfig } from './config.js';
 import type { ExporterStatus } from './export/exporter.js';
 import { makeExporter } from './export/make.js';
-import { listenStream, listenUdp } from './ingest/listeners.js';
+import { closeStream, listenStream, listenUdp, type StreamBudget } from './ingest/listeners.js';
 import { Scraper } from './ingest/scrape.js';
-import { type BadReason, type ParseSink, parsePacket, type Sample, type StatsdEvent } from './ingest/statsd-parse.js';
+import { type BadReason, MAX_LINE, type ParseSink, parsePacket, type Sample, type StatsdEvent } from './ingest/statsd-parse.js';
 import type { Sink } from './sinks/sink.js';
+import { lockDataDir } from './store/lock.js';
 import { PromStore } from './store/prom.js';
 import type { StoreReader } from './store/reader.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -33,6 +34,16 @@ export interface SelfStats {
   series_active: number;
   dropped_cardinality: number;
   dropped_type_clash: number;
+  /** set members refused by the per-set caps (members or bytes per window) */
+  dropped_set_members: number;
+  /** StatsD TCP and Unix socket connections open now */
+  statsd_connections_open: number;
+  /** connections closed at once because `statsd-max-connections` were open */
+  statsd_connections_refused: number;
+  /** connections closed after `statsd-idle-timeout` without a byte */
+  statsd_connections_idle_closed: number;
+  /** windows the store still held in memory (it could not write them) when the agent stopped */
+  windows_lost_at_exit: number;
   flushes: number;
   /** wall time of the last flush, from the window's close to the last sink's hand-off */
   last_flush_ms: number;
@@ -56,6 +67,9 @@ export class Agent {
   last: FlushResult | undefined;
   private udp: dgram.Socket | undefined;
   private streams: net.Server[] = [];
+  /** the budgets of the TCP and Unix listeners, and their counters */
+  readonly streamBudget: StreamBudget;
+  private lock: { release(): void } | undefined;
   private web: HttpServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly sink: ParseSink;
@@ -73,7 +87,22 @@ export class Agent {
     readonly config: AgentConfig,
     readonly sinks: Sink[],
   ) {
-    this.aggregator = new Aggregator({ maxSeries: config.maxSeries, idleWindows: config.idleWindows });
+    this.aggregator = new Aggregator({
+      maxSeries: config.maxSeries,
+      idleWindows: config.idleWindows,
+      maxSetMembers: config.setMaxMembers,
+      maxSetBytes: config.setMaxBytes,
+    });
+    const budget: StreamBudget = {
+      maxConnections: config.statsdMaxConnections,
+      idleTimeoutMs: config.statsdIdleTimeout,
+      maxLine: MAX_LINE,
+      open: 0,
+      refused: 0,
+      idleClosed: 0,
+    };
+    this.streamBudget = budget;
+    const aggregator = this.aggregator;
     this.self = {
       packets_received: 0,
       bytes_received: 0,
@@ -89,6 +118,19 @@ export class Agent {
       series_active: 0,
       dropped_cardinality: 0,
       dropped_type_clash: 0,
+      get dropped_set_members() {
+        return aggregator.droppedSetMembers;
+      },
+      get statsd_connections_open() {
+        return budget.open;
+      },
+      get statsd_connections_refused() {
+        return budget.refused;
+      },
+      get statsd_connections_idle_closed() {
+        return budget.idleClosed;
+      },
+      windows_lost_at_exit: 0,
       flushes: 0,
       last_flush_ms: 0,
       last_flush_busy_ms: 0,
@@ -146,7 +188,20 @@ export class Agent {
 
   /** `timer: false` leaves every window to `flush()` (tests and embedders that drive time themselves). */
   async start(o: { timer?: boolean } = {}): Promise<void> {
+    try {
+      await this.open(o);
+    } catch (err) {
+      this.lock?.release();
+      this.lock = undefined;
+      throw err;
+    }
+  }
+
+  private async open(o: { timer?: boolean }): Promise<void> {
     const c = this.config;
+    // one agent per data directory: a second one would interleave windows in the file and the spool
+    if (c.store === 'sqlite' || c.remoteWrite.length > 0 || c.exporters.length > 0)
+      this.lock = lockDataDir(c.data, c.store === 'sqlite' ? ['ekg.db', 'ekg.db-wal', 'ekg.db-shm'] : []);
     // the store first: a file that is not ours stops the agent before it listens
     if (c.store === 'sqlite') {
       this.store = new SqliteStore({
@@ -167,8 +222,12 @@ export class Agent {
       this.sinks.push(e);
     }
     if (c.statsdUdp) this.udp = await listenUdp(c.statsdUdp, c.recvBuffer, (buf) => this.ingest(buf.toString('utf8')));
-    if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t)));
-    if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t)));
+    const tooLong = (head: string) => {
+      this.self.packets_received++;
+      this.sink.bad('too_long', head);
+    };
+    if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t), this.streamBudget, tooLong));
+    if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t), this.streamBudget, tooLong));
     if (c.http) this.web = await startWeb(this, c.http);
     if (c.alerts.some((r) => r.enabled)) {
       const http = this.addresses().http;
@@ -236,10 +295,20 @@ export class Agent {
     this.scraper?.stop();
     const udp = this.udp;
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
-    await Promise.all(this.streams.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.streams.map((s) => closeStream(s)));
     this.flush();
     await this.alerts?.close();
     for (const s of this.sinks) await s.close?.();
+    // windows the store could not write (a full disk, a cap) die with the process: say how many
+    const st = this.store?.status;
+    if (st && st.windows_held > 0) {
+      this.self.windows_lost_at_exit = st.windows_held;
+      process.stderr.write(
+        `ekg-agent: store: ${st.windows_held} window${st.windows_held === 1 ? '' : 's'} held in memory could not be written (${st.error ?? 'store failing'}) and ${st.windows_held === 1 ? 'is' : 'are'} lost at exit${st.windows_dropped > 0 ? `; ${st.windows_dropped} more were dropped earlier, the hold being full` : ''}\n`,
+      );
+    }
+    this.lock?.release();
+    this.lock = undefined;
     const web = this.web;
     if (web) {
       web.closeAllConnections();

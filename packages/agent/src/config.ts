@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { DURATION_FORMS, parseDuration, parseSize, SIZE_FORMS } from 'ekg';
+import { SET_DEFAULTS } from './aggregate/aggregator.js';
 import { type NotifierSpec, type Rule, type RuleDraft, resolveRules } from './alert/rules.js';
 import { readConfigFile } from './config-file.js';
 import type { ExporterSpec } from './export/spec.js';
-import { type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
+import { defaultMaxConnections, type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
 import { QUERY_MAX_POINTS, QUERY_TIMEOUT } from './store/budget.js';
 
@@ -17,6 +18,13 @@ export interface AgentConfig {
   data: string;
   flushInterval: number;
   recvBuffer: number;
+  /** StatsD TCP and Unix socket connections held at once */
+  statsdMaxConnections: number;
+  /** a silent StatsD connection is closed after this long, ms (0: never) */
+  statsdIdleTimeout: number;
+  /** per set, per window: distinct members and their bytes */
+  setMaxMembers: number;
+  setMaxBytes: number;
   maxSeries: number;
   idleWindows: number;
   console: 'off' | 'summary' | 'verbose';
@@ -60,6 +68,11 @@ Usage: ekg-agent [options]
   --flush-interval DUR     window length, e.g. 10s, 1m (default 10s)
   --recv-buffer SIZE       UDP receive buffer (default 8m)
   --max-series N           cardinality cap (default 100000)
+  --statsd-max-connections N  StatsD TCP and Unix connections held at once (default: a quarter of the
+                           open-file limit, at most 1000); more are closed at once and counted
+  --statsd-idle-timeout DUR   close a StatsD connection silent this long (default 5m; 0 never)
+  --set-max-members N      distinct members a set keeps per window (default 100000); more are counted drops
+  --set-max-bytes BYTES    bytes of members a set keeps per window (default 1m); more are counted drops
   --console MODE           console sink: off, summary or verbose (default summary)
   --scrape URL             scrape an ekg /stats JSON or Prometheus /metrics URL and probe its /heartbeat
                            (repeatable; EKG_AGENT_SCRAPE takes a comma-separated list)
@@ -93,6 +106,10 @@ const FLAGS = [
   'flush-interval',
   'recv-buffer',
   'max-series',
+  'statsd-max-connections',
+  'statsd-idle-timeout',
+  'set-max-members',
+  'set-max-bytes',
   'console',
   'scrape',
   'scrape-interval',
@@ -244,6 +261,10 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     data: values.data ?? '.ekg-agent',
     flushInterval,
     recvBuffer: atLeast(bytes(values['recv-buffer'] ?? '8m', 'recv-buffer'), 4096, 'recv-buffer', '4k'),
+    statsdMaxConnections: int(values['statsd-max-connections'] ?? String(defaultMaxConnections()), 'statsd-max-connections', 1),
+    statsdIdleTimeout: values['statsd-idle-timeout'] === '0' ? 0 : duration(values['statsd-idle-timeout'] ?? '5m', 'statsd-idle-timeout'),
+    setMaxMembers: int(values['set-max-members'] ?? String(SET_DEFAULTS.maxSetMembers), 'set-max-members', 1),
+    setMaxBytes: bytes(values['set-max-bytes'] ?? String(SET_DEFAULTS.maxSetBytes), 'set-max-bytes'),
     maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),
     idleWindows: 30,
     console: consoleMode as AgentConfig['console'],

@@ -41,6 +41,8 @@ interface Acc {
   gauge: number;
   sketch: Sketch | undefined;
   set: Set<string> | undefined;
+  /** bytes of the set's members (UTF-8), held against `maxSetBytes` */
+  setBytes: number;
   /** touched in the window */
   active: boolean;
 }
@@ -89,7 +91,13 @@ export interface AggregatorOptions {
   idleWindows?: number;
   /** sketch relative accuracy (default 0.01) */
   alpha?: number;
+  /** distinct members one set keeps per window (default 100,000); more are dropped and counted */
+  maxSetMembers?: number;
+  /** bytes of members one set keeps per window (default 1 MiB); more are dropped and counted */
+  maxSetBytes?: number;
 }
+
+export const SET_DEFAULTS = { maxSetMembers: 100_000, maxSetBytes: 1 << 20 } as const;
 
 /**
  * Per series (name + sorted tags), per window: counter → sum and rate; gauge → last, with `+`/`-`
@@ -100,6 +108,8 @@ export class Aggregator {
   private readonly maxSeries: number;
   private readonly idleWindows: number;
   private readonly alpha: number;
+  private readonly maxSetMembers: number;
+  private readonly maxSetBytes: number;
   private windowStart = Date.now();
   /** incremented as each flush begins */
   private epoch = 0;
@@ -111,11 +121,15 @@ export class Aggregator {
   droppedCardinality = 0;
   /** samples whose type clashed with the series' existing type, since start */
   droppedTypeClash = 0;
+  /** set members refused by the per-set caps (members or bytes per window), since start */
+  droppedSetMembers = 0;
 
   constructor(o: AggregatorOptions = {}) {
     this.maxSeries = o.maxSeries ?? 100_000;
     this.idleWindows = o.idleWindows ?? 30;
     this.alpha = o.alpha ?? 0.01;
+    this.maxSetMembers = o.maxSetMembers ?? SET_DEFAULTS.maxSetMembers;
+    this.maxSetBytes = o.maxSetBytes ?? SET_DEFAULTS.maxSetBytes;
   }
 
   get size(): number {
@@ -144,6 +158,7 @@ export class Aggregator {
         gauge: 0,
         sketch: undefined,
         set: undefined,
+        setBytes: 0,
         active: false,
         epoch: this.epoch,
         stash: undefined,
@@ -157,10 +172,11 @@ export class Aggregator {
       return;
     } else if (ser.epoch !== this.epoch) {
       // a flush is under way and has not reached this series yet: its window is set aside
-      ser.stash = { counter: ser.counter, gauge: ser.gauge, sketch: ser.sketch, set: ser.set, active: ser.active };
+      ser.stash = { counter: ser.counter, gauge: ser.gauge, sketch: ser.sketch, set: ser.set, setBytes: ser.setBytes, active: ser.active };
       ser.counter = 0;
       ser.sketch = undefined;
       ser.set = undefined;
+      ser.setBytes = 0;
       ser.epoch = this.epoch;
     }
     ser.active = true;
@@ -176,10 +192,20 @@ export class Aggregator {
         ser.sketch ??= new Sketch(this.alpha);
         ser.sketch.add(s.value, s.weight);
         break;
-      case 'set':
+      case 'set': {
         ser.set ??= new Set();
-        if (ser.set.size < 100_000) ser.set.add(s.member ?? '');
+        const m = s.member ?? '';
+        if (ser.set.has(m)) break;
+        const size = Buffer.byteLength(m);
+        if (ser.set.size >= this.maxSetMembers || ser.setBytes + size > this.maxSetBytes) {
+          this.droppedSetMembers++;
+          break;
+        }
+        // a copy: the parser's member is a slice of the packet, and would keep all of it alive
+        ser.set.add(own(m));
+        ser.setBytes += size;
         break;
+      }
     }
   }
 
@@ -275,6 +301,7 @@ export class Aggregator {
       case 'set':
         out.push({ name: s.name, tags: s.tags, kind: 'set', value: acc.set?.size ?? 0 });
         acc.set = undefined;
+        acc.setBytes = 0;
         break;
       case 'distribution': {
         const k = acc.sketch as Sketch;

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { startBin } from '../testing/bin.js';
 import { parseListen } from './listeners.js';
 
-const BIN = fileURLToPath(new URL('../../bin/ekg-agent.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ekg-listen-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,65 +36,9 @@ test('one parser for listen addresses: every documented form, and nothing else',
   assert.equal(parseListen('udp://127.0.0.1:1', '127.0.0.1'), undefined);
 });
 
-/** A port free for both TCP and UDP on 127.0.0.1 at the time of asking. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const srv = net.createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const port = (srv.address() as net.AddressInfo).port;
-    const udp = dgram.createSocket('udp4');
-    const free = await new Promise<boolean>((r) => {
-      udp.once('error', () => r(false));
-      udp.bind(port, '127.0.0.1', () => r(true));
-    });
-    udp.close();
-    await new Promise((r) => srv.close(r));
-    if (free) return port;
-  }
-}
-
-interface Started {
-  code: number | null;
-  out: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts the real bin and waits for its start line (or its exit). A port another process took between
- * `freePort` and the bind is retried with new ports, so the test does not depend on luck.
- */
-async function start(
-  args: (p: number[]) => string[],
-  env: (p: number[]) => NodeJS.ProcessEnv = () => ({}),
-): Promise<Started & { ports: number[] }> {
-  for (;;) {
-    const ports = [await freePort(), await freePort()];
-    const proc = spawn(
-      process.execPath,
-      [BIN, '--console', 'off', '--store', 'off', '--data', mkdtempSync(join(dir, 'd')), ...args(ports)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, EKG_AGENT_STATSD: '', EKG_AGENT_HTTP: '', HEROKU_METRICS_URL: '', PORT: '', ...env(ports) },
-      },
-    );
-    let out = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-    const code = await Promise.race([
-      exited,
-      new Promise<'up'>((r) => {
-        const check = () => (/ekg-agent: statsd .*\n/.test(out) ? r('up') : undefined);
-        proc.stdout.on('data', check);
-      }),
-    ]);
-    const stop = async () => {
-      proc.kill('SIGTERM');
-      await exited;
-    };
-    if (code !== 'up' && /EADDRINUSE/.test(out)) continue;
-    return { code: code === 'up' ? null : code, out, ports, stop };
-  }
+async function start(args: (p: number[]) => string[], env: (p: number[]) => NodeJS.ProcessEnv = () => ({})) {
+  const a = await startBin((p) => ['--console', 'off', '--store', 'off', '--data', mkdtempSync(join(dir, 'd')), ...args(p)], env);
+  return { ...a, out: a.out() };
 }
 
 async function tcpAccepts(port: number): Promise<boolean> {

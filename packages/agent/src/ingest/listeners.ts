@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 
 export interface Endpoint {
@@ -88,24 +88,96 @@ export async function listenUdp(ep: Endpoint, recvBuffer: number, onPacket: (buf
   return sock;
 }
 
-/** TCP or a Unix stream socket: newline-delimited lines; a partial line waits for its end. */
-export async function listenStream(target: Endpoint | { path: string }, onText: (text: string) => void): Promise<net.Server> {
+/**
+ * The budgets of the stream listeners (TCP and the Unix socket share one): connections held at
+ * once, how long a silent one is kept, and how long a line may be. Counters are kept here.
+ */
+export interface StreamBudget {
+  /** connections open at once, over TCP and the Unix socket together; past it a new one is closed at once */
+  maxConnections: number;
+  /** a connection that sends nothing for this long (ms) is closed; 0: never */
+  idleTimeoutMs: number;
+  /** the longest line (characters); a longer one is dropped up to its newline */
+  maxLine: number;
+  open: number;
+  refused: number;
+  idleClosed: number;
+}
+
+/**
+ * The default connection cap: well under the process's open-file limit (a quarter of it, at most
+ * 1,000), so that the HTTP server, the store and the spool keep the rest.
+ */
+export function defaultMaxConnections(): number {
+  let soft = 1024;
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) soft = m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
+  } catch {
+    // not Linux: 1024 is the usual soft limit elsewhere
+  }
+  return Math.max(16, Math.min(1000, Math.floor(soft / 4)));
+}
+
+/**
+ * TCP or a Unix stream socket: newline-delimited lines; a partial line waits for its end. A line
+ * longer than `budget.maxLine` is reported once through `tooLong` and the rest of it is discarded up
+ * to its newline (it is not read as new lines).
+ */
+export async function listenStream(
+  target: Endpoint | { path: string },
+  onText: (text: string) => void,
+  budget: StreamBudget,
+  tooLong: (head: string) => void,
+): Promise<net.Server> {
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    if (budget.open >= budget.maxConnections) {
+      budget.refused++;
+      socket.destroy();
+      return;
+    }
+    budget.open++;
+    sockets.add(socket);
+    socket.once('close', () => {
+      budget.open--;
+      sockets.delete(socket);
+    });
+    if (budget.idleTimeoutMs > 0)
+      socket.setTimeout(budget.idleTimeoutMs, () => {
+        budget.idleClosed++;
+        socket.destroy();
+      });
     let partial = '';
+    /** inside an over-long line: everything up to the next newline is dropped */
+    let discarding = false;
+    const over = (head: string) => {
+      tooLong(head.slice(0, 200));
+      discarding = true;
+      partial = '';
+    };
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
-      const data = partial + chunk;
+      let data: string;
+      if (discarding) {
+        const nl = chunk.indexOf('\n');
+        if (nl === -1) return;
+        discarding = false;
+        data = chunk.slice(nl + 1);
+      } else data = partial + chunk;
       const nl = data.lastIndexOf('\n');
       if (nl === -1) {
-        // a line longer than 64 KiB without a newline is garbage: drop it rather than grow
-        partial = data.length > 65536 ? '' : data;
+        if (data.length > budget.maxLine) over(data);
+        else partial = data;
         return;
       }
-      partial = data.slice(nl + 1);
+      const tail = data.slice(nl + 1);
+      if (tail.length > budget.maxLine) over(tail);
+      else partial = tail;
       onText(data.slice(0, nl));
     });
     socket.on('end', () => {
-      if (partial) onText(partial);
+      if (partial && !discarding) onText(partial);
       partial = '';
     });
     socket.on('error', () => {});
@@ -117,5 +189,24 @@ export async function listenStream(target: Endpoint | { path: string }, onText: 
     else server.listen(target.port, target.host, () => resolve());
   });
   server.on('error', () => {});
+  open.set(server, sockets);
   return server;
+}
+
+const open = new WeakMap<net.Server, Set<net.Socket>>();
+
+/**
+ * Stops a stream listener: no new connections; the open ones are ended (what the kernel already
+ * holds is still read) and destroyed after `graceMs`, so a client that holds its connection open
+ * cannot hold up the agent's exit.
+ */
+export function closeStream(server: net.Server, graceMs = 1000): Promise<void> {
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  const sockets = open.get(server) ?? new Set();
+  for (const s of sockets) s.end();
+  const t = setTimeout(() => {
+    for (const s of sockets) s.destroy();
+  }, graceMs);
+  t.unref();
+  return closed.finally(() => clearTimeout(t));
 }

@@ -54,7 +54,8 @@ export interface ParseSink {
 }
 
 const TYPES = new Set(['c', 'g', 'ms', 'h', 'd', 's']);
-const MAX_LINE = 8192;
+/** The longest StatsD line (characters), as DogStatsD: a longer one is a `too_long` bad line. */
+export const MAX_LINE = 8192;
 
 /** etsy StatsD's key sanitiser: spaces → `_`, `/` → `-`, anything outside [A-Za-z0-9_.-] dropped. */
 const CLEAN_NAME = /^[a-zA-Z0-9_.-]+$/;

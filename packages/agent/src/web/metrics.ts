@@ -55,6 +55,20 @@ export function renderAgentMetrics(agent: Agent, web?: WebCounters): string {
   out.push('# HELP ekg_agent_dropped_total Samples dropped, by reason.', '# TYPE ekg_agent_dropped_total counter');
   out.push(`ekg_agent_dropped_total{reason="cardinality"} ${agent.aggregator.droppedCardinality}`);
   out.push(`ekg_agent_dropped_total{reason="type_clash"} ${agent.aggregator.droppedTypeClash}`);
+  out.push(`ekg_agent_dropped_total{reason="set_members"} ${agent.aggregator.droppedSetMembers}`);
+  one('ekg_agent_statsd_connections_open', 'gauge', 'StatsD TCP and Unix socket connections open.', s.statsd_connections_open);
+  one(
+    'ekg_agent_statsd_connections_refused_total',
+    'counter',
+    'StatsD connections closed at once, statsd-max-connections being open.',
+    s.statsd_connections_refused,
+  );
+  one(
+    'ekg_agent_statsd_connections_idle_closed_total',
+    'counter',
+    'StatsD connections closed after statsd-idle-timeout without a byte.',
+    s.statsd_connections_idle_closed,
+  );
   one('ekg_agent_flush_duration_seconds', 'gauge', 'Wall time of the last flush, sockets read between its chunks.', s.last_flush_ms / 1000);
   one(
     'ekg_agent_flush_busy_seconds',
