@@ -8,8 +8,9 @@ export interface Answer {
   body: string;
 }
 
+/** A request with its answer; the default 60 s abort is a bound on a failure (a busy machine is slow, not broken). */
 export async function get(base: string, path: string, init: RequestInit = {}): Promise<Answer> {
-  const res = await fetch(base + path, { ...init, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(base + path, { ...init, signal: init.signal ?? AbortSignal.timeout(60_000) });
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
