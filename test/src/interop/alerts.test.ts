@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
 import { type AgentProcess, startAgent, startApp, until } from './processes.js';
+import { need } from './system.js';
 
 /**
  * Alerts end to end: a real agent (its YAML rules, its store, its spool), real apps with
@@ -339,12 +341,12 @@ const server = createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port));
 `;
 
-function startBlocker(udp: number): Promise<{ proc: ChildProcess; url: string }> {
+function startBlocker(tcp: number): Promise<{ proc: ChildProcess; url: string }> {
   const file = join(tmp, 'blocker.mjs');
   writeFileSync(file, BLOCKER);
   const proc = spawn(process.execPath, ['--import', import.meta.resolve('ekg/register'), file], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, EKG_STATSD: `udp://127.0.0.1:${udp}`, EKG_INTERVAL: '1s', EKG_SERVICE: 'blocker' },
+    env: { ...process.env, EKG_STATSD: `tcp://127.0.0.1:${tcp}`, EKG_INTERVAL: '1s', EKG_SERVICE: 'blocker' },
   });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -369,7 +371,7 @@ describe('alerts: the built-in rules on real apps', () => {
       `flush_interval: 1s
 alerts:
   - name: event-loop-stall
-    for: 1m
+    for: 5m
 notify:
   - type: webhook
     url: ${hook.url}/hook
@@ -385,7 +387,7 @@ notify:
   });
 
   test('a 3 s event-loop block fires a stall alert naming the function', async () => {
-    const app = await startBlocker(agent.udp);
+    const app = await startBlocker(agent.tcp);
     apps.push(app);
     await fetch(`${app.url}/block?ms=3000`).then((r) => r.text());
     await until(async () => hook.states('event-loop-stall').length > 0, 20_000, 'the stall alert');
@@ -400,8 +402,40 @@ notify:
     assert.equal(b.dashboard, `${agent.http}/#/instance?key=${encodeURIComponent(`service=blocker,host=${g.host},pid=${g.pid}`)}`);
   });
 
+  test('the dashboard shows a banner for the firing alert and marks it on the instance charts', { skip: need('chromium') }, async () => {
+    const stall = hook.got.find((r) => r.body.alert === 'event-loop-stall')?.body as Record<string, unknown>;
+    assert.ok(stall, 'the stall alert of the test before fires');
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.goto(`${agent.http}/`);
+      const item = page.locator('#alerts li[data-alert="event-loop-stall"]');
+      await item.waitFor({ timeout: 15_000 });
+      assert.equal(await page.locator('#alerts').getAttribute('data-firing'), '1');
+      assert.match((await page.locator('#alerts strong').textContent()) ?? '', /^1 alert firing$/);
+      assert.match(
+        (await item.textContent()) ?? '',
+        /event-loop-stall service=blocker .*\(warning, since .*\): event loop stalled: blocked for \d+ ms at blockTheLoop/,
+      );
+      // the banner links to the instance, whose charts carry a mark where the alert fired
+      await item.locator('a').click();
+      await page.waitForSelector('main[data-state="ready"]', { timeout: 15_000 });
+      assert.match(await page.evaluate(() => location.hash), /^#\/instance\?key=service%3Dblocker/);
+      await page.waitForSelector('.chart[data-alert-marks="1"]', { timeout: 15_000 });
+      assert.ok((await page.locator('.chart[data-alert-marks="1"]').count()) > 0);
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
   test('a killed app fires instance-down within interval × missed + for + a window, and resolves when it comes back', async () => {
-    const app = await startApp(agent.udp);
+    const app = await startApp(agent.tcp);
     apps.push(app);
     // the agent learns the app's interval (1 s) from its reports
     await until(
@@ -426,7 +460,7 @@ notify:
     assert.ok(Date.parse(b.at as string) - lastReport <= 3000 + 1000 + 1000 + 1000, `fired ${b.value} s after the last report`);
     assert.ok(Date.now() - killed < 30_000);
     // the app comes back (a new process of the same service on the same host): resolved
-    apps.push(await startApp(agent.udp));
+    apps.push(await startApp(agent.tcp));
     await until(async () => hook.states('instance-down').length > 1, 30_000, 'instance-down resolved');
     assert.deepEqual(hook.states('instance-down'), ['firing', 'resolved']);
   });

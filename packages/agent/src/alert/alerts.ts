@@ -6,7 +6,7 @@ import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import { IDENTITY, instanceKey, parseTags, type StoreReader } from '../store/reader.js';
 import { handleApi } from '../web/api.js';
 import { type Change, changeLine, Notifier } from './notify.js';
-import type { NotifierSpec, Rule } from './rules.js';
+import type { NotifierSpec, Rule, Severity } from './rules.js';
 
 /** What the alerts read from the agent (a narrow view, so tests can stand one up). */
 export interface AlertHost {
@@ -33,6 +33,25 @@ export interface GroupView {
   changed: number;
   /** epoch ms of the last observation */
   seen: number;
+}
+
+/** `GET /api/v1/alerts` (docs/agent-alerts.md). */
+export interface AlertsView {
+  /** every group firing now (or clearing: its condition gone, not yet for `for`) */
+  firing: Array<{
+    alert: string;
+    severity: Severity;
+    group: Record<string, string>;
+    value: number | null;
+    message: string;
+    /** epoch ms: when it fired */
+    since: number;
+    link: string;
+  }>;
+  rules: Array<Omit<Rule, 'builtin' | 'source'> & { builtin?: string; source: string; error?: string; groups: GroupView[] }>;
+  /** the last 1,000 changes, oldest first */
+  history: Change[];
+  notifiers: Array<{ name: string; type: string } & ExporterStatus>;
 }
 
 interface Group extends GroupView {
@@ -430,8 +449,8 @@ export class Alerts {
   private readonly learned = new Map<string, Map<string, { last: number; interval?: number }>>();
 
   /** `GET /api/v1/alerts`: every rule with its groups, what fires now, the last changes, the notifiers' queues. */
-  view(): unknown {
-    const firing: unknown[] = [];
+  view(): AlertsView {
+    const firing: AlertsView['firing'] = [];
     const rules = this.rules.map((r) => {
       const groups = [...(this.state.get(r.name)?.values() ?? [])].map(
         (g): GroupView => ({

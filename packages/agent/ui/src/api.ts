@@ -2,6 +2,8 @@
 
 import type { Instance, SeriesInfo, StoredEvent, QueryResult as StoreResult } from '../../src/store/reader.js';
 
+export type { AlertsView } from '../../src/alert/alerts.js';
+export type { Change as AlertChange } from '../../src/alert/notify.js';
 export type { Instance, SeriesInfo };
 /** A recorded event (a stall an app reported). */
 export type AgentEvent = StoredEvent;

@@ -15,6 +15,8 @@ export interface ChartOptions {
   onZoom?: (from: number, to: number) => void;
   /** a line at each of these times (epoch s), e.g. stalls */
   markers?: number[];
+  /** a solid line where an alert fired (red) or resolved (green), epoch s */
+  alertMarks?: Array<{ t: number; state: 'firing' | 'resolved' }>;
 }
 
 export interface Chart {
@@ -23,6 +25,8 @@ export interface Chart {
   setData(t: number[], values: Array<Array<number | null>>): void;
   /** dashed lines at these times (epoch s): the instance's stalls */
   setMarkers(ts: number[]): void;
+  /** solid lines where an alert of this instance fired and resolved */
+  setAlertMarks(marks: Array<{ t: number; state: 'firing' | 'resolved' }>): void;
   destroy(): void;
 }
 
@@ -152,6 +156,22 @@ export function chart(opts: ChartOptions): Chart {
         ],
         draw: [
           (self) => {
+            if (!opts.alertMarks?.length) return;
+            const ctx = self.ctx;
+            ctx.save();
+            ctx.lineWidth = 2;
+            for (const m of opts.alertMarks) {
+              const x = Math.round(self.valToPos(m.t, 'x', true));
+              if (x < self.bbox.left || x > self.bbox.left + self.bbox.width) continue;
+              ctx.strokeStyle = cssVar(m.state === 'firing' ? '--bad' : '--ok');
+              ctx.beginPath();
+              ctx.moveTo(x, self.bbox.top);
+              ctx.lineTo(x, self.bbox.top + self.bbox.height);
+              ctx.stroke();
+            }
+            ctx.restore();
+          },
+          (self) => {
             if (!opts.markers?.length) return;
             const ctx = self.ctx;
             ctx.save();
@@ -217,6 +237,11 @@ export function chart(opts: ChartOptions): Chart {
     setMarkers(ts) {
       opts.markers = ts;
       el.dataset.markers = String(ts.length);
+      u?.redraw(false, false);
+    },
+    setAlertMarks(marks) {
+      opts.alertMarks = marks;
+      el.dataset.alertMarks = String(marks.length);
       u?.redraw(false, false);
     },
     destroy() {

@@ -1,4 +1,4 @@
-import { type AgentEvent, api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
+import { type AgentEvent, type AlertChange, type AlertsView, api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
 import { ago, type Unit } from './format.js';
@@ -143,6 +143,14 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
   const title = mode === 'instance' ? `Instance ${key.replace(/,/g, ' · ').replace(/=/g, ' ')}` : `Service ${ctx.params.get('name')}`;
   root.append(h('h1', {}, title), meta, grid, distTitle, distGrid);
 
+  /** the instance's identity tags (`service=api,host=h,pid=1` → {service, host, pid}) */
+  const identity = Object.fromEntries(key.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+  /** an alert's group is this instance's when each of its tags is the instance's (a service view: the same service) */
+  const concerns = (c: AlertChange): boolean => {
+    const g = Object.entries(c.group);
+    if (g.length === 0) return false;
+    return mode === 'service' ? c.group.service === identity.service : g.every(([k, v]) => identity[k] === v);
+  };
   const charts = new Map<string, Chart>();
   /** the series this instance (or service) has: looked up once per view */
   let found: SeriesInfo[] | undefined;
@@ -176,7 +184,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       const queryOf = (l: Line) => ({ name: l.name, tags, agg: mode === 'service' ? (l.fleet ?? l.agg) : l.agg, by: '', from, to, step });
       // every chart's queries in one request, beside the instance list and (the first time) the series
       const first = defsOf(known);
-      const [insts, f, rs, evs] = await Promise.all([
+      const [insts, f, rs, evs, changes] = await Promise.all([
         api<{ instances: Instance[] }>('/api/v1/instances'),
         known ?? api<{ series: SeriesInfo[] }>('/api/v1/series', { tags, limit: 5000 }).then((r) => r.series),
         batch(first.flatMap((d) => d.lines.map(queryOf))),
@@ -188,6 +196,11 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
         }).then(
           (r) => r.events,
           () => [] as AgentEvent[],
+        ),
+        // alerts of this instance (or service) that fired or resolved in the range: a solid mark on every chart
+        api<AlertsView>('/api/v1/alerts').then(
+          (v) => v.history.filter((c) => c.at >= from && c.at <= to && concerns(c)),
+          () => [] as AlertChange[],
         ),
       ]);
       found = f;
@@ -247,6 +260,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
           keep.map(([l, r]) => on(t, r, l.scale)),
         );
         c.setMarkers(evs.map((e) => e.t));
+        c.setAlertMarks(changes.map((x) => ({ t: x.at / 1000, state: x.state })));
       }
       distTitle.hidden = distGrid.childElementCount === 0;
       if (charts.size === 0) grid.replaceChildren(h('div', { class: 'empty' }, `Nothing stored for ${key} in this range.`));

@@ -1,4 +1,5 @@
-import { setToken, stats, Unauthorized } from './api.js';
+import { type AlertsView, api, setToken, stats, Unauthorized } from './api.js';
+import { h } from './dom.js';
 import { explorer } from './explorer.js';
 import { instanceView } from './instance.js';
 import { overview } from './overview.js';
@@ -12,6 +13,7 @@ const RANGES: Record<string, number> = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6
 const LIVE_EVERY = 10_000;
 
 const main = document.getElementById('view') as HTMLElement;
+const banner = document.getElementById('alerts') as HTMLElement;
 const status = document.getElementById('status') as HTMLElement;
 const live = document.getElementById('live') as HTMLInputElement;
 const dialog = document.getElementById('token-dialog') as HTMLDialogElement;
@@ -73,12 +75,52 @@ function markControls(): void {
   }
 }
 
+/** The banner above every view: the alerts firing now, each linking to its instance or service. */
+async function alertsBanner(): Promise<void> {
+  let v: AlertsView;
+  try {
+    v = await api<AlertsView>('/api/v1/alerts');
+  } catch {
+    return; // the view reports an agent it cannot reach, and asks for a token
+  }
+  banner.dataset.firing = String(v.firing.length);
+  if (v.firing.length === 0) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  const critical = v.firing.some((f) => f.severity === 'critical');
+  banner.className = `alerts ${critical ? 'critical' : 'warning'}`;
+  const shown = v.firing.slice(0, 8);
+  banner.replaceChildren(
+    h('strong', {}, `${v.firing.length} alert${v.firing.length > 1 ? 's' : ''} firing`),
+    h(
+      'ul',
+      {},
+      ...shown.map((f) => {
+        const group = Object.entries(f.group)
+          .map(([k, x]) => `${k}=${x}`)
+          .join(' ');
+        return h(
+          'li',
+          { 'data-alert': f.alert, 'data-severity': f.severity },
+          h('a', { href: f.link.replace(/^\//, '') }, f.alert),
+          ` ${group ? `${group} ` : ''}(${f.severity}, since ${new Date(f.since).toLocaleTimeString()}): ${f.message}`,
+        );
+      }),
+      ...(v.firing.length > shown.length ? [h('li', {}, `… and ${v.firing.length - shown.length} more (GET /api/v1/alerts)`)] : []),
+    ),
+  );
+  banner.hidden = false;
+}
+
 async function refresh(): Promise<void> {
   const mine = generation;
   clearTimeout(timer);
   if (!view) return;
   main.dataset.state = 'loading';
   status.classList.remove('error');
+  void alertsBanner();
   try {
     await view.refresh();
     if (mine !== generation) return;
