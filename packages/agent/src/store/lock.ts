@@ -1,30 +1,27 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 /** The data directory cannot be used: another agent holds it, or a file in it cannot be written. */
 export class DataDirError extends Error {}
 
-/** The lock file's name under the data directory; it holds the pid of the agent using the directory. */
+/** The file under the data directory naming the agent that holds it: its pid, then its host name. */
 export const LOCK_FILE = 'ekg-agent.pid';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, under another user
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** The SQLite file whose exclusive lock is the data directory's lock. */
+export const LOCK_DB = 'ekg-agent.lock';
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException).code ?? '';
 
 /**
- * Takes the data directory for this process: creates `<dir>/ekg-agent.pid` holding its pid, or
- * refuses (DataDirError) when a live process holds it, naming the directory and that pid. A lock left
- * by a process that is gone (a crash, a kill -9) is taken over. Files the agent will write there
- * (`files`, e.g. the database and its WAL) are checked too, so that a read-only file is named as
- * such before SQLite reports it in its own words.
+ * Takes the data directory for this process, or refuses (DataDirError) when another process holds
+ * it, naming the directory and that process's pid. The lock is SQLite's own exclusive lock on
+ * `<dir>/ekg-agent.lock` (a POSIX record lock): the kernel drops it when its holder dies however it
+ * dies, so a crash or a kill -9 leaves nothing stale, and it holds across containers sharing the
+ * directory (where pids mean nothing). `<dir>/ekg-agent.pid` names the holder for the message.
+ * Files the agent will write there (`files`, e.g. the database and its WAL) are checked too, so that
+ * a read-only file is named as such before SQLite reports it in its own words.
  */
 export function lockDataDir(dir: string, files: string[] = []): { path: string; release(): void } {
   try {
@@ -34,51 +31,57 @@ export function lockDataDir(dir: string, files: string[] = []): { path: string; 
       `cannot create the data directory ${dir} (${code(err) || (err as Error).message}); create it writable for this user, or choose another --data directory`,
     );
   }
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx', 0o644);
-    } catch (err) {
-      if (code(err) !== 'EEXIST') {
-        throw new DataDirError(
-          `the data directory ${dir} is not writable (${code(err) || (err as Error).message}); ekg-agent keeps its database and lock there: make it writable for this user, or choose another --data directory`,
-        );
-      }
-      let text = '';
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch {
-        // removed meanwhile: try again
-      }
-      const pid = Number(text.trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-        throw new DataDirError(
-          `the data directory ${dir} is in use by another ekg-agent (pid ${pid}${pid === process.pid ? ', this process' : ''}); stop that one, or give this one another --data directory`,
-        );
-      }
-      // a stale lock: its process is gone
-      if (attempt >= 3) throw new DataDirError(`cannot take the lock ${path}: it keeps coming back; is another agent starting?`);
-      try {
-        unlinkSync(path);
-      } catch {
-        // someone else removed it first
-      }
-      continue;
-    }
-    try {
-      writeSync(fd, `${process.pid}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    break;
+  const notWritable = (err: unknown) =>
+    new DataDirError(
+      `the data directory ${dir} is not writable (${code(err) || (err as Error).message}); ekg-agent keeps its database and lock there: make it writable for this user, or choose another --data directory`,
+    );
+  try {
+    closeSync(openSync(join(dir, LOCK_DB), 'a'));
+  } catch (err) {
+    throw notWritable(err);
   }
-  const release = () => {
+  let db: Database.Database;
+  try {
+    db = new Database(join(dir, LOCK_DB), { timeout: 0 });
+    db.pragma('locking_mode = EXCLUSIVE');
+  } catch (err) {
+    throw notWritable(err);
+  }
+  const path = join(dir, LOCK_FILE);
+  try {
+    // the first write takes the exclusive lock; in EXCLUSIVE locking mode it is kept until close
+    db.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER); COMMIT');
+  } catch (err) {
+    db.close();
+    if (code(err) !== 'SQLITE_BUSY' && code(err) !== 'SQLITE_LOCKED') throw notWritable(err);
+    let holder = 'its pid unknown';
     try {
-      if (Number(readFileSync(path, 'utf8').trim()) === process.pid) unlinkSync(path);
+      const [pid, host] = readFileSync(path, 'utf8').split('\n');
+      if (pid)
+        holder = `pid ${pid}${host && host !== hostname() ? ` on ${host}` : ''}${Number(pid) === process.pid ? ', this process' : ''}`;
+    } catch {
+      // written a moment after the lock is taken
+    }
+    throw new DataDirError(
+      `the data directory ${dir} is in use by another ekg-agent (${holder}); stop that one, or give this one another --data directory`,
+    );
+  }
+  try {
+    writeFileSync(path, `${process.pid}\n${hostname()}\n`);
+  } catch (err) {
+    db.close();
+    throw notWritable(err);
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    try {
+      if (Number(readFileSync(path, 'utf8').split('\n')[0]) === process.pid) unlinkSync(path);
     } catch {
       // already gone
     }
+    db.close();
   };
   try {
     for (const f of files) checkWritable(join(dir, f));
