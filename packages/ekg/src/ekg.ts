@@ -264,6 +264,24 @@ export class Ekg {
     const transports = transportsFor({ ...options, service: options.service ?? this.options.labels.service });
     if (transports.length === 0) return;
     this.reporting = new Reporting([...(this.reporting?.transports ?? []), ...transports]);
+    if (!this.onBeforeExit) {
+      // A job that ends before its first window closes (a 3 s cron job on 10 s windows) still reports: when the loop
+      // runs dry, the open window is closed and sent once, and the sends are waited for. Nothing here keeps a
+      // process alive longer than that.
+      this.onBeforeExit = () => {
+        if (this.closing || this.state === 'closed') return;
+        void this.close();
+      };
+      process.once('beforeExit', this.onBeforeExit);
+    }
+  }
+
+  private onBeforeExit: (() => void) | undefined;
+
+  /** The open window, closed and sent to every reporter before they close (once; bounded by `timeout`). */
+  private async finalWindow(): Promise<void> {
+    if (!this.reporting) return;
+    await settle('final window', () => this.flush().then(() => undefined), this.options.timeout);
   }
 
   /** Resolves once every vital's init() has settled (failed ones are reported, not thrown). */
@@ -668,6 +686,9 @@ export class Ekg {
     for (const [sig, h] of this.signalHandlers) process.off(sig, h);
     this.signalHandlers.clear();
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    if (this.onBeforeExit) process.off('beforeExit', this.onBeforeExit);
+    // the partial window since the last tick goes out before the reporters close (SIGTERM, close(), a job's end)
+    await this.finalWindow();
     this.unsubscribe();
     this.watchdog?.stop();
     this.sampler.release();

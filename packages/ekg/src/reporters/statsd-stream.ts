@@ -9,6 +9,8 @@ const MIN_BACKOFF = 500;
 const MAX_BACKOFF = 30_000;
 /** a stalled reader must not make the app buffer without end */
 const MAX_BUFFERED = 1 << 20;
+/** how long close() waits for a connection still being made, so that the last window can go */
+const CLOSE_WAIT_MS = 2000;
 
 /**
  * StatsD over TCP or a Unix stream socket: newline-terminated lines. Connects on first use,
@@ -105,6 +107,22 @@ export class StreamTransport implements Transport {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // a window still waiting for the connection (a job's last one) gets a bounded chance to go
+    const connecting = this.socket;
+    if (connecting && !this.open && this.pending) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, CLOSE_WAIT_MS);
+        t.unref();
+        connecting.once('connect', () => {
+          clearTimeout(t);
+          r();
+        });
+        connecting.once('close', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
     const s = this.socket;
     this.socket = undefined;
     if (s && this.open) await new Promise<void>((r) => s.end(() => r()));

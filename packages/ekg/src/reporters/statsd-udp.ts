@@ -4,6 +4,10 @@ import { isIP } from 'node:net';
 import { pack, type StatsdFormat, statsdEvent, statsdLines } from '../formats/statsd.js';
 import { newStats, Outage, type Transport, type WindowPayload } from './transport.js';
 
+/** how long close() waits for the last datagrams (a name to resolve, a socket to bind) */
+const CLOSE_WAIT_MS = 2000;
+const unrefDelay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
 export interface UdpOptions extends StatsdFormat {
   host: string;
   port: number;
@@ -32,8 +36,13 @@ export class UdpTransport implements Transport {
     if (this.closed) return;
     const packets = pack(statsdLines(w.measurements(), this.o), this.o.maxPacket ?? 1432);
     if (packets.length === 0) return;
-    this.deliver(packets).catch((err: unknown) => this.outage.fail(err));
+    const d = this.deliver(packets).catch((err: unknown) => this.outage.fail(err));
+    this.inflight.add(d);
+    void d.finally(() => this.inflight.delete(d));
   }
+
+  /** deliveries not yet handed to the kernel: close() waits for them, so a job's last window is not lost */
+  private readonly inflight = new Set<Promise<void>>();
 
   event(title: string, text: string): void {
     if (this.closed) return;
@@ -95,6 +104,7 @@ export class UdpTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.inflight.size > 0) await Promise.race([Promise.all(this.inflight), unrefDelay(CLOSE_WAIT_MS)]);
     const s = this.socket;
     this.socket = undefined;
     if (s) await new Promise<void>((r) => s.close(() => r()));
