@@ -46,7 +46,8 @@ const gc = (kind: string): MetricDef[] => [
     help: `${kind} collections in the window`,
     prometheus: `nodejs_gc_duration_seconds_count{kind="${kind}"}`,
     otel: `v8js.gc.duration (count, v8js.gc.type=${kind})`,
-    ...(kind === 'major' ? { heroku: 'node.gc.old.collections' } : kind === 'minor' ? { heroku: 'node.gc.young.collections' } : {}),
+    // Heroku's collector counts every collection that is not minor as old (so old + young = all)
+    heroku: kind === 'minor' ? 'node.gc.young.collections' : 'node.gc.old.collections',
   },
   {
     path: `runtime.gc.${kind}.pause`,
@@ -55,7 +56,7 @@ const gc = (kind: string): MetricDef[] => [
     help: `total ${kind} GC pause in the window`,
     prometheus: `nodejs_gc_duration_seconds_sum{kind="${kind}"}`,
     otel: `v8js.gc.duration (sum, v8js.gc.type=${kind})`,
-    ...(kind === 'major' ? { heroku: 'node.gc.old.pause.ns' } : kind === 'minor' ? { heroku: 'node.gc.young.pause.ns' } : {}),
+    heroku: kind === 'minor' ? 'node.gc.young.pause.ns' : 'node.gc.old.pause.ns',
   },
   { path: `runtime.gc.${kind}.max`, unit: 'ms', kind: 'summary', help: `longest ${kind} GC pause in the window` },
 ];
@@ -76,7 +77,14 @@ export const catalogue: readonly MetricDef[] = [
     help: 'share of the window the event loop was busy, 0..1',
     prometheus: 'ekg_eventloop_utilization_ratio',
     otel: 'nodejs.eventloop.utilization',
-    heroku: 'node.eventloop.usage.percent (×100)',
+    // a fraction despite its name: Heroku's collector sends eventLoopUtilization().utilization as is
+    heroku: 'node.eventloop.usage.percent',
+  },
+  {
+    path: 'runtime.eventloop.resolution',
+    unit: 'ms',
+    kind: 'level',
+    help: "the event-loop delay monitor's sampling interval: ekg's delays are net of it, Heroku's node.eventloop.delay.ms.* include it",
   },
   {
     path: 'runtime.eventloop.lag',
@@ -396,6 +404,37 @@ export function familyOf(prometheus: string): string {
 let byPath: Map<string, MetricDef> | undefined;
 let patterns: Array<[RegExp, MetricDef]> | undefined;
 /** The catalogue entry of a /stats or StatsD name (`runtime.heap.space.old_space.used` matches its `*` entry). */
+/** How a catalogued value becomes Heroku's: a counter or a gauge, in Heroku's unit and with Heroku's meaning. */
+export interface HerokuSpelling {
+  name: string;
+  counter: boolean;
+  /** ms → ns for the pause counters */
+  scale: number;
+  /** the delay percentiles: Heroku's include the monitor's resolution, which ekg's leave out */
+  plusResolution: boolean;
+}
+
+/**
+ * Heroku's spelling of a path (`runtime.gc.major.count` → `node.gc.old.collections`), or undefined.
+ * Several paths may share one Heroku name (major, incremental and weakcb are all "old"): their
+ * counters add up. The one place the Heroku reporter and the agent's Heroku exporter learn the names.
+ */
+export function herokuOf(path: string): HerokuSpelling | undefined {
+  const m = defOf(path);
+  if (!m?.heroku) return undefined;
+  return {
+    name: m.heroku,
+    counter: m.kind === 'window',
+    scale: m.unit === 'ms' && m.heroku.endsWith('.ns') ? 1e6 : 1,
+    plusResolution: m.path.startsWith('runtime.eventloop.delay.'),
+  };
+}
+
+/** Heroku's name for each catalogued path that has one, in catalogue order (tests and docs). */
+export const herokuPaths: ReadonlyArray<{ path: string; heroku: string }> = catalogue.flatMap((m) =>
+  m.heroku ? [{ path: m.path, heroku: m.heroku }] : [],
+);
+
 export function defOf(path: string): MetricDef | undefined {
   if (!byPath) {
     byPath = new Map();

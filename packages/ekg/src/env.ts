@@ -21,6 +21,20 @@ export interface EnvConfig {
   push: string[];
 }
 
+/**
+ * Heroku's post interval, read as its Node.js collector reads it: `METRICS_INTERVAL_OVERRIDE` in ms
+ * (`parseInt`, so `15000ms` is 15000), at least 10 s; 20 s when unset or not a number. `problem`
+ * says what was wrong with the value and what is used instead, for the one stderr line.
+ */
+export function herokuInterval(env: NodeJS.ProcessEnv = process.env): { ms: number; problem?: [string, string] } {
+  const v = env.METRICS_INTERVAL_OVERRIDE;
+  if (!v) return { ms: 20_000 };
+  const n = Number.parseInt(v, 10);
+  if (Number.isNaN(n)) return { ms: 20_000, problem: ['milliseconds such as 20000', 'the default 20 s is used'] };
+  if (n < 10_000) return { ms: 10_000, problem: ["at least 10000 ms (Heroku's floor)", '10 s is used'] };
+  return { ms: n };
+}
+
 function bad(name: string, value: string, expected: string, consequence: string): void {
   warn('EKG_ERR_BAD_ENV', `${name}=${JSON.stringify(value)} is not valid: expected ${expected}; ${consequence}`);
 }
@@ -104,6 +118,11 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     if (n >= 100) out.interval = n;
     else bad('EKG_INTERVAL', interval, `${DURATION_FORMS}, at least 100ms`, 'the default 10s is used');
   }
+  const heroku = herokuInterval(env);
+  if (heroku.problem && out.push.length > 0) bad('METRICS_INTERVAL_OVERRIDE', env.METRICS_INTERVAL_OVERRIDE ?? '', ...heroku.problem);
+  // On Heroku each window is one post, measured as Heroku's collector measures it (20 s unless
+  // METRICS_INTERVAL_OVERRIDE says otherwise); EKG_INTERVAL still wins.
+  if (env.HEROKU_METRICS_URL && out.push.length > 0 && out.interval === undefined) out.interval = heroku.ms;
   const tags = env.EKG_TAGS;
   if (tags) {
     for (const pair of tags.split(',')) {

@@ -1,41 +1,71 @@
-import type { Snapshot } from '../snapshot.js';
-import { GC_KINDS } from '../vitals/runtime.js';
+import { herokuOf } from '../catalogue.js';
+import type { Measurement } from './measurements.js';
 
+/** The Heroku JSON body; a section with nothing in it is left out, as agentmon leaves it out. */
 export interface HerokuPayload {
-  counters: Record<string, number>;
-  gauges: Record<string, number>;
+  counters?: Record<string, number>;
+  gauges?: Record<string, number>;
 }
 
+/** The monitor's resolution when a window does not say (monitorEventLoopDelay's default, and Heroku's). */
+const DEFAULT_RESOLUTION = 10;
+
 /**
- * Heroku's Node.js language-metrics names, exactly as its collector sends them: GC collections and
- * pause (ns) over the window as counters, event-loop usage (percent) and delay (ms) as gauges.
+ * Heroku's Node.js language metrics over one post, built from ekg's windows. Names and meanings come
+ * from the catalogue (`herokuOf`): counters add up over the windows (and over the paths sharing a name:
+ * major, incremental and weakcb are all `node.gc.old`); usage and delay percentiles are averaged over
+ * the windows weighted by their length, the max delay is the max. When a post is one window — what
+ * ekg/register arranges on Heroku — every value is that window's, as Heroku's collector measures it.
  */
-export function herokuPayload(s: Snapshot): HerokuPayload {
-  const gc = s.runtime.gc.window;
-  let count = 0;
-  let pause = 0;
-  for (const k of GC_KINDS) {
-    count += gc[k].count;
-    pause += gc[k].pause;
+export class HerokuPeriod {
+  private counters = new Map<string, number>();
+  private gauges = new Map<string, { sum: number; weight: number; max: number }>();
+  /** ms covered so far */
+  elapsed = 0;
+
+  add(window: readonly Measurement[], windowMs: number): void {
+    const weight = Math.max(windowMs, 1);
+    const res = window.find((m) => m.name === 'runtime.eventloop.resolution')?.value ?? DEFAULT_RESOLUTION;
+    for (const m of window) {
+      const h = herokuOf(m.name);
+      if (!h) continue;
+      const v = m.value * h.scale + (h.plusResolution ? res : 0);
+      if (h.counter) this.counters.set(h.name, (this.counters.get(h.name) ?? 0) + v);
+      else {
+        const g = this.gauges.get(h.name) ?? { sum: 0, weight: 0, max: Number.NEGATIVE_INFINITY };
+        g.sum += v * weight;
+        g.weight += weight;
+        if (v > g.max) g.max = v;
+        this.gauges.set(h.name, g);
+      }
+    }
+    this.elapsed += windowMs;
   }
-  const ns = (ms: number) => Math.round(ms * 1e6);
-  const d = s.runtime.eventloop.delay;
-  const r3 = (n: number) => Math.round(n * 1000) / 1000;
-  return {
-    counters: {
-      'node.gc.collections': count,
-      'node.gc.pause.ns': ns(pause),
-      'node.gc.old.collections': gc.major.count,
-      'node.gc.old.pause.ns': ns(gc.major.pause),
-      'node.gc.young.collections': gc.minor.count,
-      'node.gc.young.pause.ns': ns(gc.minor.pause),
-    },
-    gauges: {
-      'node.eventloop.usage.percent': r3(s.runtime.eventloop.utilization * 100),
-      'node.eventloop.delay.ms.median': r3(d.p50),
-      'node.eventloop.delay.ms.p95': r3(d.p95),
-      'node.eventloop.delay.ms.p99': r3(d.p99),
-      'node.eventloop.delay.ms.max': r3(d.max),
-    },
-  };
+
+  /** The payload so far (keys in byte order, as agentmon's Go encoder writes them); starts a new period. */
+  take(): HerokuPayload {
+    const out: HerokuPayload = {};
+    const r = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+    const counters = [...this.counters].sort(([a], [b]) => (a < b ? -1 : 1));
+    const gauges = [...this.gauges].sort(([a], [b]) => (a < b ? -1 : 1));
+    if (counters.length > 0) out.counters = Object.fromEntries(counters.map(([k, v]) => [k, Math.round(v)]));
+    if (gauges.length > 0)
+      out.gauges = Object.fromEntries(gauges.map(([k, g]) => [k, r(k.endsWith('.max') ? g.max : g.sum / g.weight, 6)]));
+    this.counters = new Map();
+    this.gauges = new Map();
+    this.elapsed = 0;
+    return out;
+  }
+}
+
+/** One window alone in Heroku's names and meanings. */
+export function herokuPayload(window: readonly Measurement[], windowMs = 1): HerokuPayload {
+  const p = new HerokuPeriod();
+  p.add(window, windowMs);
+  return p.take();
+}
+
+/** How many measurements a payload carries (the `Measurements-Count` header). */
+export function herokuCount(p: HerokuPayload): number {
+  return Object.keys(p.counters ?? {}).length + Object.keys(p.gauges ?? {}).length;
 }

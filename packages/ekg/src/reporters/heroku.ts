@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import { herokuPayload } from '../formats/heroku.js';
+import { herokuInterval } from '../env.js';
+import { HerokuPeriod, herokuCount } from '../formats/heroku.js';
 import { warn } from '../log.js';
 import { newStats, Outage, type Transport, type WindowPayload } from './transport.js';
 
@@ -13,6 +14,11 @@ export interface HerokuOptions {
   retries?: number;
   /** first backoff, ms, doubled each retry and jittered (default 500) */
   backoff?: number;
+  /**
+   * ms between posts, as Heroku's collector posts (default METRICS_INTERVAL_OVERRIDE, at least 10 s, else
+   * 20 s). Windows add up until one post's worth is covered; 0 posts every window.
+   */
+  interval?: number;
 }
 
 /** RFC 3339 in UTC without fractional seconds, as agentmon writes Measurements-Time. */
@@ -24,7 +30,8 @@ class Rejected extends Error {}
 
 /**
  * Heroku-style JSON push: `POST {"counters":{…},"gauges":{…}}` with `Measurements-Count` and
- * `Measurements-Time`, one window per post. One post in flight at most; a window that arrives
+ * `Measurements-Time`, once per interval (Heroku's 20 s or METRICS_INTERVAL_OVERRIDE), in Heroku's
+ * names with Heroku's meanings (formats/heroku.ts). One post in flight at most; a window that arrives
  * meanwhile waits in a single slot (the one it replaces is counted as dropped). Response bodies
  * are always drained and sockets unref'd, so nothing leaks and nothing keeps the app alive.
  */
@@ -39,6 +46,8 @@ export class HerokuTransport implements Transport {
   private closed = false;
   private readonly inflight = new Set<http.ClientRequest>();
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  private readonly period = new HerokuPeriod();
+  private readonly interval: number;
 
   constructor(private readonly o: HerokuOptions) {
     this.url = new URL(o.url);
@@ -48,11 +57,18 @@ export class HerokuTransport implements Transport {
     this.name = `heroku ${this.url.protocol}//${this.url.host}${this.url.pathname}`;
     this.outage = new Outage(this.name, this.stats);
     this.agent = new (this.url.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 1 });
+    this.interval = o.interval ?? herokuInterval().ms;
   }
 
   send(w: WindowPayload): void {
     if (this.closed) return;
-    const body = JSON.stringify(herokuPayload(w.snapshot));
+    const windowMs = w.snapshot.runtime.windowMs;
+    this.period.add(w.measurements(), windowMs);
+    // a post once the windows cover the interval (half a window early rather than a window late)
+    if (this.period.elapsed < this.interval - windowMs / 2) return;
+    const payload = this.period.take();
+    if (herokuCount(payload) === 0) return;
+    const body = JSON.stringify(payload);
     if (this.busy) {
       if (this.next !== undefined) this.stats.dropped++;
       this.next = body;
@@ -74,8 +90,7 @@ export class HerokuTransport implements Transport {
 
   private async deliver(body: string): Promise<void> {
     const retries = this.o.retries ?? 3;
-    const parsed = JSON.parse(body) as { counters: object; gauges: object };
-    const count = Object.keys(parsed.counters).length + Object.keys(parsed.gauges).length;
+    const count = herokuCount(JSON.parse(body));
     for (let attempt = 0; attempt <= retries && !this.closed; attempt++) {
       try {
         await this.post(body, count);

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createEkg, type Ekg } from '../ekg.js';
-import { herokuPayload } from '../formats/heroku.js';
+import { herokuInterval, readEnv } from '../env.js';
+import { HerokuPeriod, herokuPayload } from '../formats/heroku.js';
 import { measurements } from '../formats/measurements.js';
 import { pack, statsdLines } from '../formats/statsd.js';
 import { setLogSink } from '../log.js';
@@ -106,24 +107,102 @@ describe('formats', () => {
   });
 
   test("heroku payload uses Heroku's Node names exactly", () => {
-    const p = herokuPayload(snap);
-    assert.deepEqual(Object.keys(p.counters), [
+    const p = herokuPayload(payload().measurements());
+    assert.deepEqual(Object.keys(p.counters ?? {}), [
       'node.gc.collections',
-      'node.gc.pause.ns',
       'node.gc.old.collections',
       'node.gc.old.pause.ns',
+      'node.gc.pause.ns',
       'node.gc.young.collections',
       'node.gc.young.pause.ns',
     ]);
-    assert.deepEqual(Object.keys(p.gauges), [
-      'node.eventloop.usage.percent',
+    assert.deepEqual(Object.keys(p.gauges ?? {}), [
+      'node.eventloop.delay.ms.max',
       'node.eventloop.delay.ms.median',
       'node.eventloop.delay.ms.p95',
       'node.eventloop.delay.ms.p99',
-      'node.eventloop.delay.ms.max',
+      'node.eventloop.usage.percent',
     ]);
-    for (const v of [...Object.values(p.counters), ...Object.values(p.gauges)]) assert.ok(Number.isFinite(v));
+    for (const v of [...Object.values(p.counters ?? {}), ...Object.values(p.gauges ?? {})]) assert.ok(Number.isFinite(v));
     assert.match(rfc3339(new Date(Date.UTC(2026, 10, 22, 1, 2, 3, 456))), /^2026-11-22T01:02:03Z$/);
+  });
+});
+
+describe("Heroku's meanings", () => {
+  const gcWindow = (minor: number, major: number, incremental: number, weakcb: number, util: number, p99: number, max: number) => {
+    const m = (name: string, value: number, type: 'counter' | 'gauge' = 'gauge') => ({ name, value, type });
+    return [
+      m('runtime.gc.minor.count', minor, 'counter'),
+      m('runtime.gc.minor.pause', minor * 0.5, 'counter'),
+      m('runtime.gc.major.count', major, 'counter'),
+      m('runtime.gc.major.pause', major * 2, 'counter'),
+      m('runtime.gc.incremental.count', incremental, 'counter'),
+      m('runtime.gc.incremental.pause', incremental * 0.25, 'counter'),
+      m('runtime.gc.weakcb.count', weakcb, 'counter'),
+      m('runtime.gc.weakcb.pause', weakcb * 0.125, 'counter'),
+      m('runtime.gc.count', minor + major + incremental + weakcb, 'counter'),
+      m('runtime.gc.pause', minor * 0.5 + major * 2 + incremental * 0.25 + weakcb * 0.125, 'counter'),
+      m('runtime.eventloop.utilization', util),
+      m('runtime.eventloop.resolution', 10),
+      m('runtime.eventloop.delay.p50', 0.05),
+      m('runtime.eventloop.delay.p95', 1.5),
+      m('runtime.eventloop.delay.p99', p99),
+      m('runtime.eventloop.delay.max', max),
+      m('runtime.eventloop.delay.p90', 99),
+    ];
+  };
+
+  test('old = every collection that is not minor, so old + young = collections; pause in ns', () => {
+    const p = herokuPayload(gcWindow(5, 1, 3, 2, 0.5, 3, 20));
+    assert.deepEqual(p.counters, {
+      'node.gc.collections': 11,
+      'node.gc.old.collections': 6,
+      'node.gc.old.pause.ns': 2_000_000 + 750_000 + 250_000,
+      'node.gc.pause.ns': 5_500_000,
+      'node.gc.young.collections': 5,
+      'node.gc.young.pause.ns': 2_500_000,
+    });
+  });
+
+  test('usage is the 0-1 fraction; delay percentiles include the 10 ms timer resolution, as Heroku measures them', () => {
+    const p = herokuPayload(gcWindow(0, 0, 0, 0, 0.877, 3, 20));
+    assert.deepEqual(p.gauges, {
+      'node.eventloop.delay.ms.max': 30,
+      'node.eventloop.delay.ms.median': 10.05,
+      'node.eventloop.delay.ms.p95': 11.5,
+      'node.eventloop.delay.ms.p99': 13,
+      'node.eventloop.usage.percent': 0.877,
+    });
+  });
+
+  test('a post covering two windows: counters add up, usage and percentiles by time, the max is the max', () => {
+    const period = new HerokuPeriod();
+    period.add(gcWindow(2, 1, 0, 0, 0.2, 2, 15), 10_000);
+    period.add(gcWindow(4, 0, 1, 0, 0.6, 4, 40), 10_000);
+    assert.equal(period.elapsed, 20_000);
+    const p = period.take();
+    assert.equal(p.counters?.['node.gc.collections'], 8);
+    assert.equal(p.counters?.['node.gc.old.collections'], 2);
+    assert.equal(p.counters?.['node.gc.young.collections'], 6);
+    assert.equal(p.gauges?.['node.eventloop.usage.percent'], 0.4);
+    assert.equal(p.gauges?.['node.eventloop.delay.ms.p99'], 13);
+    assert.equal(p.gauges?.['node.eventloop.delay.ms.max'], 50);
+    assert.equal(period.elapsed, 0);
+    assert.deepEqual(period.take(), {}, 'an empty post has neither section');
+  });
+
+  test('METRICS_INTERVAL_OVERRIDE as Heroku reads it: ms, parseInt, a 10 s floor, 20 s by default', () => {
+    assert.equal(herokuInterval({}).ms, 20_000);
+    assert.equal(herokuInterval({ METRICS_INTERVAL_OVERRIDE: '30000' }).ms, 30_000);
+    assert.equal(herokuInterval({ METRICS_INTERVAL_OVERRIDE: '15000ms' }).ms, 15_000);
+    assert.equal(herokuInterval({ METRICS_INTERVAL_OVERRIDE: '5000' }).ms, 10_000);
+    assert.ok(herokuInterval({ METRICS_INTERVAL_OVERRIDE: '5000' }).problem);
+    assert.equal(herokuInterval({ METRICS_INTERVAL_OVERRIDE: 'soon' }).ms, 20_000);
+    // on Heroku, each window is one post
+    assert.equal(readEnv({ HEROKU_METRICS_URL: 'http://127.0.0.1:1/x' }).interval, 20_000);
+    assert.equal(readEnv({ HEROKU_METRICS_URL: 'http://127.0.0.1:1/x', METRICS_INTERVAL_OVERRIDE: '12000' }).interval, 12_000);
+    assert.equal(readEnv({ HEROKU_METRICS_URL: 'http://127.0.0.1:1/x', EKG_INTERVAL: '5s' }).interval, 5000, 'EKG_INTERVAL wins');
+    assert.equal(readEnv({ EKG_PUSH_URL: 'http://127.0.0.1:1/x' }).interval, undefined);
   });
 });
 
@@ -314,7 +393,7 @@ describe('Heroku-style JSON push', () => {
 
   test('body and headers match the Heroku contract byte for byte; the query string is kept', async () => {
     const s = await sink(() => 200);
-    const t = new HerokuTransport({ url: s.url });
+    const t = new HerokuTransport({ interval: 0, url: s.url });
     try {
       t.send(payload());
       await until(() => t.stats.sent === 1);
@@ -323,7 +402,7 @@ describe('Heroku-style JSON push', () => {
       assert.equal(r.headers['content-type'], 'application/json');
       assert.equal(r.headers['measurements-count'], '11');
       assert.match(String(r.headers['measurements-time']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-      assert.equal(r.body, JSON.stringify(herokuPayload(snap)));
+      assert.equal(r.body, JSON.stringify(herokuPayload(payload().measurements(), snap.runtime.windowMs)));
       assert.deepEqual(Object.keys(JSON.parse(r.body)), ['counters', 'gauges']);
       assert.ok(!t.name.includes('s3cret'), 'the token never shows in names or logs');
     } finally {
@@ -332,9 +411,30 @@ describe('Heroku-style JSON push', () => {
     }
   });
 
+  test('one post per Heroku interval: two 10 s windows make one 20 s post', async () => {
+    const s = await sink(() => 200);
+    const t = new HerokuTransport({ url: s.url, interval: 20_000 });
+    const tenSeconds = (): WindowPayload => ({ ...payload(), snapshot: { ...snap, runtime: { ...snap.runtime, windowMs: 10_000 } } });
+    try {
+      t.send(tenSeconds());
+      t.send(tenSeconds());
+      t.send(tenSeconds());
+      await until(() => t.stats.sent === 1);
+      const one = herokuPayload(payload().measurements());
+      const body = JSON.parse((s.seen[0] as Seen).body) as typeof one;
+      assert.equal(body.counters?.['node.gc.collections'], 2 * (one.counters?.['node.gc.collections'] ?? 0));
+      t.send(tenSeconds());
+      await until(() => t.stats.sent === 2);
+      assert.equal(s.seen.length, 2);
+    } finally {
+      await t.close();
+      s.server.close();
+    }
+  });
+
   test('5xx is retried up to 3 times; 404 is not retried and logged once', async () => {
     const s = await sink(() => 500);
-    const t = new HerokuTransport({ url: s.url, backoff: 10 });
+    const t = new HerokuTransport({ interval: 0, url: s.url, backoff: 10 });
     try {
       t.send(payload());
       await until(() => t.stats.dropped === 1);
@@ -345,7 +445,7 @@ describe('Heroku-style JSON push', () => {
       s.server.close();
     }
     const nf = await sink(() => 404);
-    const t2 = new HerokuTransport({ url: nf.url, backoff: 10 });
+    const t2 = new HerokuTransport({ interval: 0, url: nf.url, backoff: 10 });
     const before = logged.length;
     try {
       t2.send(payload());
@@ -362,7 +462,7 @@ describe('Heroku-style JSON push', () => {
 
   test('a sink that never answers times out and is retried; garbage is an error, not a crash', async () => {
     const s = await sink((n) => (n === 1 ? 'hang' : n === 2 ? 'garbage' : 200));
-    const t = new HerokuTransport({ url: s.url, timeout: 200, backoff: 10 });
+    const t = new HerokuTransport({ interval: 0, url: s.url, timeout: 200, backoff: 10 });
     try {
       t.send(payload());
       await until(() => t.stats.sent === 1);
@@ -389,7 +489,7 @@ describe('Heroku-style JSON push', () => {
         res.end();
       });
     });
-    const t = new HerokuTransport({ url: s.url });
+    const t = new HerokuTransport({ interval: 0, url: s.url });
     try {
       for (let i = 0; i < 10; i++) t.send(payload());
       await until(() => s.seen.length === 1);

@@ -44,7 +44,8 @@ export interface Delay {
 
 /** One window of the runtime, plus the cumulative totals Prometheus wants. */
 export interface RuntimeSample {
-  eventloop: { delay: Delay; utilization: number; lag: number };
+  /** `resolution`: the delay monitor's sampling interval, ms; every delay here is net of it (Heroku's include it) */
+  eventloop: { delay: Delay; utilization: number; lag: number; resolution: number };
   gc: {
     window: Record<GcKind, GcCounter>;
     total: Record<GcKind, { count: number; pause: number; buckets: Buckets }>;
@@ -261,7 +262,7 @@ export class RuntimeMonitor {
     const getRequests = (process as unknown as { _getActiveRequests?: () => unknown[] })._getActiveRequests;
 
     const sample: RuntimeSample = {
-      eventloop: { delay, utilization: elu.utilization, lag: this.lastLag },
+      eventloop: { delay, utilization: elu.utilization, lag: this.lastLag, resolution: res },
       gc: { window: gcWindow, total: this.gcTotal },
       memory: {
         rss: mem.rss,
@@ -364,6 +365,7 @@ export function runtimeStats(s: RuntimeSample): Stats {
       },
       utilization: round(s.eventloop.utilization, 4),
       lag: round(s.eventloop.lag),
+      resolution: s.eventloop.resolution,
     },
     gc,
     memory: {
