@@ -172,11 +172,11 @@ describe('heroku', () => {
     assert.equal(g.headers['content-type'], 'application/json');
     const p = JSON.parse(g.body.toString()) as { counters: Record<string, number>; gauges: Record<string, number> };
     assert.equal(Number(g.headers['measurements-count']), Object.keys(p.counters).length + Object.keys(p.gauges).length);
-    assert.equal(g.headers['measurements-time'], new Date(1_795_000_010_000).toISOString());
+    assert.equal(g.headers['measurements-time'], '2026-11-18T11:06:50Z', 'whole seconds, as agentmon');
     // two windows of 2 major collections and 1.5 ms of pause each: Heroku's names and units
     assert.equal(p.counters['node.gc.old.collections'], 4);
     assert.equal(p.counters['node.gc.old.pause.ns'], 3e6);
-    assert.equal(p.gauges['node.eventloop.usage.percent'], 25);
+    assert.equal(p.gauges['node.eventloop.usage.percent'], 0.25, "a 0-1 fraction, as Heroku's collector sends it");
     assert.equal(p.gauges.seq, 1, 'a gauge keeps its last level');
     await e.close();
   });

@@ -1,77 +1,111 @@
-import { defOf } from 'ekg';
+import { herokuInterval, herokuOf } from 'ekg';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';
 import { measurements } from './measurements.js';
 
 export interface HerokuOptions extends QueueOptions {
-  /** the metrics URL (on Heroku, `HEROKU_METRICS_URL`) */
+  /** the metrics URL (on Heroku, `HEROKU_METRICS_URL`), query string kept */
   url: string;
-  /** how often a payload is posted, ms (default 20 s, as agentmon) */
+  /** ms between posts (default METRICS_INTERVAL_OVERRIDE, at least 10 s, else 20 s: Heroku's cadence) */
   period?: number;
   timeout?: number;
 }
 
+/** The monitor's resolution when an instance does not say (monitorEventLoopDelay's default, and Heroku's). */
+const DEFAULT_RESOLUTION = 10;
+
+/** RFC 3339 in UTC, whole seconds, as agentmon writes Measurements-Time. */
+export function wholeSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
 /**
- * A series under Heroku's Node.js language-metrics name when ekg's catalogue has one (pause in ns,
- * utilization in percent, as Heroku's collector sends them), else under its own name.
+ * The body as agentmon's Go encoder writes it: `counters` then `gauges`, each left out when empty,
+ * keys in byte order, a newline at the end.
  */
-function herokuOf(f: Flushed): { name: string; scale: number } {
-  const spelled = defOf(f.name)?.heroku;
-  if (!spelled) return { name: f.name, scale: 1 };
-  const name = spelled.split(' ')[0] as string;
-  const scale = spelled.includes('×100') ? 100 : name.endsWith('.ns') ? 1e6 : 1;
-  return { name, scale };
+export function agentmonBody(counters: Map<string, number>, gauges: Map<string, number>): string {
+  const section = (m: Map<string, number>) => Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const body: { counters?: object; gauges?: object } = {};
+  if (counters.size > 0) body.counters = section(counters);
+  if (gauges.size > 0) body.gauges = section(gauges);
+  return `${JSON.stringify(body)}\n`;
 }
 
 /**
  * The agentmon contract: every period, `POST {"counters":{…},"gauges":{…}}` with `Content-Type`,
- * `Measurements-Count` and `Measurements-Time`, so ekg-agent stands where agentmon stands. Counters
- * add up over the period (and across instances); gauges keep their last level. A payload waits in
- * the spool like any batch: its time travels with it.
+ * `Measurements-Count` and a whole-second `Measurements-Time`, so ekg-agent stands where agentmon
+ * stands. Counters add up over the period (and across instances); gauges keep their last level, and
+ * only gauges that were sent in the period are posted (agentmon keeps no level from one period to the
+ * next; a level the agent carries is not a new sample). ekg's own series go out under Heroku's Node
+ * names with Heroku's meanings (the catalogue's `herokuOf`): old = every non-minor GC, usage a 0-1
+ * fraction, delays with the monitor's resolution added back, pause in ns. Unlike agentmon, whose
+ * retry re-sends an already consumed body, a failed post waits in the spool and is retried, in order,
+ * with its own time.
  */
 export class HerokuExporter extends QueuedExporter {
   private counters = new Map<string, number>();
   private gauges = new Map<string, number>();
   private periodStart: number | undefined;
+  readonly period: number;
 
   constructor(private readonly o: HerokuOptions) {
     super(`heroku ${new URL(o.url).host}`, o);
+    this.period = o.period ?? herokuInterval().ms;
   }
 
   protected encode(w: FlushResult): Array<{ body: Uint8Array; samples: number }> {
     this.periodStart ??= w.start;
+    const resolution = new Map<string, number>();
+    for (const f of w.series) if (f.name === 'runtime.eventloop.resolution') resolution.set(f.tags, f.value);
     for (const f of w.series) {
-      const { name, scale } = herokuOf(f);
-      for (const [suffix, v] of measurements(f)) {
-        const key = suffix ? `${name}.${suffix}` : name;
-        if (f.kind === 'counter' || suffix === 'count' || suffix === 'sum')
-          this.counters.set(key, (this.counters.get(key) ?? 0) + v * scale);
-        else this.gauges.set(key, v * scale);
-      }
+      if (f.carried) continue;
+      this.add(f, resolution.get(f.tags) ?? DEFAULT_RESOLUTION);
     }
-    if (w.end - this.periodStart < (this.o.period ?? 20_000) - 500) return [];
-    const payload = { counters: Object.fromEntries(this.counters), gauges: Object.fromEntries(this.gauges) };
+    if (w.end - this.periodStart < this.period - 500) return [];
     const samples = this.counters.size + this.gauges.size;
+    const body = agentmonBody(this.counters, this.gauges);
     this.counters = new Map();
     this.gauges = new Map();
     this.periodStart = w.end;
     if (samples === 0) return [];
-    return [{ body: Buffer.from(`${new Date(w.end).toISOString()}\n${JSON.stringify(payload)}`), samples }];
+    return [{ body: Buffer.from(`${wholeSeconds(w.end)}\n${samples}\n${body}`), samples }];
+  }
+
+  private add(f: Flushed, resolution: number): void {
+    const h = herokuOf(f.name);
+    if (h && f.kind !== 'distribution') {
+      const v = f.value * h.scale + (h.plusResolution ? resolution : 0);
+      if (h.counter) this.counters.set(h.name, (this.counters.get(h.name) ?? 0) + v);
+      else this.gauges.set(h.name, v);
+      return;
+    }
+    for (const [suffix, v] of measurements(f)) {
+      const key = suffix ? `${f.name}.${suffix}` : f.name;
+      if (f.kind === 'counter' || suffix === 'count' || suffix === 'sum') this.counters.set(key, (this.counters.get(key) ?? 0) + v);
+      else this.gauges.set(key, v);
+    }
   }
 
   protected deliver(body: Uint8Array): Promise<Outcome> {
+    // `<time>\n<count>\n<body>`; a batch spooled by an older agent has no count line
     const text = Buffer.from(body).toString('utf8');
-    const nl = text.indexOf('\n');
-    const json = text.slice(nl + 1);
-    const p = JSON.parse(json) as { counters: object; gauges: object };
+    const a = text.indexOf('\n');
+    const b = text.indexOf('\n', a + 1);
+    const counted = /^\d+$/.test(text.slice(a + 1, b));
+    const json = counted ? text.slice(b + 1) : text.slice(a + 1);
+    let count = text.slice(a + 1, b);
+    if (!counted) {
+      const p = JSON.parse(json) as { counters?: object; gauges?: object };
+      count = String(Object.keys(p.counters ?? {}).length + Object.keys(p.gauges ?? {}).length);
+    }
     return post(
       this,
       this.o.url,
       json,
       {
         'content-type': 'application/json',
-        'measurements-count': String(Object.keys(p.counters).length + Object.keys(p.gauges).length),
-        'measurements-time': text.slice(0, nl),
+        'measurements-count': count,
+        'measurements-time': wholeSeconds(Date.parse(text.slice(0, a))),
       },
       undefined,
       this.o.timeout ?? 5000,
