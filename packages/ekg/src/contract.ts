@@ -151,6 +151,35 @@ export function internalError(err: unknown): Reply {
   return reply(500, TEXT, `ekg internal error: ${String(msg).slice(0, 300)}\n`);
 }
 
+/** The side server's limits (main thread or watchdog thread alike; docs/limits.md). */
+export const SIDE_SERVER = {
+  /** request line and headers together, bytes (more: 431) */
+  maxHeaderSize: 16 * 1024,
+  /** ms for a whole request to arrive (more: 408) */
+  requestTimeout: 10_000,
+  /** ms for the headers to arrive */
+  headersTimeout: 5_000,
+  /** ms an idle keep-alive connection is kept */
+  keepAliveTimeout: 5_000,
+  /** open connections at once; more are closed at accept */
+  maxConnections: 1024,
+} as const;
+
+/**
+ * The raw answer to bytes Node's HTTP parser refused (a broken request line, header or framing):
+ * 431 for headers over the limit, 408 for a request too slow, else 400, naming the parser's code.
+ */
+export function clientErrorResponse(code: string | undefined): string {
+  const [status, text] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large']
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout']
+        : [400, 'Bad Request'];
+  const body = `bad request: ${/^[A-Z_]{1,40}$/.test(code ?? '') ? code : 'not HTTP/1.1'}\n`;
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: ${TEXT}\r\nContent-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
+}
+
 /**
  * The route table at one prefix, with the token check. `route` answers what the contract alone
  * decides (404, 405, 401) and names the endpoint otherwise; what the endpoint says is the caller's.

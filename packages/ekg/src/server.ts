@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { create as nodeHandler, writeReply } from './adapters/node.js';
 import { Routes } from './contract.js';
 import type { Ekg } from './ekg.js';
 import { Router } from './endpoints.js';
 import { describe } from './errors.js';
 import { warn } from './log.js';
+import { createSideServer } from './side-http.js';
 
 export interface ListenOptions {
   port: number;
@@ -24,15 +25,7 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
   const handler = nodeHandler(router);
   // a side server has no app behind it: the rest is the contract's 404, as in the watchdog's thread
   const notFound = (req: IncomingMessage, res: ServerResponse) => writeReply(res, router.routes.notFound(Routes.path(req.url ?? '/')));
-  const server = createServer(
-    {
-      maxHeaderSize: 16 * 1024,
-      requestTimeout: 10_000,
-      headersTimeout: 5_000,
-      keepAliveTimeout: 5_000,
-    },
-    (req, res) => handler(req, res, () => notFound(req, res)),
-  );
+  const server = createSideServer((req, res) => handler(req, res, () => notFound(req, res)));
   const host = options.host ?? '127.0.0.1';
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -45,7 +38,6 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
       server.off('error', onError);
       // Later socket errors are the client's problem, never the app's.
       server.on('error', () => {});
-      server.on('clientError', (_err, socket) => socket.destroy());
       server.unref();
       ekg.track(server);
       resolve(server);

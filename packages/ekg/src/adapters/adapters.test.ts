@@ -11,6 +11,7 @@ import { Hono } from 'hono';
 import Koa from 'koa';
 import { createEkg, type Ekg } from '../ekg.js';
 import { contractTests } from '../testing/contract-suite.js';
+import { exchange, malformed, parseable, rng } from '../testing/fuzz.js';
 import { baseOf, closeServer, get, listening } from '../testing/http.js';
 
 const TOKEN = 's3cret-token';
@@ -110,6 +111,31 @@ for (const [name, mount] of Object.entries(mounts)) {
     });
 
     contractTests(() => ({ base: app.base, prefix: '/ops', token: TOKEN, healthy: true }));
+
+    test('total on hostile input: malformed request lines, URLs, headers and methods never reach the app as an error', async () => {
+      const port = Number(new URL(app.base).port);
+      const r = rng(7);
+      const statuses: Record<number, number> = {};
+      const problems: string[] = [];
+      const note = (what: string, got: Awaited<ReturnType<typeof exchange>>) => {
+        for (const x of got.statuses) statuses[x] = (statuses[x] ?? 0) + 1;
+        if (got.hung) problems.push(`${what}: hung`);
+        if (got.internalError) problems.push(`${what}: ekg internal error`);
+      };
+      for (let i = 0; i < 40; i++) {
+        let batch = '';
+        for (let k = 0; k < 50; k++) batch += parseable(r, '/ops', TOKEN);
+        note(`batch ${i}`, await exchange(port, batch, 50));
+      }
+      for (let i = 0; i < 300; i++) {
+        const { bytes } = malformed(r, '/ops');
+        note(JSON.stringify(bytes.toString('latin1').slice(0, 60)), await exchange(port, bytes));
+      }
+      assert.deepEqual(problems, []);
+      assert.ok((statuses[200] ?? 0) > 0 && (statuses[404] ?? 0) > 0 && (statuses[405] ?? 0) > 0, JSON.stringify(statuses));
+      assert.equal((await get(app.base, '/ops/heartbeat')).body, 'heartbeat:ok');
+      assert.equal((await get(app.base, '/hello')).body, APP_BODY);
+    });
 
     test('GET /heartbeat answers the KomachiHeartbeat contract', async () => {
       const r = await get(app.base, '/ops/heartbeat');

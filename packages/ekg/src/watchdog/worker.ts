@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
@@ -19,6 +19,7 @@ import {
   wantsJson,
   withHeaders,
 } from '../contract.js';
+import { createSideServer } from '../side-http.js';
 
 /**
  * The watchdog's thread. The main thread writes the time into shared memory every `beat` ms; when
@@ -252,11 +253,7 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
 parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
   if (m.type === 'serve') {
     routes = new Routes(m.prefix as string, m.token as string | undefined);
-    const server = createServer(
-      { maxHeaderSize: 16 * 1024, requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 },
-      onRequest,
-    );
-    server.on('clientError', (_e, socket) => socket.destroy());
+    const server = createSideServer(onRequest);
     server.once('error', (err: NodeJS.ErrnoException) =>
       parentPort?.postMessage({ type: 'listen-error', code: err.code, message: err.message }),
     );
