@@ -18,7 +18,9 @@ before(async () => {
   const config = loadConfig(['--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0', '--flush-interval', '1h', '--store', 'off']);
   assert.notEqual(config, 'help');
   agent = new Agent(config as Exclude<typeof config, 'help'>, [{ name: 'test', write: (w) => void windows.push(w) }]);
-  await agent.start();
+  // no timer: its 1 h windows are aligned to the clock, so at the top of the hour it would close a
+  // window in the middle of a test; every test closes its own with flush()
+  await agent.start({ timer: false });
   const a = agent.addresses();
   udpPort = a.udp as number;
   tcpPort = a.tcp as number;
@@ -26,7 +28,8 @@ before(async () => {
 });
 after(() => agent.stop());
 
-const until = async (fn: () => boolean, ms = 5000) => {
+// the bound is for a failure, not the expected wait
+const until = async (fn: () => boolean, ms = 60_000) => {
   const end = Date.now() + ms;
   while (!fn()) {
     if (Date.now() > end) throw new Error('timed out');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { after, test } from 'node:test';
+import { after, mock, test } from 'node:test';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEkg, type Ekg } from './ekg.js';
@@ -13,8 +13,10 @@ import type { Stats } from './types.js';
 const logged: string[] = [];
 setLogSink((l) => logged.push(l));
 const open: Ekg[] = [];
+// The process's one sampler takes the first instance's interval: an hour, so no window closes by
+// itself in the middle of a test; each test closes windows with flush().
 const make = (o: Parameters<typeof createEkg>[0] = {}) => {
-  const e = createEkg({ signals: false, ...o });
+  const e = createEkg({ signals: false, interval: 3_600_000, ...o });
   open.push(e);
   return e;
 };
@@ -111,8 +113,9 @@ test('GC: every entry of each observer batch is counted', async () => {
   const ekg = make();
   await ekg.flush();
   reference = 0;
-  for (let i = 0; i < 30; i++) gc(); // synchronous: the observer gets them in batches
-  await sleep(100);
+  for (let i = 0; i < 30; i++) gc(); // synchronous: the observers get them in batches, later
+  // both observers are handed each batch in the same dispatch: once this one has all 30, so has ekg's
+  while (reference < 30) await new Promise((r) => setTimeout(r, 5));
   obs.disconnect();
   const snap = await ekg.flush();
   const stats = ekg.statsObject(snap).stats as { runtime: { gc: { count: number; major: { count: number } } } };
@@ -127,9 +130,21 @@ test('GC: every entry of each observer batch is counted', async () => {
 test('http vital: status classes, in flight, aborted, durations — across servers', async () => {
   const ekg = make();
   await ekg.flush();
+  let hangIn: () => void = () => {};
+  let hangClosed: () => void = () => {};
+  const hangArrived = new Promise<void>((r) => {
+    hangIn = r;
+  });
+  const hangGone = new Promise<void>((r) => {
+    hangClosed = r;
+  });
   const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
     const code = Number(req.url?.slice(1)) || 200;
-    if (req.url === '/hang') return; // never answers: the client gives up
+    // never answers: the client gives up (ekg's own listener, attached at request start, sees the close first)
+    if (req.url === '/hang') {
+      res.on('close', () => hangClosed());
+      return hangIn();
+    }
     setTimeout(() => {
       res.statusCode = code;
       res.end();
@@ -138,28 +153,37 @@ test('http vital: status classes, in flight, aborted, durations — across serve
   const a = await listening(createServer(handler));
   const b = await listening(createServer(handler));
   try {
+    // each request timed by the client too: the server's duration lies inside the client's
+    let clientMax = 0;
+    const timed = async (base: string, path: string) => {
+      const t0 = performance.now();
+      await get(base, path);
+      clientMax = Math.max(clientMax, performance.now() - t0);
+    };
     await Promise.all([
-      get(baseOf(a), '/200'),
-      get(baseOf(a), '/201'),
-      get(baseOf(b), '/404'),
-      get(baseOf(b), '/500'),
-      get(baseOf(b), '/302'),
+      timed(baseOf(a), '/200'),
+      timed(baseOf(a), '/201'),
+      timed(baseOf(b), '/404'),
+      timed(baseOf(b), '/500'),
+      timed(baseOf(b), '/302'),
     ]);
     // an aborted request
     await new Promise<void>((resolve) => {
       const req = request(`${baseOf(a)}/hang`);
       req.on('error', () => resolve());
       req.end();
-      setTimeout(() => req.destroy(), 100);
+      // destroyed once the server has it in flight, not after a guessed delay
+      void hangArrived.then(() => req.destroy());
     });
-    await sleep(100);
+    await hangGone;
     const snap = await ekg.flush();
     const h = (ekg.statsObject(snap).stats as { http: Record<string, Record<string, number>> }).http;
     assert.deepEqual(h.requests, { total: 5, rate: h.requests?.rate, '1xx': 0, '2xx': 2, '3xx': 1, '4xx': 1, '5xx': 1 });
     assert.equal(h.inFlight as unknown as number, 0);
     assert.equal(h.aborted as unknown as number, 1);
     assert.ok((h.duration?.p50 ?? 0) >= 15, JSON.stringify(h.duration));
-    assert.ok((h.duration?.max ?? 0) < 1000);
+    // milliseconds: the server's longest is at most what the client measured (µs or ns would be far over)
+    assert.ok((h.duration?.max ?? 0) <= clientMax + 1, `server max ${h.duration?.max} ms, client ${clientMax} ms`);
     const text = ekg.metricsText(snap);
     assert.match(text, /^ekg_http_requests_total\{class="2xx"\} 2$/m);
     assert.match(text, /^ekg_http_request_duration_seconds_count 5$/m);
@@ -169,7 +193,10 @@ test('http vital: status classes, in flight, aborted, durations — across serve
   }
 });
 
-test('checks: a probe storm runs each check once; the verdict is cached for checkCache', async () => {
+test('checks: a probe storm runs each check once; the verdict is cached for checkCache', async (t) => {
+  // the cache's clock is Date: mocked, so a busy machine cannot age the verdict between two probes
+  mock.timers.enable({ apis: ['Date'], now: Date.now() });
+  t.after(() => mock.timers.reset());
   let calls = 0;
   const ekg = make({
     checkCache: 300,
@@ -188,11 +215,12 @@ test('checks: a probe storm runs each check once; the verdict is cached for chec
   const results = await Promise.all(Array.from({ length: 50 }, () => ekg.health()));
   assert.ok(results.every((r) => r.ok));
   assert.equal(calls, 1);
+  mock.timers.tick(299);
   await ekg.health();
-  assert.equal(calls, 1);
-  await sleep(350);
+  assert.equal(calls, 1, 'cached for checkCache');
+  mock.timers.tick(1);
   await ekg.health();
-  assert.equal(calls, 2);
+  assert.equal(calls, 2, 'run again once checkCache has passed');
 });
 
 test('a check returning garbage, an init failure, and a fatal vital', async () => {
