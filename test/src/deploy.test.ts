@@ -208,3 +208,50 @@ test('systemd unit, Procfile and Dockerfile run the agent with options it accept
   assert.match(docker, /EXPOSE 8125\/udp 8125\/tcp 8787\/tcp/);
   assert.ok(readdirSync(K8S).includes('base'));
 });
+
+/** The ConfigMap file a kustomization gives the agent: the last generator named ekg-agent wins (behavior: replace). */
+function agentYaml(dir: string): string {
+  const k = load(join(dir, 'kustomization.yaml'))[0] as unknown as {
+    resources?: string[];
+    configMapGenerator?: Array<{ name: string; files: string[] }>;
+  };
+  const own = (k.configMapGenerator ?? []).filter((g) => g.name === 'ekg-agent').at(-1)?.files[0];
+  if (own) return join(dir, own);
+  const base = (k.resources ?? []).map((r) => join(dir, r)).find((p) => existsSync(join(p, 'kustomization.yaml')));
+  assert.ok(base, `${dir}: an ekg-agent ConfigMap`);
+  return agentYaml(base);
+}
+
+test('the YAML is authoritative: no entry point, container arg or unit flag overrides it; StatsD on the pod loopback unless the YAML says otherwise; the token from a Secret', () => {
+  const docker = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+  const entry = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(docker)?.[1] as string) as string[];
+  assert.deepEqual(entry.slice(2), [], 'the image adds no option to what the config says');
+  // the image's own default config, found through EKG_AGENT_CONFIG: loopback, and the volume for data
+  const copied = /^COPY deploy\/agent\.yaml (\S+)$/m.exec(docker)?.[1];
+  assert.equal(/^ENV EKG_AGENT_CONFIG=(\S+)$/m.exec(docker)?.[1], copied);
+  const image = loadConfig(entry.slice(2), { EKG_AGENT_CONFIG: join(DEPLOY, 'agent.yaml') });
+  assert.ok(image !== 'help');
+  assert.deepEqual([image.statsdUdp?.host, image.http?.host, image.data], ['127.0.0.1', '127.0.0.1', '/var/lib/ekg-agent']);
+
+  const want: Record<string, string> = { base: '127.0.0.1', daemonset: '0.0.0.0' };
+  for (const dir of [join(K8S, 'base'), join(K8S, 'overlays', 'daemonset')]) {
+    const yaml = agentYaml(dir);
+    const agent = containersOf(build(dir)).find(({ c }) => c.name === 'ekg-agent')?.c;
+    assert.deepEqual(agent.args, ['--config', '/etc/ekg-agent/agent.yaml'], `${dir}: the container's args are the config file only`);
+    // what the agent runs with: the image's entry point, the container's args, the ConfigMap's file
+    const c = loadConfig([...entry.slice(2), '--config', yaml], {});
+    assert.ok(c !== 'help');
+    const host = want[dir.endsWith('base') ? 'base' : 'daemonset'] as string;
+    assert.equal(c.statsdUdp?.host, host, `${dir}: StatsD listens where ${yaml} says`);
+    assert.match(readFileSync(yaml, 'utf8'), new RegExp(`^statsd: ${host.replace(/\./g, '\\.')}:8125$`, 'm'));
+    const token = (agent.env as Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>).find(
+      (e) => e.name === 'EKG_AGENT_TOKEN',
+    );
+    assert.deepEqual(token?.valueFrom?.secretKeyRef, { name: 'ekg-agent', key: 'token' }, `${dir}: the API token from the Secret`);
+  }
+  const unit = readFileSync(join(DEPLOY, 'systemd', 'ekg-agent.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/usr\/bin\/env ekg-agent --config \S+$/m, 'the unit passes the config file only');
+  const docs = readFileSync(join(DEPLOY, '..', 'docs', 'deploy.md'), 'utf8');
+  assert.match(docs, /kubectl create secret generic ekg-agent --from-literal=token=/, 'docs/deploy.md shows the token Secret');
+  assert.match(docs, /Authorization: Bearer/, 'and how to use the token');
+});
