@@ -112,6 +112,19 @@ function readSpelling(def: MetricDef, path: string): { name: string; attrs: Arra
  * histograms.
  */
 export function mappingOf(f: Pick<Flushed, 'name' | 'kind'>): Mapping {
+  const key = `${f.kind}:${f.name}`;
+  let m = mappings.get(key);
+  if (!m) {
+    if (mappings.size >= 100_000) mappings.clear();
+    m = mapOnce(f);
+    mappings.set(key, m);
+  }
+  return m;
+}
+/** mappings by kind and name: a window of 100k series reads the catalogue once per name, not once per window */
+const mappings = new Map<string, Mapping>();
+
+function mapOnce(f: Pick<Flushed, 'name' | 'kind'>): Mapping {
   const def = defOf(f.name);
   const plain: Mapping = {
     name: f.name,
@@ -395,7 +408,7 @@ function kvs(b: Buf, num: number, attrs: KeyValue[]): void {
 
 /** The model as an ExportMetricsServiceRequest in protobuf (opentelemetry-proto, metrics/v1 and collector/metrics/v1). */
 export function otlpProto(m: OtlpModel): Uint8Array {
-  const req = new Buf();
+  const req = new Buf(4096);
   for (const r of m.resources) {
     const rm = new Buf();
     const res = new Buf();
