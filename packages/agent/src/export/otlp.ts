@@ -245,6 +245,7 @@ function attr(key: string, v: string): KeyValue {
 
 /**
  * A window as OTLP metrics, valid by construction:
+ * - only what the window observed: a gauge the aggregator carries at its last level is not sent;
  * - a resource per process (`service.name`, `host.name`, `process.pid`, `service.instance.id` from
  *   the tags); `service.name` is `unknown_service` when no tag gives one, as the conventions say;
  * - one attribute per key: the convention's own attributes win over a tag of the same key, a
@@ -261,7 +262,8 @@ export function otlpModel(
   kinds: Map<string, Mapping['type']> = new Map(),
   since = w.start,
 ): OtlpModel {
-  const mapped = w.series.map((f) => ({ f, m: mappingOf(f) }));
+  // a gauge not set in this window is not data (the time model): it is not sent again at its last level
+  const mapped = w.series.filter((f) => !f.carried).map((f) => ({ f, m: mappingOf(f) }));
   // a name's type: remembered, else the first by rank in this window
   const pick = new Map<string, { type: Mapping['type']; rank: number }>();
   for (const { f, m } of mapped) {

@@ -282,6 +282,12 @@ describe('otlp: valid by construction', () => {
     assert.equal(d.values, 1, 'the gauge point counted');
     const b2 = otlpJson(otlpModel(w2 as FlushResult, d, kinds));
     assert.equal(metricsOf(b2).length, 0, 'the next request does not flip k to a gauge');
+    const [, w4] = statsd('g:1|g\nh:1|g', 'h:2|g');
+    assert.deepEqual(
+      metricsOf(otlpJson(otlpModel(w4 as FlushResult))).map((m) => m.name),
+      ['h'],
+      'a gauge not set in the window is not sent at its carried level',
+    );
   });
 
   test('semantic conventions: seconds, up-down counters, required attributes, {request}', () => {
