@@ -173,7 +173,6 @@ test('a silent connection is closed after --statsd-idle-timeout and counted; sto
     c.write('before:1|c\n');
     await new Promise((r) => c.once('close', r));
     assert.equal(a.self.statsd_connections_idle_closed, 1);
-    assert.equal(a.self.metrics_received, 1);
     // a client that never closes its connection, with no idle timeout: the agent still stops
     const h = net.connect(tcpPort(held), '127.0.0.1');
     h.on('error', () => {});
