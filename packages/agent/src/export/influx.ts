@@ -19,8 +19,10 @@ export function influxLines(w: FlushResult): string {
   const ts = Math.round(w.end);
   let out = '';
   for (const f of w.series) {
+    const seen = new Set<string>();
+    // a tag key once (the first value), as line protocol requires; empty values are not allowed
     const tags = tagPairs(f.tags)
-      .filter(([, v]) => v !== '')
+      .filter(([k, v]) => v !== '' && !seen.has(k) && seen.add(k) !== undefined)
       .map(([k, v]) => `,${tag(k)}=${tag(v)}`)
       .join('');
     const fields = measurements(f)

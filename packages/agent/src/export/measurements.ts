@@ -3,10 +3,11 @@ import type { Flushed } from '../aggregate/aggregator.js';
 /**
  * A series' values as flat measurements for exporters without a summary type (Graphite, InfluxDB,
  * Mackerel, Heroku JSON): `['', v]` for a counter's window sum, a gauge or a set; a distribution's
- * count, sum, min, max and percentiles under their own suffixes.
+ * count, sum, min, max and percentiles under their own suffixes. Non-finite values are left out.
  */
 export function measurements(f: Flushed): Array<[string, number]> {
-  if (f.kind !== 'distribution') return [['', f.value]];
+  // a non-finite value (a counter past 1.8e308) is left out: no text protocol or JSON body can carry it
+  if (f.kind !== 'distribution') return Number.isFinite(f.value) ? [['', f.value]] : [];
   const out: Array<[string, number]> = [
     ['count', f.count ?? f.value],
     ['sum', f.sum ?? 0],

@@ -393,3 +393,14 @@ test('YAML: encoding, compression and headers in their shortest form; a bad valu
   writeFileSync(yaml, `exporters:\n  - type: otlp\n    url: ${url}/v1/metrics\n    encoding: xml\n`);
   assert.throws(() => loadConfig(args, {}), /a\.yaml:4: field "exporters\[0\]\.encoding": "xml" must be one of protobuf, json/);
 });
+
+test('Graphite, InfluxDB: a non-finite value is left out (no "Infinity" on the wire); InfluxDB gets each tag key once', async () => {
+  const { graphiteLines } = await import('./graphite.js');
+  const { influxLines } = await import('./influx.js');
+  const w = one('x:1e308|c\nx:1e308|c\nok:1|c|#a:1,a:2');
+  for (const text of [graphiteLines(w), influxLines(w)]) {
+    assert.ok(!/Infinity|NaN/.test(text), text);
+    assert.match(text, /^ok/m);
+  }
+  assert.match(influxLines(w), /^ok,a=1 value=1 \d+$/m);
+});
