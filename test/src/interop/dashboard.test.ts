@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type AgentProcess, type AppProcess, startAgent, startApp, traffic, until } from './processes.js';
-import { need } from './system.js';
+import { need, which } from './system.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium through playwright-core), served by a real
@@ -95,7 +95,7 @@ describe('dashboard', { skip }, () => {
       60_000,
       'the stall event in /api/v1/events',
     );
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    browser = await chromium.launch({ executablePath: which('chromium') as string, args: ['--no-sandbox'] });
   });
   after(async () => {
     await browser?.close();
@@ -237,7 +237,7 @@ describe('dashboard with an agent token', { skip }, () => {
 
   before(async () => {
     agent = await startAgent([], { EKG_AGENT_TOKEN: TOKEN });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    browser = await chromium.launch({ executablePath: which('chromium') as string, args: ['--no-sandbox'] });
   });
   after(async () => {
     await browser?.close();
