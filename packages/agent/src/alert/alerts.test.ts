@@ -255,3 +255,66 @@ test('built-ins are on by default, and a rule of the same name overrides or disa
   assert.deepEqual([down?.missed, down?.severity, down?.source], [5, 'warning', `config ${join(dir, `c${n}.yaml`)}:2`]);
   assert.equal(c.alerts.find((x) => x.name === 'agent-exporter')?.enabled, false);
 });
+
+test("the agent's own parts: a store that cannot write and an exporter that cannot send fire, and resolve when they recover", async () => {
+  const store = { status: { ok: true as boolean, error: undefined as string | undefined } };
+  const ex = {
+    name: 'remote_write vm:8428',
+    status: {
+      batches_sent: 0,
+      samples_sent: 0,
+      failures: 0,
+      batches_rejected: 0,
+      batches_dropped: 0,
+      queued: 0,
+      queued_bytes: 0,
+    } as import('../export/exporter.js').ExporterStatus,
+  };
+  const c = loadConfig(['--config', file('flush_interval: 1s\nalerts:\n  - name: agent-exporter\n    for: 2s\n'), '--store', 'off']);
+  assert.ok(c !== 'help');
+  const alerts = new Alerts({ reader: undefined, store, exporters: [ex] }, c.alerts, [], {
+    data: mkdtempSync(join(dir, 'data-')),
+    window: IV,
+    agentUrl: '',
+  });
+  const at = async (s: number) => (await alerts.evaluate(T + s * 1000, T + s * 1000)).map((x) => [x.alert, x.state, x.group, x.message]);
+  assert.deepEqual(await at(1), []);
+  store.status = { ok: false, error: 'SQLITE_FULL: database or disk is full' };
+  ex.status.last_error = 'ECONNREFUSED';
+  ex.status.queued = 4;
+  assert.deepEqual(await at(2), [], 'a status read once is pending for `for`');
+  assert.deepEqual(await at(3), [['agent-store', 'firing', {}, 'the store cannot write: SQLITE_FULL: database or disk is full']]);
+  assert.deepEqual(await at(4), [
+    ['agent-exporter', 'firing', { exporter: 'remote_write vm:8428' }, 'cannot send (ECONNREFUSED); 4 batches wait in the spool'],
+  ]);
+  store.status = { ok: true, error: undefined };
+  ex.status.last_error = undefined;
+  ex.status.queued = 0;
+  assert.deepEqual(await at(5), []);
+  assert.deepEqual(
+    (await at(6)).map((x) => x.slice(0, 2)),
+    [['agent-store', 'resolved']],
+  );
+  assert.deepEqual(
+    (await at(7)).map((x) => x.slice(0, 2)),
+    [['agent-exporter', 'resolved']],
+  );
+  // rules that need a store say why they cannot run
+  const v = alerts.view();
+  assert.match(v.rules.find((r) => r.name === 'instance-down')?.error ?? '', /no store/);
+});
+
+test('a rule holds at most MAX_GROUPS groups; the rest are counted, not kept', async () => {
+  const { alerts, reader } = setup(RULE.replace('by: [service]', 'by: [id]'));
+  const many = 10_005;
+  reader.query = async (q: Query) => ({
+    t: [q.to / 1000],
+    step: 1,
+    resolution: 1,
+    series: Array.from({ length: many }, (_, i) => ({ tags: { id: String(i) }, values: [500] })),
+  });
+  await alerts.evaluate(T + 500_000, T + 500_000);
+  const r = alerts.view().rules.find((x) => x.name === 'depth');
+  assert.equal(r?.groups.length, 10_000);
+  assert.equal(r?.groups_dropped, 5);
+});

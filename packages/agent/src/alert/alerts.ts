@@ -48,7 +48,17 @@ export interface AlertsView {
     since: number;
     link: string;
   }>;
-  rules: Array<Omit<Rule, 'builtin' | 'source'> & { builtin?: string; source: string; error?: string; groups: GroupView[] }>;
+  rules: Array<
+    Omit<Rule, 'builtin' | 'source'> & {
+      builtin?: string;
+      source: string;
+      /** why the rule could not be evaluated last time (a query refused, no store) */
+      error?: string;
+      /** groups not held past MAX_GROUPS */
+      groups_dropped?: number;
+      groups: GroupView[];
+    }
+  >;
   /** the last 1,000 changes, oldest first */
   history: Change[];
   notifiers: Array<{ name: string; type: string } & ExporterStatus>;
@@ -59,6 +69,7 @@ interface Group extends GroupView {
   cond: boolean;
   notified: number;
   repeats: number;
+  threshold?: number | null;
   /** instance-down: the group's last report, and the shortest step seen between reports (its interval) */
   last?: number;
   interval?: number;
@@ -77,6 +88,8 @@ interface Observation {
 
 /** The last changes kept (and served for the dashboard's marks). */
 const HISTORY = 1000;
+/** groups one rule may hold (a `by` over a tag with unbounded values would grow without it); more are counted and skipped */
+export const MAX_GROUPS = 10_000;
 /** a group that has not reported for this long is gone: instance-down no longer watches it */
 const GONE = 24 * 3600_000;
 
@@ -85,6 +98,9 @@ const keyOf = (tags: Record<string, string>) =>
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
+
+/** the comparison a built-in makes, for notifications (`value` `op` `threshold`) */
+const OPS: Record<string, 'above' | 'below'> = { 'instance-down': 'above', 'heartbeat-failing': 'below' };
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
@@ -104,6 +120,10 @@ function linkOf(tags: Record<string, string>): string {
 export class Alerts {
   private readonly state = new Map<string, Map<string, Group>>();
   private readonly errors = new Map<string, string>();
+  /** groups a rule could not hold past MAX_GROUPS, by rule */
+  private readonly dropped = new Map<string, number>();
+  /** a state moved since the file was written */
+  private dirty = false;
   private history: Change[] = [];
   private stalls: StatsdEvent[] = [];
   private running: Promise<void> | undefined;
@@ -180,6 +200,10 @@ export class Alerts {
         let g = groups.get(key);
         if (!g) {
           if (!o.cond) continue; // a group is kept from its first trouble on
+          if (groups.size >= MAX_GROUPS) {
+            this.dropped.set(rule.name, (this.dropped.get(rule.name) ?? 0) + 1);
+            continue;
+          }
           g = {
             tags: o.tags,
             state: 'ok',
@@ -194,14 +218,18 @@ export class Alerts {
           };
           groups.set(key, g);
         }
+        const was = g.state;
         const c = this.step(rule, g, o, now);
         if (c) changes.push(c);
+        if (g.state !== was) this.dirty = true;
       }
       // groups with nothing new: time still passes for `for`, and for reminders
       for (const [key, g] of groups) {
         if (seen.has(key)) continue;
+        const was = g.state;
         const c = this.step(rule, g, undefined, now);
         if (c) changes.push(c);
+        if (g.state !== was) this.dirty = true;
       }
     }
     if (changes.length > 0) {
@@ -210,7 +238,8 @@ export class Alerts {
       if (this.history.length > HISTORY) this.history = this.history.slice(-HISTORY);
       for (const n of this.notifiers) n.send(changes);
     }
-    this.save();
+    // the file follows every move between states (values and reminders are kept at close)
+    if (this.dirty || changes.length > 0) this.save();
     return changes;
   }
 
@@ -222,6 +251,7 @@ export class Alerts {
         g.value = o.value;
         g.seen = now;
         g.message = o.message;
+        g.threshold = o.threshold;
       }
       g.tags = o.tags;
     }
@@ -232,8 +262,8 @@ export class Alerts {
       severity: rule.severity,
       group: g.tags,
       value: g.value,
-      threshold: o?.threshold ?? rule.above ?? rule.below ?? null,
-      op: rule.above !== undefined ? 'above' : rule.below !== undefined ? 'below' : rule.builtin === 'instance-down' ? 'above' : null,
+      threshold: g.threshold ?? null,
+      op: OPS[rule.builtin ?? ''] ?? (rule.above !== undefined ? 'above' : rule.below !== undefined ? 'below' : null),
       since: g.since,
       at: now,
       message: g.message,
@@ -301,15 +331,11 @@ export class Alerts {
 
   /** What each rule sees now, per group. */
   private async observe(rule: Rule, end: number, now: number, stalls: StatsdEvent[]): Promise<Observation[]> {
-    const iv = this.o.window;
     switch (rule.builtin) {
       case undefined:
         return this.threshold(rule, end);
       case 'heartbeat-failing':
-        return (await this.threshold({ ...rule, metric: 'up', agg: 'min', by: ['target'], below: 1 }, end)).map((o) => ({
-          ...o,
-          message: o.cond ? `the heartbeat probe of ${o.tags.target} fails` : `the heartbeat probe of ${o.tags.target} answers`,
-        }));
+        return this.probes(now);
       case 'instance-down':
         return this.instances(rule, now);
       case 'event-loop-stall':
@@ -336,7 +362,7 @@ export class Alerts {
             value: null,
             threshold: null,
             message: st.ok ? 'the store writes again' : `the store cannot write: ${st.error ?? 'unknown error'}`,
-            since: end - iv,
+            since: now, // a status read now, not a window's value
           },
         ];
       }
@@ -351,7 +377,7 @@ export class Alerts {
             message: failing
               ? `cannot send (${e.status.last_error}); ${e.status.queued} batches wait in the spool`
               : 'sending again; the spool is drained',
-            since: end - iv,
+            since: now, // a status read now, not a window's value
           };
         });
     }
@@ -396,6 +422,40 @@ export class Alerts {
         since: i >= 0 ? ((r.t[i] as number) - r.step) * 1000 : end,
       };
     });
+  }
+
+  /**
+   * heartbeat-failing: each probed target's health as the store keeps it from its probes (what
+   * `/api/v1/instances` and the dashboard's badge say): `down` holds, `up` clears; between probes
+   * nothing changes.
+   */
+  private async probes(now: number): Promise<Observation[]> {
+    const reader = this.host.reader;
+    if (!reader) throw new Error('no store to read probes from (--store off)');
+    const out: Observation[] = [];
+    for (const i of await reader.instances()) {
+      if (i.health !== 'up' && i.health !== 'down') continue;
+      const name = i.target ?? i.key;
+      out.push({
+        tags:
+          i.target !== undefined
+            ? { target: i.target }
+            : Object.fromEntries(
+                Object.entries(i)
+                  .filter(([k]) => (IDENTITY as readonly string[]).includes(k))
+                  .map(([k, v]) => [k, String(v)]),
+              ),
+        cond: i.health === 'down',
+        value: i.health === 'up' ? 1 : 0,
+        threshold: 1,
+        message:
+          i.health === 'down'
+            ? `the heartbeat probe of ${name} fails${i.reason ? `: ${i.reason}` : ''}`
+            : `the heartbeat probe of ${name} answers`,
+        since: now,
+      });
+    }
+    return out;
   }
 
   /** instance-down: a group is down when none of its instances has reported for its interval × `missed`. */
@@ -490,6 +550,7 @@ export class Alerts {
         enabled: r.enabled,
         source: r.source,
         ...(this.errors.has(r.name) ? { error: this.errors.get(r.name) } : {}),
+        ...(this.dropped.has(r.name) ? { groups_dropped: this.dropped.get(r.name) } : {}),
         groups,
       };
     });
@@ -543,6 +604,7 @@ export class Alerts {
     // nothing to keep, nothing written (an agent with no trouble yet leaves no file)
     if (!this.loaded && Object.keys(rules).length === 0 && this.history.length === 0) return;
     this.loaded = true;
+    this.dirty = false;
     try {
       mkdirSync(this.o.data, { recursive: true });
       writeFileSync(`${this.file}.tmp`, JSON.stringify({ version: 1, rules, history: this.history }));
