@@ -21,7 +21,7 @@ function freePort(): Promise<number> {
 }
 
 test('npm start: the demo app reports into the agent, whose dashboard and API show it; Ctrl-C stops both', {
-  timeout: 60_000,
+  timeout: 180_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ekg-start-'));
   const [statsd, http] = [await freePort(), await freePort()];
@@ -39,7 +39,7 @@ test('npm start: the demo app reports into the agent, whose dashboard and API sh
   });
   try {
     const base = `http://127.0.0.1:${http}`;
-    await until(async () => out.includes('the dashboard:'), 20_000, 'the start lines');
+    await until(async () => out.includes('the dashboard:'), 60_000, 'the start lines');
     assert.match(out, new RegExp(`the dashboard: ${base}/`));
     const page = await fetch(`${base}/`);
     assert.equal(page.status, 200);
@@ -50,7 +50,7 @@ test('npm start: the demo app reports into the agent, whose dashboard and API sh
         const r = (await (await fetch(`${base}/api/v1/instances`)).json()) as { instances: Array<{ service?: string; health: string }> };
         return r.instances.find((i) => i.service === 'example');
       },
-      20_000,
+      60_000,
       'the demo app in /api/v1/instances',
     );
     assert.equal(inst.health, 'reporting');
@@ -61,7 +61,7 @@ test('npm start: the demo app reports into the agent, whose dashboard and API sh
         };
         return (r.series[0]?.values.filter((v) => v !== null).length ?? 0) >= 2;
       },
-      20_000,
+      60_000,
       'event-loop delay in the store',
     );
     const exited = new Promise<number | null>((r) => proc.once('exit', r));
