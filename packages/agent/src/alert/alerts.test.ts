@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -317,4 +317,15 @@ test('a rule holds at most MAX_GROUPS groups; the rest are counted, not kept', a
   const r = alerts.view().rules.find((x) => x.name === 'depth');
   assert.equal(r?.groups.length, 10_000);
   assert.equal(r?.groups_dropped, 5);
+});
+
+test('docs/agent-alerts.md: every YAML example loads as typed', () => {
+  const doc = readFileSync(new URL('../../../../docs/agent-alerts.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  assert.ok(blocks.length >= 3);
+  for (const b of blocks) {
+    const c = loadConfig(['--config', file(b)]);
+    assert.ok(c !== 'help');
+    assert.ok(c.alerts.length >= 5, b);
+  }
 });
