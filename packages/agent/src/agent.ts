@@ -234,6 +234,8 @@ export class Agent {
       this.alerts = new Alerts(this, c.alerts, c.notify, {
         data: c.data,
         window: c.flushInterval,
+        // a rule's query has the API's budgets
+        limits: { queryMaxPoints: c.queryMaxPoints, queryTimeout: c.queryTimeout },
         agentUrl: c.http && http ? `http://${c.http.host.includes(':') ? `[${c.http.host}]` : c.http.host}:${http}` : '',
       });
     }

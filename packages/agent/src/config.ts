@@ -90,7 +90,8 @@ Usage: ekg-agent [options]
   --token-file FILE        a bearer token (the file's first line) for the API, /metrics and pushes;
                            or EKG_AGENT_TOKEN. The dashboard asks for it once. /heartbeat stays open
   --config FILE            a YAML file with the same settings (statsd:, http:, flush_interval:, scrape: […], …);
-                           scrape items there may set their own interval, timeout, format and heartbeat
+                           scrape items there may set their own interval, timeout, format and heartbeat;
+                           alerts: and notify: (rules and where they go) are set there only: docs/agent-alerts.md
   --help                   this text
   --version                the version
 

@@ -4,7 +4,7 @@ import { escapeLabel } from 'ekg';
 import type { ExporterStatus } from '../export/exporter.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import { IDENTITY, instanceKey, parseTags, type StoreReader } from '../store/reader.js';
-import { handleApi } from '../web/api.js';
+import { type ApiLimits, handleApi } from '../web/api.js';
 import { type Change, changeLine, Notifier } from './notify.js';
 import type { NotifierSpec, Rule, Severity } from './rules.js';
 
@@ -138,7 +138,7 @@ export class Alerts {
     private readonly host: AlertHost,
     readonly rules: Rule[],
     notify: NotifierSpec[],
-    private readonly o: { data: string; window: number; agentUrl: string },
+    private readonly o: { data: string; window: number; agentUrl: string; limits?: ApiLimits },
   ) {
     this.file = join(o.data, 'alerts.json');
     this.load();
@@ -398,7 +398,7 @@ export class Alerts {
           .map(([k, v]) => `${k}:${v}`)
           .join(','),
       );
-    const [status, body] = await handleApi(reader, '/api/v1/query', p, end);
+    const [status, body] = await handleApi(reader, '/api/v1/query', p, end, this.o.limits && { ...this.o.limits, started: Date.now() });
     if (status !== 200) throw new Error(`query ${p}: ${(body as { error?: string }).error ?? status}`);
     const r = body as {
       agg: string;
