@@ -329,3 +329,17 @@ test('docs/agent-alerts.md: every YAML example loads as typed', () => {
     assert.ok(c.alerts.length >= 5, b);
   }
 });
+
+test('below, with a tag filter: the query carries the tags; a value under the threshold fires', async () => {
+  const { alerts, reader } = setup(
+    'alerts:\n  - name: throughput\n    metric: queue.depth\n    tags: {service: shop, region: "*"}\n    by: []\n    below: 10\n    severity: warning\n',
+  );
+  reader.value = 3;
+  const c = await alerts.evaluate(T + 600_000, T + 600_000);
+  assert.deepEqual(
+    c.filter((x) => x.alert === 'throughput').map((x) => [x.state, x.value, x.threshold, x.op, x.severity, x.message]),
+    [['firing', 3, 10, 'below', 'warning', 'queue.depth avg 3 below 10']],
+  );
+  const q = reader.queries.at(-1) as Query;
+  assert.deepEqual([q.tags, q.by, q.agg], [{ service: 'shop', region: '*' }, [], 'avg']);
+});
