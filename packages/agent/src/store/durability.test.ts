@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { SqliteStore } from './sqlite.js';
 
 const cli = fileURLToPath(new URL('../cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ekg-durability-'));
@@ -65,12 +66,25 @@ test('kill -9 at any moment leaves a database that opens, passes integrity_check
     const db = new Database(join(dir, 'ekg.db'));
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', `round ${round}`);
-      const points = (db.prepare('SELECT count(*) AS n FROM points_raw').get() as { n: number }).n;
+      // raw points: in head windows (one row a window) and, once compacted, in chunks
+      const points = db
+        .prepare('SELECT (SELECT ifnull(sum(n), 0) FROM head) + (SELECT ifnull(sum(n), 0) FROM chunks WHERE res = 0 AND series > 0)')
+        .pluck()
+        .get() as number;
       assert.ok(points >= before, `round ${round}: ${points} points after ${before}: nothing committed is lost`);
       assert.ok(points > before, `round ${round}: the agent wrote windows before it was killed`);
       before = points;
     } finally {
       db.close();
     }
+  }
+  // the file the last kill left opens as a store, and folding its head into chunks keeps every point
+  const store = new SqliteStore({ path: join(dir, 'ekg.db'), flushInterval: 1000 });
+  try {
+    await store.maintain(Date.now() + 120_000);
+    assert.equal(store.db.prepare('SELECT count(*) FROM head').pluck().get(), 0);
+    assert.equal(store.points(), before);
+  } finally {
+    await store.close();
   }
 });

@@ -6,12 +6,24 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
+import { type Columns, decodeChunk } from './codec.js';
 import { SqliteStore, StoreError } from './sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const path = () => join(dir, `t${n++}`, 'ekg.db');
+
+/** A series' points at one resolution (0 raw, 1 minutes, 2 hours), read from its chunks. */
+function chunkPoints(store: SqliteStore, name: string, tags: string, res: number): Columns[] {
+  const id = store.db.prepare('SELECT id FROM series WHERE name = ? AND tags = ?').pluck().get(name, tags) as number;
+  const blobs = store.db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? ORDER BY b').pluck().all(id, res) as Uint8Array[];
+  return blobs.map((b) => decodeChunk(b));
+}
+
+/** Points of every real series at one resolution. */
+const pointsAt = (store: SqliteStore, res: number) =>
+  store.db.prepare('SELECT ifnull(sum(n), 0) FROM chunks WHERE res = ? AND series > 0').pluck().get(res) as number;
 
 /** `count` windows of 10 s ending at `firstEnd`, `firstEnd + 10 s`, …: a gauge, a counter and a timer per instance. */
 function windows(firstEnd: number, count: number, instances = 1): FlushResult[] {
@@ -44,26 +56,29 @@ test('rollups merge windows per minute and per hour (sketches merged, not percen
   for (const w of windows(first, 3 * 360, 2)) store.write(w);
   assert.equal(store.status.windows_written, 1080);
   await store.maintain(now);
-  const count = (t: string) => (store.db.prepare(`SELECT count(*) AS c FROM ${t}`).get() as { c: number }).c;
+  const head = store.db.prepare('SELECT count(*) FROM head').pluck().get() as number;
+  assert.ok(head <= 6, `${head} windows left in the head: only the minute that may still be filling`);
   // every complete minute and hour is rolled up, for each of 6 series; minutes past their two
-  // hours of retention are already pruned
-  assert.ok(count('points_1m') >= 6 * 118 && count('points_1m') <= 6 * 121, `${count('points_1m')} 1-minute rows`);
-  assert.ok(count('points_1h') >= 6 * 2, `${count('points_1h')} 1-hour rows`);
-  // a 1-minute timer row merges six windows: 60 samples; its sketch gives the p99 of the union
-  const row = store.db
-    .prepare(
-      "SELECT p.n, p.s, p.lo, p.hi, p.sk FROM points_1m p JOIN series s ON s.id = p.series WHERE s.name = 'lat' AND s.tags = 'pid:101,service:api' ORDER BY p.t LIMIT 1 OFFSET 5",
-    )
-    .get() as { n: number; s: number; lo: number; hi: number; sk: Uint8Array };
-  assert.equal(row.n, 60);
-  assert.equal(row.hi, 20);
-  const sk = Sketch.decode(row.sk, { count: row.n, sum: row.s, min: row.lo, max: row.hi });
+  // hours of retention are already pruned (a chunk goes once its newest point is past retention)
+  assert.ok(pointsAt(store, 1) >= 6 * 118 && pointsAt(store, 1) <= 6 * 360, `${pointsAt(store, 1)} 1-minute points`);
+  assert.ok(pointsAt(store, 2) >= 6 * 2, `${pointsAt(store, 2)} 1-hour points`);
+  // a 1-minute timer point merges six windows: 60 samples; its sketch gives the p99 of the union
+  const minutes = chunkPoints(store, 'lat', 'pid:101,service:api', 1).at(-1) as Columns;
+  const i = minutes.t.length - 5;
+  assert.equal(minutes.n[i], 60);
+  assert.equal(minutes.hi[i], 20);
+  const sk = Sketch.decode(minutes.sk[i] as Uint8Array, {
+    count: minutes.n[i] as number,
+    sum: minutes.s[i] as number,
+    min: minutes.lo[i] as number,
+    max: minutes.hi[i] as number,
+  });
   assert.ok(Math.abs(sk.quantile(0.5) - 10) <= 0.11);
-  // retention: raw older than an hour and minutes older than two are gone
+  // retention: raw chunks wholly older than an hour and minute chunks wholly older than two are gone
   await store.maintain(now + 601_000);
-  const oldest = (t: string) => (store.db.prepare(`SELECT min(t) AS t FROM ${t}`).get() as { t: number }).t;
-  assert.ok(oldest('points_raw') > (now + 601_000 - 3600_000) / 1000);
-  assert.ok(oldest('points_1m') > (now + 601_000 - 7200_000) / 1000);
+  const newest = (res: number) => store.db.prepare('SELECT min(b) FROM chunks WHERE res = ?').pluck().get(res) as number;
+  assert.ok(newest(0) > (now + 601_000 - 3600_000) / 1000);
+  assert.ok(newest(1) > (now + 601_000 - 7200_000) / 1000);
   // a query over the three hours reads the rollups where raw is gone and still sees every minute
   const r = await store.query({ name: 'reqs', tags: {}, from: first + 3600_000, to: now, step: 600_000, agg: 'sum', by: [] });
   assert.equal(r.resolution, 60);
@@ -133,7 +148,8 @@ test('a file that is not ekg-agent’s is refused at start and left untouched', 
   s.db.pragma('wal_checkpoint(TRUNCATE)');
   s.db.close();
   const bytes = readFileSync(damaged);
-  bytes.fill(0x5a, 4096, 8192); // a page of garbage in the middle
+  const page = bytes.readUInt16BE(16);
+  bytes.fill(0x5a, page, 2 * page); // the second page, garbage
   writeFileSync(damaged, bytes);
   assert.throws(() => new SqliteStore({ path: damaged, flushInterval: 10_000 }), /damaged|cannot be read/);
 });
@@ -188,11 +204,8 @@ test('an hour is rolled up only once it is whole, so runs in the middle of an ho
     if (i === 480 || i === 960) await store.maintain(w.end + 6_000);
   }
   await store.maintain(hour + 3 * 3600_000 + 120_000);
-  const rows = store.db
-    .prepare("SELECT p.t, p.s FROM points_1h p JOIN series s ON s.id = p.series WHERE s.name = 'reqs' ORDER BY p.t")
-    .all() as Array<{ t: number; s: number }>;
   assert.deepEqual(
-    rows.map((r) => r.s),
+    chunkPoints(store, 'reqs', 'pid:100,service:api', 2).flatMap((c) => c.s),
     [360 * 5, 360 * 5, 360 * 5],
     'three whole hours of 5 per window',
   );

@@ -1,0 +1,242 @@
+/**
+ * The compactor: folds head windows into per-series chunks, rolls them up (raw → 1 min → 1 h,
+ * sketches merged), merges each fleet's sketches per minute and hour, and applies retention. All of
+ * it in batches of series, one short transaction each, with a turn of the event loop between, so
+ * ingest never waits on it. Watermarks in `meta` make every step idempotent: after a crash it
+ * redoes the step it was in (head rows are deleted only once their points are in chunks).
+ */
+import { Sketch } from '../aggregate/sketch.js';
+import { bucketEnd, flagsFor, type Kind, rollAll } from './chunks.js';
+import { type Columns, emptyColumns, FULL, SK } from './codec.js';
+import type { Core, HeadEntry } from './core.js';
+import type { HeadWindow } from './head.js';
+import type { Level } from './schema.js';
+
+/** Head windows folded per pass at most (plus the rest of the minute the last one ends in). */
+const WINDOWS_PER_PASS = 60;
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/** A fleet's merged distribution for one minute. */
+interface FleetMinute {
+  n: number;
+  s: number;
+  lo: number;
+  hi: number;
+  d: number;
+  sketch: Sketch | undefined;
+}
+
+export class Compactor {
+  constructor(
+    private readonly core: Core,
+    /** series per transaction */
+    private readonly batch: number,
+    private readonly closed: () => boolean,
+  ) {}
+
+  /**
+   * Folds every head window whose minute is complete — its last window can no longer arrive: one
+   * window plus 5 s after the minute's end — into chunks, then rolls whole hours up.
+   */
+  async run(now: number): Promise<number> {
+    const raw = this.core.levels[0] as Level;
+    const target = Math.floor((now / 1000 - raw.seconds - 5) / 60) * 60;
+    let passes = 0;
+    for (;;) {
+      if (this.closed()) return passes;
+      const pending = this.core.head.filter((h) => h.t <= target);
+      if (pending.length === 0) break;
+      pending.sort((a, b) => a.t - b.t || a.seq - b.seq);
+      const tk = (pending[Math.min(pending.length, WINDOWS_PER_PASS) - 1] as HeadEntry).t;
+      const cut = Math.min(target, Math.ceil(tk / 60) * 60);
+      await this.pass(
+        pending.filter((h) => h.t <= cut),
+        cut,
+      );
+      passes++;
+    }
+    await this.hours();
+    return passes;
+  }
+
+  /** Head windows (time order) into raw chunks, their minutes into 1-minute chunks, fleets merged. */
+  private async pass(wins: HeadEntry[], cut: number): Promise<void> {
+    const core = this.core;
+    const [raw, m1] = core.levels as [Level, Level];
+    const wm = core.meta('compacted');
+    const decoded = wins.map((h) => core.window(h));
+    const lc = new Int32Array(wins.length);
+    const dc = new Int32Array(wins.length);
+    const ids = [...core.byId.keys()].sort((a, b) => a - b);
+    const fleets = new Map<string, Map<number, FleetMinute>>();
+    for (let i = 0; i < ids.length; i += this.batch) {
+      if (this.closed()) return;
+      core.db.transaction(() => {
+        for (let k = i; k < Math.min(ids.length, i + this.batch); k++) {
+          const id = ids[k] as number;
+          const meta = core.byId.get(id);
+          if (!meta) continue;
+          const pts = gather(id, meta.kind, decoded, lc, dc);
+          if (pts.t.length === 0) continue;
+          const written = core.putPoints(id, raw, pts);
+          // the minutes the new points fall in, recomputed from the whole chunk (late windows included)
+          const minutes = emptyColumns(flagsFor(meta.kind, false));
+          let p = 0;
+          for (const [, merged] of written) {
+            const first = pts.t[p] as number;
+            while (p < pts.t.length && bucketEnd(pts.t[p] as number, raw.span) === bucketEnd(first, raw.span)) p++;
+            const last = pts.t[p - 1] as number;
+            const rolled = rollAll(merged, 60, meta.kind, bucketEnd(first, 60) - 60, bucketEnd(last, 60));
+            appendAll(minutes, rolled);
+          }
+          core.putPoints(id, m1, minutes);
+          if (meta.scopes) addToFleets(fleets, meta.name, meta.scopes, minutes, wm);
+        }
+      })();
+      await turn();
+    }
+    if (this.closed()) return;
+    core.db.transaction(() => {
+      for (const [key, byMinute] of fleets) {
+        const [name, scope] = key.split('\n') as [string, string];
+        const cols = emptyColumns(FULL | SK);
+        for (const m of [...byMinute.keys()].sort((a, b) => a - b)) {
+          const f = byMinute.get(m) as FleetMinute;
+          cols.t.push(m);
+          cols.d.push(f.d);
+          cols.n.push(f.n);
+          cols.s.push(f.s);
+          cols.lo.push(Number.isFinite(f.lo) ? f.lo : Number.NaN);
+          cols.hi.push(Number.isFinite(f.hi) ? f.hi : Number.NaN);
+          cols.sk.push(f.sketch ? f.sketch.encode().slice() : null);
+        }
+        core.putPoints(-core.fleetId(name, scope), m1, cols);
+      }
+      const seqs = new Set(wins.map((h) => h.seq));
+      const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
+      for (const s of seqs) del.run(s);
+      if (!core.hasMeta('fleet_since')) core.setMeta('fleet_since', wm);
+      core.setMeta('compacted', Math.max(wm, cut));
+      core.dropHead(seqs);
+    })();
+  }
+
+  /** Whole hours (every minute of them compacted) rolled up from minutes, for series and fleets. */
+  private async hours(): Promise<void> {
+    const core = this.core;
+    const [, m1, h1] = core.levels as [Level, Level, Level];
+    const wm = core.meta('rolled:1h');
+    const until = Math.floor(core.meta('compacted') / 3600) * 3600;
+    if (until <= wm) return;
+    const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f)];
+    for (let i = 0; i < ids.length; i += this.batch) {
+      if (this.closed()) return;
+      core.db.transaction(() => {
+        for (let k = i; k < Math.min(ids.length, i + this.batch); k++) {
+          const id = ids[k] as number;
+          const kind: Kind | undefined = id < 0 ? 'distribution' : core.byId.get(id)?.kind;
+          if (!kind) continue;
+          const hours = emptyColumns(flagsFor(kind, false));
+          for (const c of core.chunks(id, m1, wm, until)) appendAll(hours, rollAll(c, 3600, kind, wm, until));
+          if (hours.t.length > 0) core.putPoints(id, h1, hours);
+        }
+      })();
+      await turn();
+    }
+    if (!this.closed()) core.setMeta('rolled:1h', until);
+  }
+
+  /** Deletes chunks wholly past their resolution's retention, a few thousand a transaction. */
+  async prune(now: number): Promise<void> {
+    const core = this.core;
+    const del = core.db.prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE res = ? AND b <= ? LIMIT 2000)');
+    for (const l of core.levels) {
+      const cutoff = Math.floor((now - l.keep) / 1000);
+      while (!this.closed() && del.run(l.res, cutoff).changes > 0) await turn();
+    }
+  }
+}
+
+/** One series' points from the head windows (cursors advance as ids ascend), as raw columns. */
+function gather(id: number, kind: Kind, wins: HeadWindow[], lc: Int32Array, dc: Int32Array): Columns {
+  const pts = emptyColumns(flagsFor(kind, true));
+  const dist = kind === 'distribution';
+  for (let w = 0; w < wins.length; w++) {
+    const hw = wins[w] as HeadWindow;
+    const list = dist ? hw.dids : hw.lids;
+    const cur = dist ? dc : lc;
+    let c = cur[w] as number;
+    while (c < list.length && (list[c] as number) < id) c++;
+    if (c < list.length && list[c] === id) {
+      // two windows with one end: the later written wins
+      if (pts.t.length > 0 && pts.t[pts.t.length - 1] === hw.t) popPoint(pts);
+      pts.t.push(hw.t);
+      pts.d.push(hw.d);
+      if (dist) {
+        pts.n.push(hw.n(c));
+        pts.s.push(hw.s(c));
+        pts.lo.push(hw.lo(c));
+        pts.hi.push(hw.hi(c));
+        const sk = hw.sketch(c);
+        // copied: the chunk outlives the window's blob
+        pts.sk.push(sk ? sk.slice() : null);
+      } else pts.v.push(hw.vals[c] as number);
+      c++;
+    }
+    cur[w] = c;
+  }
+  return pts;
+}
+
+function popPoint(c: Columns): void {
+  for (const k of ['t', 'd', 'v', 'n', 's', 'lo', 'hi', 'sk'] as const) if (c[k].length === c.t.length) c[k].pop();
+}
+
+function appendAll(dst: Columns, src: Columns): void {
+  dst.t.push(...src.t);
+  dst.d.push(...src.d);
+  dst.v.push(...src.v);
+  dst.n.push(...src.n);
+  dst.s.push(...src.s);
+  dst.lo.push(...src.lo);
+  dst.hi.push(...src.hi);
+  dst.sk.push(...src.sk);
+}
+
+/** A series' new minutes merged into its fleets (minutes at or before the watermark were merged already). */
+function addToFleets(fleets: Map<string, Map<number, FleetMinute>>, name: string, scopes: string[], m: Columns, wm: number): void {
+  for (let i = 0; i < m.t.length; i++) {
+    const t = m.t[i] as number;
+    if (t <= wm) continue;
+    const bytes = m.sk[i];
+    const n = m.n[i] as number;
+    const s = m.s[i] as number;
+    const lo = m.lo[i] as number;
+    const hi = m.hi[i] as number;
+    for (const scope of scopes) {
+      const key = `${name}\n${scope}`;
+      let byMinute = fleets.get(key);
+      if (!byMinute) {
+        byMinute = new Map();
+        fleets.set(key, byMinute);
+      }
+      let f = byMinute.get(t);
+      if (!f) {
+        f = { n: 0, s: 0, lo: Number.POSITIVE_INFINITY, hi: Number.NEGATIVE_INFINITY, d: 0, sketch: undefined };
+        byMinute.set(t, f);
+      }
+      f.n += n;
+      f.s += s;
+      if (lo < f.lo) f.lo = lo;
+      if (hi > f.hi) f.hi = hi;
+      // the most time one member covers (as a query's group does)
+      if ((m.d[i] as number) > f.d) f.d = m.d[i] as number;
+      if (bytes) {
+        const k = Sketch.decode(bytes, { count: n, sum: s, min: lo, max: hi });
+        if (f.sketch) f.sketch.merge(k);
+        else f.sketch = k;
+      }
+    }
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * What the writer, the compactor and the query path share: the open file, its resolutions, the
+ * series known by name and by id, the fleets, the head windows not yet folded into chunks, and
+ * reading and writing chunks.
+ */
+import type Database from 'better-sqlite3';
+import { bucketEnd, type Kind, mergeColumns } from './chunks.js';
+import { type Columns, decodeChunk, emptyColumns, encodeChunk } from './codec.js';
+import { HeadWindow } from './head.js';
+import { parseTags } from './reader.js';
+import type { Level } from './schema.js';
+
+/** A series the store has a row for. */
+export interface SeriesMeta {
+  id: number;
+  name: string;
+  tags: string;
+  kind: Kind;
+  /** the instance it belongs to, if any */
+  inst: string | undefined;
+  /** last_seen as written, so a series' row is touched once every few minutes, not every window */
+  seen: number;
+  /** distributions: the fleets it is merged into (`service:api`, `host:web-1`) */
+  scopes: string[] | undefined;
+}
+
+/** Tag keys whose values make a fleet: a p99 over a whole service or host is precomputed. */
+export const FLEET_KEYS = ['service', 'host'] as const;
+
+/** A head window: always its time and size; its blob while the memory budget allows. */
+export interface HeadEntry {
+  seq: number;
+  t: number;
+  d: number;
+  n: number;
+  win: HeadWindow | undefined;
+}
+
+/** Bytes of head windows kept in memory for queries of the newest minutes; older ones are read back. */
+const HEAD_CACHE = 64 * 1024 * 1024;
+
+export class Core {
+  /** name → tags → series: two levels, so the aggregator's own strings find it without a key per series per window */
+  readonly ids = new Map<string, Map<string, SeriesMeta>>();
+  readonly byId = new Map<number, SeriesMeta>();
+  /** `name\nscope` → fleet id (its chunks are stored under -id) */
+  readonly fleet = new Map<string, number>();
+  /** head windows in the order written */
+  head: HeadEntry[] = [];
+  private cached = 0;
+  private readonly st: {
+    getMeta: Database.Statement;
+    setMeta: Database.Statement;
+    chunk: Database.Statement;
+    chunks: Database.Statement;
+    putChunk: Database.Statement;
+    headRow: Database.Statement;
+    addFleet: Database.Statement;
+  };
+
+  constructor(
+    readonly db: Database.Database,
+    readonly levels: Level[],
+  ) {
+    this.st = {
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      chunk: db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? AND b = ?').pluck(),
+      chunks: db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? AND b > ? AND b < ? ORDER BY b').pluck(),
+      putChunk: db.prepare('INSERT OR REPLACE INTO chunks (series, res, b, n, data) VALUES (?, ?, ?, ?, ?)'),
+      headRow: db.prepare('SELECT data FROM head WHERE seq = ?').pluck(),
+      addFleet: db.prepare(
+        'INSERT INTO fleet (name, scope) VALUES (?, ?) ON CONFLICT (name, scope) DO UPDATE SET name = excluded.name RETURNING id',
+      ),
+    };
+    for (const r of db.prepare('SELECT id, name, tags, kind, instance, last_seen FROM series').iterate() as Iterable<{
+      id: number;
+      name: string;
+      tags: string;
+      kind: Kind;
+      instance: string | null;
+      last_seen: number;
+    }>) {
+      this.remember({
+        id: r.id,
+        name: r.name,
+        tags: r.tags,
+        kind: r.kind,
+        inst: r.instance ?? undefined,
+        seen: r.last_seen,
+        scopes: undefined,
+      });
+    }
+    for (const r of db.prepare('SELECT id, name, scope FROM fleet').iterate() as Iterable<{ id: number; name: string; scope: string }>)
+      this.fleet.set(`${r.name}\n${r.scope}`, r.id);
+    for (const r of db.prepare('SELECT seq, t, d, n FROM head ORDER BY seq').iterate() as Iterable<Omit<HeadEntry, 'win'>>)
+      this.head.push({ ...r, win: undefined });
+  }
+
+  remember(m: SeriesMeta): void {
+    if (m.kind === 'distribution' && m.tags) {
+      const tags = parseTags(m.tags);
+      const scopes = FLEET_KEYS.filter((k) => tags[k] !== undefined).map((k) => `${k}:${tags[k]}`);
+      if (scopes.length > 0) m.scopes = scopes;
+    }
+    let byTags = this.ids.get(m.name);
+    if (!byTags) {
+      byTags = new Map();
+      this.ids.set(m.name, byTags);
+    }
+    byTags.set(m.tags, m);
+    this.byId.set(m.id, m);
+  }
+
+  meta(key: string): number {
+    return Number((this.st.getMeta.get(key) as string | undefined) ?? 0);
+  }
+
+  hasMeta(key: string): boolean {
+    return this.st.getMeta.get(key) !== undefined;
+  }
+
+  setMeta(key: string, value: number): void {
+    this.st.setMeta.run(key, String(value));
+  }
+
+  fleetId(name: string, scope: string): number {
+    const key = `${name}\n${scope}`;
+    let id = this.fleet.get(key);
+    if (id === undefined) {
+      id = this.st.addFleet.pluck().get(name, scope) as number;
+      this.fleet.set(key, id);
+    }
+    return id;
+  }
+
+  // ---------------------------------------------------------------- head
+
+  /** A window just written: kept in memory for queries until folded into chunks. */
+  addHead(seq: number, t: number, d: number, bytes: Uint8Array): void {
+    const win = new HeadWindow(seq, t, d, bytes);
+    this.head.push({ seq, t, d, n: win.points, win });
+    this.cached += bytes.length;
+    // past the budget the oldest blobs are let go (they are read back if a query needs them)
+    for (let i = 0; this.cached > HEAD_CACHE && i < this.head.length - 1; i++) {
+      const h = this.head[i] as HeadEntry;
+      if (h.win) {
+        this.cached -= h.win.bytes.length;
+        h.win = undefined;
+      }
+    }
+  }
+
+  window(h: HeadEntry): HeadWindow {
+    if (h.win) return h.win;
+    const bytes = this.st.headRow.get(h.seq) as Uint8Array | undefined;
+    return new HeadWindow(h.seq, h.t, h.d, bytes ?? new Uint8Array(16));
+  }
+
+  dropHead(seqs: Set<number>): void {
+    this.head = this.head.filter((h) => {
+      if (!seqs.has(h.seq)) return true;
+      if (h.win) this.cached -= h.win.bytes.length;
+      return false;
+    });
+  }
+
+  // ---------------------------------------------------------------- chunks
+
+  /** The chunk of `series` at `res` ending at b, decoded (empty if none). */
+  chunk(series: number, res: number, b: number, flags: number): Columns {
+    const data = this.st.chunk.get(series, res, b) as Uint8Array | undefined;
+    return data ? decodeChunk(data) : emptyColumns(flags);
+  }
+
+  /** Merges `pts` (time order) into the chunks they fall in; returns each chunk as written, by bucket end. */
+  putPoints(series: number, level: Level, pts: Columns): Map<number, Columns> {
+    const out = new Map<number, Columns>();
+    const t = pts.t;
+    let i = 0;
+    while (i < t.length) {
+      const b = bucketEnd(t[i] as number, level.span);
+      let j = i + 1;
+      while (j < t.length && (t[j] as number) <= b) j++;
+      const part = i === 0 && j === t.length ? pts : slice(pts, i, j);
+      const merged = mergeColumns(this.chunk(series, level.res, b, pts.flags), part);
+      this.st.putChunk.run(series, level.res, b, merged.t.length, encodeChunk(merged));
+      out.set(b, merged);
+      i = j;
+    }
+    return out;
+  }
+
+  /** The decoded chunks of `series` at `res` that may hold points in (from, to] (epoch s), in time order. */
+  chunks(series: number, level: Level, from: number, to: number): Columns[] {
+    const rows = this.st.chunks.all(series, level.res, from, to + level.span) as Uint8Array[];
+    return rows.map((d) => decodeChunk(d));
+  }
+}
+
+function slice(c: Columns, from: number, to: number): Columns {
+  const out = emptyColumns(c.flags);
+  out.t = c.t.slice(from, to);
+  out.d = c.d.slice(from, to);
+  out.v = c.v.slice(from, to);
+  out.n = c.n.slice(from, to);
+  out.s = c.s.slice(from, to);
+  out.lo = c.lo.slice(from, to);
+  out.hi = c.hi.slice(from, to);
+  out.sk = c.sk.slice(from, to);
+  return out;
+}

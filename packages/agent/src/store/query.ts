@@ -1,0 +1,154 @@
+/**
+ * The read path: which resolution answers a query, and each matched series' rows from its chunks
+ * plus the head windows not yet folded. A percentile over a whole service or host reads the fleet's
+ * sketches merged at rollup time (one per minute or hour) instead of every member's.
+ */
+import { type Row, reduce, type Source } from './aggregate.js';
+import { rowsOf } from './chunks.js';
+import { type Core, FLEET_KEYS, type SeriesMeta } from './core.js';
+import { DEFAULT_POINTS, PERCENTILES, parseTags, type Query, type QueryResult, tagsMatch } from './reader.js';
+import type { Level } from './schema.js';
+
+/** The resolution a query reads: the coarsest one no wider than the step that still covers `from`. */
+export function pick(levels: Level[], q: Pick<Query, 'from' | 'to' | 'step'>, now = Date.now()): { level: Level; step: number } {
+  const range = q.to - q.from;
+  const covering = levels.filter((l) => q.from >= now - l.keep - l.seconds * 1000);
+  const usable = covering.length > 0 ? covering : [levels.at(-1) as Level];
+  // no step: about DEFAULT_POINTS over the range, at the finest resolution that covers it
+  const want = q.step ?? Math.max(range / DEFAULT_POINTS, (usable[0] as Level).seconds * 1000);
+  let level = usable[0] as Level;
+  for (const l of usable) if (l.seconds * 1000 <= want) level = l;
+  const step = Math.max(level.seconds * 1000, Math.ceil(want / (level.seconds * 1000)) * level.seconds * 1000);
+  return { level, step };
+}
+
+/** A stretch of the range read from one resolution (or from the head). */
+interface Part {
+  level: Level;
+  from: number;
+  to: number;
+  head?: true;
+}
+
+/** The watermark up to which a resolution is complete: minutes with the compacted raw, hours their own. */
+function watermark(core: Core, l: Level): number {
+  return l.res === 2 ? core.meta('rolled:1h') : core.meta('compacted');
+}
+
+export function runQuery(core: Core, q: Query, now = Date.now()): QueryResult {
+  const { level, step } = pick(core.levels, q, now);
+  const matched: Array<{ m: SeriesMeta; tags: Record<string, string> }> = [];
+  for (const m of core.ids.get(q.name)?.values() ?? []) {
+    const tags = parseTags(m.tags);
+    if (tagsMatch(tags, q.tags)) matched.push({ m, tags });
+  }
+  matched.sort((a, b) => a.m.id - b.m.id);
+  const kind = matched[0]?.m.kind;
+  const fromS = Math.floor(q.from / 1000);
+  const toS = Math.ceil(q.to / 1000);
+  // a rollup lags its source by a minute or so: past its watermark, rows come from the finer levels,
+  // and past the compacted watermark from the head
+  const parts: Part[] = [];
+  const compacted = core.meta('compacted');
+  const cover = (li: number, from: number, to: number): void => {
+    const l = core.levels[li] as Level;
+    if (li === 0) {
+      if (compacted > from) parts.push({ level: l, from, to: Math.min(compacted, to) });
+      if (compacted < to) parts.push({ level: l, from: Math.max(from, compacted), to, head: true });
+      return;
+    }
+    const wm = watermark(core, l);
+    if (wm > from) parts.push({ level: l, from, to: Math.min(wm, to) });
+    if (wm < to) cover(li - 1, Math.max(from, wm), to);
+  };
+  cover(level.res, fromS - level.seconds, toS);
+
+  const rowsFor =
+    (id: number, only?: (p: Part) => boolean) =>
+    (withSketches: boolean): Row[] => {
+      const out: Row[] = [];
+      for (const p of parts) {
+        if (only && !only(p)) continue;
+        if (p.head) headRows(core, id, p.from, p.to, withSketches, out);
+        else for (const c of core.chunks(id, p.level, p.from, p.to)) rowsOf(c, p.from, p.to, withSketches, out);
+      }
+      return out;
+    };
+
+  const fleet = PERCENTILES[q.agg] !== undefined && kind === 'distribution' ? fleetScope(core, q, matched, parts) : undefined;
+  let sources: Source[];
+  if (fleet) {
+    // the merged sketches where rollups hold them; each member's own rows for the newest minutes
+    const rolled = (p: Part) => p.level.res > 0 && !p.head;
+    sources = [
+      ...fleet.map((f) => ({ tags: { [f.key]: f.value }, rows: rowsFor(-f.id, rolled) })),
+      ...matched.map(({ m, tags }) => ({ tags, rows: rowsFor(m.id, (p) => !rolled(p)) })),
+    ];
+  } else sources = matched.map(({ m, tags }) => ({ tags, rows: rowsFor(m.id) }));
+  return reduce(q, kind, step / 1000, level.seconds, sources);
+}
+
+/**
+ * The fleets that answer a percentile in place of their members: when the query filters on at most
+ * one fleet key (service or host) and merges by it or by nothing, and every matched series belongs
+ * to a fleet of that key whose sketches cover the whole range.
+ */
+function fleetScope(
+  core: Core,
+  q: Query,
+  matched: Array<{ m: SeriesMeta; tags: Record<string, string> }>,
+  parts: Part[],
+): Array<{ key: string; value: string; id: number }> | undefined {
+  if (q.by === undefined || matched.length < 2) return undefined;
+  if (!parts.some((p) => p.level.res > 0 && !p.head)) return undefined;
+  const since = core.hasMeta('fleet_since') ? core.meta('fleet_since') : Number.POSITIVE_INFINITY;
+  // a fleet's first hour may hold only part of its members' minutes
+  if (parts.some((p) => p.level.res > 0 && !p.head && p.from < Math.ceil(since / 3600) * 3600 + (p.level.res === 2 ? 3600 : 0)))
+    return undefined;
+  const filter = Object.keys(q.tags);
+  for (const key of FLEET_KEYS) {
+    if (filter.some((k) => k !== key)) continue;
+    if (!q.by.every((k) => k === key)) continue;
+    const values = new Set<string>();
+    for (const { tags } of matched) {
+      const v = tags[key];
+      if (v === undefined) {
+        values.clear();
+        break;
+      }
+      values.add(v);
+    }
+    if (values.size === 0) continue;
+    const out: Array<{ key: string; value: string; id: number }> = [];
+    for (const v of values) {
+      const id = core.fleet.get(`${q.name}\n${key}:${v}`);
+      if (id === undefined) return undefined;
+      out.push({ key, value: v, id });
+    }
+    return out;
+  }
+  return undefined;
+}
+
+/** One series' points in the head windows with t in (from, to]. */
+function headRows(core: Core, id: number, from: number, to: number, withSketches: boolean, out: Row[]): void {
+  const hs = core.head.filter((h) => h.t > from && h.t <= to).sort((a, b) => a.t - b.t || a.seq - b.seq);
+  for (const h of hs) {
+    const w = core.window(h);
+    const i = w.level(id);
+    if (i >= 0) {
+      if (!withSketches) out.push([h.t, w.vals[i] as number, null, null, null, null, h.d]);
+      continue;
+    }
+    const j = w.dist(id);
+    if (j < 0) continue;
+    if (withSketches) {
+      const sk = w.sketch(j);
+      if (sk) out.push([h.t, null, null, null, null, null, null, sk]);
+    } else {
+      const lo = w.lo(j);
+      const hi = w.hi(j);
+      out.push([h.t, w.n(j), w.n(j), w.s(j), Number.isNaN(lo) ? null : lo, Number.isNaN(hi) ? null : hi, h.d]);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The write path: each flushed window appended to the head as one row (head.ts), with the rows of
+ * series seen for the first time and the instances' last sign of life, in one transaction. A window
+ * costs one sequential append whatever its series count; a crash loses at most the window being written.
+ */
+import type Database from 'better-sqlite3';
+import { unitOf } from 'ekg';
+import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
+import type { Core, SeriesMeta } from './core.js';
+import { HeadBuilder } from './head.js';
+import { instanceKey, parseTags } from './reader.js';
+
+export class Writer {
+  private readonly hb = new HeadBuilder();
+  /** series made by the transaction under way: forgotten again if it rolls back */
+  private readonly made: SeriesMeta[] = [];
+  private readonly st: {
+    insertSeries: Database.Statement;
+    touchSeries: Database.Statement;
+    upsertInstance: Database.Statement;
+    instanceHealth: Database.Statement;
+    addHead: Database.Statement;
+  };
+
+  constructor(private readonly core: Core) {
+    const db = core.db;
+    this.st = {
+      insertSeries: db.prepare(
+        'INSERT INTO series (name, tags, kind, unit, instance, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, tags) DO UPDATE SET last_seen = excluded.last_seen RETURNING id, kind',
+      ),
+      touchSeries: db.prepare('UPDATE series SET last_seen = ? WHERE id = ?'),
+      upsertInstance: db.prepare(
+        'INSERT INTO instances (key, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
+      ),
+      instanceHealth: db.prepare('UPDATE instances SET health = ?, reason = ?, health_at = ? WHERE key = ?'),
+      addHead: db.prepare('INSERT INTO head (t, d, n, data) VALUES (?, ?, ?, ?)'),
+    };
+  }
+
+  /** Writes the window; throws (having written nothing) when the file cannot take it. */
+  write(w: FlushResult): void {
+    this.made.length = 0;
+    let done: { seq: number; t: number; d: number; bytes: Uint8Array };
+    try {
+      done = this.tx(w);
+    } catch (err) {
+      for (const m of this.made) {
+        this.core.ids.get(m.name)?.delete(m.tags);
+        this.core.byId.delete(m.id);
+      }
+      throw err;
+    } finally {
+      this.hb.reset();
+    }
+    this.core.addHead(done.seq, done.t, done.d, done.bytes);
+  }
+
+  private readonly tx = (w: FlushResult) =>
+    this.core.db.transaction((win: FlushResult) => {
+      const t = Math.round(win.end / 1000);
+      const d = Math.max(1, Math.round(win.end - win.start));
+      const hb = this.hb;
+      const seen = new Map<string, Flushed | undefined>();
+      for (const f of win.series) {
+        const k = this.known(f, win.end);
+        // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
+        if (k.inst !== undefined && !f.carried && (f.name === 'up' || !seen.has(k.inst)))
+          seen.set(k.inst, f.name === 'up' ? f : seen.get(k.inst));
+        if (f.kind === 'distribution')
+          hb.dist(
+            k.id,
+            f.count ?? 0,
+            f.sum ?? 0,
+            f.min ?? Number.NaN,
+            f.max ?? Number.NaN,
+            f.sketch && f.sketch.count > 0 ? f.sketch.encode() : null,
+          );
+        else hb.level(k.id, f.value);
+      }
+      const bytes = hb.encode();
+      const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, bytes).lastInsertRowid);
+      for (const [key, up] of seen) {
+        this.st.upsertInstance.run(key, win.end, win.end);
+        if (up) {
+          const reason = parseTags(up.tags).reason;
+          this.st.instanceHealth.run(up.value >= 1 ? 'up' : 'down', reason ?? null, win.end, key);
+        }
+      }
+      return { seq, t, d, bytes };
+    })(w);
+
+  /** The series' row, made on first sight; its last_seen touched every five minutes. */
+  private known(f: Flushed, now: number): SeriesMeta {
+    const k = this.core.ids.get(f.name)?.get(f.tags);
+    if (k !== undefined) {
+      if (now - k.seen > 300_000) {
+        this.st.touchSeries.run(now, k.id);
+        k.seen = now;
+      }
+      return k;
+    }
+    const inst = f.tags ? instanceKey(parseTags(f.tags)) : undefined;
+    const r = this.st.insertSeries.get(f.name, f.tags, f.kind, unitOf(f.name) ?? null, inst ?? null, now, now) as {
+      id: number;
+      kind: SeriesMeta['kind'];
+    };
+    const made: SeriesMeta = { id: r.id, name: f.name, tags: f.tags, kind: r.kind, inst, seen: now, scopes: undefined };
+    this.core.remember(made);
+    this.made.push(made);
+    return made;
+  }
+}
