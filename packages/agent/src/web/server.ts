@@ -30,6 +30,13 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
 const json = (res: ServerResponse, status: number, body: unknown) =>
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
 
+/** A raw answer on a socket Node no longer serves, then close. */
+function closeWith(socket: Duplex, status: string, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
 /**
  * The request target → path and parameters, or undefined when it is no path. Only the origin form
  * (`/path?query`) and the absolute form (`http://host/path`) are paths; `//x:99999` is a path here,
@@ -224,18 +231,21 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return socket.destroy();
     counters.http_bad_requests++;
-    const pending = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
-    if (!socket.writable || pending) return socket.destroy();
+    // an answer already begun on this connection cannot be followed by another
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (!socket.writable || inFlight?.headersSent) return socket.destroy();
     const status =
       err.code === 'HPE_HEADER_OVERFLOW'
         ? '431 Request Header Fields Too Large'
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? '408 Request Timeout'
           : '400 Bad Request';
-    const body = `bad request: ${err.code ?? 'malformed'}\n`;
-    socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-    );
+    closeWith(socket, status, `bad request: ${err.code ?? 'malformed'}\n`);
+  });
+  // CONNECT asks for a tunnel: Node hands the socket over, or drops it when nobody listens
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    counters.http_bad_requests++;
+    closeWith(socket, '405 Method Not Allowed', 'the agent is no proxy: CONNECT is not served\n');
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
