@@ -48,6 +48,7 @@ test('a request target that is no URL is answered (400 or 404), never the end of
   // a request line, header or method that does not parse: a 400 (431) before the connection closes
   assert.match(await raw(port, 'GET /\x01 HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /);
   assert.match(await raw(port, 'BREW / HTTP/1.1\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await raw(port, 'CONNECT agent:80 HTTP/1.1\r\nhost: agent\r\n\r\n'), /^HTTP\/1\.1 405 /);
   assert.match(await raw(port, `GET / HTTP/1.1\r\nx: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
   assert.equal(await (await fetch(`${base}/heartbeat`)).text(), 'heartbeat:ok');
   const self = (await (await fetch(`${base}/api/v1/self`)).json()) as Record<string, number>;
