@@ -257,10 +257,10 @@ export class Agent {
     }, delay);
   }
 
-  /** Closes the window now and hands it to every sink. */
-  flush(): FlushResult {
+  /** Closes the window now (or at `now`: a replay of recorded traffic) and hands it to every sink. */
+  flush(now = Date.now()): FlushResult {
     const t0 = performance.now();
-    return this.finish(this.aggregator.flush(), t0);
+    return this.finish(this.aggregator.flush(now), t0);
   }
 
   private finish(w: FlushResult, t0: number): FlushResult {

@@ -45,7 +45,8 @@ export function agentmonBody(counters: Map<string, number>, gauges: Map<string, 
 export class HerokuExporter extends QueuedExporter {
   private counters = new Map<string, number>();
   private gauges = new Map<string, number>();
-  private periodStart: number | undefined;
+  /** ms of windows in the period so far */
+  private elapsed = 0;
   readonly period: number;
 
   constructor(private readonly o: HerokuOptions) {
@@ -54,19 +55,20 @@ export class HerokuExporter extends QueuedExporter {
   }
 
   protected encode(w: FlushResult): Array<{ body: Uint8Array; samples: number }> {
-    this.periodStart ??= w.start;
+    this.elapsed += Math.max(0, w.end - w.start);
     const resolution = new Map<string, number>();
     for (const f of w.series) if (f.name === 'runtime.eventloop.resolution') resolution.set(f.tags, f.value);
     for (const f of w.series) {
       if (f.carried) continue;
       this.add(f, resolution.get(f.tags) ?? DEFAULT_RESOLUTION);
     }
-    if (w.end - this.periodStart < this.period - 500) return [];
+    // a post once the windows cover the period (half a second early rather than a window late)
+    if (this.elapsed < this.period - 500) return [];
     const samples = this.counters.size + this.gauges.size;
     const body = agentmonBody(this.counters, this.gauges);
     this.counters = new Map();
     this.gauges = new Map();
-    this.periodStart = w.end;
+    this.elapsed = 0;
     if (samples === 0) return [];
     return [{ body: Buffer.from(`${wholeSeconds(w.end)}\n${samples}\n${body}`), samples }];
   }
