@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -11,7 +12,11 @@ const dir = mkdtempSync(join(tmpdir(), 'ekg-run-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** `ekg-agent run` with a fresh data dir and free ports, running `node -e <app>`. */
-function run(app: string, extra: string[] = []): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
+function run(
+  app: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): { proc: ChildProcess; out: () => string; exited: Promise<number | null> } {
   const proc = spawn(
     process.execPath,
     [
@@ -31,7 +36,7 @@ function run(app: string, extra: string[] = []): { proc: ChildProcess; out: () =
       '-e',
       app,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EKG_INTERVAL: '1s' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EKG_INTERVAL: '1s', ...env } },
   );
   let out = '';
   proc.stdout?.on('data', (d) => (out += d));
@@ -125,4 +130,50 @@ test('no command, or a bad agent option, is refused with a line saying why', asy
   bad.stderr?.on('data', (d) => (err2 += d));
   assert.equal(await new Promise((r) => bad.once('exit', r)), 2);
   assert.match(err2, /flush-interval: "soon"/);
+});
+
+test('with HEROKU_METRICS_URL, only the agent posts there, in Heroku names; the app reports to the agent; run says so', {
+  timeout: 180_000,
+}, async () => {
+  const posts: Array<{ agent: string; body: { counters?: Record<string, number>; gauges?: Record<string, number> } }> = [];
+  const sink = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      posts.push({ agent: String(req.headers['user-agent']), body: JSON.parse(body) });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(sink.address() as { port: number }).port}/metrics?token=t`;
+  const yaml = join(mkdtempSync(join(dir, 'c')), 'agent.yaml');
+  writeFileSync(yaml, `exporters:\n  - type: heroku\n    url: ${url}\n    period: 1s\n`);
+  const r = run(
+    "console.log('app sees HEROKU_METRICS_URL:', process.env.HEROKU_METRICS_URL ?? 'unset'); let keep = []; setInterval(() => { keep = Array.from({ length: 5e4 }, (_, i) => ({ i })); }, 20); process.on('SIGTERM', () => process.exit(0))",
+    ['--config', yaml, '--flush-interval', '1s'],
+    { HEROKU_METRICS_URL: url },
+  );
+  try {
+    await until(() => posts.some((p) => p.body.counters?.['node.gc.collections'] !== undefined), 120_000, "the app's GC in a post");
+    assert.match(r.out(), /HEROKU_METRICS_URL: the agent posts, every 1 s; the app reports to the agent over StatsD/);
+    assert.match(r.out(), /app sees HEROKU_METRICS_URL: unset/);
+    assert.ok(
+      posts.every((p) => p.agent.startsWith('ekg-agent')),
+      `one poster: ${posts.map((p) => p.agent).join(', ')}`,
+    );
+    const p = posts.find((x) => x.body.counters?.['node.gc.collections'] !== undefined)?.body;
+    const c = p?.counters ?? {};
+    assert.equal(
+      (c['node.gc.old.collections'] ?? 0) + (c['node.gc.young.collections'] ?? 0),
+      c['node.gc.collections'],
+      'old + young = all',
+    );
+    const usage = p?.gauges?.['node.eventloop.usage.percent'];
+    assert.ok(usage !== undefined && usage >= 0 && usage <= 1, `usage is a fraction: ${usage}`);
+    assert.ok((p?.gauges?.['node.eventloop.delay.ms.median'] ?? 0) >= 9, 'the median delay includes the 10 ms resolution');
+  } finally {
+    r.proc.kill('SIGTERM');
+    await r.exited;
+    sink.close();
+  }
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { herokuInterval } from 'ekg';
 import { ConfigError, loadConfig } from './config.js';
 
 /**
@@ -12,7 +13,8 @@ import { ConfigError, loadConfig } from './config.js';
 export const RUN_HELP = `Usage: ekg-agent run [agent options] [--kill-after DUR] -- <command> [args…]
 
 Starts ekg-agent, then the command with NODE_OPTIONS="--import ekg/register" and EKG_STATSD set to the
-agent, so a Node app reports with no code change. SIGTERM and SIGINT go to the app; if it has not exited
+agent, so a Node app reports with no code change. With HEROKU_METRICS_URL set, only the agent posts there:
+the app reports to the agent (its HEROKU_METRICS_URL is unset). SIGTERM and SIGINT go to the app; if it has not exited
 --kill-after (default 10s) later, it is killed. When the app exits, the agent flushes its open window and
 stops, and ekg-agent run exits with the app's code. An agent that dies is started again, with backoff.
 `;
@@ -50,9 +52,14 @@ export async function run(argv: string[]): Promise<number> {
   // refuse bad agent options now, with the agent's own message
   let statsd = '127.0.0.1:0';
   let udpOnly = false;
+  /** the agent's post period when it posts to HEROKU_METRICS_URL (then the app must not) */
+  let agentPostsHeroku: number | undefined;
+  const herokuUrl = process.env.HEROKU_METRICS_URL;
   try {
     const c = loadConfig(agentArgs);
     if (c === 'help') return 0;
+    const ex = herokuUrl ? c.exporters.find((e) => e.type === 'heroku' && e.url === herokuUrl) : undefined;
+    if (ex?.type === 'heroku') agentPostsHeroku = ex.period ?? herokuInterval().ms;
     if (c.statsdUdp) statsd = `${c.statsdUdp.host}:${c.statsdUdp.port}`;
     // Heroku mode (or udp://): the agent keeps to UDP, the web app has the TCP port
     if (c.statsdUdp && !c.statsdTcp) udpOnly = true;
@@ -70,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
   let restartTimer: NodeJS.Timeout | undefined;
   /** the StatsD port the agent took first: a restarted agent takes it again, so the app's EKG_STATSD holds */
   let port = 0;
+  const agentEnv = { ...process.env };
 
   const startAgent = (): Promise<number> =>
     new Promise((resolve) => {
@@ -79,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
         '--statsd',
         `${udpOnly ? 'udp://' : ''}${host.includes(':') ? `[${host}]` : host}:${port || statsd.slice(statsd.lastIndexOf(':') + 1)}`,
       ];
-      const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: agentEnv });
       agent = p;
       let out = '';
       let started = false;
@@ -106,12 +114,27 @@ export async function run(argv: string[]): Promise<number> {
     });
 
   port = await startAgent();
+  const env = { ...process.env };
   if (!port) {
     log('the agent did not start; the app runs without it');
+    if (agentPostsHeroku !== undefined) {
+      // the app posts to HEROKU_METRICS_URL itself; an agent started again later must not post too
+      agentPostsHeroku = undefined;
+      delete agentEnv.HEROKU_METRICS_URL;
+    }
   }
-  const env = { ...process.env };
   env.NODE_OPTIONS = `${env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ` : ''}--import ${REGISTER}`;
   if (port && !env.EKG_STATSD) env.EKG_STATSD = `udp://${statsd.slice(0, statsd.lastIndexOf(':'))}:${port}`;
+  // One poster to HEROKU_METRICS_URL, never two (the same GC counted twice): the agent, when it posts
+  // there; the app's reporter then sends to the agent, in windows as long as the agent's posts.
+  if (herokuUrl) {
+    if (agentPostsHeroku !== undefined) {
+      delete env.HEROKU_METRICS_URL;
+      if (env.EKG_PUSH_URL === herokuUrl) delete env.EKG_PUSH_URL;
+      env.EKG_INTERVAL ??= `${agentPostsHeroku}ms`;
+      log(`HEROKU_METRICS_URL: the agent posts, every ${agentPostsHeroku / 1000} s; the app reports to the agent over StatsD`);
+    } else log('HEROKU_METRICS_URL: the app posts (its ekg reporter); the agent does not post there');
+  }
   const app = spawn(command[0] as string, command.slice(1), { stdio: 'inherit', env });
   let killTimer: NodeJS.Timeout | undefined;
   const forward = (sig: NodeJS.Signals) => {
