@@ -127,7 +127,8 @@ export class Alerts {
   private history: Change[] = [];
   private stalls: StatsdEvent[] = [];
   private running: Promise<void> | undefined;
-  private again = false;
+  /** the end of a window that closed while an evaluation ran: evaluated next */
+  private again: number | undefined;
   private closed = false;
   private readonly file: string;
   /** the file exists (read at start or written since) */
@@ -154,7 +155,7 @@ export class Alerts {
   tick(end: number): void {
     if (this.closed) return;
     if (this.running) {
-      this.again = true;
+      this.again = end;
       return;
     }
     this.running = this.evaluate(end)
@@ -166,10 +167,9 @@ export class Alerts {
       )
       .finally(() => {
         this.running = undefined;
-        if (this.again && !this.closed) {
-          this.again = false;
-          this.tick(Date.now());
-        }
+        const next = this.again;
+        this.again = undefined;
+        if (next !== undefined && !this.closed) this.tick(next);
       });
   }
 
