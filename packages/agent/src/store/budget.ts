@@ -1,7 +1,7 @@
 import { QueryError } from './reader.js';
 
 /** The defaults of `--query-max-points` and `--query-timeout` (ms). */
-export const QUERY_MAX_POINTS = 2_000_000;
+export const QUERY_MAX_POINTS = 1_000_000;
 export const QUERY_TIMEOUT = 10_000;
 
 /** The budgets a request's queries share, by the name the docs, the config and the answer use. */
