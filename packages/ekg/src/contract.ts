@@ -13,6 +13,25 @@ export interface Reply {
   body: string | Uint8Array;
 }
 
+/** A window's pages, as the side server's thread keeps them (built by the router, posted once per window). */
+export interface SidePages {
+  stats: Reply;
+  prom: Reply;
+  open: Reply;
+  /** the pages cannot stand for the process (a cluster primary gathers its workers per request) */
+  live: boolean;
+}
+
+/** The probes' replies as the side server's thread keeps them, `[text, JSON]` each (posted on every change). */
+export interface SideProbes {
+  /** absent when a check must run before /heartbeat and /ready can answer */
+  heartbeat?: [Reply, Reply];
+  ready?: [Reply, Reply];
+  live: [Reply, Reply];
+  /** epoch ms after which heartbeat and ready are stale (a cached check verdict's end) */
+  until?: number;
+}
+
 /** Reads one request header by its lower-case name. */
 export type HeaderGetter = (name: string) => string | undefined;
 
@@ -43,6 +62,19 @@ export function reply(status: number, type: string, body: string | Uint8Array, e
 /** The same reply with more headers (e.g. `x-ekg-stalled-ms` on an answer given during a stall). */
 export function withHeaders(r: Reply, extra: Record<string, string>): Reply {
   return { status: r.status, headers: { ...r.headers, ...extra }, body: r.body };
+}
+
+/** One header from Node's `rawHeaders` (name in lower case; repeated ones joined with `, `), without building `req.headers`. */
+export function rawHeader(raw: string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i] as string;
+    if (k.length === name.length && k.toLowerCase() === name) {
+      const v = raw[i + 1] as string;
+      out = out === undefined ? v : `${out}, ${v}`;
+    }
+  }
+  return out;
 }
 
 export const wantsJson = (header: HeaderGetter): boolean => header('accept')?.includes('application/json') === true;

@@ -297,11 +297,15 @@ export class Ekg {
   setReady(ready: boolean, reason = 'marked not ready'): void {
     this.notReady = ready ? undefined : reason;
     this.healthCache = undefined;
+    this.healthChanged();
   }
 
   /** Adds a vital after start; its init() runs now. */
   async addVital(vital: Vital): Promise<void> {
     const st = this.validate(vital);
+    // a new check changes the verdict: the cached one no longer speaks for every vital
+    this.healthCache = undefined;
+    this.healthChanged();
     await this.initOne(st);
   }
 
@@ -338,6 +342,7 @@ export class Ekg {
     const out = await settle(`vital "${st.name}" init()`, () => init.call(st.vital), st.timeout);
     if (!out.ok) {
       st.initError = out.error;
+      this.healthChanged();
       this.checkableCache = undefined;
       warn('EKG_ERR_VITAL_INIT', out.error);
     }
@@ -346,11 +351,15 @@ export class Ekg {
   private async init(): Promise<void> {
     await Promise.all(this.vitals.map((st) => this.initOne(st)));
     if (this.state === 'starting') this.state = 'ready';
+    this.healthChanged();
   }
 
   private onSamplerWindow(w: Window): void {
     if (this.state === 'closed') return;
-    this.pressure?.update(w.runtime);
+    if (this.pressure) {
+      this.pressure.update(w.runtime);
+      this.healthChanged();
+    }
     const p = this.collect(w).finally(() => {
       if (this.collecting === p) this.collecting = undefined;
     });
@@ -558,6 +567,7 @@ export class Ekg {
     const p = this.runChecks(checkable).then(
       (value) => {
         this.healthCache = { at: Date.now(), value };
+        this.healthChanged();
         this.healthPending = undefined;
         return value;
       },
@@ -568,6 +578,39 @@ export class Ekg {
     );
     this.healthPending = p;
     return p;
+  }
+
+  /**
+   * The verdict as it stands, without running a check: what /heartbeat would answer now, and until
+   * when (`until`, epoch ms) when it is a cached check result; undefined when a check must run.
+   */
+  peekHealth(): { value: Health; until?: number } | undefined {
+    if (this.state !== 'ready' || this.notReady !== undefined || this.pressure?.reason !== undefined)
+      return { value: this.health() as Health };
+    if (this.checkable().length === 0) return { value: { ok: true, state: this.state, checks: OK_HEALTH_CHECKS } };
+    const c = this.healthCache;
+    return c ? { value: c.value, until: c.at + this.options.checkCache } : undefined;
+  }
+
+  private readonly healthListeners = new Set<() => void>();
+
+  /**
+   * Calls `fn` whenever what `peekHealth()` or `live()` say may have changed (the lifecycle, setReady,
+   * a window's pressure, a check's new verdict). Returns an unsubscribe.
+   */
+  onHealthChange(fn: () => void): () => void {
+    this.healthListeners.add(fn);
+    return () => this.healthListeners.delete(fn);
+  }
+
+  private healthChanged(): void {
+    for (const fn of this.healthListeners) {
+      try {
+        fn();
+      } catch {
+        // a listener's fault stays with the listener
+      }
+    }
   }
 
   /** Vitals a probe must ask, recomputed only when the set changes (this is on every probe). */
@@ -627,6 +670,7 @@ export class Ekg {
     if (this.closing) return this.closing;
     this.state = 'draining';
     this.healthCache = undefined;
+    this.healthChanged();
     this.closing = (async () => {
       if (this.options.drainDelay > 0) {
         await new Promise<void>((r) => {
@@ -676,6 +720,7 @@ export class Ekg {
   close(): Promise<void> {
     if (this.state !== 'closed' && !this.closing) {
       this.state = 'draining';
+      this.healthChanged();
       this.closing = this.stop();
     }
     return this.closing ?? Promise.resolve();
@@ -702,6 +747,7 @@ export class Ekg {
       }),
     );
     this.state = 'closed';
+    this.healthChanged();
   }
 
   private defaultRouter: Router | undefined;

@@ -14,6 +14,8 @@ import {
   Routes,
   readyReply,
   reply,
+  type SidePages,
+  type SideProbes,
   statsReply,
   TEXT,
   wantsJson,
@@ -107,9 +109,35 @@ export class Router {
     }
   }
 
-  /** The replies the side server serves from the watchdog's thread: the window's pages, built here. */
-  pages(snap: Snapshot): { stats: Reply; prom: Reply; open: Reply } {
-    return { stats: this.statsOf(snap), prom: this.metricsOf(snap, 'prom'), open: this.metricsOf(snap, 'open') };
+  /**
+   * The window's pages for the side server's thread to serve without asking: built here, by the
+   * same code as every other answer. `live` when they cannot stand for the process (a cluster
+   * primary answers for its workers, gathered per request).
+   */
+  pages(snap: Snapshot): SidePages {
+    return {
+      stats: this.statsOf(snap),
+      prom: this.metricsOf(snap, 'prom'),
+      open: this.metricsOf(snap, 'open'),
+      live: this.clusterAware && isClusterPrimary(),
+    };
+  }
+
+  /**
+   * The probes' answers as they stand (text and JSON each), for the side server's thread: /heartbeat
+   * and /ready until `until` (a cached check verdict's end), or absent when a check must run first.
+   */
+  probes(): SideProbes {
+    const now = this.ekg.peekHealth();
+    const live = this.ekg.live();
+    const out: SideProbes = { live: [liveReply(live, false), liveReply(live, true)] };
+    if (now) {
+      const v = this.verdict(now.value);
+      out.heartbeat = [heartbeatReply(now.value, false), heartbeatReply(now.value, true)];
+      out.ready = [readyReply(v, false), readyReply(v, true)];
+      if (now.until !== undefined) out.until = now.until;
+    }
+    return out;
   }
 
   /** The app's own request: undefined (pass it on), or a 503 while under pressure with `reject`. */

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { create as nodeHandler, writeReply } from './adapters/node.js';
 import { Routes } from './contract.js';
@@ -6,6 +7,7 @@ import { Router } from './endpoints.js';
 import { describe } from './errors.js';
 import { warn } from './log.js';
 import { createSideServer } from './side-http.js';
+import type { Snapshot } from './snapshot.js';
 
 export interface ListenOptions {
   port: number;
@@ -47,14 +49,36 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
 
 /**
  * The side server in the watchdog's thread, so that probes get an answer while the main thread is
- * stuck (docs/watchdog.md). Requests still go to the main thread's router while it runs.
+ * stuck, and cost the main thread nothing per request while it runs (docs/watchdog.md).
  */
 async function listenInWatchdog(ekg: Ekg, router: Router, options: ListenOptions): Promise<undefined> {
   const wd = ekg.watchdog as NonNullable<Ekg['watchdog']>;
   const host = options.host ?? '127.0.0.1';
-  ekg.onWindow((s) => wd.window(router.pages(s)));
+  // The worker answers from what is posted here: each closed window's pages, and the probes'
+  // replies whenever the health state may have changed (posted only when they did).
+  const postPages = (s: Snapshot) => wd.window(router.pages(s));
+  let last = '';
+  const postProbes = () => {
+    const p = router.probes();
+    const key = JSON.stringify(p);
+    if (key === last) return;
+    last = key;
+    wd.probes(p);
+  };
+  ekg.onWindow(postPages);
+  ekg.onHealthChange(postProbes);
+  postProbes();
   const now = ekg.peek();
-  if (now) wd.window(router.pages(now));
+  if (now) postPages(now);
+  // a cluster primary's pages turn live (gathered per request) when its first worker comes online
+  if (cluster.isPrimary) {
+    const repost = () => {
+      const s = ekg.peek();
+      if (s) postPages(s);
+    };
+    cluster.on('online', repost);
+    cluster.on('exit', repost);
+  }
   try {
     await wd.serve({ port: options.port, host, prefix: options.prefix ?? '', token: ekg.options.token }, (method, url, headers) =>
       router.handle(method, url, headers, (h, name) => h[name]),

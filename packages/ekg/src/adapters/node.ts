@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { rawHeader } from '../contract.js';
 import type { Reply, Router } from '../endpoints.js';
 import { markOwn } from '../vitals/http.js';
 
@@ -8,18 +9,7 @@ export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: 
  * Reads a header from rawHeaders: `req.headers` is built lazily by Node on first access, and a
  * probe answered without touching it stays as cheap as a hello world.
  */
-export const readHeader = (req: IncomingMessage, name: string): string | undefined => {
-  const raw = req.rawHeaders;
-  let out: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i] as string;
-    if (k.length === name.length && k.toLowerCase() === name) {
-      const v = raw[i + 1] as string;
-      out = out === undefined ? v : `${out}, ${v}`;
-    }
-  }
-  return out;
-};
+export const readHeader = (req: IncomingMessage, name: string): string | undefined => rawHeader(req.rawHeaders, name);
 
 export function writeReply(res: ServerResponse, r: Reply): void {
   if (res.headersSent || res.destroyed) return;

@@ -1,6 +1,7 @@
 import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { internalError, type SidePages, type SideProbes } from '../contract.js';
 import type { Frame } from './worker.js';
 
 export interface WatchdogOptions {
@@ -133,10 +134,12 @@ export class Watchdog {
   private listening: ((r: number | Error) => void) | undefined;
 
   /**
-   * Runs the side server in the watchdog's thread: requests go to the main thread's router as
-   * always, and while the loop is stalled the thread answers itself — /ready and /heartbeat 503 at
-   * once, /live 503 after `liveFailAfter`, /stats and /metrics from the last window. Resolves with
-   * the port.
+   * Runs the side server in the watchdog's thread. It answers from what the main thread posts — each
+   * window's pages and each change of the probes' replies — with no round trip; only what must run
+   * live (a check past its cache, a cluster primary's gather, anything before the first post) comes
+   * to `handle` on the main thread. While the loop is stalled the thread answers itself: /ready and
+   * /heartbeat 503 at once, /live 503 after `liveFailAfter`, /stats and /metrics from the last
+   * window. Resolves with the port.
    */
   serve(
     o: { port: number; host: string; prefix: string; token?: string },
@@ -151,20 +154,24 @@ export class Watchdog {
     });
   }
 
-  /** The last window's pages (the router's replies), for the side server to serve during a stall. */
-  window(pages: { stats: SideReply; prom: SideReply; open: SideReply }): void {
+  /** Each closed window's pages (the router's replies): the side server serves them without asking. */
+  window(pages: SidePages): void {
     this.worker?.postMessage({ type: 'window', pages });
+  }
+
+  /** The probes' replies, on every change of the health state: served without asking while they hold. */
+  probes(probes: SideProbes): void {
+    this.worker?.postMessage({ type: 'probes', probes });
   }
 
   private answer(id: number, method: string, url: string, headers: Record<string, string>): void {
     const send = (reply: SideReply | undefined) => this.worker?.postMessage({ type: 'res', id, reply });
     try {
       const r = this.handle?.(method, url, headers);
-      if (r instanceof Promise)
-        r.then(send, () => send({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error\n' }));
+      if (r instanceof Promise) r.then(send, (err: unknown) => send(internalError(err)));
       else send(r);
-    } catch {
-      send({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error\n' });
+    } catch (err) {
+      send(internalError(err));
     }
   }
 

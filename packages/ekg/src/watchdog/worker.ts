@@ -13,8 +13,11 @@ import {
   type Reply,
   type RouteName,
   Routes,
+  rawHeader,
   readyReply,
   reply,
+  type SidePages,
+  type SideProbes,
   TEXT,
   wantsJson,
   withHeaders,
@@ -139,23 +142,46 @@ setInterval(
       parentPort?.postMessage({ type: 'stall', start: since, duration, stack: frames, stackError });
       since = undefined;
     }
+    sweep();
   },
   Math.max(20, Math.min(100, threshold / 10)),
 );
 
 // ---------------------------------------------------------------- the side server, answering during stalls
 
-interface Pages {
-  stats: Reply;
-  prom: Reply;
-  open: Reply;
-  promGz?: Reply;
-  openGz?: Reply;
-}
+type Pages = SidePages & { promGz?: Reply; openGz?: Reply };
 let routes: Routes | undefined;
+/** the last closed window's pages, posted by the main thread */
 let pages: Pages | undefined;
+/** the probes' replies as they stand, posted by the main thread on every change */
+let probes: SideProbes | undefined;
 let nextId = 1;
-const pending = new Map<number, (r: Reply | undefined) => void>();
+
+/** A request the main thread answers (what must run live); swept by the watchdog's one timer. */
+interface Pending {
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: RouteName;
+  header: HeaderGetter;
+  path: string;
+  t0: number;
+}
+const pending = new Map<number, Pending>();
+
+/**
+ * Called from the watchdog's timer: a request the main thread has not answered is answered here
+ * once the loop stalls, or after 30 s however busy the loop (no timer per request).
+ */
+function sweep(): void {
+  if (pending.size === 0) return;
+  const stalled = stalledFor() > 0;
+  const now = Date.now();
+  for (const [id, p] of pending) {
+    if (!stalled && now - p.t0 < 30_000) continue;
+    pending.delete(id);
+    send(p.req, p.res, stallReply(p.route, p.header));
+  }
+}
 
 /** How long the loop has been stalled, ms (0 when it runs). */
 const stalledFor = () => {
@@ -219,10 +245,7 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   const table = routes as Routes;
   const url = req.url ?? '/';
   const method = req.method ?? 'GET';
-  const header: HeaderGetter = (name) => {
-    const v = req.headers[name];
-    return Array.isArray(v) ? v.join(', ') : v;
-  };
+  const header: HeaderGetter = (name) => rawHeader(req.rawHeaders, name);
   const path = Routes.path(url);
   // what the contract alone decides (404, 405, 401) is answered here, stalled or not: the main
   // thread only ever sees requests for an endpoint, authorized
@@ -230,24 +253,39 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   if (r === undefined) return send(req, res, table.notFound(path));
   if (typeof r !== 'string') return send(req, res, r);
   if (stalledFor() > 0) return send(req, res, stallReply(r, header));
-  // the main thread answers as it always does, however long that takes while its loop runs (a
-  // cluster primary gathering its workers waits up to its clusterTimeout); if the loop stalls
-  // meanwhile, this thread answers instead
+  const ready = served(r, header);
+  if (ready) return send(req, res, ready);
+  // what must run live goes to the main thread, which answers as it always does however long that
+  // takes while its loop runs (a check, a cluster primary gathering its workers); should the loop
+  // stall meanwhile, sweep() answers instead
   const id = nextId++;
-  const t0 = Date.now();
-  const watch = setInterval(() => {
-    if (stalledFor() === 0 && Date.now() - t0 < 30_000) return;
-    clearInterval(watch);
-    pending.delete(id);
-    send(req, res, stallReply(r, header));
-  }, 50);
-  pending.set(id, (x) => {
-    clearInterval(watch);
-    send(req, res, x ?? table.notFound(path));
-  });
+  pending.set(id, { req, res, route: r, header, path, t0: Date.now() });
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+  for (const name of ['accept', 'accept-encoding', 'authorization']) {
+    const v = header(name);
+    if (v !== undefined) headers[name] = v;
+  }
   parentPort?.postMessage({ type: 'req', id, method, url, headers });
+}
+
+/** The answer from what the main thread posted, when it still holds; undefined when it must be asked. */
+function served(name: RouteName, header: HeaderGetter): Reply | undefined {
+  switch (name) {
+    case 'heartbeat':
+    case 'ready': {
+      const both = probes?.[name];
+      if (!both || (probes?.until !== undefined && Date.now() >= probes.until)) return undefined;
+      return both[wantsJson(header) ? 1 : 0];
+    }
+    case 'live':
+      return probes?.live[wantsJson(header) ? 1 : 0];
+    default: {
+      if (!pages || pages.live) return undefined;
+      if (name === 'stats') return pages.stats;
+      const variant = metricsVariant(header);
+      return variant === 'prom' || variant === 'open' ? pages[variant] : gzipped(pages, variant);
+    }
+  }
 }
 
 parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
@@ -262,9 +300,16 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
       parentPort?.postMessage({ type: 'listening', port: typeof a === 'object' && a ? a.port : 0 });
     });
   } else if (m.type === 'res') {
-    pending.get(m.id as number)?.(m.reply as Reply | undefined);
+    const p = pending.get(m.id as number);
+    if (!p) return;
     pending.delete(m.id as number);
+    send(p.req, p.res, (m.reply as Reply | undefined) ?? (routes as Routes).notFound(p.path));
   } else if (m.type === 'window') {
-    pages = m.pages as Pages;
+    const p = m.pages as Pages;
+    // encoded once per window, not once per request
+    for (const r of [p.stats, p.prom, p.open]) if (typeof r.body === 'string') r.body = Buffer.from(r.body);
+    pages = p;
+  } else if (m.type === 'probes') {
+    probes = m.probes as SideProbes;
   }
 });
