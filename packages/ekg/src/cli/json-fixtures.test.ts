@@ -205,6 +205,15 @@ describe('ekg json matches mackerel-plugin-json', () => {
     assert.equal(goFloat(1.0000005), '1.000001', 'and 1.0000005 just above it');
   });
 
+  test('hostile nesting: a document 100,000 objects or arrays deep is flattened, not a stack overflow', async () => {
+    const d = 100_000;
+    const deep = await ekgJson(['-stdin', '-prefix=p'], `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`);
+    assert.equal(deep.code, 0, deep.err);
+    assert.equal(deep.out.split('\t')[0], `p${'.a'.repeat(d)}`);
+    const arrays = await ekgJson(['-stdin', '-prefix=p'], `${'['.repeat(d)}{"x":1}${']'.repeat(d)}`);
+    assert.equal(arrays.out.split('\t')[0], `p${'.0'.repeat(d)}.x`);
+  });
+
   test('-array-scalars keeps the numbers inside arrays, under their key', () => {
     const doc = { top: [7, 8], list: [{ x: 1 }, [3]], n: null };
     assert.deepEqual(Object.fromEntries(flatten(doc, 'p')), { 'p.0.x': 1 });

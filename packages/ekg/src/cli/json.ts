@@ -157,28 +157,37 @@ export function flatten(
   arrayScalars = false,
 ): Map<string, number> {
   const out = new Map<string, number>();
-  const put = (name: string, n: unknown) => {
-    // a number too large for a double (1e400) is Infinity here; the plugin refuses the whole document
-    if (typeof n === 'number' && Number.isFinite(n) && keep(name)) out.set(name, n);
-  };
+  // depth-first in document order, on an explicit stack: a document nested 100,000 deep is a
+  // document, not a stack overflow. A frame is an object or array to open, or a value to keep.
+  type Frame = { v: object; path: string } | { name: string; n: unknown };
+  const stack: Frame[] = [];
+  if (doc !== null && typeof doc === 'object') stack.push({ v: doc, path: prefix });
+  const next: Frame[] = [];
   const elements = (arr: unknown[], path: string, scalarPath: string) => {
     for (let i = 0; i < arr.length; i++) {
       const c = arr[i];
-      if (c !== null && typeof c === 'object') walk(c, `${path}.${i}`);
-      else if (arrayScalars) put(`${scalarPath}.${i}`, c);
+      if (c !== null && typeof c === 'object') next.push({ v: c, path: `${path}.${i}` });
+      else if (arrayScalars) next.push({ name: `${scalarPath}.${i}`, n: c });
     }
   };
-  const walk = (v: object, path: string): void => {
-    if (Array.isArray(v)) return elements(v, path, path);
-    for (const k of Object.keys(v)) {
-      const c = (v as Record<string, unknown>)[k];
-      if (c === null) continue;
-      if (Array.isArray(c)) elements(c, path, `${path}.${k}`);
-      else if (typeof c === 'object') walk(c, `${path}.${k}`);
-      else put(`${path}.${k}`, c);
+  for (let f = stack.pop(); f !== undefined; f = stack.pop()) {
+    if ('name' in f) {
+      // a number too large for a double (1e400) is Infinity here; the plugin refuses the whole document
+      if (typeof f.n === 'number' && Number.isFinite(f.n) && keep(f.name)) out.set(f.name, f.n);
+      continue;
     }
-  };
-  if (doc !== null && typeof doc === 'object') walk(doc, prefix);
+    const { v, path } = f;
+    if (Array.isArray(v)) elements(v, path, path);
+    else
+      for (const k of Object.keys(v)) {
+        const c = (v as Record<string, unknown>)[k];
+        if (c === null) continue;
+        if (Array.isArray(c)) elements(c, path, `${path}.${k}`);
+        else if (typeof c === 'object') next.push({ v: c, path: `${path}.${k}` });
+        else next.push({ name: `${path}.${k}`, n: c });
+      }
+    while (next.length > 0) stack.push(next.pop() as Frame);
+  }
   return out;
 }
 
