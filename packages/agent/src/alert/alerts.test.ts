@@ -70,30 +70,32 @@ test('a threshold fires once after `for`, stays through a short dip, and resolve
     changes.push(...(await alerts.evaluate(T + s * 1000, T + s * 1000 + 5)).filter((c) => c.alert === 'depth'));
   };
   await at(100, 50);
-  await at(101, 150); // above from 100 s (the window's start)
+  await at(101, 150); // seen above at 101 s (the window's end)
   await at(102, 150);
-  assert.equal(changes.length, 0, 'not before `for`');
   await at(103, 150);
+  assert.equal(changes.length, 0, 'not before `for`');
+  await at(104, 150);
   assert.deepEqual(
     changes.map((c) => [c.state, c.value, c.threshold, c.op, c.since, c.at]),
-    [['firing', 150, 100, 'above', T + 100_000, T + 103_005]],
+    [['firing', 150, 100, 'above', T + 101_000, T + 104_005]],
   );
   assert.equal(changes[0]?.link, '/#/service?name=shop');
-  await at(104, 50); // one window under: clearing, not resolved
-  await at(105, 160); // back above: still firing, no second notification
-  await at(106, null); // no data: nothing changes
-  await at(107, 20); // under from 106 s
-  await at(108, 20);
-  assert.equal(changes.length, 1);
+  await at(105, 50); // one window under: clearing, not resolved
+  await at(106, 160); // back above: still firing, no second notification
+  await at(107, null); // no data: nothing changes
+  await at(108, 20); // under from 108 s
   await at(109, 20);
+  await at(110, 20);
+  assert.equal(changes.length, 1);
+  await at(111, 20);
   assert.deepEqual(
     changes.map((c) => c.state),
     ['firing', 'resolved'],
   );
-  assert.equal(changes[1]?.since, T + 106_000, 'resolved: since when it has been under');
+  assert.equal(changes[1]?.since, T + 108_000, 'resolved: since when it has been under');
   // the query is /api/v1/query's: the rule's agg and by, one window's step, up to the window's end
   const q = reader.queries.at(-1) as Query;
-  assert.deepEqual([q.name, q.agg, q.by, q.step, q.to], ['queue.depth', 'max', ['service'], IV, T + 109_000]);
+  assert.deepEqual([q.name, q.agg, q.by, q.step, q.to], ['queue.depth', 'max', ['service'], IV, T + 111_000]);
 });
 
 test('the state survives a restart: a firing alert neither fires again nor is forgotten', async () => {
@@ -185,9 +187,9 @@ test('renotify repeats a firing alert at its interval', async () => {
   assert.deepEqual(
     got.map((c) => [(c.at - T) / 1000, c.renotify]),
     [
-      [400, 0],
-      [402, 1],
-      [404, 2],
+      [401, 0],
+      [403, 1],
+      [405, 2],
     ],
   );
 });
@@ -335,7 +337,8 @@ test('below, with a tag filter: the query carries the tags; a value under the th
     'alerts:\n  - name: throughput\n    metric: queue.depth\n    tags: {service: shop, region: "*"}\n    by: []\n    below: 10\n    severity: warning\n',
   );
   reader.value = 3;
-  const c = await alerts.evaluate(T + 600_000, T + 600_000);
+  assert.deepEqual(await alerts.evaluate(T + 600_000, T + 600_000), [], 'the default `for` is one window: seen at 600 s, held at 601 s');
+  const c = await alerts.evaluate(T + 601_000, T + 601_000);
   assert.deepEqual(
     c.filter((x) => x.alert === 'throughput').map((x) => [x.state, x.value, x.threshold, x.op, x.severity, x.message]),
     [['firing', 3, 10, 'below', 'warning', 'queue.depth avg 3 below 10']],

@@ -419,7 +419,8 @@ export class Alerts {
         value: v === null ? null : round(v),
         threshold: limit,
         message: v === null ? '' : `${rule.metric} ${r.agg} ${round(v)} ${cond ? op : `not ${op}`} ${limit}`,
-        since: i >= 0 ? ((r.t[i] as number) - r.step) * 1000 : end,
+        // observed at the window's end (a gauge is a level at its window's end): `for` counts from there
+        since: i >= 0 ? (r.t[i] as number) * 1000 : end,
       };
     });
   }
