@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { type AgentProcess, startAgent, startApp, until } from './processes.js';
 import { need } from './system.js';
@@ -509,4 +510,25 @@ notify:
     await until(async () => hook.states('instance-down').length > 1, 30_000, 'instance-down resolved');
     assert.deepEqual(hook.states('instance-down'), ['firing', 'resolved']);
   });
+});
+
+test('a bad rule stops the agent at start: exit 2, one line naming the file, the line and the field', () => {
+  const bin = fileURLToPath(new URL('../../../packages/agent/bin/ekg-agent.js', import.meta.url));
+  const file = config(
+    'bad.yaml',
+    'flush_interval: 1s\nalerts:\n  - name: lag\n    metric: runtime.eventloop.delay.p99\n    above: 200\n    below: 10\n',
+  );
+  const r = spawnSync(process.execPath, [bin, '--config', file, '--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `ekg-agent: config ${file}:6: field "alerts[0].below": a rule takes above or below, not both\n`);
+  const type = config('badtype.yaml', 'notify:\n  - type: pagerduty\n    url: http://127.0.0.1:1/\n');
+  const t = spawnSync(process.execPath, [bin, '--config', type, '--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(t.status, 2);
+  assert.match(t.stderr, /badtype\.yaml:2: field "notify\[0\]\.type": unknown notifier type "pagerduty"/);
 });
