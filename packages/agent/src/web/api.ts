@@ -165,6 +165,8 @@ export async function handleApi(
     if (qs.length > MAX_BATCH) throw new QueryError('q', `${qs.length} queries; at most ${MAX_BATCH} in one batch`);
     const results: unknown[] = [];
     for (const q of qs) {
+      // the store reads synchronously: between queries, the agent serves what else has come (a probe)
+      if (results.length > 0) await new Promise((r) => setImmediate(r));
       try {
         const p = new URLSearchParams(q);
         checkParams(p, API_PARAMS['/api/v1/query'], ' in q');

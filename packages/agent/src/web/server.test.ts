@@ -133,3 +133,36 @@ test('push identity headers are one tag each: a comma (a tag of the sender choos
   );
   assert.equal(agent.self.pushes_rejected, 3);
 });
+
+test('a batch lets the agent serve other requests between its queries (the store reads synchronously)', async () => {
+  const { agent, base } = await agentWith();
+  agent.ingest('b:1|g');
+  agent.flush();
+  const real = agent.reader as StoreReader;
+  let queries = 0;
+  let heartbeat: Promise<void> | undefined;
+  let answeredAfter = -1;
+  // the first query of the batch sends a probe; it must be answered while the batch still runs
+  agent.reader = new Proxy(real, {
+    get(target, key) {
+      if (key === 'query')
+        return (q: Parameters<StoreReader['query']>[0]) => {
+          queries++;
+          heartbeat ??= fetch(`${base}/heartbeat`)
+            .then((r) => r.text())
+            .then(() => {
+              answeredAfter = queries;
+            });
+          return target.query(q);
+        };
+      const v = Reflect.get(target, key);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const q = `q=${encodeURIComponent('name=b&agg=max&from=now-1m')}`;
+  const r = await fetch(`${base}/api/v1/batch?${Array.from({ length: 200 }, () => q).join('&')}`);
+  assert.equal(r.status, 200);
+  assert.equal(((await r.json()) as { results: unknown[] }).results.length, 200);
+  await heartbeat;
+  assert.ok(answeredAfter > 0 && answeredAfter < 200, `the probe was answered after ${answeredAfter} of 200 queries`);
+});
