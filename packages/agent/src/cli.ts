@@ -4,6 +4,7 @@ import { Agent } from './agent.js';
 import { ConfigError, HELP, loadConfig } from './config.js';
 import { ConsoleSink } from './sinks/console.js';
 import type { Sink } from './sinks/sink.js';
+import { startLine } from './start-line.js';
 
 // A closed stdout (a pager quit, a log pipe gone) must not take the agent down.
 process.stdout.on('error', () => {});
@@ -43,13 +44,7 @@ async function main(): Promise<void> {
     process.stderr.write(`ekg-agent: ${err instanceof ConfigError ? '' : 'cannot start: '}${(err as Error).message}\n`);
     process.exit(err instanceof ConfigError ? 2 : 1);
   }
-  const a = agent.addresses();
-  const hostPort = (host: string, port: number | undefined) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const st = config.statsdUdp ?? config.statsdTcp;
-  const proto = config.statsdUdp && config.statsdTcp ? 'udp+tcp' : config.statsdUdp ? 'udp' : 'tcp';
-  process.stdout.write(
-    `ekg-agent: statsd ${st ? `${proto} ${hostPort(st.host, a.udp ?? a.tcp)}` : 'off'}, http ${config.http ? `http://${hostPort(config.http.host, a.http)}` : 'off'}, window ${config.flushInterval / 1000}s${config.statsdNote ? ` (${config.statsdNote})` : ''}\n`,
-  );
+  process.stdout.write(`${startLine(agent)}\n`);
   const stop = (sig: string) => {
     process.stdout.write(`ekg-agent: ${sig}: flushing the open window\n`);
     agent.stop().then(
