@@ -323,6 +323,21 @@ describe('alerts: notifications wait in the spool while the receiver is down, an
     await windows(agent, 3);
     assert.deepEqual(hook.states('depth'), ['firing', 'resolved', 'firing', 'resolved']);
   });
+
+  test('a notification still waiting when the agent stops is sent by the next agent, once', async () => {
+    await hook.down();
+    gauge.set(150);
+    await until(async () => (await api<AlertsView>(agent, '/api/v1/alerts')).notifiers[0]?.queued === 1, 20_000, 'a queued notification');
+    await agent.stop();
+    agent = await startAgent(['--config', file], {}, data);
+    await gauge.stop();
+    gauge = pusher(agent, 'queue.depth', 'shop');
+    gauge.set(150);
+    await hook.up();
+    await until(async () => hook.got.length >= 5, 20_000, 'the notification from the spool');
+    await windows(agent, 3);
+    assert.deepEqual(hook.states('depth'), ['firing', 'resolved', 'firing', 'resolved', 'firing']);
+  });
 });
 
 /** An app whose `/block?ms=N` blocks its event loop in a function named blockTheLoop. */

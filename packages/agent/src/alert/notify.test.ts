@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type Change, mackerelBodies, Notifier, slackBody } from './notify.js';
+import { type Change, mackerelBodies, Notifier, slackBody, webhookBody } from './notify.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-notify-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,4 +129,16 @@ test('a spool over spool_max_bytes drops its oldest notifications, and counts th
   assert.ok(n.status.queued < 3, `queued ${n.status.queued}`);
   assert.equal(n.status.batches_dropped + n.status.queued, 3);
   await n.close();
+});
+
+test("docs/agent-alerts.md lists the webhook body's fields, all of them and no other", () => {
+  const doc = readFileSync(new URL('../../../../docs/agent-alerts.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('### webhook'), doc.indexOf('### slack'));
+  const documented = [...section.matchAll(/^\| ((?:`[a-z]+`(?:, )?)+) \|/gm)].flatMap((m) =>
+    [...(m[1] as string).matchAll(/`([a-z]+)`/g)].map((x) => x[1]),
+  );
+  assert.deepEqual(documented.sort(), Object.keys(webhookBody(change(0), '')).sort());
+  // and the example body has the same keys
+  const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)?.[1] ?? '{}') as Record<string, unknown>;
+  assert.deepEqual(Object.keys(example), Object.keys(webhookBody(change(0), '')));
 });
