@@ -214,6 +214,15 @@ describe('ekg json matches mackerel-plugin-json', () => {
     assert.equal(arrays.out.split('\t')[0], `p${'.0'.repeat(d)}.x`);
   });
 
+  test('-include, -exclude and -diff take Go (RE2) expressions: (?i) flags, \\A and \\z', async () => {
+    const doc = JSON.stringify({ Heap: { used: 1 }, heap: { total: 2 }, rss: 3 });
+    const names = async (...args: string[]) =>
+      nameValue((await ekgJson(['-stdin', '-prefix=p', ...args], doc)).out).map((l) => l.split('\t')[0]);
+    assert.deepEqual(await names('-include', '(?i)\\.heap\\.'), ['p.Heap.used', 'p.heap.total']);
+    assert.deepEqual(await names('-include', '\\Ap\\.rss\\z'), ['p.rss']);
+    assert.deepEqual(await names('-exclude', '(?i)HEAP'), ['p.rss']);
+  });
+
   test('-array-scalars keeps the numbers inside arrays, under their key', () => {
     const doc = { top: [7, 8], list: [{ x: 1 }, [3]], n: null };
     assert.deepEqual(Object.fromEntries(flatten(doc, 'p')), { 'p.0.x': 1 });

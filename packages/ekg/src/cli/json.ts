@@ -53,6 +53,17 @@ Exit status: 0, or 2 with one line on stderr when the fetch, the HTTP status or 
 A null inside an array, where mackerel-plugin-json crashes, is skipped like any other null.
 `;
 
+/**
+ * A Go (RE2) expression as a JavaScript one, for the forms mackerel-plugin-json users write that
+ * JavaScript spells differently: leading flags `(?i)`, `(?s)`, `(?m)`, and `\A` / `\z` for the
+ * start and end of the text. The rest of RE2's syntax is JavaScript's too.
+ */
+export function goRegExp(v: string): RegExp {
+  const m = /^\(\?([ims]+)\)/.exec(v);
+  const body = (m ? v.slice(m[0].length) : v).replace(/(^|[^\\])\\A/g, '$1^').replace(/(^|[^\\])\\z/g, '$1$$');
+  return new RegExp(body, m ? [...new Set(m[1])].join('') : '');
+}
+
 const FLAGS = ['url', 'stdin', 'insecure', 'prefix', 'include', 'exclude', 'diff', 'header', 'timeout', 'format', 'array-scalars'];
 
 /** Go's flag syntax (-name value, -name=value, --name, booleans without a value). */
@@ -70,7 +81,7 @@ export function parseJsonArgs(argv: string[]): JsonOptions | 'help' {
   };
   const regexp = (flag: string, v: string) => {
     try {
-      return new RegExp(v);
+      return goRegExp(v);
     } catch (err) {
       throw new UsageError(`-${flag}: "${v}" is not a valid regular expression (${(err as Error).message})`);
     }
