@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../agent.js';
 import { loadConfig } from '../config.js';
+import { HerokuExporter } from './heroku.js';
 
 /**
  * barnes → ekg-agent against barnes → agentmon. test/fixtures/agentmon (copied from the team's shared
@@ -289,4 +290,23 @@ test("barnes' datagrams through ekg-agent post what agentmon posted, but for the
   }
   // every listed difference showed up: the list is not stale
   for (const d of INTENDED) if (Object.keys(d.at).length > 0) assert.ok(seen.has(d.name), `${d.name} listed but never seen`);
+});
+
+test("the Heroku exporter's period is Heroku's cadence: METRICS_INTERVAL_OVERRIDE in ms with a 10 s floor, else 20 s; YAML wins", () => {
+  const before = process.env.METRICS_INTERVAL_OVERRIDE;
+  const period = (v: string | undefined, yaml?: number) => {
+    if (v === undefined) delete process.env.METRICS_INTERVAL_OVERRIDE;
+    else process.env.METRICS_INTERVAL_OVERRIDE = v;
+    return new HerokuExporter({ url: 'http://127.0.0.1:1/x', period: yaml }).period;
+  };
+  try {
+    assert.equal(period(undefined), 20_000);
+    assert.equal(period('30000'), 30_000);
+    assert.equal(period('5000'), 10_000);
+    assert.equal(period('soon'), 20_000);
+    assert.equal(period('30000', 5000), 5000);
+  } finally {
+    if (before === undefined) delete process.env.METRICS_INTERVAL_OVERRIDE;
+    else process.env.METRICS_INTERVAL_OVERRIDE = before;
+  }
 });
