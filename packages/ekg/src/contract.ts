@@ -193,6 +193,8 @@ export const SIDE_SERVER = {
   headersTimeout: 5_000,
   /** ms an idle keep-alive connection is kept */
   keepAliveTimeout: 5_000,
+  /** probes and scrapers need not send Host (Node would answer 400 with no word of why) */
+  requireHostHeader: false,
   /** open connections at once; more are closed at accept */
   maxConnections: 1024,
 } as const;

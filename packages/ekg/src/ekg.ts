@@ -8,7 +8,7 @@ import { type NodeMiddleware, create as nodeAdapter } from './adapters/node.js';
 import { serveWorker } from './cluster.js';
 import { parseDuration } from './duration.js';
 import { Router, type RouterOptions } from './endpoints.js';
-import { EkgError } from './errors.js';
+import { EkgError, type ErrorCode } from './errors.js';
 import { renderPrometheus } from './formats/prometheus.js';
 import { warn } from './log.js';
 import { checkPressureOptions, Pressure, type PressureOptions } from './pressure.js';
@@ -344,6 +344,7 @@ export class Ekg {
       st.initError = out.error;
       this.healthChanged();
       this.checkableCache = undefined;
+      this.countFailure(out.code);
       warn('EKG_ERR_VITAL_INIT', out.error);
     }
   }
@@ -376,6 +377,7 @@ export class Ekg {
         const out = await settle(`vital "${name}" stats()`, () => statsFn.call(st.vital), st.timeout);
         const clean = out.ok ? sanitizeStats(out.value, this.options.limits) : out;
         if (!clean.ok) {
+          this.countFailure(clean.code);
           warn(clean.code, clean.error, `stats:${name}`);
           return { name, error: clean.error };
         }
@@ -496,6 +498,10 @@ export class Ekg {
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
       failed: errors,
     };
+    (stats.ekg as Stats).limits = {
+      vitalFailures: { ...this.failures },
+      ...(this.sideServerCounts ? { sideServer: this.sideServerCounts() } : {}),
+    };
     if (this.pressure) {
       (stats.ekg as Stats).pressure = {
         active: this.pressure.reason !== undefined,
@@ -594,6 +600,20 @@ export class Ekg {
 
   private readonly healthListeners = new Set<() => void>();
 
+  /** Failed vital calls since start, by cause: the counters of the vital budgets (docs/limits.md). */
+  private readonly failures = { threw: 0, timeout: 0, badStats: 0, badVerdict: 0 };
+
+  private countFailure(code: ErrorCode): void {
+    const f = this.failures;
+    if (code === 'EKG_ERR_VITAL_TIMEOUT') f.timeout++;
+    else if (code === 'EKG_ERR_VITAL_BAD_STATS') f.badStats++;
+    else if (code === 'EKG_ERR_VITAL_BAD_VERDICT') f.badVerdict++;
+    else f.threw++;
+  }
+
+  /** The side server's refusals, when one runs (set by listen()). */
+  sideServerCounts: (() => { refused: number; dropped: number }) | undefined;
+
   /**
    * Calls `fn` whenever what `peekHealth()` or `live()` say may have changed (the lifecycle, setReady,
    * a window's pressure, a check's new verdict). Returns an unsubscribe.
@@ -638,11 +658,15 @@ export class Ekg {
     const fn = st.fns.check as NonNullable<Vital['check']>;
     const out: Outcome<Verdict | boolean> = await settle(`vital "${st.name}" check()`, () => fn.call(st.vital), st.timeout);
     if (!out.ok) {
+      this.countFailure(out.code);
       warn(out.code, out.error, `check:${st.name}`);
       return { ok: false, detail: out.error };
     }
     const v = readVerdict(`vital "${st.name}" check()`, out.value);
-    if (v.bad !== undefined) warn('EKG_ERR_VITAL_BAD_VERDICT', v.bad, `verdict:${st.name}`);
+    if (v.bad !== undefined) {
+      this.countFailure('EKG_ERR_VITAL_BAD_VERDICT');
+      warn('EKG_ERR_VITAL_BAD_VERDICT', v.bad, `verdict:${st.name}`);
+    }
     return v.detail === undefined ? { ok: v.ok } : { ok: v.ok, detail: v.detail };
   }
 
@@ -743,7 +767,10 @@ export class Ekg {
         const fn = st.fns.close;
         if (!fn) return;
         const out = await settle(`vital "${st.name}" close()`, () => fn.call(st.vital), st.timeout);
-        if (!out.ok) warn(out.code, out.error);
+        if (!out.ok) {
+          this.countFailure(out.code);
+          warn(out.code, out.error);
+        }
       }),
     );
     this.state = 'closed';

@@ -126,6 +126,16 @@ test('fuzz: 100k+ hostile requests to a mounted router and the side server; the 
       assert.equal(stats.status, 200);
       await stats.arrayBuffer();
     }
+    // every 400/408/431 the side server gave is counted (in /stats from the next window on)
+    const side = tallies.side as Tally;
+    const answered = (side.byStatus[400] ?? 0) + (side.byStatus[408] ?? 0) + (side.byStatus[431] ?? 0);
+    let refused = -1;
+    for (let i = 0; i < 200 && refused < answered; i++) {
+      const r = await fetch(`http://127.0.0.1:${targets.side}/ops/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      refused = ((await r.json()) as { ekg: { limits: { sideServer: { refused: number } } } }).ekg.limits.sideServer.refused;
+      if (refused < answered) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(refused >= answered, `${refused} counted, ${answered} answered`);
     assert.equal(await (await fetch(`http://127.0.0.1:${targets.mounted}/x`)).text(), 'app');
     assert.doesNotMatch(app.stderr(), /Error|EKG_ERR/, 'nothing on stderr');
   } finally {

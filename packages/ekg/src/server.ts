@@ -27,7 +27,12 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
   const handler = nodeHandler(router);
   // a side server has no app behind it: the rest is the contract's 404, as in the watchdog's thread
   const notFound = (req: IncomingMessage, res: ServerResponse) => writeReply(res, router.routes.notFound(Routes.path(req.url ?? '/')));
-  const server = createSideServer((req, res) => handler(req, res, () => notFound(req, res)));
+  const counts = { refused: 0, dropped: 0 };
+  const server = createSideServer(
+    (req, res) => handler(req, res, () => notFound(req, res)),
+    (what) => counts[what]++,
+  );
+  ekg.sideServerCounts = () => ({ ...counts });
   const host = options.host ?? '127.0.0.1';
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -67,6 +72,7 @@ async function listenInWatchdog(ekg: Ekg, router: Router, options: ListenOptions
   };
   ekg.onWindow(postPages);
   ekg.onHealthChange(postProbes);
+  ekg.sideServerCounts = () => wd.sideCounts();
   postProbes();
   const now = ekg.peek();
   if (now) postPages(now);

@@ -192,6 +192,10 @@ test('a vital returning hostile values never reaches the app, and a check failin
     const { stats, failed } = ekg.statsObject(snap);
     assert.equal(failed, true);
     for (let i = 0; i < cases.length; i++) assert.equal(typeof (stats[`v${i}`] as { error?: unknown }).error, 'string', cases[i]?.[0]);
+    // counted by cause, once per window collected (each stats() threw or rejected; none timed out)
+    const counted = (stats.ekg as { limits: { vitalFailures: Record<string, number> } }).limits.vitalFailures;
+    assert.ok((counted.threw ?? 0) >= cases.length, JSON.stringify(counted));
+    assert.equal(counted.timeout, 0);
     // every probe gets an answer: a 503 verdict naming each vital, never a pending or rejected one
     for (let probe = 0; probe < 3; probe++) {
       const h = await ekg.health();

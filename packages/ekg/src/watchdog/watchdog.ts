@@ -48,6 +48,7 @@ export class Watchdog {
   /** the side server's port once it listens in this thread (useful with port 0) */
   sidePort: number | undefined;
   private worker: Worker | undefined;
+  private shared: Float64Array | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly threshold: number;
 
@@ -60,8 +61,10 @@ export class Watchdog {
 
   start(): void {
     if (this.worker) return;
-    const sab = new SharedArrayBuffer(8);
+    // [0] the main thread's beat; [1], [2] the side server's refused requests and dropped connections
+    const sab = new SharedArrayBuffer(24);
     const beat = new Float64Array(sab);
+    this.shared = beat;
     beat[0] = Date.now();
     this.timer = setInterval(
       () => {
@@ -152,6 +155,11 @@ export class Watchdog {
       this.listening = (r) => (typeof r === 'number' ? resolve(r) : reject(r));
       w.postMessage({ type: 'serve', ...o });
     });
+  }
+
+  /** The side server's counters, written by its thread into shared memory: read without a message. */
+  sideCounts(): { refused: number; dropped: number } {
+    return { refused: this.shared?.[1] ?? 0, dropped: this.shared?.[2] ?? 0 };
   }
 
   /** Each closed window's pages (the router's replies): the side server serves them without asking. */

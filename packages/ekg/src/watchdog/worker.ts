@@ -291,7 +291,11 @@ function served(name: RouteName, header: HeaderGetter): Reply | undefined {
 parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
   if (m.type === 'serve') {
     routes = new Routes(m.prefix as string, m.token as string | undefined);
-    const server = createSideServer(onRequest);
+    // counted into shared memory, read by the main thread when it builds /stats
+    const server = createSideServer(onRequest, (what) => {
+      const i = what === 'refused' ? 1 : 2;
+      beat[i] = (beat[i] as number) + 1;
+    });
     server.once('error', (err: NodeJS.ErrnoException) =>
       parentPort?.postMessage({ type: 'listen-error', code: err.code, message: err.message }),
     );
