@@ -346,3 +346,10 @@ test('below, with a tag filter: the query carries the tags; a value under the th
   const q = reader.queries.at(-1) as Query;
   assert.deepEqual([q.tags, q.by, q.agg], [{ service: 'shop', region: '*' }, [], 'avg']);
 });
+
+test('stall events past MAX_STALLS before an evaluation are counted, not kept', async () => {
+  const { alerts } = setup('');
+  for (let i = 0; i < 10_003; i++) alerts.event({ title: 'event loop stalled', text: 'blocked for 200 ms', tags: 'service:a,pid:1' });
+  alerts.event({ title: 'deploy', text: 'not a stall', tags: '' });
+  assert.equal(alerts.view().stalls_dropped, 3);
+});

@@ -62,6 +62,8 @@ export interface AlertsView {
   /** the last 1,000 changes, oldest first */
   history: Change[];
   notifiers: Array<{ name: string; type: string } & ExporterStatus>;
+  /** stall events dropped because MAX_STALLS were already waiting for an evaluation */
+  stalls_dropped: number;
 }
 
 interface Group extends GroupView {
@@ -90,6 +92,8 @@ interface Observation {
 const HISTORY = 1000;
 /** groups one rule may hold (a `by` over a tag with unbounded values would grow without it); more are counted and skipped */
 export const MAX_GROUPS = 10_000;
+/** stall events held until the next evaluation; more are counted in `stalls_dropped` */
+export const MAX_STALLS = 10_000;
 /** a group that has not reported for this long is gone: instance-down no longer watches it */
 const GONE = 24 * 3600_000;
 
@@ -126,6 +130,7 @@ export class Alerts {
   private dirty = false;
   private history: Change[] = [];
   private stalls: StatsdEvent[] = [];
+  private stallsDropped = 0;
   private running: Promise<void> | undefined;
   /** the end of a window that closed while an evaluation ran: evaluated next */
   private again: number | undefined;
@@ -148,7 +153,9 @@ export class Alerts {
 
   /** A DogStatsD event the agent received: a stall, for the event-loop-stall rule. */
   event(e: StatsdEvent): void {
-    if (/stall/i.test(e.title) && this.stalls.length < 10_000) this.stalls.push(e);
+    if (!/stall/i.test(e.title)) return;
+    if (this.stalls.length < MAX_STALLS) this.stalls.push(e);
+    else this.stallsDropped++;
   }
 
   /** Runs an evaluation for the window ending at `end` (one at a time: a window that comes meanwhile runs after it). */
@@ -560,6 +567,7 @@ export class Alerts {
       rules,
       history: this.history,
       notifiers: this.notifiers.map((n) => ({ name: n.name, type: n.spec.type, ...n.status })),
+      stalls_dropped: this.stallsDropped,
     };
   }
 

@@ -158,7 +158,7 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       });
     }
     if (path === '/api/v1/alerts' && read) {
-      return json(res, 200, agent.alerts?.view() ?? { firing: [], rules: [], history: [], notifiers: [] });
+      return json(res, 200, agent.alerts?.view() ?? { firing: [], rules: [], history: [], notifiers: [], stalls_dropped: 0 });
     }
     if (path.startsWith('/api/v1/')) {
       if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
