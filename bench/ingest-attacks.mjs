@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+// The StatsD ingest attacks of issue 14, each against a fresh ekg-agent: what was sent, the agent's RSS
+// before and after, and the outcome. Run against any build of the agent, to compare:
+//   node bench/ingest-attacks.mjs packages/agent/dist/cli.js [attack…]
+// attacks: sets set-bytes tcp-conns long-lines idle shutdown lock bare-port (default: all)
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const CLI = resolve(process.argv[2] ?? 'packages/agent/dist/cli.js');
+const only = process.argv.slice(3);
+const dir = mkdtempSync(join(tmpdir(), 'ekg-attacks-'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const MB = (b) => `${(b / 2 ** 20).toFixed(0)} MB`;
+
+async function freePort() {
+  for (;;) {
+    const srv = net.createServer();
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const port = srv.address().port;
+    const u = dgram.createSocket('udp4');
+    const ok = await new Promise((r) => {
+      u.once('error', () => r(false));
+      u.bind(port, '127.0.0.1', () => r(true));
+    });
+    u.close();
+    await new Promise((r) => srv.close(r));
+    if (ok) return port;
+  }
+}
+
+const help = await new Promise((r) => {
+  let out = '';
+  const p = spawn(process.execPath, [CLI, '--help']);
+  p.stdout.on('data', (d) => (out += d));
+  p.on('exit', () => r(out));
+});
+const supports = (flag) => help.includes(flag);
+
+async function agent(flags = [], o = {}) {
+  const statsd = await freePort();
+  const http = await freePort();
+  const data = o.data ?? mkdtempSync(join(dir, 'd'));
+  const args = [CLI, '--statsd', `127.0.0.1:${statsd}`, '--http', `127.0.0.1:${http}`, '--console', 'off', '--data', data, ...flags];
+  const p = o.ulimit
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${o.ulimit} && exec "$0" "$@"`, process.execPath, ...args])
+    : spawn(process.execPath, args);
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((r) => p.once('exit', (c) => r(c)));
+  await Promise.race([exited, (async () => { while (!/ekg-agent: statsd/.test(out)) await sleep(20); })()]);
+  const self = async () => {
+    try {
+      return await (await fetch(`http://127.0.0.1:${http}/api/v1/self`, { signal: AbortSignal.timeout(5000) })).json();
+    } catch (err) {
+      return { error: String(err.cause?.code ?? err.message) };
+    }
+  };
+  return { p, statsd, http, data, out: () => out, exited, self, stop: async (sig = 'SIGTERM') => { p.kill(sig); return exited; } };
+}
+
+/** Sends datagrams in batches, each after the agent has read the one before (loopback UDP drops what overflows). */
+async function sendPaced(a, n, batch, body) {
+  const u = dgram.createSocket('udp4');
+  const base = (await a.self()).packets_received;
+  for (let i = 0; i < n; ) {
+    for (let k = 0; k < batch && i < n; k++, i++) await new Promise((r) => u.send(body(i), a.statsd, '127.0.0.1', r));
+    for (let t = 0; t < 200 && (await a.self()).packets_received - base < i; t++) await sleep(5);
+  }
+  u.close();
+}
+
+async function settle(a, key) {
+  // wait until the agent's counter stops moving (it has read what the kernel held)
+  let last = -1;
+  for (;;) {
+    const v = (await a.self())[key];
+    if (v === last) return v;
+    last = v;
+    await sleep(500);
+  }
+}
+
+const attacks = {
+  async sets() {
+    const a = await agent(['--flush-interval', '1m']);
+    const before = (await a.self()).rss_bytes;
+    const pad = `pad${'x'.repeat(60_000)}\n`;
+    await sendPaced(a, 10_000, 64, (i) => `${pad}attack.set:member-${String(i).padStart(16, '0')}|s`);
+    const got = await settle(a, 'packets_received');
+    const s = await a.self();
+    await a.stop();
+    return `10,000 UDP datagrams of 60 KB, one distinct set member each (${got} read): RSS ${MB(before)} → ${MB(s.rss_bytes)}; dropped_set_members ${s.dropped_set_members ?? '-'}`;
+  },
+  async 'set-bytes'() {
+    const a = await agent(['--flush-interval', '1m']);
+    const before = (await a.self()).rss_bytes;
+    await sendPaced(a, 20_000, 256, (i) => `big.set:${String(i).padStart(8000, 'm')}|s`);
+    const got = await settle(a, 'packets_received');
+    const s = await a.self();
+    await a.stop();
+    return `20,000 UDP datagrams, one distinct 8,000-byte member each, one set (${got} read): RSS ${MB(before)} → ${MB(s.rss_bytes)}; dropped_set_members ${s.dropped_set_members ?? '-'}`;
+  },
+  async 'tcp-conns'() {
+    const a = await agent(['--store', 'off'], { ulimit: 4096 });
+    const before = (await a.self()).rss_bytes;
+    const conns = [];
+    let closed = 0;
+    for (let i = 0; i < 5000; i++) {
+      const c = net.connect(a.statsd, '127.0.0.1');
+      c.on('error', () => {});
+      c.on('close', () => closed++);
+      conns.push(c);
+      if (i % 500 === 499) await sleep(50);
+    }
+    await sleep(4000);
+    const hb = [];
+    for (let i = 0; i < 3; i++) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${a.http}/heartbeat`, { signal: AbortSignal.timeout(5000) });
+        hb.push(`${r.status} ${await r.text()}`);
+      } catch (err) {
+        hb.push(`no answer (${err.cause?.code ?? err.name})`);
+      }
+    }
+    const s = await a.self();
+    const held = 5000 - closed;
+    for (const c of conns) c.destroy();
+    await a.stop('SIGKILL');
+    return `5,000 held TCP connections to an agent with ulimit -n 4096: /heartbeat ×3 → ${hb.join(', ')}; held ${held}; RSS ${MB(before)} → ${s.rss_bytes ? MB(s.rss_bytes) : s.error}; refused ${s.statsd_connections_refused ?? '-'}`;
+  },
+  async 'long-lines'() {
+    const a = await agent(['--store', 'off']);
+    const before = (await a.self()).rss_bytes;
+    for (let i = 0; i < 1000; i++) {
+      const c = net.connect(a.statsd, '127.0.0.1');
+      c.on('error', () => {});
+      await new Promise((r) => c.once('connect', r));
+      c.write('z'.repeat(70_000));
+      await sleep(2);
+      c.end(`bogus.${i}:1|c\n`);
+      await new Promise((r) => c.once('close', r));
+    }
+    await settle(a, 'bad_lines');
+    const s = await a.self();
+    await a.stop();
+    return `1,000 TCP lines of 70,000 bytes ending in "bogus.N:1|c": series created ${s.series_active}, too_long counted ${s.bad_lines_by_reason?.too_long ?? 0}; RSS ${MB(before)} → ${MB(s.rss_bytes)}`;
+  },
+  async idle() {
+    const a = await agent(['--store', 'off', ...(supports('--statsd-idle-timeout') ? ['--statsd-idle-timeout', '2s'] : [])]);
+    const conns = [];
+    let closed = 0;
+    for (let i = 0; i < 500; i++) {
+      const c = net.connect(a.statsd, '127.0.0.1');
+      c.on('error', () => {});
+      c.on('close', () => closed++);
+      conns.push(c);
+    }
+    await sleep(4000);
+    const s = await a.self();
+    const open = 500 - closed;
+    for (const c of conns) c.destroy();
+    await a.stop();
+    return `500 silent TCP connections, 4 s later: ${open} still open (idle_closed ${s.statsd_connections_idle_closed ?? '-'})`;
+  },
+  async shutdown() {
+    const a = await agent(['--store-max-size', '64k', '--flush-interval', '1s']);
+    const c = net.connect(a.statsd, '127.0.0.1');
+    c.end(`${Array.from({ length: 3000 }, (_, i) => `fill.s${i}:1|c`).join('\n')}\n`);
+    let held = 0;
+    for (let i = 0; i < 100 && held < 3; i++) {
+      held = (await a.self()).store?.windows_held ?? 0;
+      await sleep(200);
+    }
+    const code = await a.stop();
+    const said = a.out().split('\n').filter((l) => /lost|held/.test(l));
+    return `SIGTERM with ${held} windows held (store capped at 64k): exit ${code}; said: ${said.length ? said.join(' | ') : 'nothing about them'}`;
+  },
+  async lock() {
+    const first = await agent();
+    const second = await agent([], { data: first.data });
+    const running = second.p.exitCode === null;
+    const code = running ? await second.stop() : second.p.exitCode;
+    await first.stop();
+    return `a second agent on the same data dir: ${running ? 'started too (both write the same files)' : `exit ${code}: ${second.out().trim()}`}`;
+  },
+  async 'bare-port'() {
+    const port = await freePort();
+    const p = spawn(process.execPath, [CLI, '--statsd', String(port), '--http', 'off', '--store', 'off', '--console', 'off']);
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((r) => p.once('exit', r));
+    await Promise.race([exited, (async () => { while (!/ekg-agent: statsd/.test(out)) await sleep(20); })()]);
+    p.kill();
+    await exited;
+    return `ekg-agent --statsd ${port}: ${out.trim().split('\n')[0]}`;
+  },
+};
+
+for (const [name, run] of Object.entries(attacks)) {
+  if (only.length && !only.includes(name)) continue;
+  try {
+    console.log(`${name}: ${await run()}`);
+  } catch (err) {
+    console.log(`${name}: failed: ${err.stack}`);
+  }
+}
+rmSync(dir, { recursive: true, force: true });
