@@ -53,6 +53,11 @@ export class QueryBudget {
     this.left -= need;
   }
 
+  /** Whether the request has spent its time or its points: what it asks next is refused at once. */
+  get over(): boolean {
+    return this.left <= 0 || Date.now() > this.deadline;
+  }
+
   /** Stops a query that has run past the request's time. */
   check(now = Date.now()): void {
     if (now > this.deadline)

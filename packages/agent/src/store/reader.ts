@@ -85,6 +85,8 @@ export interface StoreReader {
   events?(from: number, to: number, instance?: string, service?: string): Promise<StoredEvent[]>;
   instances(): Promise<Instance[]>;
   series(match: string, tags: Record<string, string>, limit?: number): Promise<SeriesInfo[]>;
+  /** the kind of the series of exactly this name with these tags (the first), without a scan of every series; optional */
+  seriesKind?(name: string, tags: Record<string, string>): Promise<SeriesInfo['kind'] | undefined>;
   query(q: Query): Promise<QueryResult>;
 }
 

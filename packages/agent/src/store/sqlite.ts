@@ -265,6 +265,12 @@ export class SqliteStore implements Sink, StoreReader {
     return pick(this.levels, q, now);
   }
 
+  /** The query API's default aggregation needs the kind of one name: its series, not every series. */
+  async seriesKind(name: string, tags: Record<string, string>): Promise<SeriesInfo['kind'] | undefined> {
+    for (const m of this.core.ids.get(name)?.values() ?? []) if (tagsMatch(parseTags(m.tags), tags)) return m.kind;
+    return undefined;
+  }
+
   async query(q: Query): Promise<QueryResult> {
     return runQuery(this.core, q);
   }

@@ -165,8 +165,9 @@ export async function handleApi(
     if (qs.length > MAX_BATCH) throw new QueryError('q', `${qs.length} queries; at most ${MAX_BATCH} in one batch`);
     const results: unknown[] = [];
     for (const q of qs) {
-      // the store reads synchronously: between queries, the agent serves what else has come (a probe)
-      if (results.length > 0) await new Promise((r) => setImmediate(r));
+      // the store reads synchronously: between queries, the agent serves what else has come (a probe);
+      // past the budget the rest are refused at once, without waiting on the loop
+      if (results.length > 0 && !budget.over) await new Promise((r) => setImmediate(r));
       try {
         const p = new URLSearchParams(q);
         checkParams(p, API_PARAMS['/api/v1/query'], ' in q');
@@ -219,9 +220,10 @@ async function runQuery(reader: StoreReader, params: URLSearchParams, now: numbe
   const tags = parseTagFilter(params.get('tags'));
   let agg = aggRaw as Agg | null;
   if (!agg) {
-    // StatsD names cannot hold * or ? (the sanitiser drops them): the name is its own glob
-    const info = await reader.series(name, tags, 1);
-    agg = DEFAULT_AGG[info[0]?.kind ?? 'gauge'] ?? 'avg';
+    // StatsD names cannot hold * or ? (the sanitiser drops them): the name is its own glob; a
+    // store that knows its names (seriesKind) answers without going through every series
+    const kind = reader.seriesKind ? await reader.seriesKind(name, tags) : (await reader.series(name, tags, 1))[0]?.kind;
+    agg = DEFAULT_AGG[kind ?? 'gauge'] ?? 'avg';
   }
   const q: Query = { name, tags, from, to, step, agg, by, budget };
   return { name, agg, ...(await reader.query(q)) };
