@@ -134,7 +134,7 @@ test('Heroku mode: HEROKU_METRICS_URL and PORT set, no StatsD address: UDP only 
   );
   try {
     assert.equal(a.code, null, a.out);
-    assert.match(a.out, new RegExp(`statsd udp 127\\.0\\.0\\.1:${a.ports[0]},.*Heroku mode`), a.out);
+    assert.match(a.out, new RegExp(`statsd udp 127\\.0\\.0\\.1:${a.ports[0]}\\b.*Heroku mode`), a.out);
   } finally {
     await a.stop();
     web?.close();
