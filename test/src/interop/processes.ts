@@ -39,7 +39,7 @@ export function startAgent(args: string[] = [], env: Record<string, string> = {}
     const timer = setTimeout(() => reject(new Error(`ekg-agent did not start: ${err}`)), 60_000);
     proc.stdout?.on('data', (d) => {
       out += d;
-      const m = /statsd udp\+tcp [\d.]+:(\d+), http (http:\/\/[\d.]+:\d+)/.exec(out);
+      const m = /statsd udp(?:\+tcp)? [\d.]+:(\d+)(?: \+ tcp [\d.]+:\d+)?, http (http:\/\/[\d.]+:\d+)/.exec(out);
       if (!m || found) return;
       found = true;
       clearTimeout(timer);
