@@ -283,8 +283,11 @@ describe('alerts: notifications wait in the spool while the receiver is down, an
     await until(async () => (await state()) === 'ok', 20_000, 'resolved');
     gauge.set(150);
     await until(async () => (await state()) === 'firing', 20_000, 'firing again');
-    const v = await api<AlertsView>(agent, '/api/v1/alerts');
-    assert.equal(v.notifiers[0]?.queued, 3, 'three notifications wait');
+    await until(
+      async () => (await api<AlertsView>(agent, '/api/v1/alerts')).notifiers[0]?.queued === 3,
+      20_000,
+      'three notifications waiting',
+    );
     // the outage goes on: retries (every 100 ms, backing off to 500 ms) fail and are counted
     await until(async () => ((await api<AlertsView>(agent, '/api/v1/alerts')).notifiers[0]?.failures ?? 0) >= 5, 20_000, 'retries');
     assert.equal(hook.got.length, 0, 'nothing reached the receiver while it was down');
