@@ -200,7 +200,7 @@ export class Agent {
   private async open(o: { timer?: boolean }): Promise<void> {
     const c = this.config;
     // one agent per data directory: a second one would interleave windows in the file and the spool
-    if (c.store === 'sqlite' || c.remoteWrite.length > 0 || c.exporters.length > 0)
+    if (c.store === 'sqlite' || c.remoteWrite.length > 0 || c.exporters.length > 0 || c.notify.length > 0)
       this.lock = lockDataDir(c.data, c.store === 'sqlite' ? ['ekg.db', 'ekg.db-wal', 'ekg.db-shm'] : []);
     // the store first: a file that is not ours stops the agent before it listens
     if (c.store === 'sqlite') {

@@ -11,6 +11,7 @@ export { OtlpExporter, otlpJson, otlpModel, otlpProto, otlpRequest } from './exp
 export { encodeWriteRequest, type TimeSeries } from './export/protobuf.js';
 export { RemoteWriteExporter, toTimeSeries } from './export/remote-write.js';
 export { compress as snappyCompress, decompress as snappyDecompress } from './export/snappy.js';
+export { LISTEN_FORMS, type ListenAddress, parseListen, STATSD_FORMS } from './ingest/listeners.js';
 export { PushError, parsePush } from './ingest/push.js';
 export { type BadReason, parseLine, parsePacket, type Sample } from './ingest/statsd-parse.js';
 export { ConsoleSink } from './sinks/console.js';
