@@ -1,0 +1,294 @@
+#!/usr/bin/env node
+// The agent-HTTP attacks of issue 14, each against a fresh ekg-agent: what was sent, the agent's RSS before and
+// after, the answer, and how /heartbeat fared meanwhile. Run against any build of the agent, to compare:
+//   node bench/web-attacks.mjs packages/agent/dist [attack…]
+// attacks: url big wide idle batch edge redos params push heartbeat (default: all; big, idle and batch plant 100,000
+// series in 1 s windows: idle shows what that alone costs /heartbeat)
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const dist = resolve(process.argv[2] ?? 'packages/agent/dist');
+const only = process.argv.slice(3);
+/** A port free for both TCP and UDP (StatsD listens on both). */
+async function freePort() {
+  for (;;) {
+    const srv = net.createServer();
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const port = srv.address().port;
+    const u = dgram.createSocket('udp4');
+    const ok = await new Promise((r) => {
+      u.once('error', () => r(false));
+      u.bind(port, '127.0.0.1', () => r(true));
+    });
+    u.close();
+    await new Promise((r) => srv.close(r));
+    if (ok) return port;
+  }
+}
+const rss = (pid) => {
+  try {
+    return `${Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024)} MB`;
+  } catch {
+    return 'gone';
+  }
+};
+async function agent(extra = [], env = {}) {
+  const data = mkdtempSync(join(tmpdir(), 'ekg-attack-'));
+  const p = spawn(
+    process.execPath,
+    [
+      join(dist, 'cli.js'),
+      '--statsd',
+      `127.0.0.1:${await freePort()}`,
+      '--http',
+      '127.0.0.1:0',
+      '--data',
+      data,
+      '--flush-interval',
+      '1s',
+      '--console',
+      'off',
+      ...extra,
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((r) => p.on('exit', (code, sig) => r(`exit ${code ?? sig}`)));
+  await new Promise((r, j) => {
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) r();
+    });
+    p.on('exit', () => j(new Error(`agent exited: ${err}`)));
+  });
+  const m = /udp\+tcp 127\.0\.0\.1:(\d+), http http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+  return { p, statsd: Number(m[1]), http: Number(m[2]), base: `http://127.0.0.1:${m[2]}`, exited, stderr: () => err };
+}
+function raw(port, text, wait = 3000) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => (got += d));
+    s.on('error', (e) => resolve(`socket error ${e.code}`));
+    s.on('close', () => resolve(got || '(closed, no answer)'));
+    s.write(text);
+    setTimeout(() => {
+      s.destroy();
+    }, wait);
+  });
+}
+function tcpLines(port, lines) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.end(`${lines.join('\n')}\n`);
+    });
+    s.on('close', resolve);
+    s.on('error', reject);
+  });
+}
+async function waitFor(fn, ms = 120_000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (await fn().catch(() => false)) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+const self = async (a, h = {}) => (await fetch(`${a.base}/api/v1/self`, { headers: h })).json();
+async function timed(url, opts = {}, limit = 60_000) {
+  const t0 = performance.now();
+  try {
+    const r = await fetch(url, { ...opts, signal: AbortSignal.timeout(limit) });
+    const body = await r.text();
+    return `${r.status} ${body.length > 300 ? `${body.slice(0, 200)}… (${body.length} bytes)` : body.trim()} in ${Math.round(performance.now() - t0)} ms`;
+  } catch (e) {
+    return `no answer (${e.name}: ${e.cause?.code ?? e.message}) after ${Math.round(performance.now() - t0)} ms`;
+  }
+}
+async function probe(a, during) {
+  // heartbeat latency while `during` runs
+  const lat = [];
+  let done = false;
+  const loop = (async () => {
+    while (!done) {
+      const t0 = performance.now();
+      const r = await fetch(`${a.base}/heartbeat`, { signal: AbortSignal.timeout(120_000) }).then(
+        (r) => r.status,
+        () => 'fail',
+      );
+      lat.push([r, Math.round(performance.now() - t0)]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const res = await during();
+  done = true;
+  await loop;
+  const max = Math.max(...lat.map((x) => x[1]));
+  return `${res}; heartbeat probes: ${lat.length}, max ${max} ms, failed ${lat.filter((x) => x[0] !== 200).length}`;
+}
+const attacks = {
+  async url() {
+    const out = [];
+    for (const path of ['//x:99999', '//[', '//a%20b']) {
+      const a = await agent();
+      const before = rss(a.p.pid);
+      const ans = await raw(a.http, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      await new Promise((r) => setTimeout(r, 300));
+      const alive = a.p.exitCode === null;
+      out.push(
+        `GET ${path}: rss ${before} -> ${rss(a.p.pid)}; answer ${JSON.stringify(ans.split('\r\n')[0])}; agent ${
+          alive
+            ? 'alive'
+            : `died: ${a
+                .stderr()
+                .split('\n')
+                .find((l) => /Error/.test(l))}`
+        }`,
+      );
+      a.p.kill('SIGKILL');
+    }
+    return out.join('\n');
+  },
+  async big() {
+    const a = await agent(['--max-series', '200000']);
+    const n = 100_000;
+    const lines = Array.from({ length: n }, (_, i) => `q.big:1|g|#pid:${i}`);
+    await tcpLines(a.statsd, lines);
+    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const before = rss(a.p.pid);
+    const r = await probe(a, () => timed(`${a.base}/api/v1/query?name=q.big&agg=sum&from=-10m`, {}, 300_000));
+    await new Promise((r) => setTimeout(r, 300));
+    const s = `GET /api/v1/query?name=q.big&agg=sum&from=-10m over ${n} series: rss ${before} -> ${rss(a.p.pid)}; ${r}; agent ${
+      a.p.exitCode === null
+        ? 'alive'
+        : `died: ${a
+            .stderr()
+            .split('\n')
+            .filter((l) => /heap|Error/.test(l))
+            .slice(0, 2)
+            .join(' | ')}`
+    }`;
+    a.p.kill('SIGKILL');
+    return s;
+  },
+  async wide() {
+    const a = await agent();
+    const n = 10_000;
+    const lines = Array.from({ length: n }, (_, i) => `q.wide:${i}|g|#pid:${i}`);
+    await tcpLines(a.statsd, lines);
+    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const before = rss(a.p.pid);
+    const r = await probe(a, () => timed(`${a.base}/api/v1/query?name=q.wide&agg=max&from=-1h&step=1s`, {}, 300_000));
+    const s = `GET /api/v1/query?name=q.wide&agg=max&from=-1h&step=1s over ${n} series: rss ${before} -> ${rss(a.p.pid)}; ${r}; agent ${a.p.exitCode === null ? 'alive' : 'died'}`;
+    a.p.kill('SIGKILL');
+    return s;
+  },
+  async batch() {
+    const a = await agent(['--max-series', '200000']);
+    const n = 100_000;
+    await tcpLines(
+      a.statsd,
+      Array.from({ length: n }, (_, i) => `q.big:1|g|#pid:${i}`),
+    );
+    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const before = rss(a.p.pid);
+    const q = `q=${encodeURIComponent('name=zzz.none&from=-10m')}`;
+    const r = await probe(a, () => timed(`${a.base}/api/v1/batch?${Array.from({ length: 200 }, () => q).join('&')}`, {}, 300_000));
+    const s = `GET /api/v1/batch with 200 × q=name=zzz.none (no agg: a kind lookup each) over ${n} series: rss ${before} -> ${rss(a.p.pid)}; ${r.replace(/\{"results".{0,300}/, (m) => m.slice(0, 300))}`;
+    a.p.kill('SIGKILL');
+    return s;
+  },
+  async idle() {
+    const a = await agent(['--max-series', '200000']);
+    const n = 100_000;
+    await tcpLines(
+      a.statsd,
+      Array.from({ length: n }, (_, i) => `q.big:1|g|#pid:${i}`),
+    );
+    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const r = await probe(a, () => new Promise((res) => setTimeout(() => res('15 s of nothing'), 15000)));
+    a.p.kill('SIGKILL');
+    return `${n} series, 1 s windows, no query: ${r}`;
+  },
+  async edge() {
+    const a = await agent();
+    const n = 1650;
+    await tcpLines(
+      a.statsd,
+      Array.from({ length: n }, (_, i) => `q.edge:${i}|g|#pid:${i}`),
+    );
+    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const before = rss(a.p.pid);
+    const out = [];
+    for (const q of ['agg=max', 'agg=sum&by=']) {
+      const r = await probe(a, () => timed(`${a.base}/api/v1/query?name=q.edge&${q}&from=-10m&step=1s`, {}, 300_000));
+      out.push(
+        `GET /api/v1/query?name=q.edge&${q}&from=-10m&step=1s over ${n} series (${n} x 601 = ${n * 601} points): rss ${before} -> ${rss(a.p.pid)}; ${r}`,
+      );
+    }
+    a.p.kill('SIGKILL');
+    return out.join('\n');
+  },
+  async redos() {
+    const a = await agent();
+    await tcpLines(a.statsd, [`${'a'.repeat(200)}:1|c`]);
+    await waitFor(async () => (await self(a)).store.points_written >= 1);
+    const before = rss(a.p.pid);
+    const r = await probe(a, () => timed(`${a.base}/api/v1/series?match=*a*a*a*a*a*b`, {}, 30_000));
+    const s = `name a×200 over StatsD, GET /api/v1/series?match=*a*a*a*a*a*b: rss ${before} -> ${rss(a.p.pid)}; ${r}`;
+    a.p.kill('SIGKILL');
+    return s;
+  },
+  async params() {
+    const a = await agent();
+    await tcpLines(a.statsd, ['lvl:1|g']);
+    await waitFor(async () => (await self(a)).store.points_written >= 1);
+    const out = [];
+    for (const q of [
+      '/api/v1/query?name=lvl&aggregation=max',
+      `/api/v1/query?name=lvl&step=${'9'.repeat(400)}`,
+      '/api/v1/query?name=lvl&from=-99999999999999999999999d',
+    ])
+      out.push(`GET ${q.length > 80 ? `${q.slice(0, 60)}…(${q.length} chars)` : q}: ${await timed(a.base + q)}`);
+    a.p.kill('SIGKILL');
+    return out.join('\n');
+  },
+  async push() {
+    const a = await agent();
+    const r = await timed(`${a.base}/v1/push`, {
+      method: 'POST',
+      headers: { 'x-ekg-service': 'shop', 'x-ekg-host': 'h,evil:1', 'content-type': 'application/json' },
+      body: '{"gauges":{"pushed":1}}',
+    });
+    await waitFor(async () => (await self(a)).store.points_written >= 1);
+    const s = (await (await fetch(`${a.base}/api/v1/series?match=pushed`)).json()).series;
+    a.p.kill('SIGKILL');
+    return `POST /v1/push with X-Ekg-Host: h,evil:1: ${r}; stored tags ${JSON.stringify(s.map((x) => x.tags))}`;
+  },
+  async heartbeat() {
+    const a = await agent(['--store-max-size', '64k'], { EKG_AGENT_TOKEN: 'secret-token-1' });
+    for (
+      let i = 0;
+      i < 20 && !(await waitFor(async () => !(await self(a, { authorization: 'Bearer secret-token-1' })).store.ok, 1500));
+      i++
+    )
+      await tcpLines(
+        a.statsd,
+        Array.from({ length: 2000 }, (_, j) => `fill.${i}.${j}:1|c`),
+      );
+    const hb = await timed(`${a.base}/heartbeat`);
+    const low = await timed(`${a.base}/api/v1/self`, { headers: { authorization: 'bearer secret-token-1' } });
+    a.p.kill('SIGKILL');
+    return `GET /heartbeat (no token) with a full store: ${hb}\nGET /api/v1/self with "authorization: bearer <token>": ${low.slice(0, 120)}`;
+  },
+};
+for (const [k, f] of Object.entries(attacks)) {
+  if (only.length && !only.includes(k)) continue;
+  console.log(`## ${k}\n${await f()}`);
+}
