@@ -2,14 +2,16 @@
 # The side server (EKG_PORT) against its peers, pinned: the server (both of its threads) on core 0,
 # autocannon on core 1. Rounds alternate so that a busy machine hurts every column alike.
 #   bench/side-server.sh [rounds=3] [seconds=8] [register.js of a build to compare, e.g. an older dist]
-# Run `npm run build` first. Prints one line per measurement: what, req/s, p99 latency.
+# Run `npm run build` first. Prints one line per measurement: what, req/s, p99 latency; then, for a fixed
+# 50,000 requests, the process's CPU time per request and the main thread's busy time per request (its event-loop
+# utilization), which a busy machine disturbs far less than req/s.
 set -u
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 SECS=${2:-8}
 OTHER=${3:-}
 AC=node_modules/.bin/autocannon
-PORT=$((30000 + ($$ % 1000) * 30)) # a range of its own per run
+PORT=$((20000 + ($$ % 400) * 30)) # a range of its own per run, below the ephemeral ports
 
 measure() { # name url
   taskset -c 1 "$AC" -c 20 -d "$SECS" -j "$2" 2>/dev/null |
@@ -26,6 +28,25 @@ side() { # label register.js path
   sleep 1.5 # the first window closes: its pages are posted to the side server
   measure "$1 EKG_PORT $3" "http://127.0.0.1:$PORT$3"
   kill $app && wait $app 2>/dev/null
+}
+
+cpu() { # label register.js path
+  PORT=$((PORT + 1))
+  local n=50000 out
+  out=$(mktemp)
+  EKG_PORT=$PORT EKG_INTERVAL=10s taskset -c 0 node --import "$2" -e '
+    process.on("SIGUSR1", () => { const c = process.cpuUsage(); console.log(JSON.stringify({ cpu: c.user + c.system, busy: performance.eventLoopUtilization().active })); });
+    setInterval(() => {}, 1e9);' >"$out" &
+  local app=$!
+  wait_for "http://127.0.0.1:$PORT/heartbeat"
+  sleep 10.5 # the first window closes
+  kill -USR1 $app && sleep 0.3
+  taskset -c 1 "$AC" -c 20 -a $n "http://127.0.0.1:$PORT$3" >/dev/null 2>&1
+  kill -USR1 $app && sleep 0.3
+  kill $app && wait $app 2>/dev/null
+  node -e 'const [a, b] = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse); const n = Number(process.argv[2]);
+    console.log(`${process.argv[3].padEnd(34)} process CPU ${((b.cpu - a.cpu) / n).toFixed(1)} µs/req  main thread busy ${(((b.busy - a.busy) * 1000) / n).toFixed(1)} µs/req`)' "$out" $n "$1 EKG_PORT $3"
+  rm -f "$out"
 }
 
 peer() { # kind path
@@ -54,4 +75,9 @@ for r in $(seq "$ROUNDS"); do
   done
   peer hello /
   peer prom-client /metrics
+done
+echo "CPU per request"
+for p in /metrics /heartbeat; do
+  cpu ekg ./packages/ekg/dist/register.js $p
+  [ -n "$OTHER" ] && cpu other "$OTHER" $p
 done
