@@ -74,6 +74,8 @@ export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private readonly sink: ParseSink;
   private stopped = false;
+  /** the arrival time `ingest` was given (a replay), else undefined: the clock */
+  private arrival: number | undefined;
   readonly scraper: Scraper | undefined;
   /** the SQLite store, when it is the store */
   store: SqliteStore | undefined;
@@ -149,7 +151,7 @@ export class Agent {
     this.sink = {
       sample(s: Sample) {
         self.metrics_received++;
-        agg.add(s);
+        agg.add(s, agent.arrival);
       },
       bad(reason: BadReason, line: string) {
         self.bad_lines++;
@@ -174,11 +176,19 @@ export class Agent {
     };
   }
 
-  /** Feeds one packet or stream chunk of StatsD text (also the entry point for tests and fuzzing). */
-  ingest(text: string): void {
+  /**
+   * Feeds one packet or stream chunk of StatsD text (also the entry point for tests and fuzzing);
+   * `now`: its arrival, for a replay that drives time itself (see `flush(now)`).
+   */
+  ingest(text: string, now?: number): void {
     this.self.packets_received++;
     this.self.bytes_received += text.length;
-    parsePacket(text, this.sink);
+    this.arrival = now;
+    try {
+      parsePacket(text, this.sink);
+    } finally {
+      this.arrival = undefined;
+    }
   }
 
   /** Feeds already-parsed samples (HTTP push). */
@@ -258,9 +268,9 @@ export class Agent {
   }
 
   /** Closes the window now (or at `now`: a replay of recorded traffic) and hands it to every sink. */
-  flush(now = Date.now()): FlushResult {
+  flush(now = Date.now(), o: { final?: boolean } = {}): FlushResult {
     const t0 = performance.now();
-    return this.finish(this.aggregator.flush(now), t0);
+    return this.finish(this.aggregator.flush(now, o), t0);
   }
 
   private finish(w: FlushResult, t0: number): FlushResult {
@@ -298,7 +308,8 @@ export class Agent {
     const udp = this.udp;
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
     await Promise.all(this.streams.map((s) => closeStream(s)));
-    this.flush();
+    // the last, partial window, with what is left of every interval sample (docs/time-model.md)
+    this.flush(Date.now(), { final: true });
     await this.alerts?.close();
     for (const s of this.sinks) await s.close?.();
     // windows the store could not write (a full disk, a cap) die with the process: say how many

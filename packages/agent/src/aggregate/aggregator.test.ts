@@ -42,8 +42,17 @@ test('the cardinality cap keeps memory bounded and counts what it drops', () => 
   for (let i = 0; i < 1000; i++) feed(agg, `m${i}:1|c`);
   assert.equal(agg.size, 100);
   assert.equal(agg.droppedCardinality, 900);
-  feed(agg, 'm5:1|g');
-  assert.equal(agg.droppedTypeClash, 1);
+});
+
+test('a name may carry several kinds at once: a counter and a gauge of one name are both kept', () => {
+  const agg = new Aggregator();
+  feed(agg, 'GC.count:7|c\nGC.count:1200|g\nGC.count:3|c');
+  const w = agg.flush();
+  assert.deepEqual(w.series.map((s) => [s.name, s.kind, s.value]).sort(), [
+    ['GC.count', 'counter', 10],
+    ['GC.count', 'gauge', 1200],
+  ]);
+  assert.equal(agg.droppedTypeClash, 0);
 });
 
 test('an async flush leaves the socket path free: samples arriving during it go to the next window', async () => {

@@ -24,7 +24,10 @@ export interface Flushed {
   max?: number;
   quantiles?: Record<'p50' | 'p90' | 'p95' | 'p99' | 'p999', number>;
   sketch?: Sketch;
-  /** a gauge that had no sample this window, reported at its last level (StatsD keeps gauges) */
+  /**
+   * a gauge that had no sample this window and whose last sample's interval has ended, reported at its
+   * last level for exporters that keep levels (StatsD does): not a new observation, never stored
+   */
   carried?: true;
 }
 
@@ -59,6 +62,15 @@ interface Series extends Acc {
   stash: Acc | undefined;
   /** windows without a sample: after `idleWindows` of them the series expires */
   idle: number;
+  /**
+   * counters whose samples describe an interval (`|T<start>`): each amount spread evenly over the
+   * interval's length from its arrival, [from, to) in epoch ms, taken by each window by overlap
+   */
+  spread: Array<{ from: number; to: number; amount: number }> | undefined;
+  /** the arrival of the last interval sample, for the interval's length (see `intervalOf`) */
+  lastArrival: number;
+  /** gauges: the level holds, as an observation, until this time (its sample's arrival + its interval) */
+  coverUntil: number;
   /** counter: cumulative sum since the series appeared; distribution: cumulative count */
   total: number;
   /** distribution: cumulative sum */
@@ -68,6 +80,24 @@ interface Series extends Acc {
 /** A copy of `s` that shares no memory with the string it was sliced from. */
 function own(s: string): string {
   return s === '' ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/** The map key of a series: name, tags and kind (a name may carry several kinds at once). */
+function seriesKey(name: string, tags: string, kind: SeriesKind): string {
+  return `${kind[0]}${name}|${tags}`;
+}
+
+/**
+ * The length (ms) of the interval a sample describes, from its `|T<start s>` and its arrival: the
+ * time since the series' last interval sample when that agrees with the stamp (the stamp has whole
+ * seconds only), else arrival − start. A stamp in the future or over an hour old describes no interval.
+ */
+function intervalOf(ser: { lastArrival: number }, ts: number, at: number): number {
+  const stamped = at - ts * 1000;
+  const since = at - ser.lastArrival;
+  ser.lastArrival = at;
+  if (!(stamped > 0 && stamped <= 3_600_000)) return 0;
+  return since > 0 && since > stamped - 1500 && since <= stamped + 500 ? since : stamped;
 }
 
 const QS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
@@ -119,8 +149,8 @@ export class Aggregator {
   lastFlushBusyMs = 0;
   /** samples refused by the cardinality cap, since start */
   droppedCardinality = 0;
-  /** samples whose type clashed with the series' existing type, since start */
-  droppedTypeClash = 0;
+  /** always 0: a name may carry several kinds at once (kept for /api/v1/self and /metrics) */
+  readonly droppedTypeClash = 0;
   /** set members refused by the per-set caps (members or bytes per window), since start */
   droppedSetMembers = 0;
 
@@ -136,10 +166,15 @@ export class Aggregator {
     return this.series.size;
   }
 
-  add(s: Sample): void {
-    const key = s.tags ? `${s.name}|${s.tags}` : s.name;
-    let ser = this.series.get(key);
+  /**
+   * Adds one sample. `now` is its arrival (default: the clock, read only for samples that carry an
+   * interval); a replay passes the recorded one.
+   */
+  add(s: Sample, now?: number): void {
     const kind = kindOf[s.type];
+    // one series per name, tags and kind: a name sent as a counter and as a gauge keeps both
+    const key = seriesKey(s.name, s.tags, kind);
+    let ser = this.series.get(key);
     if (!ser) {
       if (this.series.size >= this.maxSeries) {
         this.droppedCardinality++;
@@ -150,7 +185,7 @@ export class Aggregator {
       const name = own(s.name);
       const tags = own(s.tags);
       ser = {
-        key: tags ? `${name}|${tags}` : name,
+        key: seriesKey(name, tags, kind),
         name,
         tags,
         kind,
@@ -165,11 +200,11 @@ export class Aggregator {
         idle: 0,
         total: 0,
         totalSum: 0,
+        spread: undefined,
+        lastArrival: 0,
+        coverUntil: 0,
       };
       this.series.set(ser.key, ser);
-    } else if (ser.kind !== kind) {
-      this.droppedTypeClash++;
-      return;
     } else if (ser.epoch !== this.epoch) {
       // a flush is under way and has not reached this series yet: its window is set aside
       ser.stash = { counter: ser.counter, gauge: ser.gauge, sketch: ser.sketch, set: ser.set, setBytes: ser.setBytes, active: ser.active };
@@ -183,10 +218,23 @@ export class Aggregator {
     ser.idle = 0;
     switch (kind) {
       case 'counter':
+        if (s.ts !== undefined) {
+          const at = now ?? Date.now();
+          const len = intervalOf(ser, s.ts, at);
+          if (len > 0) {
+            ser.spread ??= [];
+            ser.spread.push({ from: at, to: at + len, amount: s.value * s.weight });
+            break;
+          }
+        }
         ser.counter += s.value * s.weight;
         break;
       case 'gauge':
         ser.gauge = s.delta ? ser.gauge + s.value : s.value;
+        if (s.ts !== undefined) {
+          const at = now ?? Date.now();
+          ser.coverUntil = at + intervalOf(ser, s.ts, at);
+        }
         break;
       case 'distribution':
         ser.sketch ??= new Sketch(this.alpha);
@@ -210,9 +258,9 @@ export class Aggregator {
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
-  flush(now = Date.now()): FlushResult {
+  flush(now = Date.now(), o: { final?: boolean } = {}): FlushResult {
     const t = performance.now();
-    const job = this.beginFlush(now);
+    const job = this.beginFlush(now, o.final);
     while (!job.step(Number.POSITIVE_INFINITY));
     this.lastFlushBusyMs = performance.now() - t;
     return job.result;
@@ -236,7 +284,8 @@ export class Aggregator {
     return job.result;
   }
 
-  private beginFlush(now: number): { result: FlushResult; step(n: number): boolean } {
+  /** `final`: the last window before the agent stops takes what is left of every spread interval */
+  private beginFlush(now: number, final = false): { result: FlushResult; step(n: number): boolean } {
     // a flush that begins while another is under way finishes that one first
     if (this.job) while (!this.job.step(Number.POSITIVE_INFINITY));
     const start = this.windowStart;
@@ -267,6 +316,32 @@ export class Aggregator {
           } else {
             acc = s;
             s.epoch = epoch;
+          }
+          if (s.spread) {
+            // the part of each interval sample that falls in this window [start, now)
+            let keep = 0;
+            for (const p of s.spread) {
+              const to = final ? Math.max(p.to, now) : p.to;
+              const a = Math.max(p.from, start);
+              const b = Math.min(to, now);
+              if (b > a) {
+                const part = p.to > p.from ? (p.amount * (b - a)) / (to - p.from) : p.amount;
+                acc.counter += part;
+                p.amount -= part;
+                p.from = b;
+                acc.active = true;
+              }
+              if (!final && p.to > now) s.spread[keep++] = p;
+            }
+            s.spread.length = keep;
+            if (keep === 0) s.spread = undefined;
+            else s.idle = 0;
+          }
+          // a gauge within its sample's interval is still an observation
+          if (!acc.active && s.kind === 'gauge' && s.coverUntil > start && acc === s) {
+            this.emit(s, acc, seconds, out);
+            s.idle = 0;
+            continue;
           }
           if (!acc.active) {
             // a silent counter, timer or set has nothing to say; a silent gauge keeps its level; a

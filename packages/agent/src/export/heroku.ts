@@ -2,6 +2,7 @@ import { herokuInterval, herokuOf } from 'ekg';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';
 import { measurements } from './measurements.js';
+import { Period } from './period.js';
 
 export interface HerokuOptions extends QueueOptions {
   /** the metrics URL (on Heroku, `HEROKU_METRICS_URL`), query string kept */
@@ -43,48 +44,58 @@ export function agentmonBody(counters: Map<string, number>, gauges: Map<string, 
  * with its own time.
  */
 export class HerokuExporter extends QueuedExporter {
-  private counters = new Map<string, number>();
-  private gauges = new Map<string, number>();
-  /** ms of windows in the period so far */
-  private elapsed = 0;
+  /** the windows of the period so far, merged (docs/time-model.md) */
+  private readonly acc: Period;
+  /** set while `close` encodes the partial period */
+  private closing = false;
   readonly period: number;
 
   constructor(private readonly o: HerokuOptions) {
     super(`heroku ${new URL(o.url).host}`, o);
     this.period = o.period ?? herokuInterval().ms;
+    this.acc = new Period(this.period);
   }
 
   protected encode(w: FlushResult): Array<{ body: Uint8Array; samples: number }> {
-    this.elapsed += Math.max(0, w.end - w.start);
+    const p = this.closing ? this.acc.take() : this.acc.add(w);
+    if (!p) return [];
+    const counters = new Map<string, number>();
+    const gauges = new Map<string, number>();
     const resolution = new Map<string, number>();
-    for (const f of w.series) if (f.name === 'runtime.eventloop.resolution') resolution.set(f.tags, f.value);
-    for (const f of w.series) {
+    for (const f of p.series) if (f.name === 'runtime.eventloop.resolution') resolution.set(f.tags, f.value);
+    for (const f of p.series) {
       if (f.carried) continue;
-      this.add(f, resolution.get(f.tags) ?? DEFAULT_RESOLUTION);
+      this.add(counters, gauges, f, resolution.get(f.tags) ?? DEFAULT_RESOLUTION);
     }
-    // a post once the windows cover the period (half a second early rather than a window late)
-    if (this.elapsed < this.period - 500) return [];
-    const samples = this.counters.size + this.gauges.size;
-    const body = agentmonBody(this.counters, this.gauges);
-    this.counters = new Map();
-    this.gauges = new Map();
-    this.elapsed = 0;
+    const samples = counters.size + gauges.size;
     if (samples === 0) return [];
-    return [{ body: Buffer.from(`${wholeSeconds(w.end)}\n${samples}\n${body}`), samples }];
+    const body = agentmonBody(counters, gauges);
+    return [{ body: Buffer.from(`${wholeSeconds(p.end)}\n${samples}\n${body}`), samples }];
   }
 
-  private add(f: Flushed, resolution: number): void {
+  /** The open, partial period is posted (a SIGTERM mid-period loses nothing), then the queue drains. */
+  override async close(): Promise<void> {
+    this.closing = true;
+    try {
+      this.write({ start: 0, end: 0, series: [] });
+    } finally {
+      this.closing = false;
+    }
+    await super.close();
+  }
+
+  private add(counters: Map<string, number>, gauges: Map<string, number>, f: Flushed, resolution: number): void {
     const h = herokuOf(f.name);
     if (h && f.kind !== 'distribution') {
       const v = f.value * h.scale + (h.plusResolution ? resolution : 0);
-      if (h.counter) this.counters.set(h.name, (this.counters.get(h.name) ?? 0) + v);
-      else this.gauges.set(h.name, v);
+      if (h.counter) counters.set(h.name, (counters.get(h.name) ?? 0) + v);
+      else gauges.set(h.name, v);
       return;
     }
     for (const [suffix, v] of measurements(f)) {
       const key = suffix ? `${f.name}.${suffix}` : f.name;
-      if (f.kind === 'counter' || suffix === 'count' || suffix === 'sum') this.counters.set(key, (this.counters.get(key) ?? 0) + v);
-      else this.gauges.set(key, v);
+      if (f.kind === 'counter' || suffix === 'count' || suffix === 'sum') counters.set(key, (counters.get(key) ?? 0) + v);
+      else gauges.set(key, v);
     }
   }
 

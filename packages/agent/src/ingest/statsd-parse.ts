@@ -20,6 +20,11 @@ export interface Sample {
   delta?: boolean;
   /** 1 / sample rate */
   weight: number;
+  /**
+   * DogStatsD `|T<unix seconds>`: when the sample's interval began (docs/time-model.md); undefined
+   * for a sample that describes the moment it arrived
+   */
+  ts?: number;
 }
 
 export type BadReason =
@@ -97,7 +102,7 @@ function isPlainInt(s: string): boolean {
  * One Sample object, reused for every value parsed: the sink must copy what it keeps (the
  * aggregator does). It saves an allocation per line on the receive path.
  */
-const scratch: Sample = { name: '', tags: '', type: 'c', value: 0, weight: 1 };
+const scratch: Sample = { name: '', tags: '', type: 'c', value: 0, weight: 1, ts: undefined };
 function emit(
   sink: ParseSink,
   name: string,
@@ -107,7 +112,9 @@ function emit(
   weight: number,
   member?: string,
   delta?: boolean,
+  ts?: number,
 ): void {
+  scratch.ts = ts;
   scratch.name = name;
   scratch.tags = tags;
   scratch.type = type;
@@ -196,6 +203,7 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
   if (!TYPES.has(type)) return sink.bad('bad_type', line);
   let weight = 1;
   let tags = '';
+  let ts: number | undefined;
   for (let i = 2; i < fields.length; i++) {
     const f = fields[i] as string;
     if (f.startsWith('@')) {
@@ -208,17 +216,18 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
       tags = tags ? (normalizeTags(`${tags},${t}`) ?? '') : t;
     } else if (f.startsWith('T')) {
       if (!/^T\d{1,12}$/.test(f)) return sink.bad('bad_timestamp', line);
+      ts = Number(f.slice(1));
     } else if (f.startsWith('c:') || f.startsWith('e:') || f === '') {
       // DogStatsD container id and external data: accepted, not used
     } else return sink.bad('bad_type', line);
   }
   if (type === 's') {
     if (rawValue === '') return sink.bad('no_value', line);
-    return emit(sink, name, tags, 's', 1, 1, rawValue);
+    return emit(sink, name, tags, 's', 1, 1, rawValue, undefined, ts);
   }
   if (rawValue === '') {
     // etsy treats `name:|c` as 1 for counters; anything else needs a value
-    if (type === 'c') return emit(sink, name, tags, 'c', 1, weight);
+    if (type === 'c') return emit(sink, name, tags, 'c', 1, weight, undefined, undefined, ts);
     return sink.bad('no_value', line);
   }
   if (!isPlainInt(rawValue) && !NUMBER.test(rawValue)) return sink.bad('bad_value', line);
@@ -226,9 +235,9 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
   if (!Number.isFinite(value)) return sink.bad('bad_value', line);
   if (type === 'g') {
     const c = rawValue.charCodeAt(0);
-    return emit(sink, name, tags, 'g', value, 1, undefined, c === 43 || c === 45 ? true : undefined);
+    return emit(sink, name, tags, 'g', value, 1, undefined, c === 43 || c === 45 ? true : undefined, ts);
   }
-  emit(sink, name, tags, type as MetricType, value, weight);
+  emit(sink, name, tags, type as MetricType, value, weight, undefined, undefined, ts);
 }
 
 /**

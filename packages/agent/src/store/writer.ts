@@ -6,9 +6,15 @@
 import type Database from 'better-sqlite3';
 import { unitOf } from 'ekg';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
+import { normalizeTags } from '../ingest/statsd-parse.js';
 import type { Core, SeriesMeta } from './core.js';
 import { HeadBuilder } from './head.js';
 import { instanceKey, parseTags } from './reader.js';
+
+/** `tags` with `kind:<kind>` added in its sorted place. */
+function kindTags(tags: string, kind: string): string {
+  return normalizeTags(tags ? `${tags},kind:${kind}` : `kind:${kind}`) ?? tags;
+}
 
 export class Writer {
   private readonly hb = new HeadBuilder();
@@ -62,6 +68,8 @@ export class Writer {
       const hb = this.hb;
       const seen = new Map<string, Flushed | undefined>();
       for (const f of win.series) {
+        // a level carried past its sample's interval is not an observation (docs/time-model.md)
+        if (f.carried) continue;
         const k = this.known(f, win.end);
         // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
         if (k.inst !== undefined && !f.carried && (f.name === 'up' || !seen.has(k.inst)))
@@ -91,7 +99,14 @@ export class Writer {
 
   /** The series' row, made on first sight; its last_seen touched every five minutes. */
   private known(f: Flushed, now: number): SeriesMeta {
-    const k = this.core.ids.get(f.name)?.get(f.tags);
+    let k = this.core.ids.get(f.name)?.get(f.tags);
+    // a name that carries a second kind (barnes' GC.count: a counter and a gauge) keeps it under the
+    // same name with the tag `kind:<kind>` (docs/time-model.md)
+    if (k !== undefined && k.kind !== f.kind) {
+      const tags = kindTags(f.tags, f.kind);
+      k = this.core.ids.get(f.name)?.get(tags);
+      if (k === undefined) return this.known({ ...f, tags, sketch: f.sketch }, now);
+    }
     if (k !== undefined) {
       if (now - k.seen > 300_000) {
         this.st.touchSeries.run(now, k.id);
