@@ -109,3 +109,44 @@ test('samples of every kind arriving mid-flush keep their windows apart; a sync 
   assert.equal(one(during, 'u4999')?.value, 2);
   assert.equal(during.series.filter((s) => s.kind === 'counter').length, 1);
 });
+
+test('a counter stamped with its interval (|T<start>) is spread over it: 10 s app windows read 20/s in every 5 s agent window', () => {
+  const agg = new Aggregator();
+  const t0 = 1_800_000_000_000;
+  agg.flush(t0);
+  const rates: number[] = [];
+  for (let i = 1; i <= 12; i++) {
+    const now = t0 + i * 5000;
+    // the app's window closes 3 s after every other agent window: 200 requests over its 10 s
+    if (i % 2 === 1) {
+      const end = now - 2000;
+      parsePacket(`req:200|c|T${Math.floor((end - 10_000) / 1000)}\nrss:${i}|g|T${Math.floor((end - 10_000) / 1000)}`, {
+        sample: (s) => agg.add(s, end),
+        bad: () => assert.fail('bad line'),
+      });
+    }
+    const w = agg.flush(now);
+    rates.push(w.series.find((s) => s.name === 'req')?.rate ?? Number.NaN);
+    // the gauge is an observation for its whole interval, not carried
+    const rss = w.series.find((s) => s.name === 'rss');
+    assert.equal(rss?.carried, undefined, `window ${i}`);
+  }
+  // the first window holds 2 s of the first interval; from then on, every window 100 requests in 5 s
+  assert.deepEqual(
+    rates.slice(1).map((r) => Math.round(r * 10) / 10),
+    new Array(11).fill(20),
+  );
+  // the last interval's remainder goes into the final window when the agent stops
+  const last = agg.flush(t0 + 62_000, { final: true });
+  assert.equal(last.series.find((s) => s.name === 'req')?.value, 40);
+});
+
+test('a gauge stops within one interval of its last sample; carried levels are marked as such', () => {
+  const agg = new Aggregator();
+  const t0 = 1_800_000_000_000;
+  agg.flush(t0);
+  agg.add({ name: 'rss', tags: '', type: 'g', value: 5, weight: 1, ts: (t0 - 7000) / 1000 }, t0 + 3000);
+  const kinds = [5, 10, 15, 20].map((s) => agg.flush(t0 + s * 1000).series.find((f) => f.name === 'rss')?.carried ?? false);
+  // observed at 3 s for 10 s: the windows to 5, 10 and 15 s hold it; the one to 20 s only carries it
+  assert.deepEqual(kinds, [false, false, false, true]);
+});
