@@ -52,7 +52,12 @@ async function agent(flags = [], o = {}) {
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
   const exited = new Promise((r) => p.once('exit', (c) => r(c)));
-  await Promise.race([exited, (async () => { while (!/ekg-agent: statsd/.test(out)) await sleep(20); })()]);
+  await Promise.race([
+    exited,
+    (async () => {
+      while (!/ekg-agent: statsd/.test(out)) await sleep(20);
+    })(),
+  ]);
   const self = async () => {
     try {
       return await (await fetch(`http://127.0.0.1:${http}/api/v1/self`, { signal: AbortSignal.timeout(5000) })).json();
@@ -60,7 +65,19 @@ async function agent(flags = [], o = {}) {
       return { error: String(err.cause?.code ?? err.message) };
     }
   };
-  return { p, statsd, http, data, out: () => out, exited, self, stop: async (sig = 'SIGTERM') => { p.kill(sig); return exited; } };
+  return {
+    p,
+    statsd,
+    http,
+    data,
+    out: () => out,
+    exited,
+    self,
+    stop: async (sig = 'SIGTERM') => {
+      p.kill(sig);
+      return exited;
+    },
+  };
 }
 
 /** Sends datagrams in batches, each after the agent has read the one before (loopback UDP drops what overflows). */
@@ -177,7 +194,10 @@ const attacks = {
       await sleep(200);
     }
     const code = await a.stop();
-    const said = a.out().split('\n').filter((l) => /lost|held/.test(l));
+    const said = a
+      .out()
+      .split('\n')
+      .filter((l) => /lost|held/.test(l));
     return `SIGTERM with ${held} windows held (store capped at 64k): exit ${code}; said: ${said.length ? said.join(' | ') : 'nothing about them'}`;
   },
   async lock() {
@@ -195,7 +215,12 @@ const attacks = {
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
     const exited = new Promise((r) => p.once('exit', r));
-    await Promise.race([exited, (async () => { while (!/ekg-agent: statsd/.test(out)) await sleep(20); })()]);
+    await Promise.race([
+      exited,
+      (async () => {
+        while (!/ekg-agent: statsd/.test(out)) await sleep(20);
+      })(),
+    ]);
     p.kill();
     await exited;
     return `ekg-agent --statsd ${port}: ${out.trim().split('\n')[0]}`;

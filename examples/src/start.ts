@@ -21,6 +21,9 @@ const agent: ChildProcess = spawn(
   },
 );
 let stopping = false;
+/** what the agent really bound, read off its start line (any form of EKG_AGENT_STATSD / EKG_AGENT_HTTP works) */
+let bound = { statsd: 'udp://127.0.0.1:8125', http: 'http://127.0.0.1:8787' };
+const loopback = (hostPort: string) => hostPort.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
 await new Promise<void>((resolve) => {
   let pending = '';
   agent.stdout?.on('data', (d: Buffer) => {
@@ -29,7 +32,16 @@ await new Promise<void>((resolve) => {
     pending = lines.pop() ?? '';
     for (const line of lines) {
       console.log(`[agent] ${line}`);
-      if (line.startsWith('ekg-agent: statsd')) resolve();
+      if (line.startsWith('ekg-agent: statsd')) {
+        const udp = /\bstatsd (?:udp\+tcp|udp) (\S+?)[,\s]/.exec(line)?.[1];
+        const tcp = /\btcp (\S+?)[,\s]/.exec(line)?.[1];
+        const http = /\bhttp (http:\/\/\S+?),/.exec(line)?.[1];
+        bound = {
+          statsd: udp ? `udp://${loopback(udp)}` : tcp ? `tcp://${loopback(tcp)}` : bound.statsd,
+          http: http ? `http://${loopback(http.slice('http://'.length))}` : bound.http,
+        };
+        resolve();
+      }
     }
   });
   agent.on('exit', (code) => {
@@ -37,7 +49,8 @@ await new Promise<void>((resolve) => {
     resolve();
   });
 });
-process.env.EKG_STATSD = `udp://${STATSD.includes(':') ? STATSD : `127.0.0.1:${STATSD}`}`;
+process.env.EKG_STATSD = bound.statsd;
+const AGENT = bound.http;
 process.env.EKG_INTERVAL = WINDOW;
 
 const { start } = await import('./express.js');
@@ -45,11 +58,11 @@ const { PORT, printUrls } = await import('./shared.js');
 const server = await start(PORT);
 const port = (server.address() as { port: number }).port;
 printUrls('Express', port);
-console.log(`\n  ▶ the dashboard: http://${HTTP}/#/?range=15m   (the demo's vital signs, live)`);
-console.log(`\nekg-agent receives every window: http://${HTTP}/metrics and http://${HTTP}/api/v1/self`);
+console.log(`\n  ▶ the dashboard: ${AGENT}/#/?range=15m   (the demo's vital signs, live)`);
+console.log(`\nekg-agent receives every window: ${AGENT}/metrics and ${AGENT}/api/v1/self`);
 console.log(`and keeps them in .ekg-agent/ekg.db (history survives restarts):`);
-console.log(`  http://${HTTP}/api/v1/instances`);
-console.log(`  http://${HTTP}/api/v1/query?name=runtime.eventloop.delay.p99&from=now-1h&by=service&agg=max`);
+console.log(`  ${AGENT}/api/v1/instances`);
+console.log(`  ${AGENT}/api/v1/query?name=runtime.eventloop.delay.p99&from=now-1h&by=service&agg=max`);
 console.log(`ekg closes a window every ${WINDOW}; /ops/stats and /ops/metrics show the last one.`);
 
 const traffic = setInterval(() => {

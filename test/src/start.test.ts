@@ -28,7 +28,8 @@ test('npm start: the demo app reports into the agent, whose dashboard and API sh
   const proc = spawn(process.execPath, [START], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EKG_AGENT_STATSD: `127.0.0.1:${statsd}`, EKG_AGENT_HTTP: `127.0.0.1:${http}`, PORT: '0' },
+    // the shortest forms a user types: a bare port for each
+    env: { ...process.env, EKG_AGENT_STATSD: String(statsd), EKG_AGENT_HTTP: String(http), PORT: '0' },
   });
   let out = '';
   proc.stdout?.on('data', (d) => {

@@ -27,3 +27,12 @@ test('retention: raw keeps at least an hour, and each rollup at least as long as
   refused(['--retention-1m', '1h'], /retention-1m: "1h" is shorter than retention-raw/);
   refused(['--retention-1m', '400d'], /retention-1h: "1y" is shorter than retention-1m \("400d"\)/);
 });
+
+test("the query API's step reads durations as everything else does: a bare number is seconds", async () => {
+  const { parseStep } = await import('./web/api.js');
+  assert.equal(parseStep('10'), 10_000);
+  assert.equal(parseStep('10s'), 10_000);
+  assert.equal(parseStep('1m'), 60_000);
+  assert.equal(parseStep('500'), 500_000);
+  assert.throws(() => parseStep('0.5'), /is not a step from 1s to a year/);
+});

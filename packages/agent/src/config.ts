@@ -264,7 +264,9 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     recvBuffer: atLeast(bytes(values['recv-buffer'] ?? '8m', 'recv-buffer'), 4096, 'recv-buffer', '4k'),
     statsdMaxConnections: int(values['statsd-max-connections'] ?? String(defaultMaxConnections()), 'statsd-max-connections', 1),
     statsdIdleTimeout:
-      parseDuration(values['statsd-idle-timeout'] ?? '5m') === 0 ? 0 : duration(values['statsd-idle-timeout'] ?? '5m', 'statsd-idle-timeout'),
+      parseDuration(values['statsd-idle-timeout'] ?? '5m') === 0
+        ? 0
+        : duration(values['statsd-idle-timeout'] ?? '5m', 'statsd-idle-timeout'),
     setMaxMembers: int(values['set-max-members'] ?? String(SET_DEFAULTS.maxSetMembers), 'set-max-members', 1),
     setMaxBytes: bytes(values['set-max-bytes'] ?? String(SET_DEFAULTS.maxSetBytes), 'set-max-bytes'),
     maxSeries: int(values['max-series'] ?? '100000', 'max-series', 1),

@@ -49,12 +49,6 @@ const MAX_STEP = 31_536_000_000;
 
 const BARE = /^\d{1,15}(?:\.\d{1,9})?$/;
 
-/** A duration in the API: the units of the one parser (ekg's parseDuration), but a bare number is ms, as the API has always read it. */
-function apiDuration(v: string): number {
-  const s = v.trim();
-  return BARE.test(s) ? Number(s) : parseDuration(s);
-}
-
 /** `now`, `now-1h` or `-1h`, an ISO date, epoch seconds or epoch ms → epoch ms, between 1970 and 9999. */
 export function parseTime(v: string, param: string, now: number): number {
   const s = v.trim();
@@ -75,11 +69,12 @@ export function parseTime(v: string, param: string, now: number): number {
   );
 }
 
-/** `10s`, `1m`, `1h` or ms as a number → ms, from 1 s to a year. */
+/** `10s`, `1m`, `1h` or a bare number of seconds → ms, from 1 s to a year. */
 export function parseStep(v: string): number {
-  const n = apiDuration(v);
+  // the repository's one duration parser: a bare number is seconds here too, as in Prometheus' API
+  const n = parseDuration(v.trim());
   if (!(n >= 1000 && n <= MAX_STEP))
-    throw new QueryError('step', `"${v.slice(0, 100)}" is not a step from 1s to a year (like 10s, 1m, or ms as a number)`);
+    throw new QueryError('step', `"${v.slice(0, 100)}" is not a step from 1s to a year (like 10s, 1m, or a bare number of seconds)`);
   return n;
 }
 
