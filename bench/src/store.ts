@@ -1,12 +1,14 @@
 /**
- * The agent's SQLite store: points written per second (one transaction per window), query latency
- * for 24 h of one series at its 10 s resolution and for a p99 merged across 100 instances over
- * 24 h, and database bytes per series per day at each resolution. Prints JSON for run.ts.
+ * The agent's SQLite store against its own schema-1 layout (one row per point, `store-v1.ts`), on
+ * the same windows in the same run: bytes per point on disk for gauges of realistic shape and for
+ * distributions, points written per second at 100k series per window, 24 h of one series, and a
+ * p99 merged across 100 instances over 24 h. Prints JSON for sections.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Flushed, type FlushResult, Sketch, SqliteStore } from 'ekg-agent';
+import { SqliteStoreV1 } from './store-v1.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-store-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -14,100 +16,109 @@ const DAY = 86_400_000;
 const STEP = 10_000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-function sketchOf(seed: number, n = 50): Sketch {
+type Layout = 'v2' | 'v1';
+type AnyStore = SqliteStore | SqliteStoreV1;
+function open(layout: Layout, name: string): AnyStore {
+  const o = { path: join(dir, `${layout}-${name}.db`), flushInterval: STEP };
+  return layout === 'v2' ? new SqliteStore(o) : new SqliteStoreV1(o);
+}
+
+/** A seeded generator: the same data every run. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Log-normal latencies around 20 ms with two decimals, as a StatsD timer sends them. */
+function latencies(r: () => number, n: number): Sketch {
   const s = new Sketch();
-  for (let i = 0; i < n; i++) s.add(1 + ((seed * 31 + i * 17) % 400) / 4);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(1e-12, r());
+    s.add(Math.round(20 * Math.exp(0.6 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r())) * 100) / 100);
+  }
   return s;
 }
 
-/** One window of `series` series: 70 % gauges and counters, 30 % timers with a 50-sample sketch. */
-function window(end: number, series: number, sketches: Sketch[]): FlushResult {
+function dist(name: string, tags: string, s: Sketch): Flushed {
+  return { name, tags, kind: 'distribution', value: s.count, count: s.count, sum: s.sum, min: s.min, max: s.max, sketch: s };
+}
+
+/**
+ * One window of `series` series: 70 % gauges and counters, 30 % timers with a 50-sample sketch. The
+ * names and tags are the same strings every window, as the aggregator's own are.
+ */
+function window(end: number, names: string[], tags: string[], sketches: Sketch[]): FlushResult {
   const out: Flushed[] = [];
-  for (let i = 0; i < series; i++) {
-    const tags = `pid:${i % 100},service:bench`;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const t = tags[i % tags.length] as string;
     const k = i % 10;
-    if (k < 4) out.push({ name: `g.${i}`, tags, kind: 'gauge', value: (end / 1000 + i) % 1000 });
-    else if (k < 7) out.push({ name: `c.${i}`, tags, kind: 'counter', value: 5, rate: 0.5, total: 5 });
-    else {
-      const sk = sketches[i % sketches.length] as Sketch;
-      out.push({
-        name: `t.${i}`,
-        tags,
-        kind: 'distribution',
-        value: sk.count,
-        count: sk.count,
-        sum: sk.sum,
-        min: sk.min,
-        max: sk.max,
-        sketch: sk,
-      });
-    }
+    if (k < 4) out.push({ name, tags: t, kind: 'gauge', value: (end / 1000 + i) % 1000 });
+    else if (k < 7) out.push({ name, tags: t, kind: 'counter', value: 5, rate: 0.5, total: 5 });
+    else out.push(dist(name, t, sketches[i % sketches.length] as Sketch));
   }
   return { start: end - STEP, end, series: out };
 }
 
-function writeRate(): { pointsPerSecond: number; msPerWindow: number; series: number } {
-  const store = new SqliteStore({ path: join(dir, 'write.db'), flushInterval: STEP });
-  const sketches = Array.from({ length: 64 }, (_, i) => sketchOf(i));
+async function writeRate(layout: Layout): Promise<{ pointsPerSecond: number; msPerWindow: number; series: number }> {
+  const store = open(layout, 'write');
+  const r = rng(1);
+  const sketches = Array.from({ length: 64 }, () => latencies(r, 50));
   const series = 100_000;
+  const names = Array.from({ length: series }, (_, i) => `${i % 10 < 4 ? 'g' : i % 10 < 7 ? 'c' : 't'}.${i}`);
+  const tags = Array.from({ length: 100 }, (_, p) => `pid:${p},service:bench`);
   const t0 = Date.now() - DAY;
-  store.write(window(t0, series, sketches)); // creates the series rows
+  store.write(window(t0, names, tags, sketches)); // creates the series rows
+  // built beforehand: the aggregator's work (and its garbage) is not the store's
+  const wins = Array.from({ length: 10 }, (_, w) => window(t0 + (w + 1) * STEP, names, tags, sketches));
   const times: number[] = [];
-  for (let w = 1; w <= 10; w++) {
-    const win = window(t0 + w * STEP, series, sketches);
+  for (const win of wins) {
     const a = performance.now();
     store.write(win);
     times.push(performance.now() - a);
   }
-  void store.close();
+  await store.close();
   const ms = median(times);
   return { pointsPerSecond: series / (ms / 1000), msPerWindow: ms, series };
 }
 
-async function queries(): Promise<{
+async function queries(layout: Layout): Promise<{
   singleMs: number;
   singlePoints: number;
   fleetPoints: number;
   fleetResolution: number;
   fleetMs: number;
   fleetInstances: number;
-  rollupRowsPerSecond: number;
+  compactPointsPerSecond: number;
 }> {
-  const store = new SqliteStore({ path: join(dir, 'query.db'), flushInterval: STEP });
+  const store = open(layout, 'query');
   const now = Date.now();
   const first = Math.floor((now - DAY) / STEP) * STEP + STEP;
   const windows = DAY / STEP;
-  const sk = Array.from({ length: 100 }, (_, i) => sketchOf(i, 20));
+  const r = rng(2);
+  const sk = Array.from({ length: 100 }, () => latencies(r, 20));
   // one gauge, and a timer on each of 100 instances, every 10 s for 24 h
+  let level = 3;
   for (let w = 0; w < windows; w++) {
     const end = first + w * STEP;
-    const series: Flushed[] = [{ name: 'runtime.eventloop.delay.p99', tags: 'pid:1,service:api', kind: 'gauge', value: 3 + (w % 7) }];
-    for (let p = 0; p < 100; p++) {
-      const s = sk[p] as Sketch;
-      series.push({
-        name: 'http.duration',
-        tags: `pid:${p},service:api`,
-        kind: 'distribution',
-        value: s.count,
-        count: s.count,
-        sum: s.sum,
-        min: s.min,
-        max: s.max,
-        sketch: s,
-      });
-    }
+    level = Math.max(0, Math.round((level + r() - 0.5) * 100) / 100);
+    const series: Flushed[] = [{ name: 'runtime.eventloop.delay.p99', tags: 'pid:1,service:api', kind: 'gauge', value: level }];
+    for (let p = 0; p < 100; p++) series.push(dist('http.duration', `pid:${p},service:api`, sk[(p + w) % 100] as Sketch));
     store.write({ start: end - STEP, end, series });
   }
   const r0 = performance.now();
   await store.maintain(now);
-  const rollupMs = performance.now() - r0;
+  const compactMs = performance.now() - r0;
   const single: number[] = [];
   let singlePoints = 0;
   for (let i = 0; i < 20; i++) {
     // the real clock: the store reads the level that still covers `from` at query time
     const to = Date.now();
     const a = performance.now();
-    const r = await store.query({
+    const q = await store.query({
       name: 'runtime.eventloop.delay.p99',
       tags: { pid: '1' },
       from: to - DAY + STEP,
@@ -117,7 +128,7 @@ async function queries(): Promise<{
       by: undefined,
     });
     single.push(performance.now() - a);
-    singlePoints = r.series[0]?.values.filter((v) => v !== null).length ?? 0;
+    singlePoints = q.series[0]?.values.filter((v) => v !== null).length ?? 0;
   }
   const fleet: number[] = [];
   let fleetPoints = 0;
@@ -125,7 +136,7 @@ async function queries(): Promise<{
   for (let i = 0; i < 5; i++) {
     const to = Date.now();
     const a = performance.now();
-    const r = await store.query({
+    const q = await store.query({
       name: 'http.duration',
       tags: { service: 'api' },
       from: to - DAY,
@@ -135,8 +146,8 @@ async function queries(): Promise<{
       by: ['service'],
     });
     fleet.push(performance.now() - a);
-    fleetPoints = r.series[0]?.values.filter((v) => v !== null).length ?? 0;
-    fleetResolution = r.resolution;
+    fleetPoints = q.series[0]?.values.filter((v) => v !== null).length ?? 0;
+    fleetResolution = q.resolution;
   }
   await store.close();
   return {
@@ -146,61 +157,69 @@ async function queries(): Promise<{
     fleetResolution,
     fleetMs: median(fleet),
     fleetInstances: 100,
-    rollupRowsPerSecond: (windows * 101) / (rollupMs / 1000),
+    compactPointsPerSecond: (windows * 101) / (compactMs / 1000),
   };
 }
 
-const write = writeRate();
-const q = await queries();
-const bytes = await bytesPerDay();
-console.log(JSON.stringify({ write, query: q, bytes }));
+export type Shape = 'walk' | 'counter' | 'constant' | 'distribution';
+const SHAPES: Shape[] = ['walk', 'counter', 'constant', 'distribution'];
+const BYTES_SERIES = 200;
+const BYTES_HOURS = 6;
 
-/** Bytes per series per day at each resolution, from SQLite's own page accounting (dbstat). */
-async function bytesPerDay(): Promise<Record<'gauge' | 'distribution', Record<'raw' | '1m' | '1h', number>>> {
-  const out = { gauge: { raw: 0, '1m': 0, '1h': 0 }, distribution: { raw: 0, '1m': 0, '1h': 0 } };
-  for (const kind of ['gauge', 'distribution'] as const) {
-    const store = new SqliteStore({ path: join(dir, `bytes-${kind}.db`), flushInterval: STEP });
-    const series = 50;
-    const sk = Array.from({ length: series }, (_, i) => sketchOf(i, 20));
-    const now = Date.now();
-    const first = Math.floor((now - DAY) / STEP) * STEP + STEP;
-    for (let w = 0; w < DAY / STEP; w++) {
-      const end = first + w * STEP;
-      const list: Flushed[] = [];
-      for (let i = 0; i < series; i++) {
-        const tags = `pid:${i},service:api`;
-        if (kind === 'gauge') list.push({ name: 'runtime.memory.rss', tags, kind: 'gauge', value: 5e7 + ((w * 7919 + i) % 100_000) });
-        else {
-          const s = sk[i] as Sketch;
-          list.push({
-            name: 'http.duration',
-            tags,
-            kind: 'distribution',
-            value: s.count,
-            count: s.count,
-            sum: s.sum,
-            min: s.min,
-            max: s.max,
-            sketch: s,
-          });
-        }
-      }
-      store.write({ start: end - STEP, end, series: list });
-    }
-    await store.maintain(now + 3_600_000);
+/**
+ * Bytes on disk per raw point: 200 series of one shape, 6 h at 10 s, compacted and rolled up, the
+ * file checkpointed; the growth of its live pages (all of it but the free list: chunks, rollups,
+ * indexes, the series table; not the empty tables' first pages) over the raw points. `raw`: the raw
+ * resolution alone (time-first: the raw chunks' bytes; row per point: its points table's pages).
+ */
+async function bytesPerPoint(layout: Layout, shape: Shape): Promise<{ file: number; raw: number }> {
+  const store = open(layout, `bytes-${shape}`);
+  const r = rng(3);
+  const windows = (BYTES_HOURS * 3600_000) / STEP;
+  const now = Date.now();
+  const first = Math.floor((now - windows * STEP) / STEP) * STEP;
+  const walk = Array.from({ length: BYTES_SERIES }, () => Math.round(r() * 100_000) / 100);
+  const live = () => {
     store.db.pragma('wal_checkpoint(TRUNCATE)');
-    for (const [res, table] of [
-      ['raw', 'points_raw'],
-      ['1m', 'points_1m'],
-      ['1h', 'points_1h'],
-    ] as const) {
-      const b = (store.db.prepare('SELECT sum(pgsize) AS b FROM dbstat WHERE name = ?').get(table) as { b: number }).b;
-      const rows = (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-      const perDay = res === 'raw' ? DAY / STEP : res === '1m' ? 1440 : 24;
-      // bytes per row (pages included) times the rows one series has in a day at that resolution
-      out[kind][res] = (b / Math.max(1, rows)) * perDay;
+    const page = store.db.pragma('page_size', { simple: true }) as number;
+    return (
+      page * ((store.db.pragma('page_count', { simple: true }) as number) - (store.db.pragma('freelist_count', { simple: true }) as number))
+    );
+  };
+  const empty = live();
+  for (let w = 0; w < windows; w++) {
+    const end = first + w * STEP;
+    const list: Flushed[] = [];
+    for (let i = 0; i < BYTES_SERIES; i++) {
+      const tags = `pid:${i},service:api`;
+      if (shape === 'walk') {
+        // a level moving by up to ±0.50 a window, two decimals (a temperature, a queue's mean wait)
+        walk[i] = Math.round(((walk[i] as number) + r() - 0.5) * 100) / 100;
+        list.push({ name: 'queue.wait', tags, kind: 'gauge', value: walk[i] as number });
+      } else if (shape === 'counter') {
+        // requests a window: around 50, varying
+        const v = Math.round(50 + (r() - 0.5) * 30);
+        list.push({ name: 'http.requests', tags, kind: 'counter', value: v, rate: v / 10, total: v });
+      } else if (shape === 'constant') list.push({ name: 'runtime.cpus', tags, kind: 'gauge', value: 8 });
+      else list.push(dist('http.duration', tags, latencies(r, 20)));
     }
-    await store.close();
+    store.write({ start: end - STEP, end, series: list });
   }
-  return out;
+  await store.maintain(now + 3_600_000);
+  const points = windows * BYTES_SERIES;
+  const file = (live() - empty) / points;
+  const raw =
+    layout === 'v2'
+      ? (store.db.prepare('SELECT sum(length(data)) FROM chunks WHERE res = 0 AND series > 0').pluck().get() as number)
+      : (store.db.prepare("SELECT sum(pgsize) FROM dbstat WHERE name = 'points_raw'").pluck().get() as number);
+  await store.close();
+  return { file, raw: raw / points };
 }
+
+const out: Record<Layout, unknown> = { v2: undefined, v1: undefined };
+for (const layout of ['v2', 'v1'] as const) {
+  const bytes = {} as Record<Shape, { file: number; raw: number }>;
+  for (const s of SHAPES) bytes[s] = await bytesPerPoint(layout, s);
+  out[layout] = { write: await writeRate(layout), query: await queries(layout), bytes };
+}
+console.log(JSON.stringify({ ...out, bytesSeries: BYTES_SERIES, bytesHours: BYTES_HOURS }));

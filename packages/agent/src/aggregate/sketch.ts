@@ -274,6 +274,51 @@ export class Sketch {
     return w.done();
   }
 
+  /**
+   * What `encode` writes, written into `buf` at `at` without allocating (the store packs a window's
+   * sketches back to back): returns where it ends, or -1 when `buf` lacks room (grow it and call again).
+   */
+  encodeInto(buf: Uint8Array, at: number): number {
+    const neg = this.neg;
+    const pos = this.pos;
+    let floats = !Number.isInteger(this.zero) || this.zero < 0;
+    for (const st of [neg, pos])
+      for (let j = 0; st && j < st.size && !floats; j++) floats = !Number.isInteger(st.count(j)) || st.count(j) > 2 ** 48;
+    if (floats) {
+      const b = this.encode();
+      if (at + b.length > buf.length) return -1;
+      buf.set(b, at);
+      return at + b.length;
+    }
+    // at most 8 bytes a varint here (counts < 2^48, indexes small)
+    if (at + 32 + 16 * this.buckets > buf.length) return -1;
+    let n = at;
+    const put = (v: number) => {
+      while (v >= 0x80) {
+        buf[n++] = (v % 0x80) | 0x80;
+        v = Math.floor(v / 0x80);
+      }
+      buf[n++] = v;
+    };
+    buf[n++] = 0;
+    put(this.zero);
+    put(neg?.size ?? 0);
+    put(pos.size);
+    for (const st of [neg, pos]) {
+      if (!st) continue;
+      const b = st.b;
+      let prev = 0;
+      for (let j = 0; j < b.length; j += 2) {
+        const k = b[j] as number;
+        const d = k - prev;
+        put(d < 0 ? -2 * d - 1 : 2 * d);
+        prev = k;
+        put(b[j + 1] as number);
+      }
+    }
+    return n;
+  }
+
   /** The inverse of `encode`, with the columns kept beside it. Throws RangeError on a damaged blob. */
   static decode(bytes: Uint8Array, cols: { count: number; sum: number; min: number; max: number }, alpha = 0.01): Sketch {
     const s = new Sketch(alpha);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Sketch } from '../aggregate/sketch.js';
-import { type Columns, decodeChunk, emptyColumns, encodeChunk, FULL, SK, V } from './codec.js';
+import { appendPart, type Columns, decodeAny, decodeChunk, emptyColumns, encodeChunk, FULL, partCount, SK, V } from './codec.js';
 
 /** A seeded generator: the same numbers every run. */
 function rng(seed: number): () => number {
@@ -112,4 +112,31 @@ test('a damaged chunk is a RangeError, not a hang or a crash', () => {
   const bytes = encodeChunk(levels([1, 2, 3, 4.5, 6.25]));
   assert.throws(() => decodeChunk(bytes.subarray(0, 3)), RangeError);
   assert.throws(() => decodeChunk(Uint8Array.of(1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)), RangeError);
+});
+
+test('a chunk still filling: parts appended unread, counted, and read back as one', () => {
+  const all = levels(Array.from({ length: 30 }, (_, i) => i * 1.5));
+  let bytes: Uint8Array | undefined;
+  for (let i = 0; i < 30; i += 6) {
+    const part = levels(all.v.slice(i, i + 6), (all.t[i] as number) - 0);
+    const enc = encodeChunk(part);
+    bytes = bytes ? appendPart(bytes, enc) : enc;
+  }
+  assert.equal(partCount(bytes as Uint8Array), 5);
+  const back = decodeAny(bytes as Uint8Array);
+  assert.deepEqual(back.t, all.t);
+  assert.deepEqual(back.v, all.v);
+  assert.equal(partCount(encodeChunk(all)), 1);
+});
+
+test('Sketch.encodeInto writes what encode does, and asks for room when it lacks it', () => {
+  const s = new Sketch();
+  for (let i = 1; i <= 500; i++) s.add(i * 0.37);
+  s.add(-3);
+  s.add(0);
+  const want = s.encode();
+  const buf = new Uint8Array(4096);
+  const end = s.encodeInto(buf, 7);
+  assert.deepEqual(buf.subarray(7, end), want);
+  assert.equal(s.encodeInto(new Uint8Array(8), 0), -1);
 });

@@ -603,3 +603,62 @@ export function decodeChunk(bytes: Uint8Array): Columns {
   if (flags & SK) getSketches(r, count, c.sk);
   return c;
 }
+
+// ---------------------------------------------------------------- open chunks
+
+/**
+ * A chunk still filling is a list of parts, each a chunk of its own, appended as the compactor
+ * folds new windows (no re-encoding of what is there): 0xff, then each part's length as a varint
+ * and its bytes. Once its span is over the compactor seals it into one chunk (flags byte < 8).
+ */
+const PARTS = 0xff;
+
+export function appendPart(existing: Uint8Array | undefined, part: Uint8Array): Uint8Array {
+  const w = new BitWriter((existing?.length ?? 1) + part.length + 10);
+  if (existing && existing[0] === PARTS) {
+    w.buf.set(existing);
+    w.n = existing.length;
+  } else {
+    w.byte(PARTS);
+    if (existing) {
+      w.uvarint(existing.length);
+      w.buf.set(existing, w.n);
+      w.n += existing.length;
+    }
+  }
+  w.uvarint(part.length);
+  w.buf.set(part, w.n);
+  w.n += part.length;
+  return w.buf.subarray(0, w.n);
+}
+
+/** How many parts a chunk holds (1 when sealed). */
+export function partCount(bytes: Uint8Array): number {
+  if (bytes[0] !== PARTS) return 1;
+  const r = new BitReader(bytes, 1);
+  let n = 0;
+  while (r.n < bytes.length) {
+    const len = r.uvarint();
+    r.n += len;
+    n++;
+  }
+  return n;
+}
+
+/** A chunk, sealed or still in parts, as one set of columns. */
+export function decodeAny(bytes: Uint8Array): Columns {
+  if (bytes[0] !== PARTS) return decodeChunk(bytes);
+  const r = new BitReader(bytes, 1);
+  let out: Columns | undefined;
+  while (r.n < bytes.length) {
+    const len = r.uvarint();
+    if (r.n + len > bytes.length) throw new RangeError('chunk: truncated part');
+    const c = decodeChunk(bytes.subarray(r.n, r.n + len));
+    r.n += len;
+    if (!out) out = c;
+    else
+      for (const k of ['t', 'd', 'v', 'n', 's', 'lo', 'hi', 'sk'] as const)
+        for (const x of c[k] as Array<number | Uint8Array | null>) (out[k] as Array<number | Uint8Array | null>).push(x);
+  }
+  return out ?? emptyColumns(0);
+}

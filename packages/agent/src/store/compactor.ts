@@ -79,19 +79,19 @@ export class Compactor {
           if (!meta) continue;
           const pts = gather(id, meta.kind, decoded, lc, dc);
           if (pts.t.length === 0) continue;
-          const written = core.putPoints(id, raw, pts);
-          // the minutes the new points fall in, recomputed from the whole chunk (late windows included)
+          const written = core.putPoints(id, raw, pts, cut, 60);
+          // the minutes the new points fall in: from the new points alone when they were appended
+          // (whole minutes), recomputed from the whole chunk when it was read (late windows)
           const minutes = emptyColumns(flagsFor(meta.kind, false));
           let p = 0;
           for (const [, merged] of written) {
             const first = pts.t[p] as number;
             while (p < pts.t.length && bucketEnd(pts.t[p] as number, raw.span) === bucketEnd(first, raw.span)) p++;
             const last = pts.t[p - 1] as number;
-            const rolled = rollAll(merged, 60, meta.kind, bucketEnd(first, 60) - 60, bucketEnd(last, 60));
-            appendAll(minutes, rolled);
+            appendAll(minutes, rollAll(merged ?? pts, 60, meta.kind, bucketEnd(first, 60) - 60, bucketEnd(last, 60)));
           }
-          core.putPoints(id, m1, minutes);
-          if (meta.scopes) addToFleets(fleets, meta.name, meta.scopes, minutes, wm);
+          core.putPoints(id, m1, minutes, cut);
+          if (meta.scopes) addToFleets(fleets, core.members, meta.name, meta.scopes, minutes, wm);
         }
       })();
       await turn();
@@ -99,7 +99,6 @@ export class Compactor {
     if (this.closed()) return;
     core.db.transaction(() => {
       for (const [key, byMinute] of fleets) {
-        const [name, scope] = key.split('\n') as [string, string];
         const cols = emptyColumns(FULL | SK);
         for (const m of [...byMinute.keys()].sort((a, b) => a - b)) {
           const f = byMinute.get(m) as FleetMinute;
@@ -111,12 +110,11 @@ export class Compactor {
           cols.hi.push(Number.isFinite(f.hi) ? f.hi : Number.NaN);
           cols.sk.push(f.sketch ? f.sketch.encode().slice() : null);
         }
-        core.putPoints(-core.fleetId(name, scope), m1, cols);
+        core.putPoints(-core.fleetId(key, wm), m1, cols, cut);
       }
       const seqs = new Set(wins.map((h) => h.seq));
       const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
       for (const s of seqs) del.run(s);
-      if (!core.hasMeta('fleet_since')) core.setMeta('fleet_since', wm);
       core.setMeta('compacted', Math.max(wm, cut));
       core.dropHead(seqs);
     })();
@@ -129,7 +127,7 @@ export class Compactor {
     const wm = core.meta('rolled:1h');
     const until = Math.floor(core.meta('compacted') / 3600) * 3600;
     if (until <= wm) return;
-    const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f)];
+    const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f.id)];
     for (let i = 0; i < ids.length; i += this.batch) {
       if (this.closed()) return;
       core.db.transaction(() => {
@@ -139,7 +137,7 @@ export class Compactor {
           if (!kind) continue;
           const hours = emptyColumns(flagsFor(kind, false));
           for (const c of core.chunks(id, m1, wm, until)) appendAll(hours, rollAll(c, 3600, kind, wm, until));
-          if (hours.t.length > 0) core.putPoints(id, h1, hours);
+          if (hours.t.length > 0) core.putPoints(id, h1, hours, until);
         }
       })();
       await turn();
@@ -205,7 +203,14 @@ function appendAll(dst: Columns, src: Columns): void {
 }
 
 /** A series' new minutes merged into its fleets (minutes at or before the watermark were merged already). */
-function addToFleets(fleets: Map<string, Map<number, FleetMinute>>, name: string, scopes: string[], m: Columns, wm: number): void {
+function addToFleets(
+  fleets: Map<string, Map<number, FleetMinute>>,
+  members: Map<string, number>,
+  name: string,
+  scopes: string[],
+  m: Columns,
+  wm: number,
+): void {
   for (let i = 0; i < m.t.length; i++) {
     const t = m.t[i] as number;
     if (t <= wm) continue;
@@ -216,6 +221,7 @@ function addToFleets(fleets: Map<string, Map<number, FleetMinute>>, name: string
     const hi = m.hi[i] as number;
     for (const scope of scopes) {
       const key = `${name}\n${scope}`;
+      if ((members.get(key) ?? 0) < 2) continue;
       let byMinute = fleets.get(key);
       if (!byMinute) {
         byMinute = new Map();

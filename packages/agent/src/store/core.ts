@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { bucketEnd, type Kind, mergeColumns } from './chunks.js';
-import { type Columns, decodeChunk, emptyColumns, encodeChunk } from './codec.js';
+import { appendPart, type Columns, decodeAny, emptyColumns, encodeChunk, partCount } from './codec.js';
 import { HeadWindow } from './head.js';
 import { parseTags } from './reader.js';
 import type { Level } from './schema.js';
@@ -43,8 +43,10 @@ export class Core {
   /** name → tags → series: two levels, so the aggregator's own strings find it without a key per series per window */
   readonly ids = new Map<string, Map<string, SeriesMeta>>();
   readonly byId = new Map<number, SeriesMeta>();
-  /** `name\nscope` → fleet id (its chunks are stored under -id) */
-  readonly fleet = new Map<string, number>();
+  /** `name\nscope` → the fleet (its chunks are stored under -id), merged from minutes after `since` */
+  readonly fleet = new Map<string, { id: number; since: number }>();
+  /** `name\nscope` → distributions in it: a fleet of one is not kept (the series is its own fleet) */
+  readonly members = new Map<string, number>();
   /** head windows in the order written */
   head: HeadEntry[] = [];
   private cached = 0;
@@ -65,13 +67,11 @@ export class Core {
     this.st = {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
-      chunk: db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? AND b = ?').pluck(),
+      chunk: db.prepare('SELECT n, t1, data FROM chunks WHERE series = ? AND res = ? AND b = ?'),
       chunks: db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? AND b > ? AND b < ? ORDER BY b').pluck(),
-      putChunk: db.prepare('INSERT OR REPLACE INTO chunks (series, res, b, n, data) VALUES (?, ?, ?, ?, ?)'),
+      putChunk: db.prepare('INSERT OR REPLACE INTO chunks (series, res, b, n, t1, data) VALUES (?, ?, ?, ?, ?, ?)'),
       headRow: db.prepare('SELECT data FROM head WHERE seq = ?').pluck(),
-      addFleet: db.prepare(
-        'INSERT INTO fleet (name, scope) VALUES (?, ?) ON CONFLICT (name, scope) DO UPDATE SET name = excluded.name RETURNING id',
-      ),
+      addFleet: db.prepare('INSERT INTO fleet (name, scope, since) VALUES (?, ?, ?) RETURNING id').pluck(),
     };
     for (const r of db.prepare('SELECT id, name, tags, kind, instance, last_seen FROM series').iterate() as Iterable<{
       id: number;
@@ -91,8 +91,13 @@ export class Core {
         scopes: undefined,
       });
     }
-    for (const r of db.prepare('SELECT id, name, scope FROM fleet').iterate() as Iterable<{ id: number; name: string; scope: string }>)
-      this.fleet.set(`${r.name}\n${r.scope}`, r.id);
+    for (const r of db.prepare('SELECT id, name, scope, since FROM fleet').iterate() as Iterable<{
+      id: number;
+      name: string;
+      scope: string;
+      since: number;
+    }>)
+      this.fleet.set(`${r.name}\n${r.scope}`, { id: r.id, since: r.since });
     for (const r of db.prepare('SELECT seq, t, d, n FROM head ORDER BY seq').iterate() as Iterable<Omit<HeadEntry, 'win'>>)
       this.head.push({ ...r, win: undefined });
   }
@@ -102,6 +107,10 @@ export class Core {
       const tags = parseTags(m.tags);
       const scopes = FLEET_KEYS.filter((k) => tags[k] !== undefined).map((k) => `${k}:${tags[k]}`);
       if (scopes.length > 0) m.scopes = scopes;
+      for (const sc of scopes) {
+        const key = `${m.name}\n${sc}`;
+        this.members.set(key, (this.members.get(key) ?? 0) + 1);
+      }
     }
     let byTags = this.ids.get(m.name);
     if (!byTags) {
@@ -124,14 +133,15 @@ export class Core {
     this.st.setMeta.run(key, String(value));
   }
 
-  fleetId(name: string, scope: string): number {
-    const key = `${name}\n${scope}`;
-    let id = this.fleet.get(key);
-    if (id === undefined) {
-      id = this.st.addFleet.pluck().get(name, scope) as number;
-      this.fleet.set(key, id);
+  /** The fleet's id, made on first use with the minutes after `since` (the compacted watermark) in it. */
+  fleetId(key: string, since: number): number {
+    let f = this.fleet.get(key);
+    if (f === undefined) {
+      const [name, scope] = key.split('\n') as [string, string];
+      f = { id: this.st.addFleet.get(name, scope, since) as number, since };
+      this.fleet.set(key, f);
     }
-    return id;
+    return f.id;
   }
 
   // ---------------------------------------------------------------- head
@@ -167,15 +177,14 @@ export class Core {
 
   // ---------------------------------------------------------------- chunks
 
-  /** The chunk of `series` at `res` ending at b, decoded (empty if none). */
-  chunk(series: number, res: number, b: number, flags: number): Columns {
-    const data = this.st.chunk.get(series, res, b) as Uint8Array | undefined;
-    return data ? decodeChunk(data) : emptyColumns(flags);
-  }
-
-  /** Merges `pts` (time order) into the chunks they fall in; returns each chunk as written, by bucket end. */
-  putPoints(series: number, level: Level, pts: Columns): Map<number, Columns> {
-    const out = new Map<number, Columns>();
+  /**
+   * Merges `pts` (time order) into the chunks they fall in. A chunk whose span is not over (its end
+   * after `sealFrom`) takes points later than its last (and, with `unit`, in a later bucket of that
+   * width) as a new part, unread, up to 8 parts; any other is read, merged and written back as one.
+   * Returns per chunk end its columns as written when it was read, or undefined when appended to.
+   */
+  putPoints(series: number, level: Level, pts: Columns, sealFrom: number, unit = 0): Map<number, Columns | undefined> {
+    const out = new Map<number, Columns | undefined>();
     const t = pts.t;
     let i = 0;
     while (i < t.length) {
@@ -183,9 +192,20 @@ export class Core {
       let j = i + 1;
       while (j < t.length && (t[j] as number) <= b) j++;
       const part = i === 0 && j === t.length ? pts : slice(pts, i, j);
-      const merged = mergeColumns(this.chunk(series, level.res, b, pts.flags), part);
-      this.st.putChunk.run(series, level.res, b, merged.t.length, encodeChunk(merged));
-      out.set(b, merged);
+      const row = this.st.chunk.get(series, level.res, b) as { n: number; t1: number; data: Uint8Array } | undefined;
+      const first = t[i] as number;
+      const last = t[j - 1] as number;
+      const later = !row || (row.t1 > 0 && first > row.t1 && (unit === 0 || bucketEnd(first, unit) > bucketEnd(row.t1, unit)));
+      // parts cost a few bytes each: past 8, the chunk is rewritten as one (and takes parts again)
+      if (b > sealFrom && later && (!row || partCount(row.data) < 8)) {
+        const bytes = encodeChunk(part);
+        this.st.putChunk.run(series, level.res, b, (row?.n ?? 0) + (j - i), last, row ? appendPart(row.data, bytes) : bytes);
+        out.set(b, undefined);
+      } else {
+        const merged = mergeColumns(row ? decodeAny(row.data) : emptyColumns(pts.flags), part);
+        this.st.putChunk.run(series, level.res, b, merged.t.length, merged.t[merged.t.length - 1], encodeChunk(merged));
+        out.set(b, merged);
+      }
       i = j;
     }
     return out;
@@ -194,7 +214,7 @@ export class Core {
   /** The decoded chunks of `series` at `res` that may hold points in (from, to] (epoch s), in time order. */
   chunks(series: number, level: Level, from: number, to: number): Columns[] {
     const rows = this.st.chunks.all(series, level.res, from, to + level.span) as Uint8Array[];
-    return rows.map((d) => decodeChunk(d));
+    return rows.map((d) => decodeAny(d));
   }
 }
 

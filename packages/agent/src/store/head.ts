@@ -11,6 +11,8 @@
  *   u8  sketch bytes, as `Sketch.encode` writes them
  */
 
+import type { Sketch } from '../aggregate/sketch.js';
+
 const VERSION = 1;
 const HEADER = 16;
 
@@ -21,13 +23,16 @@ export class HeadBuilder {
   nl = 0;
   dids = new Uint32Array(256);
   dcols = new Float64Array(256 * 4);
-  dsk: Array<Uint8Array | null> = [];
+  /** sketches back to back, and where each ends */
+  sk: Uint8Array = new Uint8Array(64 * 1024);
+  skEnds = new Uint32Array(256);
+  skn = 0;
   nd = 0;
 
   reset(): void {
     this.nl = 0;
     this.nd = 0;
-    this.dsk.length = 0;
+    this.skn = 0;
   }
 
   level(id: number, v: number): void {
@@ -39,26 +44,49 @@ export class HeadBuilder {
     this.lvals[this.nl++] = v;
   }
 
-  dist(id: number, n: number, s: number, lo: number, hi: number, sk: Uint8Array | null): void {
+  /** A distribution; its sketch encoded straight into the window's buffer. */
+  dist(id: number, n: number, s: number, lo: number, hi: number, sketch: Sketch | undefined): void {
+    if (sketch && sketch.count > 0) {
+      let end = sketch.encodeInto(this.sk, this.skn);
+      while (end < 0) {
+        this.sk = growBytes(this.sk, this.sk.length * 2);
+        end = sketch.encodeInto(this.sk, this.skn);
+      }
+      this.skn = end;
+    }
+    this.cols(id, n, s, lo, hi);
+  }
+
+  /** A distribution whose sketch is already bytes (`Sketch.encode`'s form). */
+  distBytes(id: number, n: number, s: number, lo: number, hi: number, bytes: Uint8Array | null): void {
+    if (bytes) {
+      if (this.skn + bytes.length > this.sk.length) this.sk = growBytes(this.sk, Math.max(this.sk.length * 2, this.skn + bytes.length));
+      this.sk.set(bytes, this.skn);
+      this.skn += bytes.length;
+    }
+    this.cols(id, n, s, lo, hi);
+  }
+
+  private cols(id: number, n: number, s: number, lo: number, hi: number): void {
     if (this.nd === this.dids.length) {
       this.dids = grow(this.dids, this.nd * 2);
       this.dcols = grow(this.dcols, this.nd * 8);
+      this.skEnds = grow(this.skEnds, this.nd * 2);
     }
     const j = this.nd * 4;
-    this.dids[this.nd++] = id;
+    this.dids[this.nd] = id;
+    this.skEnds[this.nd++] = this.skn;
     this.dcols[j] = n;
     this.dcols[j + 1] = s;
     this.dcols[j + 2] = lo;
     this.dcols[j + 3] = hi;
-    this.dsk.push(sk);
   }
 
   /** The blob: columns sorted by id (the writer's order is the aggregator's, almost always ascending already). */
   encode(): Uint8Array {
     const nl = this.nl;
     const nd = this.nd;
-    let skBytes = 0;
-    for (const b of this.dsk) if (b) skBytes += b.length;
+    const skBytes = this.skn;
     const lo = order(this.lids, nl);
     const dor = order(this.dids, nd);
     const size = HEADER + 8 * nl + 32 * nd + 4 * nl + 8 * nd + skBytes;
@@ -90,24 +118,41 @@ export class HeadBuilder {
       lids.set(this.lids.subarray(0, nl));
       vals.set(this.lvals.subarray(0, nl));
     }
-    let off = 0;
-    for (let i = 0; i < nd; i++) {
-      const k = dor ? (dor[i] as number) : i;
-      dids[i] = this.dids[k] as number;
-      // count, sum, min, max: column after column
-      cols[i] = this.dcols[k * 4] as number;
-      cols[nd + i] = this.dcols[k * 4 + 1] as number;
-      cols[2 * nd + i] = this.dcols[k * 4 + 2] as number;
-      cols[3 * nd + i] = this.dcols[k * 4 + 3] as number;
-      const sk = this.dsk[k];
-      if (sk) {
-        bytes.set(sk, off);
-        off += sk.length;
+    if (!dor) {
+      dids.set(this.dids.subarray(0, nd));
+      for (let i = 0; i < nd; i++) {
+        // count, sum, min, max: column after column
+        cols[i] = this.dcols[i * 4] as number;
+        cols[nd + i] = this.dcols[i * 4 + 1] as number;
+        cols[2 * nd + i] = this.dcols[i * 4 + 2] as number;
+        cols[3 * nd + i] = this.dcols[i * 4 + 3] as number;
       }
-      ends[i] = off;
+      ends.set(this.skEnds.subarray(0, nd));
+      bytes.set(this.sk.subarray(0, skBytes));
+    } else {
+      let off = 0;
+      for (let i = 0; i < nd; i++) {
+        const k = dor[i] as number;
+        dids[i] = this.dids[k] as number;
+        cols[i] = this.dcols[k * 4] as number;
+        cols[nd + i] = this.dcols[k * 4 + 1] as number;
+        cols[2 * nd + i] = this.dcols[k * 4 + 2] as number;
+        cols[3 * nd + i] = this.dcols[k * 4 + 3] as number;
+        const from = k === 0 ? 0 : (this.skEnds[k - 1] as number);
+        const to = this.skEnds[k] as number;
+        bytes.set(this.sk.subarray(from, to), off);
+        off += to - from;
+        ends[i] = off;
+      }
     }
     return new Uint8Array(buf);
   }
+}
+
+function growBytes(a: Uint8Array, n: number): Uint8Array {
+  const next = new Uint8Array(n);
+  next.set(a);
+  return next;
 }
 
 function grow<T extends Uint32Array | Float64Array>(a: T, n: number): T {

@@ -101,10 +101,6 @@ function fleetScope(
 ): Array<{ key: string; value: string; id: number }> | undefined {
   if (q.by === undefined || matched.length < 2) return undefined;
   if (!parts.some((p) => p.level.res > 0 && !p.head)) return undefined;
-  const since = core.hasMeta('fleet_since') ? core.meta('fleet_since') : Number.POSITIVE_INFINITY;
-  // a fleet's first hour may hold only part of its members' minutes
-  if (parts.some((p) => p.level.res > 0 && !p.head && p.from < Math.ceil(since / 3600) * 3600 + (p.level.res === 2 ? 3600 : 0)))
-    return undefined;
   const filter = Object.keys(q.tags);
   for (const key of FLEET_KEYS) {
     if (filter.some((k) => k !== key)) continue;
@@ -121,9 +117,12 @@ function fleetScope(
     if (values.size === 0) continue;
     const out: Array<{ key: string; value: string; id: number }> = [];
     for (const v of values) {
-      const id = core.fleet.get(`${q.name}\n${key}:${v}`);
-      if (id === undefined) return undefined;
-      out.push({ key, value: v, id });
+      const f = core.fleet.get(`${q.name}\n${key}:${v}`);
+      if (f === undefined) return undefined;
+      // merged from the minutes after `since` only; its first hour may hold part of its members' minutes
+      if (parts.some((p) => p.level.res > 0 && !p.head && p.from < Math.ceil(f.since / 3600) * 3600 + (p.level.res === 2 ? 3600 : 0)))
+        return undefined;
+      out.push({ key, value: v, id: f.id });
     }
     return out;
   }

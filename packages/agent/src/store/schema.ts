@@ -13,8 +13,8 @@ import { HeadBuilder } from './head.js';
 export const APPLICATION_ID = 0x454b4731;
 /** 1: a row per point (points_raw, points_1m, points_1h); 2: head windows and chunks. */
 export const SCHEMA_VERSION = 2;
-/** Large enough that a chunk of distributions (360 windows, ~10 KB) sits in one page. */
-const PAGE_SIZE = 16_384;
+/** Large enough that chunks of distributions (360 windows, ~10 KB) fill pages with little left over. */
+const PAGE_SIZE = 32_768;
 
 export class StoreError extends Error {}
 
@@ -83,6 +83,7 @@ const TABLES = `
     res INTEGER NOT NULL,
     b INTEGER NOT NULL,
     n INTEGER NOT NULL,
+    t1 INTEGER NOT NULL,
     data BLOB NOT NULL,
     UNIQUE (series, res, b)
   );
@@ -92,6 +93,7 @@ const TABLES = `
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     scope TEXT NOT NULL,
+    since INTEGER NOT NULL,
     UNIQUE (name, scope)
   );
 `;
@@ -108,8 +110,18 @@ export function openStore(path: string, levels: Level[]): Database.Database {
   }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // the compactor checkpoints every 15 s, off the write path; this bound (64 MiB of WAL) is only a backstop
+  db.pragma('wal_autocheckpoint = 4096');
   db.pragma('busy_timeout = 2000');
   db.exec(TABLES);
+  // files made by the first cut of version 2 lack these columns
+  for (const [table, col] of [
+    ['chunks', 't1'],
+    ['fleet', 'since'],
+  ] as const) {
+    const cols = db.prepare(`SELECT name FROM pragma_table_info('${table}')`).pluck().all() as string[];
+    if (!cols.includes(col)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} INTEGER NOT NULL DEFAULT 0`);
+  }
   if (version === 1) migrateV1(db, levels);
   db.pragma(`application_id = ${APPLICATION_ID}`);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -131,7 +143,7 @@ function migrateV1(db: Database.Database, levels: Level[]): void {
   const wm1h = meta('rolled:points_1h');
   const kinds = new Map<number, Kind>();
   for (const r of db.prepare('SELECT id, kind FROM series').iterate() as Iterable<{ id: number; kind: Kind }>) kinds.set(r.id, r.kind);
-  const put = db.prepare('INSERT OR REPLACE INTO chunks (series, res, b, n, data) VALUES (?, ?, ?, ?, ?)');
+  const put = db.prepare('INSERT OR REPLACE INTO chunks (series, res, b, n, t1, data) VALUES (?, ?, ?, ?, ?, ?)');
   interface V1Row {
     series: number;
     t: number;
@@ -152,7 +164,7 @@ function migrateV1(db: Database.Database, levels: Level[]): void {
       let b = -1;
       let cols: Columns | undefined;
       const flush = () => {
-        if (cols && cols.t.length > 0) put.run(series, level.res, b, cols.t.length, encodeChunk(cols));
+        if (cols && cols.t.length > 0) put.run(series, level.res, b, cols.t.length, cols.t[cols.t.length - 1], encodeChunk(cols));
         cols = undefined;
       };
       const until = li === 0 ? wm1m : Number.MAX_SAFE_INTEGER;
@@ -201,7 +213,7 @@ function migrateV1(db: Database.Database, levels: Level[]): void {
           t = r.t;
           d = r.d ?? (levels[0]?.seconds ?? 10) * 1000;
         }
-        if (kind === 'distribution') hb.dist(r.series, r.n ?? 0, r.s ?? 0, nan(r.lo), nan(r.hi), r.sk ? Uint8Array.from(r.sk) : null);
+        if (kind === 'distribution') hb.distBytes(r.series, r.n ?? 0, r.s ?? 0, nan(r.lo), nan(r.hi), r.sk ? Uint8Array.from(r.sk) : null);
         else hb.level(r.series, r.v ?? Number.NaN);
       }
     }
@@ -209,8 +221,6 @@ function migrateV1(db: Database.Database, levels: Level[]): void {
     const setMeta = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
     setMeta.run('compacted', String(wm1m));
     setMeta.run('rolled:1h', String(wm1h));
-    // no fleet sketches were kept before: fleet percentiles over older ranges merge per series
-    setMeta.run('fleet_since', String(wm1m));
     db.exec(`DELETE FROM meta WHERE key IN ('rolled:points_1m', 'rolled:points_1h');
       DROP TABLE points_raw; DROP TABLE points_1m; DROP TABLE points_1h;`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);

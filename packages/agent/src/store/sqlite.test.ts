@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
-import { type Columns, decodeChunk } from './codec.js';
+import { type Columns, decodeAny } from './codec.js';
 import { SqliteStore, StoreError } from './sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-sqlite-'));
@@ -18,7 +18,7 @@ const path = () => join(dir, `t${n++}`, 'ekg.db');
 function chunkPoints(store: SqliteStore, name: string, tags: string, res: number): Columns[] {
   const id = store.db.prepare('SELECT id FROM series WHERE name = ? AND tags = ?').pluck().get(name, tags) as number;
   const blobs = store.db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? ORDER BY b').pluck().all(id, res) as Uint8Array[];
-  return blobs.map((b) => decodeChunk(b));
+  return blobs.map((b) => decodeAny(b));
 }
 
 /** Points of every real series at one resolution. */
