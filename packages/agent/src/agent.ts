@@ -231,6 +231,20 @@ export class Agent {
       this.exporters.push(e);
       this.sinks.push(e);
     }
+    // before any listener: a notifier that cannot start (a Mackerel key missing) stops the agent with nothing half-started
+    if (c.alerts.some((r) => r.enabled)) {
+      this.alerts = new Alerts(this, c.alerts, c.notify, {
+        data: c.data,
+        window: c.flushInterval,
+        // a rule's query has the API's budgets
+        limits: { queryMaxPoints: c.queryMaxPoints, queryTimeout: c.queryTimeout },
+        // the dashboard's address for links: the HTTP listener as bound (known once it listens)
+        agentUrl: () => {
+          const http = this.addresses().http;
+          return c.http && http ? `http://${c.http.host.includes(':') ? `[${c.http.host}]` : c.http.host}:${http}` : '';
+        },
+      });
+    }
     if (c.statsdUdp) this.udp = await listenUdp(c.statsdUdp, c.recvBuffer, (buf) => this.ingest(buf.toString('utf8')));
     const tooLong = (head: string) => {
       this.self.packets_received++;
@@ -239,16 +253,6 @@ export class Agent {
     if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t), this.streamBudget, tooLong));
     if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t), this.streamBudget, tooLong));
     if (c.http) this.web = await startWeb(this, c.http);
-    if (c.alerts.some((r) => r.enabled)) {
-      const http = this.addresses().http;
-      this.alerts = new Alerts(this, c.alerts, c.notify, {
-        data: c.data,
-        window: c.flushInterval,
-        // a rule's query has the API's budgets
-        limits: { queryMaxPoints: c.queryMaxPoints, queryTimeout: c.queryTimeout },
-        agentUrl: c.http && http ? `http://${c.http.host.includes(':') ? `[${c.http.host}]` : c.http.host}:${http}` : '',
-      });
-    }
     this.scraper?.start();
     if (o.timer !== false) this.schedule();
   }

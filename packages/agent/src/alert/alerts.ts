@@ -144,7 +144,7 @@ export class Alerts {
     private readonly host: AlertHost,
     readonly rules: Rule[],
     notify: NotifierSpec[],
-    private readonly o: { data: string; window: number; agentUrl: string; limits?: ApiLimits },
+    private readonly o: { data: string; window: number; agentUrl: string | (() => string); limits?: ApiLimits },
   ) {
     this.file = join(o.data, 'alerts.json');
     this.load();

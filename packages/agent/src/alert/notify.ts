@@ -112,12 +112,12 @@ export class Notifier extends QueuedExporter {
   private pending: Array<{ body: Uint8Array; samples: number }> = [];
   private readonly target: string;
   private readonly headers: Record<string, string>;
-  readonly dashboard: string;
+  private readonly agentUrl: string | (() => string);
 
   constructor(
     readonly spec: NotifierSpec,
     spoolRoot: string,
-    agentUrl: string,
+    agentUrl: string | (() => string),
   ) {
     const host = spec.type === 'mackerel' ? (spec.host_id as string) : new URL(spec.url as string).host;
     super(`notify ${spec.type} ${host}`, {
@@ -126,7 +126,7 @@ export class Notifier extends QueuedExporter {
       backoff: spec.backoff ?? 1000,
       maxBackoff: spec.max_backoff ?? 60_000,
     });
-    this.dashboard = spec.dashboard_url ?? agentUrl;
+    this.agentUrl = agentUrl;
     this.headers = { 'content-type': 'application/json' };
     if (spec.type === 'mackerel') {
       const base = (spec.url ?? 'https://api.mackerelio.com').replace(/\/$/, '');
@@ -138,6 +138,11 @@ export class Notifier extends QueuedExporter {
         'mackerel api key',
       );
     } else this.target = spec.url as string;
+  }
+
+  /** The dashboard's address in links: `dashboard_url`, else the agent's own HTTP address. */
+  get dashboard(): string {
+    return this.spec.dashboard_url ?? (typeof this.agentUrl === 'function' ? this.agentUrl() : this.agentUrl);
   }
 
   /** Whether this notifier takes the rule's changes. */
