@@ -395,7 +395,7 @@ export class Alerts {
     const reader = this.host.reader;
     if (!reader) throw new Error('no store to query (--store off)');
     const iv = this.o.window;
-    const p = new URLSearchParams({ name: rule.metric as string, from: String(end - 3 * iv), to: String(end), step: String(iv) });
+    const p = new URLSearchParams({ name: rule.metric as string, from: String(end - 3 * iv), to: String(end), step: `${iv}ms` });
     if (rule.agg) p.set('agg', rule.agg);
     if (rule.by) p.set('by', rule.by.join(','));
     if (rule.tags)
