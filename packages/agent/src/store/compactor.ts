@@ -17,7 +17,7 @@ const WINDOWS_PER_PASS = 60;
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
-/** A fleet's merged distribution for one minute. */
+/** A fleet's merged distribution for one window. */
 interface FleetMinute {
   n: number;
   s: number;
@@ -60,10 +60,12 @@ export class Compactor {
     return passes;
   }
 
-  /** Head windows (time order) into raw chunks, their minutes into 1-minute chunks, fleets merged. */
+  /**
+   * Head windows (time order) into raw chunks, their minutes into 1-minute chunks; each window of a
+   * distribution merged into its fleets, which are folded the same way once every series is.
+   */
   private async pass(wins: HeadEntry[], cut: number): Promise<void> {
     const core = this.core;
-    const [raw, m1] = core.levels as [Level, Level];
     const wm = core.meta('compacted');
     const decoded = wins.map((h) => core.window(h));
     const lc = new Int32Array(wins.length);
@@ -79,19 +81,8 @@ export class Compactor {
           if (!meta) continue;
           const pts = gather(id, meta.kind, decoded, lc, dc);
           if (pts.t.length === 0) continue;
-          const written = core.putPoints(id, raw, pts, cut, 60);
-          // the minutes the new points fall in: from the new points alone when they were appended
-          // (whole minutes), recomputed from the whole chunk when it was read (late windows)
-          const minutes = emptyColumns(flagsFor(meta.kind, false));
-          let p = 0;
-          for (const [, merged] of written) {
-            const first = pts.t[p] as number;
-            while (p < pts.t.length && bucketEnd(pts.t[p] as number, raw.span) === bucketEnd(first, raw.span)) p++;
-            const last = pts.t[p - 1] as number;
-            appendAll(minutes, rollAll(merged ?? pts, 60, meta.kind, bucketEnd(first, 60) - 60, bucketEnd(last, 60)));
-          }
-          core.putPoints(id, m1, minutes, cut);
-          if (meta.scopes) addToFleets(fleets, core.members, meta.name, meta.scopes, minutes, wm);
+          this.fold(id, meta.kind, pts, cut);
+          if (meta.scopes) addToFleets(fleets, core.members, meta.name, meta.scopes, pts, wm);
         }
       })();
       await turn();
@@ -110,7 +101,7 @@ export class Compactor {
           cols.hi.push(Number.isFinite(f.hi) ? f.hi : Number.NaN);
           cols.sk.push(f.sketch ? f.sketch.encode().slice() : null);
         }
-        core.putPoints(-core.fleetId(key, wm), m1, cols, cut);
+        this.fold(-core.fleetId(key, wm), 'distribution', cols, cut);
       }
       const seqs = new Set(wins.map((h) => h.seq));
       const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
@@ -118,6 +109,23 @@ export class Compactor {
       core.setMeta('compacted', Math.max(wm, cut));
       core.dropHead(seqs);
     })();
+  }
+
+  /** One series' (or fleet's) new raw points into its raw chunks, and the minutes they cover into its 1-minute chunks. */
+  private fold(id: number, kind: Kind, pts: Columns, cut: number): void {
+    const [raw, m1] = this.core.levels as [Level, Level];
+    const written = this.core.putPoints(id, raw, pts, cut, 60);
+    // the minutes the new points fall in: from the new points alone when they were appended
+    // (whole minutes), recomputed from the whole chunk when it was read (late windows)
+    const minutes = emptyColumns(flagsFor(kind, false));
+    let p = 0;
+    for (const [, merged] of written) {
+      const first = pts.t[p] as number;
+      while (p < pts.t.length && bucketEnd(pts.t[p] as number, raw.span) === bucketEnd(first, raw.span)) p++;
+      const last = pts.t[p - 1] as number;
+      appendAll(minutes, rollAll(merged ?? pts, 60, kind, bucketEnd(first, 60) - 60, bucketEnd(last, 60)));
+    }
+    this.core.putPoints(id, m1, minutes, cut);
   }
 
   /** Whole hours (every minute of them compacted) rolled up from minutes, for series and fleets. */
@@ -202,7 +210,7 @@ function appendAll(dst: Columns, src: Columns): void {
   dst.sk.push(...src.sk);
 }
 
-/** A series' new minutes merged into its fleets (minutes at or before the watermark were merged already). */
+/** A distribution's new windows merged into its fleets (windows at or before the watermark were merged already). */
 function addToFleets(
   fleets: Map<string, Map<number, FleetMinute>>,
   members: Map<string, number>,

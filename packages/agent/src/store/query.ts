@@ -78,8 +78,8 @@ export function runQuery(core: Core, q: Query, now = Date.now()): QueryResult {
   const fleet = PERCENTILES[q.agg] !== undefined && kind === 'distribution' ? fleetScope(core, q, matched, parts) : undefined;
   let sources: Source[];
   if (fleet) {
-    // the merged sketches where rollups hold them; each member's own rows for the newest minutes
-    const rolled = (p: Part) => p.level.res > 0 && !p.head;
+    // the merged sketches where chunks hold them; each member's own rows for the head's newest windows
+    const rolled = (p: Part) => !p.head;
     sources = [
       ...fleet.map((f) => ({ tags: { [f.key]: f.value }, rows: rowsFor(-f.id, rolled) })),
       ...matched.map(({ m, tags }) => ({ tags, rows: rowsFor(m.id, (p) => !rolled(p)) })),
@@ -100,7 +100,7 @@ function fleetScope(
   parts: Part[],
 ): Array<{ key: string; value: string; id: number }> | undefined {
   if (q.by === undefined || matched.length < 2) return undefined;
-  if (!parts.some((p) => p.level.res > 0 && !p.head)) return undefined;
+  if (!parts.some((p) => !p.head)) return undefined;
   const filter = Object.keys(q.tags);
   for (const key of FLEET_KEYS) {
     if (filter.some((k) => k !== key)) continue;
@@ -119,9 +119,8 @@ function fleetScope(
     for (const v of values) {
       const f = core.fleet.get(`${q.name}\n${key}:${v}`);
       if (f === undefined) return undefined;
-      // merged from the minutes after `since` only; its first hour may hold part of its members' minutes
-      if (parts.some((p) => p.level.res > 0 && !p.head && p.from < Math.ceil(f.since / 3600) * 3600 + (p.level.res === 2 ? 3600 : 0)))
-        return undefined;
+      // merged from the windows after `since` only; its first hour may hold part of its members' minutes
+      if (parts.some((p) => !p.head && p.from < (p.level.res === 2 ? Math.ceil(f.since / 3600) * 3600 + 3600 : f.since))) return undefined;
       out.push({ key, value: v, id: f.id });
     }
     return out;

@@ -123,6 +123,10 @@ export function openStore(path: string, levels: Level[]): Database.Database {
     if (!cols.includes(col)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} INTEGER NOT NULL DEFAULT 0`);
   }
   if (version === 1) migrateV1(db, levels);
+  // fleets made by the first cut of version 2 held minutes only: made again, with their windows, from now on
+  if (db.prepare("SELECT 1 FROM meta WHERE key = 'fleet:windows'").get() === undefined) {
+    db.exec(`DELETE FROM chunks WHERE series < 0; DELETE FROM fleet; INSERT INTO meta (key, value) VALUES ('fleet:windows', '1')`);
+  }
   db.pragma(`application_id = ${APPLICATION_ID}`);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
   return db;
