@@ -10,52 +10,16 @@ import { makeExporter } from './export/make.js';
 import { closeStream, listenStream, listenUdp, type StreamBudget } from './ingest/listeners.js';
 import { Scraper } from './ingest/scrape.js';
 import { type BadReason, MAX_LINE, type ParseSink, parsePacket, type Sample, type StatsdEvent } from './ingest/statsd-parse.js';
+import type { SelfStats } from './model/self.js';
 import type { Sink } from './sinks/sink.js';
 import { lockDataDir } from './store/lock.js';
 import { PromStore } from './store/prom.js';
 import type { StoreReader } from './store/reader.js';
 import { SqliteStore } from './store/sqlite.js';
+import { renderAgentMetrics } from './web/metrics.js';
 import { startWeb } from './web/server.js';
 
-/** The agent's own counters since start: `/api/v1/self` and `ekg_agent_*` in `/metrics`. */
-export interface SelfStats {
-  packets_received: number;
-  bytes_received: number;
-  metrics_received: number;
-  bad_lines: number;
-  bad_lines_by_reason: Partial<Record<BadReason, number>>;
-  last_bad_lines: string[];
-  events_received: number;
-  service_checks_received: number;
-  pushes_received: number;
-  pushes_rejected: number;
-  /** HTTP requests refused for a missing or wrong token (401) */
-  unauthorized: number;
-  series_active: number;
-  dropped_cardinality: number;
-  dropped_type_clash: number;
-  /** set members refused by the per-set caps (members or bytes per window) */
-  dropped_set_members: number;
-  /** StatsD TCP and Unix socket connections open now */
-  statsd_connections_open: number;
-  /** connections closed at once because `statsd-max-connections` were open */
-  statsd_connections_refused: number;
-  /** connections closed after `statsd-idle-timeout` without a byte */
-  statsd_connections_idle_closed: number;
-  /** windows the store still held in memory (it could not write them) when the agent stopped */
-  windows_lost_at_exit: number;
-  flushes: number;
-  /** wall time of the last flush, from the window's close to the last sink's hand-off */
-  last_flush_ms: number;
-  /** of which the agent was busy summarising and handing off (the rest it spent reading sockets) */
-  last_flush_busy_ms: number;
-  last_flush_series: number;
-  sink_errors: number;
-  started_at: number;
-  scrapes: number;
-  /** the reason of each scrape target's last failure */
-  scrape_failures: Record<string, string>;
-}
+export type { SelfStats } from './model/self.js';
 
 /**
  * ekg-agent: receives StatsD (UDP, TCP, Unix socket) and pushes, aggregates per window, hands each
@@ -252,7 +216,30 @@ export class Agent {
     };
     if (c.statsdTcp) this.streams.push(await listenStream(c.statsdTcp, (t) => this.ingest(t), this.streamBudget, tooLong));
     if (c.statsdUnix) this.streams.push(await listenStream({ path: c.statsdUnix }, (t) => this.ingest(t), this.streamBudget, tooLong));
-    if (c.http) this.web = await startWeb(this, c.http);
+    if (c.http)
+      this.web = await startWeb(
+        {
+          token: c.token,
+          queryMaxPoints: c.queryMaxPoints,
+          queryTimeout: c.queryTimeout,
+          reader: () => this.reader,
+          self: this.self,
+          selfView: () => ({
+            ...this.self,
+            series_active: this.aggregator.size,
+            scrapes: this.scraper?.scrapes ?? 0,
+            scrape_failures: Object.fromEntries(this.scraper?.failures ?? []),
+            scrape_rounds: Object.fromEntries(this.scraper?.rounds ?? []),
+            ...(this.store ? { store: this.store.status } : {}),
+            ...(this.exporters.length > 0 ? { exporters: Object.fromEntries(this.exporters.map((e) => [e.name, e.status])) } : {}),
+          }),
+          healthy: () => this.store?.status.ok !== false,
+          metrics: (web) => renderAgentMetrics(this, web),
+          alerts: () => this.alerts?.view() ?? { firing: [], rules: [], history: [], notifiers: [], stalls_dropped: 0 },
+          ingest: (samples) => this.ingestSamples(samples),
+        },
+        c.http,
+      );
     this.scraper?.start();
     if (o.timer !== false) this.schedule();
   }

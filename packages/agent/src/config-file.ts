@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { type NotifierSpec, type RuleDraft, readAlerts, readNotify } from './alert/rules.js';
-import { bytes, ConfigError, duration } from './config.js';
+import { ConfigError } from './errors.js';
 import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
 import { parseListen } from './ingest/listeners.js';
 import type { ScrapeSpec } from './ingest/scrape.js';
+import { bytes, duration } from './options.js';
 
 /** Keys of the YAML file, and the flag each one stands for. */
 const KEYS: Record<string, string> = {

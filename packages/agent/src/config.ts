@@ -1,12 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { DURATION_FORMS, parseDuration, parseSize, SIZE_FORMS } from 'ekg';
+import { parseDuration } from 'ekg';
 import { SET_DEFAULTS } from './aggregate/aggregator.js';
 import { type NotifierSpec, type Rule, type RuleDraft, resolveRules } from './alert/rules.js';
 import { readConfigFile } from './config-file.js';
+import { ConfigError } from './errors.js';
 import type { ExporterSpec } from './export/spec.js';
 import { defaultMaxConnections, type Endpoint, LISTEN_FORMS, parseListen, STATSD_FORMS } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
+import { bytes, duration } from './options.js';
 import { QUERY_MAX_POINTS, QUERY_TIMEOUT } from './store/budget.js';
+
+export { ConfigError } from './errors.js';
+export { bytes, duration } from './options.js';
 
 export interface AgentConfig {
   statsdUdp: Endpoint | undefined;
@@ -51,8 +56,6 @@ export interface AgentConfig {
   /** when set, every HTTP path but /heartbeat and the dashboard's static files needs `Authorization: Bearer <token>` */
   token: string | undefined;
 }
-
-export class ConfigError extends Error {}
 
 export const HELP = `ekg-agent: receives StatsD and pushes from apps, aggregates them per window.
 
@@ -127,20 +130,6 @@ const FLAGS = [
   'token-file',
 ] as const;
 type Flag = (typeof FLAGS)[number];
-
-/** A duration flag or key (the library's one parser: a bare number is seconds), at least 100 ms. */
-export function duration(s: string, field: string): number {
-  const n = parseDuration(s);
-  if (!(n >= 100)) throw new ConfigError(`${field}: "${s}" is not ${DURATION_FORMS}, of at least 100ms`);
-  return n;
-}
-
-/** A size flag or key (the library's one parser): `2g`, `500m`, `64k` or a number of bytes. */
-export function bytes(s: string, field: string): number {
-  const n = parseSize(s);
-  if (!Number.isFinite(n)) throw new ConfigError(`${field}: "${s}" is not ${SIZE_FORMS}`);
-  return n;
-}
 
 function int(s: string, field: string, min: number): number {
   const n = Number(s);

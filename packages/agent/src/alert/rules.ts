@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
-import { ConfigError, duration } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { duration } from '../options.js';
 import { AGGS, type Agg, IDENTITY } from '../store/reader.js';
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { QueuedExporter } from './exporter.js';
 import { GraphiteExporter } from './graphite.js';
 import { HerokuExporter } from './heroku.js';

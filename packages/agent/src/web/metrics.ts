@@ -1,6 +1,26 @@
 import { escapeLabel as esc, metricName } from 'ekg';
-import type { Agent } from '../agent.js';
-import type { WebCounters } from './server.js';
+import type { Aggregator, FlushResult } from '../aggregate/aggregator.js';
+import type { Alerts } from '../alert/alerts.js';
+import type { ExporterStatus } from '../export/exporter.js';
+import type { SelfStats } from '../model/self.js';
+import type { ApiCounters } from './api.js';
+
+/** The HTTP server's own counters, shown in /api/v1/self and the agent's /metrics. */
+export interface WebCounters extends ApiCounters {
+  /** requests refused before routing (400, 408, 431): a request line, URL or header that does not parse */
+  http_bad_requests: number;
+  /** requests that raised an unexpected error: answered 500 by the last-resort guard, the agent kept serving */
+  http_errors: number;
+}
+
+/** What /metrics reads of the agent: its counters, the aggregator's, the exporters', the alerts' and the last window. */
+export interface MetricsSource {
+  readonly self: SelfStats;
+  readonly aggregator: Pick<Aggregator, 'size' | 'droppedCardinality' | 'droppedTypeClash' | 'droppedSetMembers'>;
+  readonly exporters: ReadonlyArray<{ name: string; status: ExporterStatus }>;
+  readonly alerts: Pick<Alerts, 'metricLines'> | undefined;
+  readonly last: FlushResult | undefined;
+}
 
 function labels(tags: string, extra?: string): string {
   const parts: string[] = [];
@@ -17,7 +37,7 @@ function labels(tags: string, extra?: string): string {
 }
 
 /** The agent's /metrics: its own counters, then the last window's aggregates in Prometheus text. */
-export function renderAgentMetrics(agent: Agent, web?: WebCounters): string {
+export function renderAgentMetrics(agent: MetricsSource, web?: WebCounters): string {
   const s = agent.self;
   const out: string[] = [];
   const one = (name: string, type: string, help: string, value: number) =>

@@ -1,25 +1,43 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerCheck } from 'ekg';
-import type { Agent } from '../agent.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
-import { normalizeTags } from '../ingest/statsd-parse.js';
-import { IDENTITY, parseTags } from '../store/reader.js';
-import { type ApiCounters, handleApi, newApiCounters } from './api.js';
+import { normalizeTags, type Sample } from '../ingest/statsd-parse.js';
+import type { SelfStats } from '../model/self.js';
+import { IDENTITY, parseTags, type StoreReader } from '../store/reader.js';
+import { handleApi, newApiCounters } from './api.js';
 import { isAsset, serveAsset } from './assets.js';
-import { renderAgentMetrics } from './metrics.js';
+import type { WebCounters } from './metrics.js';
 
 const MAX_BODY = 1 << 20;
 /** An identity value (X-Ekg-Host, …) is at most this long. */
 const MAX_IDENTITY = 200;
 
-/** The HTTP server's own counters, shown in /api/v1/self and the agent's /metrics. */
-export interface WebCounters extends ApiCounters {
-  /** requests refused before routing (400, 408, 431): a request line, URL or header that does not parse */
-  http_bad_requests: number;
-  /** requests that raised an unexpected error: answered 500 by the last-resort guard, the agent kept serving */
-  http_errors: number;
+export type { WebCounters } from './metrics.js';
+
+/**
+ * What the HTTP server needs from the agent, and no more: its settings, a reader for the query API,
+ * the agent's own stats, an ingest function for pushes, and the texts of /metrics and /api/v1/alerts.
+ */
+export interface WebDeps {
+  token: string | undefined;
+  queryMaxPoints: number;
+  queryTimeout: number;
+  /** the query API's store; undefined with --store off (the API answers 404) */
+  reader(): StoreReader | undefined;
+  /** the agent's counters: the server counts pushes and refusals into them */
+  readonly self: Pick<SelfStats, 'pushes_received' | 'pushes_rejected' | 'unauthorized'>;
+  /** /api/v1/self, less the server's own counters and memory, which it adds */
+  selfView(): Record<string, unknown>;
+  /** false when the store cannot write: /heartbeat says degraded */
+  healthy(): boolean;
+  /** the agent's /metrics text, given the server's counters */
+  metrics(web: WebCounters): string;
+  /** /api/v1/alerts */
+  alerts(): unknown;
+  /** takes a push's samples into the current window */
+  ingest(samples: Sample[]): void;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
@@ -80,12 +98,12 @@ function identity(req: IncomingMessage, params: URLSearchParams): Record<string,
  * is a 400 (431, 408) before the connection closes, and an error raised while serving one request
  * is a 500, logged once and counted, never the end of the agent. Errors at start are the caller's.
  */
-export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
+export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
   // the library's check: `Bearer` in any case (RFC 7235), the token compared in constant time
-  const check = bearerCheck(agent.config.token);
+  const check = bearerCheck(agent.token);
   const authorized = (req: IncomingMessage) => !check || check(req.headers.authorization);
   const counters: WebCounters = { ...newApiCounters(), http_bad_requests: 0, http_errors: 0 };
-  const limits = { queryMaxPoints: agent.config.queryMaxPoints, queryTimeout: agent.config.queryTimeout };
+  const limits = { queryMaxPoints: agent.queryMaxPoints, queryTimeout: agent.queryTimeout };
   const logged = new Set<string>();
 
   /** The last-resort guard: a 500 (or a closed connection once the answer has begun), one log line per kind of error. */
@@ -122,8 +140,7 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       // a store that cannot write is reported, but with 200: restarting the agent would lose the
       // windows it holds in memory meanwhile, and would not free the disk. Why is behind the
       // token, in /api/v1/self: this path is open
-      const st = agent.store?.status;
-      return send(res, 200, 'text/plain; charset=utf-8', st && !st.ok ? 'heartbeat:degraded' : 'heartbeat:ok');
+      return send(res, 200, 'text/plain; charset=utf-8', agent.healthy() ? 'heartbeat:ok' : 'heartbeat:degraded');
     }
     if (!authorized(req)) {
       agent.self.unauthorized++;
@@ -138,31 +155,25 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       );
     }
     if (path === '/metrics' && read) {
-      return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderAgentMetrics(agent, counters));
+      return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', agent.metrics(counters));
     }
     if (path === '/api/v1/self') {
       if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
       const m = process.memoryUsage();
       return json(res, 200, {
-        ...agent.self,
+        ...agent.selfView(),
         ...counters,
         rss_bytes: m.rss,
         heap_used_bytes: m.heapUsed,
         heap_total_bytes: m.heapTotal,
-        series_active: agent.aggregator.size,
-        scrapes: agent.scraper?.scrapes ?? 0,
-        scrape_failures: Object.fromEntries(agent.scraper?.failures ?? []),
-        scrape_rounds: Object.fromEntries(agent.scraper?.rounds ?? []),
-        ...(agent.store ? { store: agent.store.status } : {}),
-        ...(agent.exporters.length > 0 ? { exporters: Object.fromEntries(agent.exporters.map((e) => [e.name, e.status])) } : {}),
       });
     }
     if (path === '/api/v1/alerts' && read) {
-      return json(res, 200, agent.alerts?.view() ?? { firing: [], rules: [], history: [], notifiers: [], stalls_dropped: 0 });
+      return json(res, 200, agent.alerts());
     }
     if (path.startsWith('/api/v1/')) {
       if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
-      const reader = agent.reader;
+      const reader = agent.reader();
       if (!reader) return json(res, 404, { error: 'no store: the agent runs with --store off' });
       return handleApi(reader, path, params, Date.now(), limits, counters).then(([status, body]) => json(res, status, body));
     }
@@ -209,7 +220,7 @@ export function startWeb(agent: Agent, ep: Endpoint): Promise<Server> {
       if (refused) return;
       try {
         const samples = parsePush(Buffer.concat(chunks).toString('utf8'), id);
-        agent.ingestSamples(samples);
+        agent.ingest(samples);
         agent.self.pushes_received++;
         json(res, 202, { accepted: samples.length });
       } catch (err) {
