@@ -5,39 +5,10 @@ import { ConfigError } from './errors.js';
 import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
 import { parseListen } from './ingest/listeners.js';
 import type { ScrapeSpec } from './ingest/scrape.js';
-import { bytes, duration } from './options.js';
+import { bytes, duration, YAML_KEYS } from './options.js';
 
-/** Keys of the YAML file, and the flag each one stands for. */
-const KEYS: Record<string, string> = {
-  statsd: 'statsd',
-  statsd_unix: 'statsd-unix',
-  http: 'http',
-  data: 'data',
-  flush_interval: 'flush-interval',
-  recv_buffer: 'recv-buffer',
-  max_series: 'max-series',
-  statsd_max_connections: 'statsd-max-connections',
-  statsd_idle_timeout: 'statsd-idle-timeout',
-  set_max_members: 'set-max-members',
-  set_max_bytes: 'set-max-bytes',
-  console: 'console',
-  scrape: 'scrape',
-  scrape_interval: 'scrape-interval',
-  scrape_timeout: 'scrape-timeout',
-  store: 'store',
-  store_url: 'store-url',
-  retention_raw: 'retention-raw',
-  retention_1m: 'retention-1m',
-  retention_1h: 'retention-1h',
-  store_max_size: 'store-max-size',
-  query_max_points: 'query-max-points',
-  query_timeout: 'query-timeout',
-  remote_write: 'remote-write',
-  token_file: 'token-file',
-  exporters: 'exporters',
-  alerts: 'alerts',
-  notify: 'notify',
-};
+/** Keys of the YAML file, and the option each one stands for (the option table's). */
+const KEYS: Readonly<Record<string, string>> = YAML_KEYS;
 
 const SCRAPE_KEYS = ['url', 'interval', 'timeout', 'format', 'heartbeat'];
 
