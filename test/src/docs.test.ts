@@ -1,0 +1,423 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from 'ekg-agent';
+import { parseAllDocuments } from 'yaml';
+
+/**
+ * Docs that execute: every fenced block in README.md and docs/*.md is run here, in the form a user types it,
+ * or is marked in its fence's info string as not run. See docs/CONTRIBUTING.md for the rules; in short:
+ *
+ * - ```sh / ```console: each command runs in bash against the real bins (`ekg`, `ekg-agent`; `npx <bin>` runs the
+ *   same bin), in a fresh directory holding a small app (`app.js`, `worker.js`, `server.js`: a node:http server on
+ *   `$PORT`). A command that keeps running (an agent, an app) is started, waited for (its start line) and stopped.
+ *   The ports ekg documents (3000, 5000, 8125, 8787, 9100, 9125) are replaced by free ones, the same within a block;
+ *   paths under /run/ekg, /var/lib/ekg-agent and /etc/ekg by paths in that directory. A block that starts no
+ *   agent or app talks to one the test runs: an agent on "8787", an app with ekg at /ops on "3000".
+ *   What a command prints is checked where the doc shows it: lines after `$ cmd` in a transcript, or a `# …` line
+ *   right under a command (`# 202 {"accepted":2}` under a curl: status, then body). Numbers match any number.
+ * - ```yaml: loaded by the agent's own config loader, as `ekg-agent --config FILE` does.
+ * - ```json: parsed. ```js: run with node (a `// SomeError [CODE]: …` line is the error it must throw; a block
+ *   that listens is probed and stopped). Names it uses but does not define (db, pool, app, options, …) come
+ *   from the prelude below.
+ * - ```procfile: the command after `name:` runs as a sh line.
+ * - the info-string word `illustrative` (```sh illustrative) means not run: placeholders, outside systems
+ *   (kubectl, Mackerel) or sample output; `fragment` (yaml, json) means a piece of a larger file: parsed only.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const pkg = (p: string) => JSON.parse(readFileSync(join(ROOT, p, 'package.json'), 'utf8')) as { name: string; bin: Record<string, string> };
+const LIB = pkg('packages/ekg');
+const AGENT = pkg('packages/agent');
+const BINS: Record<string, string> = {};
+for (const [p, j] of [['packages/ekg', LIB] as const, ['packages/agent', AGENT] as const])
+  for (const [name, file] of Object.entries(j.bin)) BINS[name] = join(ROOT, p, file);
+const PORTS = [3000, 5000, 8125, 8787, 9100, 9125];
+const PATHS: Array<[RegExp, string]> = [
+  [/\/run\/ekg\//g, 'run/ekg/'],
+  [/\/var\/lib\/ekg-agent/g, 'var/lib/ekg-agent'],
+  [/\/etc\/ekg\//g, 'etc/ekg/'],
+];
+
+export interface Block {
+  file: string;
+  line: number;
+  lang: string;
+  marks: string[];
+  body: string;
+  /** the nearest YAML block above it in the same file: `agent.yaml` in a shell block */
+  yaml?: string;
+}
+
+/** Every fenced block of a markdown text, with its info string split into a language and marks. */
+export function blocks(file: string, text: string): Block[] {
+  const out: Block[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)(`{3,}|~{3,})\s*(.*)$/.exec(lines[i] as string);
+    if (!open) continue;
+    const [, indent, fence, info] = open as unknown as [string, string, string, string];
+    const body: string[] = [];
+    let j = i + 1;
+    for (; j < lines.length && !(lines[j] as string).trim().startsWith(fence); j++)
+      body.push((lines[j] as string).startsWith(indent) ? (lines[j] as string).slice(indent.length) : (lines[j] as string));
+    const [lang = '', ...marks] = info.trim().split(/\s+/).filter(Boolean);
+    const yaml = out.findLast((b) => b.lang === 'yaml' && !b.marks.includes('fragment'))?.body;
+    out.push({ file, line: i + 1, lang, marks, body: body.join('\n'), ...(yaml ? { yaml } : {}) });
+    i = j;
+  }
+  return out;
+}
+
+function docs(): Block[] {
+  const files = [
+    'README.md',
+    ...readdirSync(join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  return files.flatMap((f) => blocks(f, readFileSync(join(ROOT, f), 'utf8')));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function until<T>(f: () => T | Promise<T>, ms: number, what: () => string): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v as NonNullable<T>;
+    } catch {}
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const APP = `import { createServer } from 'node:http';
+const server = createServer((req, res) => res.end('ok\\n'));
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', async () => {
+  // with EKG_PORT set, ready once ekg's side server answers (or it was refused: a bad value is one stderr line)
+  const side = Number(process.env.EKG_PORT);
+  if (side > 0) for (let i = 0; i < 400; i++) { try { await fetch('http://127.0.0.1:' + side + '/'); break; } catch { await new Promise((r) => setTimeout(r, 50)); } }
+  console.log('app: listening on ' + server.address().port);
+});
+`;
+const OPS_APP = `import { createServer } from 'node:http';
+import { createEkg } from '${LIB.name}';
+const ekg = createEkg();
+const server = createServer(ekg.node({ prefix: '/ops' })).listen(0, '127.0.0.1', () => console.log('app: listening on ' + server.address().port));
+`;
+const PRELUDE = `import { createEkg, registered } from '${LIB.name}';
+globalThis.createEkg = createEkg;
+globalThis.registered = registered;
+const vital = (name) => ({ name, check: async () => ({ ok: true }), stats: () => ({ size: 10, busy: 3 }) });
+globalThis.db = { ping: async () => true, poolStats: () => ({ size: 10, busy: 3 }), close: async () => {} };
+globalThis.pool = { totalCount: 10, idleCount: 7, waitingCount: 0, query: async () => ({ rows: [] }) };
+globalThis.dbVital = vital('db');
+globalThis.queueVital = vital('queue');
+globalThis.options = {};
+let ekg;
+Object.defineProperty(globalThis, 'ekg', { configurable: true, get: () => (ekg ??= createEkg()) });
+`;
+
+/** A fresh directory for one block: the apps, the paths docs name, and node_modules so `ekg/register` resolves. */
+function workdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-docs-'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  for (const f of ['app.js', 'worker.js', 'server.js']) writeFileSync(join(dir, f), APP);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', scripts: { start: 'node app.js' } }));
+  writeFileSync(join(dir, 'prelude.mjs'), PRELUDE);
+  for (const d of ['run/ekg', 'var/lib/ekg-agent', 'etc/ekg', 'bin']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'etc/ekg/mackerel-api-key'), 'test-key\n');
+  for (const [name, file] of Object.entries(BINS)) {
+    writeFileSync(join(dir, 'bin', name), `#!/bin/sh\nexec "${process.execPath}" "${file}" "$@"\n`);
+    chmodSync(join(dir, 'bin', name), 0o755);
+  }
+  return dir;
+}
+
+interface Proc {
+  cmd: string;
+  proc: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(cmd: string, dir: string, env: Record<string, string | undefined> = {}): Proc {
+  const proc = spawn('bash', ['-c', cmd], {
+    cwd: dir,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env, PATH: `${join(dir, 'bin')}:${process.env.PATH}`, NODE_OPTIONS: '' },
+  });
+  let out = '';
+  proc.stdout?.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { cmd, proc, out: () => out, exited };
+}
+
+async function stop(p: Proc): Promise<void> {
+  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  try {
+    process.kill(-(p.proc.pid as number), 'SIGTERM');
+  } catch {}
+  await p.exited;
+}
+
+/** A process that keeps running is up when an agent or an app has said so. */
+const UP = /^(ekg-agent: .*window \d|app: listening on \d+)/m;
+
+/** The ports and paths a block names, mapped to free ones and to its own directory. */
+class Subst {
+  ports = new Map<number, number>();
+  constructor(
+    readonly dir: string,
+    readonly shared: Map<number, number>,
+  ) {}
+  async prepare(text: string, own: boolean): Promise<void> {
+    for (const p of PORTS)
+      if (new RegExp(`(^|[^\\d.])${p}(?!\\d)`).test(text) && !this.ports.has(p))
+        this.ports.set(p, (!own && this.shared.get(p)) || (await freePort()));
+  }
+  apply(text: string): string {
+    let t = text;
+    for (const [from, to] of this.ports) t = t.replace(new RegExp(`(^|[^\\d.])${from}(?!\\d)`, 'g'), `$1${to}`);
+    for (const [re, to] of PATHS) t = t.replace(re, join(this.dir, to).replace(/\/?$/, to.endsWith('/') ? '/' : ''));
+    return t.replace(/(^|[\s;&|(])npx (?=[\w-]+)/g, (m, pre) => pre);
+  }
+}
+
+/** Expected output: numbers match any number, `…` anything. */
+function pattern(line: string): RegExp {
+  const esc = line.trim().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(esc.replace(/\d+(\\\.\d+)?/g, '\\d+(\\.\\d+)?').replace(/…/g, '.*'));
+}
+
+interface Cmd {
+  text: string;
+  expect: string[];
+}
+
+/** A shell block's commands, each with the output the doc shows for it. */
+export function commands(body: string): { transcript: boolean; cmds: Cmd[] } {
+  const lines = body.split('\n');
+  const transcript = lines.some((l) => l.startsWith('$ '));
+  const cmds: Cmd[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    let l = lines[i] as string;
+    if (transcript) {
+      if (!l.startsWith('$ ')) {
+        if (l.trim() && cmds.length) cmds[cmds.length - 1]?.expect.push(l);
+        continue;
+      }
+      l = l.slice(2);
+    } else if (!l.trim() || l.startsWith('#')) {
+      continue;
+    }
+    let text = l;
+    while (text.endsWith('\\') && i + 1 < lines.length) text = `${text.slice(0, -1)} ${(lines[++i] as string).trim()}`;
+    const cmd: Cmd = { text, expect: [] };
+    if (!transcript) while (lines[i + 1]?.startsWith('# ')) cmd.expect.push((lines[++i] as string).slice(2));
+    cmds.push(cmd);
+  }
+  return { transcript, cmds };
+}
+
+/** Does this command start something that keeps running (an agent, an app), rather than ask something? */
+const STARTS = /(^|\s)(ekg-agent|node|npm start|npx statsd)(\s|$)/;
+
+async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
+  const dir = workdir();
+  const running: Proc[] = [];
+  try {
+    const { transcript, cmds } = commands(b.lang === 'procfile' ? b.body.replace(/^[\w-]+:\s*/gm, '') : b.body);
+    const sub = new Subst(dir, shared);
+    const own = cmds.some((c) => STARTS.test(c.text.replace(/(^|\s)npx (?=ekg)/g, ' ')) && !/--help|--version/.test(c.text));
+    // an agent started on its default ports gets free ones through its env (a flag or an inline VAR= wins)
+    await sub.prepare(own ? `${b.body} 8125 8787` : b.body, own);
+    const env = own ? { EKG_AGENT_STATSD: String(sub.ports.get(8125)), EKG_AGENT_HTTP: String(sub.ports.get(8787)) } : {};
+    if (b.yaml) writeFileSync(join(dir, 'agent.yaml'), sub.apply(b.yaml));
+    for (const c of cmds) {
+      let text = sub.apply(c.text).trim();
+      const background = /&$/.test(text);
+      if (background) text = text.replace(/&$/, '').trim();
+      const curlStatus = /^curl\s/.test(text) && /^\d{3}\b/.test(c.expect[0] ?? '');
+      if (curlStatus) text += ` -s -w '\\n%{http_code}'`;
+      const p = start(text, dir, env);
+      const what = () => `${b.file}:${b.line} \`${text}\` (output: ${p.out() || 'none'})`;
+      const code = await Promise.race([p.exited, until(() => UP.test(p.out()), 60_000, what).then(() => 'up' as const)]);
+      if (code === 'up') {
+        running.push(p);
+        for (const e of c.expect)
+          await until(
+            () => pattern(sub.apply(e)).test(p.out()),
+            30_000,
+            () => `${what()} to print ${e}`,
+          );
+        if (!transcript && !background) await stop(running.pop() as Proc);
+        continue;
+      }
+      const out = p.out();
+      if (curlStatus) {
+        const [status = '', ...body] = (c.expect[0] as string).split(' ');
+        const got = out.trimEnd().split('\n');
+        assert.equal(got.at(-1), status, `${what()}: status`);
+        if (body.length) assert.match(got.at(-2) ?? '', pattern(sub.apply(body.join(' '))), `${what()}: body`);
+        continue;
+      }
+      if (!c.expect.length) assert.equal(code, 0, `${what()} exits 0`);
+      for (const e of c.expect) assert.match(out, pattern(sub.apply(e)), `${what()} prints ${e}`);
+    }
+  } finally {
+    await Promise.all(running.map(stop));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runJs(b: Block): Promise<void> {
+  const dir = workdir();
+  try {
+    const sub = new Subst(dir, new Map());
+    await sub.prepare(b.body, true);
+    const lines = b.body.split('\n');
+    const throws = lines.map((l) => /^\/\/ (\w*Error \[\w+\]: .*)$/.exec(l)?.[1]).filter(Boolean) as string[];
+    writeFileSync(join(dir, 'block.mjs'), sub.apply(b.body));
+    const p = start(`node --import ./prelude.mjs block.mjs`, dir);
+    const what = () => `${b.file}:${b.line} (output: ${p.out() || 'none'})`;
+    const port = sub.ports.get(3000);
+    if (/\.listen\(/.test(b.body) && port) {
+      const path = /\/ops\//.test(b.body) ? '/ops/heartbeat' : '/';
+      await until(
+        async () => {
+          if (p.proc.exitCode !== null) throw new assert.AssertionError({ message: `${what()} exited` });
+          const r = await fetch(`http://127.0.0.1:${port}${path}`);
+          return path === '/' || r.status === 200;
+        },
+        60_000,
+        what,
+      );
+      await stop(p);
+      return;
+    }
+    const code = await until(() => p.exited.then((c) => ({ c })), 60_000, what);
+    if (throws.length) {
+      assert.notEqual(code.c, 0, `${what()} throws`);
+      // `Name [CODE]: message` as the docs write it; node prints `Name: message … { code: 'CODE' }`
+      for (const t of throws) {
+        const [, name, code, message] = /^(\w+) \[(\w+)\]: (.*)$/.exec(t) as unknown as [string, string, string, string];
+        assert.match(p.out(), pattern(`${name}: ${message}`), `${what()} throws ${t}`);
+        assert.ok(p.out().includes(`code: '${code}'`), `${what()} throws ${code}`);
+      }
+    } else assert.equal(code.c, 0, `${what()} runs`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runYaml(b: Block): void {
+  if (b.marks.includes('fragment')) {
+    for (const d of parseAllDocuments(b.body)) assert.equal(d.errors.length, 0, `${b.file}:${b.line}: ${d.errors[0]?.message}`);
+    return;
+  }
+  const dir = workdir();
+  try {
+    const file = join(dir, 'agent.yaml');
+    writeFileSync(file, new Subst(dir, new Map()).apply(b.body));
+    // as `ekg-agent --config agent.yaml` reads it; secrets a block names come from the environment
+    const env = { MACKEREL_APIKEY: 'k', INFLUX_TOKEN: 't', HEROKU_METRICS_URL: 'https://metrics.example/ingest' };
+    assert.doesNotThrow(() => loadConfig(['--config', file], env), `${b.file}:${b.line}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runJson(b: Block): void {
+  const text = b.marks.includes('fragment') ? `{${b.body}}` : b.body;
+  assert.doesNotThrow(() => JSON.parse(text), `${b.file}:${b.line}: JSON`);
+}
+
+const RUN: Record<string, (b: Block, shared: Map<number, number>) => void | Promise<void>> = {
+  sh: runShell,
+  bash: runShell,
+  console: runShell,
+  procfile: runShell,
+  js: runJs,
+  yaml: runYaml,
+  json: runJson,
+};
+
+test('docs: every block in README.md and docs/ runs as typed, or is marked illustrative', { timeout: 300_000 }, async (t) => {
+  const all = docs();
+  const unmarked = all.filter((b) => !b.marks.includes('illustrative') && !RUN[b.lang]);
+  assert.deepEqual(
+    unmarked.map((b) => `${b.file}:${b.line} \`\`\`${b.lang}`),
+    [],
+    'blocks that are neither run (sh, console, procfile, js, yaml, json) nor marked illustrative (see docs/CONTRIBUTING.md)',
+  );
+  // the agent on "8787" and the app with ekg at /ops on "3000" that blocks starting neither talk to
+  const dir = workdir();
+  const agent = start('ekg-agent --statsd 127.0.0.1:0 --http 127.0.0.1:0 --console off', dir);
+  writeFileSync(join(dir, 'ops-app.mjs'), OPS_APP);
+  const app = start('node ops-app.mjs', dir);
+  const shared = new Map<number, number>();
+  try {
+    await until(
+      () => UP.test(agent.out()),
+      60_000,
+      () => `the shared agent: ${agent.out()}`,
+    );
+    shared.set(8787, Number(/http http:\/\/127\.0\.0\.1:(\d+)/.exec(agent.out())?.[1]));
+    shared.set(8125, Number(/statsd udp\+tcp 127\.0\.0\.1:(\d+)/.exec(agent.out())?.[1]));
+    await until(
+      () => UP.test(app.out()),
+      60_000,
+      () => `the shared app: ${app.out()}`,
+    );
+    shared.set(3000, Number(/listening on (\d+)/.exec(app.out())?.[1]));
+    const run = all.filter((b) => !b.marks.includes('illustrative'));
+    const counts = new Map<string, { run: number; illustrative: number }>();
+    for (const b of all) {
+      const c = counts.get(b.file) ?? { run: 0, illustrative: 0 };
+      c[b.marks.includes('illustrative') ? 'illustrative' : 'run']++;
+      counts.set(b.file, c);
+    }
+    t.diagnostic([...counts].map(([f, c]) => `${f}: ${c.run} run, ${c.illustrative} illustrative`).join('; '));
+    // four at a time: each block has its own directory and ports
+    const queue = [...run];
+    const failures: string[] = [];
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let b = queue.shift(); b; b = queue.shift()) {
+          try {
+            await (RUN[b.lang] as (b: Block, s: Map<number, number>) => Promise<void>)(b, shared);
+          } catch (err) {
+            failures.push(`${b.file}:${b.line}: ${(err as Error).message}`);
+          }
+        }
+      }),
+    );
+    assert.deepEqual(failures, []);
+  } finally {
+    await Promise.all([stop(agent), stop(app)]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
