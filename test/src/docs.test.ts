@@ -202,7 +202,8 @@ class Subst {
     let t = text;
     for (const [from, to] of this.ports) t = t.replace(new RegExp(`(^|[^\\d.])${from}(?!\\d)`, 'g'), `$1${to}`);
     for (const [re, to] of PATHS) t = t.replace(re, join(this.dir, to).replace(/\/?$/, to.endsWith('/') ? '/' : ''));
-    return t.replace(/(^|[\s;&|(])npx (?=[\w-]+)/g, (m, pre) => pre);
+    // `npx <bin>` of our own bins is that bin (npx outside the repo would ask the registry)
+    return t.replace(new RegExp(`(^|[\\s;&|(])npx (?=(${Object.keys(BINS).join('|')})(\\s|$))`, 'g'), '$1');
   }
 }
 
