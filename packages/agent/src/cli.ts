@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
-import { ConfigError, HELP, loadConfig } from './config.js';
+import { HELP, loadConfig } from './config.js';
+import { ConfigError, errorLine } from './errors.js';
 import { ConsoleSink } from './sinks/console.js';
 import type { Sink } from './sinks/sink.js';
 import { startLine } from './start-line.js';
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     config = loadConfig(process.argv.slice(2));
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`ekg-agent: ${err.message}\n`);
+      process.stderr.write(errorLine(err.code, err.message));
       process.exit(2);
     }
     throw err;
@@ -41,7 +42,11 @@ async function main(): Promise<void> {
     await agent.start();
   } catch (err) {
     // a missing secret or an unusable exporter setting is the configuration's fault (exit 2), not the machine's
-    process.stderr.write(`ekg-agent: ${err instanceof ConfigError ? '' : 'cannot start: '}${(err as Error).message}\n`);
+    process.stderr.write(
+      err instanceof ConfigError
+        ? errorLine(err.code, err.message)
+        : errorLine('EKG_AGENT_ERR_START', `cannot start: ${(err as Error).message}`),
+    );
     process.exit(err instanceof ConfigError ? 2 : 1);
   }
   process.stdout.write(`${startLine(agent)}\n`);

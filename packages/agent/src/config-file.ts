@@ -31,7 +31,7 @@ export function readConfigFile(path: string): {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config ${path}: cannot read: ${(err as Error).message}`);
+    throw new ConfigError(`config ${path}: cannot read: ${(err as Error).message}`, 'EKG_AGENT_ERR_CONFIG_FILE');
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -39,7 +39,7 @@ export function readConfigFile(path: string): {
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const line = e?.linePos?.[0]?.line ?? (e?.pos ? lines.linePos(e.pos[0]).line : 1);
-    throw new ConfigError(`config ${path}:${line}: not valid YAML: ${e?.message.split('\n')[0]}`);
+    throw new ConfigError(`config ${path}:${line}: not valid YAML: ${e?.message.split('\n')[0]}`, 'EKG_AGENT_ERR_CONFIG_FILE');
   }
   const out: Record<string, string> = {};
   const where: Record<string, number> = {};
@@ -49,13 +49,20 @@ export function readConfigFile(path: string): {
   let notify: NotifierSpec[] | undefined;
   if (doc.contents === null) return { values: out, lines: where, scrape, exporters };
   if (!isMap(doc.contents))
-    throw new ConfigError(`config ${path}:${at(doc.contents as Node)}: the file must be a mapping of keys (statsd:, http:, …)`);
+    throw new ConfigError(
+      `config ${path}:${at(doc.contents as Node)}: the file must be a mapping of keys (statsd:, http:, …)`,
+      'EKG_AGENT_ERR_CONFIG_FILE',
+    );
   for (const pair of doc.contents.items) {
     const keyNode = pair.key as Node;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
     const line = at(keyNode);
     const flag = KEYS[key];
-    if (!flag) throw new ConfigError(`config ${path}:${line}: unknown field "${key}"; known: ${Object.keys(KEYS).join(', ')}`);
+    if (!flag)
+      throw new ConfigError(
+        `config ${path}:${line}: unknown field "${key}"; known: ${Object.keys(KEYS).join(', ')}`,
+        'EKG_AGENT_ERR_UNKNOWN_OPTION',
+      );
     const v = pair.value as Node | null;
     if (key === 'scrape') {
       if (!isSeq(v)) throw new ConfigError(`config ${path}:${line}: field "scrape" must be a list of URLs or {url, interval, …}`);
@@ -73,7 +80,8 @@ export function readConfigFile(path: string): {
           const val = p.value as Node | null;
           const w = `config ${path}:${at(p.key as Node)}`;
           const f = `scrape[${scrape.length}].${k}`;
-          if (!SCRAPE_KEYS.includes(k)) throw new ConfigError(`${w}: unknown field "${f}"; known: ${SCRAPE_KEYS.join(', ')}`);
+          if (!SCRAPE_KEYS.includes(k))
+            throw new ConfigError(`${w}: unknown field "${f}"; known: ${SCRAPE_KEYS.join(', ')}`, 'EKG_AGENT_ERR_UNKNOWN_OPTION');
           const str = isScalar(val) && (typeof val.value === 'string' || typeof val.value === 'number') ? String(val.value) : undefined;
           if (k === 'heartbeat' && isScalar(val) && val.value === false) {
             spec.heartbeat = false;
@@ -159,7 +167,10 @@ function exporterOf(item: Node, n: number, file: string, at: (node: Node | null 
         `${file}:${lineOf[k]}: field "exporters[${n}].${k}": secrets are not read from the file; use ${k}_env or ${k}_file`,
       );
     if (k !== 'type' && !known.fields.includes(k))
-      throw new ConfigError(`${file}:${lineOf[k]}: unknown field "exporters[${n}].${k}" for ${type}; known: ${known.fields.join(', ')}`);
+      throw new ConfigError(
+        `${file}:${lineOf[k]}: unknown field "exporters[${n}].${k}" for ${type}; known: ${known.fields.join(', ')}`,
+        'EKG_AGENT_ERR_UNKNOWN_OPTION',
+      );
   }
   for (const k of known.required)
     if (raw[k] === undefined) throw new ConfigError(`${file}:${at(item)}: field "exporters[${n}].${k}" is missing`);

@@ -96,7 +96,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       continue;
     }
     if (!a.startsWith('--') || !(FLAGS as readonly string[]).includes(name))
-      throw new ConfigError(`unknown option ${a}; see ekg-agent --help`);
+      throw new ConfigError(`unknown option ${a}; see ekg-agent --help`, 'EKG_AGENT_ERR_UNKNOWN_OPTION');
     const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
     if (v === undefined) throw new ConfigError(`--${name} needs a value`);
     // --scrape and --remote-write repeat; the others take the last value
@@ -116,8 +116,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     // a bad value names where it came from: the file and its line, the env var or the flag
     const field = err instanceof ConfigError ? /^([a-z-]+):/.exec(err.message)?.[1] : undefined;
     const at = field && fromFile.get(field);
-    if (at?.startsWith('config ')) throw new ConfigError(`${at}: ${(err as Error).message}`);
-    if (at && field) throw new ConfigError(`${at}${(err as Error).message.slice(field.length)}`);
+    const code = (err as ConfigError).code;
+    if (at?.startsWith('config ')) throw new ConfigError(`${at}: ${(err as Error).message}`, code);
+    if (at && field) throw new ConfigError(`${at}${(err as Error).message.slice(field.length)}`, code);
     throw err;
   }
   // `for` is checked against the window, which flags and env may have changed
@@ -217,9 +218,9 @@ function tokenOf(file: string | undefined, env: NodeJS.ProcessEnv): string | und
     try {
       t = readFileSync(file, 'utf8').split(/\r?\n/)[0];
     } catch (err) {
-      throw new ConfigError(`token-file: cannot read ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`token-file: cannot read ${file}: ${(err as Error).message}`, 'EKG_AGENT_ERR_SECRET');
     }
-    if (!t?.trim()) throw new ConfigError(`token-file: ${file} is empty; put the token on its first line`);
+    if (!t?.trim()) throw new ConfigError(`token-file: ${file} is empty; put the token on its first line`, 'EKG_AGENT_ERR_SECRET');
   }
   t = t?.trim();
   if (t !== undefined && t !== '' && !/^[\x21-\x7e]{8,}$/.test(t))

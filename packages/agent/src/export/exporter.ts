@@ -223,13 +223,17 @@ export abstract class QueuedExporter implements Sink {
         this.retryAfterMs = undefined;
         this.once(
           `reject:${this.status.last_error?.slice(0, 8)}`,
-          `a batch was refused (${this.status.last_error}); set aside under rejected/ in the spool, not retried (further refusals are counted in batches_rejected)`,
+          `a batch was refused (${this.status.last_error}); set aside under rejected/ in the spool, not retried (further refusals are counted in batches_rejected) (EKG_AGENT_ERR_EXPORT)`,
         );
         this.update();
         continue;
       }
       this.status.failures++;
-      if (this.attempt === 0) this.once(`down:${this.status.last_error}`, `cannot send (${this.status.last_error}); retrying with backoff`);
+      if (this.attempt === 0)
+        this.once(
+          `down:${this.status.last_error}`,
+          `cannot send (${this.status.last_error}); retrying with backoff (EKG_AGENT_ERR_EXPORT)`,
+        );
       if (this.closed) return;
       // exponential backoff with jitter, on an unref'd timer; a receiver's Retry-After wins when longer
       const delay = retryDelay(this.attempt++, this.retryAfterMs, this.q);

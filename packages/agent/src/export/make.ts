@@ -17,13 +17,13 @@ export function secret(envName: string | undefined, file: string | undefined, wh
       const v = readFileSync(file, 'utf8').split(/\r?\n/)[0]?.trim();
       if (v) return v;
     } catch (err) {
-      throw new ConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`);
+      throw new ConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`, 'EKG_AGENT_ERR_SECRET');
     }
-    throw new ConfigError(`${what}: ${file} is empty`);
+    throw new ConfigError(`${what}: ${file} is empty`, 'EKG_AGENT_ERR_SECRET');
   }
   const name = envName as string;
   const v = process.env[name]?.trim();
-  if (!v) throw new ConfigError(`${what}: the environment variable ${name} is not set`);
+  if (!v) throw new ConfigError(`${what}: the environment variable ${name} is not set`, 'EKG_AGENT_ERR_SECRET');
   return v;
 }
 

@@ -136,7 +136,7 @@ export class Scraper {
     if (d) d.rounds++;
     else {
       this.down.set(url, { since: Date.now(), rounds: 1 });
-      this.log(`scrape ${url}: failing (${error}); retrying every round, one line when it is back`);
+      this.log(`scrape ${url}: failing (${error}); retrying every round, one line when it is back (EKG_AGENT_ERR_SCRAPE)`);
     }
   }
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerCheck } from 'ekg';
+import { errorLine } from '../errors.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
 import { normalizeTags, type Sample } from '../ingest/statsd-parse.js';
@@ -114,7 +115,10 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
       logged.add(msg);
       const where = err instanceof Error ? (err.stack?.split('\n')[1]?.trim() ?? '') : '';
       process.stderr.write(
-        `ekg-agent: http: a request failed, answered 500 and kept serving (logged once, counted in http_errors): ${msg} ${where}\n`,
+        errorLine(
+          'EKG_AGENT_ERR_HTTP',
+          `http: a request failed, answered 500 and kept serving (logged once, counted in http_errors): ${msg} ${where}`,
+        ),
       );
     }
     try {
