@@ -161,6 +161,21 @@ export class BitReader {
   bit(): number {
     return this.small(1);
   }
+
+  /** Ones up to the next zero (which is read too), or `max` ones (and no more read). */
+  ones(max: number): number {
+    let q = 0;
+    for (;;) {
+      if (this.bits === 0) {
+        if (this.n >= this.buf.length) throw new RangeError('chunk: truncated');
+        this.acc = ((this.acc << 8) | (this.buf[this.n++] as number)) & 0x7fffffff;
+        this.bits = 8;
+      }
+      this.bits--;
+      if (((this.acc >>> this.bits) & 1) === 0) return q;
+      if (++q === max) return q;
+    }
+  }
 }
 
 // ---------------------------------------------------------------- integers
@@ -443,15 +458,13 @@ function putRice(w: BitWriter, x: number, k: number): void {
     putClass(w, x);
     return;
   }
-  w.bitsOf(2 ** (q + 1) - 2, q + 1);
-  if (k > 0) w.bitsOf(x % 2 ** k, k);
+  // q ones, a zero, then k bits: one write (at most 24 bits)
+  w.bitsOf((2 ** (q + 1) - 2) * 2 ** k + (x % 2 ** k), q + 1 + k);
 }
 
 function getRice(r: BitReader, k: number): number {
-  let q = 0;
-  while (r.bit() === 1) {
-    if (++q === 16) return getClass(r);
-  }
+  const q = r.ones(16);
+  if (q === 16) return getClass(r);
   return q * 2 ** k + (k > 0 ? r.bitsOf(k) : 0);
 }
 
