@@ -50,6 +50,38 @@ async function ready(page: Page): Promise<void> {
   await page.waitForSelector('main[data-state="ready"]', { timeout: 60_000 });
 }
 
+/** The heap used a service's instances stored over the last 5 minutes, one value per second (null where none). */
+async function heapUsed(agent: AgentProcess, service: string): Promise<Array<number | null>> {
+  const r = (await (
+    await fetch(`${agent.http}/api/v1/query?name=runtime.memory.heap.used&tags=service:${service}&from=now-5m&step=1s&agg=avg&by=`)
+  ).json()) as { series: Array<{ values: Array<number | null> }> };
+  return r.series[0]?.values ?? [];
+}
+
+/** Every legend entry of every chart lies inside its card and is not covered by anything else. */
+async function legendsInside(page: Page): Promise<string[]> {
+  return page.$$eval('.chart', (cards) => {
+    const bad: string[] = [];
+    for (const card of cards) {
+      const entries = Array.from(card.querySelectorAll('.u-legend .u-series'));
+      if (entries.length === 0) bad.push(`${(card as HTMLElement).dataset.title}: no legend`);
+      for (const e of entries) {
+        // measured where the reader sees it: scrolled into view
+        e.scrollIntoView({ block: 'center' });
+        const box = card.getBoundingClientRect();
+        const r = e.getBoundingClientRect();
+        const name = `${(card as HTMLElement).dataset.title} / ${e.textContent?.trim()}`;
+        if (r.width === 0 || r.left < box.left || r.right > box.right || r.top < box.top || r.bottom > box.bottom)
+          bad.push(`${name}: ${JSON.stringify(r)} outside ${JSON.stringify(box)}`);
+        // what is drawn at the entry's centre is the entry, not the next card
+        const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        if (!at || !e.contains(at)) bad.push(`${name}: covered by ${at?.outerHTML.slice(0, 80)}`);
+      }
+    }
+    return bad;
+  });
+}
+
 const chartPoints = (page: Page) =>
   page.$$eval('.chart', (els) =>
     Object.fromEntries(els.map((e) => [(e as HTMLElement).dataset.title, Number((e as HTMLElement).dataset.points)])),
@@ -58,23 +90,39 @@ const chartPoints = (page: Page) =>
 describe('dashboard', { skip }, () => {
   let agent: AgentProcess;
   let app: AppProcess;
+  /** reports every 3 s into the agent's 1 s windows */
+  let slow: AppProcess;
+  /** reports, then is killed: its charts end in a gap */
+  let dead: AppProcess;
   let browser: Browser;
   let key: string;
+  let slowKey: string;
+  let deadKey: string;
 
   before(async () => {
     agent = await startAgent(['--flush-interval', '1s']);
     app = await startApp(agent.tcp);
+    slow = await startApp(agent.tcp, { EKG_SERVICE: 'billing', EKG_INTERVAL: '3s' });
+    dead = await startApp(agent.tcp, { EKG_SERVICE: 'cron' });
     // a few windows of traffic, so every chart has points
     const end = Date.now() + 6000;
-    while (Date.now() < end) await traffic(app, 20);
-    key = await until(
-      async () => {
-        const r = (await (await fetch(`${agent.http}/api/v1/instances`)).json()) as { instances: Array<{ key: string; service?: string }> };
-        return r.instances.find((i) => i.service === 'shop')?.key;
-      },
-      60_000,
-      'the app to appear in /api/v1/instances',
-    );
+    while (Date.now() < end) await Promise.all([traffic(app, 20), traffic(slow, 5), traffic(dead, 5)]);
+    const keyOf = (service: string) =>
+      until(
+        async () => {
+          const r = (await (await fetch(`${agent.http}/api/v1/instances`)).json()) as {
+            instances: Array<{ key: string; service?: string }>;
+          };
+          return r.instances.find((i) => i.service === service)?.key;
+        },
+        60_000,
+        `${service} to appear in /api/v1/instances`,
+      );
+    key = await keyOf('shop');
+    slowKey = await keyOf('billing');
+    deadKey = await keyOf('cron');
+    // three samples of the slow app's heap, so its interval can be seen
+    await until(async () => (await heapUsed(agent, 'billing')).filter((v) => v !== null).length >= 3, 60_000, "three of billing's samples");
     await until(
       async () => {
         const r = (await (await fetch(`${agent.http}/api/v1/query?name=http.requests.2xx&from=now-5m&agg=rate&by=`)).json()) as {
@@ -99,6 +147,8 @@ describe('dashboard', { skip }, () => {
   });
   after(async () => {
     await browser?.close();
+    await slow?.stop();
+    await dead?.stop();
     await app?.stop();
     await agent?.stop();
   });
@@ -205,6 +255,89 @@ describe('dashboard', { skip }, () => {
     const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
     assert.ok(scroll <= client + 1, `page is ${scroll}px wide in a ${client}px window`);
     assert.ok(((await chartPoints(page)).Heap ?? 0) > 0);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('charts read right: legends inside their cards, heap used readable, status classes 2xx first with a total', async () => {
+    for (const [width, height] of [
+      [1280, 800],
+      [390, 844],
+    ] as const) {
+      const { page, problems } = await open(browser, { width, height });
+      await page.goto(`${agent.http}/#/instance?key=${encodeURIComponent(key)}&range=15m`);
+      await ready(page);
+      assert.equal(await page.locator('.chart .u-legend').count(), INSTANCE_CHARTS.length);
+      assert.deepEqual(await legendsInside(page), [], `legends at ${width}×${height}`);
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
+
+    const { page, problems } = await open(browser);
+    await page.goto(`${agent.http}/#/instance?key=${encodeURIComponent(key)}&range=15m`);
+    await ready(page);
+    // the heap's limit (GiB) is written under the chart, not drawn: the y axis fits used and total
+    const heap = page.locator('.chart[data-title="Heap"]');
+    assert.equal(await heap.getAttribute('data-labels'), 'used,total');
+    assert.match((await heap.locator('.chart-note').textContent()) ?? '', /^heap limit [\d.]+ GiB$/);
+    const total = (
+      (await (
+        await fetch(
+          `${agent.http}/api/v1/query?name=runtime.memory.heap.total&tags=${encodeURIComponent(`service:shop`)}&from=now-15m&agg=max&by=`,
+        )
+      ).json()) as { series: Array<{ values: Array<number | null> }> }
+    ).series[0]?.values.filter((v): v is number => v !== null) as number[];
+    await page.waitForSelector('.chart[data-title="Heap"][data-y-max]');
+    const yMax = Number(await heap.getAttribute('data-y-max'));
+    assert.ok(yMax >= Math.max(...total) && yMax < 2 * Math.max(...total), `y axis to ${yMax} for a heap total of ${Math.max(...total)}`);
+    // requests stack from 2xx up; the stack's top is named total, not by its last class
+    assert.equal(await page.getAttribute('.chart[data-title="HTTP requests by status class"]', 'data-labels'), '2xx,3xx,4xx,5xx,1xx,total');
+    const legend = await page.locator('.chart[data-title="HTTP requests by status class"] .u-legend .u-series').allTextContents();
+    assert.deepEqual(
+      legend.map((l) => l.trim()),
+      ['2xx', '3xx', '4xx', '5xx', '1xx', 'total'],
+    );
+    // the app and the agent share a 1 s interval: no note
+    assert.equal(await page.locator('#interval-note').count(), 0);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test("an app that reports less often than the agent's windows gets a note", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${agent.http}/#/instance?key=${encodeURIComponent(slowKey)}&range=15m`);
+    await ready(page);
+    assert.match(
+      (await page.locator('#interval-note').textContent()) ?? '',
+      /^This app reports every 3 s but the agent's windows here are 1 s/,
+    );
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test("a killed app's charts end in a gap, not a line to now", async () => {
+    await dead.stop();
+    // the store holds no copies after the last sample: the API answers nulls there
+    await until(
+      async () => {
+        const vs = await heapUsed(agent, 'cron');
+        let tail = 0;
+        while (tail < vs.length && vs[vs.length - 1 - tail] === null) tail++;
+        return tail >= 3 && tail < vs.length;
+      },
+      60_000,
+      "three empty seconds after cron's last heap sample",
+    );
+    const { page, problems } = await open(browser);
+    await page.goto(`${agent.http}/#/instance?key=${encodeURIComponent(deadKey)}&range=15m`);
+    await ready(page);
+    // every gauge chart drew its points and then stopped: its lines break (uPlot spanGaps false) where the values end
+    for (const title of ['Heap', 'Process memory', 'Event-loop utilization']) {
+      const c = page.locator(`.chart[data-title="${title}"]`);
+      assert.ok(Number(await c.getAttribute('data-points')) > 0, `${title} drew the app's life`);
+      assert.ok(Number(await c.getAttribute('data-gaps')) >= 1, `${title} has a gap`);
+      assert.ok(Number(await c.getAttribute('data-tail-gap')) >= 3, `${title} ends ${await c.getAttribute('data-tail-gap')} s before now`);
+    }
     assert.deepEqual(problems, []);
     await page.close();
   });

@@ -9,7 +9,10 @@ export interface ChartOptions {
   title: string;
   unit: Unit;
   labels: string[];
-  /** series drawn on top of each other, filled (GC time by kind, requests by status class) */
+  /**
+   * series drawn on top of each other, filled, the first at the bottom (GC time by kind, requests
+   * by status class), with a `total` line on top so the stack's height is never read as its last part
+   */
   stacked?: boolean;
   /** called with a dragged range, epoch ms */
   onZoom?: (from: number, to: number) => void;
@@ -27,6 +30,8 @@ export interface Chart {
   setMarkers(ts: number[]): void;
   /** solid lines where an alert of this instance fired and resolved */
   setAlertMarks(marks: Array<{ t: number; state: 'firing' | 'resolved' }>): void;
+  /** a line under the legend, for a value not drawn (the heap's limit) */
+  setNote(text: string): void;
   destroy(): void;
 }
 
@@ -56,10 +61,16 @@ export function chart(opts: ChartOptions): Chart {
     h('header', {}, h('h2', {}, opts.title), h('span', { class: 'unit' }, unitLabel)),
     plotEl,
   );
+  const noteEl = h('p', { class: 'chart-note', hidden: true });
+  el.append(noteEl);
   let u: uPlotT | undefined;
   let raw: Array<Array<number | null>> = [];
   let t: number[] = [];
   const colors = opts.labels.map((_, i) => cssVar(PALETTE[i % PALETTE.length] as string));
+  /** the labels drawn: a stack gets its total */
+  const labels = opts.stacked ? [...opts.labels, 'total'] : opts.labels;
+  // the canvas's height comes from the stylesheet (smaller on a phone); the legend is below it, inside the card
+  const plotHeight = () => Number.parseInt(getComputedStyle(plotEl).getPropertyValue('--plot-h'), 10) || 220;
 
   const make = (width: number) => {
     const grid = { stroke: cssVar('--grid'), width: 1 };
@@ -72,15 +83,28 @@ export function chart(opts: ChartOptions): Chart {
         width: 1.5,
         fill: opts.stacked ? `${colors[i]}55` : undefined,
         points: { show: false },
+        // an absent value is a gap, never a line drawn across it
         spanGaps: false,
         value: (_u: uPlotT, _v: number | null, _si: number, idx: number | null) =>
           format(idx === null ? null : (raw[i]?.[idx] ?? null), opts.unit),
       })),
+      ...(opts.stacked
+        ? [
+            {
+              label: 'total',
+              stroke: cssVar('--fg'),
+              width: 1.5,
+              points: { show: false },
+              spanGaps: false,
+              value: (_u: uPlotT, v: number | null) => format(v, opts.unit),
+            },
+          ]
+        : []),
     ];
     const bands = opts.stacked ? opts.labels.slice(1).map((_, i) => ({ series: [i + 2, i + 1] as [number, number] })) : undefined;
     const o: uPlotT.Options = {
       width,
-      height: plotEl.clientHeight || 220,
+      height: plotHeight(),
       series,
       bands,
       // the legend names the series (a click hides one); values follow the cursor in the tooltip
@@ -146,6 +170,9 @@ export function chart(opts: ChartOptions): Chart {
             const rows = opts.labels.map(
               (l, i) => `<div><i style="background:${colors[i]}"></i>${escapeHtml(l)}: ${format(raw[i]?.[idx] ?? null, opts.unit)}</div>`,
             );
+            // the stack's top, first: the number a reader looks for
+            if (opts.stacked)
+              rows.unshift(`<div><i style="background:${cssVar('--fg')}"></i>total: ${format(totals[idx] ?? null, opts.unit)}</div>`);
             tip.innerHTML = `<b>${timeLabel(t[idx] as number)}</b>${rows.join('')}`;
             const r = self.over.getBoundingClientRect();
             tip.hidden = false;
@@ -155,6 +182,10 @@ export function chart(opts: ChartOptions): Chart {
           },
         ],
         draw: [
+          // the y axis's top as drawn, for tests and tools
+          (self) => {
+            el.dataset.yMax = String(self.scales.y?.max ?? '');
+          },
           (self) => {
             if (!opts.alertMarks?.length) return;
             const ctx = self.ctx;
@@ -190,12 +221,14 @@ export function chart(opts: ChartOptions): Chart {
         ],
       },
     };
-    u = new uPlot(o, [t, ...stackedValues()] as uPlotT.AlignedData, plotEl);
+    u = new uPlot(o, drawn(), plotEl);
+    describe();
     u.over.addEventListener('mouseleave', () => {
       tooltip().hidden = true;
     });
   };
 
+  /** Each series summed with those under it (a stack), or as given; nulls stay nulls where every part is absent. */
   const stackedValues = (): Array<Array<number | null>> => {
     if (!opts.stacked) return raw;
     const acc: Array<Array<number | null>> = [];
@@ -207,12 +240,40 @@ export function chart(opts: ChartOptions): Chart {
     }
     return acc;
   };
+  /** the stack's height at each time (its top series), as last drawn */
+  let totals: Array<number | null> = [];
+  const drawn = () => {
+    const vs = stackedValues();
+    totals = vs.at(-1) ?? t.map(() => null);
+    return [t, ...vs, ...(opts.stacked ? [totals] : [])] as uPlotT.AlignedData;
+  };
+
+  /**
+   * What the chart draws, on the element for tests and tools: the labels in legend order, the gaps (runs of absent values after a present one) the lines break at, and the
+   * silence at the end.
+   */
+  const describe = () => {
+    el.dataset.labels = labels.join(',');
+    let gaps = 0;
+    for (const vs of raw) {
+      let seen = false;
+      for (let i = 0; i < vs.length; i++) {
+        if (vs[i] !== null) seen = true;
+        else if (seen && vs[i - 1] !== null) gaps++;
+      }
+    }
+    el.dataset.gaps = String(gaps);
+    // seconds from the last value of any series to the end of the data: a stopped app's silence
+    let last = -1;
+    for (const vs of raw) for (let i = vs.length - 1; i > last; i--) if (vs[i] !== null) last = i;
+    el.dataset.tailGap = String(last >= 0 && t.length ? (t.at(-1) as number) - (t[last] as number) : 0);
+  };
 
   const ro = new ResizeObserver(() => {
     const w = plotEl.clientWidth;
     if (w <= 0) return;
     if (!u) make(w);
-    else if (Math.abs(u.width - w) > 1) u.setSize({ width: w, height: plotEl.clientHeight || 220 });
+    else if (Math.abs(u.width - w) > 1 || u.height !== plotHeight()) u.setSize({ width: w, height: plotHeight() });
   });
   ro.observe(plotEl);
 
@@ -231,8 +292,10 @@ export function chart(opts: ChartOptions): Chart {
         return `${l} ${format(v, opts.unit)}`;
       });
       el.setAttribute('aria-label', points > 0 ? `${opts.title}, latest: ${last.join(', ')}` : `${opts.title}: no data in this range`);
-      if (u) u.setData([t, ...stackedValues()] as uPlotT.AlignedData);
-      else if (plotEl.clientWidth > 0) make(plotEl.clientWidth);
+      if (u) {
+        u.setData(drawn());
+        describe();
+      } else if (plotEl.clientWidth > 0) make(plotEl.clientWidth);
     },
     setMarkers(ts) {
       opts.markers = ts;
@@ -243,6 +306,10 @@ export function chart(opts: ChartOptions): Chart {
       opts.alertMarks = marks;
       el.dataset.alertMarks = String(marks.length);
       u?.redraw(false, false);
+    },
+    setNote(text) {
+      noteEl.textContent = text;
+      noteEl.hidden = text === '';
     },
     destroy() {
       ro.disconnect();

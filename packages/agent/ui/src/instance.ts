@@ -1,7 +1,7 @@
 import { type AgentEvent, type AlertChange, type AlertsView, api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
-import { ago, type Unit } from './format.js';
+import { ago, format, type Unit } from './format.js';
 import { type Ctx, filterOf, type View } from './view.js';
 
 interface Line {
@@ -12,6 +12,8 @@ interface Line {
   /** across the instances of a service (default: agg) */
   fleet?: string;
   scale?: number;
+  /** fetched but not drawn: its latest value is written under the chart (a bound far above the lines) */
+  note?: string;
 }
 
 interface ChartDef {
@@ -50,7 +52,8 @@ export const CHARTS: ChartDef[] = [
     lines: [
       { label: 'used', name: 'runtime.memory.heap.used', agg: 'avg', fleet: 'sum' },
       { label: 'total', name: 'runtime.memory.heap.total', agg: 'avg', fleet: 'sum' },
-      { label: 'limit', name: 'runtime.memory.heap.limit', agg: 'avg', fleet: 'sum' },
+      // 4 GiB on the same axis would flatten used and total to its floor
+      { label: 'limit', name: 'runtime.memory.heap.limit', agg: 'avg', fleet: 'sum', note: 'heap limit' },
     ],
   },
   { id: 'spaces', title: 'Heap used by space', unit: 'bytes', stacked: true, lines: [] },
@@ -117,6 +120,38 @@ export const CHARTS: ChartDef[] = [
     ],
   },
 ];
+
+/** The last value `r`'s first series has, or null. */
+function latest(r: QueryResult | undefined): number | null {
+  const vs = r?.series[0]?.values ?? [];
+  for (let i = vs.length - 1; i >= 0; i--) if (vs[i] !== null && vs[i] !== undefined) return vs[i] as number;
+  return null;
+}
+
+/** The median of the gaps between successive times, in seconds; undefined under three times. */
+function medianGap(ts: number[]): number | undefined {
+  if (ts.length < 3) return undefined;
+  const gaps = ts
+    .slice(1)
+    .map((x, i) => x - (ts[i] as number))
+    .sort((a, b) => a - b);
+  return gaps[Math.floor(gaps.length / 2)];
+}
+
+/**
+ * The app's reporting interval and the agent's stored step, as one gauge every app sends each
+ * window shows them: the agent answers at its own window at least, and stores a gauge only in the
+ * windows the app reported in. A note when the app reports less often than the agent's windows:
+ * counters and rates then have empty windows between values.
+ */
+export function intervalNote(r: QueryResult | undefined): string | undefined {
+  const s = r?.series[0];
+  if (!r || !s) return undefined;
+  const step = medianGap(r.t);
+  const app = medianGap(r.t.filter((_, i) => s.values[i] !== null && s.values[i] !== undefined));
+  if (step === undefined || app === undefined || app < step * 1.5) return undefined;
+  return `This app reports every ${app} s but the agent's windows here are ${step} s: the windows in between hold no data, so counters and rates show gaps. Set the app's EKG_INTERVAL and the agent's --flush-interval alike.`;
+}
 
 /** Values of `r`'s first series on the time axis `t` (results of one chart share it; this guards a mismatch). */
 function on(t: number[], r: QueryResult | undefined, scale = 1): Array<number | null> {
@@ -213,6 +248,11 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       }
       const mine = insts.instances.filter((i) => (mode === 'instance' ? i.key === key : i.service === ctx.params.get('name')));
       const health = mine.map((i) => i.health);
+      const heapAt = defs.findIndex((d) => d.id === 'heap');
+      const note =
+        mode === 'instance' && heapAt >= 0
+          ? intervalNote(results[defs.slice(0, heapAt).reduce((n, d) => n + d.lines.length, 0)])
+          : undefined;
       meta.replaceChildren(
         h(
           'span',
@@ -225,6 +265,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
           : []),
         h('span', {}, 'Last seen ', h('b', {}, mine.length ? ago(Math.max(...mine.map((i) => i.last_seen))) : 'never')),
         ...(mine[0]?.reason ? [h('span', { class: 'error' }, mine[0].reason)] : []),
+        ...(note ? [h('span', { class: 'note', id: 'interval-note', role: 'note' }, note)] : []),
         ...(evs.length
           ? [
               h(
@@ -246,7 +287,8 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       for (const d of defsOf(f)) {
         const got = byId.get(d.id);
         if (!got) continue;
-        const keep = got.def.lines.map((l, i) => [l, got.rs[i]] as const).filter(([l]) => names.has(l.name));
+        const all = got.def.lines.map((l, i) => [l, got.rs[i]] as const).filter(([l]) => names.has(l.name));
+        const keep = all.filter(([l]) => !l.note);
         if (keep.length === 0 && !charts.has(d.id)) continue;
         let c = charts.get(d.id);
         if (!c) {
@@ -258,6 +300,12 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
         c.setData(
           t,
           keep.map(([l, r]) => on(t, r, l.scale)),
+        );
+        c.setNote(
+          all
+            .filter(([l]) => l.note)
+            .map(([l, r]) => `${l.note} ${format(latest(r), d.unit)}`)
+            .join(' · '),
         );
         c.setMarkers(evs.map((e) => e.t));
         c.setAlertMarks(changes.map((x) => ({ t: x.at / 1000, state: x.state })));
