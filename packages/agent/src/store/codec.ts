@@ -114,14 +114,16 @@ export class BitWriter {
 }
 
 export class BitReader {
-  private acc = 0;
-  private bits = 0;
+  /** the next bits, most significant first, in a uint32; `avail` of them are valid */
+  private cur = 0;
+  private avail = 0;
 
   constructor(
     private readonly buf: Uint8Array,
     public n = 0,
   ) {}
 
+  /** A whole byte: for the header, before any bit is read. */
   byte(): number {
     if (this.n >= this.buf.length) throw new RangeError('chunk: truncated');
     return this.buf[this.n++] as number;
@@ -139,42 +141,53 @@ export class BitReader {
     throw new RangeError('chunk: varint too long');
   }
 
-  bitsOf(nb: number): number {
-    let v = 0;
-    while (nb > 24) {
-      v = v * 2 ** 24 + this.small(24);
-      nb -= 24;
+  /** At least 25 bits in `cur` unless the bytes ran out. */
+  private refill(): void {
+    const buf = this.buf;
+    while (this.avail <= 24 && this.n < buf.length) {
+      this.cur = (this.cur | ((buf[this.n++] as number) << (24 - this.avail))) >>> 0;
+      this.avail += 8;
     }
-    return v * 2 ** nb + this.small(nb);
   }
 
-  private small(nb: number): number {
-    while (this.bits < nb) {
-      if (this.n >= this.buf.length) throw new RangeError('chunk: truncated');
-      this.acc = ((this.acc << 8) | (this.buf[this.n++] as number)) & 0x7fffffff;
-      this.bits += 8;
+  private take(nb: number): number {
+    if (this.avail < nb) {
+      this.refill();
+      if (this.avail < nb) throw new RangeError('chunk: truncated');
     }
-    this.bits -= nb;
-    return (this.acc >>> this.bits) & (nb === 32 ? -1 : (1 << nb) - 1);
+    const v = this.cur >>> (32 - nb);
+    this.cur = (this.cur << nb) >>> 0;
+    this.avail -= nb;
+    return v;
+  }
+
+  bitsOf(nb: number): number {
+    if (nb === 0) return 0;
+    let v = 0;
+    while (nb > 24) {
+      v = v * 2 ** 24 + this.take(24);
+      nb -= 24;
+    }
+    return v * 2 ** nb + this.take(nb);
   }
 
   bit(): number {
-    return this.small(1);
+    return this.take(1);
   }
 
-  /** Ones up to the next zero (which is read too), or `max` ones (and no more read). */
+  /** Ones up to the next zero (which is read too), or `max` ones (≤ 24, and no more read). */
   ones(max: number): number {
-    let q = 0;
-    for (;;) {
-      if (this.bits === 0) {
-        if (this.n >= this.buf.length) throw new RangeError('chunk: truncated');
-        this.acc = ((this.acc << 8) | (this.buf[this.n++] as number)) & 0x7fffffff;
-        this.bits = 8;
-      }
-      this.bits--;
-      if (((this.acc >>> this.bits) & 1) === 0) return q;
-      if (++q === max) return q;
+    if (this.avail <= max) this.refill();
+    const q = Math.clz32(~this.cur);
+    if (q >= max && this.avail >= max) {
+      this.cur = (this.cur << max) >>> 0;
+      this.avail -= max;
+      return max;
     }
+    if (q >= this.avail) throw new RangeError('chunk: truncated');
+    this.cur = (this.cur << (q + 1)) >>> 0;
+    this.avail -= q + 1;
+    return q;
   }
 }
 
@@ -205,12 +218,11 @@ function putClass(w: BitWriter, z: number): void {
   }
 }
 
+const CLASS_BITS = [0, 7, 12, 20];
+
 function getClass(r: BitReader): number {
-  if (r.bit() === 0) return 0;
-  if (r.bit() === 0) return r.bitsOf(7);
-  if (r.bit() === 0) return r.bitsOf(12);
-  if (r.bit() === 0) return r.bitsOf(20);
-  return r.bitsOf(r.bitsOf(6));
+  const c = r.ones(4);
+  return c < 4 ? (c === 0 ? 0 : r.bitsOf(CLASS_BITS[c] as number)) : r.bitsOf(r.bitsOf(6));
 }
 
 /** Integers as deltas (order 1) or deltas of deltas (order 2), class-coded. */
