@@ -171,7 +171,8 @@ function start(cmd: string, dir: string, env: Record<string, string | undefined>
   proc.stderr?.on('data', (d) => {
     out += d;
   });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  // 'close', not 'exit': all of its output is in by then
+  const exited = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
   return { cmd, proc, out: () => out, exited };
 }
 
@@ -263,8 +264,20 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
       if (background) text = text.replace(/&$/, '').trim();
       const curlStatus = /^curl\s/.test(text) && /^\d{3}\b/.test(c.expect[0] ?? '');
       if (curlStatus) text += ` -s -w '\\n%{http_code}'`;
-      const p = start(text, dir, env);
+      let p = start(text, dir, env);
       const what = () => `${b.file}:${b.line} \`${text}\` (output: ${p.out() || 'none'})`;
+      // in a transcript, a question to what an earlier line started is asked again until it answers as shown
+      // (the agent has an instance only once the app's first window is in)
+      if (transcript && running.length && c.expect.length && !STARTS.test(text))
+        await until(
+          async () => {
+            if ((await p.exited) === 0 && c.expect.every((e) => pattern(sub.apply(e)).test(p.out()))) return true;
+            p = start(text, dir, env);
+            return false;
+          },
+          30_000,
+          what,
+        );
       const code = await Promise.race([p.exited, until(() => UP.test(p.out()), 60_000, what).then(() => 'up' as const)]);
       if (code === 'up') {
         running.push(p);
@@ -387,7 +400,7 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
       () => `the shared agent: ${agent.out()}`,
     );
     shared.set(8787, Number(/http http:\/\/127\.0\.0\.1:(\d+)/.exec(agent.out())?.[1]));
-    shared.set(8125, Number(/statsd udp\+tcp 127\.0\.0\.1:(\d+)/.exec(agent.out())?.[1]));
+    shared.set(8125, Number(/statsd udp(?:\+tcp)? 127\.0\.0\.1:(\d+)/.exec(agent.out())?.[1]));
     await until(
       () => UP.test(app.out()),
       60_000,
