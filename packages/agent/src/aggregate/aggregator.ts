@@ -1,7 +1,8 @@
-import type { MetricType, Sample } from '../ingest/statsd-parse.js';
+import type { MetricType, Sample } from '../model/sample.js';
+import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
 import { Sketch } from './sketch.js';
 
-export type SeriesKind = 'counter' | 'gauge' | 'distribution' | 'set';
+export type { SeriesKind } from '../model/series.js';
 
 /** One series at the end of one flush window: what sinks receive. */
 export interface Flushed {
@@ -22,7 +23,7 @@ export interface Flushed {
   sum?: number;
   min?: number;
   max?: number;
-  quantiles?: Record<'p50' | 'p90' | 'p95' | 'p99' | 'p999', number>;
+  quantiles?: Quantiles;
   sketch?: Sketch;
   /**
    * a gauge that had no sample this window and whose last sample's interval has ended, reported at its
@@ -100,10 +101,8 @@ function intervalOf(ser: { lastArrival: number }, ts: number, at: number): numbe
   return since > 0 && since > stamped - 1500 && since <= stamped + 500 ? since : stamped;
 }
 
-const QS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
-function toQuantiles(q: number[]): NonNullable<Flushed['quantiles']> {
-  return { p50: q[0] as number, p90: q[1] as number, p95: q[2] as number, p99: q[3] as number, p999: q[4] as number };
-}
+const QS = QUANTILES.map((q) => q.q);
+const toQuantiles = quantilesOf;
 
 const kindOf: Record<MetricType, SeriesKind> = {
   c: 'counter',

@@ -19,11 +19,5 @@ export function measurements(f: Flushed): Array<[string, number]> {
   return out.filter(([, v]) => Number.isFinite(v));
 }
 
-/** `a:1,b:2` → [['a','1'],['b','2']] (a bare tag `x` → ['x','']). */
-export function tagPairs(tags: string): Array<[string, string]> {
-  if (!tags) return [];
-  return tags.split(',').map((t) => {
-    const i = t.indexOf(':');
-    return i === -1 ? [t, ''] : [t.slice(0, i), t.slice(i + 1)];
-  });
-}
+/** `a:1,b:2` → [['a','1'],['b','2']] (a bare tag `x` → ['x','']): the model's one parse. */
+export { tagEntries as tagPairs } from '../model/tags.js';

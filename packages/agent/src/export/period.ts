@@ -6,8 +6,9 @@
  */
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
+import { QUANTILES, quantilesOf } from '../model/series.js';
 
-const QS = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
+const QS = QUANTILES.map((q) => q.q);
 
 export class Period {
   private acc = new Map<string, Flushed>();
@@ -44,7 +45,7 @@ export class Period {
         f.min = k.min;
         f.max = k.max;
         const q = k.quantiles(QS);
-        f.quantiles = { p50: q[0] as number, p90: q[1] as number, p95: q[2] as number, p99: q[3] as number, p999: q[4] as number };
+        f.quantiles = quantilesOf(q);
       }
     }
     const out = { start: this.end - this.elapsed, end: this.end, series };

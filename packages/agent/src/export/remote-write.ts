@@ -1,5 +1,6 @@
 import { metricName } from 'ekg';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
+import { QUANTILES as MODEL_QUANTILES } from '../model/series.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';
 import { tagPairs } from './measurements.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
@@ -17,11 +18,7 @@ export interface RemoteWriteOptions extends QueueOptions {
 /** Quantiles exported for a distribution: 0 and 1 carry min and max, as Prometheus summaries allow. */
 const QUANTILES: Array<[string, (f: Flushed) => number | undefined]> = [
   ['0', (f) => f.min],
-  ['0.5', (f) => f.quantiles?.p50],
-  ['0.9', (f) => f.quantiles?.p90],
-  ['0.95', (f) => f.quantiles?.p95],
-  ['0.99', (f) => f.quantiles?.p99],
-  ['0.999', (f) => f.quantiles?.p999],
+  ...MODEL_QUANTILES.map(({ name, q }): [string, (f: Flushed) => number | undefined] => [String(q), (f) => f.quantiles?.[name]]),
   ['1', (f) => f.max],
 ];
 

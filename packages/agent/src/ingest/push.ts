@@ -1,5 +1,6 @@
-import type { Sample } from './statsd-parse.js';
-import { normalizeTags, sanitizeName } from './statsd-parse.js';
+import type { Sample } from '../model/sample.js';
+import { normalizeTags } from '../model/tags.js';
+import { sanitizeName } from './statsd-parse.js';
 
 export class PushError extends Error {
   constructor(

@@ -1,4 +1,6 @@
-import { normalizeTags, type Sample, sanitizeName } from './statsd-parse.js';
+import type { Sample } from '../model/sample.js';
+import { normalizeTags } from '../model/tags.js';
+import { sanitizeName } from './statsd-parse.js';
 
 /**
  * Scrapes: an ekg /stats JSON document (flattened: every number a gauge, named by its dotted path) or

@@ -6,26 +6,11 @@
  * reason and never stops the rest of its packet.
  */
 
-export type MetricType = 'c' | 'g' | 'ms' | 'h' | 'd' | 's';
+import type { MetricType, Sample } from '../model/sample.js';
+import { normalizeTags } from '../model/tags.js';
 
-export interface Sample {
-  name: string;
-  /** sorted `k:v` tags joined by `,` (the series key part) */
-  tags: string;
-  type: MetricType;
-  /** numeric value; for sets the member is in `member` */
-  value: number;
-  member?: string;
-  /** gauge written as `+n` / `-n`: a delta to the current value */
-  delta?: boolean;
-  /** 1 / sample rate */
-  weight: number;
-  /**
-   * DogStatsD `|T<unix seconds>`: when the sample's interval began (docs/time-model.md); undefined
-   * for a sample that describes the moment it arrived
-   */
-  ts?: number;
-}
+export type { MetricType, Sample } from '../model/sample.js';
+export { normalizeTags } from '../model/tags.js';
 
 export type BadReason =
   | 'empty_name'
@@ -71,18 +56,6 @@ export function sanitizeName(key: string): string {
     .replace(/\s+/g, '_')
     .replace(/\//g, '-')
     .replace(/[^a-zA-Z_\-0-9.]/g, '');
-}
-
-/** `a:1,b,c:3` → sorted, sanitised `a:1,b,c:3`; undefined when a tag is empty. */
-export function normalizeTags(raw: string): string | undefined {
-  if (raw === '') return '';
-  const tags = raw.split(',');
-  for (let i = 0; i < tags.length; i++) {
-    const t = (tags[i] as string).trim().replace(/[|\s]/g, '_');
-    if (t === '') return undefined;
-    tags[i] = t;
-  }
-  return tags.sort().join(',');
 }
 
 const NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;

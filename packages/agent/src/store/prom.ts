@@ -236,6 +236,7 @@ export class PromStore implements StoreReader {
       p90: 'max',
       p95: 'max',
       p99: 'max',
+      p999: 'max',
     };
     const expr = q.by === undefined ? inner : `${outerOp[q.agg]} by (${q.by.map(metricName).join(', ')}) (${inner})`;
     const data = await this.api<{ result: PromSeries[] }>('query_range', {

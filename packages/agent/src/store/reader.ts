@@ -3,11 +3,11 @@
  * Prometheus-compatible engine. `/api/v1/instances`, `/series` and `/query` call these and nothing else.
  */
 
-export const AGGS = ['avg', 'min', 'max', 'sum', 'last', 'rate', 'p50', 'p90', 'p95', 'p99'] as const;
-export type Agg = (typeof AGGS)[number];
+import type { Agg } from '../model/series.js';
+
+export { AGGS, type Agg, PERCENTILES } from '../model/series.js';
 /** Points a query answers when it names no step: about one per pixel of a wide chart. */
 export const DEFAULT_POINTS = 1000;
-export const PERCENTILES: Partial<Record<Agg, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 
 export interface Instance {
   /** `service=api,host=web-1,pid=42` (the identity tags present), or `target=<url>` for a scrape target */
@@ -100,17 +100,7 @@ export class QueryError extends Error {
   }
 }
 
-/** `a:1,b:2` (the series key form) → { a: '1', b: '2' }; a bare tag `x` → { x: '' }. */
-export function parseTags(tags: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!tags) return out;
-  for (const t of tags.split(',')) {
-    const i = t.indexOf(':');
-    if (i === -1) out[t] = '';
-    else out[t.slice(0, i)] = t.slice(i + 1);
-  }
-  return out;
-}
+export { parseTags } from '../model/tags.js';
 
 export function tagsMatch(have: Record<string, string>, want: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(want)) {
@@ -184,24 +174,4 @@ function find(s: string, seg: string, from: number, end: number): number {
   return -1;
 }
 
-/** The identity tags that make an instance, in key order. */
-export const IDENTITY = ['service', 'host', 'pid', 'worker', 'instance'] as const;
-
-/** The instance a series belongs to, from its tags; undefined when it carries no identity. */
-export function instanceKey(tags: Record<string, string>): string | undefined {
-  if (tags.target !== undefined && tags.service === undefined && tags.pid === undefined) return `target=${tags.target}`;
-  if (tags.service === undefined && tags.pid === undefined && tags.instance === undefined) return undefined;
-  const parts: string[] = [];
-  for (const k of IDENTITY) if (tags[k] !== undefined) parts.push(`${k}=${tags[k]}`);
-  return parts.join(',');
-}
-
-export function instanceFields(key: string): Pick<Instance, 'service' | 'host' | 'pid' | 'worker' | 'instance' | 'target'> {
-  const out: Record<string, string> = {};
-  if (key.startsWith('target=')) return { target: key.slice(7) };
-  for (const p of key.split(',')) {
-    const i = p.indexOf('=');
-    out[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return out;
-}
+export { IDENTITY, instanceFields, instanceKey } from '../model/instance.js';

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { unitOf } from 'ekg';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
-import { normalizeTags } from '../ingest/statsd-parse.js';
+import { normalizeTags } from '../model/tags.js';
 import type { Core, SeriesMeta } from './core.js';
 import { HeadBuilder } from './head.js';
 import { instanceKey, parseTags } from './reader.js';

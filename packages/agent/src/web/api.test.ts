@@ -154,7 +154,7 @@ test('a batch answers many queries in order, each with its own result or error',
     (((x?.series ?? []) as Array<{ values: Array<number | null> }>)[0]?.values ?? []).filter((v) => v !== null).at(-1);
   assert.equal(a?.name, 'heap');
   assert.equal(last(a), 7);
-  assert.deepEqual(b, { error: 'agg: "p42" must be one of avg, min, max, sum, last, rate, p50, p90, p95, p99', param: 'agg' });
+  assert.deepEqual(b, { error: 'agg: "p42" must be one of avg, min, max, sum, last, rate, p50, p90, p95, p99, p999', param: 'agg' });
   assert.equal(last(c), 3);
   const none = await get(`${base}/api/v1/batch`);
   assert.equal(none.status, 400);

@@ -27,6 +27,9 @@ const TYPES: Record<string, string> = {
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+/** Where the dashboard's modules find the agent's model: `/ui/x.js` imports `../../src/model/y.js`. */
+const MODEL = '/src/model/';
+
 /** URL path → file on disk. */
 function catalogue(): Map<string, string> {
   const files = new Map<string, string>();
@@ -34,6 +37,9 @@ function catalogue(): Map<string, string> {
   for (const f of readdirSync(stat)) files.set(f === 'index.html' ? '/' : `/ui/${f}`, join(stat, f));
   const built = here('../ui/');
   for (const f of readdirSync(built)) if (f.endsWith('.js')) files.set(`/ui/${f}`, join(built, f));
+  // the agent's model (tags, instance identity, quantiles), which the dashboard imports as `../../src/model/*.js`
+  const model = here('../model/');
+  for (const f of readdirSync(model)) if (f.endsWith('.js')) files.set(`${MODEL}${f}`, join(model, f));
   const req = createRequire(import.meta.url);
   files.set('/ui/uPlot.iife.min.js', req.resolve('uplot/dist/uPlot.iife.min.js'));
   files.set('/ui/uPlot.min.css', req.resolve('uplot/dist/uPlot.min.css'));
@@ -62,7 +68,7 @@ function load(path: string): Asset | undefined {
 
 /** The dashboard's paths, for the token check: they carry no data. */
 export function isAsset(path: string): boolean {
-  return path === '/' || path === '/index.html' || path.startsWith('/ui/');
+  return path === '/' || path === '/index.html' || path.startsWith('/ui/') || path.startsWith(MODEL);
 }
 
 /** Serves a dashboard file; false when `path` is none of them. */

@@ -3,6 +3,8 @@ import type { Aggregator, FlushResult } from '../aggregate/aggregator.js';
 import type { Alerts } from '../alert/alerts.js';
 import type { ExporterStatus } from '../export/exporter.js';
 import type { SelfStats } from '../model/self.js';
+import { QUANTILES } from '../model/series.js';
+import { tagEntries } from '../model/tags.js';
 import type { ApiCounters } from './api.js';
 
 /** The HTTP server's own counters, shown in /api/v1/self and the agent's /metrics. */
@@ -22,15 +24,12 @@ export interface MetricsSource {
   readonly last: FlushResult | undefined;
 }
 
+/** Tags as Prometheus labels: a bare tag (value '') is left out, as Prometheus reads an empty value as no label (remote write does the same). */
 function labels(tags: string, extra?: string): string {
   const parts: string[] = [];
-  if (tags) {
-    for (const t of tags.split(',')) {
-      const i = t.indexOf(':');
-      const k = metricName(i === -1 ? t : t.slice(0, i)).replace(/:/g, '_');
-      const v = i === -1 ? 'true' : t.slice(i + 1);
-      if (!k.startsWith('__')) parts.push(`${k}="${esc(v)}"`);
-    }
+  for (const [key, v] of tagEntries(tags)) {
+    const k = metricName(key).replace(/:/g, '_');
+    if (v !== '' && !k.startsWith('__')) parts.push(`${k}="${esc(v)}"`);
   }
   if (extra) parts.push(extra);
   return parts.length ? `{${parts.join(',')}}` : '';
@@ -145,15 +144,7 @@ export function renderAgentMetrics(agent: MetricsSource, web?: WebCounters): str
         fam(base, 'gauge').lines.push(`${base}${labels(ser.tags)} ${ser.value}`);
       } else if (ser.quantiles) {
         const f = fam(base, 'summary');
-        for (const [q, v] of [
-          ['0.5', ser.quantiles.p50],
-          ['0.9', ser.quantiles.p90],
-          ['0.95', ser.quantiles.p95],
-          ['0.99', ser.quantiles.p99],
-          ['0.999', ser.quantiles.p999],
-        ] as const) {
-          f.lines.push(`${base}${labels(ser.tags, `quantile="${q}"`)} ${v}`);
-        }
+        for (const { name, q } of QUANTILES) f.lines.push(`${base}${labels(ser.tags, `quantile="${q}"`)} ${ser.quantiles[name]}`);
         f.lines.push(
           `${base}_sum${labels(ser.tags)} ${ser.totalSum ?? ser.sum}`,
           `${base}_count${labels(ser.tags)} ${ser.total ?? ser.count}`,

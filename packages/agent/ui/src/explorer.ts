@@ -1,10 +1,11 @@
+import { AGGS as QUERY_AGGS } from '../../src/model/series.js';
 import { api, query, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
 import type { Unit } from './format.js';
 import type { Ctx, View } from './view.js';
 
-const AGGS = ['', 'avg', 'min', 'max', 'sum', 'last', 'rate', 'p50', 'p90', 'p95', 'p99'];
+const AGGS = ['', ...QUERY_AGGS];
 
 function unitOf(s: SeriesInfo | undefined, agg: string): Unit {
   if (agg === 'rate') return s?.unit === 'ms' ? 'ms_per_second' : 'per_second';

@@ -1,3 +1,4 @@
+import { instanceFields } from '../../src/model/instance.js';
 import { type AgentEvent, type AlertChange, type AlertsView, api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
@@ -179,7 +180,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
   root.append(h('h1', {}, title), meta, grid, distTitle, distGrid);
 
   /** the instance's identity tags (`service=api,host=h,pid=1` → {service, host, pid}) */
-  const identity = Object.fromEntries(key.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+  const identity: Record<string, string | undefined> = instanceFields(key);
   /** an alert's group is this instance's when each of its tags is the instance's (a service view: the same service) */
   const concerns = (c: AlertChange): boolean => {
     const g = Object.entries(c.group);

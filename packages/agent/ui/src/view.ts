@@ -1,3 +1,5 @@
+import { instanceKey } from '../../src/model/instance.js';
+
 /** What every view gets from the page: the time range, the URL's parameters, and zoom. */
 export interface Ctx {
   /** the range in epoch ms, and the step (seconds) charts use for it */
@@ -23,15 +25,8 @@ export function stepFor(rangeMs: number): number {
   return 3600;
 }
 
-export const IDENTITY = ['service', 'host', 'pid', 'worker', 'instance'] as const;
-
-/** An instance's key, as the agent writes it (`service=api,host=h,pid=1`), from a series' tags. */
-export function keyOf(tags: Record<string, string>): string {
-  if (tags.target !== undefined && tags.service === undefined && tags.pid === undefined) return `target=${tags.target}`;
-  return IDENTITY.filter((k) => tags[k] !== undefined)
-    .map((k) => `${k}=${tags[k]}`)
-    .join(',');
-}
+/** An instance's key, as the agent writes it (`service=api,host=h,pid=1`), from a series' tags: the agent's model. */
+export const keyOf = (tags: Record<string, string>): string => instanceKey(tags) ?? '';
 
 /** `service=api,pid=1` → the query's tag filter `service:api,pid:1`. */
 export function filterOf(key: string): string {
