@@ -82,7 +82,8 @@ export function chart(opts: ChartOptions): Chart {
         stroke: colors[i],
         width: 1.5,
         fill: opts.stacked ? `${colors[i]}55` : undefined,
-        points: { show: false },
+        // a value with gaps on both sides has no line to draw: a dot, so it is not lost
+        points: { show: false, size: 5, fill: colors[i], filter: isolated },
         // an absent value is a gap, never a line drawn across it
         spanGaps: false,
         value: (_u: uPlotT, _v: number | null, _si: number, idx: number | null) =>
@@ -94,7 +95,7 @@ export function chart(opts: ChartOptions): Chart {
               label: 'total',
               stroke: cssVar('--fg'),
               width: 1.5,
-              points: { show: false },
+              points: { show: false, size: 5, fill: cssVar('--fg'), filter: isolated },
               spanGaps: false,
               value: (_u: uPlotT, v: number | null) => format(v, opts.unit),
             },
@@ -255,14 +256,18 @@ export function chart(opts: ChartOptions): Chart {
   const describe = () => {
     el.dataset.labels = labels.join(',');
     let gaps = 0;
+    let dots = 0;
     for (const vs of raw) {
       let seen = false;
       for (let i = 0; i < vs.length; i++) {
-        if (vs[i] !== null) seen = true;
-        else if (seen && vs[i - 1] !== null) gaps++;
+        if (vs[i] !== null) {
+          seen = true;
+          if (vs[i - 1] == null && vs[i + 1] == null) dots++;
+        } else if (seen && vs[i - 1] !== null) gaps++;
       }
     }
     el.dataset.gaps = String(gaps);
+    el.dataset.dots = String(dots);
     // seconds from the last value of any series to the end of the data: a stopped app's silence
     let last = -1;
     for (const vs of raw) for (let i = vs.length - 1; i > last; i--) if (vs[i] !== null) last = i;
@@ -317,6 +322,14 @@ export function chart(opts: ChartOptions): Chart {
       tooltip().hidden = true;
     },
   };
+}
+
+/** The indices of a series' values with no value beside them (uPlot draws no line there). */
+function isolated(self: uPlotT, si: number): number[] {
+  const vs = self.data[si] ?? [];
+  const out: number[] = [];
+  for (let i = 0; i < vs.length; i++) if (vs[i] != null && vs[i - 1] == null && vs[i + 1] == null) out.push(i);
+  return out;
 }
 
 function escapeHtml(s: string): string {
