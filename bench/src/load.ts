@@ -63,12 +63,19 @@ export interface Server {
   port: number;
 }
 
-export function startServer(variant: string, expose = false): Promise<Server> {
+export interface ServerOptions {
+  /** extra node flags, e.g. ['--import', 'ekg/register'] */
+  execArgv?: string[];
+  env?: Record<string, string>;
+}
+
+export function startServer(variant: string, expose = false, opts: ServerOptions = {}): Promise<Server> {
   // fork runs `execPath ...execArgv server.js`: with taskset, execPath is taskset and node follows
   const pin = pinned(0, [process.execPath]);
   const proc = fork(here('./server.js'), [variant], {
     execPath: pin[0] as string,
-    execArgv: [...pin.slice(1), ...(expose ? ['--expose-gc'] : [])],
+    execArgv: [...pin.slice(1), ...(expose ? ['--expose-gc'] : []), ...(opts.execArgv ?? [])],
+    env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {

@@ -1,8 +1,14 @@
 /**
  * The benchmark's server, one variant per process: `bare`, `ekg` (runtime + http vitals, mounted
- * at /ops) or `prom` (prom-client collectDefaultMetrics + an http_request_duration_seconds
- * histogram observed per request, the usual setup). Prints `ready <port>`.
+ * at /ops), `prom` (prom-client collectDefaultMetrics + an http_request_duration_seconds
+ * histogram observed per request, the usual setup), `otel` (OpenTelemetry's runtime-node
+ * instrumentation and Prometheus exporter + an http.server.request.duration histogram recorded per
+ * request), `ekg-http` (ekg's HTTP monitor alone) or `dc-noop` (no-op subscribers on the two HTTP diagnostics channels ekg uses: the
+ * channel's own cost). `bare` started with `--import ekg/register` is ekg with no code change.
+ * Prints `ready <port>`. `server.js <variant> inprocess <requests> <rounds>` instead serves that many
+ * requests per round over an in-memory connection (inprocess.ts) and prints CPU ns per request.
  */
+import diagnostics from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 const variant = process.argv[2] ?? 'bare';
@@ -29,6 +35,40 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
   const ops = ekg.node();
   const hello = handler;
   handler = (req, res) => ops(req, res, () => hello(req, res));
+} else if (variant === 'ekg-http') {
+  // the http vital's monitor alone (no timers, no runtime monitors): the request path's own cost
+  const { HttpMonitor } = await import(new URL('./vitals/http.js', import.meta.resolve('ekg')).href);
+  new HttpMonitor().start();
+} else if (variant === 'dc-noop') {
+  const noop = () => {};
+  diagnostics.subscribe('http.server.request.start', noop);
+  diagnostics.subscribe('http.server.response.finish', noop);
+} else if (variant === 'otel') {
+  const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
+  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+  const { RuntimeNodeInstrumentation } = await import('@opentelemetry/instrumentation-runtime-node');
+  const exporter = new PrometheusExporter({ preventServerStart: true });
+  const provider = new MeterProvider({ readers: [exporter] });
+  const runtime = new RuntimeNodeInstrumentation();
+  runtime.setMeterProvider(provider);
+  runtime.enable();
+  const hist = provider.getMeter('bench').createHistogram('http.server.request.duration', { unit: 's' });
+  const hello = handler;
+  handler = (req, res) => {
+    if (req.url === '/metrics') {
+      exporter.getMetricsRequestHandler(req, res);
+      return;
+    }
+    const start = performance.now();
+    res.on('finish', () =>
+      hist.record((performance.now() - start) / 1000, {
+        'http.request.method': req.method ?? 'GET',
+        'http.route': '/',
+        'http.response.status_code': res.statusCode,
+      }),
+    );
+    hello(req, res);
+  };
 } else if (variant === 'prom') {
   const client = await import('prom-client');
   const prom = client.default ?? client;
@@ -55,6 +95,23 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
 
 const server = createServer((req, res) => handler(req, res));
 server.keepAliveTimeout = 60_000;
+if (process.argv[3] === 'inprocess') {
+  // `server.js <variant> inprocess <requests> <rounds>`: CPU ns per request with no socket (inprocess.ts)
+  const { cpuPerRequest } = await import('./inprocess.js');
+  const n = Number(process.argv[4] ?? 20_000);
+  await cpuPerRequest(server, n); // warm up: JIT, the first window
+  if (process.env.BENCH_CALLGRIND) {
+    // under `valgrind --tool=callgrind --instr-atstart=no`: the controller turns counting on, then
+    // creates the file named by BENCH_CALLGRIND
+    const { existsSync } = await import('node:fs');
+    console.log('warm');
+    while (!existsSync(process.env.BENCH_CALLGRIND)) await new Promise((r) => setTimeout(r, 20));
+  }
+  const out: number[] = [];
+  for (let r = 0; r < Number(process.argv[5] ?? 1); r++) out.push(await cpuPerRequest(server, n));
+  console.log(JSON.stringify({ ns: out }));
+  process.exit(0);
+}
 server.listen(0, '127.0.0.1', () => {
   const a = server.address();
   console.log(`ready ${typeof a === 'object' && a ? a.port : 0}`);

@@ -53,3 +53,21 @@ test('Prometheus buckets are cumulative and the bound is inclusive (le)', () => 
   assert.equal(b.count, 5);
   assert.ok(Math.abs(b.sum - 4.65) < 1e-9);
 });
+
+test('a single value reads back within 3.2 % at every power of two, on both sides of the 32-bit fast path', () => {
+  // 2^32 µs (71 minutes) is where record() leaves integer arithmetic for Math.log2
+  for (let e = 0; e <= 40; e++) {
+    for (const us of [2 ** e - 1, 2 ** e, 2 ** e + 1, 1.5 * 2 ** e]) {
+      if (us < 1) continue;
+      const h = new Histogram();
+      h.record(us / 1000);
+      h.record(us / 1000);
+      // one value below and one far above, so p50 comes from the value's bucket, not from min or max
+      h.record(0);
+      h.record(2 ** 41 / 1000);
+      const got = h.quantile(0.5) * 1000;
+      const want = Math.round(us);
+      assert.ok(Math.abs(got - want) / want <= 0.032, `${want} µs read back as ${got} µs`);
+    }
+  }
+});

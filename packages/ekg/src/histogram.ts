@@ -10,8 +10,12 @@ const SIZE = (MAX_EXP - SUB_BITS + 2) * SUB;
 
 function indexOf(us: number): number {
   if (us < SUB) return us;
-  // Math.clz32 only sees 32 bits; durations above 71 minutes take the slower path.
-  const e = us < 0x1_0000_0000 ? 31 - Math.clz32(us) : Math.floor(Math.log2(us));
+  if (us < 0x1_0000_0000) {
+    // the hot path (under 71 minutes): integer operations only, no Math.pow or division
+    const e = 31 - Math.clz32(us);
+    return ((e - SUB_BITS + 1) << SUB_BITS) + (us >>> (e - SUB_BITS)) - SUB;
+  }
+  const e = Math.floor(Math.log2(us));
   if (e > MAX_EXP) return SIZE - 1;
   const sub = Math.floor(us / 2 ** (e - SUB_BITS)) - SUB;
   return (e - SUB_BITS + 1) * SUB + sub;

@@ -1,0 +1,160 @@
+/**
+ * Per-request overhead of a hello world under each instrumentation, two ways, in one run:
+ *  - CPU ns per request with no socket (inprocess.ts): the whole node:http request path in one
+ *    process, CPU time over a fixed request count, minus bare's in the same round. No kernel and no
+ *    load generator share the measurement, so it resolves what req/s on this VM cannot.
+ *  - paired req/s ratio over real sockets: the case and bare, both on core 0, driven at the same
+ *    moment from core 1.
+ * Rounds alternate the order of the cases, so that a drifting machine hurts every case alike.
+ * Prints JSON for sections.ts (and a line per round on stderr).
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { drive, pinned, type Server, type ServerOptions, startServer, stop } from './load.js';
+import { median } from './stats.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const PAIRED_ROUNDS = Number(process.env.BENCH_PAIRED_ROUNDS ?? ROUNDS);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+const REGISTER = createRequire(import.meta.url).resolve('ekg/register');
+
+export interface Case {
+  label: string;
+  variant: string;
+  opts?: ServerOptions;
+}
+
+const register = (env: Record<string, string> = {}): ServerOptions => ({ execArgv: ['--import', REGISTER], env });
+export const CASES: Case[] = [
+  { label: 'bare', variant: 'bare' },
+  { label: 'no-op diagnostics_channel subscriber', variant: 'dc-noop' },
+  { label: 'ekg/register', variant: 'bare', opts: register() },
+  { label: 'ekg/register, EKG_WATCHDOG=0', variant: 'bare', opts: register({ EKG_WATCHDOG: '0' }) },
+  { label: 'prom-client', variant: 'prom' },
+  { label: 'OpenTelemetry', variant: 'otel' },
+];
+
+export interface OverheadCase {
+  label: string;
+  /** CPU ns per request, median over rounds */
+  ns: number;
+  /** ns per request above bare's, median of the per-round differences */
+  extraNs: number;
+  extraMin: number;
+  extraMax: number;
+  /** bare's CPU per request over this case's (what req/s would be on a saturated core), median */
+  cpuRatio: number;
+  /** paired req/s ratio vs bare, median and range */
+  paired: number;
+  pairedMin: number;
+  pairedMax: number;
+}
+
+/** Runs `node [execArgv] <file> args` pinned to core 0 and returns its last stdout line as JSON. */
+export function pinnedJson<T>(file: string, args: string[], opts: ServerOptions = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const argv = pinned(0, [process.execPath, ...(opts.execArgv ?? []), here(file), ...args]);
+    const p = spawn(argv[0] as string, argv.slice(1), { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').at(-1) as string) as T)
+        : reject(new Error(`${file} ${args.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
+export async function measure(cases: Case[], rounds = ROUNDS, seconds = SECONDS, pairedRounds = PAIRED_ROUNDS): Promise<OverheadCase[]> {
+  const ns: number[][] = cases.map(() => []);
+  const paired: number[][] = cases.map(() => []);
+  // CPU per request with no socket (inprocess.ts): one process per case and round, in rotating order
+  for (let r = 0; r < rounds; r++) {
+    for (const i of cases.map((_, i) => (i + r) % cases.length)) {
+      const c = cases[i] as Case;
+      const out = await pinnedJson<{ ns: number[] }>('./server.js', [c.variant, 'inprocess', String(REQUESTS), '3'], c.opts);
+      (ns[i] as number[]).push(median(out.ns));
+    }
+    console.error(`  overhead round ${r + 1}: ${cases.map((c, i) => `${c.label} ${Math.round(ns[i]?.at(-1) ?? 0)} ns`).join(', ')}`);
+  }
+  // paired req/s over real sockets: the case and bare on core 0, driven at the same moment
+  if (pairedRounds > 0) {
+    const servers: Server[] = [];
+    for (const c of cases) servers.push(await startServer(c.variant, false, c.opts));
+    const url = (i: number) => `http://127.0.0.1:${servers[i]?.port}/`;
+    try {
+      for (let i = 0; i < cases.length; i++) await drive(url(i), 1); // warm up
+      for (let r = 0; r < pairedRounds; r++) {
+        for (let i = 1; i < cases.length; i++) {
+          const [a, b] = await Promise.all([drive(url(i), seconds, 16), drive(url(0), seconds, 16)]);
+          (paired[i] as number[]).push(a.rps / b.rps);
+        }
+        console.error(`  paired round ${r + 1}: ${cases.map((c, i) => `${c.label} ${paired[i]?.at(-1)?.toFixed(3) ?? '1'}`).join(', ')}`);
+      }
+    } finally {
+      for (const s of servers) await stop(s);
+    }
+  }
+  const bare = ns[0] as number[];
+  return cases.map((c, i) => {
+    const mine = ns[i] as number[];
+    const extra = mine.map((v, r) => v - (bare[r] as number));
+    const p = i === 0 ? [1] : (paired[i] as number[]);
+    return {
+      label: c.label,
+      ns: median(mine),
+      extraNs: median(extra),
+      extraMin: Math.min(...extra),
+      extraMax: Math.max(...extra),
+      cpuRatio: median(mine.map((v, r) => (bare[r] as number) / v)),
+      paired: p.length ? median(p) : Number.NaN,
+      pairedMin: p.length ? Math.min(...p) : Number.NaN,
+      pairedMax: p.length ? Math.max(...p) : Number.NaN,
+    };
+  });
+}
+
+export interface Components {
+  /** ns per request: no-op subscribers on both channels over none */
+  channel: number;
+  /** ns per request: ekg's HTTP monitor over no-op subscribers */
+  monitor: number;
+  ops: Record<string, number>;
+  /** CPU µs per second of an idle process, by what it runs */
+  idle: Record<string, number>;
+}
+
+/** Each part's cost on its own (components.ts): alternating child processes, medians. */
+export async function components(rounds = ROUNDS): Promise<Components> {
+  const loop: Record<string, number[]> = { none: [], noop: [], ekg: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const k of ['none', 'noop', 'ekg']) loop[k]?.push((await pinnedJson<{ ns: number }>('./components.js', ['loop', k])).ns);
+  }
+  const diff = (a: string, b: string) => median((loop[a] as number[]).map((v, i) => v - ((loop[b] as number[])[i] as number)));
+  const ops = await pinnedJson<Record<string, number>>('./components.js', ['ops']);
+  delete ops.sink;
+  // idle processes do not compete for the core, so they run side by side
+  const idleCases: Array<[string, string, ServerOptions]> = [
+    ['nothing', 'none', {}],
+    ['monitorEventLoopDelay, 10 ms resolution', 'eld', {}],
+    ['GC PerformanceObserver', 'gc', {}],
+    ['the watchdog (beat timer and its thread)', 'watchdog', {}],
+    ['ekg/register', 'none', register()],
+    ['ekg/register, EKG_WATCHDOG=0', 'none', register({ EKG_WATCHDOG: '0' })],
+  ];
+  const idleRuns = await Promise.all(idleCases.map(([, w, o]) => pinnedJson<{ usPerSecond: number }>('./components.js', ['idle', w], o)));
+  const idle: Record<string, number> = {};
+  idleCases.forEach(([label], i) => {
+    idle[label] = (idleRuns[i] as { usPerSecond: number }).usPerSecond;
+  });
+  return { channel: diff('noop', 'none'), monitor: diff('ekg', 'noop'), ops, idle };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify({ cases: await measure(CASES), components: await components() }));
+}
