@@ -4,7 +4,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cores, drive, hasWrk, type Server, startServer, stop } from './load.js';
-import { childJson, dashboardSection, runSection, storeSection, watchdogSection } from './sections.js';
+import { childJson, dashboardSection, overheadSection, runSection, sideServerSection, storeSection, watchdogSection } from './sections.js';
 import { fmt, median, spread, table } from './stats.js';
 
 // `npm run bench -- store`: that section alone, written into RESULTS.md in place
@@ -160,6 +160,8 @@ const row = (label: string, target: string) => [
   target,
 ];
 
+const overheadText = await overheadSection();
+const sideServerText = await sideServerSection();
 const storeText = await storeSection();
 const dashboardText = await dashboardSection();
 const watchdogText = await watchdogSection();
@@ -174,7 +176,8 @@ solo req/s are for scale only). Ratios: median of ${ROUNDS} paired runs of ${SEC
 driven at the same moment (16 connections each), so they split one core and their req/s ratio is their per-request
 cost ratio (range in brackets). Run with \`npm run bench\`.
 
-## Request overhead (node:http hello world)
+${overheadText}
+## Mounted endpoints (node:http, solo and paired req/s)
 
 ${table(
   ['case', 'req/s', 'spread', 'p99 ms', 'paired ratio vs bare (range)', 'target'],
@@ -202,6 +205,7 @@ ${table(
 ekg renders once per window and serves the cached text; "CPU µs per render" is the uncached render, for a fair
 comparison of the work itself (prom-client renders on every scrape).
 
+${sideServerText}
 ## Sampler and memory
 
 ${table(

@@ -191,7 +191,125 @@ ${table(
 `;
 }
 
+interface OverheadResult {
+  cases: Array<{
+    label: string;
+    ns: number;
+    extraNs: number;
+    extraMin: number;
+    extraMax: number;
+    cpuRatio: number;
+    paired: number;
+    pairedMin: number;
+    pairedMax: number;
+  }>;
+  components: { channel: number; monitor: number; ops: Record<string, number>; idle: Record<string, number> };
+}
+
+/** Per-request cost of each instrumentation and of each part of ekg (overhead.ts, components.ts). */
+export async function overheadSection(): Promise<string> {
+  const o = await childJson<OverheadResult>('./overhead.js', []);
+  const rounds = process.env.BENCH_ROUNDS ?? '5';
+  const bare = o.cases[0];
+  const range = (a: number, b: number, d: number) => `${fmt(a, d)}–${fmt(b, d)}`;
+  const c = o.components;
+  const nsOrLess = (n: number) => (n < 1 ? '< 1' : fmt(n, 0));
+  const idleNothing = c.idle.nothing ?? 0;
+  const bareRate = bare ? 1e9 / bare.ns : 0;
+  const rows: string[][] = [
+    ['diagnostics_channel publish to no-op subscribers (both channels)', `${fmt(c.channel, 0)} ns per request`, fmt(c.channel, 0)],
+    ["ekg's HTTP monitor over the channel (both handlers, all below)", `${fmt(c.monitor, 0)} ns per request`, fmt(c.monitor, 0)],
+  ];
+  for (const [k, v] of Object.entries(c.ops)) {
+    rows.push([`  ${k}`, `${nsOrLess(v)} ns per call`, k === 'performance.now()' ? `${fmt(2 * v, 0)} (two calls)` : nsOrLess(v)]);
+  }
+  for (const [k, v] of Object.entries(c.idle)) {
+    if (k === 'nothing') continue;
+    const us = v - idleNothing;
+    rows.push([k, `${fmt(us, 0)} µs CPU per s idle`, fmt((us * 1000) / Math.max(1, bareRate), 1)]);
+  }
+  return `## Request overhead (node:http hello world)
+
+CPU per request with no socket: the whole node:http request path (parser, diagnostics channels, handler, response
+writer) over one in-memory keep-alive connection (\`bench/src/inprocess.ts\`), CPU time over 20,000 requests after
+20,000 of warm-up, one process per case and round, ${rounds} rounds in rotating order; "extra" is the per-round difference
+to bare (median, range). No kernel and no load generator share this measurement, so it resolves what req/s on this VM
+cannot; "CPU ratio" is bare's CPU per request over the case's: the req/s ratio on a saturated core. Paired: the case
+and bare both on core 0 over real sockets, driven at the same moment from core 1 (16 connections each), median of
+${process.env.BENCH_PAIRED_ROUNDS ?? rounds} rounds (with autocannon as the generator, a ratio near 1 can mean the generator, not the server,
+was the limit). prom-client: \`collectDefaultMetrics()\` + an \`http_request_duration_seconds{method,route,code}\`
+histogram observed on \`finish\`; OpenTelemetry: \`@opentelemetry/instrumentation-runtime-node\` +
+\`@opentelemetry/exporter-prometheus\` + an \`http.server.request.duration\` histogram recorded on \`finish\`.
+
+${table(
+  ['case', 'CPU ns per request', 'extra ns (range)', 'CPU ratio vs bare', 'paired req/s vs bare (range)', 'target'],
+  o.cases.map((x, i) => [
+    x.label,
+    fmt(x.ns, 0),
+    i === 0 ? '—' : `${fmt(x.extraNs, 0)} (${range(x.extraMin, x.extraMax, 0)})`,
+    `${fmt(x.cpuRatio, 3)}×`,
+    i === 0 || !(x.paired > 0) ? '—' : `${fmt(x.paired, 3)}× (${range(x.pairedMin, x.pairedMax, 2)})`,
+    x.label === 'ekg/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97)}` : '',
+  ]),
+)}
+
+Each part on its own (\`bench/src/components.ts\`). Request path: real \`IncomingMessage\`/\`ServerResponse\` objects and
+both channels published as node:http does, 200,000 per run, median of 9 runs, ${rounds} alternating processes. Timers and
+observers: CPU of an idle process over 6 s (each timer wake-up costs this VM a context switch), and that per request at
+bare's in-process rate (${fmt(bareRate, 0)} req/s).
+
+${table(['part', 'cost', 'ns per request'], rows)}
+`;
+}
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The side server on EKG_PORT against a bare hello world, prom-client and OpenTelemetry (side-server.ts). */
+export async function sideServerSection(): Promise<string> {
+  const s = await childJson<Record<string, Spread> & { rounds: number; seconds: number; connections: number }>('./side-server.js', []);
+  const r = (k: string) => s[k] as Spread;
+  const rate = (k: string) => `${fmt(r(k).median)} (${fmt(r(k).min)}–${fmt(r(k).max)})`;
+  const ratio = (k: string) => `${fmt(r(k).median, 2)}× (${fmt(r(k).min, 2)}–${fmt(r(k).max, 2)})`;
+  return `## Side server (EKG_PORT)
+
+\`node --import ekg/register\` on an app that serves nothing else, \`EKG_PORT\` set, \`EKG_INTERVAL=1s\`: the side server
+answers from the watchdog's thread. The app (both threads) on core 0, autocannon on core 1 (${s.connections} connections,
+${s.seconds} s); each round measures ekg and, right after, each peer in a fresh process; ratios are taken within a round
+(median of ${s.rounds}, range in brackets).
+
+${table(
+  ['case', 'req/s (range)', 'p99 ms', 'ratio (range)', 'target'],
+  [
+    [
+      'ekg /metrics on EKG_PORT',
+      rate('ekgMetrics'),
+      fmt(r('ekgMetricsP99').median, 2),
+      `${ratio('metricsVsProm')} prom-client`,
+      `≥ 20× prom-client: ${ok(r('metricsVsProm').median >= 20)}`,
+    ],
+    ['', '', '', `${ratio('metricsVsOtel')} OpenTelemetry`, ''],
+    ['prom-client /metrics', rate('prom'), fmt(r('promP99').median, 2), '(peer)', ''],
+    ['OpenTelemetry /metrics', rate('otel'), fmt(r('otelP99').median, 2), '(peer)', ''],
+    [
+      'ekg /heartbeat on EKG_PORT',
+      rate('ekgHeartbeat'),
+      fmt(r('ekgHeartbeatP99').median, 2),
+      `${ratio('heartbeatVsHello')} hello world`,
+      `≥ 0.9× hello world: ${ok(r('heartbeatVsHello').median >= 0.9)}`,
+    ],
+    ['bare hello world /', rate('hello'), fmt(r('helloP99').median, 2), '(peer)', ''],
+  ],
+)}
+`;
+}
+
 const SECTIONS: Record<string, { title: string; run: () => Promise<string> }> = {
+  overhead: { title: '## Request overhead (node:http hello world)', run: overheadSection },
+  'side-server': { title: '## Side server (EKG_PORT)', run: sideServerSection },
   watchdog: { title: '## Stall watchdog', run: watchdogSection },
   store: { title: '## ekg-agent store (SQLite)', run: storeSection },
   dashboard: { title: '## ekg-agent dashboard (in a browser)', run: dashboardSection },
