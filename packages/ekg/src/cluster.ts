@@ -4,7 +4,7 @@
  * not answer within the timeout (stuck, dying) is reported as missing; the others still answer.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { Ekg } from './ekg.js';
+import type { Core } from './core.js';
 import { escapeLabel } from './formats/prometheus.js';
 import type { Stats } from './types.js';
 
@@ -22,7 +22,7 @@ interface CollectAnswer {
 const kServed = Symbol.for('ekg.cluster.served');
 
 /** In a cluster worker: answer the primary's collect requests from `ekg`'s last window. */
-export function serveWorker(ekg: Ekg): void {
+export function serveWorker(ekg: Core): void {
   const g = globalThis as { [kServed]?: boolean };
   if (!cluster.isWorker || !process.send || g[kServed]) return;
   g[kServed] = true;

@@ -6,6 +6,7 @@ import { type HonoMiddleware, create as honoAdapter } from './adapters/hono.js';
 import { type KoaMiddleware, create as koaAdapter } from './adapters/koa.js';
 import { type NodeMiddleware, create as nodeAdapter } from './adapters/node.js';
 import { serveWorker } from './cluster.js';
+import type { Core, Health } from './core.js';
 import { parseDuration } from './duration.js';
 import { Router, type RouterOptions } from './endpoints.js';
 import { EkgError, type ErrorCode } from './errors.js';
@@ -185,11 +186,7 @@ interface VitalState {
   lastCheck: boolean | undefined;
 }
 
-export interface Health {
-  ok: boolean;
-  state: Lifecycle;
-  checks: Record<string, CheckResult>;
-}
+export type { Health };
 
 const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Record<string, CheckResult>;
 
@@ -197,7 +194,7 @@ const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Recor
  * One ekg instance: the vitals, the last window's snapshot and its renderings, the health
  * verdict and the shutdown sequence. Adapters and the side server only translate HTTP to it.
  */
-export class Ekg {
+export class Ekg implements Core {
   readonly options: Readonly<Resolved>;
   private readonly sampler: Sampler;
   /** the stall watchdog, when on */

@@ -20,7 +20,7 @@ import {
   TEXT,
   wantsJson,
 } from './contract.js';
-import type { Ekg, Health } from './ekg.js';
+import type { Core, Health } from './core.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './formats/prometheus.js';
 import type { Snapshot } from './snapshot.js';
 import type { Stats } from './types.js';
@@ -64,10 +64,10 @@ export class Router {
   private cache: CachedReplies | undefined;
   private readonly clusterAware: boolean;
   /** the ekg's load-shedding state (set at its construction, never replaced) */
-  private readonly pressure: Ekg['pressure'];
+  private readonly pressure: Core['pressure'];
 
   constructor(
-    private readonly ekg: Ekg,
+    private readonly ekg: Core,
     options: RouterOptions = {},
   ) {
     this.prefix = options.prefix ?? ekg.options.prefix;

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { create as nodeHandler, writeReply } from './adapters/node.js';
 import { Routes } from './contract.js';
-import type { Ekg } from './ekg.js';
+import type { Core } from './core.js';
 import { Router } from './endpoints.js';
 import { describe } from './errors.js';
 import { warn } from './log.js';
@@ -21,7 +21,7 @@ export interface ListenOptions {
  * A side server for apps that serve no HTTP of their own. It never keeps the process alive, and a
  * failure to listen is one stderr line, never an exception: the app runs on without it.
  */
-export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undefined> {
+export function listen(ekg: Core, options: ListenOptions): Promise<Server | undefined> {
   const router = new Router(ekg, { prefix: options.prefix ?? '' });
   if (ekg.watchdog) return listenInWatchdog(ekg, router, options);
   const handler = nodeHandler(router);
@@ -56,8 +56,8 @@ export function listen(ekg: Ekg, options: ListenOptions): Promise<Server | undef
  * The side server in the watchdog's thread, so that probes get an answer while the main thread is
  * stuck, and cost the main thread nothing per request while it runs (docs/watchdog.md).
  */
-async function listenInWatchdog(ekg: Ekg, router: Router, options: ListenOptions): Promise<undefined> {
-  const wd = ekg.watchdog as NonNullable<Ekg['watchdog']>;
+async function listenInWatchdog(ekg: Core, router: Router, options: ListenOptions): Promise<undefined> {
+  const wd = ekg.watchdog as NonNullable<Core['watchdog']>;
   const host = options.host ?? '127.0.0.1';
   // The worker answers from what is posted here: each closed window's pages, and the probes'
   // replies whenever the health state may have changed (posted only when they did).

@@ -1,4 +1,3 @@
-import type { TransportStats } from './reporters/transport.js';
 import type { Stats, WindowInfo } from './types.js';
 import type { HttpSample } from './vitals/http.js';
 import type { RuntimeSample } from './vitals/runtime.js';
@@ -22,4 +21,21 @@ export interface Snapshot {
   reporters: Array<{ name: string; stats: TransportStats }>;
   /** the watchdog's stalls since start, when it runs */
   stalls?: { count: number; totalMs: number; buckets: number[]; last: Stall[] };
+}
+
+/** What a transport has done since start: visible under `ekg.reporters` in /stats and in /metrics. */
+export interface TransportStats {
+  /** windows delivered */
+  sent: number;
+  /** failed sends (each attempt of a retry counts) */
+  errors: number;
+  /** windows given up on: not sent because the target stayed away, or replaced by a newer one */
+  dropped: number;
+  /** bytes handed to the network */
+  bytes: number;
+  /** µs of main-thread time spent in this transport's send() (flatten, format, pack, hand-off), since start */
+  cpuUs: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  lastSentAt?: number;
 }

@@ -1,24 +1,9 @@
 import { describe } from '../errors.js';
 import type { Measurement } from '../formats/measurements.js';
 import { recover, warn } from '../log.js';
-import type { Snapshot } from '../snapshot.js';
+import type { Snapshot, TransportStats } from '../snapshot.js';
 
-/** What a transport has done since start: visible under `ekg.reporters` in /stats and in /metrics. */
-export interface TransportStats {
-  /** windows delivered */
-  sent: number;
-  /** failed sends (each attempt of a retry counts) */
-  errors: number;
-  /** windows given up on: not sent because the target stayed away, or replaced by a newer one */
-  dropped: number;
-  /** bytes handed to the network */
-  bytes: number;
-  /** µs of main-thread time spent in this transport's send() (flatten, format, pack, hand-off), since start */
-  cpuUs: number;
-  lastError?: string;
-  lastErrorAt?: number;
-  lastSentAt?: number;
-}
+export type { TransportStats };
 
 /** One window, as every transport reads it. `measurements` is computed once and shared. */
 export interface WindowPayload {
