@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js';
 import { EXPORTER_FIELDS, type ExporterSpec } from './export/spec.js';
 import { parseListen } from './ingest/listeners.js';
 import type { ScrapeSpec } from './ingest/scrape.js';
-import { bytes, duration, YAML_KEYS } from './options.js';
+import { bytes, duration, url, YAML_KEYS } from './options.js';
 
 /** Keys of the YAML file, and the option each one stands for (the option table's). */
 const KEYS: Readonly<Record<string, string>> = YAML_KEYS;
@@ -205,13 +205,9 @@ function exporterOf(item: Node, n: number, file: string, at: (node: Node | null 
 }
 
 function checkUrl(v: string, where: string, field: string): string {
-  let u: URL;
   try {
-    u = new URL(v);
-  } catch {
-    throw new ConfigError(`${where}: field "${field}": "${v}" is not a URL`);
+    return url(v, `field "${field}"`);
+  } catch (err) {
+    throw new ConfigError(`${where}: ${(err as Error).message}`, (err as ConfigError).code);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new ConfigError(`${where}: field "${field}": "${v}" must be an http:// or https:// URL`);
-  return u.href;
 }

@@ -5,7 +5,7 @@ import { ConfigError } from './errors.js';
 import type { ExporterSpec } from './export/spec.js';
 import type { Endpoint } from './ingest/listeners.js';
 import { type ScrapeSpec, type ScrapeTarget, targetOf } from './ingest/scrape.js';
-import { choiceOf, defaultOf, envName, FLAGS, type FlagName, helpText, listenOf, numberOf, optionOf, urls } from './options.js';
+import { choiceOf, defaultOf, envName, FLAGS, type FlagName, helpText, listenOf, numberOf, optionOf, urls, valueForms } from './options.js';
 
 export { ConfigError } from './errors.js';
 export { bytes, duration } from './options.js';
@@ -98,7 +98,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (!a.startsWith('--') || !(FLAGS as readonly string[]).includes(name))
       throw new ConfigError(`unknown option ${a}; see ekg-agent --help`, 'EKG_AGENT_ERR_UNKNOWN_OPTION');
     const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
-    if (v === undefined) throw new ConfigError(`--${name} needs a value`);
+    if (v === undefined) throw new ConfigError(`--${name} needs a value: ${valueForms(name)}`);
     // --scrape and --remote-write repeat; the others take the last value
     const repeats = optionOf(name)?.repeatable === true;
     values[name as Flag] = repeats && values[name as Flag] !== undefined && fromFlags.has(name) ? `${values[name as Flag]},${v}` : v;

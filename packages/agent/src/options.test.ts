@@ -80,5 +80,7 @@ test('a bad value names the option, where it came from and the forms it takes', 
   assert.throws(() => loadConfig(['--config', file], {}), /a\.yaml:2: flush-interval: "soon" is not .*at least 100ms/);
   assert.throws(() => loadConfig([], { EKG_AGENT_RECV_BUFFER: 'big' }), /: EKG_AGENT_RECV_BUFFER: "big" is not a size such as 64k/);
   assert.throws(() => loadConfig(['--console', 'loud'], {}), /--console: "loud" must be off, summary or verbose/);
+  assert.throws(() => loadConfig(['--store-url', 'nope'], {}), /--store-url: "nope" is not a URL; the forms are http:\/\//);
+  assert.throws(() => loadConfig(['--max-series'], {}), /--max-series needs a value: N, a whole number ≥ 1/);
   assert.throws(() => loadConfig(['--http', 'x:y:z'], {}), /--http: "x:y:z" .*PORT, :PORT, HOST:PORT, \[IPv6\]:PORT or off/);
 });

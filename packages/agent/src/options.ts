@@ -320,6 +320,12 @@ export function formsOf(o: OptionSpec): string {
   }
 }
 
+/** What a value of the option looks like: its placeholder and forms (`N, a whole number ≥ 1`). */
+export function valueForms(name: string): string {
+  const o = byName.get(name);
+  return o ? `${o.arg}, ${formsOf(o)}` : 'a value';
+}
+
 /** A duration flag or key (the library's one parser: a bare number is seconds), at least 100 ms. */
 export function duration(s: string, field: string): number {
   const n = parseDuration(s);
@@ -341,22 +347,25 @@ export function int(s: string, field: string, min: number): number {
   return n;
 }
 
+/** One http(s) URL, normalised; `field` starts the error. */
+export function url(t: string, field: string): string {
+  let u: URL;
+  try {
+    u = new URL(t);
+  } catch {
+    throw new ConfigError(`${field}: "${t}" is not a URL; the forms are http://HOST[:PORT][/PATH] or https://…`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${field}: "${t}" must be an http:// or https:// URL`);
+  return u.href;
+}
+
 /** http(s) URLs, comma-separated; each normalised. */
 export function urls(v: string, field: string): string[] {
   return v
     .split(',')
     .map((t) => t.trim())
     .filter(Boolean)
-    .map((t) => {
-      let u: URL;
-      try {
-        u = new URL(t);
-      } catch {
-        throw new ConfigError(`${field}: "${t}" is not a URL`);
-      }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${field}: "${t}" must be an http:// or https:// URL`);
-      return u.href;
-    });
+    .map((t) => url(t, field));
 }
 
 /** A listen address, `undefined` for `off`; a bad one names the forms. */
