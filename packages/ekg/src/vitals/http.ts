@@ -10,11 +10,11 @@ export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 const kStart = Symbol('ekg.start');
 const kSeen = Symbol('ekg.server');
 const kRes = Symbol('ekg.response');
-const kWatched = Symbol('ekg.watched');
+/** kStart of a response no longer tracked: a number, so the slot keeps one representation (a double) */
+const DONE = -1;
 
 interface SocketLike {
-  [kRes]?: Tracked;
-  [kWatched]?: boolean;
+  [kRes]?: Tracked | null;
   on(event: string, fn: (this: SocketLike) => void): unknown;
 }
 
@@ -48,13 +48,16 @@ export interface HttpSample {
 /**
  * The `http` vital's engine. It subscribes to Node's HTTP server diagnostics channels, so every
  * server in the process is measured without the user wrapping anything. Per request it does a
- * property write at start and, at finish, a subtraction, a histogram record and two increments;
- * aborted responses are found by one 'close' listener per connection.
+ * clock read and two property writes at start and, at finish, a clock read, a histogram record,
+ * a bucket count and one increment (bench/RESULTS.md gives each in ns); aborted responses are found
+ * by one 'close' listener per connection. The slot on the response always holds a number (DONE
+ * once counted): writing `undefined` into it would turn every response's slot into a boxed value.
  */
 export class HttpMonitor {
   private readonly window = new Histogram();
   private readonly buckets = new Buckets(HTTP_BUCKETS);
   private classes = [0, 0, 0, 0, 0, 0];
+  /** totals up to the last closed window; the current window's counts are added on read */
   private readonly classesTotal = [0, 0, 0, 0, 0, 0];
   private started = 0;
   private finished = 0;
@@ -71,12 +74,10 @@ export class HttpMonitor {
     this.started++;
     const socket = m.socket;
     if (socket) {
-      socket[kRes] = res;
       // One 'close' listener per connection, not per request: it alone sees aborted responses.
-      if (socket[kWatched] !== true) {
-        socket[kWatched] = true;
-        socket.on('close', onSocketClose);
-      }
+      // The slot is absent only on a connection's first request (the listener sets null, not undefined).
+      if (socket[kRes] === undefined) socket.on('close', onSocketClose);
+      socket[kRes] = res;
     }
     const server = m.server;
     if (server && server[kSeen] !== true) {
@@ -86,10 +87,15 @@ export class HttpMonitor {
   };
 
   private readonly onFinish = (message: unknown): void => {
-    const res = (message as { response: Tracked }).response;
+    const m = message as { response: Tracked; socket?: SocketLike };
+    const res = m.response;
+    // the connection no longer holds the finished response (and its request) alive until its next one
+    const socket = m.socket;
+    if (socket && socket[kRes] === res) socket[kRes] = null;
     const start = res[kStart];
-    if (start === undefined) return;
-    res[kStart] = undefined;
+    // undefined: started before the monitor was; DONE: an ekg endpoint's own response
+    if (start === undefined || start === DONE) return;
+    res[kStart] = DONE;
     this.finished++;
     const ms = performance.now() - start;
     this.window.record(ms);
@@ -97,7 +103,6 @@ export class HttpMonitor {
     const code = res.statusCode ?? 0;
     const cls = code >= 100 && code < 600 ? ((code / 100) | 0) - 1 : 5;
     this.classes[cls] = (this.classes[cls] as number) + 1;
-    this.classesTotal[cls] = (this.classesTotal[cls] as number) + 1;
   };
 
   constructor() {
@@ -107,15 +112,15 @@ export class HttpMonitor {
 
   /** An ekg endpoint took this request: it is not app traffic, so it leaves the books. */
   ownResponse(res: Tracked): void {
-    if (res[kStart] === undefined) return;
-    res[kStart] = undefined;
+    if (res[kStart] === undefined || res[kStart] === DONE) return;
+    res[kStart] = DONE;
     this.started--;
   }
 
   /** Called from the shared 'close' listener for a response that never finished. */
   abortedResponse(res: Tracked): void {
-    if (res[kStart] === undefined) return;
-    res[kStart] = undefined;
+    if (res[kStart] === undefined || res[kStart] === DONE) return;
+    res[kStart] = DONE;
     this.finished++;
     this.aborted++;
     this.abortedTotal++;
@@ -137,9 +142,11 @@ export class HttpMonitor {
 
   sample(windowMs: number, reset = true): HttpSample {
     const classes = this.classes;
+    const classesTotal = this.classesTotal.map((t, i) => t + (classes[i] as number));
+    if (reset) this.classesTotal.splice(0, classesTotal.length, ...classesTotal);
     const out: HttpSample = {
       classes: reset ? classes : classes.slice(),
-      classesTotal: this.classesTotal.slice(),
+      classesTotal,
       requests: classes.reduce((a, b) => a + b, 0),
       inFlight: Math.max(0, this.started - this.finished),
       aborted: this.aborted,
@@ -168,8 +175,8 @@ export function markOwn(res: object): void {
 }
 function onSocketClose(this: SocketLike): void {
   const res = this[kRes];
-  this[kRes] = undefined;
-  if (res && res[kStart] !== undefined) monitorForClose?.abortedResponse(res);
+  this[kRes] = null;
+  if (res) monitorForClose?.abortedResponse(res);
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

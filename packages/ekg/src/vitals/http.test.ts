@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { HttpMonitor, markOwn } from './http.js';
+
+/** GET over a keep-alive agent: the requests of one test share a connection. */
+function get(port: number, path: string, agent: Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('http monitor: totals run across windows and a provisional read consumes nothing; ekg-owned responses and a keep-alive abort count right', async () => {
+  const monitor = new HttpMonitor();
+  monitor.start();
+  let hangIn: () => void = () => {};
+  const hangArrived = new Promise<void>((r) => {
+    hangIn = r;
+  });
+  let hangGone: () => void = () => {};
+  const hangClosed = new Promise<void>((r) => {
+    hangGone = r;
+  });
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/own') markOwn(res); // an ekg endpoint's response: not app traffic
+    if (req.url === '/hang') {
+      res.on('close', () => hangGone());
+      hangIn();
+      return;
+    }
+    res.statusCode = Number(req.url?.slice(1)) || 200;
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (const p of ['/200', '/204', '/own']) await get(port, p, agent);
+    const provisional = monitor.sample(1000, false);
+    assert.deepEqual(provisional.classesTotal, [0, 2, 0, 0, 0, 0]);
+    const first = monitor.sample(1000);
+    assert.deepEqual(first.classes, [0, 2, 0, 0, 0, 0]);
+    assert.deepEqual(first.classesTotal, [0, 2, 0, 0, 0, 0]);
+    assert.equal(first.duration.count, 2);
+
+    await get(port, '/404', agent);
+    // the same keep-alive connection, its second request abandoned by the client
+    await new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, path: '/hang', agent });
+      req.on('error', () => resolve());
+      req.end();
+      void hangArrived.then(() => req.destroy());
+    });
+    await hangClosed;
+    const second = monitor.sample(1000);
+    assert.deepEqual(second.classes, [0, 0, 0, 1, 0, 0]);
+    assert.deepEqual(second.classesTotal, [0, 2, 0, 1, 0, 0]);
+    assert.equal(second.requests, 1);
+    assert.equal(second.aborted, 1);
+    assert.equal(second.abortedTotal, 1);
+    assert.equal(second.inFlight, 0);
+    assert.equal(second.duration.count, 1);
+  } finally {
+    monitor.stop();
+    agent.destroy();
+    await new Promise((r) => server.close(r));
+  }
+});
