@@ -155,6 +155,8 @@ interface Proc {
   proc: ChildProcess;
   out: () => string;
   exited: Promise<number | null>;
+  /** set once it has closed */
+  done: boolean;
 }
 
 function start(cmd: string, dir: string, env: Record<string, string | undefined> = {}): Proc {
@@ -172,8 +174,14 @@ function start(cmd: string, dir: string, env: Record<string, string | undefined>
     out += d;
   });
   // 'close', not 'exit': all of its output is in by then
-  const exited = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
-  return { cmd, proc, out: () => out, exited };
+  const p: Proc = { cmd, proc, out: () => out, exited: Promise.resolve(null), done: false };
+  p.exited = new Promise<number | null>((r) =>
+    proc.once('close', (code) => {
+      p.done = true;
+      r(code);
+    }),
+  );
+  return p;
 }
 
 async function stop(p: Proc): Promise<void> {
@@ -278,7 +286,8 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
           30_000,
           what,
         );
-      const code = await Promise.race([p.exited, until(() => UP.test(p.out()), 60_000, what).then(() => 'up' as const)]);
+      await until(() => p.done || UP.test(p.out()), 60_000, what);
+      const code = p.done ? await p.exited : 'up';
       if (code === 'up') {
         running.push(p);
         for (const e of c.expect)
@@ -322,17 +331,18 @@ async function runJs(b: Block): Promise<void> {
       const path = /\/ops\//.test(b.body) ? '/ops/heartbeat' : '/';
       await until(
         async () => {
-          if (p.proc.exitCode !== null) throw new assert.AssertionError({ message: `${what()} exited` });
+          if (p.done) return 'exited';
           const r = await fetch(`http://127.0.0.1:${port}${path}`);
-          return path === '/' || r.status === 200;
+          return (path === '/' || r.status === 200) && 'up';
         },
         60_000,
         what,
-      );
+      ).then((state) => assert.equal(state, 'up', `${what()} keeps serving`));
       await stop(p);
       return;
     }
-    const code = await until(() => p.exited.then((c) => ({ c })), 60_000, what);
+    await until(() => p.done, 60_000, what);
+    const code = { c: await p.exited };
     if (throws.length) {
       assert.notEqual(code.c, 0, `${what()} throws`);
       // `Name [CODE]: message` as the docs write it; node prints `Name: message … { code: 'CODE' }`
@@ -421,8 +431,10 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let b = queue.shift(); b; b = queue.shift()) {
+          const t0 = Date.now();
           try {
             await (RUN[b.lang] as (b: Block, s: Map<number, number>) => Promise<void>)(b, shared);
+            if (process.env.EKG_DOCS_TIMES) t.diagnostic(`${b.file}:${b.line}: ${Date.now() - t0} ms`);
           } catch (err) {
             failures.push(`${b.file}:${b.line}: ${(err as Error).message}`);
           }
