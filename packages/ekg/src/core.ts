@@ -4,10 +4,10 @@
  * interface, never on ekg.ts; ekg.ts implements it and wires them. Nothing here imports ekg.ts.
  */
 import type { Server } from 'node:http';
-import type { Pressure } from './pressure.js';
-import type { Snapshot } from './snapshot.js';
+import type { Pressure } from './health/pressure.js';
 import type { CheckResult, Lifecycle, Stats } from './types.js';
 import type { Watchdog } from './watchdog/watchdog.js';
+import type { Snapshot } from './window/snapshot.js';
 
 /** The health verdict /heartbeat and /ready answer from. */
 export interface Health {

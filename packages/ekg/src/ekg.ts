@@ -1,178 +1,32 @@
 import type { Server } from 'node:http';
-import { create as expressAdapter } from './adapters/express.js';
-import { type FastifyPlugin, create as fastifyAdapter } from './adapters/fastify.js';
-import { create as fetchAdapter, handle as fetchHandle } from './adapters/fetch.js';
-import { type HonoMiddleware, create as honoAdapter } from './adapters/hono.js';
-import { type KoaMiddleware, create as koaAdapter } from './adapters/koa.js';
-import { type NodeMiddleware, create as nodeAdapter } from './adapters/node.js';
 import { serveWorker } from './cluster.js';
 import type { Core, Health } from './core.js';
-import { parseDuration } from './duration.js';
-import { Router, type RouterOptions } from './endpoints.js';
 import { EkgError, type ErrorCode } from './errors.js';
 import { renderPrometheus } from './formats/prometheus.js';
+import { checkPressureOptions, Pressure } from './health/pressure.js';
+import { closeServers } from './health/shutdown.js';
+import { create as expressAdapter } from './http/adapters/express.js';
+import { type FastifyPlugin, create as fastifyAdapter } from './http/adapters/fastify.js';
+import { create as fetchAdapter, handle as fetchHandle } from './http/adapters/fetch.js';
+import { type HonoMiddleware, create as honoAdapter } from './http/adapters/hono.js';
+import { type KoaMiddleware, create as koaAdapter } from './http/adapters/koa.js';
+import { type NodeMiddleware, create as nodeAdapter } from './http/adapters/node.js';
+import { Router, type RouterOptions } from './http/router.js';
+import { type ListenOptions, listen } from './http/server.js';
 import { warn } from './log.js';
-import { checkPressureOptions, Pressure, type PressureOptions } from './pressure.js';
+import { bad, type EkgOptions, ms, normalizePrefix, type Resolved, resolve } from './options.js';
 import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
 import { Sampler, type Window } from './sampler.js';
-import { type ListenOptions, listen } from './server.js';
-import type { Snapshot } from './snapshot.js';
 import type { CheckResult, Lifecycle, Stats, Verdict, Vital } from './types.js';
-import { httpStats } from './vitals/http.js';
-import { defaultLimits, type Outcome, readVerdict, reason, type StatsLimits, sanitizeStats, settle } from './vitals/runner.js';
-import { runtimeStats } from './vitals/runtime.js';
-import { Watchdog, type WatchdogOptions } from './watchdog/watchdog.js';
+import { type Outcome, readVerdict, reason, sanitizeStats, settle } from './vitals/runner.js';
+import { Watchdog } from './watchdog/watchdog.js';
+import type { Snapshot } from './window/snapshot.js';
+import { statsDocument, VERSION } from './window/stats.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
+
 const RESERVED = new Set(['runtime', 'http', 'ekg']);
 const NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
-
-export interface EkgOptions {
-  /** Path the adapters mount the endpoints under (default `/ops`; `''` for the root). */
-  prefix?: string;
-  /** Window length: ms or `10s`, `500ms` (default 10 s). The first ekg in a process sets it. */
-  interval?: number | string;
-  /** Per-call timeout for vitals in ms (default 5000). */
-  timeout?: number;
-  /** Custom vitals, in the order /stats lists them. */
-  vitals?: Vital[];
-  /** When set, /stats and /metrics require `Authorization: Bearer <token>`. */
-  token?: string;
-  /** The http vital (default true). */
-  http?: boolean;
-  /** How long a check verdict is reused, ms (default 1000): a probe storm runs each check once. */
-  checkCache?: number;
-  /** Signals that start a graceful shutdown (default ['SIGTERM']; `false` to leave signals alone). */
-  signals?: NodeJS.Signals[] | false;
-  /** ms /ready stays 503 before servers close (default 5000 under Kubernetes, else 0). */
-  drainDelay?: number;
-  /** ms to wait for in-flight requests after closing, before cutting connections (default 10000). */
-  shutdownTimeout?: number;
-  /** Run after servers close, each under `timeout`. */
-  onShutdown?: Array<() => void | Promise<void>> | (() => void | Promise<void>);
-  /** HTTP servers to close on shutdown, besides those ekg sees serving requests. */
-  servers?: Server[];
-  /** Constant labels on every Prometheus sample, e.g. `{ service: 'api' }`. */
-  labels?: Record<string, string>;
-  /** Bounds on what one vital's stats() may return. */
-  limits?: Partial<StatsLimits>;
-  /**
-   * Also expose prom-client's `nodejs_active_{handles,requests,resources}_total` gauges (default
-   * true, for dashboards built on prom-client). promtool's linter flags a gauge ending in `_total`;
-   * set false for a lint-clean /metrics (the per-type series remain, `sum()` gives the total).
-   */
-  promClientTotals?: boolean;
-  /**
-   * Watch the event loop from a worker thread: a stall (no completed turn for `stallThreshold`,
-   * default 1 s) is recorded with where the main thread was stuck (docs/watchdog.md). On with
-   * `ekg/register` unless EKG_WATCHDOG=0; off by default here.
-   */
-  watchdog?: boolean | WatchdogOptions;
-  /**
-   * Shed load before the process collapses: thresholds on event-loop delay p99, utilization, heap
-   * and RSS over each window turn /ready 503 (with Retry-After) until they clear with hysteresis;
-   * `reject: true` answers the app's own requests 503 too (docs/api.md).
-   */
-  pressure?: PressureOptions;
-  /** Push every window to StatsD and/or Heroku-style JSON targets (docs/reporters.md). */
-  report?: ReportOptions;
-  /** In a cluster primary, how long /stats and /metrics wait for each worker, ms (default 1000). */
-  clusterTimeout?: number;
-}
-
-interface Resolved {
-  prefix: string;
-  interval: number;
-  timeout: number;
-  token: string | undefined;
-  http: boolean;
-  checkCache: number;
-  signals: NodeJS.Signals[];
-  drainDelay: number;
-  shutdownTimeout: number;
-  hooks: Array<() => void | Promise<void>>;
-  labels: Record<string, string>;
-  limits: StatsLimits;
-  promClientTotals: boolean;
-  clusterTimeout: number;
-}
-
-/** Every option createEkg takes; the compiler keeps it equal to EkgOptions, so a misspelt key is refused. */
-const OPTION_KEYS = {
-  prefix: true,
-  interval: true,
-  timeout: true,
-  vitals: true,
-  token: true,
-  http: true,
-  checkCache: true,
-  signals: true,
-  drainDelay: true,
-  shutdownTimeout: true,
-  onShutdown: true,
-  servers: true,
-  labels: true,
-  limits: true,
-  promClientTotals: true,
-  watchdog: true,
-  pressure: true,
-  report: true,
-  clusterTimeout: true,
-} as const satisfies Record<keyof EkgOptions, true>;
-
-function bad(field: string, expected: string, got: unknown): EkgError {
-  return new EkgError('EKG_ERR_BAD_OPTION', `option "${field}" must be ${expected}, got ${JSON.stringify(got) ?? typeof got}`);
-}
-
-function ms(field: string, v: number | string | undefined, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = parseDuration(v);
-  if (!(n >= min))
-    throw bad(field, `a duration (a number of ms, or text like "10s"; bare text digits are seconds) of at least ${min} ms`, v);
-  return n;
-}
-
-export function normalizePrefix(p: string | undefined, dflt: string): string {
-  if (p === undefined) return dflt;
-  if (typeof p !== 'string') throw bad('prefix', 'a string such as "/ops"', p);
-  let out = p.trim();
-  if (out && !out.startsWith('/')) out = `/${out}`;
-  while (out.endsWith('/')) out = out.slice(0, -1);
-  return out;
-}
-
-function resolve(o: EkgOptions): Resolved {
-  if (o === null || typeof o !== 'object') throw bad('options', 'an object', o);
-  for (const k of Object.keys(o))
-    if (!Object.hasOwn(OPTION_KEYS, k)) throw bad(k, `one of the options ${Object.keys(OPTION_KEYS).join(', ')} (a misspelling?)`, k);
-  if (o.token !== undefined && (typeof o.token !== 'string' || o.token === '')) throw bad('token', 'a non-empty string', o.token);
-  if (o.signals !== undefined && o.signals !== false && !Array.isArray(o.signals))
-    throw bad('signals', 'an array of signal names or false', o.signals);
-  const hooks = o.onShutdown === undefined ? [] : Array.isArray(o.onShutdown) ? o.onShutdown : [o.onShutdown];
-  for (const h of hooks) if (typeof h !== 'function') throw bad('onShutdown', 'a function or an array of functions', h);
-  const labels = o.labels ?? {};
-  for (const [k, v] of Object.entries(labels)) {
-    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__')) throw bad(`labels.${k}`, 'a Prometheus label name', k);
-    if (typeof v !== 'string') throw bad(`labels.${k}`, 'a string', v);
-  }
-  const inKubernetes = process.env.KUBERNETES_SERVICE_HOST !== undefined;
-  return {
-    prefix: normalizePrefix(o.prefix, '/ops'),
-    interval: ms('interval', o.interval, 10_000, 100),
-    timeout: ms('timeout', o.timeout, 5_000, 1),
-    token: o.token,
-    http: o.http !== false,
-    checkCache: ms('checkCache', o.checkCache, 1_000),
-    signals: o.signals === false ? [] : (o.signals ?? ['SIGTERM']),
-    drainDelay: ms('drainDelay', o.drainDelay, inKubernetes ? 5_000 : 0),
-    shutdownTimeout: ms('shutdownTimeout', o.shutdownTimeout, 10_000),
-    hooks,
-    labels,
-    limits: { ...defaultLimits, ...o.limits },
-    promClientTotals: o.promClientTotals !== false,
-    clusterTimeout: ms('clusterTimeout', o.clusterTimeout, 1_000, 1),
-  };
-}
 
 interface VitalState {
   vital: Vital;
@@ -475,67 +329,13 @@ export class Ekg implements Core {
 
   /** The /stats document, nested, one key per vital. */
   statsObject(s: Snapshot): { stats: Stats; failed: boolean } {
-    const stats: Stats = { runtime: runtimeStats(s.runtime) };
-    if (s.http) stats.http = httpStats(s.http);
-    let failed = false;
-    const errors: Stats = {};
-    for (const v of s.vitals) {
-      if (v.error) {
-        failed = true;
-        stats[v.name] = { error: v.error };
-        errors[v.name] = v.error;
-      } else if (v.stats) {
-        stats[v.name] = v.stats;
-      }
-    }
-    stats.ekg = {
-      version: VERSION,
+    return statsDocument(s, {
       state: this.state,
-      window: { start: s.window.start, end: s.window.end, seconds: s.window.seconds, seq: s.window.seq },
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
-      failed: errors,
-    };
-    (stats.ekg as Stats).limits = {
-      vitalFailures: { ...this.failures },
-      ...(this.sideServerCounts ? { sideServer: this.sideServerCounts() } : {}),
-    };
-    if (this.pressure) {
-      (stats.ekg as Stats).pressure = {
-        active: this.pressure.reason !== undefined,
-        ...(this.pressure.reason ? { reason: this.pressure.reason, since: new Date(this.pressure.since as number).toISOString() } : {}),
-        crossings: this.pressure.crossings,
-      };
-    }
-    if (s.stalls) {
-      (stats.ekg as Stats).stalls = {
-        count: s.stalls.count,
-        totalMs: s.stalls.totalMs,
-        last: s.stalls.last.map((x) => ({
-          start: new Date(x.start).toISOString(),
-          duration: x.duration,
-          at: x.stack?.[0] ? `${x.stack[0].fn} (${x.stack[0].file}:${x.stack[0].line}:${x.stack[0].column})` : (x.stackError ?? 'unknown'),
-        })),
-      } as unknown as Stats;
-    }
-    if (s.reporters.length > 0) {
-      // keys are identifiers (`statsd`, `statsd_2`, `heroku`) so that flatteners (ekg json, mackerel-plugin-json) make
-      // valid metric names of them; the address is an info string, and times are ISO text, not numeric metrics
-      const reporters: Stats = {};
-      for (const r of s.reporters) {
-        const [kind = 'reporter', ...rest] = r.name.split(' ');
-        let key = kind;
-        for (let n = 2; key in reporters; n++) key = `${kind}_${n}`;
-        const { lastSentAt, lastErrorAt, ...counts } = r.stats;
-        reporters[key] = {
-          target: rest.join(' '),
-          ...counts,
-          ...(lastSentAt !== undefined ? { lastSentAt: new Date(lastSentAt).toISOString() } : {}),
-          ...(lastErrorAt !== undefined ? { lastErrorAt: new Date(lastErrorAt).toISOString() } : {}),
-        } as Stats;
-      }
-      (stats.ekg as Stats).reporters = reporters;
-    }
-    return { stats, failed };
+      failures: this.failures,
+      sideServer: this.sideServerCounts?.(),
+      pressure: this.pressure,
+    });
   }
 
   statsText(s: Snapshot): { body: string; failed: boolean } {
@@ -712,29 +512,8 @@ export class Ekg implements Core {
 
   private async closeServers(): Promise<void> {
     const servers = new Set<Server>(this.extraServers);
-    for (const s of this.sampler.http.servers) servers.add(s as unknown as Server);
-    await Promise.all(
-      [...servers].map(
-        (server) =>
-          new Promise<void>((done) => {
-            if (!server.listening) return done();
-            const cut = setTimeout(() => {
-              server.closeAllConnections?.();
-            }, this.options.shutdownTimeout);
-            cut.unref();
-            // Keep-alive sockets with no request in flight would hold close() open until their
-            // timeout; so would those that become idle when an in-flight request finishes.
-            const sweep = setInterval(() => server.closeIdleConnections?.(), 50);
-            sweep.unref();
-            server.close(() => {
-              clearTimeout(cut);
-              clearInterval(sweep);
-              done();
-            });
-            server.closeIdleConnections?.();
-          }),
-      ),
-    );
+    for (const srv of this.sampler.http.servers) servers.add(srv as unknown as Server);
+    await closeServers(servers, this.options.shutdownTimeout);
   }
 
   /** Stops ekg without touching the app's servers. Safe to call any number of times. */

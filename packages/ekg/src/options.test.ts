@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createEkg, type EkgOptions } from './ekg.js';
+import { createEkg } from './ekg.js';
 import { EkgError } from './errors.js';
+import type { EkgOptions } from './options.js';
 
 test('a misspelt createEkg option is refused, naming it, instead of being ignored', () => {
   assert.throws(

@@ -7,9 +7,9 @@ import { isMainThread, workerData } from 'node:worker_threads';
 import { createEkg } from './ekg.js';
 import { readEnv } from './env.js';
 import { describe } from './errors.js';
+import { listen } from './http/server.js';
 import { warn } from './log.js';
 import { registered, setRegistered } from './registry.js';
-import { listen } from './server.js';
 
 /**
  * Package managers started with NODE_OPTIONS inherit `--import …/register` too (`NODE_OPTIONS=… npm start`): ekg stays

@@ -1,8 +1,8 @@
-import type { Snapshot } from '../snapshot.js';
 import type { Stats } from '../types.js';
 import { STATUS_CLASSES } from '../vitals/http.js';
 import { GC_KINDS, nodeVersion } from '../vitals/runtime.js';
 import { STALL_BUCKETS } from '../watchdog/watchdog.js';
+import type { Snapshot } from '../window/snapshot.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { EkgError } from '../errors.js';
 import { measurements } from '../formats/measurements.js';
-import type { Snapshot } from '../snapshot.js';
+import type { Snapshot } from '../window/snapshot.js';
 import { HerokuTransport } from './heroku.js';
 import { StreamTransport } from './statsd-stream.js';
 import { UdpTransport } from './statsd-udp.js';

@@ -1,7 +1,7 @@
 import { describe } from '../errors.js';
 import type { Measurement } from '../formats/measurements.js';
 import { recover, warn } from '../log.js';
-import type { Snapshot, TransportStats } from '../snapshot.js';
+import type { Snapshot, TransportStats } from '../window/snapshot.js';
 
 export type { TransportStats };
 

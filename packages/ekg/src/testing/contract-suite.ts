@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { ALLOW, ROUTES } from '../contract.js';
+import { ALLOW, ROUTES } from '../http/contract.js';
 
 export interface ContractTarget {
   base: string;

@@ -1,7 +1,7 @@
 import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { internalError, type SidePages, type SideProbes } from '../contract.js';
+import { internalError, type SidePages, type SideProbes } from '../http/contract.js';
 import type { Frame } from './worker.js';
 
 export interface WatchdogOptions {

@@ -21,8 +21,8 @@ import {
   TEXT,
   wantsJson,
   withHeaders,
-} from '../contract.js';
-import { createSideServer } from '../side-http.js';
+} from '../http/contract.js';
+import { createSideServer } from '../http/side-http.js';
 
 /**
  * The watchdog's thread. The main thread writes the time into shared memory every `beat` ms; when

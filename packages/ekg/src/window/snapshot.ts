@@ -1,7 +1,7 @@
-import type { Stats, WindowInfo } from './types.js';
-import type { HttpSample } from './vitals/http.js';
-import type { RuntimeSample } from './vitals/runtime.js';
-import type { Stall } from './watchdog/watchdog.js';
+import type { Stats, WindowInfo } from '../types.js';
+import type { HttpSample } from '../vitals/http.js';
+import type { RuntimeSample } from '../vitals/runtime.js';
+import type { Stall } from '../watchdog/watchdog.js';
 
 /** Everything one window says, built once and rendered to each format from here. */
 export interface Snapshot {

@@ -1,5 +1,5 @@
-import type { Router } from '../endpoints.js';
-import { markOwn } from '../vitals/http.js';
+import { markOwn } from '../../vitals/http.js';
+import type { Router } from '../router.js';
 import { handle } from './fetch.js';
 
 interface HonoContextLike {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, test } from 'node:test';
-import { createEkg } from './ekg.js';
-import type { EkgError } from './errors.js';
+import { createEkg } from '../ekg.js';
+import type { EkgError } from '../errors.js';
+import type { RuntimeSample } from '../vitals/runtime.js';
 import { Pressure } from './pressure.js';
-import type { RuntimeSample } from './vitals/runtime.js';
 
 /** A window's runtime sample with just what pressure reads. */
 const sample = (p99: number, elu: number, heapUsed: number, rss: number) =>

@@ -1,5 +1,5 @@
-import { EkgError } from './errors.js';
-import type { RuntimeSample } from './vitals/runtime.js';
+import { EkgError } from '../errors.js';
+import type { RuntimeSample } from '../vitals/runtime.js';
 
 /**
  * Load shedding before the process collapses (what @fastify/under-pressure does, for any framework):

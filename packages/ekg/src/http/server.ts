@@ -1,13 +1,13 @@
 import cluster from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Core } from '../core.js';
+import { describe } from '../errors.js';
+import { warn } from '../log.js';
+import type { Snapshot } from '../window/snapshot.js';
 import { create as nodeHandler, writeReply } from './adapters/node.js';
 import { Routes } from './contract.js';
-import type { Core } from './core.js';
-import { Router } from './endpoints.js';
-import { describe } from './errors.js';
-import { warn } from './log.js';
+import { Router } from './router.js';
 import { createSideServer } from './side-http.js';
-import type { Snapshot } from './snapshot.js';
 
 export interface ListenOptions {
   port: number;

@@ -4,10 +4,10 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createEkg, type Ekg } from './ekg.js';
-import { run } from './testing/child.js';
-import { contractTests } from './testing/contract-suite.js';
-import { baseOf, closeServer } from './testing/http.js';
+import { createEkg, type Ekg } from '../ekg.js';
+import { run } from '../testing/child.js';
+import { contractTests } from '../testing/contract-suite.js';
+import { baseOf, closeServer } from '../testing/http.js';
 
 const TOKEN = 'side-s3cret';
 

@@ -1,4 +1,4 @@
-import type { Router } from '../endpoints.js';
+import type { Router } from '../router.js';
 import { create as createNode, type NodeMiddleware } from './node.js';
 
 /**

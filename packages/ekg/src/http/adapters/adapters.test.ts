@@ -9,10 +9,10 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
-import { createEkg, type Ekg } from '../ekg.js';
-import { contractTests } from '../testing/contract-suite.js';
-import { exchange, malformed, parseable, rng } from '../testing/fuzz.js';
-import { baseOf, closeServer, get, listening } from '../testing/http.js';
+import { createEkg, type Ekg } from '../../ekg.js';
+import { contractTests } from '../../testing/contract-suite.js';
+import { exchange, malformed, parseable, rng } from '../../testing/fuzz.js';
+import { baseOf, closeServer, get, listening } from '../../testing/http.js';
 
 const TOKEN = 's3cret-token';
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { markOwn } from '../../vitals/http.js';
 import { rawHeader } from '../contract.js';
-import type { Reply, Router } from '../endpoints.js';
-import { markOwn } from '../vitals/http.js';
+import type { Reply, Router } from '../router.js';
 
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 

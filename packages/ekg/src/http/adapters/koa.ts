@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Router } from '../endpoints.js';
-import { markOwn } from '../vitals/http.js';
+import { markOwn } from '../../vitals/http.js';
+import type { Router } from '../router.js';
 import { readHeader } from './node.js';
 
 interface KoaContextLike {

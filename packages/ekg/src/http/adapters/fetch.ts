@@ -1,4 +1,4 @@
-import type { Reply, Router } from '../endpoints.js';
+import type { Reply, Router } from '../router.js';
 
 const readHeader = (req: Request, name: string): string | undefined => req.headers.get(name) ?? undefined;
 

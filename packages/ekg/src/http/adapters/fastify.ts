@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { markOwn } from '../../vitals/http.js';
 import { ROUTES } from '../contract.js';
-import type { Router } from '../endpoints.js';
-import { markOwn } from '../vitals/http.js';
+import type { Router } from '../router.js';
 
 interface FastifyRequestLike {
   method: string;

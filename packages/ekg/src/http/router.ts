@@ -1,5 +1,9 @@
 import { gzipSync } from 'node:zlib';
-import { type Gathered, gather, isClusterPrimary, mergeMetrics } from './cluster.js';
+import { type Gathered, gather, isClusterPrimary, mergeMetrics } from '../cluster.js';
+import type { Core, Health } from '../core.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../formats/prometheus.js';
+import type { Stats } from '../types.js';
+import type { Snapshot } from '../window/snapshot.js';
 import {
   type HeaderGetter,
   heartbeatReply,
@@ -20,10 +24,6 @@ import {
   TEXT,
   wantsJson,
 } from './contract.js';
-import type { Core, Health } from './core.js';
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './formats/prometheus.js';
-import type { Snapshot } from './snapshot.js';
-import type { Stats } from './types.js';
 
 export type { Reply } from './contract.js';
 
