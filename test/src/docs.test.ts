@@ -252,6 +252,16 @@ export function commands(body: string): { transcript: boolean; cmds: Cmd[] } {
   return { transcript, cmds };
 }
 
+/** A mackerel-agent plugin's `command = [...]` lines whose program is one of ours, as sh lines (quoted). */
+function tomlCommands(body: string): string {
+  const argvs = [...body.matchAll(/^command\s*=\s*(\[.*\])\s*$/gm)].map((m) => JSON.parse(m[1] as string) as string[]);
+  const quote = (a: string) => (/^[\w./:=@-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return argvs
+    .filter((a) => BINS[a[0] as string])
+    .map((a) => a.map(quote).join(' '))
+    .join('\n');
+}
+
 /** Does this command start something that keeps running (an agent, an app), rather than ask something? */
 const STARTS = /(^|\s)(ekg-agent|node|npm start|npx statsd)(\s|$)/;
 
@@ -259,7 +269,8 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
   const dir = workdir();
   const running: Proc[] = [];
   try {
-    const { transcript, cmds } = commands(b.lang === 'procfile' ? b.body.replace(/^[\w-]+:\s*/gm, '') : b.body);
+    const body = b.lang === 'procfile' ? b.body.replace(/^[\w-]+:\s*/gm, '') : b.lang === 'toml' ? tomlCommands(b.body) : b.body;
+    const { transcript, cmds } = commands(body);
     const sub = new Subst(dir, shared);
     const own = cmds.some((c) => STARTS.test(c.text.replace(/(^|\s)npx (?=ekg)/g, ' ')) && !/--help|--version/.test(c.text));
     // an agent started on its default ports gets free ones through its env (a flag or an inline VAR= wins)
@@ -384,6 +395,7 @@ const RUN: Record<string, (b: Block, shared: Map<number, number>) => void | Prom
   bash: runShell,
   console: runShell,
   procfile: runShell,
+  toml: runShell,
   js: runJs,
   yaml: runYaml,
   json: runJson,
@@ -395,7 +407,7 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
   assert.deepEqual(
     unmarked.map((b) => `${b.file}:${b.line} \`\`\`${b.lang}`),
     [],
-    'blocks that are neither run (sh, console, procfile, js, yaml, json) nor marked illustrative (see docs/CONTRIBUTING.md)',
+    'blocks that are neither run (sh, console, procfile, toml, js, yaml, json) nor marked illustrative (see docs/CONTRIBUTING.md)',
   );
   // the agent on "8787" and the app with ekg at /ops on "3000" that blocks starting neither talk to
   const dir = workdir();
