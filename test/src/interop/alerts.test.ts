@@ -543,7 +543,10 @@ test('a bad rule stops the agent at start: exit 2, one line naming the file, the
     timeout: 20_000,
   });
   assert.equal(r.status, 2);
-  assert.equal(r.stderr, `ekg-agent: config ${file}:6: field "alerts[0].below": a rule takes above or below, not both\n`);
+  assert.equal(
+    r.stderr,
+    `ekg-agent: config ${file}:6: field "alerts[0].below": a rule takes above or below, not both (EKG_AGENT_ERR_BAD_OPTION)\n`,
+  );
   const type = config('badtype.yaml', 'notify:\n  - type: pagerduty\n    url: http://127.0.0.1:1/\n');
   const t = spawnSync(process.execPath, [bin, '--config', type, '--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0'], {
     encoding: 'utf8',
