@@ -4,7 +4,16 @@ import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cores, drive, hasWrk, type Server, startServer, stop } from './load.js';
-import { childJson, dashboardSection, overheadSection, runSection, sideServerSection, storeSection, watchdogSection } from './sections.js';
+import {
+  childJson,
+  dashboardSection,
+  overheadSection,
+  pushSection,
+  runSection,
+  sideServerSection,
+  storeSection,
+  watchdogSection,
+} from './sections.js';
 import { fmt, median, spread, table } from './stats.js';
 
 // `npm run bench -- store`: that section alone, written into RESULTS.md in place
@@ -162,6 +171,7 @@ const row = (label: string, target: string) => [
 
 const overheadText = await overheadSection();
 const sideServerText = await sideServerSection();
+const pushText = await pushSection();
 const storeText = await storeSection();
 const dashboardText = await dashboardSection();
 const watchdogText = await watchdogSection();
@@ -223,7 +233,8 @@ ${table(
   ],
 )}
 
-## Push reporting
+${pushText}
+## Push reporting, in a served app and in a cluster
 
 ${table(
   ['measure', 'value', 'target'],

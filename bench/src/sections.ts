@@ -6,7 +6,8 @@ import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { fmt, table } from './stats.js';
+import { pinnedJson } from './overhead.js';
+import { fmt, median, table } from './stats.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const RESULTS = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
@@ -307,9 +308,54 @@ ${table(
 `;
 }
 
+/** Push reporting: CPU per window of ekg's reporters against prom-client's and OpenTelemetry's pushers (push.ts). */
+export async function pushSection(): Promise<string> {
+  const modes = ['idle', 'none', 'statsd', 'heroku', 'prom-client', 'otel'];
+  const rounds = Number(process.env.BENCH_PUSH_ROUNDS ?? 3);
+  const got: Record<string, Array<{ us: number; bytes: number }>> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const m of modes) {
+      got[m] ??= [];
+      got[m].push(await pinnedJson<{ us: number; bytes: number }>('./push.js', [m]));
+    }
+  }
+  const med = (m: string, k: 'us' | 'bytes') => median((got[m] ?? []).map((x) => x[k]));
+  const idle = med('idle', 'us');
+  const row = (label: string, m: string, target = '') => [
+    label,
+    `${fmt(med(m, 'us') - idle, 0)} µs`,
+    `${fmt(med(m, 'bytes'), 0)} B`,
+    target,
+  ];
+  const statsd = med('statsd', 'us') - med('none', 'us');
+  const heroku = med('heroku', 'us') - med('none', 'us');
+  return `## Push reporting
+
+CPU per window, on the main thread (every pusher here runs there), one process per case, ${process.env.BENCH_PUSH_WINDOWS ?? 300} windows after 20
+of warm-up, median of ${rounds} rounds, the measuring loop's own cost subtracted (\`bench/src/push.ts\`); sinks on
+loopback. ekg: the window close and the report; prom-client: \`collectDefaultMetrics()\` and a request histogram,
+\`Pushgateway.pushAdd\`; OpenTelemetry: \`instrumentation-runtime-node\` and a request histogram over OTLP/HTTP
+(\`@opentelemetry/exporter-metrics-otlp-http\`, \`forceFlush\`).
+
+${table(
+  ['case', 'CPU per window', 'bytes per window', 'target'],
+  [
+    row('ekg window close alone (no reporter)', 'none'),
+    row('ekg window close + StatsD over UDP', 'statsd'),
+    ['  the StatsD report alone (the difference)', `${fmt(statsd, 0)} µs`, '', `≤ 100 µs on the main thread: ${ok(statsd <= 100)}`],
+    row('ekg window close + Heroku JSON (aggregated per window; its post every 20 s not counted)', 'heroku'),
+    ['  the Heroku aggregation alone (the difference)', `${fmt(heroku, 0)} µs`, '', `≤ 100 µs on the main thread: ${ok(heroku <= 100)}`],
+    row('prom-client Pushgateway push', 'prom-client', '(peer)'),
+    row('OpenTelemetry OTLP/HTTP export', 'otel', '(peer)'),
+  ],
+)}
+`;
+}
+
 const SECTIONS: Record<string, { title: string; run: () => Promise<string> }> = {
   overhead: { title: '## Request overhead (node:http hello world)', run: overheadSection },
   'side-server': { title: '## Side server (EKG_PORT)', run: sideServerSection },
+  push: { title: '## Push reporting', run: pushSection },
   watchdog: { title: '## Stall watchdog', run: watchdogSection },
   store: { title: '## ekg-agent store (SQLite)', run: storeSection },
   dashboard: { title: '## ekg-agent dashboard (in a browser)', run: dashboardSection },
