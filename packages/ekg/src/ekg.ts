@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import { serveWorker } from './cluster.js';
 import type { Core, Health } from './core.js';
-import { EkgError, type ErrorCode } from './errors.js';
 import { renderPrometheus } from './formats/prometheus.js';
 import { checkPressureOptions, Pressure } from './health/pressure.js';
 import { closeServers } from './health/shutdown.js';
@@ -14,33 +13,18 @@ import { type NodeMiddleware, create as nodeAdapter } from './http/adapters/node
 import { Router, type RouterOptions } from './http/router.js';
 import { type ListenOptions, listen } from './http/server.js';
 import { warn } from './log.js';
-import { bad, type EkgOptions, ms, normalizePrefix, type Resolved, resolve } from './options.js';
+import { type EkgOptions, normalizePrefix, type Resolved, resolve } from './options.js';
 import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
 import { Sampler, type Window } from './sampler.js';
-import type { CheckResult, Lifecycle, Stats, Verdict, Vital } from './types.js';
-import { type Outcome, readVerdict, reason, sanitizeStats, settle } from './vitals/runner.js';
+import type { CheckResult, Lifecycle, Stats, Vital } from './types.js';
+import { reason, settle } from './vitals/runner.js';
+import { VitalSet } from './vitals/set.js';
 import { Watchdog } from './watchdog/watchdog.js';
 import type { Snapshot } from './window/snapshot.js';
 import { statsDocument, VERSION } from './window/stats.js';
 
-export { VERSION };
-
-const RESERVED = new Set(['runtime', 'http', 'ekg']);
-const NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
-
-interface VitalState {
-  vital: Vital;
-  /** the vital's name and methods, read once at registration: a getter on the vital never runs again */
-  name: string;
-  fns: Pick<Vital, 'init' | 'stats' | 'check' | 'close'>;
-  fatal: boolean;
-  timeout: number;
-  initError: string | undefined;
-  /** last check verdict, for /metrics */
-  lastCheck: boolean | undefined;
-}
-
 export type { Health };
+export { VERSION };
 
 const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Record<string, CheckResult>;
 
@@ -55,7 +39,7 @@ export class Ekg implements Core {
   readonly watchdog: Watchdog | undefined;
   /** load-shedding thresholds, when set */
   readonly pressure: Pressure | undefined;
-  private readonly vitals: VitalState[] = [];
+  private readonly vitals: VitalSet;
   private readonly unsubscribe: () => void;
   private state: Lifecycle = 'starting';
   private notReady: string | undefined;
@@ -73,7 +57,8 @@ export class Ekg implements Core {
 
   constructor(options: EkgOptions = {}) {
     this.options = resolve(options);
-    for (const v of options.vitals ?? []) this.validate(v);
+    this.vitals = new VitalSet(this.options, () => this.healthChanged());
+    for (const v of options.vitals ?? []) this.vitals.add(v);
     for (const s of options.servers ?? []) this.extraServers.add(s);
     this.pressure = options.pressure ? new Pressure(checkPressureOptions(options.pressure)) : undefined;
     this.sampler = Sampler.acquire(this.options.interval);
@@ -153,55 +138,15 @@ export class Ekg implements Core {
 
   /** Adds a vital after start; its init() runs now. */
   async addVital(vital: Vital): Promise<void> {
-    const st = this.validate(vital);
+    const st = this.vitals.add(vital);
     // a new check changes the verdict: the cached one no longer speaks for every vital
     this.healthCache = undefined;
     this.healthChanged();
-    await this.initOne(st);
-  }
-
-  private validate(v: Vital): VitalState {
-    if (v === null || typeof v !== 'object') throw bad('vitals[]', 'an object with a name', v);
-    if (typeof v.name !== 'string' || !NAME.test(v.name))
-      throw bad('vital.name', 'letters, digits and _ starting with a letter (at most 64)', v.name);
-    if (RESERVED.has(v.name)) throw bad('vital.name', `not one of the built-in names (${[...RESERVED].join(', ')})`, v.name);
-    if (this.vitals.some((s) => s.name === v.name))
-      throw new EkgError('EKG_ERR_DUPLICATE_VITAL', `a vital named "${v.name}" is already registered`);
-    const fns: VitalState['fns'] = {};
-    for (const m of ['init', 'stats', 'check', 'close'] as const) {
-      const fn = v[m];
-      if (fn !== undefined && typeof fn !== 'function') throw bad(`vital ${v.name}.${m}`, 'a function', fn);
-      if (fn) fns[m] = fn as never;
-    }
-    const st: VitalState = {
-      vital: v,
-      name: v.name,
-      fns,
-      fatal: v.fatal === true,
-      timeout: ms(`vital ${v.name}.timeout`, v.timeout, this.options.timeout, 1),
-      initError: undefined,
-      lastCheck: undefined,
-    };
-    this.vitals.push(st);
-    this.checkableCache = undefined;
-    return st;
-  }
-
-  private async initOne(st: VitalState): Promise<void> {
-    const init = st.fns.init;
-    if (!init) return;
-    const out = await settle(`vital "${st.name}" init()`, () => init.call(st.vital), st.timeout);
-    if (!out.ok) {
-      st.initError = out.error;
-      this.healthChanged();
-      this.checkableCache = undefined;
-      this.countFailure(out.code);
-      warn('EKG_ERR_VITAL_INIT', out.error);
-    }
+    await this.vitals.init(st);
   }
 
   private async init(): Promise<void> {
-    await Promise.all(this.vitals.map((st) => this.initOne(st)));
+    await this.vitals.initAll();
     if (this.state === 'starting') this.state = 'ready';
     this.healthChanged();
   }
@@ -218,27 +163,8 @@ export class Ekg implements Core {
     this.collecting = p;
   }
 
-  private async collectVitals(): Promise<Snapshot['vitals']> {
-    return Promise.all(
-      this.vitals.map(async (st) => {
-        const name = st.name;
-        if (st.initError) return { name, error: st.initError };
-        const statsFn = st.fns.stats;
-        if (!statsFn) return { name };
-        const out = await settle(`vital "${name}" stats()`, () => statsFn.call(st.vital), st.timeout);
-        const clean = out.ok ? sanitizeStats(out.value, this.options.limits) : out;
-        if (!clean.ok) {
-          this.countFailure(clean.code);
-          warn(clean.code, clean.error, `stats:${name}`);
-          return { name, error: clean.error };
-        }
-        return { name, stats: clean.value };
-      }),
-    );
-  }
-
   private async collect(w: Window): Promise<void> {
-    const vitals = await this.collectVitals();
+    const vitals = await this.vitals.collect();
     const snap = this.build(w, vitals);
     this.snap = snap;
     // the provisional window (seq 0) is only for readers; reporters send closed windows
@@ -263,8 +189,7 @@ export class Ekg implements Core {
   }
 
   private build(w: Window, vitals: Snapshot['vitals']): Snapshot {
-    const checks: Record<string, boolean> = {};
-    for (const st of this.vitals) if (st.lastCheck !== undefined) checks[st.name] = st.lastCheck;
+    const checks = this.vitals.lastChecks();
     return {
       window: w.info,
       runtime: w.runtime,
@@ -332,7 +257,7 @@ export class Ekg implements Core {
     return statsDocument(s, {
       state: this.state,
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
-      failures: this.failures,
+      failures: this.vitals.failures,
       sideServer: this.sideServerCounts?.(),
       pressure: this.pressure,
     });
@@ -360,15 +285,15 @@ export class Ekg implements Core {
     if (this.notReady !== undefined) return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: this.notReady } } };
     if (this.pressure?.reason !== undefined)
       return { ok: false, state: this.state, checks: { pressure: { ok: false, detail: this.pressure.reason } } };
-    const checkable = this.checkable();
-    if (checkable.length === 0) return { ok: true, state: this.state, checks: OK_HEALTH_CHECKS };
+    if (!this.vitals.hasChecks()) return { ok: true, state: this.state, checks: OK_HEALTH_CHECKS };
     const now = Date.now();
     if (this.healthCache && now - this.healthCache.at < this.options.checkCache) return this.healthCache.value;
     if (this.healthPending) return this.healthPending;
     // checkOne never rejects; should ekg's own code fail here anyway, the probe gets a failed verdict
     // and the next probe runs the checks again: health state is never left pending
-    const p = this.runChecks(checkable).then(
-      (value) => {
+    const p = this.vitals.check().then(
+      ({ ok, checks }) => {
+        const value: Health = { ok, state: this.state, checks };
         this.healthCache = { at: Date.now(), value };
         this.healthChanged();
         this.healthPending = undefined;
@@ -390,23 +315,12 @@ export class Ekg implements Core {
   peekHealth(): { value: Health; until?: number } | undefined {
     if (this.state !== 'ready' || this.notReady !== undefined || this.pressure?.reason !== undefined)
       return { value: this.health() as Health };
-    if (this.checkable().length === 0) return { value: { ok: true, state: this.state, checks: OK_HEALTH_CHECKS } };
+    if (!this.vitals.hasChecks()) return { value: { ok: true, state: this.state, checks: OK_HEALTH_CHECKS } };
     const c = this.healthCache;
     return c ? { value: c.value, until: c.at + this.options.checkCache } : undefined;
   }
 
   private readonly healthListeners = new Set<() => void>();
-
-  /** Failed vital calls since start, by cause: the counters of the vital budgets (docs/limits.md). */
-  private readonly failures = { threw: 0, timeout: 0, badStats: 0, badVerdict: 0 };
-
-  private countFailure(code: ErrorCode): void {
-    const f = this.failures;
-    if (code === 'EKG_ERR_VITAL_TIMEOUT') f.timeout++;
-    else if (code === 'EKG_ERR_VITAL_BAD_STATS') f.badStats++;
-    else if (code === 'EKG_ERR_VITAL_BAD_VERDICT') f.badVerdict++;
-    else f.threw++;
-  }
 
   /** The side server's refusals, when one runs (set by listen()). */
   sideServerCounts: (() => { refused: number; dropped: number }) | undefined;
@@ -430,49 +344,11 @@ export class Ekg implements Core {
     }
   }
 
-  /** Vitals a probe must ask, recomputed only when the set changes (this is on every probe). */
-  private checkableCache: VitalState[] | undefined;
-  private checkable(): VitalState[] {
-    this.checkableCache ??= this.vitals.filter((st) => st.initError || st.fns.check);
-    return this.checkableCache;
-  }
-
-  private async runChecks(list: VitalState[]): Promise<Health> {
-    const checks: Record<string, CheckResult> = {};
-    const results = await Promise.all(list.map((st) => this.checkOne(st)));
-    let ok = true;
-    list.forEach((st, i) => {
-      const r = results[i] as CheckResult;
-      checks[st.name] = r;
-      st.lastCheck = r.ok;
-      if (!r.ok) ok = false;
-    });
-    return { ok, state: this.state, checks };
-  }
-
-  private async checkOne(st: VitalState): Promise<CheckResult> {
-    if (st.initError) return { ok: false, detail: st.initError };
-    const fn = st.fns.check as NonNullable<Vital['check']>;
-    const out: Outcome<Verdict | boolean> = await settle(`vital "${st.name}" check()`, () => fn.call(st.vital), st.timeout);
-    if (!out.ok) {
-      this.countFailure(out.code);
-      warn(out.code, out.error, `check:${st.name}`);
-      return { ok: false, detail: out.error };
-    }
-    const v = readVerdict(`vital "${st.name}" check()`, out.value);
-    if (v.bad !== undefined) {
-      this.countFailure('EKG_ERR_VITAL_BAD_VERDICT');
-      warn('EKG_ERR_VITAL_BAD_VERDICT', v.bad, `verdict:${st.name}`);
-    }
-    return v.detail === undefined ? { ok: v.ok } : { ok: v.ok, detail: v.detail };
-  }
-
   /** /live: false once shutdown is past its drain, or when a vital marked `fatal` fails its check. */
   live(): { ok: boolean; detail?: string } {
     if (this.state === 'closed') return { ok: false, detail: 'shut down' };
-    for (const st of this.vitals) {
-      if (st.fatal && st.lastCheck === false) return { ok: false, detail: `fatal vital "${st.name}" failed` };
-    }
+    const fatal = this.vitals.fatalFailure();
+    if (fatal !== undefined) return { ok: false, detail: `fatal vital "${fatal}" failed` };
     return { ok: true };
   }
 
@@ -538,17 +414,7 @@ export class Ekg implements Core {
     this.watchdog?.stop();
     this.sampler.release();
     await this.reporting?.close();
-    await Promise.all(
-      this.vitals.map(async (st) => {
-        const fn = st.fns.close;
-        if (!fn) return;
-        const out = await settle(`vital "${st.name}" close()`, () => fn.call(st.vital), st.timeout);
-        if (!out.ok) {
-          this.countFailure(out.code);
-          warn(out.code, out.error);
-        }
-      }),
-    );
+    await this.vitals.close();
     this.state = 'closed';
     this.healthChanged();
   }
