@@ -148,7 +148,8 @@ export class Agent {
   ingest(text: string, now?: number): void {
     this.self.packets_received++;
     this.self.bytes_received += text.length;
-    this.arrival = now;
+    // one clock reading per packet: samples that describe an interval end at their arrival
+    this.arrival = now ?? Date.now();
     try {
       parsePacket(text, this.sink);
     } finally {

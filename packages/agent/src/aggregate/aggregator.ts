@@ -1,3 +1,4 @@
+import { INTERVAL_GAUGE } from 'ekg';
 import type { MetricType, Sample } from '../model/sample.js';
 import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
 import { Sketch } from './sketch.js';
@@ -134,6 +135,11 @@ export const SET_DEFAULTS = { maxSetMembers: 100_000, maxSetBytes: 1 << 20 } as 
  */
 export class Aggregator {
   private series = new Map<string, Series>();
+  /**
+   * tags → the length (ms) of the window their sender reports (its `ekg.interval_ms` gauge): the
+   * counters and gauges it sends with the same tags describe that interval, ending at their arrival
+   */
+  private intervals = new Map<string, { ms: number; epoch: number }>();
   private readonly maxSeries: number;
   private readonly idleWindows: number;
   private readonly alpha: number;
@@ -217,9 +223,9 @@ export class Aggregator {
     ser.idle = 0;
     switch (kind) {
       case 'counter':
-        if (s.ts !== undefined) {
+        if (s.ts !== undefined || this.intervals.size > 0) {
           const at = now ?? Date.now();
-          const len = intervalOf(ser, s.ts, at);
+          const len = this.intervalFor(ser, s, at);
           if (len > 0) {
             ser.spread ??= [];
             ser.spread.push({ from: at, to: at + len, amount: s.value * s.weight });
@@ -230,9 +236,13 @@ export class Aggregator {
         break;
       case 'gauge':
         ser.gauge = s.delta ? ser.gauge + s.value : s.value;
-        if (s.ts !== undefined) {
+        if (s.ts !== undefined || this.intervals.size > 0 || s.name.endsWith(INTERVAL_GAUGE)) {
           const at = now ?? Date.now();
-          ser.coverUntil = at + intervalOf(ser, s.ts, at);
+          if (s.name === INTERVAL_GAUGE || s.name.endsWith(`.${INTERVAL_GAUGE}`)) {
+            if (this.intervals.size < this.maxSeries && s.value > 0 && s.value <= 3_600_000)
+              this.intervals.set(ser.tags, { ms: s.value, epoch: this.epoch });
+          }
+          ser.coverUntil = at + this.intervalFor(ser, s, at);
         }
         break;
       case 'distribution':
@@ -254,6 +264,17 @@ export class Aggregator {
         break;
       }
     }
+  }
+
+  /** The interval (ms) a counter or gauge sample describes: its sender's announced window, or its `|T` stamp's. */
+  private intervalFor(ser: Series, s: Sample, at: number): number {
+    const i = this.intervals.get(ser.tags);
+    if (i !== undefined) {
+      i.epoch = this.epoch;
+      ser.lastArrival = at;
+      return i.ms;
+    }
+    return s.ts === undefined ? 0 : intervalOf(ser, s.ts, at);
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
@@ -293,6 +314,8 @@ export class Aggregator {
     // the map stays as it is: series are read in place and samples that arrive meanwhile go to the
     // next window (see `add`), so a flush costs no re-hashing of 100k keys
     const epoch = ++this.epoch;
+    // a sender silent for `idleWindows` windows is forgotten with its series
+    for (const [tags, i] of this.intervals) if (epoch - i.epoch > this.idleWindows) this.intervals.delete(tags);
     const series = this.series;
     const it = series.values();
     const out: Flushed[] = [];

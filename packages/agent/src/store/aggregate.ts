@@ -75,6 +75,17 @@ export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: nu
     }
     const one = new Acc(nb, false);
     for (const r of src.rows(q0 !== undefined)) {
+      const dS = (r[6] ?? 0) / 1000;
+      // an amount wider than a step is split over the steps it covers; a level that spans two steps or more
+      // answers each step whose end it covers (a window only a little longer than the step keeps to one)
+      if (dS > stepS && (kind === 'counter' || kind === 'distribution' || dS >= 2 * stepS)) {
+        // a point wider than the step answers every step it covers (docs/time-model.md)
+        for (const [i, part] of covering(r, dS, stepS, first, nb, kind)) {
+          one.add(i, part);
+          if (q0 !== undefined && part[7]) g.acc.sketch(i, part);
+        }
+        continue;
+      }
       const b = Math.ceil(r[0] / stepS) * stepS;
       const i = (b - first) / stepS;
       if (i < 0 || i >= nb) continue;
@@ -87,6 +98,46 @@ export function reduce(q: Query, kind: SeriesInfo['kind'] | undefined, stepS: nu
   const open = nb > 0 && (t[nb - 1] as number) > q.to / 1000;
   const series = [...groups.values()].map((g) => ({ tags: g.tags, values: g.acc.values(q.agg, stepS, q0, kind, open) }));
   return { t, series, step: stepS, resolution: resolutionS, ...(kind ? { kind } : {}) };
+}
+
+/**
+ * The steps a row covers, (t − d, t], each with its share: an amount (a counter's sum, a
+ * distribution's count and sum) split by the time it overlaps the step (so nothing counts twice);
+ * a level (gauge, set) whole, in each step whose end it covers (so each step has the one level in
+ * force at its end, and contiguous windows leave no step without one); min, max and a sketch
+ * describe every part of the interval.
+ */
+function covering(
+  r: Row,
+  dS: number,
+  stepS: number,
+  first: number,
+  nb: number,
+  kind: SeriesInfo['kind'] | undefined,
+): Array<[number, Row]> {
+  const t = r[0];
+  const from = t - dS;
+  const out: Array<[number, Row]> = [];
+  const amount = kind === 'counter' || kind === 'distribution';
+  for (let b = (Math.floor(from / stepS) + 1) * stepS; b - stepS < t; b += stepS) {
+    if (!amount && b > t) break;
+    const i = (b - first) / stepS;
+    if (i >= nb) break;
+    if (i < 0) continue;
+    const overlap = Math.min(b, t) - Math.max(b - stepS, from);
+    if (overlap <= 0) continue;
+    const f = overlap / dS;
+    const part: Row = [Math.min(b, t), r[1], r[2], r[3], r[4], r[5], overlap * 1000, r[7]];
+    if (amount) {
+      if (r[2] === null) part[1] = (r[1] ?? 0) * f;
+      else {
+        part[2] = r[2] * f;
+        part[3] = (r[3] ?? 0) * f;
+      }
+    }
+    out.push([i, part]);
+  }
+  return out;
 }
 
 /** Per-bucket accumulators, as parallel arrays. */

@@ -18,7 +18,11 @@ export function pick(levels: Level[], q: Pick<Query, 'from' | 'to' | 'step'>, no
   const want = q.step ?? Math.max(range / DEFAULT_POINTS, (usable[0] as Level).seconds * 1000);
   let level = usable[0] as Level;
   for (const l of usable) if (l.seconds * 1000 <= want) level = l;
-  const step = Math.max(level.seconds * 1000, Math.ceil(want / (level.seconds * 1000)) * level.seconds * 1000);
+  // a step finer than the resolution is kept (whole seconds): each point answers every step it covers
+  // (docs/time-model.md); a coarser one is a multiple of the resolution
+  const res = level.seconds * 1000;
+  const step =
+    q.step !== undefined && q.step < res ? Math.max(1000, Math.ceil(q.step / 1000) * 1000) : Math.max(res, Math.ceil(want / res) * res);
   return { level, step };
 }
 

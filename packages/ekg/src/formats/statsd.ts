@@ -11,12 +11,22 @@ function tagValue(s: string): string {
   return s.replace(/[|,#\n\s]/g, '_');
 }
 
-/** StatsD lines for one window: counters `|c`, gauges `|g` (a negative gauge is reset first, so it is not read as a delta). */
-export function statsdLines(ms: readonly Measurement[], f: StatsdFormat = {}): string[] {
+/** The gauge that says how long the window the other lines describe is (docs/time-model.md). */
+export const INTERVAL_GAUGE = 'ekg.interval_ms';
+
+/**
+ * StatsD lines for one window: counters `|c`, gauges `|g` (a negative gauge is reset first, so it is
+ * not read as a delta). Given the window, the first line is the gauge `ekg.interval_ms`, its length:
+ * ekg-agent reads the lines that follow with the same tags as describing that interval (a counter is
+ * spread over it, a gauge holds for it); any other StatsD server keeps it as one more gauge.
+ */
+export function statsdLines(ms: readonly Measurement[], f: StatsdFormat = {}, window?: { start: number; end: number }): string[] {
   const prefix = f.prefix ? `${f.prefix.replace(/\.+$/, '')}.` : '';
   const tagList = f.tags ? Object.entries(f.tags).map(([k, v]) => `${tagValue(k)}:${tagValue(v)}`) : [];
   const tags = tagList.length ? `|#${tagList.join(',')}` : '';
   const lines: string[] = [];
+  if (window && window.end > window.start && ms.length > 0)
+    lines.push(`${prefix}${INTERVAL_GAUGE}:${Math.round(window.end - window.start)}|g${tags}`);
   for (const m of ms) {
     const value = Number.isInteger(m.value) ? String(m.value) : String(Math.round(m.value * 1e6) / 1e6);
     if (m.type === 'counter') lines.push(`${prefix}${m.name}:${value}|c${tags}`);

@@ -215,7 +215,7 @@ describe('statsd over UDP', () => {
     const t = new UdpTransport({ host: 'localhost', port: sock.address().port, tags: { pid: '1' } });
     try {
       t.send(payload());
-      const expected = statsdLines(payload().measurements(), { tags: { pid: '1' } });
+      const expected = statsdLines(payload().measurements(), { tags: { pid: '1' } }, payload().snapshot.window);
       await until(() => got.flatMap((b) => b.toString().split('\n')).length >= expected.length);
       assert.ok(got.every((b) => b.length <= 1432));
       assert.deepEqual(got.flatMap((b) => b.toString().split('\n')).sort(), [...expected].sort());

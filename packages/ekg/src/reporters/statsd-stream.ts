@@ -35,7 +35,7 @@ export class StreamTransport implements Transport {
 
   send(w: WindowPayload): void {
     if (this.closed) return;
-    const lines = statsdLines(w.measurements(), this.o);
+    const lines = statsdLines(w.measurements(), this.o, w.snapshot.window);
     if (lines.length === 0) return;
     const payload = Buffer.concat(pack(lines, 64 * 1024).flatMap((b) => [b, Buffer.from('\n')]));
     if (this.open && this.socket) {

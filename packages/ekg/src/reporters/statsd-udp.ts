@@ -34,7 +34,7 @@ export class UdpTransport implements Transport {
 
   send(w: WindowPayload): void {
     if (this.closed) return;
-    const packets = pack(statsdLines(w.measurements(), this.o), this.o.maxPacket ?? 1432);
+    const packets = pack(statsdLines(w.measurements(), this.o, w.snapshot.window), this.o.maxPacket ?? 1432);
     if (packets.length === 0) return;
     const d = this.deliver(packets).catch((err: unknown) => this.outage.fail(err));
     this.inflight.add(d);

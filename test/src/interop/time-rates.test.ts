@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { Agent, loadConfig } from 'ekg-agent';
+import { statsdLines } from '../../../packages/ekg/dist/formats/statsd.js';
+
+/**
+ * The time model end to end (docs/time-model.md): an app's windows of one length, the agent's of
+ * another, and the query's step a third. The app's StatsD lines are the library's own
+ * (`statsdLines` with the window, as its reporters send them); a real agent (SQLite store, HTTP API)
+ * takes them at their arrival times and closes its windows at its ticks, both driven explicitly, so
+ * no timer or loaded machine moves a window. The app serves exactly 20 requests a second.
+ */
+
+const RATE = 20;
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Reading {
+  step: number;
+  values: Array<number | null>;
+}
+
+async function run(appS: number, agentS: number): Promise<Reading[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-time-'));
+  dirs.push(dir);
+  const config = loadConfig(
+    ['--statsd', 'udp://127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir, '--flush-interval', `${agentS}s`],
+    {},
+  );
+  assert.notEqual(config, 'help');
+  const agent = new Agent(config as Exclude<typeof config, 'help'>, []);
+  await agent.start({ timer: false });
+  try {
+    // five minutes ago, on a minute: inside the raw resolution, and every window closed
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 300_000;
+    const events: Array<{ at: number; run(): void }> = [];
+    // the app's windows end 3.2 s past the agent's ticks (they are not aligned); each line arrives 5 ms later
+    for (let end = t0 + 3200; end <= t0 + 200_000; end += appS * 1000) {
+      const e = end;
+      const lines = statsdLines(
+        [
+          { name: 'http.requests.2xx', value: RATE * appS, type: 'counter' },
+          { name: 'runtime.memory.rss', value: 100_000_000, type: 'gauge' },
+        ],
+        { tags: { service: 'shop', pid: '4242', host: 'h' } },
+        { start: e - appS * 1000, end: e },
+      );
+      events.push({ at: e + 5, run: () => agent.ingest(lines.join('\n'), e + 5) });
+    }
+    for (let t = t0 + agentS * 1000; t <= t0 + 200_000; t += agentS * 1000) {
+      const at = t;
+      events.push({ at, run: () => agent.flush(at) });
+    }
+    agent.flush(t0);
+    for (const ev of events.sort((a, b) => a.at - b.at)) ev.run();
+
+    const port = agent.addresses().http as number;
+    // the range after the first minute (the pipeline filling) up to two minutes later, on minute ends
+    const from = t0 + 60_001;
+    const to = t0 + 180_000;
+    const out: Reading[] = [];
+    for (const step of [1, 5, 10, 60]) {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/query?name=http.requests.2xx&agg=rate&step=${step}s&from=${from}&to=${to}`);
+      assert.equal(r.status, 200, await r.clone().text());
+      const body = (await r.json()) as { t: number[]; series: Array<{ values: Array<number | null> }> };
+      assert.equal(body.series.length, 1, JSON.stringify(body));
+      out.push({ step, values: (body.series[0] as { values: Array<number | null> }).values });
+    }
+    // the gauge, sent once per app window, holds for its window: every step has it, none twice
+    for (const step of [1, 5, 60]) {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/query?name=runtime.memory.rss&agg=max&step=${step}s&from=${from}&to=${to}`);
+      const body = (await r.json()) as { series: Array<{ values: Array<number | null> }> };
+      assert.deepEqual(new Set(body.series[0]?.values), new Set([100_000_000]), `rss at step ${step}s`);
+    }
+    return out;
+  } finally {
+    await agent.stop();
+  }
+}
+
+for (const [appS, agentS] of [
+  [10, 5],
+  [5, 10],
+  [10, 10],
+] as const) {
+  test(`${appS} s app windows, ${agentS} s agent windows, 20 req/s: every step reads 20/s within 5 %, no nulls`, async () => {
+    const readings = await run(appS, agentS);
+    const table: string[] = [];
+    for (const { step, values } of readings) {
+      const nums = values.filter((v): v is number => v !== null);
+      table.push(
+        `step ${step}s: ${values.length} points, nulls ${values.length - nums.length}, min ${Math.min(...nums).toFixed(2)}, max ${Math.max(...nums).toFixed(2)}`,
+      );
+    }
+    process.stdout.write(`# ${appS} s app / ${agentS} s agent\n${table.map((l) => `#   ${l}`).join('\n')}\n`);
+    for (const { step, values } of readings) {
+      assert.ok(values.length >= 2, `step ${step}s: ${values.length} points`);
+      for (const [i, v] of values.entries()) {
+        assert.notEqual(v, null, `step ${step}s: a null at point ${i} of ${values.length}`);
+        assert.ok(Math.abs((v as number) - RATE) <= RATE * 0.05, `step ${step}s: ${v} at point ${i}`);
+      }
+    }
+  });
+}
