@@ -164,7 +164,11 @@ function start(cmd: string, dir: string, env: Record<string, string | undefined>
     cwd: dir,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env, PATH: `${join(dir, 'bin')}:${process.env.PATH}`, NODE_OPTIONS: '' },
+    env: Object.fromEntries(
+      Object.entries({ ...process.env, ...env, PATH: `${join(dir, 'bin')}:${process.env.PATH}`, NODE_OPTIONS: '' }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ),
   });
   let out = '';
   proc.stdout?.on('data', (d) => {
@@ -283,7 +287,9 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
       if (background) text = text.replace(/&$/, '').trim();
       const curlStatus = /^curl\s/.test(text) && /^\d{3}\b/.test(c.expect[0] ?? '');
       if (curlStatus) text += ` -s -w '\\n%{http_code}'`;
-      let p = start(text, dir, env);
+      // Heroku mode takes the StatsD port from PORT, and only when no address is given
+      const heroku = /(^|\s)PORT=/.test(text) ? { EKG_AGENT_STATSD: undefined } : {};
+      let p = start(text, dir, { ...env, ...heroku });
       const what = () => `${b.file}:${b.line} \`${text}\` (output: ${p.out() || 'none'})`;
       // in a transcript, a question to what an earlier line started is asked again until it answers as shown
       // (the agent has an instance only once the app's first window is in)
@@ -291,7 +297,7 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
         await until(
           async () => {
             if ((await p.exited) === 0 && c.expect.every((e) => pattern(sub.apply(e)).test(p.out()))) return true;
-            p = start(text, dir, env);
+            p = start(text, dir, { ...env, ...heroku });
             return false;
           },
           30_000,
