@@ -197,7 +197,7 @@ async function stop(p: Proc): Promise<void> {
 }
 
 /** A process that keeps running is up when an agent or an app has said so. */
-const UP = /^(ekg-agent: .*window \d|app: listening on \d+)/m;
+const UP = /^([\w-]+: .*\bwindow \d|app: listening on \d+)/m;
 
 /** The ports and paths a block names, mapped to free ones and to its own directory. */
 class Subst {
@@ -267,7 +267,7 @@ function tomlCommands(body: string): string {
 }
 
 /** Does this command start something that keeps running (an agent, an app), rather than ask something? */
-const STARTS = /(^|\s)(ekg-agent|node|npm start|npx statsd)(\s|$)/;
+const STARTS = new RegExp(`(^|\\s)(${Object.keys(AGENT.bin).join('|')}|node|npm start)(\\s|$)`);
 
 async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
   const dir = workdir();
@@ -276,7 +276,7 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
     const body = b.lang === 'procfile' ? b.body.replace(/^[\w-]+:\s*/gm, '') : b.lang === 'toml' ? tomlCommands(b.body) : b.body;
     const { transcript, cmds } = commands(body);
     const sub = new Subst(dir, shared);
-    const own = cmds.some((c) => STARTS.test(c.text.replace(/(^|\s)npx (?=ekg)/g, ' ')) && !/--help|--version/.test(c.text));
+    const own = cmds.some((c) => STARTS.test(c.text) && !/--help|--version/.test(c.text));
     // an agent started on its default ports gets free ones through its env (a flag or an inline VAR= wins)
     await sub.prepare(own ? `${b.body} 8125 8787` : b.body, own);
     const env = own ? { EKG_AGENT_STATSD: String(sub.ports.get(8125)), EKG_AGENT_HTTP: String(sub.ports.get(8787)) } : {};
@@ -417,7 +417,7 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
   );
   // the agent on "8787" and the app with ekg at /ops on "3000" that blocks starting neither talk to
   const dir = workdir();
-  const agent = start('ekg-agent --statsd 127.0.0.1:0 --http 127.0.0.1:0 --console off', dir);
+  const agent = start(`${Object.keys(AGENT.bin)[0]} --statsd 127.0.0.1:0 --http 127.0.0.1:0 --console off`, dir);
   writeFileSync(join(dir, 'ops-app.mjs'), OPS_APP);
   const app = start('node ops-app.mjs', dir);
   const shared = new Map<number, number>();
@@ -464,4 +464,46 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
     await Promise.all([stop(agent), stop(app)]);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('docs test: fences, marks, commands and the output shown under them are read as docs/CONTRIBUTING.md says', () => {
+  const md = [
+    '```sh',
+    'a --x \\',
+    '  1',
+    '# 202 {"ok":1}',
+    'b   # note',
+    '```',
+    '  ```yaml fragment',
+    '  k: 1',
+    '  ```',
+    '```',
+    'x',
+    '```',
+  ];
+  const bs = blocks('t.md', md.join('\n'));
+  assert.deepEqual(
+    bs.map((b) => [b.line, b.lang, b.marks.join(' '), b.body]),
+    [
+      [1, 'sh', '', 'a --x \\\n  1\n# 202 {"ok":1}\nb   # note'],
+      [7, 'yaml', 'fragment', 'k: 1'],
+      [10, '', '', 'x'],
+    ],
+  );
+  assert.deepEqual(commands((bs[0] as Block).body), {
+    transcript: false,
+    cmds: [
+      { text: 'a --x  1', expect: ['202 {"ok":1}'] },
+      { text: 'b   # note', expect: [] },
+    ],
+  });
+  assert.deepEqual(commands('$ run &\n$ ask\nanswer 1\n'), {
+    transcript: true,
+    cmds: [
+      { text: 'run &', expect: [] },
+      { text: 'ask', expect: ['answer 1'] },
+    ],
+  });
+  assert.match('OK: answered 200 in 14 ms', pattern('OK: answered 200 in 3 ms'));
+  assert.doesNotMatch('OK: answered 200 heartbeat:ok', pattern('OK: answered 200 ready:ok'));
 });
