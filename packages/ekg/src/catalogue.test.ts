@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, test } from 'node:test';
-import { catalogue, familyOf, prometheusOnly } from './catalogue.js';
+import { catalogue, familyOf, herokuPaths, prometheusHelp, prometheusOnly } from './catalogue.js';
 import { createEkg } from './ekg.js';
+import { herokuPayload } from './formats/heroku.js';
+import { measurements } from './formats/measurements.js';
 import { baseOf, closeServer, get, listening } from './testing/http.js';
 import { metricsDoc } from './tools/metrics-doc.js';
 
@@ -62,6 +64,42 @@ test('every Prometheus family is catalogued, and every catalogued family is rend
       continue;
     assert.ok(families.includes(k), `${k} is catalogued but not rendered`);
   }
+});
+
+test("each Prometheus family's HELP is written once, in its catalogue entry, and /metrics prints that text", async () => {
+  const owners = new Map<string, number>();
+  for (const m of catalogue)
+    if (m.prometheus && m.promHelp) owners.set(familyOf(m.prometheus), (owners.get(familyOf(m.prometheus)) ?? 0) + 1);
+  for (const p of prometheusOnly) owners.set(p.name, (owners.get(p.name) ?? 0) + 1);
+  const families = new Set([
+    ...catalogue.flatMap((m) => (m.prometheus ? [familyOf(m.prometheus)] : [])),
+    ...prometheusOnly.map((p) => p.name),
+  ]);
+  for (const f of families) assert.equal(owners.get(f), 1, `${f}: ${owners.get(f) ?? 0} catalogue entries give its HELP, not 1`);
+  // every family on: a check has run, a reporter is set, the watchdog runs
+  const full = createEkg({
+    signals: false,
+    watchdog: true,
+    report: { statsd: 'udp://127.0.0.1:9' },
+    vitals: [{ name: 'custom', stats: () => ({ n: 1 }), check: () => true }],
+  });
+  try {
+    await full.ready();
+    await full.health();
+    const text = full.metricsText(await full.flush());
+    const helps = [...text.matchAll(/^# HELP (\S+) (.*)$/gm)].filter((m) => !m[1]?.startsWith('ekg_custom_'));
+    assert.ok(helps.length >= families.size - 2, `${helps.length} families rendered`);
+    for (const [, family, help] of helps) assert.equal(help, prometheusHelp(family as string), `HELP of ${family}`);
+  } finally {
+    await full.close();
+  }
+});
+
+test("Heroku's names are the catalogue's: a window's payload has exactly the catalogued Heroku names", async () => {
+  const snap = await snapshotWithTraffic();
+  const p = herokuPayload(measurements(ekg.statsObject(snap).stats), snap.window.seconds * 1000);
+  const sent = new Set([...Object.keys(p.counters ?? {}), ...Object.keys(p.gauges ?? {})]);
+  assert.deepEqual([...sent].sort(), [...new Set(herokuPaths.map((h) => h.heroku))].sort());
 });
 
 test('docs/metrics.md is the page generated from the catalogue', () => {

@@ -20,9 +20,19 @@ export interface MetricDef {
   help: string;
   /** Prometheus family and, when the path has a `*`, the label it becomes */
   prometheus?: string;
+  /** the Prometheus family's `# HELP` text, on the one entry that owns the family (formats/prometheus.ts reads it here) */
+  promHelp?: string;
   otel?: string;
   heroku?: string;
 }
+
+/** prom-client's HELP for its event-loop lag gauges */
+const LAG_HELP: Record<string, string> = {
+  min: 'The minimum recorded event loop delay.',
+  max: 'The maximum recorded event loop delay.',
+  mean: 'The mean of the recorded event loop delays.',
+  stddev: 'The standard deviation of the recorded event loop delays.',
+};
 
 const el = (q: string, help: string): MetricDef => ({
   path: `runtime.eventloop.delay.${q}`,
@@ -30,7 +40,13 @@ const el = (q: string, help: string): MetricDef => ({
   kind: 'summary',
   help,
   // prom-client and OpenTelemetry have no p95; Heroku has it
-  ...(q === 'p95' ? {} : { prometheus: `nodejs_eventloop_lag_${q}_seconds`, otel: `nodejs.eventloop.delay.${q}` }),
+  ...(q === 'p95'
+    ? {}
+    : {
+        prometheus: `nodejs_eventloop_lag_${q}_seconds`,
+        promHelp: LAG_HELP[q] ?? `The ${q.slice(1)}th percentile of the recorded event loop delays.`,
+        otel: `nodejs.eventloop.delay.${q}`,
+      }),
   ...(q === 'p50'
     ? { heroku: 'node.eventloop.delay.ms.median' }
     : ['p95', 'p99', 'max'].includes(q)
@@ -76,6 +92,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'share of the window the event loop was busy, 0..1',
     prometheus: 'ekg_eventloop_utilization_ratio',
+    promHelp: 'Event loop utilization over the last window, 0..1.',
     otel: 'nodejs.eventloop.utilization',
     // a fraction despite its name: Heroku's collector sends eventLoopUtilization().utilization as is
     heroku: 'node.eventloop.usage.percent',
@@ -92,6 +109,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: "how late the sampler's own timer fired at the window's end",
     prometheus: 'nodejs_eventloop_lag_seconds',
+    promHelp: 'Lag of event loop in seconds.',
   },
   ...gc('minor'),
   ...gc('major'),
@@ -111,6 +129,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'longest GC pause in the window',
     prometheus: 'ekg_gc_pause_max_seconds',
+    promHelp: 'Longest GC pause in the last window.',
   },
   {
     path: 'runtime.memory.rss',
@@ -118,6 +137,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'resident set size',
     prometheus: 'process_resident_memory_bytes',
+    promHelp: 'Resident memory size in bytes.',
     otel: 'process.memory.usage',
   },
   {
@@ -126,6 +146,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'peak resident set size',
     prometheus: 'ekg_max_resident_memory_bytes',
+    promHelp: 'Peak resident set size in bytes.',
   },
   {
     path: 'runtime.memory.heap.used',
@@ -133,6 +154,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'V8 heap used',
     prometheus: 'nodejs_heap_size_used_bytes',
+    promHelp: 'Process heap size used from Node.js in bytes.',
     otel: 'v8js.memory.heap.used (summed over spaces)',
   },
   {
@@ -141,6 +163,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'V8 heap allocated',
     prometheus: 'nodejs_heap_size_total_bytes',
+    promHelp: 'Process heap size from Node.js in bytes.',
   },
   {
     path: 'runtime.memory.heap.limit',
@@ -148,6 +171,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'V8 heap size limit',
     prometheus: 'ekg_heap_size_limit_bytes',
+    promHelp: 'V8 heap size limit in bytes.',
     otel: 'v8js.memory.heap.limit (summed over spaces)',
   },
   {
@@ -156,14 +180,23 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'memory of C++ objects bound to JS objects',
     prometheus: 'nodejs_external_memory_bytes',
+    promHelp: 'Node.js external memory size in bytes.',
   },
-  { path: 'runtime.memory.arrayBuffers', unit: 'bytes', kind: 'level', help: 'ArrayBuffer memory', prometheus: 'ekg_array_buffers_bytes' },
+  {
+    path: 'runtime.memory.arrayBuffers',
+    unit: 'bytes',
+    kind: 'level',
+    help: 'ArrayBuffer memory',
+    prometheus: 'ekg_array_buffers_bytes',
+    promHelp: 'Memory allocated for ArrayBuffers and SharedArrayBuffers in bytes.',
+  },
   {
     path: 'runtime.memory.spaces.*.used',
     unit: 'bytes',
     kind: 'level',
     help: 'used bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_used_bytes{space}',
+    promHelp: 'Process heap space size used from Node.js in bytes.',
     otel: 'v8js.memory.heap.used (v8js.heap.space.name)',
   },
   {
@@ -172,6 +205,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'allocated bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_total_bytes{space}',
+    promHelp: 'Process heap space size total from Node.js in bytes.',
     otel: 'v8js.memory.heap.space.physical_size (v8js.heap.space.name)',
   },
   {
@@ -180,6 +214,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'available bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_available_bytes{space}',
+    promHelp: 'Process heap space size available from Node.js in bytes.',
     otel: 'v8js.memory.heap.space.available_size (v8js.heap.space.name)',
   },
   {
@@ -188,6 +223,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'user CPU time in the window',
     prometheus: 'process_cpu_user_seconds_total',
+    promHelp: 'Total user CPU time spent in seconds.',
     otel: 'process.cpu.time (cpu.mode=user)',
   },
   {
@@ -196,6 +232,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'system CPU time in the window',
     prometheus: 'process_cpu_system_seconds_total',
+    promHelp: 'Total system CPU time spent in seconds.',
     otel: 'process.cpu.time (cpu.mode=system)',
   },
   {
@@ -204,6 +241,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'user + system CPU time in the window',
     prometheus: 'process_cpu_seconds_total',
+    promHelp: 'Total user and system CPU time spent in seconds.',
   },
   {
     path: 'runtime.cpu.utilization',
@@ -211,6 +249,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'CPU time over the window as a fraction of one core (can exceed 1 with worker threads)',
     prometheus: 'ekg_cpu_utilization_ratio',
+    promHelp: 'CPU time (user+system) over the last window as a fraction of one core.',
     otel: 'process.cpu.utilization',
   },
   {
@@ -219,6 +258,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'voluntary context switches in the window',
     prometheus: 'ekg_context_switches_total{kind="voluntary"}',
+    promHelp: 'Context switches since process start, by kind.',
     otel: 'process.context_switches (process.context_switch.type=voluntary)',
   },
   {
@@ -235,6 +275,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'file system reads in the window',
     prometheus: 'ekg_fs_reads_total',
+    promHelp: 'File system reads since process start.',
   },
   {
     path: 'runtime.resources.fs.writes',
@@ -242,6 +283,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'file system writes in the window',
     prometheus: 'ekg_fs_writes_total',
+    promHelp: 'File system writes since process start.',
   },
   {
     path: 'runtime.resources.pageFaults.minor',
@@ -249,6 +291,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'minor page faults in the window',
     prometheus: 'ekg_page_faults_total{kind="minor"}',
+    promHelp: 'Page faults since process start, by kind.',
     otel: 'process.paging.faults (system.paging.fault.type=minor)',
   },
   {
@@ -265,14 +308,23 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'open file descriptors (Linux)',
     prometheus: 'process_open_fds',
+    promHelp: 'Number of open file descriptors.',
   },
-  { path: 'runtime.resources.fds.max', unit: 'count', kind: 'level', help: 'file descriptor limit (Linux)', prometheus: 'process_max_fds' },
+  {
+    path: 'runtime.resources.fds.max',
+    unit: 'count',
+    kind: 'level',
+    help: 'file descriptor limit (Linux)',
+    prometheus: 'process_max_fds',
+    promHelp: 'Maximum number of open file descriptors.',
+  },
   {
     path: 'runtime.active.total',
     unit: 'count',
     kind: 'level',
     help: 'active resources keeping the event loop alive',
     prometheus: 'nodejs_active_resources_total',
+    promHelp: 'Total number of active resources.',
   },
   {
     path: 'runtime.active.byType.*',
@@ -280,6 +332,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'active resources of one type (TCPSocketWrap, Timeout, FSReqCallback, …)',
     prometheus: 'nodejs_active_resources{type}',
+    promHelp: 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
   },
   {
     path: 'runtime.info.version',
@@ -287,6 +340,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'info',
     help: 'Node.js version',
     prometheus: 'nodejs_version_info{version,major,minor,patch}',
+    promHelp: 'Node.js version info.',
   },
   { path: 'runtime.info.pid', unit: 'info', kind: 'info', help: 'process id' },
   { path: 'runtime.info.uptime', unit: 'seconds', kind: 'level', help: 'process uptime', otel: 'process.uptime' },
@@ -296,6 +350,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'info',
     help: 'process start time',
     prometheus: 'process_start_time_seconds (seconds)',
+    promHelp: 'Start time of the process since unix epoch in seconds.',
   },
   {
     path: 'http.requests.total',
@@ -303,6 +358,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'requests finished in the window (ekg endpoints excluded)',
     prometheus: 'ekg_http_requests_total (sum over class)',
+    promHelp: 'HTTP requests served, by status class (ekg endpoints excluded).',
   },
   { path: 'http.requests.rate', unit: 'per second', kind: 'summary', help: 'requests per second over the window' },
   ...['1xx', '2xx', '3xx', '4xx', '5xx'].map(
@@ -320,6 +376,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: 'requests being served at the window end',
     prometheus: 'ekg_http_requests_in_flight',
+    promHelp: 'HTTP requests being served now.',
     otel: 'http.server.active_requests',
   },
   {
@@ -328,6 +385,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'requests whose connection closed before the response finished',
     prometheus: 'ekg_http_requests_aborted_total',
+    promHelp: 'HTTP requests whose connection closed before the response finished.',
   },
   {
     path: 'http.duration.count',
@@ -344,6 +402,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'median request duration',
     prometheus: 'ekg_http_request_duration_p50_seconds',
+    promHelp: 'Median HTTP request duration over the last window.',
   },
   {
     path: 'http.duration.p90',
@@ -351,6 +410,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: '90th percentile request duration',
     prometheus: 'ekg_http_request_duration_p90_seconds',
+    promHelp: '90th percentile HTTP request duration over the last window.',
   },
   {
     path: 'http.duration.p99',
@@ -358,6 +418,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: '99th percentile request duration',
     prometheus: 'ekg_http_request_duration_p99_seconds',
+    promHelp: '99th percentile HTTP request duration over the last window.',
   },
   {
     path: 'http.duration.max',
@@ -365,36 +426,115 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'longest request in the window',
     prometheus: 'ekg_http_request_duration_max_seconds',
+    promHelp: 'Longest HTTP request over the last window.',
   },
 ];
 
 /** Prometheus-only families: cumulative forms and compatibility series with no /stats twin. */
-export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: string }> = [
-  { name: 'nodejs_gc_duration_seconds', unit: 'seconds', help: 'GC pause histogram by kind (prom-client buckets 0.001…5 s)' },
+export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: string; promHelp: string }> = [
+  {
+    name: 'nodejs_gc_duration_seconds',
+    unit: 'seconds',
+    help: 'GC pause histogram by kind (prom-client buckets 0.001…5 s)',
+    promHelp: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+  },
   {
     name: 'ekg_http_request_duration_seconds',
     unit: 'seconds',
     help: 'request duration histogram (prom-client default buckets 5 ms…10 s)',
+    promHelp: 'HTTP request duration in seconds, from request start to response finish.',
   },
-  { name: 'process_virtual_memory_bytes', unit: 'bytes', help: 'virtual memory size (Linux)' },
-  { name: 'process_heap_bytes', unit: 'bytes', help: 'data segment size (Linux), as prom-client reports it' },
-  { name: 'nodejs_active_handles', unit: 'count', help: 'libuv handles by type (prom-client)' },
-  { name: 'nodejs_active_handles_total', unit: 'count', help: 'libuv handles (prom-client; off with promClientTotals: false)' },
-  { name: 'nodejs_active_requests', unit: 'count', help: 'libuv requests by type (prom-client)' },
-  { name: 'nodejs_active_requests_total', unit: 'count', help: 'libuv requests (prom-client; off with promClientTotals: false)' },
-  { name: 'ekg_vital_up', unit: 'count', help: "1 when a custom vital's stats() answered in the last window" },
-  { name: 'ekg_vital_healthy', unit: 'count', help: "1 when a custom vital's last check passed" },
-  { name: 'ekg_reporter_windows_sent_total', unit: 'count', help: 'windows a push transport delivered, by transport' },
-  { name: 'ekg_reporter_errors_total', unit: 'count', help: 'failed sends of a push transport (each retry counts), by transport' },
-  { name: 'ekg_reporter_windows_dropped_total', unit: 'count', help: 'windows a push transport gave up on, by transport' },
-  { name: 'ekg_reporter_bytes_total', unit: 'count', help: 'bytes a push transport handed to the network, by transport' },
-  { name: 'ekg_eventloop_stalls_total', unit: 'count', help: 'event-loop stalls the watchdog saw (with the watchdog on)' },
+  { name: 'process_virtual_memory_bytes', unit: 'bytes', help: 'virtual memory size (Linux)', promHelp: 'Virtual memory size in bytes.' },
+  {
+    name: 'process_heap_bytes',
+    unit: 'bytes',
+    help: 'data segment size (Linux), as prom-client reports it',
+    promHelp: 'Process heap size in bytes.',
+  },
+  {
+    name: 'nodejs_active_handles',
+    unit: 'count',
+    help: 'libuv handles by type (prom-client)',
+    promHelp: 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
+  },
+  {
+    name: 'nodejs_active_handles_total',
+    unit: 'count',
+    help: 'libuv handles (prom-client; off with promClientTotals: false)',
+    promHelp: 'Total number of active handles.',
+  },
+  {
+    name: 'nodejs_active_requests',
+    unit: 'count',
+    help: 'libuv requests by type (prom-client)',
+    promHelp: 'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
+  },
+  {
+    name: 'nodejs_active_requests_total',
+    unit: 'count',
+    help: 'libuv requests (prom-client; off with promClientTotals: false)',
+    promHelp: 'Total number of active requests.',
+  },
+  {
+    name: 'ekg_vital_up',
+    unit: 'count',
+    help: "1 when a custom vital's stats() answered in the last window",
+    promHelp: '1 when the vital returned its stats in the last window, 0 when it failed.',
+  },
+  {
+    name: 'ekg_vital_healthy',
+    unit: 'count',
+    help: "1 when a custom vital's last check passed",
+    promHelp: "1 when the vital's last health check passed, 0 when it failed.",
+  },
+  {
+    name: 'ekg_reporter_windows_sent_total',
+    unit: 'count',
+    help: 'windows a push transport delivered, by transport',
+    promHelp: 'Windows a push transport delivered.',
+  },
+  {
+    name: 'ekg_reporter_errors_total',
+    unit: 'count',
+    help: 'failed sends of a push transport (each retry counts), by transport',
+    promHelp: 'Failed sends of a push transport (each retry counts).',
+  },
+  {
+    name: 'ekg_reporter_windows_dropped_total',
+    unit: 'count',
+    help: 'windows a push transport gave up on, by transport',
+    promHelp: 'Windows a push transport gave up on.',
+  },
+  {
+    name: 'ekg_reporter_bytes_total',
+    unit: 'count',
+    help: 'bytes a push transport handed to the network, by transport',
+    promHelp: 'Bytes a push transport handed to the network.',
+  },
+  {
+    name: 'ekg_eventloop_stalls_total',
+    unit: 'count',
+    help: 'event-loop stalls the watchdog saw (with the watchdog on)',
+    promHelp: 'Event-loop stalls the watchdog saw (no turn for its threshold).',
+  },
   {
     name: 'ekg_eventloop_stall_duration_seconds',
     unit: 'seconds',
     help: 'how long each stall blocked the event loop, a histogram (with the watchdog on)',
+    promHelp: 'How long each stall blocked the event loop.',
   },
 ];
+
+let helpByFamily: Map<string, string> | undefined;
+/** The `# HELP` text of a Prometheus family ekg renders, from its catalogue entry (undefined for an unknown family). */
+export function prometheusHelp(family: string): string | undefined {
+  if (!helpByFamily) {
+    helpByFamily = new Map();
+    for (const m of catalogue) if (m.prometheus && m.promHelp) helpByFamily.set(familyOf(m.prometheus), m.promHelp);
+    for (const p of prometheusOnly) helpByFamily.set(p.name, p.promHelp);
+  }
+  return helpByFamily.get(family);
+}
 
 /** Prometheus family name of a catalogue entry (without labels or notes). */
 export function familyOf(prometheus: string): string {

@@ -1,3 +1,4 @@
+import { prometheusHelp } from '../catalogue.js';
 import type { Stats } from '../types.js';
 import { STATUS_CLASSES } from '../vitals/http.js';
 import { GC_KINDS, nodeVersion } from '../vitals/runtime.js';
@@ -47,7 +48,8 @@ class Writer {
       .join(',');
   }
 
-  family(name: string, kind: Kind, help: string): void {
+  /** Starts a family; its HELP text is the catalogue's (`help` only for families the catalogue cannot know: custom vitals). */
+  family(name: string, kind: Kind, help = prometheusHelp(name) ?? name): void {
     let family = name;
     let type: string = kind;
     if (this.open) {
@@ -67,22 +69,21 @@ class Writer {
     this.out.push(l ? `${name}{${l}} ${formatValue(value)}` : `${name} ${formatValue(value)}`);
   }
 
-  one(name: string, kind: Kind, help: string, value: number, labels?: Record<string, string | number>): void {
-    this.family(name, kind, help);
+  one(name: string, kind: Kind, value: number, labels?: Record<string, string | number>): void {
+    this.family(name, kind);
     this.sample(name, value, labels);
   }
 
-  byLabel(name: string, kind: Kind, help: string, label: string, values: Record<string, number>): void {
-    this.family(name, kind, help);
+  byLabel(name: string, kind: Kind, label: string, values: Record<string, number>): void {
+    this.family(name, kind);
     for (const k of Object.keys(values).sort()) this.sample(name, values[k] as number, { [label]: k });
   }
 
   histogram(
     name: string,
-    help: string,
     series: Array<{ labels: Record<string, string>; cumulative: Array<[number, number]>; sum: number; count: number }>,
   ): void {
-    this.family(name, 'histogram', help);
+    this.family(name, 'histogram');
     for (const s of series) {
       for (const [le, n] of s.cumulative) this.sample(`${name}_bucket`, n, { ...s.labels, le: formatValue(le) });
       this.sample(`${name}_sum`, s.sum, s.labels);
@@ -107,7 +108,8 @@ function vitalGauges(w: Writer, prefix: string, stats: Stats, seen: Set<string>)
     const num = typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
     if (num === undefined || seen.has(name)) continue;
     seen.add(name);
-    w.one(name, 'gauge', `Custom vital stat ${name}.`, num);
+    w.family(name, 'gauge', `Custom vital stat ${name}.`);
+    w.sample(name, num);
   }
 }
 
@@ -117,74 +119,51 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   const sec = (ms: number) => ms / 1000;
 
   // process_* — prom-client's names
-  w.one('process_cpu_user_seconds_total', 'counter', 'Total user CPU time spent in seconds.', r.cpu.userTotal);
-  w.one('process_cpu_system_seconds_total', 'counter', 'Total system CPU time spent in seconds.', r.cpu.systemTotal);
-  w.one('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', r.cpu.userTotal + r.cpu.systemTotal);
-  w.one(
-    'process_start_time_seconds',
-    'gauge',
-    'Start time of the process since unix epoch in seconds.',
-    Math.round(r.info.startTime / 1000),
-  );
-  w.one('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', r.memory.rss);
-  if (r.memory.virtual !== undefined) w.one('process_virtual_memory_bytes', 'gauge', 'Virtual memory size in bytes.', r.memory.virtual);
-  if (r.memory.dataSegment !== undefined) w.one('process_heap_bytes', 'gauge', 'Process heap size in bytes.', r.memory.dataSegment);
+  w.one('process_cpu_user_seconds_total', 'counter', r.cpu.userTotal);
+  w.one('process_cpu_system_seconds_total', 'counter', r.cpu.systemTotal);
+  w.one('process_cpu_seconds_total', 'counter', r.cpu.userTotal + r.cpu.systemTotal);
+  w.one('process_start_time_seconds', 'gauge', Math.round(r.info.startTime / 1000));
+  w.one('process_resident_memory_bytes', 'gauge', r.memory.rss);
+  if (r.memory.virtual !== undefined) w.one('process_virtual_memory_bytes', 'gauge', r.memory.virtual);
+  if (r.memory.dataSegment !== undefined) w.one('process_heap_bytes', 'gauge', r.memory.dataSegment);
   if (r.fds) {
-    w.one('process_open_fds', 'gauge', 'Number of open file descriptors.', r.fds.open);
-    w.one('process_max_fds', 'gauge', 'Maximum number of open file descriptors.', r.fds.max);
+    w.one('process_open_fds', 'gauge', r.fds.open);
+    w.one('process_max_fds', 'gauge', r.fds.max);
   }
 
   // nodejs_* — prom-client's names; delays are net of the sampling resolution
   const d = r.eventloop.delay;
-  w.one('nodejs_eventloop_lag_seconds', 'gauge', 'Lag of event loop in seconds.', sec(r.eventloop.lag));
-  w.one('nodejs_eventloop_lag_min_seconds', 'gauge', 'The minimum recorded event loop delay.', sec(d.min));
-  w.one('nodejs_eventloop_lag_max_seconds', 'gauge', 'The maximum recorded event loop delay.', sec(d.max));
-  w.one('nodejs_eventloop_lag_mean_seconds', 'gauge', 'The mean of the recorded event loop delays.', sec(d.mean));
-  w.one('nodejs_eventloop_lag_stddev_seconds', 'gauge', 'The standard deviation of the recorded event loop delays.', sec(d.stddev));
-  w.one('nodejs_eventloop_lag_p50_seconds', 'gauge', 'The 50th percentile of the recorded event loop delays.', sec(d.p50));
-  w.one('nodejs_eventloop_lag_p90_seconds', 'gauge', 'The 90th percentile of the recorded event loop delays.', sec(d.p90));
-  w.one('nodejs_eventloop_lag_p99_seconds', 'gauge', 'The 99th percentile of the recorded event loop delays.', sec(d.p99));
+  w.one('nodejs_eventloop_lag_seconds', 'gauge', sec(r.eventloop.lag));
+  w.one('nodejs_eventloop_lag_min_seconds', 'gauge', sec(d.min));
+  w.one('nodejs_eventloop_lag_max_seconds', 'gauge', sec(d.max));
+  w.one('nodejs_eventloop_lag_mean_seconds', 'gauge', sec(d.mean));
+  w.one('nodejs_eventloop_lag_stddev_seconds', 'gauge', sec(d.stddev));
+  w.one('nodejs_eventloop_lag_p50_seconds', 'gauge', sec(d.p50));
+  w.one('nodejs_eventloop_lag_p90_seconds', 'gauge', sec(d.p90));
+  w.one('nodejs_eventloop_lag_p99_seconds', 'gauge', sec(d.p99));
 
   const handles = r.active.handles;
   const requests = r.active.requests;
   const resources = r.active.resources;
   const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
-  w.byLabel(
-    'nodejs_active_resources',
-    'gauge',
-    'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
-    'type',
-    resources,
-  );
-  if (s.promClientTotals) w.one('nodejs_active_resources_total', 'gauge', 'Total number of active resources.', total(resources));
-  w.byLabel(
-    'nodejs_active_handles',
-    'gauge',
-    'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
-    'type',
-    handles,
-  );
-  if (s.promClientTotals) w.one('nodejs_active_handles_total', 'gauge', 'Total number of active handles.', total(handles));
-  w.byLabel(
-    'nodejs_active_requests',
-    'gauge',
-    'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
-    'type',
-    requests,
-  );
-  if (s.promClientTotals) w.one('nodejs_active_requests_total', 'gauge', 'Total number of active requests.', total(requests));
+  w.byLabel('nodejs_active_resources', 'gauge', 'type', resources);
+  if (s.promClientTotals) w.one('nodejs_active_resources_total', 'gauge', total(resources));
+  w.byLabel('nodejs_active_handles', 'gauge', 'type', handles);
+  if (s.promClientTotals) w.one('nodejs_active_handles_total', 'gauge', total(handles));
+  w.byLabel('nodejs_active_requests', 'gauge', 'type', requests);
+  if (s.promClientTotals) w.one('nodejs_active_requests_total', 'gauge', total(requests));
 
-  w.one('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', r.memory.heapTotal);
-  w.one('nodejs_heap_size_used_bytes', 'gauge', 'Process heap size used from Node.js in bytes.', r.memory.heapUsed);
-  w.one('nodejs_external_memory_bytes', 'gauge', 'Node.js external memory size in bytes.', r.memory.external);
+  w.one('nodejs_heap_size_total_bytes', 'gauge', r.memory.heapTotal);
+  w.one('nodejs_heap_size_used_bytes', 'gauge', r.memory.heapUsed);
+  w.one('nodejs_external_memory_bytes', 'gauge', r.memory.external);
   for (const field of ['total', 'used', 'available'] as const) {
-    w.family(`nodejs_heap_space_size_${field}_bytes`, 'gauge', `Process heap space size ${field} from Node.js in bytes.`);
+    w.family(`nodejs_heap_space_size_${field}_bytes`, 'gauge');
     for (const sp of r.memory.spaces) {
       const v = field === 'total' ? sp.size : field === 'used' ? sp.used : sp.available;
       w.sample(`nodejs_heap_space_size_${field}_bytes`, v, { space: sp.name });
     }
   }
-  w.one('nodejs_version_info', 'info', 'Node.js version info.', 1, {
+  w.one('nodejs_version_info', 'info', 1, {
     version: nodeVersion.version,
     major: nodeVersion.major,
     minor: nodeVersion.minor,
@@ -192,7 +171,6 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   });
   w.histogram(
     'nodejs_gc_duration_seconds',
-    'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
     GC_KINDS.map((kind) => {
       const t = r.gc.total[kind];
       return { labels: { kind }, cumulative: t.buckets.cumulative(), sum: t.buckets.sum, count: t.buckets.count };
@@ -200,74 +178,64 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   );
 
   // ekg_* — what prom-client lacks
-  w.one('ekg_eventloop_utilization_ratio', 'gauge', 'Event loop utilization over the last window, 0..1.', r.eventloop.utilization);
-  w.one(
-    'ekg_cpu_utilization_ratio',
-    'gauge',
-    'CPU time (user+system) over the last window as a fraction of one core.',
-    (r.cpu.user + r.cpu.system) / r.windowMs,
-  );
-  w.one('ekg_heap_size_limit_bytes', 'gauge', 'V8 heap size limit in bytes.', r.memory.heapLimit);
-  w.one('ekg_array_buffers_bytes', 'gauge', 'Memory allocated for ArrayBuffers and SharedArrayBuffers in bytes.', r.memory.arrayBuffers);
-  w.one('ekg_max_resident_memory_bytes', 'gauge', 'Peak resident set size in bytes.', r.memory.maxRss);
+  w.one('ekg_eventloop_utilization_ratio', 'gauge', r.eventloop.utilization);
+  w.one('ekg_cpu_utilization_ratio', 'gauge', (r.cpu.user + r.cpu.system) / r.windowMs);
+  w.one('ekg_heap_size_limit_bytes', 'gauge', r.memory.heapLimit);
+  w.one('ekg_array_buffers_bytes', 'gauge', r.memory.arrayBuffers);
+  w.one('ekg_max_resident_memory_bytes', 'gauge', r.memory.maxRss);
   const gcMax = Math.max(...GC_KINDS.map((k) => r.gc.window[k].max));
-  w.one('ekg_gc_pause_max_seconds', 'gauge', 'Longest GC pause in the last window.', gcMax / 1000);
+  w.one('ekg_gc_pause_max_seconds', 'gauge', gcMax / 1000);
   const u = r.usageTotal;
-  w.family('ekg_context_switches_total', 'counter', 'Context switches since process start, by kind.');
+  w.family('ekg_context_switches_total', 'counter');
   w.sample('ekg_context_switches_total', u.voluntaryContextSwitches, { kind: 'voluntary' });
   w.sample('ekg_context_switches_total', u.involuntaryContextSwitches, { kind: 'involuntary' });
-  w.family('ekg_page_faults_total', 'counter', 'Page faults since process start, by kind.');
+  w.family('ekg_page_faults_total', 'counter');
   w.sample('ekg_page_faults_total', u.minorPageFault, { kind: 'minor' });
   w.sample('ekg_page_faults_total', u.majorPageFault, { kind: 'major' });
-  w.one('ekg_fs_reads_total', 'counter', 'File system reads since process start.', u.fsRead);
-  w.one('ekg_fs_writes_total', 'counter', 'File system writes since process start.', u.fsWrite);
+  w.one('ekg_fs_reads_total', 'counter', u.fsRead);
+  w.one('ekg_fs_writes_total', 'counter', u.fsWrite);
 
   const h = s.http;
   if (h) {
-    w.family('ekg_http_requests_total', 'counter', 'HTTP requests served, by status class (ekg endpoints excluded).');
+    w.family('ekg_http_requests_total', 'counter');
     STATUS_CLASSES.forEach((c, i) => {
       w.sample('ekg_http_requests_total', h.classesTotal[i] ?? 0, { class: c });
     });
-    w.one('ekg_http_requests_in_flight', 'gauge', 'HTTP requests being served now.', h.inFlight);
-    w.one(
-      'ekg_http_requests_aborted_total',
-      'counter',
-      'HTTP requests whose connection closed before the response finished.',
-      h.abortedTotal,
-    );
-    w.histogram('ekg_http_request_duration_seconds', 'HTTP request duration in seconds, from request start to response finish.', [
+    w.one('ekg_http_requests_in_flight', 'gauge', h.inFlight);
+    w.one('ekg_http_requests_aborted_total', 'counter', h.abortedTotal);
+    w.histogram('ekg_http_request_duration_seconds', [
       { labels: {}, cumulative: h.buckets.cumulative(), sum: h.buckets.sum, count: h.buckets.count },
     ]);
     const dd = h.duration;
-    w.one('ekg_http_request_duration_p50_seconds', 'gauge', 'Median HTTP request duration over the last window.', dd.p50 / 1000);
-    w.one('ekg_http_request_duration_p90_seconds', 'gauge', '90th percentile HTTP request duration over the last window.', dd.p90 / 1000);
-    w.one('ekg_http_request_duration_p99_seconds', 'gauge', '99th percentile HTTP request duration over the last window.', dd.p99 / 1000);
-    w.one('ekg_http_request_duration_max_seconds', 'gauge', 'Longest HTTP request over the last window.', dd.max / 1000);
+    w.one('ekg_http_request_duration_p50_seconds', 'gauge', dd.p50 / 1000);
+    w.one('ekg_http_request_duration_p90_seconds', 'gauge', dd.p90 / 1000);
+    w.one('ekg_http_request_duration_p99_seconds', 'gauge', dd.p99 / 1000);
+    w.one('ekg_http_request_duration_max_seconds', 'gauge', dd.max / 1000);
   }
 
   if (s.vitals.length > 0) {
-    w.family('ekg_vital_up', 'gauge', '1 when the vital returned its stats in the last window, 0 when it failed.');
+    w.family('ekg_vital_up', 'gauge');
     for (const v of s.vitals) w.sample('ekg_vital_up', v.error ? 0 : 1, { vital: v.name });
   }
   const checks = Object.keys(s.checks);
   if (checks.length > 0) {
-    w.family('ekg_vital_healthy', 'gauge', "1 when the vital's last health check passed, 0 when it failed.");
+    w.family('ekg_vital_healthy', 'gauge');
     for (const name of checks) w.sample('ekg_vital_healthy', s.checks[name] ? 1 : 0, { vital: name });
   }
   if (s.reporters.length > 0) {
-    const each = (name: string, help: string, pick: (t: Snapshot['reporters'][number]['stats']) => number) => {
-      w.family(name, 'counter', help);
+    const each = (name: string, pick: (t: Snapshot['reporters'][number]['stats']) => number) => {
+      w.family(name, 'counter');
       for (const r of s.reporters) w.sample(name, pick(r.stats), { transport: r.name });
     };
-    each('ekg_reporter_windows_sent_total', 'Windows a push transport delivered.', (t) => t.sent);
-    each('ekg_reporter_errors_total', 'Failed sends of a push transport (each retry counts).', (t) => t.errors);
-    each('ekg_reporter_windows_dropped_total', 'Windows a push transport gave up on.', (t) => t.dropped);
-    each('ekg_reporter_bytes_total', 'Bytes a push transport handed to the network.', (t) => t.bytes);
+    each('ekg_reporter_windows_sent_total', (t) => t.sent);
+    each('ekg_reporter_errors_total', (t) => t.errors);
+    each('ekg_reporter_windows_dropped_total', (t) => t.dropped);
+    each('ekg_reporter_bytes_total', (t) => t.bytes);
   }
   if (s.stalls) {
-    w.family('ekg_eventloop_stalls_total', 'counter', 'Event-loop stalls the watchdog saw (no turn for its threshold).');
+    w.family('ekg_eventloop_stalls_total', 'counter');
     w.sample('ekg_eventloop_stalls_total', s.stalls.count);
-    w.family('ekg_eventloop_stall_duration_seconds', 'histogram', 'How long each stall blocked the event loop.');
+    w.family('ekg_eventloop_stall_duration_seconds', 'histogram');
     let acc = 0;
     STALL_BUCKETS.forEach((le, i) => {
       acc += s.stalls?.buckets[i] ?? 0;
