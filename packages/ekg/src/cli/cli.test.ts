@@ -179,14 +179,20 @@ describe('ekg json', () => {
     const url = `${base}/diff`;
     // the state of a run 30 s ago, where mackerel-plugin-json itself keeps it
     process.env.MACKEREL_PLUGIN_WORKDIR = work;
-    writeFileSync(
-      stateFile('custom', url),
-      JSON.stringify({ last_timestamp: Math.floor(Date.now() / 1000) - 30, metrics: { 'custom.n': 10 } }),
-    );
+    const then = Math.floor(Date.now() / 1000) - 30;
+    writeFileSync(stateFile('custom', url), JSON.stringify({ last_timestamp: then, metrics: { 'custom.n': 10 } }));
     answers.push([200, '{"n":40}']);
+    const before = Date.now() / 1000;
     const r = await ekg(['json', '-url', url, '-diff', '^custom\\.n$']);
+    const after = Date.now() / 1000;
     const rate = Number(r.out.split('\t')[1]);
-    assert.ok(Math.abs(rate - 60) < 5, `30 more in about 30 s: 60 a minute (${r.out})`);
+    // 30 more over however many seconds passed since `then`, as the command saw its clock: per minute
+    const lo = (30 * 60) / (Math.ceil(after) - then);
+    const hi = (30 * 60) / (Math.floor(before) - then);
+    assert.ok(
+      rate >= lo - 1e-9 && rate <= hi + 1e-9,
+      `30 more in ${Math.floor(before) - then}..${Math.ceil(after) - then} s: ${lo}..${hi} a minute (${r.out})`,
+    );
     const saved = JSON.parse(readFileSync(stateFile('custom', url), 'utf8')) as { metrics: Record<string, number> };
     assert.deepEqual(saved.metrics, { 'custom.n': 40 });
   });

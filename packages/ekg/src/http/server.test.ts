@@ -100,6 +100,8 @@ describe('side server in the watchdog thread: answers without a round trip to th
       token: TOKEN,
       signals: false,
       checkCache: 60_000,
+      // no window closes mid-test: a closing window would ask the main thread, which the spy counts
+      interval: 3_600_000,
       watchdog: { stallThreshold: 200 },
       vitals: [
         {

@@ -24,14 +24,12 @@ test('a throw, a rejection and a hang each become a failed outcome with a reason
     code: 'EKG_ERR_VITAL_THREW',
     error: 'r rejected: nope',
   });
-  const t0 = Date.now();
   // ekg's timeout timer is unref'd (it never keeps the app alive); here the test keeps the loop up
   const keep = setInterval(() => {}, 1000);
   const hang = await settle('h', () => new Promise(() => {}), 50);
   clearInterval(keep);
   assert.equal(hang.ok, false);
   assert.equal(!hang.ok && hang.code, 'EKG_ERR_VITAL_TIMEOUT');
-  assert.ok(Date.now() - t0 < 1000);
 });
 
 test('a rejection after the timeout is not an unhandled rejection', async () => {
