@@ -69,9 +69,13 @@ async function target(script: Array<number | 'hang' | 'reset'> = []): Promise<{ 
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, got, server };
 }
 
-async function settle(e: QueuedExporter, ms = 8000): Promise<void> {
+/** Waits until the exporter's queue is empty; fails loudly after `ms` (a bound on failure, not the wait). */
+async function settle(e: QueuedExporter, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
-  while (e.status.queued > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  while (e.status.queued > 0) {
+    if (Date.now() > end) throw new Error(`still ${e.status.queued} batches queued after ${ms} ms: ${JSON.stringify(e.status)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const quiet = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -132,7 +136,8 @@ describe('mackerel', () => {
       apiKey: 'k',
       service: 'shop',
       url: t.url,
-      timeout: 300,
+      // long enough that a loaded machine answers a live request in time; the hang still costs one timeout
+      timeout: 5000,
       backoff: 20,
       maxBackoff: 50,
       spoolDir: spool(),
@@ -326,7 +331,7 @@ const makers: Record<string, (url: string, spoolDir: string) => QueuedExporter> 
 
 describe('outages: every point arrives once and in order, across a restart of the agent', () => {
   for (const [kind, make] of Object.entries(makers)) {
-    test(kind, { timeout: 30_000 }, async () => {
+    test(kind, { timeout: 120_000 }, async () => {
       // a port with nothing listening: the target is down
       const probe = await target();
       const url = probe.url;
@@ -364,7 +369,7 @@ describe('outages: every point arrives once and in order, across a restart of th
         back.closeAllConnections();
         back.close();
       });
-      await quiet(() => settle(e, 20_000));
+      await quiet(() => settle(e));
       assert.equal(e.status.queued, 0);
       const seen = got.flatMap((g) => seqs[kind]?.(g) ?? []);
       assert.deepEqual(
@@ -377,7 +382,7 @@ describe('outages: every point arrives once and in order, across a restart of th
     });
   }
 
-  test('graphite: down, restart, up over TCP', { timeout: 30_000 }, async () => {
+  test('graphite: down, restart, up over TCP', { timeout: 120_000 }, async () => {
     const probe: TcpServer = createTcpServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
     const port = (probe.address() as { port: number }).port;
@@ -396,8 +401,11 @@ describe('outages: every point arrives once and in order, across a restart of th
     const back = createTcpServer((s) => s.on('data', (d) => (text += d)));
     await new Promise<void>((r) => back.listen(port, '127.0.0.1', () => r()));
     after(() => back.close());
-    await quiet(() => settle(e, 20_000));
-    await new Promise((r) => setTimeout(r, 100));
+    await quiet(() => settle(e));
+    // sent is not yet read: wait for every line to arrive
+    const line = /^seq;host=web-1;pid=42;service=shop (\d+) (\d+)$/gm;
+    for (const end = Date.now() + 60_000; [...text.matchAll(line)].length < ws.length && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 20));
     const seen = [...text.matchAll(/^seq;host=web-1;pid=42;service=shop (\d+) (\d+)$/gm)].map((m) => Number(m[1]));
     assert.deepEqual(
       seen,
@@ -420,7 +428,7 @@ describe('outages: every point arrives once and in order, across a restart of th
   });
 });
 
-test('several exporters from the YAML file at once, in a running agent; its self-metrics show each', { timeout: 20_000 }, async () => {
+test('several exporters from the YAML file at once, in a running agent; its self-metrics show each', { timeout: 120_000 }, async () => {
   const { Agent } = await import('../agent.js');
   const { loadConfig } = await import('../config.js');
   const { writeFileSync } = await import('node:fs');
@@ -444,7 +452,7 @@ test('several exporters from the YAML file at once, in a running agent; its self
   // a window past the Heroku period of 1 s
   await new Promise((r) => setTimeout(r, 1100));
   agent.flush();
-  const end = Date.now() + 5000;
+  const end = Date.now() + 60_000;
   while ((otlp.got.length === 0 || heroku.got.length === 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   assert.equal(otlp.got.length, 1);
   assert.equal(heroku.got.length, 1);
