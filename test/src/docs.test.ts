@@ -374,6 +374,45 @@ async function runJs(b: Block): Promise<void> {
   }
 }
 
+/**
+ * A ```ts block declaring interfaces is type-checked: each must be the library's exported type of that name
+ * (identical), so a field documented but gone, or added but not documented, fails.
+ */
+async function runTs(b: Block): Promise<void> {
+  const dir = workdir();
+  try {
+    const dts = readFileSync(join(ROOT, 'packages/ekg/dist/index.d.ts'), 'utf8');
+    const exported = new Set(
+      [...dts.matchAll(/export (?:type )?\{([^}]*)\}/g)].flatMap((m) =>
+        (m[1] as string).split(',').map(
+          (n) =>
+            n
+              .trim()
+              .replace(/^type /, '')
+              .split(/\s+as\s+/)
+              .pop() as string,
+        ),
+      ),
+    );
+    const declared = [...b.body.matchAll(/^(?:export )?interface (\w+)/gm)].map((m) => m[1] as string);
+    const used = [...new Set(b.body.match(/\b[A-Z]\w*/g) ?? [])].filter((n) => exported.has(n) && !declared.includes(n));
+    const lines = [
+      `import type { ${[...used, ...declared.map((d) => `${d} as Lib${d}`)].join(', ')} } from '${LIB.name}';`,
+      b.body,
+      // identical, optional members too (mutual assignability would miss an undocumented optional field)
+      'type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;',
+      ...declared.map((d) => `export const same${d}: Same<${d}, Lib${d}> = true;`),
+    ];
+    writeFileSync(join(dir, 'block.ts'), lines.join('\n'));
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    const args = '--noEmit --strict --skipLibCheck --module nodenext --moduleResolution nodenext --target es2022 --types node';
+    const p = start(`node ${tsc} ${args} block.ts`, dir);
+    assert.equal(await p.exited, 0, `${b.file}:${b.line}: the declared types are the library's: ${p.out()}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function runYaml(b: Block): void {
   if (b.marks.includes('fragment')) {
     for (const d of parseAllDocuments(b.body)) assert.equal(d.errors.length, 0, `${b.file}:${b.line}: ${d.errors[0]?.message}`);
@@ -403,6 +442,7 @@ const RUN: Record<string, (b: Block, shared: Map<number, number>) => void | Prom
   procfile: runShell,
   toml: runShell,
   js: runJs,
+  ts: runTs,
   yaml: runYaml,
   json: runJson,
 };
@@ -413,7 +453,7 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
   assert.deepEqual(
     unmarked.map((b) => `${b.file}:${b.line} \`\`\`${b.lang}`),
     [],
-    'blocks that are neither run (sh, console, procfile, toml, js, yaml, json) nor marked illustrative (see docs/CONTRIBUTING.md)',
+    'blocks that are neither run (sh, console, procfile, toml, js, ts, yaml, json) nor marked illustrative (see docs/CONTRIBUTING.md)',
   );
   // the agent on "8787" and the app with ekg at /ops on "3000" that blocks starting neither talk to
   const dir = workdir();
