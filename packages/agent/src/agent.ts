@@ -184,6 +184,7 @@ export class Agent {
         path: join(c.data, 'ekg.db'),
         flushInterval: c.flushInterval,
         retention: c.retention,
+        instanceRetention: c.instanceRetention,
         maxBytes: c.storeMaxBytes || undefined,
       });
       this.store.start();

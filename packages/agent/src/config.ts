@@ -37,6 +37,8 @@ export interface AgentConfig {
   /** the Prometheus-compatible query API (store: prometheus), e.g. http://127.0.0.1:8428 */
   storeUrl: string | undefined;
   retention: { raw: number; m1: number; h1: number };
+  /** ms an instance may be silent before it is gone (docs/time-model.md) */
+  instanceRetention: number;
   /** a cap on the SQLite file, bytes (0: none) */
   storeMaxBytes: number;
   /** Prometheus remote-write endpoints each window is sent to */
@@ -173,6 +175,7 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     store: storeKind,
     storeUrl,
     retention: retentionOf(values, flushInterval),
+    instanceRetention: numberOf('instance-retention', values['instance-retention']),
     storeMaxBytes: numberOf('store-max-size', values['store-max-size']),
     queryMaxPoints: numberOf('query-max-points', values['query-max-points']),
     queryTimeout: numberOf('query-timeout', values['query-timeout']),

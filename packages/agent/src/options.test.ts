@@ -41,6 +41,7 @@ const SHORTEST: Record<string, [string, (c: Exclude<ReturnType<typeof loadConfig
   'retention-raw': ['2h', (c) => c.retention.raw, 7_200_000],
   'retention-1m': ['30d', (c) => c.retention.m1, 30 * 86_400_000],
   'retention-1h': ['2y', (c) => c.retention.h1, 2 * 365 * 86_400_000],
+  'instance-retention': ['10m', (c) => c.instanceRetention, 600_000],
   'store-max-size': ['2g', (c) => c.storeMaxBytes, 2 * 1024 ** 3],
   'query-max-points': ['5', (c) => c.queryMaxPoints, 5],
   'query-timeout': ['3', (c) => c.queryTimeout, 3000],

@@ -209,6 +209,14 @@ export const OPTIONS = [
     doc: 'how long 1-hour rollups are kept (at least `retention-1m`)',
   },
   {
+    name: 'instance-retention',
+    arg: 'DUR',
+    kind: 'duration',
+    default: '1h',
+    help: 'an instance silent this long is gone: left out of /api/v1/instances and removed from the store',
+    doc: 'an instance silent this long is *gone*: left out of `/api/v1/instances` and its row removed (stale after 3 missed windows; see [time-model.md](time-model.md))',
+  },
+  {
     name: 'store-max-size',
     arg: 'SIZE',
     kind: 'size',

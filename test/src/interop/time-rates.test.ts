@@ -108,3 +108,45 @@ for (const [appS, agentS] of [
     }
   });
 }
+
+test('an app restarted ten times leaves one live row: the old instances go stale, then gone after --instance-retention', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-time-'));
+  dirs.push(dir);
+  const config = loadConfig(
+    ['--statsd', 'udp://127.0.0.1:0', '--http', '127.0.0.1:0', '--data', dir, '--flush-interval', '5s', '--instance-retention', '100s'],
+    {},
+  );
+  assert.notEqual(config, 'help');
+  const agent = new Agent(config as Exclude<typeof config, 'help'>, []);
+  await agent.start({ timer: false });
+  try {
+    // ten lives of 30 s each, one after the other, each a new pid; the last one ends now
+    const t0 = Math.floor(Date.now() / 5000) * 5000 - 300_000;
+    agent.flush(t0);
+    for (let t = t0 + 5000; t <= t0 + 300_000; t += 5000) {
+      const pid = 1000 + Math.min(9, Math.floor((t - t0 - 1) / 30_000));
+      const lines = statsdLines(
+        [{ name: 'runtime.memory.rss', value: 1e8, type: 'gauge' }],
+        { tags: { service: 'shop', pid: String(pid), host: 'h' } },
+        { start: t - 5000, end: t - 100 },
+      );
+      agent.ingest(lines.join('\n'), t - 100);
+      agent.flush(t);
+    }
+    const r = await fetch(`http://127.0.0.1:${agent.addresses().http}/api/v1/instances`);
+    const rows = ((await r.json()) as { instances: Array<{ pid?: string; health: string }> }).instances;
+    assert.deepEqual(
+      rows.filter((i) => i.health === 'reporting').map((i) => i.pid),
+      ['1009'],
+    );
+    // lives that ended within the retention are listed as stale; older ones are gone
+    assert.deepEqual(rows.map((i) => [i.pid, i.health]).sort(), [
+      ['1006', 'stale'],
+      ['1007', 'stale'],
+      ['1008', 'stale'],
+      ['1009', 'reporting'],
+    ]);
+  } finally {
+    await agent.stop();
+  }
+});

@@ -39,6 +39,8 @@ export interface SqliteStoreOptions {
   /** the agent's window, ms: the raw resolution */
   flushInterval: number;
   retention?: Retention;
+  /** ms an instance may be silent before it is gone: left out of `instances()` and deleted (default 1 h) */
+  instanceRetention?: number;
   /** a cap on the file's size in bytes: past it, writes fail as a full disk would and windows are held */
   maxBytes?: number;
   /** windows held in memory while the database cannot be written (default 360: an hour at 10 s) */
@@ -218,18 +220,29 @@ export class SqliteStore implements Sink, StoreReader {
       health_at: number | null;
     }>;
     const fresh = 3 * this.o.flushInterval + 1000;
-    return rows.map((r) => {
-      const probed = r.health && r.health_at && now - r.health_at <= fresh;
-      const health: Instance['health'] = probed ? (r.health as 'up' | 'down') : now - r.last_seen <= fresh ? 'reporting' : 'stale';
-      return {
-        key: r.key,
-        ...instanceFields(r.key),
-        first_seen: r.first_seen,
-        last_seen: r.last_seen,
-        health,
-        ...(health === 'down' && r.reason ? { reason: r.reason } : {}),
-      };
-    });
+    // gone: silent past the retention; its row is deleted so restarts do not pile up (docs/time-model.md)
+    const goneBefore = now - (this.o.instanceRetention ?? 3_600_000);
+    if (rows.some((r) => r.last_seen < goneBefore && !(r.health_at && r.health_at >= goneBefore))) {
+      try {
+        this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(goneBefore, goneBefore);
+      } catch {
+        // a file that cannot be written (full, read-only): the rows stay, the answer leaves them out
+      }
+    }
+    return rows
+      .filter((r) => r.last_seen >= goneBefore || (r.health_at && r.health_at >= goneBefore))
+      .map((r) => {
+        const probed = r.health && r.health_at && now - r.health_at <= fresh;
+        const health: Instance['health'] = probed ? (r.health as 'up' | 'down') : now - r.last_seen <= fresh ? 'reporting' : 'stale';
+        return {
+          key: r.key,
+          ...instanceFields(r.key),
+          first_seen: r.first_seen,
+          last_seen: r.last_seen,
+          health,
+          ...(health === 'down' && r.reason ? { reason: r.reason } : {}),
+        };
+      });
   }
 
   async series(match: string, tags: Record<string, string>, limit = 10_000): Promise<SeriesInfo[]> {
