@@ -59,23 +59,39 @@ test('kill -9 at any moment leaves a database that opens, passes integrity_check
   }, 5);
   after(() => clearInterval(pump));
   let before = 0;
+  // raw points: in head windows (one row a window) and, once compacted, in chunks
+  const count = (db: Database.Database): number =>
+    db
+      .prepare('SELECT (SELECT ifnull(sum(n), 0) FROM head) + (SELECT ifnull(sum(n), 0) FROM chunks WHERE res = 0 AND series > 0)')
+      .pluck()
+      .get() as number;
+  // what a reader sees committed while the agent runs (0 until the file and its tables exist)
+  const committed = (): number => {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(join(dir, 'ekg.db'), { readonly: true, fileMustExist: true });
+      return count(db);
+    } catch {
+      return 0;
+    } finally {
+      db?.close();
+    }
+  };
   for (let round = 0; round < 6; round++) {
     const started = await startAgent();
     const proc = started.proc;
     port = started.port;
     const exited = new Promise((r) => proc.once('exit', r));
-    // past the first window, then anywhere in a window (a write may be under way)
-    await new Promise((r) => setTimeout(r, 1100 + Math.random() * 1500));
+    // until this run has committed a window (however slow the machine), then anywhere in a window (a write may be under way)
+    for (const end = Date.now() + 60_000; committed() <= before; await new Promise((r) => setTimeout(r, 50)))
+      if (Date.now() > end) throw new Error(`round ${round}: no new window committed after 60 s (${before} points)`);
+    await new Promise((r) => setTimeout(r, Math.random() * 1500));
     proc.kill('SIGKILL');
     await exited;
     const db = new Database(join(dir, 'ekg.db'));
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', `round ${round}`);
-      // raw points: in head windows (one row a window) and, once compacted, in chunks
-      const points = db
-        .prepare('SELECT (SELECT ifnull(sum(n), 0) FROM head) + (SELECT ifnull(sum(n), 0) FROM chunks WHERE res = 0 AND series > 0)')
-        .pluck()
-        .get() as number;
+      const points = count(db);
       assert.ok(points >= before, `round ${round}: ${points} points after ${before}: nothing committed is lost`);
       assert.ok(points > before, `round ${round}: the agent wrote windows before it was killed`);
       before = points;
