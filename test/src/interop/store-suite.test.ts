@@ -19,7 +19,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const STEP = 10_000;
 const WINDOWS = 60;
 // window ends at :05, :15, …, so no sample sits on a step boundary (engines differ on those)
-const lastEnd = Math.floor((Date.now() - 30_000) / STEP) * STEP + 5000;
+// NOW is the clock the data is placed against; maintain() and the sqlite queries are given it, not a later reading
+const NOW = Date.now();
+const lastEnd = Math.floor((NOW - 30_000) / STEP) * STEP + 5000;
 const firstEnd = lastEnd - (WINDOWS - 1) * STEP;
 const PIDS = ['101', '102', '103'];
 
@@ -71,7 +73,7 @@ before(async () => {
   (subjects[0] as Subject).reader = sqlite;
   const compacted = new SqliteStore({ path: join(dir, 'compacted.db'), flushInterval: STEP });
   for (const w of ws) compacted.write(w);
-  await compacted.maintain();
+  await compacted.maintain(NOW);
   cleanup.push(() => compacted.close());
   (subjects[1] as Subject).reader = compacted;
   for (const s of subjects.slice(2)) {
@@ -207,16 +209,19 @@ for (const s of subjects) {
 }
 
 test('sqlite: a fleet p99 merges sketches; the engines give the highest instance p99', async () => {
-  const sqlite = (subjects[0] as Subject).reader as StoreReader;
-  const r = await sqlite.query({
-    name: 'http.duration',
-    tags: { service: 'api' },
-    from: lastEnd - 4000,
-    to: lastEnd + 5000,
-    step: STEP,
-    agg: 'p99',
-    by: [],
-  });
+  const sqlite = (subjects[0] as Subject).reader as SqliteStore;
+  const r = await sqlite.query(
+    {
+      name: 'http.duration',
+      tags: { service: 'api' },
+      from: lastEnd - 4000,
+      to: lastEnd + 5000,
+      step: STEP,
+      agg: 'p99',
+      by: [],
+    },
+    NOW,
+  );
   // the last window: 20 samples per instance, k·(n+1) + 59; merged, the 59th of 60 values
   const all = PIDS.flatMap((_, n) => Array.from({ length: 20 }, (_x, k) => (k + 1) * (n + 1) + 59)).sort((a, b) => a - b);
   const want = all[Math.ceil(0.99 * all.length) - 1] as number;
@@ -230,8 +235,8 @@ test('sqlite: a fleet p99 read from the sketches merged at compaction equals the
   // window by window (raw) and per minute
   for (const step of [STEP, 60_000]) {
     const q = { name: 'http.duration', tags: { service: 'api' }, ...range, step, agg: 'p99' as const, by: ['service'] };
-    const each = await ((subjects[0] as Subject).reader as StoreReader).query(q);
-    const fleet = await compacted.query(q);
+    const each = await ((subjects[0] as Subject).reader as SqliteStore).query(q, NOW);
+    const fleet = await compacted.query(q, NOW);
     assert.deepEqual(fleet.t, each.t);
     assert.deepEqual(fleet.series, each.series, `step ${step}`);
     assert.ok((fleet.series[0]?.values.filter((v) => v !== null).length ?? 0) >= 8);

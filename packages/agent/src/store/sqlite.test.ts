@@ -93,28 +93,34 @@ test('a fleet percentile from merged sketches; the resolution follows the range'
   after(() => store.close());
   const ws = windows(Math.floor((now - 600_000) / 10_000) * 10_000 + 5000, 60, 3);
   for (const w of ws) store.write(w);
-  const r = await store.query({
-    name: 'lat',
-    tags: { service: 'api' },
-    from: now - 600_000,
-    to: now,
-    step: undefined,
-    agg: 'p99',
-    by: ['service'],
-  });
+  const r = await store.query(
+    {
+      name: 'lat',
+      tags: { service: 'api' },
+      from: now - 600_000,
+      to: now,
+      step: undefined,
+      agg: 'p99',
+      by: ['service'],
+    },
+    now,
+  );
   assert.equal(r.resolution, 10, '10 minutes read raw windows');
   const v = r.series[0]?.values.find((x) => x !== null) as number;
   // three instances: 1..10, 2..20, 3..30; the p99 of the 30 values is 30
   assert.ok(Math.abs(v - 30) <= 0.31, `${v}`);
-  const mean = await store.query({
-    name: 'lat',
-    tags: { pid: '100' },
-    from: now - 600_000,
-    to: now,
-    step: 60_000,
-    agg: 'avg',
-    by: undefined,
-  });
+  const mean = await store.query(
+    {
+      name: 'lat',
+      tags: { pid: '100' },
+      from: now - 600_000,
+      to: now,
+      step: 60_000,
+      agg: 'avg',
+      by: undefined,
+    },
+    now,
+  );
   assert.ok(mean.series[0]?.values.some((x) => x !== null && Math.abs(x - 5.5) < 1e-9));
 });
 
@@ -219,7 +225,7 @@ test('a live range ends with the step still filling; its rate is over the window
   const lastEnd = Math.floor(Date.now() / 60_000) * 60_000 - 30_000;
   const now = lastEnd + 5000;
   for (const w of windows(lastEnd - 59 * 10_000, 60)) store.write(w);
-  const r = await store.query({ name: 'reqs', tags: {}, from: now - 600_000, to: now, step: 60_000, agg: 'rate', by: [] });
+  const r = await store.query({ name: 'reqs', tags: {}, from: now - 600_000, to: now, step: 60_000, agg: 'rate', by: [] }, now);
   assert.ok((r.t.at(-1) as number) >= now / 1000, 'the last step holds now');
   const vals = r.series[0]?.values ?? [];
   assert.notEqual(vals.at(-1), null, 'the newest windows are shown');

@@ -284,8 +284,9 @@ export class SqliteStore implements Sink, StoreReader {
     return undefined;
   }
 
-  async query(q: Query): Promise<QueryResult> {
-    return runQuery(this.core, q);
+  /** `now` (epoch ms, default the clock) decides which resolutions still cover `from`; tests pass the time their data is placed at. */
+  async query(q: Query, now = Date.now()): Promise<QueryResult> {
+    return runQuery(this.core, q, now);
   }
 
   /** Points stored at raw resolution: in head windows and in chunks (for tests and benchmarks). */
