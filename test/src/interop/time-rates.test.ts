@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Agent, loadConfig } from 'ekg-agent';
+import { Agent, loadConfig, SqliteStore } from 'ekg-agent';
 import { statsdLines } from '../../../packages/ekg/dist/formats/statsd.js';
 
 /**
@@ -148,5 +150,61 @@ test('an app restarted ten times leaves one live row: the old instances go stale
     ]);
   } finally {
     await agent.stop();
+  }
+});
+
+test("stopping mid-period delivers the partial period to the Heroku exporter and the store, with the interval's remainder", async () => {
+  const posts: Array<{ counters?: Record<string, number> }> = [];
+  const server = createServer((req, res) => {
+    let b = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => (b += d));
+    req.on('end', () => {
+      posts.push(JSON.parse(b));
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  after(() => server.close());
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-time-'));
+  dirs.push(dir);
+  writeFileSync(
+    join(dir, 'agent.yaml'),
+    `exporters:\n  - type: heroku\n    url: http://127.0.0.1:${(server.address() as AddressInfo).port}/m\n    period: 20s\n`,
+  );
+  const config = loadConfig(
+    ['--config', join(dir, 'agent.yaml'), '--statsd', 'udp://127.0.0.1:0', '--http', 'off', '--data', dir, '--flush-interval', '5s'],
+    {},
+  );
+  assert.notEqual(config, 'help');
+  const agent = new Agent(config as Exclude<typeof config, 'help'>, []);
+  await agent.start({ timer: false });
+  // two 5 s windows of a 20 s period, then the stop (what SIGTERM calls): 2 × 100 requests from 5 s app windows
+  const t0 = Math.floor(Date.now() / 5000) * 5000 - 10_000;
+  agent.flush(t0);
+  for (const end of [t0 + 2000, t0 + 7000]) {
+    const lines = statsdLines([{ name: 'jobs', value: 100, type: 'counter' }], { tags: { pid: '1' } }, { start: end - 5000, end });
+    agent.ingest(lines.join('\n'), end);
+  }
+  agent.flush(t0 + 5000);
+  agent.flush(t0 + 10_000);
+  const store = agent.store;
+  await agent.stop();
+  // the whole 200 reached the exporter in one partial period
+  const deadline = Date.now() + 10_000;
+  while (posts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(posts.length, 1);
+  assert.equal(posts[0]?.counters?.jobs, 200);
+  // and the store has every one of them, the last window included
+  assert.ok(store);
+  const reopened = new SqliteStore({ path: join(dir, 'ekg.db'), flushInterval: 5000 });
+  try {
+    const q = await reopened.query({ name: 'jobs', tags: {}, from: t0, to: Date.now() + 60_000, step: 3_600_000, agg: 'sum', by: [] });
+    assert.equal(
+      q.series[0]?.values.reduce((a: number, v) => a + (v ?? 0), 0),
+      200,
+    );
+  } finally {
+    await reopened.close();
   }
 });

@@ -343,11 +343,11 @@ export class Aggregator {
             // the part of each interval sample that falls in this window [start, now)
             let keep = 0;
             for (const p of s.spread) {
-              const to = final ? Math.max(p.to, now) : p.to;
               const a = Math.max(p.from, start);
-              const b = Math.min(to, now);
-              if (b > a) {
-                const part = p.to > p.from ? (p.amount * (b - a)) / (to - p.from) : p.amount;
+              const b = Math.min(p.to, now);
+              // the last window takes all that is left, whenever it ends
+              if (final || b > a) {
+                const part = final || p.to <= p.from ? p.amount : (p.amount * (b - a)) / (p.to - p.from);
                 acc.counter += part;
                 p.amount -= part;
                 p.from = b;
