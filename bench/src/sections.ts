@@ -2,7 +2,7 @@
  * Sections of bench/RESULTS.md that can be measured on their own: `npm run bench -- store` runs
  * only that section and replaces it in the committed file, leaving the other sections as they were.
  */
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -352,12 +352,60 @@ ${table(
 `;
 }
 
+interface DepsBench {
+  rounds: number;
+  speed: Record<string, { ours: number; theirs: number; ratio: number }>;
+  bytes: Record<'sketchOurs' | 'sketchTheirs' | 'sketchTheirsUnbounded' | 'body' | 'snappyOurs' | 'snappyTheirs', number>;
+  sameBytes: boolean;
+  roundTrip: boolean;
+  p99: { exact: number; ours: number; theirs: number };
+}
+
+/** The agent's DDSketch, snappy and protobuf beside @datadog/sketches-js, snappyjs and @bufbuild/protobuf (issue 19 item 5). */
+export async function depsSection(): Promise<string> {
+  const d = await childJson<DepsBench>('./deps.js', []);
+  const size = (pkg: string) => {
+    const r = spawnSync('du', ['-sb', fileURLToPath(new URL(`../../node_modules/${pkg}`, import.meta.url))], { encoding: 'utf8' });
+    return Number(r.stdout.split('\t')[0]);
+  };
+  const kib = (n: number) => `${fmt(n / 1024, 1)} KiB`;
+  const lib: Record<string, string> = { sketch: '@datadog/sketches-js', protobuf: '@bufbuild/protobuf', snappy: 'snappyjs' };
+  return `## Hand-written encoders beside the libraries
+
+The agent's own DDSketch (\`aggregate/sketch.ts\`), snappy (\`export/snappy.ts\`) and protobuf writer
+(\`export/protobuf.ts\`) against \`@datadog/sketches-js\` (its \`LogCollapsingLowestDenseDDSketch\`, 1 % accuracy,
+2,048 bins like the agent's), \`snappyjs\` and \`@bufbuild/protobuf\` (its \`BinaryWriter\`, which its generated
+\`toBinary\` calls), on the same inputs in one process (\`bench/src/deps.ts\`), ${d.rounds} interleaved rounds, medians;
+**ratio** is the agent's ops/s over the library's, per round. Sketches hold 1,000 log-normal latencies (median 20 ms);
+the body is a remote-write request of 65,536 series with 5 labels and one sample each (${kib(d.bytes.body)}).
+Decision per library in [docs/dependencies.md](../docs/dependencies.md).
+
+${table(
+  ['operation', 'agent (ops/s)', 'library (ops/s)', 'ratio'],
+  Object.entries(d.speed).map(([k, v]) => [`${k} (${lib[k.split(':')[0] as string]})`, fmt(v.ours, 1), fmt(v.theirs, 1), `${fmt(v.ratio, 2)}×`]),
+)}
+
+${table(
+  ['size', 'agent', 'library'],
+  [
+    ['encoded 1,000-value sketch', `${fmt(d.bytes.sketchOurs)} B (bins only; count, sum, min, max are columns)`, `${fmt(d.bytes.sketchTheirs)} B protobuf (${fmt(d.bytes.sketchTheirsUnbounded)} B unbounded \`DDSketch\`)`],
+    ['snappy of the 65,536-series body', `${kib(d.bytes.snappyOurs)} (${fmt((100 * d.bytes.snappyOurs) / d.bytes.body, 1)} %)`, `${kib(d.bytes.snappyTheirs)} (${fmt((100 * d.bytes.snappyTheirs) / d.bytes.body, 1)} %)`],
+    ['p99 of the 100 merged sketches (exact ' + fmt(d.p99.exact, 3) + ')', fmt(d.p99.ours, 3), fmt(d.p99.theirs, 3)],
+    ['installed package', 'in the agent', Object.values(lib).map((p) => `${p} ${kib(size(p))}`).join(', ')],
+  ],
+)}
+
+Same remote-write bytes from both protobuf writers: ${d.sameBytes ? 'yes' : 'NO'}; each snappy decodes the other's output: ${d.roundTrip ? 'yes' : 'NO'}.
+`;
+}
+
 const SECTIONS: Record<string, { title: string; run: () => Promise<string> }> = {
   overhead: { title: '## Request overhead (node:http hello world)', run: overheadSection },
   'side-server': { title: '## Side server (EKG_PORT)', run: sideServerSection },
   push: { title: '## Push reporting', run: pushSection },
   watchdog: { title: '## Stall watchdog', run: watchdogSection },
   store: { title: '## ekg-agent store (SQLite)', run: storeSection },
+  deps: { title: '## Hand-written encoders beside the libraries', run: depsSection },
   dashboard: { title: '## ekg-agent dashboard (in a browser)', run: dashboardSection },
 };
 
