@@ -382,16 +382,35 @@ Decision per library in [docs/dependencies.md](../docs/dependencies.md).
 
 ${table(
   ['operation', 'agent (ops/s)', 'library (ops/s)', 'ratio'],
-  Object.entries(d.speed).map(([k, v]) => [`${k} (${lib[k.split(':')[0] as string]})`, fmt(v.ours, 1), fmt(v.theirs, 1), `${fmt(v.ratio, 2)}×`]),
+  Object.entries(d.speed).map(([k, v]) => [
+    `${k} (${lib[k.split(':')[0] as string]})`,
+    fmt(v.ours, 1),
+    fmt(v.theirs, 1),
+    `${fmt(v.ratio, 2)}×`,
+  ]),
 )}
 
 ${table(
   ['size', 'agent', 'library'],
   [
-    ['encoded 1,000-value sketch', `${fmt(d.bytes.sketchOurs)} B (bins only; count, sum, min, max are columns)`, `${fmt(d.bytes.sketchTheirs)} B protobuf (${fmt(d.bytes.sketchTheirsUnbounded)} B unbounded \`DDSketch\`)`],
-    ['snappy of the 65,536-series body', `${kib(d.bytes.snappyOurs)} (${fmt((100 * d.bytes.snappyOurs) / d.bytes.body, 1)} %)`, `${kib(d.bytes.snappyTheirs)} (${fmt((100 * d.bytes.snappyTheirs) / d.bytes.body, 1)} %)`],
+    [
+      'encoded 1,000-value sketch',
+      `${fmt(d.bytes.sketchOurs)} B (bins only; count, sum, min, max are columns)`,
+      `${fmt(d.bytes.sketchTheirs)} B protobuf (${fmt(d.bytes.sketchTheirsUnbounded)} B unbounded \`DDSketch\`)`,
+    ],
+    [
+      'snappy of the 65,536-series body',
+      `${kib(d.bytes.snappyOurs)} (${fmt((100 * d.bytes.snappyOurs) / d.bytes.body, 1)} %)`,
+      `${kib(d.bytes.snappyTheirs)} (${fmt((100 * d.bytes.snappyTheirs) / d.bytes.body, 1)} %)`,
+    ],
     ['p99 of the 100 merged sketches (exact ' + fmt(d.p99.exact, 3) + ')', fmt(d.p99.ours, 3), fmt(d.p99.theirs, 3)],
-    ['installed package', 'in the agent', Object.values(lib).map((p) => `${p} ${kib(size(p))}`).join(', ')],
+    [
+      'installed package',
+      'in the agent',
+      Object.values(lib)
+        .map((p) => `${p} ${kib(size(p))}`)
+        .join(', '),
+    ],
   ],
 )}
 
