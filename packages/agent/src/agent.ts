@@ -230,6 +230,8 @@ export class Agent {
           selfView: () => ({
             ...this.self,
             series_active: this.aggregator.size,
+            // the agent's window, for the dashboard's note when an app reports on another interval
+            window_ms: this.config.flushInterval,
             scrapes: this.scraper?.scrapes ?? 0,
             scrape_failures: Object.fromEntries(this.scraper?.failures ?? []),
             scrape_rounds: Object.fromEntries(this.scraper?.rounds ?? []),

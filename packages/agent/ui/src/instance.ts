@@ -1,5 +1,15 @@
 import { instanceFields } from '../../src/model/instance.js';
-import { type AgentEvent, type AlertChange, type AlertsView, api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
+import {
+  type AgentEvent,
+  type AlertChange,
+  type AlertsView,
+  api,
+  batch,
+  type Instance,
+  type QueryResult,
+  query,
+  type SeriesInfo,
+} from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
 import { ago, format, type Unit } from './format.js';
@@ -129,29 +139,19 @@ function latest(r: QueryResult | undefined): number | null {
   return null;
 }
 
-/** The median of the gaps between successive times, in seconds; undefined under three times. */
-function medianGap(ts: number[]): number | undefined {
-  if (ts.length < 3) return undefined;
-  const gaps = ts
-    .slice(1)
-    .map((x, i) => x - (ts[i] as number))
-    .sort((a, b) => a - b);
-  return gaps[Math.floor(gaps.length / 2)];
-}
-
 /**
  * The app's reporting interval and the agent's stored step, as one gauge every app sends each
  * window shows them: the agent answers at its own window at least, and stores a gauge only in the
  * windows the app reported in. A note when the app reports less often than the agent's windows:
  * counters and rates then have empty windows between values.
  */
-export function intervalNote(r: QueryResult | undefined): string | undefined {
-  const s = r?.series[0];
-  if (!r || !s) return undefined;
-  const step = medianGap(r.t);
-  const app = medianGap(r.t.filter((_, i) => s.values[i] !== null && s.values[i] !== undefined));
-  if (step === undefined || app === undefined || app < step * 1.5) return undefined;
-  return `This app reports every ${app} s but the agent's windows here are ${step} s: the windows in between hold no data, so counters and rates show gaps. Set the app's EKG_INTERVAL and the agent's --flush-interval alike.`;
+/** The middle value (windows vary a little around the interval; a first or stalled one is longer). */
+const median = (vs: number[]): number | undefined => (vs.length ? [...vs].sort((a, b) => a - b)[Math.floor(vs.length / 2)] : undefined);
+
+export function intervalNote(appMs: number | undefined, windowMs: number | undefined): string | undefined {
+  if (!appMs || !windowMs || Math.max(appMs, windowMs) < Math.min(appMs, windowMs) * 1.5) return undefined;
+  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  return `This app reports every ${s(appMs)} but the agent's windows here are ${s(windowMs)}: its counters are spread over the windows each report covers and its gauges held until the next (docs/time-model.md). Set the app's EKG_INTERVAL and the agent's --flush-interval alike for the finest resolution.`;
 }
 
 /** Values of `r`'s first series on the time axis `t` (results of one chart share it; this guards a mismatch). */
@@ -220,7 +220,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       const queryOf = (l: Line) => ({ name: l.name, tags, agg: mode === 'service' ? (l.fleet ?? l.agg) : l.agg, by: '', from, to, step });
       // every chart's queries in one request, beside the instance list and (the first time) the series
       const first = defsOf(known);
-      const [insts, f, rs, evs, changes] = await Promise.all([
+      const [insts, f, rs, evs, changes, appInterval, agentWindow] = await Promise.all([
         api<{ instances: Instance[] }>('/api/v1/instances'),
         known ?? api<{ series: SeriesInfo[] }>('/api/v1/series', { tags, limit: 5000 }).then((r) => r.series),
         batch(first.flatMap((d) => d.lines.map(queryOf))),
@@ -238,6 +238,19 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
           (v) => v.history.filter((c) => c.at >= from && c.at <= to && concerns(c)),
           () => [] as AlertChange[],
         ),
+        // the app's own window (the library's ekg.interval_ms gauge) and the agent's, for the interval note
+        mode === 'instance'
+          ? query({ name: 'ekg.interval_ms', tags, agg: 'last', by: '', from, to, step }).then(
+              (r) => median((r.series[0]?.values ?? []).filter((v): v is number => typeof v === 'number')),
+              () => undefined,
+            )
+          : undefined,
+        mode === 'instance'
+          ? api<{ window_ms?: number }>('/api/v1/self').then(
+              (r) => r.window_ms,
+              () => undefined,
+            )
+          : undefined,
       ]);
       found = f;
       let defs = first;
@@ -249,11 +262,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       }
       const mine = insts.instances.filter((i) => (mode === 'instance' ? i.key === key : i.service === ctx.params.get('name')));
       const health = mine.map((i) => i.health);
-      const heapAt = defs.findIndex((d) => d.id === 'heap');
-      const note =
-        mode === 'instance' && heapAt >= 0
-          ? intervalNote(results[defs.slice(0, heapAt).reduce((n, d) => n + d.lines.length, 0)])
-          : undefined;
+      const note = mode === 'instance' ? intervalNote(appInterval, agentWindow) : undefined;
       meta.replaceChildren(
         h(
           'span',
