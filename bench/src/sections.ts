@@ -43,6 +43,8 @@ interface StoreLayout {
 interface StoreBench {
   v2: StoreLayout;
   v1: StoreLayout;
+  /** VictoriaMetrics single-node's bytes on disk per point, the same gauges over remote write; null: not installed */
+  vm: Partial<Record<'walk' | 'counter' | 'constant', number | null>>;
   bytesSeries: number;
   bytesHours: number;
 }
@@ -52,6 +54,9 @@ export async function storeSection(): Promise<string> {
   const s = await childJson<StoreBench>('./store.js', []);
   const { v2, v1 } = s;
   const b = (x: number) => `${fmt(x, 2)} B`;
+  const vmb = (x: number | null | undefined) => (x == null ? 'not installed' : b(x));
+  const vms = [s.vm.walk, s.vm.counter, s.vm.constant];
+  const vmGauges = vms.every((x) => x != null) ? (vms as number[]).reduce((a, x) => a + x, 0) / 3 : null;
   const gauges = (l: StoreLayout, k: 'raw' | 'file') => (l.bytes.walk[k] + l.bytes.counter[k] + l.bytes.constant[k]) / 3;
   return `## ekg-agent store (SQLite)
 
@@ -65,9 +70,13 @@ Bytes on disk per raw point: ${s.bytesSeries} series of one shape, ${s.bytesHour
 the file checkpointed. **raw**: the raw resolution alone (time-first: the raw chunks' bytes; row per point: its
 points table's pages). **file**: the growth of the file's live pages (everything but the free list: raw chunks, the
 1-minute and 1-hour rollups, indexes, the series table; not the empty tables' first pages) over the raw points.
+**VictoriaMetrics**: \`/usr/bin/victoria-metrics\` single-node, pinned to one core with \`taskset\`, fed the same gauge
+and counter points over remote write (the agent's own encoder), then \`/internal/force_flush\` and
+\`/internal/force_merge\`: the growth of its \`-storageDataPath\` (\`du -sb\`: data and index) once unchanged for 3 s,
+over the points (no rollups; distributions are not a VictoriaMetrics type, so —).
 
 ${table(
-  ['shape', 'time-first raw', 'time-first file', 'row per point raw', 'row per point file', 'target (raw)'],
+  ['shape', 'time-first raw', 'time-first file', 'row per point raw', 'row per point file', 'VictoriaMetrics', 'target (raw)'],
   (
     [
       ['gauge: random walk, two decimals (±0.50 a window)', 'walk'],
@@ -75,7 +84,7 @@ ${table(
       ['gauge: constant', 'constant'],
     ] as const
   )
-    .map(([label, k]) => [label, b(v2.bytes[k].raw), b(v2.bytes[k].file), b(v1.bytes[k].raw), b(v1.bytes[k].file), ''])
+    .map(([label, k]) => [label, b(v2.bytes[k].raw), b(v2.bytes[k].file), b(v1.bytes[k].raw), b(v1.bytes[k].file), vmb(s.vm[k]), ''])
     .concat([
       [
         'gauges and counters, the three averaged',
@@ -83,6 +92,7 @@ ${table(
         b(gauges(v2, 'file')),
         b(gauges(v1, 'raw')),
         b(gauges(v1, 'file')),
+        vmb(vmGauges),
         `≤ 2 B: ${ok(gauges(v2, 'raw') <= 2)}`,
       ],
       [
@@ -91,6 +101,7 @@ ${table(
         b(v2.bytes.distribution.file),
         b(v1.bytes.distribution.raw),
         b(v1.bytes.distribution.file),
+        '—',
         `≤ 30 B: ${ok(v2.bytes.distribution.raw <= 30)}`,
       ],
     ]),

@@ -4,11 +4,17 @@
  * distributions, points written per second at 100k series per window, 24 h of one series, and a
  * p99 merged across 100 instances over 24 h. Prints JSON for sections.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Flushed, type FlushResult, Sketch, SqliteStore } from 'ekg-agent';
 import { SqliteStoreV1 } from './store-v1.js';
+
+const { encodeWriteRequest } = await import('../../packages/agent/dist/export/protobuf.js');
+const { compress } = await import('../../packages/agent/dist/export/snappy.js');
+type TimeSeries = Parameters<typeof encodeWriteRequest>[0][number];
+const VM = '/usr/bin/victoria-metrics';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-store-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -204,6 +210,11 @@ async function bytesPerPoint(layout: Layout, shape: Shape): Promise<{ file: numb
       else list.push(dist('http.duration', tags, latencies(r, 20)));
     }
     store.write({ start: end - STEP, end, series: list });
+    if (layout === 'v2' && shape !== 'distribution') {
+      // the same points for VictoriaMetrics, over remote write (vmBytesPerPoint)
+      const ts = (peer[shape] ??= list.map((f) => ({ labels: labelsOf(f), samples: [] })));
+      list.forEach((f, i) => (ts[i] as TimeSeries).samples.push([f.value, end]));
+    }
   }
   await store.maintain(now + 3_600_000);
   const points = windows * BYTES_SERIES;
@@ -216,10 +227,73 @@ async function bytesPerPoint(layout: Layout, shape: Shape): Promise<{ file: numb
   return { file, raw: raw / points };
 }
 
+const peer: Partial<Record<Shape, TimeSeries[]>> = {};
+const labelsOf = (f: Flushed): Array<[string, string]> =>
+  [['__name__', f.name.replace(/\./g, '_')] as [string, string]]
+    .concat(f.tags.split(',').map((kv) => kv.split(':') as [string, string]))
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+const du = (d: string) => Number(spawnSync('du', ['-sb', d], { encoding: 'utf8' }).stdout.split('\t')[0]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * VictoriaMetrics single-node (/usr/bin/victoria-metrics, pinned to the last core) fed the same
+ * series over remote write: the growth of its -storageDataPath (data and index) per point once
+ * flushed, force-merged and no longer changing. null when it is not installed.
+ */
+async function vmBytesPerPoint(series: TimeSeries[]): Promise<number | null> {
+  if (!existsSync(VM)) return null;
+  const data = mkdtempSync(join(dir, 'vm-'));
+  const port = 18_000 + Math.floor(Math.random() * 20_000);
+  const core = String(Math.max(0, cpus().length - 1));
+  const vm = spawn('taskset', ['-c', core, VM, `-storageDataPath=${data}`, `-httpListenAddr=127.0.0.1:${port}`, '-retentionPeriod=100y'], {
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    for (;;) {
+      const ok = await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      await sleep(100);
+    }
+    const empty = du(data);
+    let points = 0;
+    for (let i = 0; i < series.length; i += 50) {
+      const part = series.slice(i, i + 50);
+      for (const s of part) points += s.samples.length;
+      const r = await fetch(`${url}/api/v1/write`, {
+        method: 'POST',
+        headers: { 'content-encoding': 'snappy', 'content-type': 'application/x-protobuf', 'x-prometheus-remote-write-version': '0.1.0' },
+        body: new Uint8Array(compress(encodeWriteRequest(part))),
+      });
+      if (!r.ok) throw new Error(`victoria-metrics: ${r.status} ${await r.text()}`);
+    }
+    await fetch(`${url}/internal/force_flush`);
+    await fetch(`${url}/internal/force_merge`);
+    // until its on-disk size stops changing (merges done) for 3 s running
+    let last = -1;
+    let still = 0;
+    while (still < 3) {
+      await sleep(1000);
+      const now = du(data);
+      still = now === last ? still + 1 : 0;
+      last = now;
+    }
+    return (last - empty) / points;
+  } finally {
+    vm.kill();
+    await new Promise((r) => vm.once('exit', r));
+  }
+}
+
 const out: Record<Layout, unknown> = { v2: undefined, v1: undefined };
 for (const layout of ['v2', 'v1'] as const) {
   const bytes = {} as Record<Shape, { file: number; raw: number }>;
   for (const s of SHAPES) bytes[s] = await bytesPerPoint(layout, s);
   out[layout] = { write: await writeRate(layout), query: await queries(layout), bytes };
 }
-console.log(JSON.stringify({ ...out, bytesSeries: BYTES_SERIES, bytesHours: BYTES_HOURS }));
+const vmBytes: Partial<Record<Shape, number | null>> = {};
+for (const shape of ['walk', 'counter', 'constant'] as const) vmBytes[shape] = await vmBytesPerPoint(peer[shape] as TimeSeries[]);
+console.log(JSON.stringify({ ...out, vm: vmBytes, bytesSeries: BYTES_SERIES, bytesHours: BYTES_HOURS }));
