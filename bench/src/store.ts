@@ -212,8 +212,9 @@ async function bytesPerPoint(layout: Layout, shape: Shape): Promise<{ file: numb
     store.write({ start: end - STEP, end, series: list });
     if (layout === 'v2' && shape !== 'distribution') {
       // the same points for VictoriaMetrics, over remote write (vmBytesPerPoint)
-      const ts = (peer[shape] ??= list.map((f) => ({ labels: labelsOf(f), samples: [] })));
-      list.forEach((f, i) => (ts[i] as TimeSeries).samples.push([f.value, end]));
+      peer[shape] ??= list.map((f) => ({ labels: labelsOf(f), samples: [] }));
+      const ts = peer[shape];
+      for (let i = 0; i < list.length; i++) (ts[i] as TimeSeries).samples.push([(list[i] as Flushed).value, end]);
     }
   }
   await store.maintain(now + 3_600_000);
