@@ -15,6 +15,7 @@ import { type ListenOptions, listen } from './http/server.js';
 import { warn } from './log.js';
 import { type EkgOptions, normalizePrefix, type Resolved, resolve } from './options.js';
 import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
+import { RemoteReporting } from './reporters/remote.js';
 import { Sampler, type Window } from './sampler.js';
 import type { CheckResult, Lifecycle, Stats, Vital } from './types.js';
 import { reason, settle } from './vitals/runner.js';
@@ -53,7 +54,7 @@ export class Ekg implements Core {
   private readonly extraServers = new Set<Server>();
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly started: Promise<void>;
-  private reporting: Reporting | undefined;
+  private reporting: Reporting | RemoteReporting | undefined;
 
   constructor(options: EkgOptions = {}) {
     this.options = resolve(options);
@@ -97,9 +98,16 @@ export class Ekg implements Core {
    * A malformed target throws EKG_ERR_BAD_OPTION here; a target that is down later is counted.
    */
   report(options: ReportOptions): void {
-    const transports = transportsFor({ ...options, service: options.service ?? this.options.labels.service });
-    if (transports.length === 0) return;
-    this.reporting = new Reporting([...(this.reporting?.transports ?? []), ...transports]);
+    const o = { ...options, service: options.service ?? this.options.labels.service };
+    if (this.watchdog && !(this.reporting instanceof Reporting)) {
+      // formatting and sending in the watchdog's thread: the main thread only flattens each window
+      this.reporting ??= new RemoteReporting(this.watchdog);
+      if (!this.reporting.add(o)) return;
+    } else {
+      const transports = transportsFor(o);
+      if (transports.length === 0) return;
+      this.reporting = new Reporting([...((this.reporting as Reporting | undefined)?.transports ?? []), ...transports]);
+    }
     if (!this.onBeforeExit) {
       // A job that ends before its first window closes (a 3 s cron job on 10 s windows) still reports: when the loop
       // runs dry, the open window is closed and sent once, and the sends are waited for. Nothing here keeps a
@@ -411,9 +419,10 @@ export class Ekg implements Core {
     // the partial window since the last tick goes out before the reporters close (SIGTERM, close(), a job's end)
     await this.finalWindow();
     this.unsubscribe();
+    // before the watchdog stops: its thread may be the one sending
+    await this.reporting?.close();
     this.watchdog?.stop();
     this.sampler.release();
-    await this.reporting?.close();
     await this.vitals.close();
     this.state = 'closed';
     this.healthChanged();

@@ -8,9 +8,9 @@ import type { Snapshot } from '../window/snapshot.js';
 import { HerokuTransport } from './heroku.js';
 import { StreamTransport } from './statsd-stream.js';
 import { UdpTransport } from './statsd-udp.js';
-import type { Transport, TransportStats } from './transport.js';
+import type { Transport, TransportStats, WindowPayload } from './transport.js';
 
-export type { Transport, TransportStats };
+export type { Transport, TransportStats, WindowPayload };
 
 export interface ReportOptions {
   /** StatsD targets: `udp://host:port` (default port 8125), `tcp://host:port`, `unix:///path` */
@@ -40,12 +40,12 @@ function bad(field: string, value: string, expected: string): EkgError {
 }
 
 /** Builds the transports for `options`; a malformed target is an EkgError naming it. */
-export function transportsFor(o: ReportOptions): Transport[] {
+export function transportsFor(o: ReportOptions, who: ReturnType<typeof identity> = identity()): Transport[] {
   const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
   const tags: Record<string, string> = {};
   if (o.dogstatsdTags !== false) {
     if (o.service) tags.service = o.service;
-    Object.assign(tags, identity(), o.tags);
+    Object.assign(tags, who, o.tags);
   }
   const fmt = { prefix: o.prefix, tags: o.dogstatsdTags === false ? undefined : tags };
   const out: Transport[] = [];
@@ -81,13 +81,17 @@ export class Reporting {
 
   window(snapshot: Snapshot, statsOf: (s: Snapshot) => import('../types.js').Stats): void {
     let cached: ReturnType<typeof measurements> | undefined;
-    const payload = {
+    this.send({
       snapshot,
       measurements: () => {
         cached ??= measurements(statsOf(snapshot));
         return cached;
       },
-    };
+    });
+  }
+
+  /** One window, already flattened (the watchdog's thread receives it so from the main thread). */
+  send(payload: WindowPayload): void {
     for (const t of this.transports) {
       const t0 = performance.now();
       try {

@@ -1,7 +1,10 @@
 import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { Measurement } from '../formats/measurements.js';
 import { internalError, type SidePages, type SideProbes } from '../http/contract.js';
+import type { ReportOptions, TransportStats } from '../reporters/index.js';
+import type { WindowInfo } from '../types.js';
 import type { Frame } from './worker.js';
 
 export interface WatchdogOptions {
@@ -98,6 +101,14 @@ export class Watchdog {
           },
       ) => {
         if (m.type === 'captured') this.lastCaptureMs = m.ms;
+        if (m.type === 'reporters') {
+          this.reporters = (m as unknown as { reporters: Watchdog['reporters'] }).reporters;
+          return;
+        }
+        if (m.type === 'report-closed') {
+          this.reportClosed?.();
+          return;
+        }
         if (m.type === 'req') return this.answer(m.id as number, m.method as string, m.url as string, m.headers ?? {});
         if (m.type === 'listening' || m.type === 'listen-error') {
           if (m.type === 'listening') this.sidePort = m.port;
@@ -170,6 +181,41 @@ export class Watchdog {
   /** The probes' replies, on every change of the health state: served without asking while they hold. */
   probes(probes: SideProbes): void {
     this.worker?.postMessage({ type: 'probes', probes });
+  }
+
+  /** The transports' counters in the watchdog's thread, as it last posted them. */
+  reporters: Array<{ name: string; stats: TransportStats }> = [];
+  private reportClosed: (() => void) | undefined;
+
+  /** Starts reporting from the watchdog's thread (see reporters/remote.ts). */
+  report(options: ReportOptions, who: { pid: string; host: string; worker?: string }): void {
+    this.worker?.postMessage({ type: 'report', options, who });
+  }
+
+  /** One closed window, flattened, for the thread's reporters to format and send. */
+  reportWindow(window: WindowInfo, windowMs: number, measurements: readonly Measurement[]): void {
+    this.worker?.postMessage({ type: 'report-window', window, windowMs, measurements });
+  }
+
+  /**
+   * Closes the thread's reporters once their last window is sent (each transport bounds its own wait);
+   * the thread is ref'd meanwhile, so a process at its end waits for those sends and no longer.
+   */
+  closeReporting(): Promise<void> {
+    const w = this.worker;
+    if (!w) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.reportClosed = undefined;
+        w.off('exit', done);
+        w.unref();
+        resolve();
+      };
+      this.reportClosed = done;
+      w.on('exit', done);
+      w.ref();
+      w.postMessage({ type: 'report-close' });
+    });
   }
 
   private answer(id: number, method: string, url: string, headers: Record<string, string>): void {

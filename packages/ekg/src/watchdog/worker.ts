@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
+import type { Measurement } from '../formats/measurements.js';
 import {
   type HeaderGetter,
   heartbeatReply,
@@ -23,6 +24,9 @@ import {
   withHeaders,
 } from '../http/contract.js';
 import { createSideServer } from '../http/side-http.js';
+import { Reporting, type ReportOptions, transportsFor } from '../reporters/index.js';
+import type { WindowInfo } from '../types.js';
+import type { Snapshot } from '../window/snapshot.js';
 
 /**
  * The watchdog's thread. The main thread writes the time into shared memory every `beat` ms; when
@@ -140,9 +144,13 @@ setInterval(
       const duration = last - since;
       line(`ekg: EKG_STALL the event loop ran again after ${duration} ms`);
       parentPort?.postMessage({ type: 'stall', start: since, duration, stack: frames, stackError });
+      // the stall as an event (a DogStatsD `_e`), from here: the main thread may be stuck again
+      const where = frames?.find((f) => f.file && !f.file.startsWith('node:')) ?? frames?.[0];
+      reporting?.event('event loop stalled', `blocked for ${duration} ms${where ? ` at ${at(where)}` : ''}`);
       since = undefined;
     }
     sweep();
+    postReporters();
   },
   Math.max(20, Math.min(100, threshold / 10)),
 );
@@ -288,6 +296,21 @@ function served(name: RouteName, header: HeaderGetter): Reply | undefined {
   }
 }
 
+// ---------------------------------------------------------------- the reporters, sending off the main thread
+
+let reporting: Reporting | undefined;
+let lastReporters = '';
+
+/** The transports' counters to the main thread (for /stats and /metrics), when they changed. */
+function postReporters(r: Reporting | undefined = reporting): void {
+  if (!r) return;
+  const stats = r.stats();
+  const json = JSON.stringify(stats);
+  if (json === lastReporters) return;
+  lastReporters = json;
+  parentPort?.postMessage({ type: 'reporters', reporters: stats });
+}
+
 parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
   if (m.type === 'serve') {
     routes = new Routes(m.prefix as string, m.token as string | undefined);
@@ -313,6 +336,27 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
     // encoded once per window, not once per request
     for (const r of [p.stats, p.prom, p.open]) if (typeof r.body === 'string') r.body = Buffer.from(r.body);
     pages = p;
+  } else if (m.type === 'report') {
+    try {
+      const more = transportsFor(m.options as ReportOptions, m.who as ReturnType<typeof import('../reporters/index.js').identity>);
+      reporting = new Reporting([...(reporting?.transports ?? []), ...more]);
+    } catch {
+      // validated by the main thread before it posted
+    }
+  } else if (m.type === 'report-window') {
+    // the transports read only the window's info and length from the snapshot
+    const snapshot = { window: m.window as WindowInfo, runtime: { windowMs: m.windowMs as number } } as unknown as Snapshot;
+    const list = m.measurements as Measurement[];
+    reporting?.send({ snapshot, measurements: () => list });
+    postReporters();
+  } else if (m.type === 'report-close') {
+    const r = reporting;
+    reporting = undefined;
+    void (r ? r.close() : Promise.resolve()).then(() => {
+      if (r) lastReporters = '';
+      postReporters(r);
+      parentPort?.postMessage({ type: 'report-closed' });
+    });
   } else if (m.type === 'probes') {
     probes = m.probes as SideProbes;
   }

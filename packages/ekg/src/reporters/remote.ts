@@ -1,0 +1,40 @@
+import { measurements } from '../formats/measurements.js';
+import type { Stats } from '../types.js';
+import type { Watchdog } from '../watchdog/watchdog.js';
+import type { Snapshot } from '../window/snapshot.js';
+import { identity, type ReportOptions, type TransportStats, transportsFor } from './index.js';
+
+/**
+ * The reporters, run in the watchdog's thread: the main thread flattens each closed window once and
+ * posts it; formatting (StatsD lines, Heroku periods) and sending happen there, with the same
+ * transports and formats as in-thread reporting. The transports' counters come back with the
+ * watchdog's next tick, for /stats and /metrics. Stall events go out from that thread itself, while
+ * the main thread is still stuck.
+ */
+export class RemoteReporting {
+  constructor(private readonly wd: Watchdog) {}
+
+  /** Validates here (a bad target throws EKG_ERR_BAD_OPTION in the caller), builds there. */
+  add(o: ReportOptions): boolean {
+    const probe = transportsFor(o);
+    for (const t of probe) void t.close().catch(() => {});
+    if (probe.length === 0) return false;
+    this.wd.report(o, identity());
+    return true;
+  }
+
+  window(snapshot: Snapshot, statsOf: (s: Snapshot) => Stats): void {
+    this.wd.reportWindow(snapshot.window, snapshot.runtime.windowMs, measurements(statsOf(snapshot)));
+  }
+
+  /** Stall events are sent by the watchdog's thread as it sees the stall end. */
+  event(_title: string, _text: string): void {}
+
+  stats(): Array<{ name: string; stats: TransportStats }> {
+    return this.wd.reporters.map((r) => ({ name: r.name, stats: { ...r.stats } }));
+  }
+
+  close(): Promise<void> {
+    return this.wd.closeReporting();
+  }
+}
