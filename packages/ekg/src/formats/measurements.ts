@@ -9,7 +9,8 @@ export interface Measurement {
   type: 'counter' | 'gauge';
 }
 
-const windowKind = new Map<string, boolean>();
+/** each path's verdict, info (skipped) included: the catalogue's patterns are tried once per path */
+const kinds = new Map<string, 'counter' | 'gauge' | null>();
 const patterns = catalogue.map((m) => ({
   re: new RegExp(`^${m.path.replace(/[.]/g, '\\.').replace(/\*/g, '[^.]+')}$`),
   counter: m.kind === 'window',
@@ -18,17 +19,27 @@ const patterns = catalogue.map((m) => ({
 
 /** counter, gauge or (for info like pid and start time) skipped; decided once per path. */
 function kindOf(path: string): 'counter' | 'gauge' | undefined {
-  const hit = windowKind.get(path);
-  if (hit !== undefined) return hit ? 'counter' : 'gauge';
+  const hit = kinds.get(path);
+  if (hit !== undefined) return hit ?? undefined;
   const p = patterns.find((x) => x.re.test(path));
-  if (p?.info) return undefined;
-  const counter = p?.counter === true;
-  if (windowKind.size < 10_000) windowKind.set(path, counter);
-  return counter ? 'counter' : 'gauge';
+  const kind = p?.info ? null : p?.counter === true ? 'counter' : 'gauge';
+  if (kinds.size < 10_000) kinds.set(path, kind);
+  return kind ?? undefined;
 }
 
 /** Keeps a StatsD/Graphite-safe name: what etsy StatsD's sanitiser would keep, decided here. */
 export function safeSegment(s: string): string {
+  const hit = segments.get(s);
+  if (hit !== undefined) return hit;
+  const safe = sanitise(s);
+  if (segments.size < 10_000) segments.set(s, safe);
+  return safe;
+}
+
+/** the keys of /stats repeat every window: each is sanitised once (bounded, like the verdicts above) */
+const segments = new Map<string, string>();
+
+function sanitise(s: string): string {
   return s
     .replace(/\s+/g, '_')
     .replace(/\//g, '-')

@@ -1,12 +1,11 @@
-import { measurements } from '../formats/measurements.js';
 import type { Stats } from '../types.js';
 import type { Watchdog } from '../watchdog/watchdog.js';
 import type { Snapshot } from '../window/snapshot.js';
 import { identity, type ReportOptions, type TransportStats, transportsFor } from './index.js';
 
 /**
- * The reporters, run in the watchdog's thread: the main thread flattens each closed window once and
- * posts it; formatting (StatsD lines, Heroku periods) and sending happen there, with the same
+ * The reporters, run in the watchdog's thread: the main thread posts each closed window's /stats
+ * document; flattening, formatting (StatsD lines, Heroku periods) and sending happen there, with the same
  * transports and formats as in-thread reporting. The transports' counters come back with the
  * watchdog's next tick, for /stats and /metrics. Stall events go out from that thread itself, while
  * the main thread is still stuck.
@@ -24,7 +23,7 @@ export class RemoteReporting {
   }
 
   window(snapshot: Snapshot, statsOf: (s: Snapshot) => Stats): void {
-    this.wd.reportWindow(snapshot.window, snapshot.runtime.windowMs, measurements(statsOf(snapshot)));
+    this.wd.reportWindow(snapshot.window, snapshot.runtime.windowMs, statsOf(snapshot));
   }
 
   /** Stall events are sent by the watchdog's thread as it sees the stall end. */

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
-import type { Measurement } from '../formats/measurements.js';
+import { type Measurement, measurements } from '../formats/measurements.js';
 import {
   type HeaderGetter,
   heartbeatReply,
@@ -25,7 +25,7 @@ import {
 } from '../http/contract.js';
 import { createSideServer } from '../http/side-http.js';
 import { Reporting, type ReportOptions, transportsFor } from '../reporters/index.js';
-import type { WindowInfo } from '../types.js';
+import type { Stats, WindowInfo } from '../types.js';
 import type { Snapshot } from '../window/snapshot.js';
 
 /**
@@ -346,8 +346,9 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
   } else if (m.type === 'report-window') {
     // the transports read only the window's info and length from the snapshot
     const snapshot = { window: m.window as WindowInfo, runtime: { windowMs: m.windowMs as number } } as unknown as Snapshot;
-    const list = m.measurements as Measurement[];
-    reporting?.send({ snapshot, measurements: () => list });
+    let list: Measurement[] | undefined;
+    const stats = m.stats as Stats;
+    reporting?.send({ snapshot, measurements: () => (list ??= measurements(stats)) });
     postReporters();
   } else if (m.type === 'report-close') {
     const r = reporting;
