@@ -540,6 +540,8 @@ test('ekg.report(): every closed window goes out; counters show in /stats and /m
       lines.every((l) => /^app\.[\w.-]+:-?[\d.e+-]+\|[cg]\|#service:api,pid:\d+,host:[^,]+$/.test(l)),
       lines.find((l) => !/\|#/.test(l)),
     );
+    // with the watchdog's thread sending, its counters come back by message: the next window has them once they arrive
+    await until(() => e.watchdog === undefined || e.watchdog.reporters[0]?.stats.sent === 1);
     lines = [];
     const s2 = await e.flush();
     const stats = e.statsObject(s2).stats as { ekg: { reporters: Record<string, { sent: number; target: string; lastSentAt: string }> } };

@@ -22,6 +22,9 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** Called on every counted success or failure (the watchdog's thread posts the counters then). */
+export const counted: { hook: (() => void) | undefined } = { hook: undefined };
+
 /**
  * Error accounting shared by the transports: every failure is counted, but stderr hears of an
  * outage once, when it starts; a success re-arms the line for the next outage.
@@ -37,6 +40,7 @@ export class Outage {
     this.stats.errors++;
     this.stats.lastError = `${what}: ${describe(err)}`;
     this.stats.lastErrorAt = Date.now();
+    counted.hook?.();
     if (!this.down) {
       this.down = true;
       warn(
@@ -51,6 +55,7 @@ export class Outage {
     this.stats.sent++;
     this.stats.bytes += bytes;
     this.stats.lastSentAt = Date.now();
+    counted.hook?.();
     if (this.down) {
       this.down = false;
       recover(`outage:${this.name}`);

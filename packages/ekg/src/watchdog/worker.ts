@@ -25,6 +25,7 @@ import {
 } from '../http/contract.js';
 import { createSideServer } from '../http/side-http.js';
 import { Reporting, type ReportOptions, transportsFor } from '../reporters/index.js';
+import { counted } from '../reporters/transport.js';
 import type { Stats, WindowInfo } from '../types.js';
 import type { Snapshot } from '../window/snapshot.js';
 
@@ -300,6 +301,16 @@ function served(name: RouteName, header: HeaderGetter): Reply | undefined {
 
 let reporting: Reporting | undefined;
 let lastReporters = '';
+let posting = false;
+// a delivery's outcome reaches /stats at once, not at the next tick (one post per turn however many transports)
+counted.hook = () => {
+  if (posting) return;
+  posting = true;
+  queueMicrotask(() => {
+    posting = false;
+    postReporters();
+  });
+};
 
 /** The transports' counters to the main thread (for /stats and /metrics), when they changed. */
 function postReporters(r: Reporting | undefined = reporting): void {
