@@ -2,6 +2,7 @@ import type { Stats } from '../types.js';
 import type { Watchdog } from '../watchdog/watchdog.js';
 import type { Snapshot } from '../window/snapshot.js';
 import { identity, type ReportOptions, type TransportStats, transportsFor } from './index.js';
+import { newStats } from './transport.js';
 
 /**
  * The reporters, run in the watchdog's thread: the main thread posts each closed window's /stats
@@ -11,6 +12,8 @@ import { identity, type ReportOptions, type TransportStats, transportsFor } from
  * the main thread is still stuck.
  */
 export class RemoteReporting {
+  /** the transports' names, known here at once: /stats lists each from its first window, zero until counted */
+  private readonly names: string[] = [];
   constructor(private readonly wd: Watchdog) {}
 
   /** Validates here (a bad target throws EKG_ERR_BAD_OPTION in the caller), builds there. */
@@ -18,6 +21,7 @@ export class RemoteReporting {
     const probe = transportsFor(o);
     for (const t of probe) void t.close().catch(() => {});
     if (probe.length === 0) return false;
+    this.names.push(...probe.map((t) => t.name));
     this.wd.report(o, identity());
     return true;
   }
@@ -30,7 +34,8 @@ export class RemoteReporting {
   event(_title: string, _text: string): void {}
 
   stats(): Array<{ name: string; stats: TransportStats }> {
-    return this.wd.reporters.map((r) => ({ name: r.name, stats: { ...r.stats } }));
+    const posted = new Map(this.wd.reporters.map((r) => [r.name, r.stats as unknown as TransportStats]));
+    return this.names.map((name) => ({ name, stats: { ...(posted.get(name) ?? newStats()) } }));
   }
 
   close(): Promise<void> {

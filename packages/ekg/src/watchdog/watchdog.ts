@@ -2,9 +2,18 @@ import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { internalError, type SidePages, type SideProbes } from '../http/contract.js';
-import type { ReportOptions, TransportStats } from '../reporters/index.js';
 import type { Stats, WindowInfo } from '../types.js';
-import type { Frame } from './worker.js';
+
+/** A frame of the main thread's stack, as the watchdog's thread reads it through the inspector. */
+export interface Frame {
+  fn: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** A transport's counters as the watchdog's thread posts them (reporters/transport.ts's TransportStats). */
+export type ReporterCounts = { name: string; stats: Record<string, number | string | undefined> };
 
 export interface WatchdogOptions {
   /** ms without a completed event-loop turn that make a stall (default 1000) */
@@ -183,11 +192,11 @@ export class Watchdog {
   }
 
   /** The transports' counters in the watchdog's thread, as it last posted them. */
-  reporters: Array<{ name: string; stats: TransportStats }> = [];
+  reporters: ReporterCounts[] = [];
   private reportClosed: (() => void) | undefined;
 
   /** Starts reporting from the watchdog's thread (see reporters/remote.ts). */
-  report(options: ReportOptions, who: { pid: string; host: string; worker?: string }): void {
+  report(options: object, who: object): void {
     this.worker?.postMessage({ type: 'report', options, who });
   }
 

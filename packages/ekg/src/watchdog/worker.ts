@@ -28,6 +28,7 @@ import { Reporting, type ReportOptions, transportsFor } from '../reporters/index
 import { counted } from '../reporters/transport.js';
 import type { Stats, WindowInfo } from '../types.js';
 import type { Snapshot } from '../window/snapshot.js';
+import type { Frame } from './watchdog.js';
 
 /**
  * The watchdog's thread. The main thread writes the time into shared memory every `beat` ms; when
@@ -36,12 +37,6 @@ import type { Snapshot } from '../window/snapshot.js';
  * descriptor: the main thread, which relays worker output, cannot). When the beat comes back, the
  * stall is over and its record goes to the main thread.
  */
-export interface Frame {
-  fn: string;
-  file: string;
-  line: number;
-  column: number;
-}
 
 const {
   sab,
