@@ -76,7 +76,8 @@ if (mode === 'idle') {
 } else {
   const { createEkg } = await import('ekg');
   const report = mode === 'statsd' ? { statsd: `udp://127.0.0.1:${udpPort}` } : mode === 'heroku' ? { push: `${httpUrl}/push` } : undefined;
-  const ekg = createEkg({ signals: false, ...(report ? { report } : {}) });
+  // with the watchdog's thread (EKG_WATCHDOG=0 for none), which formats and sends the reports
+  const ekg = createEkg({ signals: false, watchdog: process.env.EKG_WATCHDOG !== '0', ...(report ? { report } : {}) });
   // the main thread's own part of reporting a window: the synchronous call (formatting and sending in-thread, or
   // flattening and posting to the watchdog's thread), timed around ekg's private reporter (read, not changed)
   const r = (ekg as unknown as { reporting?: { window: (...a: unknown[]) => void } }).reporting;

@@ -523,43 +523,45 @@ describe('Heroku-style JSON push', () => {
   });
 });
 
-test('ekg.report(): every closed window goes out; counters show in /stats and /metrics', async () => {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  let lines: string[] = [];
-  sock.on('message', (m) => lines.push(...m.toString().split('\n')));
-  const e = createEkg({
-    signals: false,
-    labels: { service: 'api' },
-    report: { statsd: `udp://127.0.0.1:${sock.address().port}`, prefix: 'app' },
+for (const watchdog of [false, true])
+  test(`ekg.report() ${watchdog ? "from the watchdog's thread" : 'on the main thread'}: every closed window goes out; counters show in /stats and /metrics`, async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    let lines: string[] = [];
+    sock.on('message', (m) => lines.push(...m.toString().split('\n')));
+    const e = createEkg({
+      signals: false,
+      watchdog,
+      labels: { service: 'api' },
+      report: { statsd: `udp://127.0.0.1:${sock.address().port}`, prefix: 'app' },
+    });
+    try {
+      await e.flush();
+      await until(() => lines.some((l) => l.startsWith('app.runtime.memory.rss:')));
+      assert.ok(
+        lines.every((l) => /^app\.[\w.-]+:-?[\d.e+-]+\|[cg]\|#service:api,pid:\d+,host:[^,]+$/.test(l)),
+        lines.find((l) => !/\|#/.test(l)),
+      );
+      // with the watchdog's thread sending, its counters come back by message: the next window has them once they arrive
+      await until(() => e.watchdog === undefined || e.watchdog.reporters[0]?.stats.sent === 1);
+      lines = [];
+      const s2 = await e.flush();
+      const stats = e.statsObject(s2).stats as { ekg: { reporters: Record<string, { sent: number; target: string; lastSentAt: string }> } };
+      const name = `statsd udp://127.0.0.1:${sock.address().port}`;
+      // /stats keys are identifiers, the address an info string, the time ISO text: flatteners make valid names of them
+      assert.deepEqual(Object.keys(stats.ekg.reporters), ['statsd']);
+      assert.equal(stats.ekg.reporters.statsd?.sent, 1);
+      assert.equal(stats.ekg.reporters.statsd?.target, `udp://127.0.0.1:${sock.address().port}`);
+      assert.match(stats.ekg.reporters.statsd?.lastSentAt ?? '', /^\d{4}-\d\d-\d\dT/);
+      assert.match(
+        e.metricsText(s2),
+        new RegExp(`^ekg_reporter_windows_sent_total\\{service="api",transport="${name.replace(/[/.]/g, '\\$&')}"\\} 1$`, 'm'),
+      );
+    } finally {
+      await e.close();
+      sock.close();
+    }
   });
-  try {
-    await e.flush();
-    await until(() => lines.some((l) => l.startsWith('app.runtime.memory.rss:')));
-    assert.ok(
-      lines.every((l) => /^app\.[\w.-]+:-?[\d.e+-]+\|[cg]\|#service:api,pid:\d+,host:[^,]+$/.test(l)),
-      lines.find((l) => !/\|#/.test(l)),
-    );
-    // with the watchdog's thread sending, its counters come back by message: the next window has them once they arrive
-    await until(() => e.watchdog === undefined || e.watchdog.reporters[0]?.stats.sent === 1);
-    lines = [];
-    const s2 = await e.flush();
-    const stats = e.statsObject(s2).stats as { ekg: { reporters: Record<string, { sent: number; target: string; lastSentAt: string }> } };
-    const name = `statsd udp://127.0.0.1:${sock.address().port}`;
-    // /stats keys are identifiers, the address an info string, the time ISO text: flatteners make valid names of them
-    assert.deepEqual(Object.keys(stats.ekg.reporters), ['statsd']);
-    assert.equal(stats.ekg.reporters.statsd?.sent, 1);
-    assert.equal(stats.ekg.reporters.statsd?.target, `udp://127.0.0.1:${sock.address().port}`);
-    assert.match(stats.ekg.reporters.statsd?.lastSentAt ?? '', /^\d{4}-\d\d-\d\dT/);
-    assert.match(
-      e.metricsText(s2),
-      new RegExp(`^ekg_reporter_windows_sent_total\\{service="api",transport="${name.replace(/[/.]/g, '\\$&')}"\\} 1$`, 'm'),
-    );
-  } finally {
-    await e.close();
-    sock.close();
-  }
-});
 
 async function freeUdpPort(): Promise<number> {
   const s = dgram.createSocket('udp4');
