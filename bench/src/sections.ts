@@ -323,14 +323,14 @@ ${table(
 export async function pushSection(): Promise<string> {
   const modes = ['idle', 'none', 'statsd', 'heroku', 'prom-client', 'otel'];
   const rounds = Number(process.env.BENCH_PUSH_ROUNDS ?? 3);
-  const got: Record<string, Array<{ us: number; bytes: number }>> = {};
+  const got: Record<string, Array<{ us: number; bytes: number; reportUs: number }>> = {};
   for (let r = 0; r < rounds; r++) {
     for (const m of modes) {
       got[m] ??= [];
-      got[m].push(await pinnedJson<{ us: number; bytes: number }>('./push.js', [m]));
+      got[m].push(await pinnedJson<{ us: number; bytes: number; reportUs: number }>('./push.js', [m]));
     }
   }
-  const med = (m: string, k: 'us' | 'bytes') => median((got[m] ?? []).map((x) => x[k]));
+  const med = (m: string, k: 'us' | 'bytes' | 'reportUs') => median((got[m] ?? []).map((x) => x[k]));
   const idle = med('idle', 'us');
   const row = (label: string, m: string, target = '') => [
     label,
@@ -340,9 +340,13 @@ export async function pushSection(): Promise<string> {
   ];
   const statsd = med('statsd', 'us') - med('none', 'us');
   const heroku = med('heroku', 'us') - med('none', 'us');
+  // the main thread's own part: ekg's reporting call, timed in push.ts (formatting and sending are in the watchdog's thread)
+  const statsdMain = med('statsd', 'reportUs');
+  const herokuMain = med('heroku', 'reportUs');
   return `## Push reporting
 
-CPU per window, on the main thread (every pusher here runs there), one process per case, ${process.env.BENCH_PUSH_WINDOWS ?? 300} windows after 20
+CPU per window of the whole process (ekg's reporters run in its watchdog's thread, the peers on the main thread;
+the sinks share the process), one process per case, ${process.env.BENCH_PUSH_WINDOWS ?? 300} windows after 20
 of warm-up, median of ${rounds} rounds, the measuring loop's own cost subtracted (\`bench/src/push.ts\`); sinks on
 loopback. ekg: the window close and the report; prom-client: \`collectDefaultMetrics()\` and a request histogram,
 \`Pushgateway.pushAdd\`; OpenTelemetry: \`instrumentation-runtime-node\` and a request histogram over OTLP/HTTP
@@ -353,9 +357,21 @@ ${table(
   [
     row('ekg window close alone (no reporter)', 'none'),
     row('ekg window close + StatsD over UDP', 'statsd'),
-    ['  the StatsD report alone (the difference)', `${fmt(statsd, 0)} µs`, '', `≤ 100 µs on the main thread: ${ok(statsd <= 100)}`],
+    ['  the StatsD report alone (the difference)', `${fmt(statsd, 0)} µs`, '', ''],
+    [
+      "  of it on the main thread (the window's /stats built, posted)",
+      `${fmt(statsdMain, 0)} µs`,
+      '',
+      `≤ 100 µs: ${ok(statsdMain <= 100)}`,
+    ],
     row('ekg window close + Heroku JSON (aggregated per window; its post every 20 s not counted)', 'heroku'),
-    ['  the Heroku aggregation alone (the difference)', `${fmt(heroku, 0)} µs`, '', `≤ 100 µs on the main thread: ${ok(heroku <= 100)}`],
+    ['  the Heroku aggregation alone (the difference)', `${fmt(heroku, 0)} µs`, '', ''],
+    [
+      "  of it on the main thread (the window's /stats built, posted)",
+      `${fmt(herokuMain, 0)} µs`,
+      '',
+      `≤ 100 µs: ${ok(herokuMain <= 100)}`,
+    ],
     row('prom-client Pushgateway push', 'prom-client', '(peer)'),
     row('OpenTelemetry OTLP/HTTP export', 'otel', '(peer)'),
   ],
