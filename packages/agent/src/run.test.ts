@@ -11,6 +11,21 @@ const BIN = fileURLToPath(new URL('../bin/ekg-agent.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ekg-run-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * Every `ekg-agent run` started here leads a process group of its own (it, its agent, the app): whatever a test
+ * ends with (a failed wait, a timeout), the group is killed, so no child outlives the file and holds it open.
+ */
+const groups: number[] = [];
+after(() => {
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+  }
+});
+
 /** `ekg-agent run` with a fresh data dir and free ports, running `node -e <app>`. */
 function run(
   app: string,
@@ -36,8 +51,9 @@ function run(
       '-e',
       app,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EKG_INTERVAL: '1s', ...env } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EKG_INTERVAL: '1s', ...env }, detached: true },
   );
+  groups.push(proc.pid as number);
   let out = '';
   proc.stdout?.on('data', (d) => (out += d));
   proc.stderr?.on('data', (d) => (out += d));
@@ -102,13 +118,13 @@ test('SIGTERM goes to the app; an app that ignores it is killed after --kill-aft
   assert.match(stubborn.out(), /has not exited 0\.5 s after SIGTERM: killing it/);
 });
 
-test('an agent that dies is started again on the same StatsD port; the app goes on', { timeout: 180_000 }, async () => {
+test('an agent that dies is started again on the same StatsD port; the app goes on', { timeout: 300_000 }, async () => {
   // the app runs until the test is done with the agent (a timed app could end first on a busy machine)
   const r = run("process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); console.log('app up')");
-  await until(() => /agent started \(pid \d+\)/.test(r.out()), 60_000, 'the agent');
+  await until(() => /agent started \(pid \d+\)/.test(r.out()), 120_000, `the agent: ${r.out()}`);
   const [, pid, port] = /agent started \(pid (\d+)\), StatsD on (\S+)/.exec(r.out()) as RegExpExecArray;
   process.kill(Number(pid), 'SIGKILL');
-  await until(() => (r.out().match(/agent started/g) ?? []).length >= 2, 60_000, 'the agent started again');
+  await until(() => (r.out().match(/agent started/g) ?? []).length >= 2, 120_000, `the agent started again: ${r.out()}`);
   const again = [...r.out().matchAll(/agent started \(pid (\d+)\), StatsD on (\S+)/g)].at(-1) as RegExpExecArray;
   assert.notEqual(again[1], pid);
   assert.equal(again[2], port, 'the same port, so the app keeps reporting to it');
