@@ -21,7 +21,7 @@ async function run(udpPort: number): Promise<{ perWindowUs: number; windows: num
     EKG_PORT: String(sidePort),
   };
   delete env.NODE_OPTIONS;
-  const p = spawn(process.execPath, ['--import', 'ekg/register', app, String(WORKERS)], {
+  const p = spawn(process.execPath, ['--import', 'ekg-vitals/register', app, String(WORKERS)], {
     cwd: ekgDir,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -14,7 +14,7 @@ import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 
-const dist = (f: string) => new URL(f, import.meta.resolve('ekg')).href;
+const dist = (f: string) => new URL(f, import.meta.resolve('ekg-vitals')).href;
 const [mode, what] = [process.argv[2], process.argv[3]];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
 
@@ -94,7 +94,7 @@ if (mode === 'loop') {
     const { Watchdog } = await import(dist('./watchdog/watchdog.js'));
     new Watchdog({}).start();
   }
-  // `register` and `register-nowd` are this process started with --import ekg/register
+  // `register` and `register-nowd` are this process started with --import ekg-vitals/register
   const seconds = Number(process.env.BENCH_IDLE_SECONDS ?? 6);
   await new Promise((r) => setTimeout(r, 1500)); // start-up done, the watchdog's thread running
   const a = process.cpuUsage();

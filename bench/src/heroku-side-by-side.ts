@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { createEkg, herokuInterval } from 'ekg';
+import { createEkg, herokuInterval } from 'ekg-vitals';
 
 interface Post {
   t: number;
@@ -35,7 +35,7 @@ const srv = createServer((req, res) => {
 await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
 const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
 process.env.HEROKU_METRICS_URL = `${base}/heroku`;
-// ekg as ekg/register sets it up on Heroku: the window is the Heroku interval
+// ekg as ekg-vitals/register sets it up on Heroku: the window is the Heroku interval
 const ekg = createEkg({ signals: false, interval: herokuInterval().ms });
 ekg.report({ push: `${base}/ekg` });
 createRequire(import.meta.url)(resolve(collector));

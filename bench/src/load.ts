@@ -64,7 +64,7 @@ export interface Server {
 }
 
 export interface ServerOptions {
-  /** extra node flags, e.g. ['--import', 'ekg/register'] */
+  /** extra node flags, e.g. ['--import', 'ekg-vitals/register'] */
   execArgv?: string[];
   env?: Record<string, string>;
 }

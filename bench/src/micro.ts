@@ -3,7 +3,7 @@
  * prom-client's register.metrics() for the same default set), and µs per sampler window.
  */
 import { performance } from 'node:perf_hooks';
-import { createEkg } from 'ekg';
+import { createEkg } from 'ekg-vitals';
 import client from 'prom-client';
 
 const N = Number(process.argv[2] ?? 2000);

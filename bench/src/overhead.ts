@@ -19,7 +19,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const PAIRED_ROUNDS = Number(process.env.BENCH_PAIRED_ROUNDS ?? ROUNDS);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-const REGISTER = createRequire(import.meta.url).resolve('ekg/register');
+const REGISTER = createRequire(import.meta.url).resolve('ekg-vitals/register');
 
 export interface Case {
   label: string;
@@ -31,8 +31,8 @@ const register = (env: Record<string, string> = {}): ServerOptions => ({ execArg
 export const CASES: Case[] = [
   { label: 'bare', variant: 'bare' },
   { label: 'no-op diagnostics_channel subscriber', variant: 'dc-noop' },
-  { label: 'ekg/register', variant: 'bare', opts: register() },
-  { label: 'ekg/register, EKG_WATCHDOG=0', variant: 'bare', opts: register({ EKG_WATCHDOG: '0' }) },
+  { label: 'ekg-vitals/register', variant: 'bare', opts: register() },
+  { label: 'ekg-vitals/register, EKG_WATCHDOG=0', variant: 'bare', opts: register({ EKG_WATCHDOG: '0' }) },
   { label: 'prom-client', variant: 'prom' },
   { label: 'OpenTelemetry', variant: 'otel' },
 ];
@@ -144,8 +144,8 @@ export async function components(rounds = ROUNDS): Promise<Components> {
     ['monitorEventLoopDelay, 10 ms resolution', 'eld', {}],
     ['GC PerformanceObserver', 'gc', {}],
     ['the watchdog (beat timer and its thread)', 'watchdog', {}],
-    ['ekg/register', 'none', register()],
-    ['ekg/register, EKG_WATCHDOG=0', 'none', register({ EKG_WATCHDOG: '0' })],
+    ['ekg-vitals/register', 'none', register()],
+    ['ekg-vitals/register, EKG_WATCHDOG=0', 'none', register({ EKG_WATCHDOG: '0' })],
   ];
   const idleRuns = await Promise.all(idleCases.map(([, w, o]) => pinnedJson<{ usPerSecond: number }>('./components.js', ['idle', w], o)));
   const idle: Record<string, number> = {};

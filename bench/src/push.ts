@@ -74,7 +74,7 @@ if (mode === 'idle') {
     await done;
   };
 } else {
-  const { createEkg } = await import('ekg');
+  const { createEkg } = await import('ekg-vitals');
   const report = mode === 'statsd' ? { statsd: `udp://127.0.0.1:${udpPort}` } : mode === 'heroku' ? { push: `${httpUrl}/push` } : undefined;
   // with the watchdog's thread (EKG_WATCHDOG=0 for none), which formats and sends the reports
   const ekg = createEkg({ signals: false, watchdog: process.env.EKG_WATCHDOG !== '0', ...(report ? { report } : {}) });

@@ -7,6 +7,7 @@ import { cores, drive, hasWrk, type Server, startServer, stop } from './load.js'
 import {
   childJson,
   dashboardSection,
+  depsSection,
   overheadSection,
   pushSection,
   runSection,
@@ -175,6 +176,7 @@ const pushText = await pushSection();
 const storeText = await storeSection();
 const dashboardText = await dashboardSection();
 const watchdogText = await watchdogSection();
+const depsText = await depsSection();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const date = new Date().toISOString().slice(0, 10);
 const ok = (b: boolean) => (b ? 'met' : 'MISSED');
@@ -296,6 +298,7 @@ for ${agentBench.series.seconds} s; the agent at its default 10 s window; the fi
 | metrics received over the whole run, flushes included | ${fmt(agentBench.series.ratio * 100, 2)} % | no loss: ${ok(agentBench.series.ratio >= 0.999)} |
 
 ${storeText}
+${depsText}
 ${dashboardText}
 ${watchdogText}
 ## Paired rounds

@@ -189,7 +189,7 @@ export async function watchdogSection(): Promise<string> {
   return `## Stall watchdog
 
 Hello world with ekg, watchdog on against off: paired rounds (both servers on core 0, driven at the same moment),
-median of ${w.rounds}. A 2 s \`burnCpu\` block in a child with \`--import ekg/register\` (threshold 1 s), median of 5.
+median of ${w.rounds}. A 2 s \`burnCpu\` block in a child with \`--import ekg-vitals/register\` (threshold 1 s), median of 5.
 
 ${table(
   ['measure', 'value', 'target'],
@@ -261,7 +261,7 @@ ${table(
     i === 0 ? '—' : `${fmt(x.extraNs, 0)} (${range(x.extraMin, x.extraMax, 0)})`,
     `${fmt(x.cpuRatio, 3)}×`,
     i === 0 || !(x.paired > 0) ? '—' : `${fmt(x.paired, 3)}× (${range(x.pairedMin, x.pairedMax, 2)})`,
-    x.label === 'ekg/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97)}` : '',
+    x.label === 'ekg-vitals/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97)}` : '',
   ]),
 )}
 
@@ -288,7 +288,7 @@ export async function sideServerSection(): Promise<string> {
   const ratio = (k: string) => `${fmt(r(k).median, 2)}× (${fmt(r(k).min, 2)}–${fmt(r(k).max, 2)})`;
   return `## Side server (EKG_PORT)
 
-\`node --import ekg/register\` on an app that serves nothing else, \`EKG_PORT\` set, \`EKG_INTERVAL=1s\`: the side server
+\`node --import ekg-vitals/register\` on an app that serves nothing else, \`EKG_PORT\` set, \`EKG_INTERVAL=1s\`: the side server
 answers from the watchdog's thread. The app (both threads) on core 0, autocannon on core 1 (${s.connections} connections,
 ${s.seconds} s); each round measures ekg and, right after, each peer in a fresh process; ratios are taken within a round
 (median of ${s.rounds}, range in brackets).

@@ -4,7 +4,7 @@
  * histogram observed per request, the usual setup), `otel` (OpenTelemetry's runtime-node
  * instrumentation and Prometheus exporter + an http.server.request.duration histogram recorded per
  * request), `ekg-http` (ekg's HTTP monitor alone) or `dc-noop` (no-op subscribers on the two HTTP diagnostics channels ekg uses: the
- * channel's own cost). `bare` started with `--import ekg/register` is ekg with no code change.
+ * channel's own cost). `bare` started with `--import ekg-vitals/register` is ekg with no code change.
  * Prints `ready <port>`. `server.js <variant> inprocess <requests> <rounds>` instead serves that many
  * requests per round over an in-memory connection (inprocess.ts) and prints CPU ns per request.
  */
@@ -21,7 +21,7 @@ let handler: Handler = (_req, res) => {
 };
 
 if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || variant === 'ekg1s-report') {
-  const { createEkg } = await import('ekg');
+  const { createEkg } = await import('ekg-vitals');
   const report =
     variant === 'ekg1s-report'
       ? { statsd: `udp://127.0.0.1:${process.env.BENCH_UDP_PORT}`, push: `http://127.0.0.1:${process.env.BENCH_HTTP_PORT}/push` }
@@ -37,7 +37,7 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
   handler = (req, res) => ops(req, res, () => hello(req, res));
 } else if (variant === 'ekg-http') {
   // the http vital's monitor alone (no timers, no runtime monitors): the request path's own cost
-  const { HttpMonitor } = await import(new URL('./vitals/http.js', import.meta.resolve('ekg')).href);
+  const { HttpMonitor } = await import(new URL('./vitals/http.js', import.meta.resolve('ekg-vitals')).href);
   new HttpMonitor().start();
 } else if (variant === 'dc-noop') {
   const noop = () => {};

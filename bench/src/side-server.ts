@@ -1,6 +1,6 @@
 /**
  * The zero-code side server (EKG_PORT, answered from the watchdog's thread) against its peers: an
- * app that serves nothing else, started with `--import ekg/register`, its /metrics and /heartbeat
+ * app that serves nothing else, started with `--import ekg-vitals/register`, its /metrics and /heartbeat
  * driven alone from core 1 while the process (both its threads) sits on core 0; then, in the same
  * round, a bare hello world, prom-client's /metrics and OpenTelemetry's /metrics (server.ts). Rounds
  * alternate, and each ratio is taken within its round, so a drifting machine hurts both sides alike.
@@ -14,7 +14,7 @@ import { median } from './stats.js';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = 20;
-const REGISTER = createRequire(import.meta.url).resolve('ekg/register');
+const REGISTER = createRequire(import.meta.url).resolve('ekg-vitals/register');
 
 async function until(url: string): Promise<void> {
   for (let i = 0; i < 200; i++) {

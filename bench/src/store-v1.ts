@@ -6,8 +6,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { unitOf } from 'ekg';
 import { type Flushed, type FlushResult, Sketch } from 'ekg-agent';
+import { unitOf } from 'ekg-vitals';
 // the agent's own query reduction and tag helpers, as the store of schema 1 used them
 import { type Row, reduce } from '../../packages/agent/dist/store/aggregate.js';
 import {

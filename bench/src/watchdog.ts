@@ -28,8 +28,8 @@ try {
 }
 
 /** One stall of 2 s in a child: when its stderr line arrives after the stall began, and the capture time. */
-const REGISTER = import.meta.resolve('ekg/register');
-const INDEX = import.meta.resolve('ekg');
+const REGISTER = import.meta.resolve('ekg-vitals/register');
+const INDEX = import.meta.resolve('ekg-vitals');
 function stallOnce(): Promise<{ detectMs: number; captureMs: number; readyMs: number }> {
   const port = 20000 + Math.floor(Math.random() * 30000);
   const app = `

@@ -1,4 +1,4 @@
-import { createEkg, type Ekg, type Vital } from 'ekg';
+import { createEkg, type Ekg, type Vital } from 'ekg-vitals';
 
 /** A custom vital as an app would write one: a job queue with its own health verdict. */
 export function queueVital(): Vital {

@@ -19,7 +19,7 @@ import { until } from './interop/processes.js';
  */
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
 const K8S = join(DEPLOY, 'kubernetes');
-const REGISTER = import.meta.resolve('ekg/register');
+const REGISTER = import.meta.resolve('ekg-vitals/register');
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string }; spec: any };
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {

@@ -134,7 +134,7 @@ let ekg;
 Object.defineProperty(globalThis, 'ekg', { configurable: true, get: () => (ekg ??= createEkg()) });
 `;
 
-/** A fresh directory for one block: the apps, the paths docs name, and node_modules so `ekg/register` resolves. */
+/** A fresh directory for one block: the apps, the paths docs name, and node_modules so `ekg-vitals/register` resolves. */
 function workdir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ekg-docs-'));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));

@@ -5,17 +5,17 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-test('from the repository root, `node --import ekg/register` resolves through the workspace link', () => {
+test('from the repository root, `node --import ekg-vitals/register` resolves through the workspace link', () => {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   const r = spawnSync(
     process.execPath,
     [
       '--import',
-      'ekg/register',
+      'ekg-vitals/register',
       '--input-type=module',
       '-e',
-      "const { registered } = await import('ekg'); console.log(registered()?.lifecycle ?? 'none');",
+      "const { registered } = await import('ekg-vitals'); console.log(registered()?.lifecycle ?? 'none');",
     ],
     { cwd: root, env, encoding: 'utf8', timeout: 60_000 },
   );

@@ -1,6 +1,6 @@
 /**
  * `npm run screenshots`: the dashboard as a newcomer sees it, light and dark, into docs/. A real
- * agent, three real apps with `--import ekg/register` (two instances of `shop`, one of `billing`)
+ * agent, three real apps with `--import ekg-vitals/register` (two instances of `shop`, one of `billing`)
  * and a minute of uneven traffic, photographed by Debian's chromium.
  */
 import { fileURLToPath } from 'node:url';

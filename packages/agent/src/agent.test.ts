@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { createEkg } from 'ekg';
+import { createEkg } from 'ekg-vitals';
 import StatsD from 'hot-shots';
 import { Agent } from './agent.js';
 import type { FlushResult } from './aggregate/aggregator.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const agentBin = fileURLToPath(new URL('../bin/ekg-agent.js', import.meta.url));
 const agentPkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
-const ekgPkgPath = createRequire(import.meta.url).resolve('ekg/package.json');
+const ekgPkgPath = createRequire(import.meta.url).resolve('ekg-vitals/package.json');
 const ekgPkg = JSON.parse(readFileSync(ekgPkgPath, 'utf8')) as { name: string; version: string };
 const ekgBin = fileURLToPath(new URL('./bin/ekg.js', `file://${ekgPkgPath}`));
 

@@ -1,4 +1,4 @@
-import { DURATION_FORMS, parseDuration, parseSize, SIZE_FORMS } from 'ekg';
+import { DURATION_FORMS, parseDuration, parseSize, SIZE_FORMS } from 'ekg-vitals';
 import { SET_DEFAULTS } from './aggregate/aggregator.js';
 import { ConfigError } from './errors.js';
 import { defaultMaxConnections, LISTEN_FORMS, type ListenAddress, parseListen, STATSD_FORMS } from './ingest/listeners.js';

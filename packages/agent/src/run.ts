@@ -1,18 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { herokuInterval } from 'ekg';
+import { herokuInterval } from 'ekg-vitals';
 import { ConfigError, loadConfig } from './config.js';
 
 /**
  * `ekg-agent run [agent options] -- <command…>`: the Heroku `.profile.d` pattern in one command.
  * Starts the agent (and starts it again, with backoff, if it dies), starts the app with
- * `NODE_OPTIONS` extended by `--import ekg/register` and `EKG_STATSD` pointing at the agent,
+ * `NODE_OPTIONS` extended by `--import ekg-vitals/register` and `EKG_STATSD` pointing at the agent,
  * forwards SIGTERM and SIGINT to the app, drains the agent once the app has exited, and exits with
  * the app's code.
  */
 export const RUN_HELP = `Usage: ekg-agent run [agent options] [--kill-after DUR] -- <command> [args…]
 
-Starts ekg-agent, then the command with NODE_OPTIONS="--import ekg/register" and EKG_STATSD set to the
+Starts ekg-agent, then the command with NODE_OPTIONS="--import ekg-vitals/register" and EKG_STATSD set to the
 agent, so a Node app reports with no code change. With HEROKU_METRICS_URL set, only the agent posts there:
 the app reports to the agent (its HEROKU_METRICS_URL is unset). SIGTERM and SIGINT go to the app; if it has not exited
 --kill-after (default 10s) later, it is killed. When the app exits, the agent flushes its open window and
@@ -20,7 +20,7 @@ stops, and ekg-agent run exits with the app's code. An agent that dies is starte
 `;
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
-const REGISTER = import.meta.resolve('ekg/register');
+const REGISTER = import.meta.resolve('ekg-vitals/register');
 
 const log = (s: string) => process.stderr.write(`ekg-agent run: ${s}\n`);
 

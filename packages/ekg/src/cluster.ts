@@ -21,7 +21,7 @@ interface CollectAnswer {
 
 const kServed = Symbol.for('ekg.cluster.served');
 
-/** In a cluster worker: answer the primary's collect requests from `ekg`'s last window. */
+/** In a cluster worker: answer the primary's collect requests from `ekg-vitals`'s last window. */
 export function serveWorker(ekg: Core): void {
   const g = globalThis as { [kServed]?: boolean };
   if (!cluster.isWorker || !process.send || g[kServed]) return;

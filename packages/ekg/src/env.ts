@@ -1,7 +1,7 @@
 import { DURATION_FORMS, parseDuration, parseSwitch, SWITCH_FORMS } from './duration.js';
 import { warn } from './log.js';
 
-/** What `ekg/register` reads from the environment. Each bad value turns off only its feature. */
+/** What `ekg-vitals/register` reads from the environment. Each bad value turns off only its feature. */
 export interface EnvConfig {
   disabled: boolean;
   port: number | undefined;

@@ -71,7 +71,7 @@ test('no import cycle among the library modules, type-only imports included', { 
 test('adapters and the rest depend on the core contract (core.ts), never on the instance (ekg.ts)', {
   skip: !inRepo && 'sources not shipped',
 }, () => {
-  // only the entry points may import ekg.ts: the public index, ekg/register and the registered-instance lookup
+  // only the entry points may import ekg.ts: the public index, ekg-vitals/register and the registered-instance lookup
   const allowed = new Set(['index.ts', 'register.ts', 'registry.ts']);
   for (const [f, deps] of graph()) if (!allowed.has(f)) assert.ok(!deps.includes('ekg.ts'), `${f} imports ekg.ts`);
 });

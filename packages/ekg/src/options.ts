@@ -50,7 +50,7 @@ export interface EkgOptions {
   /**
    * Watch the event loop from a worker thread: a stall (no completed turn for `stallThreshold`,
    * default 1 s) is recorded with where the main thread was stuck (docs/watchdog.md). On with
-   * `ekg/register` unless EKG_WATCHDOG=0; off by default here.
+   * `ekg-vitals/register` unless EKG_WATCHDOG=0; off by default here.
    */
   watchdog?: boolean | WatchdogOptions;
   /**

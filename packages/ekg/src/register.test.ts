@@ -11,7 +11,7 @@ const LONG = '600000';
 
 const ekgLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('ekg:'));
 
-test('ekg/register never keeps a finished app alive, even with a side server', { timeout: 120_000 }, async () => {
+test('ekg-vitals/register never keeps a finished app alive, even with a side server', { timeout: 120_000 }, async () => {
   const c = run('idle', { register: true, env: { EKG_PORT: '0' } });
   await c.line(/app done/, 60_000);
   // the app has nothing left to do: the process ends by itself (anything ekg kept ref'd would hold it forever)

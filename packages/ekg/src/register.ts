@@ -1,5 +1,5 @@
 /**
- * `node --import ekg/register app.js`: ekg with no code change. Reads EKG_* (docs/env.md); a bad
+ * `node --import ekg-vitals/register app.js`: ekg with no code change. Reads EKG_* (docs/env.md); a bad
  * value is one stderr line and that feature off. Nothing here may stop the app from starting.
  */
 import cluster from 'node:cluster';
@@ -77,5 +77,5 @@ function start(): void {
 try {
   start();
 } catch (err) {
-  warn('EKG_ERR_BAD_ENV', `ekg/register could not start: ${describe(err)}; the app runs without ekg`);
+  warn('EKG_ERR_BAD_ENV', `ekg-vitals/register could not start: ${describe(err)}; the app runs without ekg`);
 }

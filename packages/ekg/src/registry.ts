@@ -3,7 +3,7 @@ import type { Ekg } from './ekg.js';
 const kInstance = Symbol.for('ekg.register.instance');
 type Global = typeof globalThis & { [kInstance]?: Ekg };
 
-/** The instance `ekg/register` started, shared through a global symbol so that two copies of ekg agree. */
+/** The instance `ekg-vitals/register` started, shared through a global symbol so that two copies of ekg agree. */
 export function registered(): Ekg | undefined {
   return (globalThis as Global)[kInstance];
 }

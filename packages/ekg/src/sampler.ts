@@ -13,7 +13,7 @@ type Listener = (w: Window) => void;
 
 /**
  * One sampler per process, shared by every ekg instance in it (a second `createEkg()` or
- * `ekg/register` beside app code does not double the work or split the windows). It ticks on a
+ * `ekg-vitals/register` beside app code does not double the work or split the windows). It ticks on a
  * single unref'd timer; each tick closes a window that every reader then shares.
  */
 export class Sampler {

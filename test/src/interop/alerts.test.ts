@@ -13,7 +13,7 @@ import { need } from './system.js';
 
 /**
  * Alerts end to end: a real agent (its YAML rules, its store, its spool), real apps with
- * `--import ekg/register`, a local webhook receiver, a Slack-shaped receiver and a server that
+ * `--import ekg-vitals/register`, a local webhook receiver, a Slack-shaped receiver and a server that
  * checks Mackerel's check-report wire format. Windows are 1 s and retries 100 ms, so a minute of
  * outage is a few seconds here with the same behaviour.
  */
@@ -365,7 +365,7 @@ server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port))
 function startBlocker(tcp: number): Promise<{ proc: ChildProcess; url: string }> {
   const file = join(tmp, 'blocker.mjs');
   writeFileSync(file, BLOCKER);
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('ekg/register'), file], {
+  const proc = spawn(process.execPath, ['--import', import.meta.resolve('ekg-vitals/register'), file], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, EKG_STATSD: `tcp://127.0.0.1:${tcp}`, EKG_INTERVAL: '1s', EKG_SERVICE: 'blocker' },
   });

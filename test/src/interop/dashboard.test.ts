@@ -6,7 +6,7 @@ import { need, which } from './system.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium through playwright-core), served by a real
- * agent that a real app with `--import ekg/register` reports into over StatsD.
+ * agent that a real app with `--import ekg-vitals/register` reports into over StatsD.
  */
 const skip = need('chromium');
 

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listenedPorts } from '../../../packages/ekg/dist/testing/ports.js';
 
-/** The real `ekg-agent` bin and a real app with `--import ekg/register`, as separate processes. */
+/** The real `ekg-agent` bin and a real app with `--import ekg-vitals/register`, as separate processes. */
 
 const BIN = fileURLToPath(new URL('../../../packages/agent/bin/ekg-agent.js', import.meta.url));
-const REGISTER = import.meta.resolve('ekg/register');
+const REGISTER = import.meta.resolve('ekg-vitals/register');
 
 export interface AgentProcess {
   proc: ChildProcess;
@@ -99,7 +99,7 @@ server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port))
 `;
 
 /**
- * A small HTTP app with ekg attached by `--import ekg/register`, reporting over StatsD to the
+ * A small HTTP app with ekg attached by `--import ekg-vitals/register`, reporting over StatsD to the
  * agent's `statsdPort`: over TCP, as no test using it is about loss (a lost window would only make
  * the test wait for the next one, or miss a stall event that is sent once).
  */

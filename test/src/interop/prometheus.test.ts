@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createEkg } from 'ekg';
+import { createEkg } from 'ekg-vitals';
 import { listenedPorts } from '../../../packages/ekg/dist/testing/ports.js';
 import { need } from './system.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, test } from 'node:test';
-import { createEkg } from 'ekg';
+import { createEkg } from 'ekg-vitals';
 import { need } from './system.js';
 
 const skip = need('promtool');

@@ -18,7 +18,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 // Delivery is the subject here, not loss: the worker reports to etsy over TCP, counts only windows
 // sent on a live connection, and ends once its reporters have handed everything over (see the
 // fixture); the etsy flushes are then read until they hold what was counted.
-test('ekg/register delivers every window to the real etsy StatsD server and to a Heroku-style sink', { timeout: 180_000 }, async () => {
+test('ekg-vitals/register delivers every window to the real etsy StatsD server and to a Heroku-style sink', {
+  timeout: 180_000,
+}, async () => {
   const etsy = await startEtsy(dir, { transport: 'tcp', config: { flushInterval: 500 } });
   after(() => etsy.proc.kill('SIGKILL'));
   // the HTTP sink checks what Heroku's metrics endpoint would
@@ -46,7 +48,7 @@ test('ekg/register delivers every window to the real etsy StatsD server and to a
   delete env.NODE_OPTIONS;
   delete env.HEROKU_METRICS_URL;
   delete env.NODE_TEST_CONTEXT;
-  const worker = spawn(process.execPath, ['--import', 'ekg/register', fixture, '2600'], {
+  const worker = spawn(process.execPath, ['--import', 'ekg-vitals/register', fixture, '2600'], {
     cwd: packageDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

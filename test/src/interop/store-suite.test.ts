@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { metricName } from 'ekg';
 import { Aggregator, type FlushResult, PromStore, QueryError, RemoteWriteExporter, SqliteStore, type StoreReader } from 'ekg-agent';
+import { metricName } from 'ekg-vitals';
 import { type Engine, startPrometheus, startVictoria } from './engines.js';
 import { need } from './system.js';
 

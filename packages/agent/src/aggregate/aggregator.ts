@@ -1,4 +1,4 @@
-import { INTERVAL_GAUGE } from 'ekg';
+import { INTERVAL_GAUGE } from 'ekg-vitals';
 import type { MetricType, Sample } from '../model/sample.js';
 import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
 import { Sketch } from './sketch.js';

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { escapeLabel } from 'ekg';
+import { escapeLabel } from 'ekg-vitals';
 import type { ExporterStatus } from '../export/exporter.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import { IDENTITY, instanceKey, parseTags, type StoreReader } from '../store/reader.js';

@@ -1,4 +1,4 @@
-import { herokuInterval, herokuOf } from 'ekg';
+import { herokuInterval, herokuOf } from 'ekg-vitals';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';
 import { measurements } from './measurements.js';

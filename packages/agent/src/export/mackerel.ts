@@ -1,4 +1,4 @@
-import { defOf } from 'ekg';
+import { defOf } from 'ekg-vitals';
 import type { FlushResult } from '../aggregate/aggregator.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';
 import { measurements, tagPairs } from './measurements.js';

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { defOf, type MetricDef } from 'ekg';
+import { defOf, type MetricDef } from 'ekg-vitals';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import type { Sketch } from '../aggregate/sketch.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions, USER_AGENT } from './exporter.js';

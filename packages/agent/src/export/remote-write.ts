@@ -1,4 +1,4 @@
-import { metricName } from 'ekg';
+import { metricName } from 'ekg-vitals';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { QUANTILES as MODEL_QUANTILES } from '../model/series.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createEkg } from 'ekg';
+import { createEkg } from 'ekg-vitals';
 import { Agent } from '../agent.js';
 import { loadConfig } from '../config.js';
 import { flattenJson, parsePrometheus, Scraper, targetOf } from './scrape.js';

@@ -1,4 +1,4 @@
-import { metricName } from 'ekg';
+import { metricName } from 'ekg-vitals';
 import { checkAgg, timeAxis } from './aggregate.js';
 import {
   type Agg,

@@ -4,7 +4,7 @@
  * costs one sequential append whatever its series count; a crash loses at most the window being written.
  */
 import type Database from 'better-sqlite3';
-import { unitOf } from 'ekg';
+import { unitOf } from 'ekg-vitals';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { normalizeTags } from '../model/tags.js';
 import type { Core, SeriesMeta } from './core.js';

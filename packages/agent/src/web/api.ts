@@ -1,4 +1,4 @@
-import { parseDuration } from 'ekg';
+import { parseDuration } from 'ekg-vitals';
 import { BudgetError, QUERY_MAX_POINTS, QUERY_TIMEOUT, QueryBudget } from '../store/budget.js';
 import { AGGS, type Agg, type Query, QueryError, type StoreReader } from '../store/reader.js';
 

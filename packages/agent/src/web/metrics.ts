@@ -1,4 +1,4 @@
-import { escapeLabel as esc, metricName } from 'ekg';
+import { escapeLabel as esc, metricName } from 'ekg-vitals';
 import type { Aggregator, FlushResult } from '../aggregate/aggregator.js';
 import type { Alerts } from '../alert/alerts.js';
 import type { ExporterStatus } from '../export/exporter.js';

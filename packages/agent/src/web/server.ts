@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bearerCheck } from 'ekg';
+import { bearerCheck } from 'ekg-vitals';
 import { errorLine } from '../errors.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';

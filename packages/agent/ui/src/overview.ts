@@ -132,7 +132,7 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
         ? h(
             'div',
             { class: 'empty' },
-            'No instance has reported yet. Point an app at this agent: EKG_STATSD=udp://127.0.0.1:8125 node --import ekg/register app.js',
+            'No instance has reported yet. Point an app at this agent: EKG_STATSD=udp://127.0.0.1:8125 node --import ekg-vitals/register app.js',
           )
         : table,
     );

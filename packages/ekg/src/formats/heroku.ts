@@ -15,7 +15,7 @@ const DEFAULT_RESOLUTION = 10;
  * from the catalogue (`herokuOf`): counters add up over the windows (and over the paths sharing a name:
  * major, incremental and weakcb are all `node.gc.old`); usage and delay percentiles are averaged over
  * the windows weighted by their length, the max delay is the max. When a post is one window — what
- * ekg/register arranges on Heroku — every value is that window's, as Heroku's collector measures it.
+ * ekg-vitals/register arranges on Heroku — every value is that window's, as Heroku's collector measures it.
  */
 export class HerokuPeriod {
   private counters = new Map<string, number>();

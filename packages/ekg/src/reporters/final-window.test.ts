@@ -6,9 +6,9 @@ import { run } from '../testing/child.js';
 
 // A job shorter than one window (here 1 h: a job held open for its window would time the test out) must still report:
 // ekg closes the open window when the loop runs
-// dry and waits for its sends. These run the real `ekg/register` in a real process against real sockets.
+// dry and waits for its sends. These run the real `ekg-vitals/register` in a real process against real sockets.
 
-test('a 300 ms job with ekg/register reports its only, partial window over UDP as it ends', async () => {
+test('a 300 ms job with ekg-vitals/register reports its only, partial window over UDP as it ends', async () => {
   const sock = dgram.createSocket('udp4');
   const lines: string[] = [];
   sock.on('message', (m) => lines.push(...m.toString().split('\n')));

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** packages/ekg, where `ekg/register` resolves by the package's self-reference. */
+/** packages/ekg, where `ekg-vitals/register` resolves by the package's self-reference. */
 export const packageDir = fileURLToPath(new URL('../../', import.meta.url));
 export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 
@@ -14,10 +14,10 @@ export interface Child {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-/** Runs a fixture as a real process: `node [--import ekg/register] fixture`. */
+/** Runs a fixture as a real process: `node [--import ekg-vitals/register] fixture`. */
 export function run(name: string, opts: { env?: Record<string, string>; register?: boolean; args?: string[] } = {}): Child {
   const t0 = Date.now();
-  const args = [...(opts.register ? ['--import', 'ekg/register'] : []), fixture(name), ...(opts.args ?? [])];
+  const args = [...(opts.register ? ['--import', 'ekg-vitals/register'] : []), fixture(name), ...(opts.args ?? [])];
   const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
   for (const k of Object.keys(env)) if (k.startsWith('EKG_') && !(opts.env && k in opts.env)) delete env[k];
   delete env.NODE_OPTIONS;

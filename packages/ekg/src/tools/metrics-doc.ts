@@ -46,7 +46,7 @@ export function metricsDoc(): string {
     '',
     '## Labels',
     '',
-    '`createEkg({ labels: { service: "api" } })`, or `EKG_SERVICE` / `EKG_TAGS` with `ekg/register`, adds constant',
+    '`createEkg({ labels: { service: "api" } })`, or `EKG_SERVICE` / `EKG_TAGS` with `ekg-vitals/register`, adds constant',
     'labels to every Prometheus sample.',
     '',
   );

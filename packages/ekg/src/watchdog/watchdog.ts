@@ -85,7 +85,7 @@ export class Watchdog {
     );
     this.timer.unref();
     const w = new Worker(new URL('./worker.js', import.meta.url), {
-      // marked, so that ekg/register (preloaded into every thread) leaves this one alone
+      // marked, so that ekg-vitals/register (preloaded into every thread) leaves this one alone
       workerData: {
         sab,
         threshold: this.threshold,
