@@ -232,13 +232,25 @@ test('sqlite: a fleet p99 merges sketches; the engines give the highest instance
 test('sqlite: a fleet p99 read from the sketches merged at compaction equals the merge of every instance’s', async () => {
   const compacted = (subjects[1] as Subject).reader as SqliteStore;
   assert.ok((compacted.db.prepare('SELECT count(*) FROM chunks WHERE series < 0').pluck().get() as number) > 0, 'fleet chunks kept');
-  // window by window (raw) and per minute
-  for (const step of [STEP, 60_000]) {
-    const q = { name: 'http.duration', tags: { service: 'api' }, ...range, step, agg: 'p99' as const, by: ['service'] };
-    const each = await ((subjects[0] as Subject).reader as SqliteStore).query(q, NOW);
-    const fleet = await compacted.query(q, NOW);
-    assert.deepEqual(fleet.t, each.t);
-    assert.deepEqual(fleet.series, each.series, `step ${step}`);
-    assert.ok((fleet.series[0]?.values.filter((v) => v !== null).length ?? 0) >= 8);
+  // window by window (raw) and per minute, for ranges ending at each of the last 8 windows: whatever the
+  // clock's phase, one of them ends inside the newest compacted minute (its rollup point lies past `to`)
+  for (let k = 0; k < 8; k++) {
+    for (const step of [STEP, 60_000]) {
+      const q = {
+        name: 'http.duration',
+        tags: { service: 'api' },
+        from: range.from,
+        to: range.to - k * STEP,
+        step,
+        agg: 'p99' as const,
+        by: ['service'],
+      };
+      const each = await ((subjects[0] as Subject).reader as SqliteStore).query(q, NOW);
+      const fleet = await compacted.query(q, NOW);
+      assert.deepEqual(fleet.t, each.t);
+      assert.deepEqual(fleet.series, each.series, `step ${step}, to lastEnd+5s-${k * 10}s`);
+      assert.ok((fleet.series[0]?.values.filter((v) => v !== null).length ?? 0) >= 7);
+      if (step === 60_000) assert.notEqual(fleet.series[0]?.values.at(-1), null, `the newest minute, to lastEnd+5s-${k * 10}s`);
+    }
   }
 });

@@ -61,9 +61,11 @@ export function runQuery(core: Core, q: Query, now = Date.now()): QueryResult {
       if (compacted < to) parts.push({ level: l, from: Math.max(from, compacted), to, head: true });
       return;
     }
-    const wm = watermark(core, l);
-    if (wm > from) parts.push({ level: l, from, to: Math.min(wm, to) });
-    if (wm < to) cover(li - 1, Math.max(from, wm), to);
+    // a rollup point stands for its whole bucket: it answers only buckets that end by `to` (a range
+    // ending inside a minute reads that minute's windows from the finer levels, as before compaction)
+    const end = Math.min(watermark(core, l), Math.floor(to / l.seconds) * l.seconds);
+    if (end > from) parts.push({ level: l, from, to: end });
+    if (end < to) cover(li - 1, Math.max(from, end), to);
   };
   cover(level.res, fromS - level.seconds, toS);
 

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import { type Columns, decodeAny } from './codec.js';
+import type { Query } from './reader.js';
 import { SqliteStore, StoreError } from './sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-sqlite-'));
@@ -122,6 +123,48 @@ test('a fleet percentile from merged sketches; the resolution follows the range'
     now,
   );
   assert.ok(mean.series[0]?.values.some((x) => x !== null && Math.abs(x - 5.5) < 1e-9));
+});
+
+test('a range ending inside a compacted minute answers that minute as the head did: every `to`, every aggregation, fleets too', async () => {
+  // fixed times, compaction run by hand: the same windows in a store left as written and in one compacted
+  // up to the minute ending at `t0`; the last window ends at t0 − 15 s, so that minute holds a part-filled tail
+  const t0 = 1_800_000_000;
+  const ws = windows((t0 - 15 - 29 * 10) * 1000, 30, 3);
+  const live = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  const compacted = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => live.close());
+  after(() => compacted.close());
+  for (const w of ws) {
+    live.write(w);
+    compacted.write(w);
+  }
+  const now = (t0 + 15) * 1000;
+  await compacted.maintain(now);
+  assert.equal(compacted.db.prepare("SELECT value FROM meta WHERE key = 'compacted'").pluck().get(), String(t0));
+  assert.equal(compacted.db.prepare('SELECT count(*) FROM head').pluck().get(), 0, 'every window folded');
+  assert.ok((compacted.db.prepare('SELECT count(*) FROM chunks WHERE series < 0').pluck().get() as number) > 0, 'fleet chunks kept');
+  const asks: Array<Pick<Query, 'name' | 'tags' | 'agg' | 'by'>> = [
+    { name: 'lat', tags: { service: 'api' }, agg: 'p99', by: ['service'] },
+    { name: 'lat', tags: { service: 'api' }, agg: 'p50', by: [] },
+    { name: 'lat', tags: { pid: '101' }, agg: 'p99', by: undefined },
+    { name: 'heap', tags: {}, agg: 'avg', by: undefined },
+    { name: 'reqs', tags: {}, agg: 'rate', by: ['service'] },
+  ];
+  let compared = 0;
+  for (let to = t0 - 120; to <= t0; to += 5) {
+    for (const step of [10_000, 60_000]) {
+      for (const a of asks) {
+        const q: Query = { ...a, from: (t0 - 240) * 1000, to: to * 1000, step };
+        const want = await live.query(q, now);
+        const got = await compacted.query(q, now);
+        assert.deepEqual(got.t, want.t);
+        assert.deepEqual(got.series, want.series, `${a.name} ${a.agg} by ${a.by} to t0${to - t0} step ${step / 1000}`);
+        if (step === 60_000) assert.notEqual(got.series[0]?.values.at(-1), null, `${a.name} to t0${to - t0}: the newest minute has data`);
+        compared++;
+      }
+    }
+  }
+  assert.equal(compared, 25 * 2 * asks.length);
 });
 
 test('a file that is not ekg-agent’s is refused at start and left untouched', () => {
