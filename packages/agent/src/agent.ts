@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
 import { Alerts } from './alert/alerts.js';
 import type { AgentConfig } from './config.js';
-import { errorLine } from './errors.js';
+import { report } from './errors.js';
 import type { ExporterStatus } from './export/exporter.js';
 import { makeExporter } from './export/make.js';
 import { closeStream, listenStream, listenUdp, type StreamBudget } from './ingest/listeners.js';
@@ -312,11 +312,9 @@ export class Agent {
     const st = this.store?.status;
     if (st && st.windows_held > 0) {
       this.self.windows_lost_at_exit = st.windows_held;
-      process.stderr.write(
-        errorLine(
-          'EKG_AGENT_ERR_STORE_LOST',
-          `store: ${st.windows_held} window${st.windows_held === 1 ? '' : 's'} held in memory could not be written (${st.error ?? 'store failing'}) and ${st.windows_held === 1 ? 'is' : 'are'} lost at exit${st.windows_dropped > 0 ? `; ${st.windows_dropped} more were dropped earlier, the hold being full` : ''}`,
-        ),
+      report(
+        'EKG_AGENT_ERR_STORE_LOST',
+        `store: ${st.windows_held} window${st.windows_held === 1 ? '' : 's'} held in memory could not be written (${st.error ?? 'store failing'}) and ${st.windows_held === 1 ? 'is' : 'are'} lost at exit${st.windows_dropped > 0 ? `; ${st.windows_dropped} more were dropped earlier, the hold being full` : ''}`,
       );
     }
     this.lock?.release();

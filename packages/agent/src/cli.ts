@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { HELP, loadConfig } from './config.js';
-import { ConfigError, errorLine } from './errors.js';
+import { type AgentErrorCode, ConfigError, report } from './errors.js';
 import { ConsoleSink } from './sinks/console.js';
 import type { Sink } from './sinks/sink.js';
 import { startLine } from './start-line.js';
+import { DataDirError } from './store/lock.js';
 
 // A closed stdout (a pager quit, a log pipe gone) must not take the agent down.
 process.stdout.on('error', () => {});
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     config = loadConfig(process.argv.slice(2));
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(errorLine(err.code, err.message));
+      report(err.code, err.message);
       process.exit(2);
     }
     throw err;
@@ -42,11 +43,8 @@ async function main(): Promise<void> {
     await agent.start();
   } catch (err) {
     // a missing secret or an unusable exporter setting is the configuration's fault (exit 2), not the machine's
-    process.stderr.write(
-      err instanceof ConfigError
-        ? errorLine(err.code, err.message)
-        : errorLine('EKG_AGENT_ERR_START', `cannot start: ${(err as Error).message}`),
-    );
+    if (err instanceof ConfigError) report(err.code, err.message);
+    else report(startCode(err), `cannot start: ${(err as Error).message}`);
     process.exit(err instanceof ConfigError ? 2 : 1);
   }
   process.stdout.write(`${startLine(agent)}\n`);
@@ -59,6 +57,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Why the agent could not start, as its code: an address it cannot bind, a data directory it cannot take, or else. */
+function startCode(err: unknown): AgentErrorCode {
+  if (err instanceof DataDirError) return 'EKG_AGENT_ERR_DATA_DIR';
+  const syscall = (err as NodeJS.ErrnoException).syscall;
+  if (syscall === 'listen' || syscall === 'bind') return 'EKG_AGENT_ERR_LISTEN';
+  return 'EKG_AGENT_ERR_START';
 }
 
 main();

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { codes } from './errors.js';
+import { codes, report } from './errors.js';
 
 const src = fileURLToPath(new URL('../src/', import.meta.url));
 const agentBin = fileURLToPath(new URL('../bin/ekg-agent.js', import.meta.url));
@@ -52,4 +54,70 @@ test('a bad setting exits 2 with its code at the end of the line; an unknown fla
   const unknown = spawnSync(process.execPath, [agentBin, '--flush', '1s'], { encoding: 'utf8' });
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /^ekg-agent: unknown option --flush; see ekg-agent --help \(EKG_AGENT_ERR_UNKNOWN_OPTION\)\n$/);
+});
+
+test('nothing in the agent writes to stderr but errors.ts: every error line goes through report() with its code', () => {
+  const direct = /\bprocess\.stderr\b(?!\.on\()|\bconsole\.[a-z]+\s*\(/g;
+  const found: string[] = [];
+  for (const [f, text] of sources()) {
+    if (f.endsWith(`${join('src', 'errors.ts')}`)) continue;
+    text.split('\n').forEach((line, i) => {
+      if (direct.test(line)) found.push(`${f.slice(src.length)}:${i + 1}: ${line.trim()}`);
+      direct.lastIndex = 0;
+    });
+  }
+  assert.deepEqual(found, [], 'write the line with report(code, message) (or notice() for a line that is no error) from errors.ts');
+});
+
+test('report() prints `ekg-agent: <message> (<CODE>)`, one line', () => {
+  const write = process.stderr.write;
+  const lines: string[] = [];
+  process.stderr.write = ((l: string) => lines.push(String(l)) > 0) as typeof process.stderr.write;
+  try {
+    report('EKG_AGENT_ERR_SCRAPE', 'scrape http://x/: failing (HTTP 500)');
+    report('EKG_AGENT_ERR_RUN_COMMAND', 'no command', 'ekg-agent run');
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.deepEqual(lines, [
+    'ekg-agent: scrape http://x/: failing (HTTP 500) (EKG_AGENT_ERR_SCRAPE)\n',
+    'ekg-agent run: no command (EKG_AGENT_ERR_RUN_COMMAND)\n',
+  ]);
+});
+
+test('an address in use exits 1 with EKG_AGENT_ERR_LISTEN; a data directory that cannot be made, with EKG_AGENT_ERR_DATA_DIR', async () => {
+  const held = createServer();
+  await new Promise<void>((r) => held.listen(0, '127.0.0.1', () => r()));
+  const port = (held.address() as import('node:net').AddressInfo).port;
+  try {
+    const r = spawnSync(
+      process.execPath,
+      [agentBin, '--statsd', 'off', '--store', 'off', '--console', 'off', '--http', `127.0.0.1:${port}`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^ekg-agent: cannot start: listen EADDRINUSE.* \(EKG_AGENT_ERR_LISTEN\)\n$/);
+  } finally {
+    held.close();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-errors-'));
+  try {
+    // a file where the data directory should be
+    writeFileSync(join(dir, 'data'), '');
+    const r = spawnSync(process.execPath, [agentBin, '--statsd', 'off', '--http', 'off', '--console', 'off', '--data', join(dir, 'data')], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^ekg-agent: cannot start: cannot create the data directory .* \(EKG_AGENT_ERR_DATA_DIR\)\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ekg-agent run without a command exits 2 with EKG_AGENT_ERR_RUN_COMMAND', () => {
+  const r = spawnSync(process.execPath, [agentBin, 'run', '--console', 'off'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^ekg-agent run: no command: .* \(EKG_AGENT_ERR_RUN_COMMAND\)\n$/);
 });

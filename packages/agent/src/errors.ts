@@ -1,7 +1,8 @@
 /**
  * The agent's error codes, each with what happened and what to do: docs/errors.md documents every one (a test
  * keeps the two equal). A code is printed at the end of its stderr line, `ekg-agent: <message> (<CODE>)`, and is
- * never reused for another meaning.
+ * never reused for another meaning. This module is also the agent's one writer to stderr (`report`, `notice`):
+ * a test refuses a direct `process.stderr.write` or `console.error` anywhere else in the agent's source.
  */
 export const codes = {
   EKG_AGENT_ERR_BAD_OPTION: {
@@ -36,6 +37,38 @@ export const codes = {
     what: 'a scrape target is failing; one line when it starts and one when it is back',
     do: 'check that the target is up and its URL; /api/v1/self has the last failure of each target',
   },
+  EKG_AGENT_ERR_LISTEN: {
+    what: 'a listener (StatsD UDP, TCP or Unix socket, HTTP) cannot bind its address: in use, not on this host, or a port below 1024',
+    do: 'stop what holds the address or pick another (--statsd, --statsd-unix, --http, or off)',
+  },
+  EKG_AGENT_ERR_DATA_DIR: {
+    what: 'the data directory is held by another ekg-agent, or it (or a file in it) cannot be created or written',
+    do: 'stop the other agent, make the directory writable for this user, or choose another --data directory',
+  },
+  EKG_AGENT_ERR_STORE: {
+    what: 'the store cannot write its file (a full disk, --store-max-size); windows are held in memory meanwhile (one line when it starts and one when it writes again)',
+    do: 'free disk space or raise --store-max-size; /api/v1/self has store.error and windows_held',
+  },
+  EKG_AGENT_ERR_NOTIFY: {
+    what: 'an alert notifier cannot deliver, or its target refused a notification; notifications wait in its spool (one line when it starts and one when it sends again)',
+    do: "check the notifier's URL and key; /api/v1/alerts lists each notifier's state",
+  },
+  EKG_AGENT_ERR_ALERTS: {
+    what: 'an alert evaluation failed, or the alert state file cannot be read (the states start afresh)',
+    do: 'report an evaluation failure with the line: it is a bug; an unreadable state file is replaced at the next change',
+  },
+  EKG_AGENT_ERR_RUN_COMMAND: {
+    what: 'ekg-agent run was given no command after --, or the command cannot be started',
+    do: 'write the command after --, and check that it exists and is executable',
+  },
+  EKG_AGENT_ERR_RUN_AGENT: {
+    what: 'under ekg-agent run, the agent did not start or exited; the app runs on and the agent is started again with backoff',
+    do: "read the agent's own line just above, which says why",
+  },
+  EKG_AGENT_ERR_RUN_KILLED: {
+    what: 'under ekg-agent run, the app had not exited --kill-after (default 10s) after SIGTERM or SIGINT, and was killed',
+    do: 'make the app exit sooner on SIGTERM, or raise --kill-after',
+  },
   EKG_AGENT_ERR_STORE_LOST: {
     what: 'at exit, windows the store could not write (a full disk, a size cap) were still held in memory and are lost',
     do: 'free disk space or raise --store-max-size; the store logged why when it began holding windows',
@@ -44,8 +77,21 @@ export const codes = {
 
 export type AgentErrorCode = keyof typeof codes;
 
-/** A line for stderr: `ekg-agent: <message> (<CODE>)`. */
-export const errorLine = (code: AgentErrorCode, message: string): string => `ekg-agent: ${message} (${code})\n`;
+/** A line for stderr: `ekg-agent: <message> (<CODE>)` (`who`: `ekg-agent run` for the supervisor's lines). */
+export const errorLine = (code: AgentErrorCode, message: string, who = 'ekg-agent'): string => `${who}: ${message} (${code})\n`;
+
+/**
+ * Prints an error line, or the end of the outage a line began (`… back after …`, with the same code, so that a
+ * grep for the code finds both). Every error the agent prints goes through here.
+ */
+export function report(code: AgentErrorCode, message: string, who?: string): void {
+  process.stderr.write(errorLine(code, message, who));
+}
+
+/** A line for stderr that is no error: an alert's change of state, what `ekg-agent run` did. */
+export function notice(message: string, who = 'ekg-agent'): void {
+  process.stderr.write(`${who}: ${message}\n`);
+}
 
 /** A setting the agent cannot start with: the CLI prints its message and code and exits 2. */
 export class ConfigError extends Error {

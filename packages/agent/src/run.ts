@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { herokuInterval } from 'ekg-vitals';
 import { ConfigError, loadConfig } from './config.js';
+import { type AgentErrorCode, notice, report } from './errors.js';
 
 /**
  * `ekg-agent run [agent options] -- <command…>`: the Heroku `.profile.d` pattern in one command.
@@ -22,7 +23,9 @@ stops, and ekg-agent run exits with the app's code. An agent that dies is starte
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 const REGISTER = import.meta.resolve('ekg-vitals/register');
 
-const log = (s: string) => process.stderr.write(`ekg-agent run: ${s}\n`);
+const WHO = 'ekg-agent run';
+const log = (s: string) => notice(s, WHO);
+const fail = (code: AgentErrorCode, s: string) => report(code, s, WHO);
 
 export async function run(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
@@ -31,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (dash === -1 || dash === argv.length - 1) {
-    log('no command: ekg-agent run [agent options] -- <command> [args…]');
+    fail('EKG_AGENT_ERR_RUN_COMMAND', 'no command: ekg-agent run [agent options] -- <command> [args…]');
     return 2;
   }
   const command = argv.slice(dash + 1);
@@ -43,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : agentArgs[k + 1];
     const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v ?? '');
     if (!m) {
-      log(`--kill-after: "${v ?? ''}" is not a duration like 10s`);
+      fail('EKG_AGENT_ERR_BAD_OPTION', `--kill-after: "${v ?? ''}" is not a duration like 10s`);
       return 2;
     }
     killAfter = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[m[2] ?? 's'] as number);
@@ -65,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     if (c.statsdUdp && !c.statsdTcp) udpOnly = true;
   } catch (err) {
     if (err instanceof ConfigError) {
-      log(err.message);
+      fail(err.code, err.message);
       return 2;
     }
     throw err;
@@ -108,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
         if (stopping) return;
         // the app goes on; the agent comes back, with backoff (0.5 s doubling to 30 s)
         const delay = Math.min(30_000, 500 * 2 ** attempt++);
-        log(`agent exited (${signal ?? code}); starting it again in ${Math.round(delay / 100) / 10} s`);
+        fail('EKG_AGENT_ERR_RUN_AGENT', `agent exited (${signal ?? code}); starting it again in ${Math.round(delay / 100) / 10} s`);
         restartTimer = setTimeout(() => void startAgent(), delay);
       });
     });
@@ -116,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
   port = await startAgent();
   const env = { ...process.env };
   if (!port) {
-    log('the agent did not start; the app runs without it');
+    fail('EKG_AGENT_ERR_RUN_AGENT', 'the agent did not start; the app runs without it');
     if (agentPostsHeroku !== undefined) {
       // the app posts to HEROKU_METRICS_URL itself; an agent started again later must not post too
       agentPostsHeroku = undefined;
@@ -141,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
     if (app.exitCode !== null || app.signalCode !== null) return;
     app.kill(sig);
     killTimer ??= setTimeout(() => {
-      log(`the app has not exited ${killAfter / 1000} s after ${sig}: killing it`);
+      fail('EKG_AGENT_ERR_RUN_KILLED', `the app has not exited ${killAfter / 1000} s after ${sig}: killing it`);
       app.kill('SIGKILL');
     }, killAfter);
   };
@@ -149,7 +152,7 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', () => forward('SIGINT'));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     app.once('error', (err) => {
-      log(`cannot start ${command[0]}: ${err.message}`);
+      fail('EKG_AGENT_ERR_RUN_COMMAND', `cannot start ${command[0]}: ${err.message}`);
       resolve([127, null]);
     });
     app.once('exit', (c, s) => resolve([c, s]));

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeLabel } from 'ekg-vitals';
+import { notice, report } from '../errors.js';
 import type { ExporterStatus } from '../export/exporter.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import { IDENTITY, instanceKey, parseTags, type StoreReader } from '../store/reader.js';
@@ -169,7 +170,7 @@ export class Alerts {
       .then(
         () => undefined,
         (err) => {
-          process.stderr.write(`ekg-agent: alerts: evaluation failed: ${(err as Error).message}\n`);
+          report('EKG_AGENT_ERR_ALERTS', `alerts: evaluation failed: ${(err as Error).message}`);
         },
       )
       .finally(() => {
@@ -240,7 +241,7 @@ export class Alerts {
       }
     }
     if (changes.length > 0) {
-      for (const c of changes) process.stderr.write(`ekg-agent: alert ${changeLine(c)}\n`);
+      for (const c of changes) notice(`alert ${changeLine(c)}`);
       this.history.push(...changes.filter((c) => c.renotify === 0));
       if (this.history.length > HISTORY) this.history = this.history.slice(-HISTORY);
       for (const n of this.notifiers) n.send(changes);
@@ -603,7 +604,7 @@ export class Alerts {
       }
       this.history = (s.history ?? []).slice(-HISTORY);
     } catch (err) {
-      process.stderr.write(`ekg-agent: alerts: ${this.file} is unreadable (${(err as Error).message}); alert states start afresh\n`);
+      report('EKG_AGENT_ERR_ALERTS', `alerts: ${this.file} is unreadable (${(err as Error).message}); alert states start afresh`);
     }
   }
 

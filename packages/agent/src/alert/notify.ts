@@ -113,6 +113,7 @@ export class Notifier extends QueuedExporter {
   private readonly target: string;
   private readonly headers: Record<string, string>;
   private readonly agentUrl: string | (() => string);
+  protected override readonly code = 'EKG_AGENT_ERR_NOTIFY';
 
   constructor(
     readonly spec: NotifierSpec,

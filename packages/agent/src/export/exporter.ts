@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { FlushResult } from '../aggregate/aggregator.js';
+import { type AgentErrorCode, report } from '../errors.js';
 import type { Sink } from '../sinks/sink.js';
 import { Spool } from './spool.js';
 
@@ -126,6 +127,8 @@ export abstract class QueuedExporter implements Sink {
   private readonly logged = new Set<string>();
   /** the last answer's `Retry-After`, in ms (set by `post`, read once by the retry) */
   retryAfterMs: number | undefined;
+  /** the code of this queue's stderr lines (a notifier has its own) */
+  protected readonly code: AgentErrorCode = 'EKG_AGENT_ERR_EXPORT';
 
   constructor(
     readonly name: string,
@@ -205,7 +208,7 @@ export abstract class QueuedExporter implements Sink {
       }
       if (outcome === 'invalid' && ++this.invalid >= INVALID_TRIES) outcome = 'reject';
       if (outcome === 'ok') {
-        if (this.attempt > 0) process.stderr.write(`ekg-agent: ${this.name}: sending again\n`);
+        if (this.attempt > 0) report(this.code, `${this.name}: sending again`);
         this.queue.shift();
         this.attempt = 0;
         this.invalid = 0;
@@ -223,17 +226,13 @@ export abstract class QueuedExporter implements Sink {
         this.retryAfterMs = undefined;
         this.once(
           `reject:${this.status.last_error?.slice(0, 8)}`,
-          `a batch was refused (${this.status.last_error}); set aside under rejected/ in the spool, not retried (further refusals are counted in batches_rejected) (EKG_AGENT_ERR_EXPORT)`,
+          `a batch was refused (${this.status.last_error}); set aside under rejected/ in the spool, not retried (further refusals are counted in batches_rejected)`,
         );
         this.update();
         continue;
       }
       this.status.failures++;
-      if (this.attempt === 0)
-        this.once(
-          `down:${this.status.last_error}`,
-          `cannot send (${this.status.last_error}); retrying with backoff (EKG_AGENT_ERR_EXPORT)`,
-        );
+      if (this.attempt === 0) this.once(`down:${this.status.last_error}`, `cannot send (${this.status.last_error}); retrying with backoff`);
       if (this.closed) return;
       // exponential backoff with jitter, on an unref'd timer; a receiver's Retry-After wins when longer
       const delay = retryDelay(this.attempt++, this.retryAfterMs, this.q);
@@ -250,7 +249,7 @@ export abstract class QueuedExporter implements Sink {
   protected once(key: string, line: string): void {
     if (this.logged.has(key)) return;
     this.logged.add(key);
-    process.stderr.write(`ekg-agent: ${this.name}: ${line}\n`);
+    report(this.code, `${this.name}: ${line}`);
   }
 
   /** Tries what is queued once more; what the target does not take stays in the spool for the next run. */

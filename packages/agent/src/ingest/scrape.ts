@@ -1,3 +1,4 @@
+import { type AgentErrorCode, report } from '../errors.js';
 import type { Sample } from '../model/sample.js';
 import { normalizeTags } from '../model/tags.js';
 import { sanitizeName } from './statsd-parse.js';
@@ -122,14 +123,18 @@ export class Scraper {
   constructor(
     readonly targets: ScrapeTarget[],
     private readonly emit: (samples: Sample[]) => void,
-    private readonly log: (line: string) => void = (l) => process.stderr.write(`ekg-agent: ${l}\n`),
+    private readonly log: (line: string, code: AgentErrorCode) => void = (l, code) => report(code, l),
   ) {}
 
   /** One stderr line when a target's outage begins and one when it ends, never one per round. */
   private outcome(url: string, error: string | undefined): void {
     const d = this.down.get(url);
     if (error === undefined) {
-      if (d) this.log(`scrape ${url}: back after ${d.rounds} failed rounds (${Math.round((Date.now() - d.since) / 1000)}s)`);
+      if (d)
+        this.log(
+          `scrape ${url}: back after ${d.rounds} failed rounds (${Math.round((Date.now() - d.since) / 1000)}s)`,
+          'EKG_AGENT_ERR_SCRAPE',
+        );
       this.down.delete(url);
       this.failures.delete(url);
       return;
@@ -138,7 +143,7 @@ export class Scraper {
     if (d) d.rounds++;
     else {
       this.down.set(url, { since: Date.now(), rounds: 1 });
-      this.log(`scrape ${url}: failing (${error}); retrying every round, one line when it is back (EKG_AGENT_ERR_SCRAPE)`);
+      this.log(`scrape ${url}: failing (${error}); retrying every round, one line when it is back`, 'EKG_AGENT_ERR_SCRAPE');
     }
   }
 

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
+import { report } from '../errors.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import type { Sink } from '../sinks/sink.js';
 import { Compactor } from './compactor.js';
@@ -156,7 +157,7 @@ export class SqliteStore implements Sink, StoreReader {
     const t0 = performance.now();
     try {
       this.writer.write(w);
-      if (!this.status.ok && this.held.length <= 1) process.stderr.write(`ekg-agent: store: writing again after: ${this.status.error}\n`);
+      if (!this.status.ok && this.held.length <= 1) report('EKG_AGENT_ERR_STORE', `store: writing again after: ${this.status.error}`);
       this.status.ok = true;
       this.status.error = undefined;
       this.status.windows_written++;
@@ -169,7 +170,7 @@ export class SqliteStore implements Sink, StoreReader {
       // one line on the way down, and at most one a minute while it flaps
       if (this.status.ok && Date.now() - this.loggedAt > 60_000) {
         this.loggedAt = Date.now();
-        process.stderr.write(`ekg-agent: store: cannot write ${this.o.path} (${msg}); holding windows in memory\n`);
+        report('EKG_AGENT_ERR_STORE', `store: cannot write ${this.o.path} (${msg}); holding windows in memory`);
       }
       this.status.ok = false;
       this.status.error = msg;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { bearerCheck } from 'ekg-vitals';
-import { errorLine } from '../errors.js';
+import { report } from '../errors.js';
 import type { Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush } from '../ingest/push.js';
 import { IDENTITY } from '../model/instance.js';
@@ -116,11 +116,9 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
     if (!logged.has(msg) && logged.size < 100) {
       logged.add(msg);
       const where = err instanceof Error ? (err.stack?.split('\n')[1]?.trim() ?? '') : '';
-      process.stderr.write(
-        errorLine(
-          'EKG_AGENT_ERR_HTTP',
-          `http: a request failed, answered 500 and kept serving (logged once, counted in http_errors): ${msg} ${where}`,
-        ),
+      report(
+        'EKG_AGENT_ERR_HTTP',
+        `http: a request failed, answered 500 and kept serving (logged once, counted in http_errors): ${msg} ${where}`,
       );
     }
     try {
