@@ -236,6 +236,24 @@ test('bad rules are refused at start, naming the file, the line and the field', 
   );
 });
 
+test("a notifier's URL is checked as an exporter's is: the same answer for each bad URL", () => {
+  const refusal = (yaml: string): string => {
+    try {
+      loadConfig(['--config', file(yaml)]);
+    } catch (err) {
+      // the part after the field's name: what is wrong and the forms
+      return (err as Error).message.replace(/^.*?field "[^"]+": /, '');
+    }
+    return 'accepted';
+  };
+  for (const u of ['ftp://x/hook', 'not a url', 'x.example.com/hook']) {
+    const exporter = refusal(`exporters:\n  - type: heroku\n    url: ${u}\n`);
+    assert.notEqual(exporter, 'accepted', u);
+    assert.equal(refusal(`notify:\n  - type: webhook\n    url: ${u}\n`), exporter, u);
+    assert.equal(refusal(`notify:\n  - type: slack\n    url: https://hooks.example.com/x\n    dashboard_url: ${u}\n`), exporter, u);
+  }
+});
+
 test('built-ins are on by default, and a rule of the same name overrides or disables one', () => {
   const r = resolveRules([], 1000);
   assert.deepEqual(

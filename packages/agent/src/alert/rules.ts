@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { duration } from '../options.js';
+import { duration, url } from '../options.js';
 import { AGGS, type Agg, IDENTITY } from '../store/reader.js';
 
 /**
@@ -245,13 +245,14 @@ export function readNotify(v: Node | null, file: string, line: number, at: At): 
     for (const k of ['url', 'dashboard_url'] as const) {
       const u = val(k);
       if (u === undefined) continue;
-      let parsed: URL | undefined;
+      // the exporters' own check (options.ts), so a notifier takes exactly the URLs an exporter takes
+      let href: string;
       try {
-        parsed = new URL(u);
-      } catch {}
-      if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:'))
-        throw new ConfigError(`${where(k)}: field "${f(k)}": "${u}" must be an http:// or https:// URL`);
-      spec[k] = k === 'url' ? parsed.href : u.replace(/\/$/, '');
+        href = url(u, `field "${f(k)}"`);
+      } catch (err) {
+        throw new ConfigError(`${where(k)}: ${(err as Error).message}`);
+      }
+      spec[k] = k === 'url' ? href : u.replace(/\/$/, '');
     }
     if (type !== 'mackerel' && !spec.url) throw new ConfigError(`${file}:${at(item)}: field "${f('url')}" is missing`);
     if (type === 'mackerel') {
