@@ -111,7 +111,7 @@ for (const [appS, agentS] of [
   });
 }
 
-test('an app restarted ten times leaves one live row: the old instances go stale, then gone after --instance-retention', async () => {
+test('an app restarted ten times leaves one live row: the old instances go stale, then gone after --instance-retention, their series with them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ekg-time-'));
   dirs.push(dir);
   const config = loadConfig(
@@ -148,6 +148,18 @@ test('an app restarted ten times leaves one live row: the old instances go stale
       ['1008', 'stale'],
       ['1009', 'reporting'],
     ]);
+    // the series listing (the dashboard's explorer and instance pages read it) has the same four lives
+    const api = `http://127.0.0.1:${agent.addresses().http}/api/v1`;
+    const listed = ((await (await fetch(`${api}/series?match=runtime.memory.rss`)).json()) as { series: Array<{ tags: { pid: string } }> })
+      .series;
+    assert.deepEqual(listed.map((x) => x.tags.pid).sort(), ['1006', '1007', '1008', '1009']);
+    const all = ((await (await fetch(`${api}/series`)).json()) as { series: Array<{ tags: { pid?: string } }> }).series;
+    assert.deepEqual([...new Set(all.map((x) => x.tags.pid))].sort(), ['1006', '1007', '1008', '1009']);
+    // a gone life's data stays queryable by name and time until the store's retention
+    const q = (await (
+      await fetch(`${api}/query?name=runtime.memory.rss&tags=pid:1000&agg=max&from=${t0}&to=${t0 + 30_000}&step=30s`)
+    ).json()) as { series: Array<{ values: Array<number | null> }> };
+    assert.deepEqual(new Set(q.series[0]?.values.filter((v) => v !== null)), new Set([1e8]), JSON.stringify(q));
   } finally {
     await agent.stop();
   }

@@ -221,15 +221,7 @@ export class SqliteStore implements Sink, StoreReader {
       health_at: number | null;
     }>;
     const fresh = 3 * this.o.flushInterval + 1000;
-    // gone: silent past the retention; its row is deleted so restarts do not pile up (docs/time-model.md)
-    const goneBefore = now - (this.o.instanceRetention ?? 3_600_000);
-    if (rows.some((r) => r.last_seen < goneBefore && !(r.health_at && r.health_at >= goneBefore))) {
-      try {
-        this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(goneBefore, goneBefore);
-      } catch {
-        // a file that cannot be written (full, read-only): the rows stay, the answer leaves them out
-      }
-    }
+    const goneBefore = this.expireInstances(now, rows);
     return rows
       .filter((r) => r.last_seen >= goneBefore || (r.health_at && r.health_at >= goneBefore))
       .map((r) => {
@@ -246,11 +238,36 @@ export class SqliteStore implements Sink, StoreReader {
       });
   }
 
-  async series(match: string, tags: Record<string, string>, limit = 10_000): Promise<SeriesInfo[]> {
+  /**
+   * Gone: silent past --instance-retention. Its row is deleted so restarts do not pile up
+   * (docs/time-model.md); returns the time before which an instance is gone.
+   */
+  private expireInstances(now: number, rows?: Array<{ last_seen: number; health_at: number | null }>): number {
+    const goneBefore = now - (this.o.instanceRetention ?? 3_600_000);
+    const any = rows
+      ? rows.some((r) => r.last_seen < goneBefore && !(r.health_at && r.health_at >= goneBefore))
+      : this.db
+          .prepare('SELECT 1 FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?) LIMIT 1')
+          .get(goneBefore, goneBefore) !== undefined;
+    if (any) {
+      try {
+        this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(goneBefore, goneBefore);
+      } catch {
+        // a file that cannot be written (full, read-only): the rows stay, the answers leave them out
+      }
+    }
+    return goneBefore;
+  }
+
+  /** The series listing leaves out the series of gone instances; their data stays queryable by name until retention. */
+  async series(match: string, tags: Record<string, string>, limit = 10_000, now = Date.now()): Promise<SeriesInfo[]> {
     const re = match ? globToRegExp(match) : undefined;
     const out: SeriesInfo[] = [];
-    const stmt = this.db.prepare('SELECT id, name, tags, kind, unit, first_seen, last_seen FROM series ORDER BY name, tags');
-    for (const r of stmt.iterate() as Iterable<{
+    const goneBefore = this.expireInstances(now);
+    const stmt = this.db.prepare(
+      'SELECT id, name, tags, kind, unit, first_seen, last_seen FROM series WHERE instance IS NULL OR instance IN (SELECT key FROM instances WHERE last_seen >= ? OR health_at >= ?) ORDER BY name, tags',
+    );
+    for (const r of stmt.iterate(goneBefore, goneBefore) as Iterable<{
       name: string;
       tags: string;
       kind: SeriesInfo['kind'];
