@@ -50,6 +50,8 @@ export interface Core {
   statsText(s: Snapshot): { body: string; failed: boolean };
   /** Prometheus text (or OpenMetrics), rendered once per window. */
   metricsText(s: Snapshot, openMetrics?: boolean): string;
+  /** The same page gzipped, compressed once per window. */
+  metricsGzip(s: Snapshot, openMetrics?: boolean): Uint8Array;
   /** Calls `fn` with every closed window's snapshot. Returns an unsubscribe. */
   onWindow(fn: (s: Snapshot) => void): () => void;
   /** Calls `fn` whenever the health verdict may have changed. Returns an unsubscribe. */

@@ -1,9 +1,9 @@
 import type { Server } from 'node:http';
 import { serveWorker } from './cluster.js';
 import type { Core, Health } from './core.js';
-import { renderPrometheus } from './formats/prometheus.js';
+import { Lifecycle } from './health/lifecycle.js';
 import { checkPressureOptions, Pressure } from './health/pressure.js';
-import { closeServers } from './health/shutdown.js';
+import { HealthState } from './health/state.js';
 import { create as expressAdapter } from './http/adapters/express.js';
 import { type FastifyPlugin, create as fastifyAdapter } from './http/adapters/fastify.js';
 import { create as fetchAdapter, handle as fetchHandle } from './http/adapters/fetch.js';
@@ -12,85 +12,96 @@ import { type KoaMiddleware, create as koaAdapter } from './http/adapters/koa.js
 import { type NodeMiddleware, create as nodeAdapter } from './http/adapters/node.js';
 import { Router, type RouterOptions } from './http/router.js';
 import { type ListenOptions, listen } from './http/server.js';
-import { warn } from './log.js';
 import { type EkgOptions, normalizePrefix, type Resolved, resolve } from './options.js';
+import { RenderCache } from './render/cache.js';
 import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
 import { RemoteReporting } from './reporters/remote.js';
 import { Sampler, type Window } from './sampler.js';
-import type { CheckResult, Lifecycle, Stats, Vital } from './types.js';
-import { reason, settle } from './vitals/runner.js';
+import type { Lifecycle as LifecycleState, Stats, Vital } from './types.js';
+import { Collector } from './vitals/collector.js';
+import { settle } from './vitals/runner.js';
 import { VitalSet } from './vitals/set.js';
-import { Watchdog } from './watchdog/watchdog.js';
+import { Watchdog, type WatchdogOptions } from './watchdog/watchdog.js';
 import type { Snapshot } from './window/snapshot.js';
 import { statsDocument, VERSION } from './window/stats.js';
 
 export type { Health };
 export { VERSION };
 
-const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Record<string, CheckResult>;
-
 /**
- * One ekg instance: the vitals, the last window's snapshot and its renderings, the health
- * verdict and the shutdown sequence. Adapters and the side server only translate HTTP to it.
+ * One ekg instance, wired from its parts: the sampler's windows and the custom vitals (Collector), the
+ * health verdict (HealthState), the way out (Lifecycle), the rendered pages (RenderCache), the
+ * reporters and the watchdog. Its methods delegate; adapters and the side server only translate HTTP
+ * to the Core it implements.
  */
 export class Ekg implements Core {
   readonly options: Readonly<Resolved>;
-  private readonly sampler: Sampler;
   /** the stall watchdog, when on */
   readonly watchdog: Watchdog | undefined;
   /** load-shedding thresholds, when set */
   readonly pressure: Pressure | undefined;
+  /** The side server's refusals, when one runs (set by listen()). */
+  sideServerCounts: (() => { refused: number; dropped: number }) | undefined;
+  private readonly sampler: Sampler;
   private readonly vitals: VitalSet;
-  private readonly unsubscribe: () => void;
-  private state: Lifecycle = 'starting';
-  private notReady: string | undefined;
-  private snap: Snapshot | undefined;
-  private rendered: { seq: Snapshot; prom?: string; open?: string; stats?: { body: string; failed: boolean } } | undefined;
-  private collecting: Promise<void> | undefined;
-  private healthCache: { at: number; value: Health } | undefined;
-  private healthPending: Promise<Health> | undefined;
-  private closing: Promise<void> | undefined;
-  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
-  private readonly extraServers = new Set<Server>();
-  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly healthState: HealthState;
+  private readonly lifecycleOf: Lifecycle;
+  private readonly windows: Collector;
+  private readonly pages: RenderCache;
   private readonly started: Promise<void>;
   private reporting: Reporting | RemoteReporting | undefined;
+  private defaultRouter: Router | undefined;
 
   constructor(options: EkgOptions = {}) {
     this.options = resolve(options);
-    this.vitals = new VitalSet(this.options, () => this.healthChanged());
+    this.vitals = new VitalSet(this.options, () => this.healthState.changed());
     for (const v of options.vitals ?? []) this.vitals.add(v);
-    for (const s of options.servers ?? []) this.extraServers.add(s);
     this.pressure = options.pressure ? new Pressure(checkPressureOptions(options.pressure)) : undefined;
+    this.healthState = new HealthState(this.vitals, this.pressure, this.options.checkCache);
     this.sampler = Sampler.acquire(this.options.interval);
-    this.unsubscribe = this.sampler.onWindow((w) => this.onSamplerWindow(w));
-    if (options.watchdog) {
-      try {
-        // each stall also goes out as an event (a DogStatsD `_e`), which the agent records and its dashboard marks
-        this.watchdog = new Watchdog(options.watchdog === true ? {} : options.watchdog, (st) => {
-          const at = st.stack?.find((f) => f.file && !f.file.startsWith('node:')) ?? st.stack?.[0];
-          this.reporting?.event(
-            'event loop stalled',
-            `blocked for ${st.duration} ms${at ? ` at ${at.fn} (${at.file}:${at.line}:${at.column})` : ''}`,
-          );
-        });
-        this.watchdog.start();
-      } catch (err) {
-        process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog cannot start (${(err as Error).message}); stalls are not detected\n`);
-        this.watchdog = undefined;
-      }
-    }
-    for (const sig of this.options.signals) {
-      const handler = () => {
-        this.shutdown(sig).catch(() => {});
-      };
-      this.signalHandlers.set(sig, handler);
-      process.on(sig, handler);
-    }
+    this.windows = new Collector(
+      this.sampler,
+      () => this.vitals.collect(),
+      (w, vitals) => this.build(w, vitals),
+      (snap) => this.reporting?.window(snap, (x) => this.statsObject(x).stats),
+      () => this.healthState.state === 'closed',
+      (w) => {
+        if (!this.pressure) return;
+        this.pressure.update(w.runtime);
+        this.healthState.changed();
+      },
+    );
+    this.pages = new RenderCache((s) => this.statsObject(s));
+    this.watchdog = options.watchdog ? this.startWatchdog(options.watchdog === true ? {} : options.watchdog) : undefined;
+    this.lifecycleOf = new Lifecycle(
+      this.options,
+      this.healthState,
+      () => this.sampler.http.servers as unknown as Iterable<Server>,
+      () => this.teardown(),
+    );
+    for (const s of options.servers ?? []) this.lifecycleOf.track(s);
     if (options.report) this.report(options.report);
     // in a cluster worker, answer the primary's requests for this worker's last window
     serveWorker(this);
     this.started = this.init();
+  }
+
+  private startWatchdog(o: WatchdogOptions): Watchdog | undefined {
+    try {
+      // each stall also goes out as an event (a DogStatsD `_e`), which the agent records and its dashboard marks
+      const w = new Watchdog(o, (st) => {
+        const at = st.stack?.find((f) => f.file && !f.file.startsWith('node:')) ?? st.stack?.[0];
+        this.reporting?.event(
+          'event loop stalled',
+          `blocked for ${st.duration} ms${at ? ` at ${at.fn} (${at.file}:${at.line}:${at.column})` : ''}`,
+        );
+      });
+      w.start();
+      return w;
+    } catch (err) {
+      process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog cannot start (${(err as Error).message}); stalls are not detected\n`);
+      return undefined;
+    }
   }
 
   /**
@@ -108,24 +119,7 @@ export class Ekg implements Core {
       if (transports.length === 0) return;
       this.reporting = new Reporting([...((this.reporting as Reporting | undefined)?.transports ?? []), ...transports]);
     }
-    if (!this.onBeforeExit) {
-      // A job that ends before its first window closes (a 3 s cron job on 10 s windows) still reports: when the loop
-      // runs dry, the open window is closed and sent once, and the sends are waited for. Nothing here keeps a
-      // process alive longer than that.
-      this.onBeforeExit = () => {
-        if (this.closing || this.state === 'closed') return;
-        void this.close();
-      };
-      process.once('beforeExit', this.onBeforeExit);
-    }
-  }
-
-  private onBeforeExit: (() => void) | undefined;
-
-  /** The open window, closed and sent to every reporter before they close (once; bounded by `timeout`). */
-  private async finalWindow(): Promise<void> {
-    if (!this.reporting) return;
-    await settle('final window', () => this.flush().then(() => undefined), this.options.timeout);
+    this.lifecycleOf.closeWhenLoopEnds();
   }
 
   /** Resolves once every vital's init() has settled (failed ones are reported, not thrown). */
@@ -133,77 +127,35 @@ export class Ekg implements Core {
     return this.started;
   }
 
-  get lifecycle(): Lifecycle {
-    return this.state;
+  get lifecycle(): LifecycleState {
+    return this.healthState.state;
   }
 
   /** Marks the service not ready (with a reason shown by /ready) or ready again. */
-  setReady(ready: boolean, reason = 'marked not ready'): void {
-    this.notReady = ready ? undefined : reason;
-    this.healthCache = undefined;
-    this.healthChanged();
+  setReady(ready: boolean, reason?: string): void {
+    this.healthState.setReady(ready, reason);
   }
 
   /** Adds a vital after start; its init() runs now. */
   async addVital(vital: Vital): Promise<void> {
     const st = this.vitals.add(vital);
-    // a new check changes the verdict: the cached one no longer speaks for every vital
-    this.healthCache = undefined;
-    this.healthChanged();
+    this.healthState.invalidate();
     await this.vitals.init(st);
   }
 
   private async init(): Promise<void> {
     await this.vitals.initAll();
-    if (this.state === 'starting') this.state = 'ready';
-    this.healthChanged();
-  }
-
-  private onSamplerWindow(w: Window): void {
-    if (this.state === 'closed') return;
-    if (this.pressure) {
-      this.pressure.update(w.runtime);
-      this.healthChanged();
-    }
-    const p = this.collect(w).finally(() => {
-      if (this.collecting === p) this.collecting = undefined;
-    });
-    this.collecting = p;
-  }
-
-  private async collect(w: Window): Promise<void> {
-    const vitals = await this.vitals.collect();
-    const snap = this.build(w, vitals);
-    this.snap = snap;
-    // the provisional window (seq 0) is only for readers; reporters send closed windows
-    if (w.info.seq > 0 && this.state !== 'closed') {
-      this.reporting?.window(snap, (x) => this.statsObject(x).stats);
-      for (const fn of this.windowListeners) {
-        try {
-          fn(snap);
-        } catch {
-          // a listener's fault stays with the listener
-        }
-      }
-    }
-  }
-
-  private readonly windowListeners = new Set<(s: Snapshot) => void>();
-
-  /** Calls `fn` with every closed window's snapshot (after custom vitals). Returns an unsubscribe. */
-  onWindow(fn: (s: Snapshot) => void): () => void {
-    this.windowListeners.add(fn);
-    return () => this.windowListeners.delete(fn);
+    if (this.healthState.state === 'starting') this.healthState.set('ready');
+    else this.healthState.changed();
   }
 
   private build(w: Window, vitals: Snapshot['vitals']): Snapshot {
-    const checks = this.vitals.lastChecks();
     return {
       window: w.info,
       runtime: w.runtime,
       http: this.options.http ? w.http : undefined,
       vitals,
-      checks,
+      checks: this.vitals.lastChecks(),
       labels: this.options.labels,
       promClientTotals: this.options.promClientTotals,
       reporters: this.reporting?.stats() ?? [],
@@ -220,50 +172,43 @@ export class Ekg implements Core {
     };
   }
 
+  /** Calls `fn` with every closed window's snapshot (after custom vitals). Returns an unsubscribe. */
+  onWindow(fn: (s: Snapshot) => void): () => void {
+    return this.windows.onWindow(fn);
+  }
+
   /**
    * The last closed window. Before the first one closes, a provisional window is read on demand
    * (custom vitals are asked once, then reused until the first close).
    */
-  async snapshot(): Promise<Snapshot> {
-    if (this.snap) return this.snap;
-    if (this.collecting) {
-      await this.collecting;
-      if (this.snap) return this.snap;
-    }
-    const w = this.sampler.current();
-    const p = this.collect(w).finally(() => {
-      if (this.collecting === p) this.collecting = undefined;
-    });
-    this.collecting = p;
-    await p;
-    return this.snap as unknown as Snapshot;
+  snapshot(): Promise<Snapshot> {
+    return this.windows.snapshot();
   }
 
   /** Sync access to the last snapshot when there is one. */
   peek(): Snapshot | undefined {
-    return this.snap;
+    return this.windows.peek();
   }
 
-  private cacheFor(s: Snapshot) {
-    if (this.rendered?.seq !== s) this.rendered = { seq: s };
-    return this.rendered;
+  /** Closes the current window now instead of waiting for the timer (for tests and tools). */
+  flush(): Promise<Snapshot> {
+    return this.windows.flush();
   }
 
   /** Prometheus text (or OpenMetrics), rendered once per window. */
   metricsText(s: Snapshot, openMetrics = false): string {
-    const c = this.cacheFor(s);
-    if (openMetrics) {
-      c.open ??= renderPrometheus(s, true);
-      return c.open;
-    }
-    c.prom ??= renderPrometheus(s, false);
-    return c.prom;
+    return this.pages.metrics(s, openMetrics);
+  }
+
+  /** The same page gzipped, compressed once per window. */
+  metricsGzip(s: Snapshot, openMetrics = false): Uint8Array {
+    return this.pages.metricsGzip(s, openMetrics);
   }
 
   /** The /stats document, nested, one key per vital. */
   statsObject(s: Snapshot): { stats: Stats; failed: boolean } {
     return statsDocument(s, {
-      state: this.state,
+      state: this.healthState.state,
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
       failures: this.vitals.failures,
       sideServer: this.sideServerCounts?.(),
@@ -271,13 +216,9 @@ export class Ekg implements Core {
     });
   }
 
+  /** The /stats body, rendered once per window. */
   statsText(s: Snapshot): { body: string; failed: boolean } {
-    const c = this.cacheFor(s);
-    if (!c.stats) {
-      const { stats, failed } = this.statsObject(s);
-      c.stats = { body: JSON.stringify(stats), failed };
-    }
-    return c.stats;
+    return this.pages.stats(s);
   }
 
   /**
@@ -286,34 +227,7 @@ export class Ekg implements Core {
    * With no checks to run, the answer is synchronous.
    */
   health(): Health | Promise<Health> {
-    if (this.state !== 'ready') {
-      const detail = this.state === 'starting' ? 'starting' : 'shutting down';
-      return { ok: false, state: this.state, checks: { ekg: { ok: false, detail } } };
-    }
-    if (this.notReady !== undefined) return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: this.notReady } } };
-    if (this.pressure?.reason !== undefined)
-      return { ok: false, state: this.state, checks: { pressure: { ok: false, detail: this.pressure.reason } } };
-    if (!this.vitals.hasChecks()) return { ok: true, state: this.state, checks: OK_HEALTH_CHECKS };
-    const now = Date.now();
-    if (this.healthCache && now - this.healthCache.at < this.options.checkCache) return this.healthCache.value;
-    if (this.healthPending) return this.healthPending;
-    // checkOne never rejects; should ekg's own code fail here anyway, the probe gets a failed verdict
-    // and the next probe runs the checks again: health state is never left pending
-    const p = this.vitals.check().then(
-      ({ ok, checks }) => {
-        const value: Health = { ok, state: this.state, checks };
-        this.healthCache = { at: Date.now(), value };
-        this.healthChanged();
-        this.healthPending = undefined;
-        return value;
-      },
-      (err: unknown): Health => {
-        this.healthPending = undefined;
-        return { ok: false, state: this.state, checks: { ekg: { ok: false, detail: `checks could not run: ${reason(err)}` } } };
-      },
-    );
-    this.healthPending = p;
-    return p;
+    return this.healthState.health();
   }
 
   /**
@@ -321,48 +235,25 @@ export class Ekg implements Core {
    * when (`until`, epoch ms) when it is a cached check result; undefined when a check must run.
    */
   peekHealth(): { value: Health; until?: number } | undefined {
-    if (this.state !== 'ready' || this.notReady !== undefined || this.pressure?.reason !== undefined)
-      return { value: this.health() as Health };
-    if (!this.vitals.hasChecks()) return { value: { ok: true, state: this.state, checks: OK_HEALTH_CHECKS } };
-    const c = this.healthCache;
-    return c ? { value: c.value, until: c.at + this.options.checkCache } : undefined;
+    return this.healthState.peek();
   }
-
-  private readonly healthListeners = new Set<() => void>();
-
-  /** The side server's refusals, when one runs (set by listen()). */
-  sideServerCounts: (() => { refused: number; dropped: number }) | undefined;
 
   /**
    * Calls `fn` whenever what `peekHealth()` or `live()` say may have changed (the lifecycle, setReady,
    * a window's pressure, a check's new verdict). Returns an unsubscribe.
    */
   onHealthChange(fn: () => void): () => void {
-    this.healthListeners.add(fn);
-    return () => this.healthListeners.delete(fn);
-  }
-
-  private healthChanged(): void {
-    for (const fn of this.healthListeners) {
-      try {
-        fn();
-      } catch {
-        // a listener's fault stays with the listener
-      }
-    }
+    return this.healthState.onChange(fn);
   }
 
   /** /live: false once shutdown is past its drain, or when a vital marked `fatal` fails its check. */
   live(): { ok: boolean; detail?: string } {
-    if (this.state === 'closed') return { ok: false, detail: 'shut down' };
-    const fatal = this.vitals.fatalFailure();
-    if (fatal !== undefined) return { ok: false, detail: `fatal vital "${fatal}" failed` };
-    return { ok: true };
+    return this.healthState.live();
   }
 
   /** Registers a server to close gracefully on shutdown. */
   track(server: Server): void {
-    this.extraServers.add(server);
+    this.lifecycleOf.track(server);
   }
 
   /**
@@ -372,63 +263,25 @@ export class Ekg implements Core {
    * again so the process ends as it would have without ekg.
    */
   shutdown(signal?: NodeJS.Signals): Promise<void> {
-    if (this.closing) return this.closing;
-    this.state = 'draining';
-    this.healthCache = undefined;
-    this.healthChanged();
-    this.closing = (async () => {
-      if (this.options.drainDelay > 0) {
-        await new Promise<void>((r) => {
-          this.drainTimer = setTimeout(r, this.options.drainDelay);
-          this.drainTimer.unref();
-        });
-      }
-      await this.closeServers();
-      for (const hook of this.options.hooks) {
-        const out = await settle('onShutdown hook', hook, this.options.timeout);
-        if (!out.ok) warn('EKG_ERR_SHUTDOWN_HOOK', out.error);
-      }
-      await this.stop();
-      if (signal && process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    })();
-    return this.closing;
-  }
-
-  private async closeServers(): Promise<void> {
-    const servers = new Set<Server>(this.extraServers);
-    for (const srv of this.sampler.http.servers) servers.add(srv as unknown as Server);
-    await closeServers(servers, this.options.shutdownTimeout);
+    return this.lifecycleOf.shutdown(signal);
   }
 
   /** Stops ekg without touching the app's servers. Safe to call any number of times. */
   close(): Promise<void> {
-    if (this.state !== 'closed' && !this.closing) {
-      this.state = 'draining';
-      this.healthChanged();
-      this.closing = this.stop();
-    }
-    return this.closing ?? Promise.resolve();
+    return this.lifecycleOf.close();
   }
 
-  private async stop(): Promise<void> {
-    if (this.state === 'closed') return;
-    for (const [sig, h] of this.signalHandlers) process.off(sig, h);
-    this.signalHandlers.clear();
-    if (this.drainTimer) clearTimeout(this.drainTimer);
-    if (this.onBeforeExit) process.off('beforeExit', this.onBeforeExit);
+  /** ekg's own parts, stopped in order once the servers are closed. */
+  private async teardown(): Promise<void> {
     // the partial window since the last tick goes out before the reporters close (SIGTERM, close(), a job's end)
-    await this.finalWindow();
-    this.unsubscribe();
+    if (this.reporting) await settle('final window', () => this.flush().then(() => undefined), this.options.timeout);
+    this.windows.stop();
     // before the watchdog stops: its thread may be the one sending
     await this.reporting?.close();
     this.watchdog?.stop();
     this.sampler.release();
     await this.vitals.close();
-    this.state = 'closed';
-    this.healthChanged();
   }
-
-  private defaultRouter: Router | undefined;
 
   /** The framework-independent router, at the instance prefix or another. */
   router(options?: RouterOptions): Router {
@@ -477,14 +330,6 @@ export class Ekg implements Core {
   /** A side server of its own (unref'd; a failure to listen is one stderr line and undefined). */
   listen(options: ListenOptions): Promise<Server | undefined> {
     return listen(this, options);
-  }
-
-  /** Closes the current window now instead of waiting for the timer (for tests and tools). */
-  async flush(): Promise<Snapshot> {
-    const w = this.sampler.tick();
-    // every instance collects on the window event; wait for ours
-    await this.collecting;
-    return this.snap ?? this.build(w, []);
   }
 }
 

@@ -76,6 +76,41 @@ test('adapters and the rest depend on the core contract (core.ts), never on the 
   for (const [f, deps] of graph()) if (!allowed.has(f)) assert.ok(!deps.includes('ekg.ts'), `${f} imports ekg.ts`);
 });
 
+/** The folder a module lives in ('' for the top level). */
+const folder = (f: string) => (f.includes('/') ? f.slice(0, f.lastIndexOf('/')) : '');
+
+test('folder rules: the core never imports what serves or sends it; adapters are leaves over the router', {
+  skip: !inRepo && 'sources not shipped',
+}, () => {
+  const g = graph();
+  // the parts an instance is built from: what serves (http/), sends (reporters/) or wires (ekg.ts) them is above
+  const core = new Set(['health', 'render', 'vitals', 'formats', 'window']);
+  const above = (d: string) =>
+    d.startsWith('http/') ||
+    d.startsWith('reporters/') ||
+    d.startsWith('cli/') ||
+    ['ekg.ts', 'index.ts', 'register.ts', 'cluster.ts'].includes(d);
+  const broken: string[] = [];
+  for (const [f, deps] of g) {
+    if (core.has(folder(f))) for (const d of deps) if (above(d)) broken.push(`${f} → ${d} (the core depends on nothing above it)`);
+    // a renderer is a pure function of a snapshot and the catalogue
+    if (folder(f) === 'formats')
+      for (const d of deps) if (['health', 'render'].includes(folder(d))) broken.push(`${f} → ${d} (renderers read snapshots only)`);
+    // an adapter translates one framework's request to the router: it sees http/ and nothing of the instance
+    if (folder(f) === 'http/adapters')
+      for (const d of deps) if (!d.startsWith('http/') && d !== 'vitals/http.ts') broken.push(`${f} → ${d} (adapters see http/ only)`);
+    // only the wiring, the side server and the adapters themselves use an adapter
+    if (!['ekg.ts', 'http/server.ts'].includes(f) && folder(f) !== 'http/adapters')
+      for (const d of deps) if (folder(d) === 'http/adapters') broken.push(`${f} → ${d} (adapters are leaves)`);
+  }
+  assert.deepEqual(broken, []);
+  for (const d of core)
+    assert.ok(
+      [...g.keys()].some((f) => folder(f) === d),
+      `${d}/ exists`,
+    );
+});
+
 test('the cycle finder finds a cycle (so that the test above can fail)', () => {
   const g = new Map([
     ['a.ts', ['b.ts']],

@@ -1,4 +1,3 @@
-import { gzipSync } from 'node:zlib';
 import { type Gathered, gather, isClusterPrimary, mergeMetrics } from '../cluster.js';
 import type { Core, Health } from '../core.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../formats/prometheus.js';
@@ -219,10 +218,9 @@ export class Router {
     let r = c[key];
     if (!r) {
       const open = key === 'open' || key === 'openGz';
-      const text = this.ekg.metricsText(snap, open);
       const type = open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE;
       const gzip = key === 'promGz' || key === 'openGz';
-      r = metricsReply(type, gzip ? gzipSync(text) : text, gzip);
+      r = metricsReply(type, gzip ? this.ekg.metricsGzip(snap, open) : this.ekg.metricsText(snap, open), gzip);
       c[key] = r;
     }
     return r;
