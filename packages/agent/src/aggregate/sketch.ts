@@ -7,6 +7,8 @@
  * Buckets live in one array of (index, count) pairs kept sorted by index, so a quantile is one walk
  * with no sort, and an agent holding 100k mostly small sketches stays small.
  */
+import { ByteReader, ByteWriter } from '../model/bytes.js';
+
 class Store {
   /** [index0, count0, index1, count1, …], sorted by index: one array, grown in place */
   b: number[] = [];
@@ -256,7 +258,7 @@ export class Sketch {
     let floats = !Number.isInteger(this.zero) || this.zero < 0;
     for (const st of stores)
       for (let j = 0; st && j < st.size && !floats; j++) floats = !Number.isInteger(st.count(j)) || st.count(j) > 2 ** 48;
-    const w = new Writer(16 + 6 * this.buckets);
+    const w = new ByteWriter(16 + 6 * this.buckets);
     w.byte(floats ? 1 : 0);
     const count = (n: number) => (floats ? w.f64(n) : w.uvarint(n));
     count(this.zero);
@@ -322,7 +324,7 @@ export class Sketch {
   /** The inverse of `encode`, with the columns kept beside it. Throws RangeError on a damaged blob. */
   static decode(bytes: Uint8Array, cols: { count: number; sum: number; min: number; max: number }, alpha = 0.01): Sketch {
     const s = new Sketch(alpha);
-    const r = new Reader(bytes);
+    const r = new ByteReader(bytes, 0, 'sketch blob');
     const floats = (r.byte() & 1) === 1;
     const count = () => (floats ? r.f64() : r.uvarint());
     s.zero = count();
@@ -394,7 +396,7 @@ export class SketchSum {
    * with its columns; returns where it ends. Throws RangeError on a damaged blob.
    */
   addEncoded(bytes: Uint8Array, cols?: { count: number; min: number; max: number }, at = 0): number {
-    const r = new Reader(bytes, at);
+    const r = new ByteReader(bytes, at, 'sketch blob');
     const floats = (r.byte() & 1) === 1;
     const zero = floats ? r.f64() : r.uvarint();
     this.zero += zero;
@@ -458,80 +460,5 @@ export class SketchSum {
     }
     // only float rounding of fractional counts gets here: the highest value seen
     return bounded ? this.max : last;
-  }
-}
-
-class Writer {
-  private buf: Uint8Array;
-  private view: DataView;
-  private n = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
-  }
-  private room(k: number): void {
-    if (this.n + k <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
-    next.set(this.buf);
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-  byte(b: number): void {
-    this.room(1);
-    this.buf[this.n++] = b;
-  }
-  uvarint(v: number): void {
-    this.room(10);
-    while (v >= 0x80) {
-      this.buf[this.n++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.n++] = v;
-  }
-  svarint(v: number): void {
-    this.uvarint(v < 0 ? -2 * v - 1 : 2 * v);
-  }
-  f64(v: number): void {
-    this.room(8);
-    this.view.setFloat64(this.n, v, true);
-    this.n += 8;
-  }
-  done(): Uint8Array {
-    return this.buf.subarray(0, this.n);
-  }
-}
-
-class Reader {
-  private readonly view: DataView;
-  constructor(
-    private readonly buf: Uint8Array,
-    public n = 0,
-  ) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  byte(): number {
-    if (this.n >= this.buf.length) throw new RangeError('sketch blob: truncated');
-    return this.buf[this.n++] as number;
-  }
-  uvarint(): number {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.byte();
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 0x80;
-    }
-    throw new RangeError('sketch blob: varint too long');
-  }
-  svarint(): number {
-    const u = this.uvarint();
-    return u % 2 === 1 ? -(u + 1) / 2 : u / 2;
-  }
-  f64(): number {
-    if (this.n + 8 > this.buf.length) throw new RangeError('sketch blob: truncated');
-    const v = this.view.getFloat64(this.n, true);
-    this.n += 8;
-    return v;
   }
 }

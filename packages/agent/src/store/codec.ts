@@ -14,6 +14,7 @@
  * Every float column is either decimal (1 bit, 4 bits of exponent, class-coded deltas of the
  * integers) or XOR (1 bit, then Gorilla's control bits), whichever holds exactly.
  */
+import { ByteReader, ByteWriter, putUvarint, unzig, zig } from '../model/bytes.js';
 
 /** The chunk carries a v column (levels); without it v is the count (distributions). */
 export const V = 1;
@@ -45,36 +46,10 @@ export function emptyColumns(flags: number): Columns {
 
 // ---------------------------------------------------------------- bits
 
-export class BitWriter {
-  buf: Uint8Array;
-  n = 0;
+/** Bytes (a header: flags, counts as varints), then bits, most significant first. */
+export class BitWriter extends ByteWriter {
   private acc = 0;
   private bits = 0;
-
-  constructor(size = 256) {
-    this.buf = new Uint8Array(size);
-  }
-
-  private room(k: number): void {
-    if (this.n + k <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
-    next.set(this.buf.subarray(0, this.n));
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.room(1);
-    this.buf[this.n++] = b;
-  }
-
-  uvarint(v: number): void {
-    this.room(10);
-    while (v >= 0x80) {
-      this.buf[this.n++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.n++] = v;
-  }
 
   /** `nb` bits of v (v < 2^nb, nb ≤ 53), most significant first. */
   bitsOf(v: number, nb: number): void {
@@ -107,38 +82,20 @@ export class BitWriter {
   }
 
   /** Pads the last byte with zeros and returns the bytes written. */
-  done(): Uint8Array {
+  override done(): Uint8Array {
     if (this.bits > 0) this.small(0, 8 - this.bits);
     return this.buf.subarray(0, this.n);
   }
 }
 
-export class BitReader {
+/** Bytes (a header, read with byte() and uvarint() before any bit), then bits. */
+export class BitReader extends ByteReader {
   /** the next bits, most significant first, in a uint32; `avail` of them are valid */
   private cur = 0;
   private avail = 0;
 
-  constructor(
-    private readonly buf: Uint8Array,
-    public n = 0,
-  ) {}
-
-  /** A whole byte: for the header, before any bit is read. */
-  byte(): number {
-    if (this.n >= this.buf.length) throw new RangeError('chunk: truncated');
-    return this.buf[this.n++] as number;
-  }
-
-  uvarint(): number {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.byte();
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 0x80;
-    }
-    throw new RangeError('chunk: varint too long');
+  constructor(buf: Uint8Array, n = 0) {
+    super(buf, n, 'chunk');
   }
 
   /** At least 25 bits in `cur` unless the bytes ran out. */
@@ -192,9 +149,6 @@ export class BitReader {
 }
 
 // ---------------------------------------------------------------- integers
-
-const zig = (v: number) => (v >= 0 ? 2 * v : -2 * v - 1);
-const unzig = (z: number) => (z % 2 === 1 ? -(z + 1) / 2 : z / 2);
 
 function bitLength(z: number): number {
   let w = 0;
@@ -415,26 +369,8 @@ function getFloats(r: BitReader, count: number, out: number[]): void {
  * The form `Sketch.encode` writes (aggregate/sketch.ts): a flags byte (bit 0: counts are float64),
  * the zero count, the number of negative and positive buckets, then each bucket's index as a zigzag
  * varint delta and its count. Read here to pack it tighter; the round trip is tested against
- * `Sketch.encode` and `Sketch.decode`.
+ * `Sketch.encode` and `Sketch.decode` (both read and write it through model/bytes.ts).
  */
-class VarReader {
-  constructor(
-    private readonly b: Uint8Array,
-    public n = 0,
-  ) {}
-  uvarint(): number {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      if (this.n >= this.b.length) throw new RangeError('sketch blob: truncated');
-      const x = this.b[this.n++] as number;
-      v += (x & 0x7f) * mul;
-      if (x < 0x80) return v;
-      mul *= 0x80;
-    }
-    throw new RangeError('sketch blob: varint too long');
-  }
-}
 
 /** Where sketches of a column are decoded to: one buffer, each sketch a view into it. */
 class Out {
@@ -447,11 +383,7 @@ class Out {
     this.n = 0;
   }
   uvarint(v: number): void {
-    while (v >= 0x80) {
-      this.buf[this.n++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.n++] = v;
+    this.n = putUvarint(this.buf, this.n, v);
   }
 }
 
@@ -492,8 +424,8 @@ function putSketches(w: BitWriter, sks: Array<Uint8Array | null>): void {
       continue;
     }
     w.bit(1);
-    const r = new VarReader(b);
-    if ((b[r.n++] as number) & 1) {
+    const r = new ByteReader(b, 0, 'sketch blob');
+    if (r.byte() & 1) {
       // fractional counts (sample rates): the blob as it is
       w.bit(1);
       putClass(w, b.length);
@@ -515,8 +447,7 @@ function putSketches(w: BitWriter, sks: Array<Uint8Array | null>): void {
       cnt.length = 0;
       let k = 0;
       for (let j = 0; j < nb; j++) {
-        const u = r.uvarint();
-        k += u % 2 === 1 ? -(u + 1) / 2 : u / 2;
+        k += r.svarint();
         idx.push(k);
         cnt.push(r.uvarint());
       }
