@@ -2,18 +2,10 @@ import { AGGS as QUERY_AGGS } from '../../src/model/series.js';
 import { api, query, type SeriesInfo } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
-import type { Unit } from './format.js';
+import { displayUnit } from './format.js';
 import type { Ctx, View } from './view.js';
 
 const AGGS = ['', ...QUERY_AGGS];
-
-function unitOf(s: SeriesInfo | undefined, agg: string): Unit {
-  if (agg === 'rate') return s?.unit === 'ms' ? 'ms_per_second' : 'per_second';
-  const u = s?.unit;
-  if (u === 'ms' || u === 'bytes' || u === 'ratio' || u === 'count') return u;
-  if (u === 'per second') return 'per_second';
-  return '';
-}
 
 /** Any metric by name, with tag filters, an aggregation and a grouping: custom vitals, StatsD metrics. */
 export function explorer(root: HTMLElement, ctx: Ctx): View {
@@ -97,10 +89,7 @@ export function explorer(root: HTMLElement, ctx: Ctx): View {
         c?.destroy();
         c = chart({
           title: `${n} (${r.agg})`,
-          unit: unitOf(
-            known.find((s) => s.name === n),
-            r.agg,
-          ),
+          unit: displayUnit(known.find((s) => s.name === n)?.unit, r.agg),
           labels,
           onZoom: (a, b) => ctx.zoom(a, b),
         });

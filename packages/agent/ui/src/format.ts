@@ -2,6 +2,17 @@
 
 export type Unit = 'ms' | 'bytes' | 'percent' | 'ratio' | 'per_second' | 'ms_per_second' | 'count' | '';
 
+/**
+ * How a series is drawn under an aggregation, from the unit the agent gives it (`/api/v1/series`: the catalogue's,
+ * e.g. `ms`, `bytes`, `per second`): a rate of milliseconds is ms per second, a rate of anything else per second.
+ */
+export function displayUnit(unit: string | undefined, agg: string): Unit {
+  if (agg === 'rate') return unit === 'ms' ? 'ms_per_second' : 'per_second';
+  if (unit === 'ms' || unit === 'bytes' || unit === 'ratio' || unit === 'count') return unit;
+  if (unit === 'per second') return 'per_second';
+  return '';
+}
+
 const BYTES = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 function num(v: number, digits = 3): string {

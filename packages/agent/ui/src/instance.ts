@@ -1,4 +1,6 @@
 import { instanceFields } from '../../src/model/instance.js';
+import { QUANTILES } from '../../src/model/series.js';
+import { formatTags } from '../../src/model/tags.js';
 import {
   type AgentEvent,
   type AlertChange,
@@ -12,8 +14,8 @@ import {
 } from './api.js';
 import { type Chart, chart } from './chart.js';
 import { h } from './dom.js';
-import { ago, format, type Unit } from './format.js';
-import { type Ctx, filterOf, type View } from './view.js';
+import { ago, displayUnit, format, type Unit } from './format.js';
+import type { Ctx, View } from './view.js';
 
 interface Line {
   label: string;
@@ -30,20 +32,25 @@ interface Line {
 interface ChartDef {
   id: string;
   title: string;
-  unit: Unit;
+  /** only where the values are not in their series' own unit (the agent's, from the catalogue) under the aggregation */
+  unit?: Unit;
   stacked?: boolean;
   lines: Line[];
+  /**
+   * Lines from the series this instance has: one per name that matches, labelled by its capture (a heap space, a GC
+   * kind, a status class: whatever the app reports, never a list copied here); `last`: the label drawn on top.
+   */
+  each?: { name: RegExp; agg: string; fleet?: string; last?: string };
 }
 
-const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'];
-const CLASSES = ['2xx', '3xx', '4xx', '5xx', '1xx'];
-
-/** The runtime's vital signs, chart by chart: names as ekg's catalogue spells them. */
+/**
+ * The runtime's vital signs, chart by chart: names as ekg's catalogue spells them; units, GC kinds, status classes
+ * and quantiles come from the agent (the series' units and names, and its model), not from here.
+ */
 export const CHARTS: ChartDef[] = [
   {
     id: 'eventloop',
     title: 'Event-loop delay',
-    unit: 'ms',
     lines: [
       { label: 'p50', name: 'runtime.eventloop.delay.p50', agg: 'avg', fleet: 'max' },
       { label: 'p99', name: 'runtime.eventloop.delay.p99', agg: 'max' },
@@ -53,13 +60,11 @@ export const CHARTS: ChartDef[] = [
   {
     id: 'elu',
     title: 'Event-loop utilization',
-    unit: 'ratio',
     lines: [{ label: 'utilization', name: 'runtime.eventloop.utilization', agg: 'avg' }],
   },
   {
     id: 'heap',
     title: 'Heap',
-    unit: 'bytes',
     lines: [
       { label: 'used', name: 'runtime.memory.heap.used', agg: 'avg', fleet: 'sum' },
       { label: 'total', name: 'runtime.memory.heap.total', agg: 'avg', fleet: 'sum' },
@@ -67,11 +72,16 @@ export const CHARTS: ChartDef[] = [
       { label: 'limit', name: 'runtime.memory.heap.limit', agg: 'avg', fleet: 'sum', note: 'heap limit' },
     ],
   },
-  { id: 'spaces', title: 'Heap used by space', unit: 'bytes', stacked: true, lines: [] },
+  {
+    id: 'spaces',
+    title: 'Heap used by space',
+    stacked: true,
+    lines: [],
+    each: { name: /^runtime\.memory\.spaces\.([^.]+)\.used$/, agg: 'avg', fleet: 'sum' },
+  },
   {
     id: 'memory',
     title: 'Process memory',
-    unit: 'bytes',
     lines: [
       { label: 'RSS', name: 'runtime.memory.rss', agg: 'avg', fleet: 'sum' },
       { label: 'external', name: 'runtime.memory.external', agg: 'avg', fleet: 'sum' },
@@ -81,16 +91,16 @@ export const CHARTS: ChartDef[] = [
   {
     id: 'gcpause',
     title: 'GC pause time by kind',
-    unit: 'ms_per_second',
     stacked: true,
-    lines: GC_KINDS.map((k) => ({ label: k, name: `runtime.gc.${k}.pause`, agg: 'rate' })),
+    lines: [],
+    each: { name: /^runtime\.gc\.([^.]+)\.pause$/, agg: 'rate' },
   },
   {
     id: 'gccount',
     title: 'GC collections by kind',
-    unit: 'per_second',
     stacked: true,
-    lines: GC_KINDS.map((k) => ({ label: k, name: `runtime.gc.${k}.count`, agg: 'rate' })),
+    lines: [],
+    each: { name: /^runtime\.gc\.([^.]+)\.count$/, agg: 'rate' },
   },
   {
     id: 'cpu',
@@ -106,14 +116,14 @@ export const CHARTS: ChartDef[] = [
   {
     id: 'rps',
     title: 'HTTP requests by status class',
-    unit: 'per_second',
     stacked: true,
-    lines: CLASSES.map((c) => ({ label: c, name: `http.requests.${c}`, agg: 'rate' })),
+    lines: [],
+    // the stack rises from 2xx; informational replies, rare, on top
+    each: { name: /^http\.requests\.(\dxx)$/, agg: 'rate', last: '1xx' },
   },
   {
     id: 'latency',
     title: 'HTTP latency',
-    unit: 'ms',
     lines: [
       { label: 'p50', name: 'http.duration.p50', agg: 'avg', fleet: 'max' },
       { label: 'p90', name: 'http.duration.p90', agg: 'max' },
@@ -123,7 +133,6 @@ export const CHARTS: ChartDef[] = [
   {
     id: 'active',
     title: 'Active resources',
-    unit: 'count',
     lines: [
       { label: 'active', name: 'runtime.active.total', agg: 'avg', fleet: 'sum' },
       { label: 'open fds', name: 'runtime.resources.fds.open', agg: 'avg', fleet: 'sum' },
@@ -131,6 +140,18 @@ export const CHARTS: ChartDef[] = [
     ],
   },
 ];
+
+/** The lines `each` draws from the series names the instance has (sorted), `last` on top. */
+function linesOf(names: string[], each: NonNullable<ChartDef['each']>): Line[] {
+  const lines: Line[] = [];
+  for (const name of names) {
+    const label = each.name.exec(name)?.[1];
+    if (label !== undefined) lines.push({ label, name, agg: each.agg, fleet: each.fleet });
+  }
+  const top = lines.findIndex((l) => l.label === each.last);
+  if (top !== -1) lines.push(...lines.splice(top, 1));
+  return lines;
+}
 
 /** The last value `r`'s first series has, or null. */
 function latest(r: QueryResult | undefined): number | null {
@@ -171,16 +192,21 @@ function on(t: number[], r: QueryResult | undefined, scale = 1): Array<number | 
  */
 export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'service'): View {
   const key = mode === 'instance' ? (ctx.params.get('key') ?? '') : `service=${ctx.params.get('name') ?? ''}`;
-  const tags = filterOf(key);
+  /** the instance's identity tags (`service=api,host=h,pid=1` → {service, host, pid}): the agent's model reads the key */
+  const identity: Record<string, string | undefined> = instanceFields(key);
+  /** the query's tag filter (`host:h,pid:1,service:api`), written by the model's one tags format */
+  const tags = formatTags(identity as Record<string, string>);
   const meta = h('p', { class: 'meta' });
   const grid = h('div', { class: 'grid', id: 'charts' });
   const distTitle = h('h2', { class: 'section-title', hidden: true }, 'Distributions (percentiles from merged sketches)');
   const distGrid = h('div', { class: 'grid', id: 'distributions' });
-  const title = mode === 'instance' ? `Instance ${key.replace(/,/g, ' · ').replace(/=/g, ' ')}` : `Service ${ctx.params.get('name')}`;
+  const title =
+    mode === 'instance'
+      ? `Instance ${Object.entries(identity)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(' · ')}`
+      : `Service ${ctx.params.get('name')}`;
   root.append(h('h1', {}, title), meta, grid, distTitle, distGrid);
-
-  /** the instance's identity tags (`service=api,host=h,pid=1` → {service, host, pid}) */
-  const identity: Record<string, string | undefined> = instanceFields(key);
   /** an alert's group is this instance's when each of its tags is the instance's (a service view: the same service) */
   const concerns = (c: AlertChange): boolean => {
     const g = Object.entries(c.group);
@@ -192,23 +218,27 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
   let found: SeriesInfo[] | undefined;
   const zoom = (from: number, to: number) => ctx.zoom(from, to);
 
-  /** The charts to draw: the fixed ones, then (once the series are known) heap spaces and distributions. */
+  /**
+   * The charts to draw: the fixed ones, then (once the series are known) those whose lines are the series the
+   * instance has, and one per distribution with the agent's quantiles. Units are the series' own (the catalogue's).
+   */
   function defsOf(f: SeriesInfo[] | undefined): ChartDef[] {
-    if (!f) return CHARTS.filter((d) => d.id !== 'spaces');
+    if (!f) return CHARTS.filter((d) => !d.each);
     const names = [...new Set(f.map((s) => s.name))].sort();
-    const spaces = names.filter((n) => /^runtime\.memory\.spaces\.[^.]+\.used$/.test(n));
+    const unitOf = (name: string | undefined, agg: string) => displayUnit(f.find((s) => s.name === name)?.unit, agg);
     const dists = names.filter((n) => f.some((s) => s.name === n && s.kind === 'distribution'));
     return [
-      ...CHARTS.map((d) =>
-        d.id === 'spaces'
-          ? { ...d, lines: spaces.map((n) => ({ label: n.split('.')[3] as string, name: n, agg: 'avg', fleet: 'sum' })) }
-          : d,
-      ),
+      ...CHARTS.map((d) => {
+        const e = d.each;
+        const lines = e ? linesOf(names, e) : d.lines;
+        return { ...d, lines, unit: d.unit ?? unitOf(lines[0]?.name, lines[0]?.agg ?? '') };
+      }),
       ...dists.map((n) => ({
         id: `dist:${n}`,
         title: n,
-        unit: ((f.find((s) => s.name === n)?.unit as Unit) ?? 'ms') as Unit,
-        lines: ['p50', 'p90', 'p99'].map((p) => ({ label: p, name: n, agg: p })),
+        // a StatsD timer (|ms) that ekg does not define has no unit: milliseconds, as StatsD says
+        unit: displayUnit(f.find((s) => s.name === n)?.unit ?? 'ms', 'p50'),
+        lines: QUANTILES.map(({ name: p }) => ({ label: p, name: n, agg: p })),
       })),
     ];
   }
@@ -256,7 +286,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       let defs = first;
       let results = rs;
       if (!known) {
-        const more = defsOf(f).filter((d) => !first.some((x) => x.id === d.id) || d.id === 'spaces');
+        const more = defsOf(f).filter((d) => !first.some((x) => x.id === d.id));
         results = results.concat(await batch(more.flatMap((d) => d.lines.map(queryOf))));
         defs = defs.concat(more);
       }
@@ -302,7 +332,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
         if (keep.length === 0 && !charts.has(d.id)) continue;
         let c = charts.get(d.id);
         if (!c) {
-          c = chart({ title: d.title, unit: d.unit, stacked: d.stacked, labels: keep.map(([l]) => l.label), onZoom: zoom });
+          c = chart({ title: d.title, unit: d.unit ?? '', stacked: d.stacked, labels: keep.map(([l]) => l.label), onZoom: zoom });
           charts.set(d.id, c);
           (d.id.startsWith('dist:') ? distGrid : grid).append(c.el);
         }

@@ -1,17 +1,17 @@
-import { api, batch, type Instance, type QueryResult } from './api.js';
+import { api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { sparkline } from './chart.js';
 import { cssVar, h } from './dom.js';
-import { ago, format, type Unit } from './format.js';
+import { ago, displayUnit, format, type Unit } from './format.js';
 import { type Ctx, keyOf, type View } from './view.js';
 
-/** The six vital signs each instance row carries as a sparkline. */
-const SPARKS: Array<{ id: string; title: string; name: string; agg: string; unit: Unit; scale?: number }> = [
-  { id: 'elp99', title: 'Event loop p99', name: 'runtime.eventloop.delay.p99', agg: 'max', unit: 'ms' },
-  { id: 'elu', title: 'Loop utilization', name: 'runtime.eventloop.utilization', agg: 'avg', unit: 'ratio' },
-  { id: 'heap', title: 'Heap used', name: 'runtime.memory.heap.used', agg: 'avg', unit: 'bytes' },
-  { id: 'rss', title: 'RSS', name: 'runtime.memory.rss', agg: 'avg', unit: 'bytes' },
-  { id: 'cpu', title: 'CPU', name: 'runtime.cpu.utilization', agg: 'avg', unit: 'ratio' },
-  { id: 'rps', title: 'Requests', name: 'http.requests.total', agg: 'rate', unit: 'per_second' },
+/** The six vital signs each instance row carries as a sparkline (units: the agent's, from the catalogue). */
+const SPARKS: Array<{ id: string; title: string; name: string; agg: string }> = [
+  { id: 'elp99', title: 'Event loop p99', name: 'runtime.eventloop.delay.p99', agg: 'max' },
+  { id: 'elu', title: 'Loop utilization', name: 'runtime.eventloop.utilization', agg: 'avg' },
+  { id: 'heap', title: 'Heap used', name: 'runtime.memory.heap.used', agg: 'avg' },
+  { id: 'rss', title: 'RSS', name: 'runtime.memory.rss', agg: 'avg' },
+  { id: 'cpu', title: 'CPU', name: 'runtime.cpu.utilization', agg: 'avg' },
+  { id: 'rps', title: 'Requests', name: 'http.requests.total', agg: 'rate' },
 ];
 
 const COLUMNS: Array<{ id: string; title: string; num?: boolean }> = [
@@ -47,6 +47,8 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
     tableWrap,
   );
   let rows: Row[] = [];
+  /** each spark's unit as the agent gives its series (`/api/v1/series`), asked until some instance has the series */
+  const units = new Map<string, Unit>();
   filter.addEventListener('input', () => draw());
   filter.addEventListener('change', () => ctx.navigate({ q: filter.value || undefined }));
 
@@ -110,12 +112,13 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
         h('td', { title: new Date(i.last_seen).toISOString() }, ago(i.last_seen, now)),
         ...SPARKS.map((s) => {
           const sp = r.sparks[s.id];
-          const label = `${s.title} ${format(sp?.last ?? null, s.unit)}`;
+          const unit = units.get(s.id);
+          const label = `${s.title} ${format(sp?.last ?? null, unit)}`;
           return h(
             'td',
             { class: 'spark num' },
             sparkline(sp?.values ?? [], i.health === 'down' ? cssVar('--bad') : cssVar('--c1'), label),
-            h('span', {}, format(sp?.last ?? null, s.unit)),
+            h('span', {}, format(sp?.last ?? null, unit)),
           );
         }),
       );
@@ -144,6 +147,14 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
       const [inst, results] = await Promise.all([
         api<{ instances: Instance[] }>('/api/v1/instances'),
         batch(SPARKS.map((s) => ({ name: s.name, agg: s.agg, from, to, step }))),
+        ...SPARKS.filter((s) => !units.has(s.id)).map((s) =>
+          api<{ series: SeriesInfo[] }>('/api/v1/series', { match: s.name, limit: 1 }).then(
+            (r) => {
+              if (r.series[0]) units.set(s.id, displayUnit(r.series[0].unit, s.agg));
+            },
+            () => undefined,
+          ),
+        ),
       ]);
       const byKey = new Map<string, Row>();
       for (const i of inst.instances) byKey.set(i.key, { inst: i, sparks: {} });

@@ -27,11 +27,3 @@ export function stepFor(rangeMs: number): number {
 
 /** An instance's key, as the agent writes it (`service=api,host=h,pid=1`), from a series' tags: the agent's model. */
 export const keyOf = (tags: Record<string, string>): string => instanceKey(tags) ?? '';
-
-/** `service=api,pid=1` → the query's tag filter `service:api,pid:1`. */
-export function filterOf(key: string): string {
-  return key
-    .split(',')
-    .map((p) => p.replace('=', ':'))
-    .join(',');
-}
