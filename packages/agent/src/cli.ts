@@ -11,6 +11,11 @@ import { DataDirError } from './store/lock.js';
 // A closed stdout (a pager quit, a log pipe gone) must not take the agent down.
 process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
+// an error nothing expected: one coded line with where it came from, then exit 1 (as Node would, but greppable)
+process.on('uncaughtException', (err) => {
+  report('EKG_AGENT_ERR_CRASH', `stopped by an unexpected error: ${err.stack ?? String(err)}`.replace(/\n\s*/g, ' | '));
+  process.exit(1);
+});
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--version' || process.argv[2] === '-v' || process.argv[2] === 'version') {
@@ -52,7 +57,10 @@ async function main(): Promise<void> {
     process.stdout.write(`ekg-agent: ${sig}: flushing the open window\n`);
     agent.stop().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err: Error) => {
+        report('EKG_AGENT_ERR_STOP', `${sig}: stopping failed (${err.message}); the open window may not have reached every sink`);
+        process.exit(1);
+      },
     );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -67,4 +75,4 @@ function startCode(err: unknown): AgentErrorCode {
   return 'EKG_AGENT_ERR_START';
 }
 
-main();
+main().catch((err: Error) => process.emit('uncaughtException', err));

@@ -121,3 +121,20 @@ test('ekg-agent run without a command exits 2 with EKG_AGENT_ERR_RUN_COMMAND', (
   assert.equal(r.status, 2);
   assert.match(r.stderr, /^ekg-agent run: no command: .* \(EKG_AGENT_ERR_RUN_COMMAND\)\n$/);
 });
+
+test('an error nothing expected stops the agent with one EKG_AGENT_ERR_CRASH line and exit 1', () => {
+  // a throw in the agent's process once it has started (its start line written): what a bug in the agent would do
+  const boom = `data:text/javascript,${encodeURIComponent(
+    "const w = process.stdout.write.bind(process.stdout); process.stdout.write = (s, ...a) => { if (String(s).startsWith('ekg-agent: ')) setImmediate(() => { throw new Error('boom'); }); return w(s, ...a); };",
+  )}`;
+  const r = spawnSync(
+    process.execPath,
+    ['--import', boom, agentBin, '--statsd', 'off', '--http', 'off', '--store', 'off', '--console', 'off'],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^ekg-agent: stopped by an unexpected error: Error: boom \| at .* \(EKG_AGENT_ERR_CRASH\)\n$/);
+});

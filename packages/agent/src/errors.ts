@@ -69,6 +69,14 @@ export const codes = {
     what: 'under ekg-agent run, the app had not exited --kill-after (default 10s) after SIGTERM or SIGINT, and was killed',
     do: 'make the app exit sooner on SIGTERM, or raise --kill-after',
   },
+  EKG_AGENT_ERR_STOP: {
+    what: 'stopping on SIGTERM or SIGINT failed; the open window may not have reached every sink; exit 1',
+    do: 'read the reason in the line; the store and the spools keep what they had written',
+  },
+  EKG_AGENT_ERR_CRASH: {
+    what: 'an error the agent did not expect stopped it (exit 1); the line carries its stack, frames joined by " | "',
+    do: 'report it with the line: it is a bug; restart the agent (the store and the spools keep what they had written)',
+  },
   EKG_AGENT_ERR_STORE_LOST: {
     what: 'at exit, windows the store could not write (a full disk, a size cap) were still held in memory and are lost',
     do: 'free disk space or raise --store-max-size; the store logged why when it began holding windows',

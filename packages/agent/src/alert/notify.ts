@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { FlushResult } from '../aggregate/aggregator.js';
+import type { AgentErrorCode } from '../errors.js';
 import { type Outcome, post, QueuedExporter } from '../export/exporter.js';
 import { secret } from '../export/make.js';
 import type { NotifierSpec, Severity } from './rules.js';
@@ -113,7 +114,9 @@ export class Notifier extends QueuedExporter {
   private readonly target: string;
   private readonly headers: Record<string, string>;
   private readonly agentUrl: string | (() => string);
-  protected override readonly code = 'EKG_AGENT_ERR_NOTIFY';
+  protected override get code(): AgentErrorCode {
+    return 'EKG_AGENT_ERR_NOTIFY';
+  }
 
   constructor(
     readonly spec: NotifierSpec,

@@ -127,8 +127,10 @@ export abstract class QueuedExporter implements Sink {
   private readonly logged = new Set<string>();
   /** the last answer's `Retry-After`, in ms (set by `post`, read once by the retry) */
   retryAfterMs: number | undefined;
-  /** the code of this queue's stderr lines (a notifier has its own) */
-  protected readonly code: AgentErrorCode = 'EKG_AGENT_ERR_EXPORT';
+  /** the code of this queue's stderr lines (a notifier has its own; a getter, so that the constructor's lines have it too) */
+  protected get code(): AgentErrorCode {
+    return 'EKG_AGENT_ERR_EXPORT';
+  }
 
   constructor(
     readonly name: string,
