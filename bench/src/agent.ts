@@ -1,21 +1,39 @@
 /**
  * ekg-agent against the etsy StatsD server, fed by the same generator (../shared/tools/statsd-blast.c),
  * each server on core 0 and the generator on core 1: the highest offered rate at which ≥ 99.9 % of
- * metrics arrive, with 20 lines per packet and with 1; then RSS and flush time with 100k series.
- * Prints JSON for run.ts (or a table when run alone).
+ * metrics arrive, with 20 lines per packet and with 1; then RSS and flush time with 100k series, the
+ * SQLite store on (the default; BENCH_AGENT_STORE=off leaves it out).
+ * Prints JSON for run.ts. `BENCH_AGENT_ONLY=series` runs the 100k-series part alone.
+ * The generator's source: $STATSD_BLAST_SRC, else ../shared/tools/ beside the checkout, else beside the
+ * main checkout of a git worktree (a worktree under /work/wt/<name> has no ../shared of its own).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinned } from './load.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(root, 'bench/.bin/statsd-blast');
-const src = join(root, '../shared/tools/statsd-blast.c');
-if (!existsSync(bin)) {
+function blastSource(): string {
+  if (process.env.STATSD_BLAST_SRC) return process.env.STATSD_BLAST_SRC;
+  const beside = join(root, '../shared/tools/statsd-blast.c');
+  if (existsSync(beside)) return beside;
+  try {
+    // a linked worktree: its common git dir is the main checkout's .git
+    const common = resolve(root, execFileSync('git', ['rev-parse', '--git-common-dir'], { cwd: root, encoding: 'utf8' }).trim());
+    const main = join(dirname(common), '../shared/tools/statsd-blast.c');
+    if (existsSync(main)) return main;
+  } catch {
+    // not a git checkout
+  }
+  throw new Error(`statsd-blast.c not found at ${beside}: set STATSD_BLAST_SRC`);
+}
+const src = blastSource();
+// rebuilt when the source is newer than the binary
+if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
   mkdirSync(join(root, 'bench/.bin'), { recursive: true });
   execFileSync('gcc', ['-O2', '-o', bin, src]);
 }
@@ -80,7 +98,7 @@ async function startEtsy(port: number): Promise<Server> {
   };
 }
 
-async function startAgent(port: number, flushInterval = '1s'): Promise<Server> {
+async function startAgent(port: number, flushInterval = '1s', store = false): Promise<Server> {
   const http = port + 1;
   const argv = pinned(0, [
     process.execPath,
@@ -93,9 +111,8 @@ async function startAgent(port: number, flushInterval = '1s'): Promise<Server> {
     'off',
     '--flush-interval',
     flushInterval,
-    // ingest and aggregation alone, as etsy's: the store is measured on its own (store.ts)
-    '--store',
-    'off',
+    // the ladders: ingest and aggregation alone, as etsy's (the store is measured on its own, store.ts)
+    ...(store ? ['--store', 'sqlite', '--data', mkdtempSync(join(dir, 'data-'))] : ['--store', 'off']),
   ]);
   const proc = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
   await upWhen(proc, /ekg-agent: statsd/);
@@ -137,23 +154,48 @@ async function ladder(start: (port: number) => Promise<Server>, lpp: number, rat
   return { best, steps };
 }
 
+/** UDP datagrams the kernel dropped for a full receive buffer, machine-wide (/proc/net/snmp). */
+function rcvbufErrors(): number {
+  const udp = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'))
+    .map((l) => l.split(' '));
+  return Number(udp[1]?.[(udp[0] ?? []).indexOf('RcvbufErrors')]);
+}
+
 /**
- * 100k active series under steady load at the default 10 s window: the highest RSS seen once every
- * series exists, each flush's wall and busy time, and loss over the whole run (flushes included).
+ * 100k active series under steady load at the default 10 s window, the SQLite store on: the highest
+ * RSS seen once every series exists (and the JS heap then), each flush's wall and busy time (busy:
+ * summarising the window and every sink's write, the store's included), and loss over the whole run
+ * (flushes included).
  */
 async function seriesTest(): Promise<{
+  store: boolean;
   rssMb: number;
+  heapUsedMb: number;
   flushMs: number;
   flushBusyMs: number;
   flushBusyMaxMs: number;
+  storeWriteMs: number;
   flushes: number;
   ratio: number;
+  rcvbufErrors: number;
   series: number;
   seconds: number;
 }> {
   const port = 45000 + Math.floor(Math.random() * 5000);
-  const s = await startAgent(port, '10s');
+  const store = process.env.BENCH_AGENT_STORE !== 'off';
+  const s = await startAgent(port, '10s', store);
+  try {
+    return await underLoad(s, port, store);
+  } finally {
+    s.proc.kill('SIGKILL');
+  }
+}
+
+async function underLoad(s: Server, port: number, store: boolean): Promise<Awaited<ReturnType<typeof seriesTest>>> {
   const seconds = Number(process.env.BENCH_AGENT_SERIES_SECONDS ?? 34);
+  const drops0 = rcvbufErrors();
   const argv = pinned(1, [bin, String(port), String(seconds), '20', '100000', '100000']); // 100k names: 25k per type × 4 types
   const gen = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
@@ -166,10 +208,12 @@ async function seriesTest(): Promise<{
     done = true;
   });
   let rssMax = 0;
+  let heapAtMax = 0;
   let flushesSeen = 0;
   let series = 0;
   const walls: number[] = [];
   const busies: number[] = [];
+  const writes: number[] = [];
   while (!done) {
     await sleep(250);
     const self = (await (await fetch(`http://127.0.0.1:${port + 1}/api/v1/self`)).json()) as {
@@ -179,39 +223,41 @@ async function seriesTest(): Promise<{
       last_flush_series: number;
       heap_used_bytes: number;
       heap_total_bytes: number;
+      store?: { last_write_ms: number };
     };
-    if (process.env.BENCH_VERBOSE) {
-      const snmp = readFileSync('/proc/net/snmp', 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('Udp:'));
-      const rcvbufErrors = Number(snmp[1]?.split(' ')[(snmp[0]?.split(' ') ?? []).indexOf('RcvbufErrors')]);
-      console.error(JSON.stringify({ ...self, rcvbufErrors }));
-    }
+    if (process.env.BENCH_VERBOSE) console.error(JSON.stringify({ ...self, rcvbufErrors: rcvbufErrors() - drops0 }));
     if (self.flushes > flushesSeen) {
       // the first window is where the 100k series are created: steady state starts after it
       if (flushesSeen > 0 || self.flushes > 1) {
         walls.push(self.last_flush_ms);
         busies.push(self.last_flush_busy_ms);
+        if (self.store) writes.push(self.store.last_write_ms);
         series = Math.max(series, self.last_flush_series);
       }
       flushesSeen = self.flushes;
     }
     if (flushesSeen > 0) {
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${s.proc.pid}/status`, 'utf8'))?.[1]);
-      rssMax = Math.max(rssMax, rssKb / 1024);
+      if (rssKb / 1024 > rssMax) {
+        rssMax = rssKb / 1024;
+        heapAtMax = self.heap_used_bytes / 2 ** 20;
+      }
     }
   }
   const sent = Number(/sent_metrics=(\d+)/.exec(out)?.[1]);
   const got = await s.received();
-  s.proc.kill('SIGKILL');
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   return {
+    store,
     rssMb: rssMax,
+    heapUsedMb: heapAtMax,
     flushMs: median(walls),
     flushBusyMs: median(busies),
     flushBusyMaxMs: Math.max(...busies),
+    storeWriteMs: median(writes),
     flushes: busies.length,
     ratio: got / sent,
+    rcvbufErrors: rcvbufErrors() - drops0,
     series,
     seconds,
   };

@@ -286,8 +286,8 @@ export class Agent {
       }
     }
     this.alerts?.tick(w.end);
-    // every sink has had the sketches: /metrics needs only the quantiles
-    for (const f of w.series) if (f.sketch) f.sketch = undefined;
+    // the window's sketches stay with it until the next: its quantiles are computed from them only
+    // when read (/metrics, an exporter), not for every distribution every window
     const t2 = performance.now();
     const ms = (x: number) => Math.round(x * 1000) / 1000;
     this.self.last_flush_ms = ms(t2 - t0);

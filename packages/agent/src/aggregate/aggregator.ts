@@ -40,43 +40,20 @@ export interface FlushResult {
   series: Flushed[];
 }
 
-/** A series' accumulators for one window. */
-interface Acc {
+/** A series' accumulators for one window, set aside when a sample of the next window arrives before the flush reaches it. */
+interface Stash {
   counter: number;
   gauge: number;
   sketch: Sketch | undefined;
   set: Set<string> | undefined;
-  /** bytes of the set's members (UTF-8), held against `maxSetBytes` */
-  setBytes: number;
-  /** touched in the window */
   active: boolean;
 }
 
-interface Series extends Acc {
-  /** the map key: name, or name|tags */
-  key: string;
-  name: string;
-  tags: string;
-  kind: SeriesKind;
-  /** the window (flush epoch) the accumulators belong to */
-  epoch: number;
-  /** the previous window's accumulators, set aside when a sample arrives before the flush reaches the series */
-  stash: Acc | undefined;
-  /** windows without a sample: after `idleWindows` of them the series expires */
-  idle: number;
-  /**
-   * counters whose samples describe an interval (`|T<start>`): each amount spread evenly over the
-   * interval's length from its arrival, [from, to) in epoch ms, taken by each window by overlap
-   */
-  spread: Array<{ from: number; to: number; amount: number }> | undefined;
-  /** the arrival of the last interval sample, for the interval's length (see `intervalOf`) */
-  lastArrival: number;
-  /** gauges: the level holds, as an observation, until this time (its sample's arrival + its interval) */
-  coverUntil: number;
-  /** counter: cumulative sum since the series appeared; distribution: cumulative count */
-  total: number;
-  /** distribution: cumulative sum */
-  totalSum: number;
+/** A counter's interval sample (`|T<start>`): its amount spread evenly over [from, to), epoch ms. */
+interface Spread {
+  from: number;
+  to: number;
+  amount: number;
 }
 
 /** A copy of `s` that shares no memory with the string it was sliced from. */
@@ -84,35 +61,62 @@ function own(s: string): string {
   return s === '' ? s : Buffer.from(s, 'utf8').toString('utf8');
 }
 
-/** The map key of a series: name, tags and kind (a name may carry several kinds at once). */
-function seriesKey(name: string, tags: string, kind: SeriesKind): string {
-  return `${kind[0]}${name}|${tags}`;
-}
-
 /**
- * The length (ms) of the interval a sample describes, from its `|T<start s>` and its arrival: the
- * time since the series' last interval sample when that agrees with the stamp (the stamp has whole
- * seconds only), else arrival − start. A stamp in the future or over an hour old describes no interval.
+ * The length (ms) of the interval a sample describes, from its `|T<start s>`, its arrival and the
+ * arrival of the series' last interval sample: the time since then when that agrees with the stamp
+ * (the stamp has whole seconds only), else arrival − start. A stamp in the future or over an hour
+ * old describes no interval.
  */
-function intervalOf(ser: { lastArrival: number }, ts: number, at: number): number {
+function intervalOf(last: number, ts: number, at: number): number {
   const stamped = at - ts * 1000;
-  const since = at - ser.lastArrival;
-  ser.lastArrival = at;
+  const since = at - last;
   if (!(stamped > 0 && stamped <= 3_600_000)) return 0;
   return since > 0 && since > stamped - 1500 && since <= stamped + 500 ? since : stamped;
 }
 
-const QS = QUANTILES.map((q) => q.q);
-const toQuantiles = quantilesOf;
+/** Series kinds as the state arrays hold them; FREE marks a slot whose series expired. */
+const COUNTER = 0;
+const GAUGE = 1;
+const DISTRIBUTION = 2;
+const SET = 3;
+const FREE = 255;
 
-const kindOf: Record<MetricType, SeriesKind> = {
-  c: 'counter',
-  g: 'gauge',
-  ms: 'distribution',
-  h: 'distribution',
-  d: 'distribution',
-  s: 'set',
-};
+const QS = QUANTILES.map((q) => q.q);
+
+const kindOf: Record<MetricType, number> = { c: COUNTER, g: GAUGE, ms: DISTRIBUTION, h: DISTRIBUTION, d: DISTRIBUTION, s: SET };
+
+/**
+ * A distribution's window. Its quantiles are computed from the sketch the first time a sink reads
+ * them (the store keeps the sketch itself and never asks): a window of 50k distributions costs no
+ * quantile walk unless /metrics, the console or an exporter wants one.
+ */
+class DistributionFlushed implements Flushed {
+  readonly kind = 'distribution' as const;
+  carried?: true;
+  #quantiles: Quantiles | undefined;
+
+  constructor(
+    public name: string,
+    public tags: string,
+    public value: number,
+    public count: number,
+    public sum: number,
+    public min: number,
+    public max: number,
+    public total: number,
+    public totalSum: number,
+    public sketch: Sketch | undefined,
+  ) {}
+
+  get quantiles(): Quantiles | undefined {
+    if (this.#quantiles === undefined && this.sketch) this.#quantiles = quantilesOf(this.sketch.quantiles(QS));
+    return this.#quantiles;
+  }
+
+  set quantiles(q: Quantiles | undefined) {
+    this.#quantiles = q;
+  }
+}
 
 export interface AggregatorOptions {
   /** most series kept at once (default 100,000); samples for new series past it are dropped and counted */
@@ -132,9 +136,50 @@ export const SET_DEFAULTS = { maxSetMembers: 100_000, maxSetBytes: 1 << 20 } as 
 /**
  * Per series (name + sorted tags), per window: counter → sum and rate; gauge → last, with `+`/`-`
  * deltas; ms, h, d → count, sum, min, max and quantiles from a DDSketch; set → distinct count.
+ *
+ * Series state is held column by column, indexed by a series id (a slot, reused once its series
+ * expires): typed arrays for the numbers, plain arrays for the few references (name, tags, the
+ * window's sketch or set). A series costs its name once (the map key when it has no tags), one
+ * map entry and ~70 bytes of columns, not an object with a dozen boxed fields.
  */
 export class Aggregator {
-  private series = new Map<string, Series>();
+  /** per kind, `name` or `name|tags` → series id */
+  private readonly ids: Array<Map<string, number>> = [new Map(), new Map(), new Map(), new Map()];
+  /** tags strings, shared by every series that carries them (most of an app's series share one), with their use counts */
+  private readonly tagRefs = new Map<string, { tags: string; n: number }>();
+  private cap = 0;
+  /** ids in use are below `hi` */
+  private hi = 0;
+  /** expired ids, reused first */
+  private free: number[] = [];
+  private live = 0;
+  private kind = new Uint8Array(0);
+  private names: string[] = [];
+  private tagsOf: string[] = [];
+  /** the window (flush epoch) the accumulators belong to */
+  private epochs = new Uint32Array(0);
+  /** touched in the window */
+  private active = new Uint8Array(0);
+  /** windows without a sample: after `idleWindows` of them the series expires */
+  private idle = new Uint32Array(0);
+  private counter = new Float64Array(0);
+  private gauge = new Float64Array(0);
+  /** counter: cumulative sum since the series appeared; distribution: cumulative count */
+  private total = new Float64Array(0);
+  /** distribution: cumulative sum */
+  private totalSum = new Float64Array(0);
+  /** the arrival of the last interval sample, for the interval's length (see `intervalOf`) */
+  private lastArrival = new Float64Array(0);
+  /** gauges: the level holds, as an observation, until this time (its sample's arrival + its interval) */
+  private coverUntil = new Float64Array(0);
+  /** bytes of the set's members (UTF-8), held against `maxSetBytes` */
+  private setBytes = new Float64Array(0);
+  private sketches: Array<Sketch | undefined> = [];
+  private sets: Array<Set<string> | undefined> = [];
+  /** counters whose samples describe an interval, taken by each window by overlap */
+  private spreads = new Map<number, Spread[]>();
+  /** the previous window's accumulators of series a sample reached before the flush under way did */
+  private stash = new Map<number, Stash>();
   /**
    * tags → the length (ms) of the window their sender reports (its `ekg.interval_ms` gauge): the
    * counters and gauges it sends with the same tags describe that interval, ending at their arrival
@@ -168,7 +213,90 @@ export class Aggregator {
   }
 
   get size(): number {
-    return this.series.size;
+    return this.live;
+  }
+
+  /** Room for `n` series in every column. */
+  private grow(n: number): void {
+    const cap = Math.min(Math.max(n, this.cap * 2, 1024), Math.max(n, this.maxSeries));
+    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
+      const next = new make(cap);
+      next.set(a);
+      return next;
+    };
+    this.kind = more(this.kind, Uint8Array);
+    this.epochs = more(this.epochs, Uint32Array);
+    this.active = more(this.active, Uint8Array);
+    this.idle = more(this.idle, Uint32Array);
+    this.counter = more(this.counter, Float64Array);
+    this.gauge = more(this.gauge, Float64Array);
+    this.total = more(this.total, Float64Array);
+    this.totalSum = more(this.totalSum, Float64Array);
+    this.lastArrival = more(this.lastArrival, Float64Array);
+    this.coverUntil = more(this.coverUntil, Float64Array);
+    this.setBytes = more(this.setBytes, Float64Array);
+    this.cap = cap;
+  }
+
+  /** A new series' id, or -1 past the cardinality cap. */
+  private create(kind: number, key: string, name: string, tags: string): number {
+    if (this.live >= this.maxSeries) return -1;
+    let id = this.free.pop();
+    if (id === undefined) {
+      if (this.hi === this.cap) this.grow(this.hi + 1);
+      id = this.hi++;
+    }
+    this.live++;
+    // the parser's strings are slices of the packet: a series kept for minutes must not keep its
+    // first packet (a 64 KiB TCP chunk, say) alive with it
+    let t = tags;
+    if (tags !== '') {
+      let ref = this.tagRefs.get(tags);
+      if (ref === undefined) {
+        ref = { tags: own(tags), n: 0 };
+        this.tagRefs.set(ref.tags, ref);
+      }
+      ref.n++;
+      t = ref.tags;
+    }
+    const n = own(name);
+    // untagged (most series): the name is the key, held once
+    this.ids[kind]?.set(t === '' ? n : own(key), id);
+    this.names[id] = n;
+    this.tagsOf[id] = t;
+    this.kind[id] = kind;
+    this.epochs[id] = this.epoch;
+    this.active[id] = 0;
+    this.idle[id] = 0;
+    this.counter[id] = 0;
+    this.gauge[id] = 0;
+    this.total[id] = 0;
+    this.totalSum[id] = 0;
+    this.lastArrival[id] = 0;
+    this.coverUntil[id] = 0;
+    this.setBytes[id] = 0;
+    this.sketches[id] = undefined;
+    this.sets[id] = undefined;
+    return id;
+  }
+
+  /** The series expires: its id is free for the next new one. */
+  private expire(id: number): void {
+    const name = this.names[id] as string;
+    const tags = this.tagsOf[id] as string;
+    this.ids[this.kind[id] as number]?.delete(tags === '' ? name : `${name}|${tags}`);
+    if (tags !== '') {
+      const ref = this.tagRefs.get(tags);
+      if (ref && --ref.n === 0) this.tagRefs.delete(tags);
+    }
+    this.kind[id] = FREE;
+    this.names[id] = '';
+    this.tagsOf[id] = '';
+    this.sketches[id] = undefined;
+    this.sets[id] = undefined;
+    this.spreads.delete(id);
+    this.free.push(id);
+    this.live--;
   }
 
   /**
@@ -178,103 +306,102 @@ export class Aggregator {
   add(s: Sample, now?: number): void {
     const kind = kindOf[s.type];
     // one series per name, tags and kind: a name sent as a counter and as a gauge keeps both
-    const key = seriesKey(s.name, s.tags, kind);
-    let ser = this.series.get(key);
-    if (!ser) {
-      if (this.series.size >= this.maxSeries) {
+    const key = s.tags === '' ? s.name : `${s.name}|${s.tags}`;
+    let id = this.ids[kind]?.get(key);
+    if (id === undefined) {
+      id = this.create(kind, key, s.name, s.tags);
+      if (id < 0) {
         this.droppedCardinality++;
         return;
       }
-      // the parser's strings are slices of the packet: a series kept for minutes must not keep its
-      // first packet (a 64 KiB TCP chunk, say) alive with it
-      const name = own(s.name);
-      const tags = own(s.tags);
-      ser = {
-        key: seriesKey(name, tags, kind),
-        name,
-        tags,
-        kind,
-        counter: 0,
-        gauge: 0,
-        sketch: undefined,
-        set: undefined,
-        setBytes: 0,
-        active: false,
-        epoch: this.epoch,
-        stash: undefined,
-        idle: 0,
-        total: 0,
-        totalSum: 0,
-        spread: undefined,
-        lastArrival: 0,
-        coverUntil: 0,
-      };
-      this.series.set(ser.key, ser);
-    } else if (ser.epoch !== this.epoch) {
+    } else if (this.epochs[id] !== this.epoch) {
       // a flush is under way and has not reached this series yet: its window is set aside
-      ser.stash = { counter: ser.counter, gauge: ser.gauge, sketch: ser.sketch, set: ser.set, setBytes: ser.setBytes, active: ser.active };
-      ser.counter = 0;
-      ser.sketch = undefined;
-      ser.set = undefined;
-      ser.setBytes = 0;
-      ser.epoch = this.epoch;
+      this.stash.set(id, {
+        counter: this.counter[id] as number,
+        gauge: this.gauge[id] as number,
+        sketch: this.sketches[id],
+        set: this.sets[id],
+        active: this.active[id] === 1,
+      });
+      this.counter[id] = 0;
+      this.sketches[id] = undefined;
+      this.sets[id] = undefined;
+      this.setBytes[id] = 0;
+      this.epochs[id] = this.epoch;
     }
-    ser.active = true;
-    ser.idle = 0;
+    this.active[id] = 1;
+    this.idle[id] = 0;
     switch (kind) {
-      case 'counter':
+      case COUNTER: {
         if (s.ts !== undefined || this.intervals.size > 0) {
           const at = now ?? Date.now();
-          const len = this.intervalFor(ser, s, at);
+          const len = this.intervalFor(id, s, at);
           if (len > 0) {
-            ser.spread ??= [];
-            ser.spread.push({ from: at, to: at + len, amount: s.value * s.weight });
+            let sp = this.spreads.get(id);
+            if (sp === undefined) {
+              sp = [];
+              this.spreads.set(id, sp);
+            }
+            sp.push({ from: at, to: at + len, amount: s.value * s.weight });
             break;
           }
         }
-        ser.counter += s.value * s.weight;
+        this.counter[id] = (this.counter[id] as number) + s.value * s.weight;
         break;
-      case 'gauge':
-        ser.gauge = s.delta ? ser.gauge + s.value : s.value;
+      }
+      case GAUGE:
+        this.gauge[id] = s.delta ? (this.gauge[id] as number) + s.value : s.value;
         if (s.ts !== undefined || this.intervals.size > 0 || s.name.endsWith(INTERVAL_GAUGE)) {
           const at = now ?? Date.now();
           if (s.name === INTERVAL_GAUGE || s.name.endsWith(`.${INTERVAL_GAUGE}`)) {
             if (this.intervals.size < this.maxSeries && s.value > 0 && s.value <= 3_600_000)
-              this.intervals.set(ser.tags, { ms: s.value, epoch: this.epoch });
+              this.intervals.set(this.tagsOf[id] as string, { ms: s.value, epoch: this.epoch });
           }
-          ser.coverUntil = at + this.intervalFor(ser, s, at);
+          this.coverUntil[id] = at + this.intervalFor(id, s, at);
         }
         break;
-      case 'distribution':
-        ser.sketch ??= new Sketch(this.alpha);
-        ser.sketch.add(s.value, s.weight);
+      case DISTRIBUTION: {
+        let k = this.sketches[id];
+        if (k === undefined) {
+          k = new Sketch(this.alpha);
+          this.sketches[id] = k;
+        }
+        k.add(s.value, s.weight);
         break;
-      case 'set': {
-        ser.set ??= new Set();
+      }
+      default: {
+        let set = this.sets[id];
+        if (set === undefined) {
+          set = new Set();
+          this.sets[id] = set;
+        }
         const m = s.member ?? '';
-        if (ser.set.has(m)) break;
+        if (set.has(m)) break;
         const size = Buffer.byteLength(m);
-        if (ser.set.size >= this.maxSetMembers || ser.setBytes + size > this.maxSetBytes) {
+        if (set.size >= this.maxSetMembers || (this.setBytes[id] as number) + size > this.maxSetBytes) {
           this.droppedSetMembers++;
           break;
         }
         // a copy: the parser's member is a slice of the packet, and would keep all of it alive
-        ser.set.add(own(m));
-        ser.setBytes += size;
+        set.add(own(m));
+        this.setBytes[id] = (this.setBytes[id] as number) + size;
         break;
       }
     }
   }
 
   /** The interval (ms) a counter or gauge sample describes: its sender's announced window, or its `|T` stamp's. */
-  private intervalFor(ser: Series, s: Sample, at: number): number {
-    const i = this.intervals.get(ser.tags);
+  private intervalFor(id: number, s: Sample, at: number): number {
+    const i = this.intervals.get(this.tagsOf[id] as string);
     if (i !== undefined) {
       i.epoch = this.epoch;
-      ser.lastArrival = at;
+      this.lastArrival[id] = at;
       return i.ms;
     }
-    return s.ts === undefined ? 0 : intervalOf(ser, s.ts, at);
+    if (s.ts === undefined) return 0;
+    const last = this.lastArrival[id] as number;
+    this.lastArrival[id] = at;
+    return intervalOf(last, s.ts, at);
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
@@ -287,9 +414,9 @@ export class Aggregator {
   }
 
   /**
-   * The same, off the receive path: the series map is swapped in O(1), so samples arriving during
-   * the flush go to the new window, and the old one is drained in chunks with a turn of the event
-   * loop between them, so the sockets are read while 100k series are summarised.
+   * The same, off the receive path: samples arriving during the flush go to the new window, and the
+   * old one is drained in chunks with a turn of the event loop between them, so the sockets are read
+   * while 100k series are summarised.
    */
   async flushAsync(now = Date.now(), chunk = 2048): Promise<FlushResult> {
     let t = performance.now();
@@ -311,116 +438,128 @@ export class Aggregator {
     const start = this.windowStart;
     const seconds = Math.max(0.001, (now - start) / 1000);
     this.windowStart = now;
-    // the map stays as it is: series are read in place and samples that arrive meanwhile go to the
-    // next window (see `add`), so a flush costs no re-hashing of 100k keys
+    // series are read in place and samples that arrive meanwhile go to the next window (see `add`)
     const epoch = ++this.epoch;
     // a sender silent for `idleWindows` windows is forgotten with its series
     for (const [tags, i] of this.intervals) if (epoch - i.epoch > this.idleWindows) this.intervals.delete(tags);
-    const series = this.series;
-    const it = series.values();
+    // series made during the flush belong to the next window: the ids to visit are those in use now
+    const end = this.hi;
+    let id = 0;
     const out: Flushed[] = [];
     const job = {
       result: { start, end: now, series: out },
       step: (n: number) => {
-        for (let i = 0; i < n; i++) {
-          const r = it.next();
-          if (r.done) {
-            if (this.job === job) this.job = undefined;
-            return true;
-          }
-          const s = r.value;
-          let acc: Acc;
-          if (s.epoch === epoch) {
-            // new during this flush, or already set aside by a sample of the next window
-            if (!s.stash) continue;
-            acc = s.stash;
-            s.stash = undefined;
-          } else {
-            acc = s;
-            s.epoch = epoch;
-          }
-          if (s.spread) {
-            // the part of each interval sample that falls in this window [start, now)
-            let keep = 0;
-            for (const p of s.spread) {
-              const a = Math.max(p.from, start);
-              const b = Math.min(p.to, now);
-              // the last window takes all that is left, whenever it ends
-              if (final || b > a) {
-                const part = final || p.to <= p.from ? p.amount : (p.amount * (b - a)) / (p.to - p.from);
-                acc.counter += part;
-                p.amount -= part;
-                p.from = b;
-                acc.active = true;
-              }
-              if (!final && p.to > now) s.spread[keep++] = p;
-            }
-            s.spread.length = keep;
-            if (keep === 0) s.spread = undefined;
-            else s.idle = 0;
-          }
-          // a gauge within its sample's interval is still an observation
-          if (!acc.active && s.kind === 'gauge' && s.coverUntil > start && acc === s) {
-            this.emit(s, acc, seconds, out);
-            s.idle = 0;
-            continue;
-          }
-          if (!acc.active) {
-            // a silent counter, timer or set has nothing to say; a silent gauge keeps its level; a
-            // series idle for `idleWindows` expires (a counter's total lives until then)
-            if (acc === s && ++s.idle > this.idleWindows) {
-              series.delete(s.key);
-              continue;
-            }
-            if (s.kind !== 'gauge') continue;
-          }
-          this.emit(s, acc, seconds, out);
-          if (!acc.active) (out[out.length - 1] as Flushed).carried = true;
-          if (acc === s) s.active = false;
-        }
-        return false;
+        const stop = Math.min(end, id + n);
+        for (; id < stop; id++) this.close(id, epoch, start, now, seconds, final, out);
+        if (id < end) return false;
+        if (this.job === job) this.job = undefined;
+        return true;
       },
     };
     this.job = job;
     return job;
   }
 
-  private emit(s: Series, acc: Acc, seconds: number, out: Flushed[]): void {
-    switch (s.kind) {
-      case 'counter':
-        s.total += acc.counter;
-        out.push({ name: s.name, tags: s.tags, kind: 'counter', value: acc.counter, rate: acc.counter / seconds, total: s.total });
-        acc.counter = 0;
+  /** Series `id`'s part of the window that ends at `now`, into `out`; an idle series expires. */
+  private close(id: number, epoch: number, start: number, now: number, seconds: number, final: boolean, out: Flushed[]): void {
+    const kind = this.kind[id] as number;
+    if (kind === FREE) return;
+    let counter: number;
+    let gauge: number;
+    let sketch: Sketch | undefined;
+    let set: Set<string> | undefined;
+    let active: boolean;
+    // `mine`: the accumulators are the series' own, not a stash set aside for this window
+    let mine = true;
+    if (this.epochs[id] === epoch) {
+      // new during this flush, or already set aside by a sample of the next window
+      const st = this.stash.get(id);
+      if (st === undefined) return;
+      this.stash.delete(id);
+      ({ counter, gauge, sketch, set, active } = st);
+      mine = false;
+    } else {
+      counter = this.counter[id] as number;
+      gauge = this.gauge[id] as number;
+      sketch = this.sketches[id];
+      set = this.sets[id];
+      active = this.active[id] === 1;
+      this.epochs[id] = epoch;
+    }
+    const spread = this.spreads.get(id);
+    if (spread !== undefined) {
+      // the part of each interval sample that falls in this window [start, now)
+      let keep = 0;
+      for (const p of spread) {
+        const a = Math.max(p.from, start);
+        const b = Math.min(p.to, now);
+        // the last window takes all that is left, whenever it ends
+        if (final || b > a) {
+          const part = final || p.to <= p.from ? p.amount : (p.amount * (b - a)) / (p.to - p.from);
+          counter += part;
+          p.amount -= part;
+          p.from = b;
+          active = true;
+        }
+        if (!final && p.to > now) spread[keep++] = p;
+      }
+      spread.length = keep;
+      if (keep === 0) this.spreads.delete(id);
+      else this.idle[id] = 0;
+    }
+    let carried = false;
+    if (!active) {
+      // a gauge within its sample's interval is still an observation
+      if (kind === GAUGE && mine && (this.coverUntil[id] as number) > start) this.idle[id] = 0;
+      else {
+        // a silent counter, timer or set has nothing to say; a silent gauge keeps its level; a
+        // series idle for `idleWindows` expires (a counter's total lives until then)
+        if (mine) {
+          const idle = (this.idle[id] as number) + 1;
+          this.idle[id] = idle;
+          if (idle > this.idleWindows) {
+            this.expire(id);
+            return;
+          }
+        }
+        if (kind !== GAUGE) return;
+        carried = true;
+      }
+    }
+    const name = this.names[id] as string;
+    const tags = this.tagsOf[id] as string;
+    let f: Flushed;
+    switch (kind) {
+      case COUNTER: {
+        const total = (this.total[id] as number) + counter;
+        this.total[id] = total;
+        f = { name, tags, kind: 'counter', value: counter, rate: counter / seconds, total };
+        if (mine) this.counter[id] = 0;
         break;
-      case 'gauge':
-        out.push({ name: s.name, tags: s.tags, kind: 'gauge', value: acc.gauge });
+      }
+      case GAUGE:
+        f = { name, tags, kind: 'gauge', value: gauge };
         break;
-      case 'set':
-        out.push({ name: s.name, tags: s.tags, kind: 'set', value: acc.set?.size ?? 0 });
-        acc.set = undefined;
-        acc.setBytes = 0;
+      case SET:
+        f = { name, tags, kind: 'set', value: set?.size ?? 0 };
+        if (mine) {
+          this.sets[id] = undefined;
+          this.setBytes[id] = 0;
+        }
         break;
-      case 'distribution': {
-        const k = acc.sketch as Sketch;
-        s.total += k.count;
-        s.totalSum += k.sum;
-        out.push({
-          name: s.name,
-          tags: s.tags,
-          kind: 'distribution',
-          value: k.count,
-          count: k.count,
-          sum: k.sum,
-          min: k.min,
-          max: k.max,
-          quantiles: toQuantiles(k.quantiles(QS)),
-          total: s.total,
-          totalSum: s.totalSum,
-          sketch: k,
-        });
-        acc.sketch = undefined;
+      default: {
+        const k = sketch as Sketch;
+        const total = (this.total[id] as number) + k.count;
+        const totalSum = (this.totalSum[id] as number) + k.sum;
+        this.total[id] = total;
+        this.totalSum[id] = totalSum;
+        f = new DistributionFlushed(name, tags, k.count, k.count, k.sum, k.min, k.max, total, totalSum, k);
+        if (mine) this.sketches[id] = undefined;
         break;
       }
     }
+    if (carried) f.carried = true;
+    out.push(f);
+    if (mine) this.active[id] = 0;
   }
 }
