@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadConfig } from '../config.js';
+import type { ConfigError } from '../errors.js';
 import type { Instance, Query, QueryResult, StoreReader } from '../store/reader.js';
 import { Alerts } from './alerts.js';
 import type { Change } from './notify.js';
@@ -234,6 +235,22 @@ test('bad rules are refused at start, naming the file, the line and the field', 
     'alerts:\n  - name: x\n    metric: m\n    above: 1\n    severity: page\n',
     /c\d+\.yaml:5: field "alerts\[0\]\.severity": "page" must be critical or warning/,
   );
+});
+
+test('an unknown field of a rule or a notifier has the code of every unknown YAML key', () => {
+  const codeOf = (yaml: string) => {
+    try {
+      loadConfig(['--config', file(yaml)]);
+    } catch (err) {
+      return (err as ConfigError).code;
+    }
+    return 'accepted';
+  };
+  const exporter = codeOf('exporters:\n  - type: heroku\n    url: http://x/\n    every: 1s\n');
+  assert.equal(exporter, 'EKG_AGENT_ERR_UNKNOWN_OPTION');
+  assert.equal(codeOf('alerts:\n  - name: x\n    metric: m\n    above: 1\n    every: 1s\n'), exporter);
+  assert.equal(codeOf('alerts:\n  - name: instance-down\n    metric: m\n'), exporter);
+  assert.equal(codeOf('notify:\n  - type: webhook\n    url: http://x/\n    every: 1s\n'), exporter);
 });
 
 test("a notifier's URL is checked as an exporter's is: the same answer for each bad URL", () => {

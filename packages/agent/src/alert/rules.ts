@@ -143,6 +143,7 @@ export function readAlerts(v: Node | null, file: string, line: number, at: At): 
       if (!known.includes(k))
         throw new ConfigError(
           `${where(k)}: unknown field "${f(k)}"${builtin ? ` for the built-in rule ${builtin}` : ''}; known: ${known.join(', ')}`,
+          'EKG_AGENT_ERR_UNKNOWN_OPTION',
         );
     }
     const rule: RuleDraft = { name, source: `${file}:${at(item)}` };
@@ -239,7 +240,10 @@ export function readNotify(v: Node | null, file: string, line: number, at: At): 
       if (k === 'api_key')
         throw new ConfigError(`${where(k)}: field "${f(k)}": secrets are not read from the file; use api_key_env or api_key_file`);
       if (k !== 'type' && !fields.includes(k))
-        throw new ConfigError(`${where(k)}: unknown field "${f(k)}" for ${type}; known: ${fields.join(', ')}`);
+        throw new ConfigError(
+          `${where(k)}: unknown field "${f(k)}" for ${type}; known: ${fields.join(', ')}`,
+          'EKG_AGENT_ERR_UNKNOWN_OPTION',
+        );
     }
     const spec: NotifierSpec = { type: type as NotifierType };
     for (const k of ['url', 'dashboard_url'] as const) {
