@@ -72,6 +72,10 @@ export class Compactor {
     const dc = new Int32Array(wins.length);
     const ids = [...core.byId.keys()].sort((a, b) => a - b);
     const fleets = new Map<string, Map<number, FleetMinute>>();
+    // windows at or before the watermark arrived after their minute was folded (written late, after a
+    // full disk): their fleets' windows are merged again from every member, their hours rolled up again
+    const late = wins.filter((h) => h.t <= wm).map((h) => h.t);
+    const lateFleets = new Map<string, Set<number>>();
     for (let i = 0; i < ids.length; i += this.batch) {
       if (this.closed()) return;
       core.db.transaction(() => {
@@ -82,33 +86,58 @@ export class Compactor {
           const pts = gather(id, meta.kind, decoded, lc, dc);
           if (pts.t.length === 0) continue;
           this.fold(id, meta.kind, pts, cut);
-          if (meta.scopes) addToFleets(fleets, core.members, meta.name, meta.scopes, pts, wm);
+          if (meta.scopes) {
+            addToFleets(fleets, core.members, meta.name, meta.scopes, pts, wm);
+            if (late.length > 0 && (pts.t[0] as number) <= wm) noteLate(lateFleets, core, meta.name, meta.scopes, pts, wm);
+          }
         }
       })();
       await turn();
     }
     if (this.closed()) return;
     core.db.transaction(() => {
-      for (const [key, byMinute] of fleets) {
-        const cols = emptyColumns(FULL | SK);
-        for (const m of [...byMinute.keys()].sort((a, b) => a - b)) {
-          const f = byMinute.get(m) as FleetMinute;
-          cols.t.push(m);
-          cols.d.push(f.d);
-          cols.n.push(f.n);
-          cols.s.push(f.s);
-          cols.lo.push(Number.isFinite(f.lo) ? f.lo : Number.NaN);
-          cols.hi.push(Number.isFinite(f.hi) ? f.hi : Number.NaN);
-          cols.sk.push(f.sketch ? f.sketch.encode().slice() : null);
-        }
-        this.fold(-core.fleetId(key, wm), 'distribution', cols, cut);
+      for (const [key, ts] of lateFleets) this.remerge(key, ts, wm, cut);
+      if (late.length > 0) {
+        const redo = Math.min(...late.map((t) => bucketEnd(t, 3600) - 3600));
+        if (redo < core.meta('rolled:1h') && (core.meta(REHOUR) === 0 || redo < core.meta(REHOUR))) core.setMeta(REHOUR, redo);
       }
+      for (const [key, byMinute] of fleets) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byMinute), cut);
       const seqs = new Set(wins.map((h) => h.seq));
       const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
       for (const s of seqs) del.run(s);
       core.setMeta('compacted', Math.max(wm, cut));
       core.dropHead(seqs);
     })();
+  }
+
+  /**
+   * A fleet's windows at `ts` merged again from every member's raw chunk (a late window was just
+   * folded into one of them), replacing what the fleet held there, its minutes recomputed.
+   */
+  private remerge(key: string, ts: Set<number>, wm: number, cut: number): void {
+    const core = this.core;
+    const raw = core.levels[0] as Level;
+    const [name, scope] = key.split('\n') as [string, string];
+    const byChunk = new Map<number, number[]>();
+    for (const t of ts) {
+      const b = bucketEnd(t, raw.span);
+      const list = byChunk.get(b);
+      if (list) list.push(t);
+      else byChunk.set(b, [t]);
+    }
+    const byT = new Map<number, FleetMinute>();
+    for (const m of core.ids.get(name)?.values() ?? []) {
+      if (!m.scopes?.includes(scope)) continue;
+      for (const [b, list] of byChunk) {
+        const c = core.chunkAt(m.id, raw, b);
+        if (!c) continue;
+        for (const t of list) {
+          const i = c.t.indexOf(t);
+          if (i >= 0) mergePoint(byT, t, c, i);
+        }
+      }
+    }
+    if (byT.size > 0) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byT), cut);
   }
 
   /** One series' (or fleet's) new raw points into its raw chunks, and the minutes they cover into its 1-minute chunks. */
@@ -132,8 +161,10 @@ export class Compactor {
   private async hours(): Promise<void> {
     const core = this.core;
     const [, m1, h1] = core.levels as [Level, Level, Level];
-    const wm = core.meta('rolled:1h');
-    const until = Math.floor(core.meta('compacted') / 3600) * 3600;
+    // from the watermark, or from the earliest hour a late window fell in
+    const redo = core.meta(REHOUR);
+    const wm = redo > 0 ? Math.min(redo, core.meta('rolled:1h')) : core.meta('rolled:1h');
+    const until = Math.max(Math.floor(core.meta('compacted') / 3600) * 3600, core.meta('rolled:1h'));
     if (until <= wm) return;
     const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f.id)];
     for (let i = 0; i < ids.length; i += this.batch) {
@@ -150,7 +181,11 @@ export class Compactor {
       })();
       await turn();
     }
-    if (!this.closed()) core.setMeta('rolled:1h', until);
+    if (!this.closed())
+      core.db.transaction(() => {
+        core.setMeta('rolled:1h', until);
+        if (redo > 0) core.setMeta(REHOUR, 0);
+      })();
   }
 
   /** Deletes chunks wholly past their resolution's retention, a few thousand a transaction. */
@@ -210,6 +245,65 @@ function appendAll(dst: Columns, src: Columns): void {
   dst.sk.push(...src.sk);
 }
 
+/** Meta key: the start of the earliest hour already rolled up that a late window fell in (0: none). */
+const REHOUR = 'rehour';
+
+/** A fleet's merged windows as chunk columns, in time order. */
+function fleetColumns(byT: Map<number, FleetMinute>): Columns {
+  const cols = emptyColumns(FULL | SK);
+  for (const t of [...byT.keys()].sort((a, b) => a - b)) {
+    const f = byT.get(t) as FleetMinute;
+    cols.t.push(t);
+    cols.d.push(f.d);
+    cols.n.push(f.n);
+    cols.s.push(f.s);
+    cols.lo.push(Number.isFinite(f.lo) ? f.lo : Number.NaN);
+    cols.hi.push(Number.isFinite(f.hi) ? f.hi : Number.NaN);
+    cols.sk.push(f.sketch ? f.sketch.encode().slice() : null);
+  }
+  return cols;
+}
+
+/** Point i of a member's distribution columns merged into the fleet's window at t. */
+function mergePoint(byT: Map<number, FleetMinute>, t: number, m: Columns, i: number): void {
+  let f = byT.get(t);
+  if (!f) {
+    f = { n: 0, s: 0, lo: Number.POSITIVE_INFINITY, hi: Number.NEGATIVE_INFINITY, d: 0, sketch: undefined };
+    byT.set(t, f);
+  }
+  const n = m.n[i] as number;
+  const s = m.s[i] as number;
+  const lo = m.lo[i] as number;
+  const hi = m.hi[i] as number;
+  f.n += n;
+  f.s += s;
+  if (lo < f.lo) f.lo = lo;
+  if (hi > f.hi) f.hi = hi;
+  // the most time one member covers (as a query's group does)
+  if ((m.d[i] as number) > f.d) f.d = m.d[i] as number;
+  const bytes = m.sk[i];
+  if (bytes) {
+    const k = Sketch.decode(bytes, { count: n, sum: s, min: lo, max: hi });
+    if (f.sketch) f.sketch.merge(k);
+    else f.sketch = k;
+  }
+}
+
+/** The late windows (at or before the watermark) of a distribution: its fleets' windows to merge again. */
+function noteLate(lateFleets: Map<string, Set<number>>, core: Core, name: string, scopes: string[], pts: Columns, wm: number): void {
+  for (const sc of scopes) {
+    const key = `${name}\n${sc}`;
+    const f = core.fleet.get(key);
+    if (f === undefined) continue;
+    let ts = lateFleets.get(key);
+    if (!ts) {
+      ts = new Set();
+      lateFleets.set(key, ts);
+    }
+    for (const t of pts.t) if (t <= wm && t > f.since) ts.add(t);
+  }
+}
+
 /** A distribution's new windows merged into its fleets (windows at or before the watermark were merged already). */
 function addToFleets(
   fleets: Map<string, Map<number, FleetMinute>>,
@@ -222,35 +316,15 @@ function addToFleets(
   for (let i = 0; i < m.t.length; i++) {
     const t = m.t[i] as number;
     if (t <= wm) continue;
-    const bytes = m.sk[i];
-    const n = m.n[i] as number;
-    const s = m.s[i] as number;
-    const lo = m.lo[i] as number;
-    const hi = m.hi[i] as number;
     for (const scope of scopes) {
       const key = `${name}\n${scope}`;
       if ((members.get(key) ?? 0) < 2) continue;
-      let byMinute = fleets.get(key);
-      if (!byMinute) {
-        byMinute = new Map();
-        fleets.set(key, byMinute);
+      let byT = fleets.get(key);
+      if (!byT) {
+        byT = new Map();
+        fleets.set(key, byT);
       }
-      let f = byMinute.get(t);
-      if (!f) {
-        f = { n: 0, s: 0, lo: Number.POSITIVE_INFINITY, hi: Number.NEGATIVE_INFINITY, d: 0, sketch: undefined };
-        byMinute.set(t, f);
-      }
-      f.n += n;
-      f.s += s;
-      if (lo < f.lo) f.lo = lo;
-      if (hi > f.hi) f.hi = hi;
-      // the most time one member covers (as a query's group does)
-      if ((m.d[i] as number) > f.d) f.d = m.d[i] as number;
-      if (bytes) {
-        const k = Sketch.decode(bytes, { count: n, sum: s, min: lo, max: hi });
-        if (f.sketch) f.sketch.merge(k);
-        else f.sketch = k;
-      }
+      mergePoint(byT, t, m, i);
     }
   }
 }

@@ -211,6 +211,12 @@ export class Core {
     return out;
   }
 
+  /** The decoded chunk of `series` at `level` ending at `b`, if there is one. */
+  chunkAt(series: number, level: Level, b: number): Columns | undefined {
+    const row = this.st.chunk.get(series, level.res, b) as { data: Uint8Array } | undefined;
+    return row ? decodeAny(row.data) : undefined;
+  }
+
   /** The decoded chunks of `series` at `res` that may hold points in (from, to] (epoch s), in time order. */
   chunks(series: number, level: Level, from: number, to: number): Columns[] {
     const rows = this.st.chunks.all(series, level.res, from, to + level.span) as Uint8Array[];

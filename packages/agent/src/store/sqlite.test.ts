@@ -167,6 +167,52 @@ test('a range ending inside a compacted minute answers that minute as the head d
   assert.equal(compared, 25 * 2 * asks.length);
 });
 
+test('a window written after its minute and hour were compacted updates the raw, minute and hour points and the fleet’s', async () => {
+  // fixed times, compaction run by hand: one instance's window at t0 − 295 s (in the hour ending at t0)
+  // arrives after everything up to t0 + 120 s was folded and that hour rolled up
+  const t0 = 1_800_000_000;
+  const ws = windows((t0 - 595) * 1000, 72, 3);
+  const x = ws.findIndex((w) => w.end === (t0 - 295) * 1000);
+  const mine = (f: { tags: string }) => f.tags.includes('pid:102');
+  const live = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => live.close());
+  after(() => store.close());
+  for (const [i, w] of ws.entries()) {
+    live.write(w);
+    store.write(i === x ? { ...w, series: w.series.filter((f) => !mine(f)) } : w);
+  }
+  const now = (t0 + 180) * 1000;
+  await store.maintain(now);
+  const meta = (k: string) => Number(store.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(k));
+  assert.equal(meta('compacted'), t0 + 120);
+  assert.equal(meta('rolled:1h'), t0);
+  const late = ws[x] as FlushResult;
+  store.write({ ...late, series: late.series.filter(mine) });
+  await store.maintain(now);
+  assert.equal(store.db.prepare('SELECT count(*) FROM head').pluck().get(), 0, 'the late window folded');
+  const asks: Array<Pick<Query, 'name' | 'tags' | 'agg' | 'by'>> = [
+    // by service over the whole service: the fleet's merged sketches answer
+    { name: 'lat', tags: { service: 'api' }, agg: 'p99', by: ['service'] },
+    { name: 'lat', tags: { pid: '102' }, agg: 'p99', by: undefined },
+    { name: 'reqs', tags: {}, agg: 'rate', by: [] },
+    { name: 'heap', tags: { pid: '102' }, agg: 'avg', by: undefined },
+  ];
+  for (const step of [10_000, 60_000, 3600_000]) {
+    for (const a of asks) {
+      const q: Query = { ...a, from: (t0 - 3600) * 1000, to: (t0 + 120) * 1000, step };
+      const want = await live.query(q, now);
+      const got = await store.query(q, now);
+      assert.deepEqual(got.t, want.t);
+      assert.deepEqual(got.series, want.series, `${a.name} ${a.agg} by ${a.by} step ${step / 1000}`);
+    }
+  }
+  // the fleet's hour holds 102's late samples: its p99 is 102's highest (30), not 101's (20)
+  const hour = await store.query({ ...(asks[0] as Query), from: (t0 - 3600) * 1000, to: t0 * 1000, step: 3600_000 }, now);
+  assert.equal(hour.resolution, 3600);
+  assert.ok(Math.abs((hour.series[0]?.values.at(-1) as number) - 30) <= 0.31, `${hour.series[0]?.values}`);
+});
+
 test('a file that is not ekg-agent’s is refused at start and left untouched', () => {
   const junk = path();
   rmSync(join(junk, '..'), { recursive: true, force: true });
