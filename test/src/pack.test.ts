@@ -74,3 +74,78 @@ test('the packed library installs into an outside project: import, --import …/
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const SUBPATHS = ['node', 'express', 'fastify', 'koa', 'hono', 'fetch'] as const;
+
+test('each framework subpath (ekg-vitals/express, …) imports from the packed library, mounts, and type-checks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-subpaths-'));
+  try {
+    const name = nameOf(lib);
+    const exportsMap = (JSON.parse(readFileSync(join(lib, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports;
+    for (const s of SUBPATHS) assert.ok(exportsMap[`./${s}`], `package.json exports ./${s}`);
+    const tgz = join(dir, pack(lib, dir).filename);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'outside-app', private: true, type: 'module' }));
+    npm(['install', '--offline', '--no-audit', '--no-fund', tgz], dir);
+    // every subpath loads and mounts; node and fetch (no framework to install) also answer a real request
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      [
+        `import { createServer } from 'node:http';`,
+        `import { createEkg } from '${name}';`,
+        ...SUBPATHS.map((s) => `import * as ${s} from '${name}/${s}';`),
+        `const ekg = createEkg({ signals: false, watchdog: false, interval: '1h' });`,
+        `await ekg.ready();`,
+        `const kinds = {};`,
+        `for (const [k, m] of Object.entries({ ${SUBPATHS.join(', ')} })) kinds[k] = typeof m.mount(ekg);`,
+        `const handler = fetch.mount(ekg);`,
+        `const viaFetch = (await handler(new Request('http://app/ops/heartbeat'))).status;`,
+        `const server = createServer(node.mount(ekg)).listen(0, '127.0.0.1');`,
+        `await new Promise((r) => server.once('listening', r));`,
+        `const res = await globalThis.fetch('http://127.0.0.1:' + server.address().port + '/ops/ready');`,
+        `const viaNode = res.status + ' ' + (await res.text());`,
+        `server.close();`,
+        `await ekg.close();`,
+        `console.log(JSON.stringify({ kinds, viaFetch, viaNode }));`,
+      ].join('\n'),
+    );
+    const out = JSON.parse(execFileSync(process.execPath, ['app.mjs'], { cwd: dir, encoding: 'utf8', timeout: 60_000 }));
+    assert.deepEqual(out, {
+      kinds: Object.fromEntries(SUBPATHS.map((s) => [s, 'function'])),
+      viaFetch: 200,
+      viaNode: '200 ready:ok',
+    });
+    // the subpaths are typed: a strict TypeScript project resolving through the exports map accepts each mount
+    writeFileSync(
+      join(dir, 'check.mts'),
+      [
+        `import { createEkg } from '${name}';`,
+        ...SUBPATHS.map((s) => `import { mount as ${s} } from '${name}/${s}';`),
+        `const ekg = createEkg();`,
+        `const n: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: () => void) => void = node(ekg);`,
+        `const f: (req: Request) => Promise<Response> = fetch(ekg, { prefix: '/ops' });`,
+        `export const all = [n, f, express(ekg), fastify(ekg), koa(ekg), hono(ekg)];`,
+        `// @ts-expect-error a mount takes an ekg instance`,
+        `express('not an instance');`,
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          strict: true,
+          noEmit: true,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules/@types')],
+        },
+        files: ['check.mts'],
+      }),
+    );
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, encoding: 'utf8' });
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

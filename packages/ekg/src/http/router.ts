@@ -52,6 +52,14 @@ export interface RouterOptions {
 }
 
 /**
+ * What each adapter's `mount` takes: an ekg instance (`createEkg()`), which builds the router at its
+ * prefix, or at `options.prefix`. Structural, so that the adapters never import the instance.
+ */
+export interface Mountable {
+  router(options?: RouterOptions): Router;
+}
+
+/**
  * Maps a request to one of ekg's endpoints, independent of any framework. `handle` returns
  * undefined for paths outside the prefix, so a middleware can pass them on.
  */

@@ -257,3 +257,51 @@ for (const [name, mount] of Object.entries(mounts)) {
     });
   });
 }
+
+describe('subpath exports: ekg-vitals/<framework> mounts an instance on the real framework', () => {
+  let ekg: Ekg;
+  before(async () => {
+    ekg = createEkg({ prefix: '/ops', signals: false, interval: 3_600_000 });
+    await ekg.ready();
+  });
+  after(() => ekg.close());
+
+  test('each subpath exports create and mount; mount(ekg, { prefix }) answers there and passes the rest to the app', async () => {
+    const sub = {
+      node: await import('ekg-vitals/node'),
+      express: await import('ekg-vitals/express'),
+      fastify: await import('ekg-vitals/fastify'),
+      koa: await import('ekg-vitals/koa'),
+      hono: await import('ekg-vitals/hono'),
+      fetch: await import('ekg-vitals/fetch'),
+    };
+    for (const [name, m] of Object.entries(sub)) {
+      assert.equal(typeof m.create, 'function', `${name}.create`);
+      assert.equal(typeof m.mount, 'function', `${name}.mount`);
+    }
+    const prefix = { prefix: '/sub' };
+    // the same framework set-ups as above, each fed the subpath's mount instead of the instance method
+    const via = {
+      node: () => sub.node.mount(ekg, prefix),
+      express: () => sub.express.mount(ekg, prefix),
+      fastify: () => sub.fastify.mount(ekg, prefix),
+      koa: () => sub.koa.mount(ekg, prefix),
+      hono: () => sub.hono.mount(ekg, prefix),
+      handleFetch: (req: Request) => sub.fetch.handle(ekg.router(prefix), req),
+    } as unknown as Ekg;
+    for (const [name, mount] of Object.entries(mounts)) {
+      const app = await mount(via);
+      try {
+        const hb = await get(app.base, '/sub/heartbeat');
+        assert.equal(hb.status, 200, name);
+        assert.equal(hb.body, 'heartbeat:ok', name);
+        assert.equal((await get(app.base, '/hello')).body, APP_BODY, name);
+      } finally {
+        await app.close();
+      }
+    }
+    const handler = sub.fetch.mount(ekg, prefix);
+    assert.equal((await handler(new Request('http://x/sub/heartbeat'))).status, 200);
+    assert.equal((await handler(new Request('http://x/elsewhere'))).status, 404);
+  });
+});

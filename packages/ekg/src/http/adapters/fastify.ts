@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { markOwn } from '../../vitals/http.js';
 import { ROUTES } from '../contract.js';
-import type { Router } from '../router.js';
+import type { Mountable, Router, RouterOptions } from '../router.js';
 
 interface FastifyRequestLike {
   method: string;
@@ -62,3 +62,10 @@ export function create(router: Router): FastifyPlugin {
   plugin[Symbol.for('fastify.display-name')] = 'ekg';
   return plugin;
 }
+
+/** Fastify 5: `await app.register(mount(ekg))` (`ekg-vitals/fastify`). `options.prefix` overrides the instance's prefix. */
+export function mount(ekg: Mountable, options?: RouterOptions): FastifyPlugin {
+  return create(ekg.router(options));
+}
+
+export type { Mountable, RouterOptions };

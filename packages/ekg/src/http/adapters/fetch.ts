@@ -1,4 +1,4 @@
-import type { Reply, Router } from '../router.js';
+import type { Mountable, Reply, Router, RouterOptions } from '../router.js';
 
 const readHeader = (req: Request, name: string): string | undefined => req.headers.get(name) ?? undefined;
 
@@ -21,3 +21,10 @@ export function create(router: Router): (req: Request) => Promise<Response> {
   return async (req) =>
     (await handle(router, req)) ?? new Response('not found\n', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
+
+/** any fetch runtime: `const handler = mount(ekg)` answers ekg's paths and 404 for the rest (`ekg-vitals/fetch`). `options.prefix` overrides the instance's prefix. */
+export function mount(ekg: Mountable, options?: RouterOptions): (req: Request) => Promise<Response> {
+  return create(ekg.router(options));
+}
+
+export type { Mountable, RouterOptions };

@@ -1,5 +1,5 @@
 import { markOwn } from '../../vitals/http.js';
-import type { Router } from '../router.js';
+import type { Mountable, Router, RouterOptions } from '../router.js';
 import { handle } from './fetch.js';
 
 interface HonoContextLike {
@@ -23,3 +23,10 @@ export function create(router: Router): HonoMiddleware {
     return r;
   };
 }
+
+/** Hono 4: `app.use(mount(ekg))` (`ekg-vitals/hono`). `options.prefix` overrides the instance's prefix. */
+export function mount(ekg: Mountable, options?: RouterOptions): HonoMiddleware {
+  return create(ekg.router(options));
+}
+
+export type { Mountable, RouterOptions };

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { markOwn } from '../../vitals/http.js';
-import type { Router } from '../router.js';
+import type { Mountable, Router, RouterOptions } from '../router.js';
 import { readHeader } from './node.js';
 
 interface KoaContextLike {
@@ -27,3 +27,10 @@ export function create(router: Router): KoaMiddleware {
     ctx.body = r.body;
   };
 }
+
+/** Koa 3: `app.use(mount(ekg))` (`ekg-vitals/koa`). `options.prefix` overrides the instance's prefix. */
+export function mount(ekg: Mountable, options?: RouterOptions): KoaMiddleware {
+  return create(ekg.router(options));
+}
+
+export type { Mountable, RouterOptions };

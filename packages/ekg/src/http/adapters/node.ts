@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { markOwn } from '../../vitals/http.js';
 import { rawHeader } from '../contract.js';
-import type { Reply, Router } from '../router.js';
+import type { Mountable, Reply, Router, RouterOptions } from '../router.js';
 
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
@@ -36,3 +36,10 @@ export function create(router: Router): NodeMiddleware {
     else writeReply(res, r);
   };
 }
+
+/** node:http, Connect: `createServer((req, res) => ops(req, res, () => app(req, res)))` with `const ops = mount(ekg)`. `options.prefix` overrides the instance's prefix. */
+export function mount(ekg: Mountable, options?: RouterOptions): NodeMiddleware {
+  return create(ekg.router(options));
+}
+
+export type { Mountable, RouterOptions };
