@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, test } from 'node:test';
-import { catalogue, familyOf, herokuPaths, prometheusHelp, prometheusOnly } from './catalogue.js';
+import { catalogue, familyOf, herokuPaths, prometheusFamilies, prometheusHelp, prometheusOnly } from './catalogue.js';
 import { createEkg } from './ekg.js';
 import { herokuPayload } from './formats/heroku.js';
 import { measurements } from './formats/measurements.js';
+import { renderPrometheus } from './formats/prometheus.js';
 import { baseOf, closeServer, get, listening } from './testing/http.js';
+import { fixedSnapshot } from './testing/snapshot.js';
 import { metricsDoc } from './tools/metrics-doc.js';
 
 const ekg = createEkg({ signals: false, vitals: [{ name: 'custom', stats: () => ({ n: 1 }) }] });
@@ -105,4 +107,41 @@ test("Heroku's names are the catalogue's: a window's payload has exactly the cat
 test('docs/metrics.md is the page generated from the catalogue', () => {
   const page = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
   assert.equal(page, metricsDoc(), 'docs/metrics.md is stale: run `npm run docs`');
+});
+
+test('/metrics writes exactly the catalogue: each family with its TYPE and HELP, each sample under its family', () => {
+  for (const open of [false, true]) {
+    const text = renderPrometheus(fixedSnapshot(), open);
+    // the catalogue's families, spelled as each format spells them (OpenMetrics drops a counter's _total and an info's _info)
+    const expected = [...prometheusFamilies().values()].map((f) => {
+      const name =
+        open && f.type === 'counter' && f.name.endsWith('_total')
+          ? f.name.slice(0, -6)
+          : open && f.type === 'info'
+            ? f.name.slice(0, -5)
+            : f.name;
+      return `${name} ${f.type === 'info' && !open ? 'gauge' : f.type} ${f.help}`;
+    });
+    const lines = text.split('\n');
+    const written: string[] = [];
+    const samples = new Map<string, string>();
+    let family = '';
+    for (let i = 0; i < lines.length; i++) {
+      const help = /^# HELP (\S+) (.*)$/.exec(lines[i] as string);
+      if (help) {
+        const type = /^# TYPE (\S+) (\S+)$/.exec(lines[i + 1] as string);
+        assert.equal(type?.[1], help[1], `TYPE follows HELP for ${help[1]}`);
+        family = help[1] as string;
+        if (!family.startsWith('ekg_db_')) written.push(`${family} ${type?.[2]} ${help[2]}`);
+        i++;
+      } else if (lines[i] && !lines[i]?.startsWith('#')) samples.set(/^[^{ ]+/.exec(lines[i] as string)?.[0] as string, family);
+    }
+    assert.deepEqual(written.sort(), expected.sort(), open ? 'OpenMetrics' : 'Prometheus text');
+    // every sample belongs to the family just declared: the family name itself, or its histogram / counter series
+    for (const [sample, fam] of samples)
+      assert.ok(
+        [fam, `${fam}_total`, `${fam}_info`, `${fam}_bucket`, `${fam}_sum`, `${fam}_count`].includes(sample),
+        `${sample} under ${fam}`,
+      );
+  }
 });

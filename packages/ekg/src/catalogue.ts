@@ -11,6 +11,8 @@ export type Unit = 'ms' | 'seconds' | 'bytes' | 'ratio' | 'count' | 'per second'
  * level: the value at the window's end; info: identity, not a measurement.
  */
 export type Kind = 'window' | 'summary' | 'level' | 'info';
+/** A Prometheus family's `# TYPE`; `info` is written `gauge` in the text format and `info` in OpenMetrics. */
+export type PromType = 'counter' | 'gauge' | 'histogram' | 'info';
 
 export interface MetricDef {
   /** /stats and StatsD spelling; `*` stands for a label value (a heap space, a resource type) */
@@ -22,6 +24,8 @@ export interface MetricDef {
   prometheus?: string;
   /** the Prometheus family's `# HELP` text, on the one entry that owns the family (formats/prometheus.ts reads it here) */
   promHelp?: string;
+  /** the family's `# TYPE`, on the same entry as `promHelp` (formats/prometheus.ts reads it here) */
+  promType?: PromType;
   otel?: string;
   heroku?: string;
 }
@@ -45,6 +49,7 @@ const el = (q: string, help: string): MetricDef => ({
     : {
         prometheus: `nodejs_eventloop_lag_${q}_seconds`,
         promHelp: LAG_HELP[q] ?? `The ${q.slice(1)}th percentile of the recorded event loop delays.`,
+        promType: 'gauge',
         otel: `nodejs.eventloop.delay.${q}`,
       }),
   ...(q === 'p50'
@@ -93,6 +98,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'share of the window the event loop was busy, 0..1',
     prometheus: 'ekg_eventloop_utilization_ratio',
     promHelp: 'Event loop utilization over the last window, 0..1.',
+    promType: 'gauge',
     otel: 'nodejs.eventloop.utilization',
     // a fraction despite its name: Heroku's collector sends eventLoopUtilization().utilization as is
     heroku: 'node.eventloop.usage.percent',
@@ -110,6 +116,7 @@ export const catalogue: readonly MetricDef[] = [
     help: "how late the sampler's own timer fired at the window's end",
     prometheus: 'nodejs_eventloop_lag_seconds',
     promHelp: 'Lag of event loop in seconds.',
+    promType: 'gauge',
   },
   ...gc('minor'),
   ...gc('major'),
@@ -130,6 +137,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'longest GC pause in the window',
     prometheus: 'ekg_gc_pause_max_seconds',
     promHelp: 'Longest GC pause in the last window.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.memory.rss',
@@ -138,6 +146,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'resident set size',
     prometheus: 'process_resident_memory_bytes',
     promHelp: 'Resident memory size in bytes.',
+    promType: 'gauge',
     otel: 'process.memory.usage',
   },
   {
@@ -147,6 +156,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'peak resident set size',
     prometheus: 'ekg_max_resident_memory_bytes',
     promHelp: 'Peak resident set size in bytes.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.memory.heap.used',
@@ -155,6 +165,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'V8 heap used',
     prometheus: 'nodejs_heap_size_used_bytes',
     promHelp: 'Process heap size used from Node.js in bytes.',
+    promType: 'gauge',
     otel: 'v8js.memory.heap.used (summed over spaces)',
   },
   {
@@ -164,6 +175,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'V8 heap allocated',
     prometheus: 'nodejs_heap_size_total_bytes',
     promHelp: 'Process heap size from Node.js in bytes.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.memory.heap.limit',
@@ -172,6 +184,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'V8 heap size limit',
     prometheus: 'ekg_heap_size_limit_bytes',
     promHelp: 'V8 heap size limit in bytes.',
+    promType: 'gauge',
     otel: 'v8js.memory.heap.limit (summed over spaces)',
   },
   {
@@ -181,6 +194,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'memory of C++ objects bound to JS objects',
     prometheus: 'nodejs_external_memory_bytes',
     promHelp: 'Node.js external memory size in bytes.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.memory.arrayBuffers',
@@ -189,6 +203,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'ArrayBuffer memory',
     prometheus: 'ekg_array_buffers_bytes',
     promHelp: 'Memory allocated for ArrayBuffers and SharedArrayBuffers in bytes.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.memory.spaces.*.used',
@@ -197,6 +212,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'used bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_used_bytes{space}',
     promHelp: 'Process heap space size used from Node.js in bytes.',
+    promType: 'gauge',
     otel: 'v8js.memory.heap.used (v8js.heap.space.name)',
   },
   {
@@ -206,6 +222,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'allocated bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_total_bytes{space}',
     promHelp: 'Process heap space size total from Node.js in bytes.',
+    promType: 'gauge',
     otel: 'v8js.memory.heap.space.physical_size (v8js.heap.space.name)',
   },
   {
@@ -215,6 +232,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'available bytes of one heap space',
     prometheus: 'nodejs_heap_space_size_available_bytes{space}',
     promHelp: 'Process heap space size available from Node.js in bytes.',
+    promType: 'gauge',
     otel: 'v8js.memory.heap.space.available_size (v8js.heap.space.name)',
   },
   {
@@ -224,6 +242,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'user CPU time in the window',
     prometheus: 'process_cpu_user_seconds_total',
     promHelp: 'Total user CPU time spent in seconds.',
+    promType: 'counter',
     otel: 'process.cpu.time (cpu.mode=user)',
   },
   {
@@ -233,6 +252,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'system CPU time in the window',
     prometheus: 'process_cpu_system_seconds_total',
     promHelp: 'Total system CPU time spent in seconds.',
+    promType: 'counter',
     otel: 'process.cpu.time (cpu.mode=system)',
   },
   {
@@ -242,6 +262,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'user + system CPU time in the window',
     prometheus: 'process_cpu_seconds_total',
     promHelp: 'Total user and system CPU time spent in seconds.',
+    promType: 'counter',
   },
   {
     path: 'runtime.cpu.utilization',
@@ -250,6 +271,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'CPU time over the window as a fraction of one core (can exceed 1 with worker threads)',
     prometheus: 'ekg_cpu_utilization_ratio',
     promHelp: 'CPU time (user+system) over the last window as a fraction of one core.',
+    promType: 'gauge',
     otel: 'process.cpu.utilization',
   },
   {
@@ -259,6 +281,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'voluntary context switches in the window',
     prometheus: 'ekg_context_switches_total{kind="voluntary"}',
     promHelp: 'Context switches since process start, by kind.',
+    promType: 'counter',
     otel: 'process.context_switches (process.context_switch.type=voluntary)',
   },
   {
@@ -276,6 +299,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'file system reads in the window',
     prometheus: 'ekg_fs_reads_total',
     promHelp: 'File system reads since process start.',
+    promType: 'counter',
   },
   {
     path: 'runtime.resources.fs.writes',
@@ -284,6 +308,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'file system writes in the window',
     prometheus: 'ekg_fs_writes_total',
     promHelp: 'File system writes since process start.',
+    promType: 'counter',
   },
   {
     path: 'runtime.resources.pageFaults.minor',
@@ -292,6 +317,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'minor page faults in the window',
     prometheus: 'ekg_page_faults_total{kind="minor"}',
     promHelp: 'Page faults since process start, by kind.',
+    promType: 'counter',
     otel: 'process.paging.faults (system.paging.fault.type=minor)',
   },
   {
@@ -309,6 +335,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'open file descriptors (Linux)',
     prometheus: 'process_open_fds',
     promHelp: 'Number of open file descriptors.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.resources.fds.max',
@@ -317,6 +344,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'file descriptor limit (Linux)',
     prometheus: 'process_max_fds',
     promHelp: 'Maximum number of open file descriptors.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.active.total',
@@ -325,6 +353,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'active resources keeping the event loop alive',
     prometheus: 'nodejs_active_resources_total',
     promHelp: 'Total number of active resources.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.active.byType.*',
@@ -333,6 +362,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'active resources of one type (TCPSocketWrap, Timeout, FSReqCallback, …)',
     prometheus: 'nodejs_active_resources{type}',
     promHelp: 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
+    promType: 'gauge',
   },
   {
     path: 'runtime.info.version',
@@ -341,6 +371,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'Node.js version',
     prometheus: 'nodejs_version_info{version,major,minor,patch}',
     promHelp: 'Node.js version info.',
+    promType: 'info',
   },
   { path: 'runtime.info.pid', unit: 'info', kind: 'info', help: 'process id' },
   { path: 'runtime.info.uptime', unit: 'seconds', kind: 'level', help: 'process uptime', otel: 'process.uptime' },
@@ -351,6 +382,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'process start time',
     prometheus: 'process_start_time_seconds (seconds)',
     promHelp: 'Start time of the process since unix epoch in seconds.',
+    promType: 'gauge',
   },
   {
     path: 'http.requests.total',
@@ -359,6 +391,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'requests finished in the window (ekg endpoints excluded)',
     prometheus: 'ekg_http_requests_total (sum over class)',
     promHelp: 'HTTP requests served, by status class (ekg endpoints excluded).',
+    promType: 'counter',
   },
   { path: 'http.requests.rate', unit: 'per second', kind: 'summary', help: 'requests per second over the window' },
   ...['1xx', '2xx', '3xx', '4xx', '5xx'].map(
@@ -377,6 +410,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'requests being served at the window end',
     prometheus: 'ekg_http_requests_in_flight',
     promHelp: 'HTTP requests being served now.',
+    promType: 'gauge',
     otel: 'http.server.active_requests',
   },
   {
@@ -386,6 +420,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'requests whose connection closed before the response finished',
     prometheus: 'ekg_http_requests_aborted_total',
     promHelp: 'HTTP requests whose connection closed before the response finished.',
+    promType: 'counter',
   },
   {
     path: 'http.duration.count',
@@ -403,6 +438,7 @@ export const catalogue: readonly MetricDef[] = [
     help: 'median request duration',
     prometheus: 'ekg_http_request_duration_p50_seconds',
     promHelp: 'Median HTTP request duration over the last window.',
+    promType: 'gauge',
   },
   {
     path: 'http.duration.p90',
@@ -411,6 +447,7 @@ export const catalogue: readonly MetricDef[] = [
     help: '90th percentile request duration',
     prometheus: 'ekg_http_request_duration_p90_seconds',
     promHelp: '90th percentile HTTP request duration over the last window.',
+    promType: 'gauge',
   },
   {
     path: 'http.duration.p99',
@@ -419,6 +456,7 @@ export const catalogue: readonly MetricDef[] = [
     help: '99th percentile request duration',
     prometheus: 'ekg_http_request_duration_p99_seconds',
     promHelp: '99th percentile HTTP request duration over the last window.',
+    promType: 'gauge',
   },
   {
     path: 'http.duration.max',
@@ -427,113 +465,151 @@ export const catalogue: readonly MetricDef[] = [
     help: 'longest request in the window',
     prometheus: 'ekg_http_request_duration_max_seconds',
     promHelp: 'Longest HTTP request over the last window.',
+    promType: 'gauge',
   },
 ];
 
 /** Prometheus-only families: cumulative forms and compatibility series with no /stats twin. */
-export const prometheusOnly: ReadonlyArray<{ name: string; unit: Unit; help: string; promHelp: string }> = [
+export const prometheusOnly: ReadonlyArray<{ name: string; type: PromType; unit: Unit; help: string; promHelp: string }> = [
   {
     name: 'nodejs_gc_duration_seconds',
+    type: 'histogram',
     unit: 'seconds',
     help: 'GC pause histogram by kind (prom-client buckets 0.001…5 s)',
     promHelp: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
   },
   {
     name: 'ekg_http_request_duration_seconds',
+    type: 'histogram',
     unit: 'seconds',
     help: 'request duration histogram (prom-client default buckets 5 ms…10 s)',
     promHelp: 'HTTP request duration in seconds, from request start to response finish.',
   },
-  { name: 'process_virtual_memory_bytes', unit: 'bytes', help: 'virtual memory size (Linux)', promHelp: 'Virtual memory size in bytes.' },
+  {
+    name: 'process_virtual_memory_bytes',
+    type: 'gauge',
+    unit: 'bytes',
+    help: 'virtual memory size (Linux)',
+    promHelp: 'Virtual memory size in bytes.',
+  },
   {
     name: 'process_heap_bytes',
+    type: 'gauge',
     unit: 'bytes',
     help: 'data segment size (Linux), as prom-client reports it',
     promHelp: 'Process heap size in bytes.',
   },
   {
     name: 'nodejs_active_handles',
+    type: 'gauge',
     unit: 'count',
     help: 'libuv handles by type (prom-client)',
     promHelp: 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
   },
   {
     name: 'nodejs_active_handles_total',
+    type: 'gauge',
     unit: 'count',
     help: 'libuv handles (prom-client; off with promClientTotals: false)',
     promHelp: 'Total number of active handles.',
   },
   {
     name: 'nodejs_active_requests',
+    type: 'gauge',
     unit: 'count',
     help: 'libuv requests by type (prom-client)',
     promHelp: 'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
   },
   {
     name: 'nodejs_active_requests_total',
+    type: 'gauge',
     unit: 'count',
     help: 'libuv requests (prom-client; off with promClientTotals: false)',
     promHelp: 'Total number of active requests.',
   },
   {
     name: 'ekg_vital_up',
+    type: 'gauge',
     unit: 'count',
     help: "1 when a custom vital's stats() answered in the last window",
     promHelp: '1 when the vital returned its stats in the last window, 0 when it failed.',
   },
   {
     name: 'ekg_vital_healthy',
+    type: 'gauge',
     unit: 'count',
     help: "1 when a custom vital's last check passed",
     promHelp: "1 when the vital's last health check passed, 0 when it failed.",
   },
   {
     name: 'ekg_reporter_windows_sent_total',
+    type: 'counter',
     unit: 'count',
     help: 'windows a push transport delivered, by transport',
     promHelp: 'Windows a push transport delivered.',
   },
   {
     name: 'ekg_reporter_errors_total',
+    type: 'counter',
     unit: 'count',
     help: 'failed sends of a push transport (each retry counts), by transport',
     promHelp: 'Failed sends of a push transport (each retry counts).',
   },
   {
     name: 'ekg_reporter_windows_dropped_total',
+    type: 'counter',
     unit: 'count',
     help: 'windows a push transport gave up on, by transport',
     promHelp: 'Windows a push transport gave up on.',
   },
   {
     name: 'ekg_reporter_bytes_total',
+    type: 'counter',
     unit: 'count',
     help: 'bytes a push transport handed to the network, by transport',
     promHelp: 'Bytes a push transport handed to the network.',
   },
   {
     name: 'ekg_eventloop_stalls_total',
+    type: 'counter',
     unit: 'count',
     help: 'event-loop stalls the watchdog saw (with the watchdog on)',
     promHelp: 'Event-loop stalls the watchdog saw (no turn for its threshold).',
   },
   {
     name: 'ekg_eventloop_stall_duration_seconds',
+    type: 'histogram',
     unit: 'seconds',
     help: 'how long each stall blocked the event loop, a histogram (with the watchdog on)',
     promHelp: 'How long each stall blocked the event loop.',
   },
 ];
 
-let helpByFamily: Map<string, string> | undefined;
-/** The `# HELP` text of a Prometheus family ekg renders, from its catalogue entry (undefined for an unknown family). */
-export function prometheusHelp(family: string): string | undefined {
-  if (!helpByFamily) {
-    helpByFamily = new Map();
-    for (const m of catalogue) if (m.prometheus && m.promHelp) helpByFamily.set(familyOf(m.prometheus), m.promHelp);
-    for (const p of prometheusOnly) helpByFamily.set(p.name, p.promHelp);
+/** What /metrics writes in a family's `# HELP` and `# TYPE` lines. */
+export interface PromFamily {
+  name: string;
+  type: PromType;
+  help: string;
+}
+
+let families: Map<string, PromFamily> | undefined;
+/** Every Prometheus family ekg renders, from its catalogue entry (the one with `promHelp`) or `prometheusOnly`. */
+export function prometheusFamilies(): ReadonlyMap<string, PromFamily> {
+  if (!families) {
+    families = new Map();
+    for (const m of catalogue)
+      if (m.prometheus && m.promHelp && m.promType) {
+        const name = familyOf(m.prometheus);
+        families.set(name, { name, type: m.promType, help: m.promHelp });
+      }
+    for (const p of prometheusOnly) families.set(p.name, { name: p.name, type: p.type, help: p.promHelp });
   }
-  return helpByFamily.get(family);
+  return families;
+}
+
+/** The `# HELP` text of a Prometheus family ekg renders (undefined for an unknown family). */
+export function prometheusHelp(family: string): string | undefined {
+  return prometheusFamilies().get(family)?.help;
 }
 
 /** Prometheus family name of a catalogue entry (without labels or notes). */
