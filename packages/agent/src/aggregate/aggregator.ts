@@ -31,6 +31,11 @@ export interface Flushed {
    * last level for exporters that keep levels (StatsD does): not a new observation, never stored
    */
   carried?: true;
+  /**
+   * counter or gauge: ms of the interval its last sample described (its sender's window, a push's
+   * stated interval, the time between scrapes), when it described one: when the next one is due
+   */
+  interval?: number;
 }
 
 export interface FlushResult {
@@ -172,6 +177,8 @@ export class Aggregator {
   private lastArrival = new Float64Array(0);
   /** gauges: the level holds, as an observation, until this time (its sample's arrival + its interval) */
   private coverUntil = new Float64Array(0);
+  /** ms of the interval the last sample described (0: a moment) */
+  private interval = new Float64Array(0);
   /** bytes of the set's members (UTF-8), held against `maxSetBytes` */
   private setBytes = new Float64Array(0);
   private sketches: Array<Sketch | undefined> = [];
@@ -234,6 +241,7 @@ export class Aggregator {
     this.totalSum = more(this.totalSum, Float64Array);
     this.lastArrival = more(this.lastArrival, Float64Array);
     this.coverUntil = more(this.coverUntil, Float64Array);
+    this.interval = more(this.interval, Float64Array);
     this.setBytes = more(this.setBytes, Float64Array);
     this.cap = cap;
   }
@@ -274,6 +282,7 @@ export class Aggregator {
     this.totalSum[id] = 0;
     this.lastArrival[id] = 0;
     this.coverUntil[id] = 0;
+    this.interval[id] = 0;
     this.setBytes[id] = 0;
     this.sketches[id] = undefined;
     this.sets[id] = undefined;
@@ -333,7 +342,7 @@ export class Aggregator {
     this.idle[id] = 0;
     switch (kind) {
       case COUNTER: {
-        if (s.ts !== undefined || this.intervals.size > 0) {
+        if (s.ts !== undefined || s.interval !== undefined || this.intervals.size > 0) {
           const at = now ?? Date.now();
           const len = this.intervalFor(id, s, at);
           if (len > 0) {
@@ -351,7 +360,7 @@ export class Aggregator {
       }
       case GAUGE:
         this.gauge[id] = s.delta ? (this.gauge[id] as number) + s.value : s.value;
-        if (s.ts !== undefined || this.intervals.size > 0 || s.name.endsWith(INTERVAL_GAUGE)) {
+        if (s.ts !== undefined || s.interval !== undefined || this.intervals.size > 0 || s.name.endsWith(INTERVAL_GAUGE)) {
           const at = now ?? Date.now();
           if (s.name === INTERVAL_GAUGE || s.name.endsWith(`.${INTERVAL_GAUGE}`)) {
             if (this.intervals.size < this.maxSeries && s.value > 0 && s.value <= 3_600_000)
@@ -390,18 +399,25 @@ export class Aggregator {
     }
   }
 
-  /** The interval (ms) a counter or gauge sample describes: its sender's announced window, or its `|T` stamp's. */
+  /**
+   * The interval (ms) a counter or gauge sample describes: the one it states (a push, a scrape), its
+   * sender's announced window, or its `|T` stamp's.
+   */
   private intervalFor(id: number, s: Sample, at: number): number {
+    let len = 0;
     const i = this.intervals.get(this.tagsOf[id] as string);
-    if (i !== undefined) {
+    if (s.interval !== undefined && s.interval > 0 && s.interval <= 3_600_000) len = s.interval;
+    else if (i !== undefined) {
       i.epoch = this.epoch;
-      this.lastArrival[id] = at;
-      return i.ms;
+      len = i.ms;
+    } else if (s.ts !== undefined) len = intervalOf(this.lastArrival[id] as number, s.ts, at);
+    else {
+      this.interval[id] = 0;
+      return 0;
     }
-    if (s.ts === undefined) return 0;
-    const last = this.lastArrival[id] as number;
     this.lastArrival[id] = at;
-    return intervalOf(last, s.ts, at);
+    this.interval[id] = len;
+    return len;
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
@@ -559,6 +575,7 @@ export class Aggregator {
       }
     }
     if (carried) f.carried = true;
+    else if (kind <= GAUGE && (this.interval[id] as number) > 0) f.interval = this.interval[id] as number;
     out.push(f);
     if (mine) this.active[id] = 0;
   }

@@ -11,12 +11,35 @@ export class PushError extends Error {
   }
 }
 
+/** The longest interval a push may state: an hour (as `ekg.interval_ms` over StatsD). */
+export const MAX_PUSH_INTERVAL = 3_600_000;
+
+/**
+ * The interval a push describes, ending at its arrival: `X-Ekg-Interval-Ms` (what ekg's push
+ * reporter sends: the ms its post covers) or the `interval_ms` query parameter, whole ms from 1 to an
+ * hour; undefined when neither is given (the push then describes the moment it arrived). A bad value
+ * throws a PushError naming the header or parameter.
+ */
+export function pushInterval(header: string | string[] | undefined, param: string | null): number | undefined {
+  const v = header ?? param ?? undefined;
+  if (v === undefined || v === '') return undefined;
+  const what = header !== undefined ? 'X-Ekg-Interval-Ms' : 'the interval_ms parameter';
+  const n = typeof v === 'string' && /^\d{1,7}$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+  if (!(n >= 1 && n <= MAX_PUSH_INTERVAL))
+    throw new PushError(
+      400,
+      `${what}: "${String(v).slice(0, 100)}" is not a whole number of ms from 1 to ${MAX_PUSH_INTERVAL} (the time the push covers)`,
+    );
+  return n;
+}
+
 /**
  * `POST /v1/push` in the Heroku JSON shape (barnes ≥ 1.0, Heroku's Node collector, ekg's reporter):
  * `{"counters":{name:number},"gauges":{name:number}}`. Returns the samples, tagged with the app's
- * identity, or throws a PushError naming the field.
+ * identity and carrying `interval` (ms, see pushInterval) when the push states one, or throws a
+ * PushError naming the field.
  */
-export function parsePush(body: string, identity: Record<string, string>): Sample[] {
+export function parsePush(body: string, identity: Record<string, string>, interval?: number): Sample[] {
   let doc: unknown;
   try {
     doc = JSON.parse(body);
@@ -44,7 +67,9 @@ export function parsePush(body: string, identity: Record<string, string>): Sampl
       }
       const clean = sanitizeName(name);
       if (!clean) throw new PushError(400, `"${field}" has an empty or unusable name "${name.slice(0, 200)}"`);
-      out.push({ name: clean, tags, type: field === 'counters' ? 'c' : 'g', value, weight: 1 });
+      const sample: Sample = { name: clean, tags, type: field === 'counters' ? 'c' : 'g', value, weight: 1 };
+      if (interval !== undefined) sample.interval = interval;
+      out.push(sample);
     }
   }
   return out;

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createEkg } from 'ekg-vitals';
 import { Agent } from '../agent.js';
+import { Aggregator } from '../aggregate/aggregator.js';
 import { loadConfig } from '../config.js';
+import type { Sample } from '../model/sample.js';
 import { flattenJson, parsePrometheus, Scraper, targetOf } from './scrape.js';
 
 test('flattening /stats JSON and parsing Prometheus text', () => {
@@ -91,7 +93,8 @@ test('the agent scrapes an ekg app and a Prometheus target, and probes each hear
   for (const end = Date.now() + 60_000; scraper.scrapes < 3; await new Promise((r) => setTimeout(r, 25)))
     if (Date.now() > end) throw new Error(`${scraper.scrapes} scrapes after 60 s`);
   await scraper.once(targetOf(promUrl)); // a second scrape: the counter's first delta
-  const w = agent.flush();
+  // the delta describes the time since the first scrape, spread over as long after its arrival: a window reaching past that has it all
+  const w = agent.flush(Date.now() + 3_600_000);
   const rss = w.series.find((s) => s.name === 'runtime.memory.rss');
   assert.equal(rss?.tags, `target:${ekgUrl}`);
   assert.ok((rss?.value ?? 0) > 1e6);
@@ -187,4 +190,69 @@ test('a target that goes down is one stderr line when the outage starts and one 
   assert.equal(lines.length, 2, lines.join('\n'));
   assert.match(lines[0] ?? '', new RegExp(`^scrape ${url}: failing \\(HTTP 500\\)`));
   assert.match(lines[1] ?? '', new RegExp(`^scrape ${url}: back after 5 failed rounds`));
+});
+
+test('a scrape describes the time since the target’s previous successful scrape: counters spread over it, gauges held for it', async () => {
+  let n = 1000;
+  let failing = false;
+  const srv = createServer((_req, res) => {
+    if (failing) {
+      res.statusCode = 503;
+      return res.end('busy');
+    }
+    n += 100;
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(`# TYPE jobs_total counter\njobs_total ${n}\n# TYPE queued gauge\nqueued 7\n`);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  after(() => srv.close());
+  const t = targetOf({ url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/metrics`, heartbeat: false, interval: 10_000 });
+  const got: Array<{ at: number; samples: Sample[] }> = [];
+  let round = 0;
+  const scraper = new Scraper(
+    [t],
+    (samples) => got.push({ at: round, samples }),
+    () => {},
+  );
+  const t0 = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+  // rounds at 0, 10 s, (20 s fails), 30 s: each stamped with when it began
+  for (const [i, d] of [0, 10_000, 20_000, 30_000].entries()) {
+    round = t0 + d;
+    failing = i === 2;
+    await scraper.once(t, t0 + d);
+  }
+  const by = (at: number) => got.find((g) => g.at === t0 + at)?.samples ?? [];
+  assert.deepEqual(
+    by(0).map((s) => [s.name, s.interval]),
+    [['queued', 10_000]],
+    'the first: the schedule’s interval (the counter only sets its baseline)',
+  );
+  assert.deepEqual(
+    by(10_000).map((s) => [s.name, s.value, s.interval]),
+    [
+      ['jobs_total', 100, 10_000],
+      ['queued', 7, 10_000],
+    ],
+  );
+  assert.deepEqual(
+    by(30_000).map((s) => [s.name, s.value, s.interval]),
+    [
+      ['jobs_total', 100, 20_000],
+      ['queued', 7, 20_000],
+    ],
+    'after a failed round: the 20 s since the last success',
+  );
+  // into an aggregator with 1 s windows: 10 jobs a window for the 10 s after the second scrape's arrival, the level held throughout
+  const agg = new Aggregator();
+  agg.flush(t0 + 10_000);
+  for (const s of by(10_000)) agg.add(s, t0 + 10_000);
+  const jobs: number[] = [];
+  const queued: Array<boolean | undefined> = [];
+  for (let k = 1; k <= 10; k++) {
+    const w = agg.flush(t0 + 10_000 + k * 1000);
+    jobs.push(w.series.find((f) => f.name === 'jobs_total')?.value ?? 0);
+    queued.push(w.series.find((f) => f.name === 'queued')?.carried);
+  }
+  assert.deepEqual(jobs, Array(10).fill(10));
+  assert.deepEqual(queued, Array(10).fill(undefined), 'an observation in every window of its interval, never carried');
 });

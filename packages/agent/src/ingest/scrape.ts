@@ -119,6 +119,8 @@ export class Scraper {
 
   /** when each failing target's outage began, and how many rounds it has failed */
   private readonly down = new Map<string, { since: number; rounds: number }>();
+  /** when each target's last successful scrape began: the next one's samples describe the time since */
+  private readonly lastOk = new Map<string, number>();
 
   constructor(
     readonly targets: ScrapeTarget[],
@@ -168,8 +170,13 @@ export class Scraper {
     this.timers = [];
   }
 
-  /** One scrape and one probe of a target; never throws. */
-  async once(t: ScrapeTarget): Promise<void> {
+  /**
+   * One scrape and one probe of a target; never throws. The samples describe the interval since the
+   * previous successful scrape of the target began (its schedule's interval for the first): counters
+   * are spread over it and gauges held for it, as StatsD samples with `ekg.interval_ms` (docs/time-model.md).
+   * `now`: when the round began (tests pass it).
+   */
+  async once(t: ScrapeTarget, now = Date.now()): Promise<void> {
     const tags = normalizeTags(`target:${t.url.replace(/[,|\s]/g, '_')}`) ?? '';
     const [data, probe] = await Promise.all([
       this.fetchText(t.url, t.timeout),
@@ -181,6 +188,10 @@ export class Scraper {
       try {
         const samples =
           t.format === 'prometheus' ? parsePrometheus(data.text, tags, this.previous).samples : flattenJson(JSON.parse(data.text), tags);
+        const before = this.lastOk.get(t.url);
+        const interval = before !== undefined && now > before ? Math.min(now - before, 3_600_000) : t.interval;
+        this.lastOk.set(t.url, now);
+        for (const s of samples) s.interval = interval;
         this.emit(samples);
         this.outcome(t.url, undefined);
       } catch (err) {
@@ -190,6 +201,8 @@ export class Scraper {
     if (!probe) return;
     const up = 'text' in probe;
     const reason = up ? '' : `,reason:${probe.error.replace(/[,|:\s]+/g, '_').slice(0, 80)}`;
+    // the probe's answer is a moment: a held up:1 would outlast the up:0 that follows it (the instance's
+    // freshness counts the scrape interval its samples carry)
     this.emit([{ name: 'up', tags: normalizeTags(`${tags}${reason}`) ?? tags, type: 'g', value: up ? 1 : 0, weight: 1 }]);
   }
 

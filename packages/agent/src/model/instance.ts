@@ -27,3 +27,17 @@ export function instanceFields(key: string): InstanceFields {
   }
   return out;
 }
+
+/** An instance is stale after this many of its intervals without a sample (docs/time-model.md). */
+export const STALE_INTERVALS = 3;
+
+/**
+ * How long (ms) an instance may be silent, counted from the end of its last sample's interval (the
+ * store's `last_seen`), before it is stale: 3 of its own intervals (`ekg.interval_ms`, a push's
+ * stated interval, the time between scrapes), or of the agent's windows when those are longer or it
+ * states none, plus a second for the flush to land. An app at 10 s windows reporting to an agent at
+ * 1 s windows is stale after 31 s of silence, not 4 s, so it never flaps between reports.
+ */
+export function staleAfter(windowMs: number, intervalMs = 0): number {
+  return STALE_INTERVALS * Math.max(windowMs, intervalMs) + 1000;
+}

@@ -19,4 +19,9 @@ export interface Sample {
    * for a sample that describes the moment it arrived
    */
   ts?: number;
+  /**
+   * ms the sample describes, ending at its arrival, when its source states it (a push's
+   * `X-Ekg-Interval-Ms`, the time since a target's previous scrape): docs/time-model.md
+   */
+  interval?: number;
 }

@@ -11,6 +11,7 @@ import {
   type QueryResult,
   type SeriesInfo,
   type StoreReader,
+  staleAfter,
   tagsMatch,
 } from './reader.js';
 
@@ -88,7 +89,8 @@ export class PromStore implements StoreReader {
   }
 
   async instances(now = Date.now()): Promise<Instance[]> {
-    const fresh = 3 * this.o.flushInterval + 1000;
+    // the engine keeps no interval per instance: 3 of the agent's windows (docs/time-model.md)
+    const fresh = staleAfter(this.o.flushInterval);
     const t = String(now / 1000);
     const ident = '(service, host, pid, worker, instance)';
     const [apps, ups] = await Promise.all([

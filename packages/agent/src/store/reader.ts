@@ -21,7 +21,9 @@ export interface Instance {
   /** epoch ms (first_seen is null where the store cannot tell) */
   first_seen: number | null;
   last_seen: number;
-  /** `up` (probe answered), `down` (probe failed), `reporting` (data within 3 windows), `stale` */
+  /** ms of the interval its samples describe (its own window, a push's or a scrape's), when they state one */
+  interval_ms?: number;
+  /** `up` (probe answered), `down` (probe failed), `reporting` (data within 3 of its intervals: docs/time-model.md), `stale` */
   health: 'up' | 'down' | 'reporting' | 'stale';
   /** why, when down */
   reason?: string;
@@ -174,4 +176,4 @@ function find(s: string, seg: string, from: number, end: number): number {
   return -1;
 }
 
-export { IDENTITY, instanceFields, instanceKey } from '../model/instance.js';
+export { IDENTITY, instanceFields, instanceKey, staleAfter } from '../model/instance.js';

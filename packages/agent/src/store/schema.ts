@@ -66,7 +66,8 @@ const TABLES = `
     last_seen INTEGER NOT NULL,
     health TEXT,
     reason TEXT,
-    health_at INTEGER
+    health_at INTEGER,
+    interval_ms INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
   -- one row per flushed window, every series in it (head.ts); folded into chunks, then deleted
   CREATE TABLE IF NOT EXISTS head (
@@ -118,6 +119,8 @@ export function openStore(path: string, levels: Level[]): Database.Database {
   for (const [table, col] of [
     ['chunks', 't1'],
     ['fleet', 'since'],
+    // the interval the instance's samples describe (docs/time-model.md): 0 where unknown
+    ['instances', 'interval_ms'],
   ] as const) {
     const cols = db.prepare(`SELECT name FROM pragma_table_info('${table}')`).pluck().all() as string[];
     if (!cols.includes(col)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} INTEGER NOT NULL DEFAULT 0`);

@@ -19,6 +19,7 @@ import {
   type SeriesInfo,
   type StoredEvent,
   type StoreReader,
+  staleAfter,
   tagsMatch,
 } from './reader.js';
 import { type Level, levelsFor, openStore } from './schema.js';
@@ -211,7 +212,7 @@ export class SqliteStore implements Sink, StoreReader {
 
   async instances(now = Date.now()): Promise<Instance[]> {
     const rows = this.db
-      .prepare('SELECT key, first_seen, last_seen, health, reason, health_at FROM instances ORDER BY key')
+      .prepare('SELECT key, first_seen, last_seen, health, reason, health_at, interval_ms FROM instances ORDER BY key')
       .all() as Array<{
       key: string;
       first_seen: number;
@@ -219,12 +220,14 @@ export class SqliteStore implements Sink, StoreReader {
       health: string | null;
       reason: string | null;
       health_at: number | null;
+      interval_ms: number;
     }>;
-    const fresh = 3 * this.o.flushInterval + 1000;
     const goneBefore = this.expireInstances(now, rows);
     return rows
       .filter((r) => r.last_seen >= goneBefore || (r.health_at && r.health_at >= goneBefore))
       .map((r) => {
+        // stale counts the instance's own intervals, not the agent's windows (docs/time-model.md)
+        const fresh = staleAfter(this.o.flushInterval, r.interval_ms);
         const probed = r.health && r.health_at && now - r.health_at <= fresh;
         const health: Instance['health'] = probed ? (r.health as 'up' | 'down') : now - r.last_seen <= fresh ? 'reporting' : 'stale';
         return {
@@ -232,6 +235,7 @@ export class SqliteStore implements Sink, StoreReader {
           ...instanceFields(r.key),
           first_seen: r.first_seen,
           last_seen: r.last_seen,
+          ...(r.interval_ms > 0 ? { interval_ms: r.interval_ms } : {}),
           health,
           ...(health === 'down' && r.reason ? { reason: r.reason } : {}),
         };

@@ -38,7 +38,7 @@ export class Writer {
       ),
       touchSeries: db.prepare('UPDATE series SET last_seen = ? WHERE id = ?'),
       upsertInstance: db.prepare(
-        'INSERT INTO instances (key, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
+        'INSERT INTO instances (key, first_seen, last_seen, interval_ms) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), interval_ms = CASE WHEN excluded.interval_ms > 0 THEN excluded.interval_ms ELSE interval_ms END',
       ),
       instanceHealth: db.prepare('UPDATE instances SET health = ?, reason = ?, health_at = ? WHERE key = ?'),
       addHead: db.prepare('INSERT INTO head (t, d, n, data) VALUES (?, ?, ?, ?)'),
@@ -70,6 +70,8 @@ export class Writer {
       const d = Math.max(1, Math.round(win.end - win.start));
       const hb = this.hb;
       const seen = new Map<string, Flushed | undefined>();
+      // the longest interval an instance's samples describe in this window: how long until it is due again
+      const intervals = new Map<string, number>();
       const series = win.series;
       const last = this.order;
       for (let i = 0; i < series.length; i++) {
@@ -85,6 +87,8 @@ export class Writer {
         // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
         if (k.inst !== undefined && !f.carried && (f.name === 'up' || !seen.has(k.inst)))
           seen.set(k.inst, f.name === 'up' ? f : seen.get(k.inst));
+        if (k.inst !== undefined && f.interval !== undefined && f.interval > (intervals.get(k.inst) ?? 0))
+          intervals.set(k.inst, f.interval);
         if (f.kind === 'distribution') hb.dist(k.id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, f.sketch);
         else hb.level(k.id, f.value);
       }
@@ -92,7 +96,7 @@ export class Writer {
       const bytes = hb.encode();
       const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, bytes).lastInsertRowid);
       for (const [key, up] of seen) {
-        this.st.upsertInstance.run(key, win.end, win.end);
+        this.st.upsertInstance.run(key, win.end, win.end, intervals.get(key) ?? 0);
         if (up) {
           const reason = parseTags(up.tags).reason;
           this.st.instanceHealth.run(up.value >= 1 ? 'up' : 'down', reason ?? null, win.end, key);

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { bearerCheck } from 'ekg-vitals';
 import { report } from '../errors.js';
 import type { Endpoint } from '../ingest/listeners.js';
-import { PushError, parsePush } from '../ingest/push.js';
+import { PushError, parsePush, pushInterval } from '../ingest/push.js';
 import { IDENTITY } from '../model/instance.js';
 import type { Sample } from '../model/sample.js';
 import type { SelfStats } from '../model/self.js';
@@ -198,8 +198,10 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
       json(res, status, { error });
     };
     let id: Record<string, string>;
+    let interval: number | undefined;
     try {
       id = identity(req, params);
+      interval = pushInterval(req.headers['x-ekg-interval-ms'], params.get('interval_ms'));
     } catch (err) {
       req.resume();
       return refuse((err as PushError).status ?? 400, (err as Error).message);
@@ -223,7 +225,7 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
     req.on('end', () => {
       if (refused) return;
       try {
-        const samples = parsePush(Buffer.concat(chunks).toString('utf8'), id);
+        const samples = parsePush(Buffer.concat(chunks).toString('utf8'), id, interval);
         agent.ingest(samples);
         agent.self.pushes_received++;
         json(res, 202, { accepted: samples.length });
