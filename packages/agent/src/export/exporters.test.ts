@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -67,6 +67,24 @@ async function target(script: Array<number | 'hang' | 'reset'> = []): Promise<{ 
     server.close();
   });
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, got, server };
+}
+
+/**
+ * A target that is down (each connection is reset before a byte is read, so nothing is taken and a
+ * Graphite sender never sees a clean close) until `up()`, on a port it holds the whole time: closing
+ * the port and listening on it again raced other processes for it (EADDRINUSE under parallel runs).
+ */
+async function outage(serve: (s: Socket) => void): Promise<{ port: number; up: () => void }> {
+  let isUp = false;
+  const server = createTcpServer((s) => (isUp ? serve(s) : s.resetAndDestroy()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  after(() => server.close());
+  return {
+    port: (server.address() as { port: number }).port,
+    up: () => {
+      isUp = true;
+    },
+  };
 }
 
 /** Waits until the exporter's queue is empty; fails loudly after `ms` (a bound on failure, not the wait). */
@@ -332,11 +350,19 @@ const makers: Record<string, (url: string, spoolDir: string) => QueuedExporter> 
 describe('outages: every point arrives once and in order, across a restart of the agent', () => {
   for (const [kind, make] of Object.entries(makers)) {
     test(kind, { timeout: 120_000 }, async () => {
-      // a port with nothing listening: the target is down
-      const probe = await target();
-      const url = probe.url;
-      probe.server.close();
-      probe.server.closeAllConnections();
+      // the target is down: every connection is reset
+      const got: Got[] = [];
+      const back = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          got.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+          res.writeHead(200).end('{}');
+        });
+      });
+      after(() => back.closeAllConnections());
+      const down = await outage((s) => back.emit('connection', s));
+      const url = `http://127.0.0.1:${down.port}`;
       const dirOf = spool();
       const ws = windows(60);
       let e = make(url, dirOf);
@@ -354,21 +380,7 @@ describe('outages: every point arrives once and in order, across a restart of th
       });
       assert.ok(process.memoryUsage().heapUsed - heapBefore < 30 << 20, 'batches wait on disk, not in memory');
       // the target comes back on the same port
-      const port = Number(new URL(url).port);
-      const got: Got[] = [];
-      const back = createServer((req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          got.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
-          res.writeHead(200).end('{}');
-        });
-      });
-      await new Promise<void>((r) => back.listen(port, '127.0.0.1', () => r()));
-      after(() => {
-        back.closeAllConnections();
-        back.close();
-      });
+      down.up();
       await quiet(() => settle(e));
       assert.equal(e.status.queued, 0);
       const seen = got.flatMap((g) => seqs[kind]?.(g) ?? []);
@@ -383,10 +395,9 @@ describe('outages: every point arrives once and in order, across a restart of th
   }
 
   test('graphite: down, restart, up over TCP', { timeout: 120_000 }, async () => {
-    const probe: TcpServer = createTcpServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    let text = '';
+    const down = await outage((s) => s.on('data', (d) => (text += d)));
+    const port = down.port;
     const dirOf = spool();
     const ws = windows(20);
     let e = new GraphiteExporter({ address: `127.0.0.1:${port}`, spoolDir: dirOf, backoff: 20, maxBackoff: 100 });
@@ -397,10 +408,7 @@ describe('outages: every point arrives once and in order, across a restart of th
       e = new GraphiteExporter({ address: `127.0.0.1:${port}`, spoolDir: dirOf, backoff: 20, maxBackoff: 100 });
       for (const w of ws.slice(10)) e.write(w);
     });
-    let text = '';
-    const back = createTcpServer((s) => s.on('data', (d) => (text += d)));
-    await new Promise<void>((r) => back.listen(port, '127.0.0.1', () => r()));
-    after(() => back.close());
+    down.up();
     await quiet(() => settle(e));
     // sent is not yet read: wait for every line to arrive
     const line = /^seq;host=web-1;pid=42;service=shop (\d+) (\d+)$/gm;
@@ -415,10 +423,8 @@ describe('outages: every point arrives once and in order, across a restart of th
   });
 
   test('a full spool drops the oldest batches and counts them', async () => {
-    const probe = await target();
-    probe.server.close();
-    probe.server.closeAllConnections();
-    const e = new InfluxExporter({ url: `${probe.url}/write`, spoolDir: spool(), maxBatches: 5, backoff: 1000 });
+    const down = await outage(() => undefined);
+    const e = new InfluxExporter({ url: `http://127.0.0.1:${down.port}/write`, spoolDir: spool(), maxBatches: 5, backoff: 1000 });
     await quiet(async () => {
       for (const w of windows(12)) e.write(w);
     });
