@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -27,47 +27,59 @@ interface Received {
   body: Record<string, unknown>;
 }
 
-/** An HTTP receiver that keeps every POST; `down()` closes its port, `up()` opens the same port again. */
+/**
+ * An HTTP receiver that keeps every POST. `down()` makes it unreachable (open connections cut, each new
+ * one reset before a byte is read) and `up()` reachable again, on a port it holds from the first `up()`
+ * to `close()`: closing the port and listening on it again raced other processes for it.
+ */
 class Receiver {
   readonly got: Received[] = [];
-  private server: Server | undefined;
+  private listener: NetServer | undefined;
+  private reachable = false;
   port = 0;
   /** a check run on each request: an answer other than undefined is the status to reply with */
   check: (r: Received) => number | undefined = () => undefined;
-  async up(): Promise<void> {
-    const server = createServer((req, res) => {
-      let b = '';
-      req.on('data', (d) => {
-        b += d;
-      });
-      req.on('end', () => {
-        let body: Record<string, unknown>;
-        try {
-          body = JSON.parse(b) as Record<string, unknown>;
-        } catch {
-          res.writeHead(400).end('not JSON');
-          return;
-        }
-        const r = { path: req.url ?? '', headers: req.headers, body };
-        const status = this.check(r);
-        if (status) {
-          res.writeHead(status).end('refused');
-          return;
-        }
-        this.got.push(r);
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
-      });
+  private readonly server: Server = createServer((req, res) => {
+    let b = '';
+    req.on('data', (d) => {
+      b += d;
     });
-    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
+    req.on('end', () => {
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(b) as Record<string, unknown>;
+      } catch {
+        res.writeHead(400).end('not JSON');
+        return;
+      }
+      const r = { path: req.url ?? '', headers: req.headers, body };
+      const status = this.check(r);
+      if (status) {
+        res.writeHead(status).end('refused');
+        return;
+      }
+      this.got.push(r);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
+    });
+  });
+  async up(): Promise<void> {
+    this.reachable = true;
+    if (this.listener) return;
+    const listener = createNetServer((s) => (this.reachable ? this.server.emit('connection', s) : s.resetAndDestroy()));
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    this.port = (listener.address() as AddressInfo).port;
+    this.listener = listener;
   }
   async down(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    this.reachable = false;
+    this.server.closeAllConnections();
+  }
+  /** lets the port go, at the end */
+  async close(): Promise<void> {
+    await this.down();
+    const l = this.listener;
+    this.listener = undefined;
+    if (l) await new Promise<void>((r) => l.close(() => r()));
   }
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -183,7 +195,7 @@ describe('alerts: a threshold rule, notified by webhook, Slack and Mackerel chec
   after(async () => {
     await gauge?.stop();
     await agent?.stop();
-    await Promise.all([hook.down(), slack.down(), mackerel.down()]);
+    await Promise.all([hook.close(), slack.close(), mackerel.close()]);
   });
 
   test('a gauge crossing and recrossing the threshold fires once and resolves once, each after `for`', async () => {
@@ -273,7 +285,7 @@ describe('alerts: notifications wait in the spool while the receiver is down, an
   after(async () => {
     await gauge?.stop();
     await agent?.stop();
-    await hook.down();
+    await hook.close();
   });
 
   test('the receiver down: the notifications arrive afterwards, in order, once', async () => {
@@ -417,7 +429,7 @@ notify:
   after(async () => {
     for (const a of apps) if (a.proc.exitCode === null && a.proc.signalCode === null) a.proc.kill('SIGKILL');
     await agent?.stop();
-    await hook.down();
+    await hook.close();
     target.server.closeAllConnections();
     await new Promise((r) => target.server.close(r));
   });
@@ -511,19 +523,35 @@ notify:
     await windows(agent, 4);
     app.proc.kill('SIGKILL');
     const killed = Date.now();
-    await until(async () => hook.states('instance-down').length > 0, 30_000, 'instance-down');
+    // each evaluation of the agent leaves the group's silence (now − last report, on the agent's clock) in
+    // /api/v1/alerts: polled every 200 ms, this shows the evaluations before the one that fired
+    const pending: number[] = [];
+    await until(
+      async () => {
+        const groups = (await api<AlertsView>(agent, '/api/v1/alerts')).rules.find((r) => r.name === 'instance-down')?.groups ?? [];
+        const g = groups.find((x) => x.tags.service === 'shop');
+        if (g?.state === 'pending' && g.value !== null && g.value !== pending.at(-1)) pending.push(g.value);
+        return hook.states('instance-down').length > 0;
+      },
+      30_000,
+      'instance-down',
+    );
     const b = hook.got.find((r) => r.body.alert === 'instance-down')?.body as Record<string, unknown>;
     assert.equal(b.state, 'firing');
     assert.equal((b.group as Record<string, string>).service, 'shop');
     assert.equal(b.threshold, 3, 'interval 1 s × missed 3');
     assert.match(b.message as string, /^no report for [\d.]+ s \(interval 1 s × 3\)$/);
-    // the documented bound, on the agent's own clock: interval × missed + for + one window after the last report
-    // (5 s here; the agent's evaluation may run late on a loaded machine, hence the 3 s of slack)
+    // the documented bound, interval × missed + for + one window after the last report (5 s here), on the
+    // agent's own clock: down from 3 s of silence, fired at the first evaluation past 3 + 1 s (the agent
+    // evaluates once a window, so at most a window later; how late its windows run on a loaded machine is
+    // the scheduler's cost, measured in bench/, not asserted here)
     const lastReport = Date.parse(b.at as string) - (b.value as number) * 1000;
     assert.equal(Date.parse(b.since as string) - lastReport, 3000, 'down from interval × missed after the last report');
     assert.ok(Date.parse(b.at as string) - Date.parse(b.since as string) >= 1000, 'and then for `for`');
-    assert.ok((b.value as number) <= 5 + 3, `fired ${b.value} s after the last report`);
-    t.diagnostic(`instance-down fired ${b.value} s after the last report, ${(Date.now() - killed) / 1000} s after the kill (wall)`);
+    for (const v of pending) assert.ok(v < 3 + 1, `an evaluation ${v} s after the last report held the alert past its due time`);
+    t.diagnostic(
+      `instance-down fired ${b.value} s after the last report (evaluations pending at ${pending.join(', ') || 'none seen'} s), ${(Date.now() - killed) / 1000} s after the kill (wall)`,
+    );
     assert.ok(Date.now() - killed < 30_000);
     // the app comes back (a new process of the same service on the same host): resolved
     apps.push(await startApp(agent.tcp));
