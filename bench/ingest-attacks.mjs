@@ -5,32 +5,13 @@
 // attacks: sets set-bytes tcp-conns long-lines idle shutdown lock bare-port (default: all)
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { cleanup, freePort, sleep, spawnAgent, startAgent } from './attack-agent.mjs';
 
 const CLI = resolve(process.argv[2] ?? 'packages/agent/dist/cli.js');
 const only = process.argv.slice(3);
-const dir = mkdtempSync(join(tmpdir(), 'ekg-attacks-'));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MB = (b) => `${(b / 2 ** 20).toFixed(0)} MB`;
-
-async function freePort() {
-  for (;;) {
-    const srv = net.createServer();
-    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-    const port = srv.address().port;
-    const u = dgram.createSocket('udp4');
-    const ok = await new Promise((r) => {
-      u.once('error', () => r(false));
-      u.bind(port, '127.0.0.1', () => r(true));
-    });
-    u.close();
-    await new Promise((r) => srv.close(r));
-    if (ok) return port;
-  }
-}
 
 const help = await new Promise((r) => {
   let out = '';
@@ -40,45 +21,7 @@ const help = await new Promise((r) => {
 });
 const supports = (flag) => help.includes(flag);
 
-async function agent(flags = [], o = {}) {
-  const statsd = await freePort();
-  const http = await freePort();
-  const data = o.data ?? mkdtempSync(join(dir, 'd'));
-  const args = [CLI, '--statsd', `127.0.0.1:${statsd}`, '--http', `127.0.0.1:${http}`, '--console', 'off', '--data', data, ...flags];
-  const p = o.ulimit
-    ? spawn('/bin/sh', ['-c', `ulimit -n ${o.ulimit} && exec "$0" "$@"`, process.execPath, ...args])
-    : spawn(process.execPath, args);
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  p.stderr.on('data', (d) => (out += d));
-  const exited = new Promise((r) => p.once('exit', (c) => r(c)));
-  await Promise.race([
-    exited,
-    (async () => {
-      while (!/ekg-agent: statsd/.test(out)) await sleep(20);
-    })(),
-  ]);
-  const self = async () => {
-    try {
-      return await (await fetch(`http://127.0.0.1:${http}/api/v1/self`, { signal: AbortSignal.timeout(5000) })).json();
-    } catch (err) {
-      return { error: String(err.cause?.code ?? err.message) };
-    }
-  };
-  return {
-    p,
-    statsd,
-    http,
-    data,
-    out: () => out,
-    exited,
-    self,
-    stop: async (sig = 'SIGTERM') => {
-      p.kill(sig);
-      return exited;
-    },
-  };
-}
+const agent = (flags = [], o = {}) => startAgent(CLI, flags, o);
 
 /** Sends datagrams in batches, each after the agent has read the one before (loopback UDP drops what overflows). */
 async function sendPaced(a, n, batch, body) {
@@ -210,19 +153,10 @@ const attacks = {
   },
   async 'bare-port'() {
     const port = await freePort();
-    const p = spawn(process.execPath, [CLI, '--statsd', String(port), '--http', 'off', '--store', 'off', '--console', 'off']);
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    const exited = new Promise((r) => p.once('exit', r));
-    await Promise.race([
-      exited,
-      (async () => {
-        while (!/ekg-agent: statsd/.test(out)) await sleep(20);
-      })(),
-    ]);
-    p.kill();
-    await exited;
+    const a = await spawnAgent(CLI, ['--statsd', String(port), '--http', 'off', '--store', 'off', '--console', 'off']);
+    a.p.kill();
+    await a.exited;
+    const out = a.out();
     return `ekg-agent --statsd ${port}: ${out.trim().split('\n')[0]}`;
   },
 };
@@ -235,4 +169,4 @@ for (const [name, run] of Object.entries(attacks)) {
     console.log(`${name}: failed: ${err.stack}`);
   }
 }
-rmSync(dir, { recursive: true, force: true });
+cleanup();

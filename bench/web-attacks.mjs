@@ -4,71 +4,20 @@
 //   node bench/web-attacks.mjs packages/agent/dist [attack…]
 // attacks: url big wide idle batch edge redos params push heartbeat (default: all; big, idle and batch plant 100,000
 // series in 1 s windows: idle shows what that alone costs /heartbeat)
-import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { cleanup, rssOf, startAgent } from './attack-agent.mjs';
 
 const dist = resolve(process.argv[2] ?? 'packages/agent/dist');
 const only = process.argv.slice(3);
-/** A port free for both TCP and UDP (StatsD listens on both). */
-async function freePort() {
-  for (;;) {
-    const srv = net.createServer();
-    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-    const port = srv.address().port;
-    const u = dgram.createSocket('udp4');
-    const ok = await new Promise((r) => {
-      u.once('error', () => r(false));
-      u.bind(port, '127.0.0.1', () => r(true));
-    });
-    u.close();
-    await new Promise((r) => srv.close(r));
-    if (ok) return port;
-  }
-}
 const rss = (pid) => {
-  try {
-    return `${Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024)} MB`;
-  } catch {
-    return 'gone';
-  }
+  const b = rssOf(pid);
+  return b === undefined ? 'gone' : `${Math.round(b / 2 ** 20)} MB`;
 };
 async function agent(extra = [], env = {}) {
-  const data = mkdtempSync(join(tmpdir(), 'ekg-attack-'));
-  const p = spawn(
-    process.execPath,
-    [
-      join(dist, 'cli.js'),
-      '--statsd',
-      `127.0.0.1:${await freePort()}`,
-      '--http',
-      '127.0.0.1:0',
-      '--data',
-      data,
-      '--flush-interval',
-      '1s',
-      '--console',
-      'off',
-      ...extra,
-    ],
-    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  p.stderr.on('data', (d) => (err += d));
-  const exited = new Promise((r) => p.on('exit', (code, sig) => r(`exit ${code ?? sig}`)));
-  await new Promise((r, j) => {
-    p.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) r();
-    });
-    p.on('exit', () => j(new Error(`agent exited: ${err}`)));
-  });
-  const m = /udp\+tcp 127\.0\.0\.1:(\d+), http http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-  return { p, statsd: Number(m[1]), http: Number(m[2]), base: `http://127.0.0.1:${m[2]}`, exited, stderr: () => err };
+  const a = await startAgent(join(dist, 'cli.js'), ['--flush-interval', '1s', ...extra], { env });
+  if (a.p.exitCode !== null) throw new Error(`agent exited: ${a.stderr()}`);
+  return a;
 }
 function raw(port, text, wait = 3000) {
   return new Promise((resolve) => {
@@ -100,7 +49,7 @@ async function waitFor(fn, ms = 120_000) {
   }
   return false;
 }
-const self = async (a, h = {}) => (await fetch(`${a.base}/api/v1/self`, { headers: h })).json();
+const self = (a, h) => a.self(h);
 async function timed(url, opts = {}, limit = 60_000) {
   const t0 = performance.now();
   try {
@@ -292,3 +241,4 @@ for (const [k, f] of Object.entries(attacks)) {
   if (only.length && !only.includes(k)) continue;
   console.log(`## ${k}\n${await f()}`);
 }
+cleanup();
