@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, test } from 'node:test';
-import { catalogue, familyOf, herokuPaths, prometheusFamilies, prometheusHelp, prometheusOnly } from './catalogue.js';
+import { catalogue, familyOf, herokuPaths, otelOf, otelText, prometheusFamilies, prometheusHelp, prometheusOnly } from './catalogue.js';
 import { createEkg } from './ekg.js';
 import { herokuPayload } from './formats/heroku.js';
 import { measurements } from './formats/measurements.js';
@@ -144,4 +144,18 @@ test('/metrics writes exactly the catalogue: each family with its TYPE and HELP,
         `${sample} under ${fam}`,
       );
   }
+});
+
+test("OTel spellings are structured: otelOf gives the instrument and attributes (a path's * resolved), never a part's", () => {
+  assert.deepEqual(otelOf('runtime.cpu.user'), { name: 'process.cpu.time', attrs: [['cpu.mode', 'user']] });
+  assert.deepEqual(otelOf('runtime.memory.spaces.old_space.used'), {
+    name: 'v8js.memory.heap.used',
+    attrs: [['v8js.heap.space.name', 'old_space']],
+  });
+  assert.equal(otelOf('runtime.gc.minor.count'), undefined, "a histogram's count is not the instrument");
+  assert.equal(otelOf('runtime.memory.heap.used'), undefined, 'a sum over spaces is not the instrument');
+  assert.equal(otelOf('runtime.eventloop.resolution'), undefined);
+  // the docs' spelling, written from the structure (docs/metrics.md is generated with it)
+  const gc = catalogue.find((m) => m.path === 'runtime.gc.minor.count');
+  assert.equal(gc?.otel && otelText(gc.otel), 'v8js.gc.duration (count, v8js.gc.type=minor)');
 });

@@ -14,6 +14,21 @@ export type Kind = 'window' | 'summary' | 'level' | 'info';
 /** A Prometheus family's `# TYPE`; `info` is written `gauge` in the text format and `info` in OpenMetrics. */
 export type PromType = 'counter' | 'gauge' | 'histogram' | 'info';
 
+/** How a catalogued value is spelled in OpenTelemetry's semantic conventions. */
+export interface OtelSpelling {
+  /** the instrument's name (`process.cpu.time`) */
+  name: string;
+  /** attributes with fixed values (`cpu.mode: user`) */
+  attrs?: Readonly<Record<string, string>>;
+  /** the attribute whose value is the path's `*` (`v8js.heap.space.name` for `runtime.memory.spaces.*.used`) */
+  starAttr?: string;
+  /**
+   * set when the value is only part of the instrument — its count or sum, or a sum over an attribute the
+   * convention requires: the OTLP exporter then cannot send it under the name, and keeps ekg's
+   */
+  part?: 'count' | 'sum' | 'summed over spaces';
+}
+
 export interface MetricDef {
   /** /stats and StatsD spelling; `*` stands for a label value (a heap space, a resource type) */
   path: string;
@@ -26,7 +41,8 @@ export interface MetricDef {
   promHelp?: string;
   /** the family's `# TYPE`, on the same entry as `promHelp` (formats/prometheus.ts reads it here) */
   promType?: PromType;
-  otel?: string;
+  /** the OpenTelemetry semantic-convention spelling (the agent's OTLP exporter sends the value under it) */
+  otel?: OtelSpelling;
   heroku?: string;
 }
 
@@ -50,7 +66,7 @@ const el = (q: string, help: string): MetricDef => ({
         prometheus: `nodejs_eventloop_lag_${q}_seconds`,
         promHelp: LAG_HELP[q] ?? `The ${q.slice(1)}th percentile of the recorded event loop delays.`,
         promType: 'gauge',
-        otel: `nodejs.eventloop.delay.${q}`,
+        otel: { name: `nodejs.eventloop.delay.${q}` },
       }),
   ...(q === 'p50'
     ? { heroku: 'node.eventloop.delay.ms.median' }
@@ -66,7 +82,7 @@ const gc = (kind: string): MetricDef[] => [
     kind: 'window',
     help: `${kind} collections in the window`,
     prometheus: `nodejs_gc_duration_seconds_count{kind="${kind}"}`,
-    otel: `v8js.gc.duration (count, v8js.gc.type=${kind})`,
+    otel: { name: 'v8js.gc.duration', part: 'count', attrs: { 'v8js.gc.type': kind } },
     // Heroku's collector counts every collection that is not minor as old (so old + young = all)
     heroku: kind === 'minor' ? 'node.gc.young.collections' : 'node.gc.old.collections',
   },
@@ -76,7 +92,7 @@ const gc = (kind: string): MetricDef[] => [
     kind: 'window',
     help: `total ${kind} GC pause in the window`,
     prometheus: `nodejs_gc_duration_seconds_sum{kind="${kind}"}`,
-    otel: `v8js.gc.duration (sum, v8js.gc.type=${kind})`,
+    otel: { name: 'v8js.gc.duration', part: 'sum', attrs: { 'v8js.gc.type': kind } },
     heroku: kind === 'minor' ? 'node.gc.young.pause.ns' : 'node.gc.old.pause.ns',
   },
   { path: `runtime.gc.${kind}.max`, unit: 'ms', kind: 'summary', help: `longest ${kind} GC pause in the window` },
@@ -99,7 +115,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_eventloop_utilization_ratio',
     promHelp: 'Event loop utilization over the last window, 0..1.',
     promType: 'gauge',
-    otel: 'nodejs.eventloop.utilization',
+    otel: { name: 'nodejs.eventloop.utilization' },
     // a fraction despite its name: Heroku's collector sends eventLoopUtilization().utilization as is
     heroku: 'node.eventloop.usage.percent',
   },
@@ -147,7 +163,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'process_resident_memory_bytes',
     promHelp: 'Resident memory size in bytes.',
     promType: 'gauge',
-    otel: 'process.memory.usage',
+    otel: { name: 'process.memory.usage' },
   },
   {
     path: 'runtime.memory.maxRss',
@@ -166,7 +182,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'nodejs_heap_size_used_bytes',
     promHelp: 'Process heap size used from Node.js in bytes.',
     promType: 'gauge',
-    otel: 'v8js.memory.heap.used (summed over spaces)',
+    otel: { name: 'v8js.memory.heap.used', part: 'summed over spaces' },
   },
   {
     path: 'runtime.memory.heap.total',
@@ -185,7 +201,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_heap_size_limit_bytes',
     promHelp: 'V8 heap size limit in bytes.',
     promType: 'gauge',
-    otel: 'v8js.memory.heap.limit (summed over spaces)',
+    otel: { name: 'v8js.memory.heap.limit', part: 'summed over spaces' },
   },
   {
     path: 'runtime.memory.external',
@@ -213,7 +229,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'nodejs_heap_space_size_used_bytes{space}',
     promHelp: 'Process heap space size used from Node.js in bytes.',
     promType: 'gauge',
-    otel: 'v8js.memory.heap.used (v8js.heap.space.name)',
+    otel: { name: 'v8js.memory.heap.used', starAttr: 'v8js.heap.space.name' },
   },
   {
     path: 'runtime.memory.spaces.*.size',
@@ -223,7 +239,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'nodejs_heap_space_size_total_bytes{space}',
     promHelp: 'Process heap space size total from Node.js in bytes.',
     promType: 'gauge',
-    otel: 'v8js.memory.heap.space.physical_size (v8js.heap.space.name)',
+    otel: { name: 'v8js.memory.heap.space.physical_size', starAttr: 'v8js.heap.space.name' },
   },
   {
     path: 'runtime.memory.spaces.*.available',
@@ -233,7 +249,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'nodejs_heap_space_size_available_bytes{space}',
     promHelp: 'Process heap space size available from Node.js in bytes.',
     promType: 'gauge',
-    otel: 'v8js.memory.heap.space.available_size (v8js.heap.space.name)',
+    otel: { name: 'v8js.memory.heap.space.available_size', starAttr: 'v8js.heap.space.name' },
   },
   {
     path: 'runtime.cpu.user',
@@ -243,7 +259,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'process_cpu_user_seconds_total',
     promHelp: 'Total user CPU time spent in seconds.',
     promType: 'counter',
-    otel: 'process.cpu.time (cpu.mode=user)',
+    otel: { name: 'process.cpu.time', attrs: { 'cpu.mode': 'user' } },
   },
   {
     path: 'runtime.cpu.system',
@@ -253,7 +269,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'process_cpu_system_seconds_total',
     promHelp: 'Total system CPU time spent in seconds.',
     promType: 'counter',
-    otel: 'process.cpu.time (cpu.mode=system)',
+    otel: { name: 'process.cpu.time', attrs: { 'cpu.mode': 'system' } },
   },
   {
     path: 'runtime.cpu.total',
@@ -272,7 +288,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_cpu_utilization_ratio',
     promHelp: 'CPU time (user+system) over the last window as a fraction of one core.',
     promType: 'gauge',
-    otel: 'process.cpu.utilization',
+    otel: { name: 'process.cpu.utilization' },
   },
   {
     path: 'runtime.resources.contextSwitches.voluntary',
@@ -282,7 +298,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_context_switches_total{kind="voluntary"}',
     promHelp: 'Context switches since process start, by kind.',
     promType: 'counter',
-    otel: 'process.context_switches (process.context_switch.type=voluntary)',
+    otel: { name: 'process.context_switches', attrs: { 'process.context_switch.type': 'voluntary' } },
   },
   {
     path: 'runtime.resources.contextSwitches.involuntary',
@@ -290,7 +306,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'involuntary context switches in the window',
     prometheus: 'ekg_context_switches_total{kind="involuntary"}',
-    otel: 'process.context_switches (process.context_switch.type=involuntary)',
+    otel: { name: 'process.context_switches', attrs: { 'process.context_switch.type': 'involuntary' } },
   },
   {
     path: 'runtime.resources.fs.reads',
@@ -318,7 +334,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_page_faults_total{kind="minor"}',
     promHelp: 'Page faults since process start, by kind.',
     promType: 'counter',
-    otel: 'process.paging.faults (system.paging.fault.type=minor)',
+    otel: { name: 'process.paging.faults', attrs: { 'system.paging.fault.type': 'minor' } },
   },
   {
     path: 'runtime.resources.pageFaults.major',
@@ -326,7 +342,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'major page faults in the window',
     prometheus: 'ekg_page_faults_total{kind="major"}',
-    otel: 'process.paging.faults (system.paging.fault.type=major)',
+    otel: { name: 'process.paging.faults', attrs: { 'system.paging.fault.type': 'major' } },
   },
   {
     path: 'runtime.resources.fds.open',
@@ -374,7 +390,7 @@ export const catalogue: readonly MetricDef[] = [
     promType: 'info',
   },
   { path: 'runtime.info.pid', unit: 'info', kind: 'info', help: 'process id' },
-  { path: 'runtime.info.uptime', unit: 'seconds', kind: 'level', help: 'process uptime', otel: 'process.uptime' },
+  { path: 'runtime.info.uptime', unit: 'seconds', kind: 'level', help: 'process uptime', otel: { name: 'process.uptime' } },
   {
     path: 'runtime.info.startTime',
     unit: 'epoch ms',
@@ -411,7 +427,7 @@ export const catalogue: readonly MetricDef[] = [
     prometheus: 'ekg_http_requests_in_flight',
     promHelp: 'HTTP requests being served now.',
     promType: 'gauge',
-    otel: 'http.server.active_requests',
+    otel: { name: 'http.server.active_requests' },
   },
   {
     path: 'http.aborted',
@@ -428,7 +444,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'requests timed in the window',
     prometheus: 'ekg_http_request_duration_seconds_count',
-    otel: 'http.server.request.duration (count)',
+    otel: { name: 'http.server.request.duration', part: 'count' },
   },
   { path: 'http.duration.mean', unit: 'ms', kind: 'summary', help: 'mean request duration' },
   {
@@ -669,4 +685,31 @@ export function defOf(path: string): MetricDef | undefined {
 /** The unit of a /stats or StatsD name, from the catalogue; undefined for a name ekg does not define. */
 export function unitOf(path: string): Unit | undefined {
   return defOf(path)?.unit;
+}
+
+/** An OTel spelling as docs/metrics.md writes it: `name (part, key=value, star attribute)`. */
+export function otelText(o: OtelSpelling): string {
+  const notes = [
+    ...(o.part ? [o.part] : []),
+    ...Object.entries(o.attrs ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...(o.starAttr ? [o.starAttr] : []),
+  ];
+  return notes.length ? `${o.name} (${notes.join(', ')})` : o.name;
+}
+
+/**
+ * The OTel instrument a /stats or StatsD name is sent as, with its attributes (the path's `*` as `starAttr`'s
+ * value); undefined when the catalogue gives it none or the value is only part of one (see `OtelSpelling.part`).
+ */
+export function otelOf(path: string): { name: string; attrs: Array<[string, string]> } | undefined {
+  const d = defOf(path);
+  const o = d?.otel;
+  if (!d || !o || o.part) return undefined;
+  const attrs = Object.entries(o.attrs ?? {});
+  if (o.starAttr) {
+    const star = new RegExp(`^${d.path.replace(/\./g, '\\.').replace(/\*/g, '([^.]+)')}$`).exec(path)?.[1];
+    if (star === undefined) return undefined;
+    attrs.push([o.starAttr, star]);
+  }
+  return { name: o.name, attrs };
 }

@@ -5,6 +5,12 @@ export {
   herokuOf,
   type Kind as MetricKind,
   type MetricDef,
+  type OtelSpelling,
+  otelOf,
+  otelText,
+  type PromFamily,
+  type PromType,
+  prometheusFamilies,
   type Unit,
   unitOf,
 } from './catalogue.js';

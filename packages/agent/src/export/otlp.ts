@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { defOf, type MetricDef } from 'ekg-vitals';
+import { defOf, otelOf } from 'ekg-vitals';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import type { Sketch } from '../aggregate/sketch.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions, USER_AGENT } from './exporter.js';
@@ -85,25 +85,6 @@ export interface Mapping {
   scale: number;
 }
 
-/** A catalogue entry's `otel` spelling, read: `name`, `name (k=v, …)`, `name (attr.from.star)`; prose makes it unusable. */
-function readSpelling(def: MetricDef, path: string): { name: string; attrs: Array<[string, string]> } | undefined {
-  const m = /^([a-z0-9_.]+)(?: \((.*)\))?$/.exec(def.otel ?? '');
-  if (!m) return undefined;
-  const attrs: Array<[string, string]> = [];
-  for (const note of m[2] ? m[2].split(/,\s*/) : []) {
-    const kv = /^([a-z0-9_.]+)=(.+)$/.exec(note);
-    if (kv) attrs.push([kv[1] as string, kv[2] as string]);
-    else if (/^[a-z0-9_]+(\.[a-z0-9_]+)+$/.test(note) && def.path.includes('*')) {
-      // the `*` of the path is the attribute's value
-      const re = new RegExp(`^${def.path.replace(/\./g, '\\.').replace(/\*/g, '([^.]+)')}$`);
-      const star = re.exec(path)?.[1];
-      if (star === undefined) return undefined;
-      attrs.push([note, star]);
-    } else return undefined;
-  }
-  return { name: m[1] as string, attrs };
-}
-
 /**
  * How a series is sent. A catalogue name becomes its semantic-convention name when the convention's
  * instrument can carry what ekg has (a level, a window's count, a statistic), its unit matches (ms
@@ -134,7 +115,7 @@ function mapOnce(f: Pick<Flushed, 'name' | 'kind'>): Mapping {
     scale: 1,
   };
   if (!def || f.kind === 'distribution' || f.kind === 'set') return plain;
-  const sp = readSpelling(def, f.name);
+  const sp = otelOf(f.name);
   const sc = sp && SEMCONV[sp.name];
   if (!sp || !sc) return plain;
   const fits = sc.instrument === 'counter' ? f.kind === 'counter' : sc.instrument !== 'histogram' && f.kind === 'gauge';

@@ -1,6 +1,6 @@
 /** Prints docs/metrics.md from the catalogue: `node packages/ekg/dist/tools/metrics-doc.js > docs/metrics.md`. */
 import { fileURLToPath } from 'node:url';
-import { catalogue, prometheusOnly } from '../catalogue.js';
+import { catalogue, otelText, prometheusOnly } from '../catalogue.js';
 
 const code = (s: string | undefined) => (s ? `\`${s}\`` : '—');
 
@@ -27,7 +27,9 @@ export function metricsDoc(): string {
     '|---|---|---|---|---|---|---|',
   ];
   for (const m of catalogue) {
-    lines.push(`| ${code(m.path)} | ${m.unit} | ${m.kind} | ${code(m.prometheus)} | ${code(m.otel)} | ${code(m.heroku)} | ${m.help} |`);
+    lines.push(
+      `| ${code(m.path)} | ${m.unit} | ${m.kind} | ${code(m.prometheus)} | ${code(m.otel && otelText(m.otel))} | ${code(m.heroku)} | ${m.help} |`,
+    );
   }
   lines.push(
     '',
