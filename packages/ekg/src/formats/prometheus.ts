@@ -1,4 +1,4 @@
-import { type PromFamily, prometheusFamilies } from '../catalogue.js';
+import { defOf, familyOf, type PromFamily, prometheusFamilies } from '../catalogue.js';
 import type { Stats } from '../types.js';
 import { STATUS_CLASSES } from '../vitals/http.js';
 import { GC_KINDS, nodeVersion } from '../vitals/runtime.js';
@@ -21,6 +21,22 @@ function formatValue(v: number): string {
   if (v === Number.POSITIVE_INFINITY) return '+Inf';
   if (v === Number.NEGATIVE_INFINITY) return '-Inf';
   return String(v);
+}
+
+const families = new Map<string, string>();
+/**
+ * The Prometheus family of a catalogued /stats path, as the catalogue names it: the renderer names no family the
+ * catalogue has (only the Prometheus-only ones, which the catalogue lists by that name).
+ */
+function fam(path: string): string {
+  let name = families.get(path);
+  if (name === undefined) {
+    const p = defOf(path)?.prometheus;
+    if (!p) throw new Error(`the catalogue gives ${path} no Prometheus family`);
+    name = familyOf(p);
+    families.set(path, name);
+  }
+  return name;
 }
 
 /** A Prometheus metric name from any dotted or free-form path. */
@@ -121,51 +137,49 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   const sec = (ms: number) => ms / 1000;
 
   // process_* — prom-client's names
-  w.one('process_cpu_user_seconds_total', r.cpu.userTotal);
-  w.one('process_cpu_system_seconds_total', r.cpu.systemTotal);
-  w.one('process_cpu_seconds_total', r.cpu.userTotal + r.cpu.systemTotal);
-  w.one('process_start_time_seconds', Math.round(r.info.startTime / 1000));
-  w.one('process_resident_memory_bytes', r.memory.rss);
+  w.one(fam('runtime.cpu.user'), r.cpu.userTotal);
+  w.one(fam('runtime.cpu.system'), r.cpu.systemTotal);
+  w.one(fam('runtime.cpu.total'), r.cpu.userTotal + r.cpu.systemTotal);
+  w.one(fam('runtime.info.startTime'), Math.round(r.info.startTime / 1000));
+  w.one(fam('runtime.memory.rss'), r.memory.rss);
   if (r.memory.virtual !== undefined) w.one('process_virtual_memory_bytes', r.memory.virtual);
   if (r.memory.dataSegment !== undefined) w.one('process_heap_bytes', r.memory.dataSegment);
   if (r.fds) {
-    w.one('process_open_fds', r.fds.open);
-    w.one('process_max_fds', r.fds.max);
+    w.one(fam('runtime.resources.fds.open'), r.fds.open);
+    w.one(fam('runtime.resources.fds.max'), r.fds.max);
   }
 
   // nodejs_* — prom-client's names; delays are net of the sampling resolution
   const d = r.eventloop.delay;
-  w.one('nodejs_eventloop_lag_seconds', sec(r.eventloop.lag));
-  w.one('nodejs_eventloop_lag_min_seconds', sec(d.min));
-  w.one('nodejs_eventloop_lag_max_seconds', sec(d.max));
-  w.one('nodejs_eventloop_lag_mean_seconds', sec(d.mean));
-  w.one('nodejs_eventloop_lag_stddev_seconds', sec(d.stddev));
-  w.one('nodejs_eventloop_lag_p50_seconds', sec(d.p50));
-  w.one('nodejs_eventloop_lag_p90_seconds', sec(d.p90));
-  w.one('nodejs_eventloop_lag_p99_seconds', sec(d.p99));
+  w.one(fam('runtime.eventloop.lag'), sec(r.eventloop.lag));
+  w.one(fam('runtime.eventloop.delay.min'), sec(d.min));
+  w.one(fam('runtime.eventloop.delay.max'), sec(d.max));
+  w.one(fam('runtime.eventloop.delay.mean'), sec(d.mean));
+  w.one(fam('runtime.eventloop.delay.stddev'), sec(d.stddev));
+  w.one(fam('runtime.eventloop.delay.p50'), sec(d.p50));
+  w.one(fam('runtime.eventloop.delay.p90'), sec(d.p90));
+  w.one(fam('runtime.eventloop.delay.p99'), sec(d.p99));
 
   const handles = r.active.handles;
   const requests = r.active.requests;
   const resources = r.active.resources;
   const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
-  w.byLabel('nodejs_active_resources', 'type', resources);
-  if (s.promClientTotals) w.one('nodejs_active_resources_total', total(resources));
+  w.byLabel(fam('runtime.active.byType.*'), 'type', resources);
+  if (s.promClientTotals) w.one(fam('runtime.active.total'), total(resources));
   w.byLabel('nodejs_active_handles', 'type', handles);
   if (s.promClientTotals) w.one('nodejs_active_handles_total', total(handles));
   w.byLabel('nodejs_active_requests', 'type', requests);
   if (s.promClientTotals) w.one('nodejs_active_requests_total', total(requests));
 
-  w.one('nodejs_heap_size_total_bytes', r.memory.heapTotal);
-  w.one('nodejs_heap_size_used_bytes', r.memory.heapUsed);
-  w.one('nodejs_external_memory_bytes', r.memory.external);
-  for (const field of ['total', 'used', 'available'] as const) {
-    w.family(`nodejs_heap_space_size_${field}_bytes`);
-    for (const sp of r.memory.spaces) {
-      const v = field === 'total' ? sp.size : field === 'used' ? sp.used : sp.available;
-      w.sample(`nodejs_heap_space_size_${field}_bytes`, v, { space: sp.name });
-    }
+  w.one(fam('runtime.memory.heap.total'), r.memory.heapTotal);
+  w.one(fam('runtime.memory.heap.used'), r.memory.heapUsed);
+  w.one(fam('runtime.memory.external'), r.memory.external);
+  for (const field of ['size', 'used', 'available'] as const) {
+    const name = fam(`runtime.memory.spaces.*.${field}`);
+    w.family(name);
+    for (const sp of r.memory.spaces) w.sample(name, sp[field], { space: sp.name });
   }
-  w.one('nodejs_version_info', 1, {
+  w.one(fam('runtime.info.version'), 1, {
     version: nodeVersion.version,
     major: nodeVersion.major,
     minor: nodeVersion.minor,
@@ -180,39 +194,39 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   );
 
   // ekg_* — what prom-client lacks
-  w.one('ekg_eventloop_utilization_ratio', r.eventloop.utilization);
-  w.one('ekg_cpu_utilization_ratio', (r.cpu.user + r.cpu.system) / r.windowMs);
-  w.one('ekg_heap_size_limit_bytes', r.memory.heapLimit);
-  w.one('ekg_array_buffers_bytes', r.memory.arrayBuffers);
-  w.one('ekg_max_resident_memory_bytes', r.memory.maxRss);
+  w.one(fam('runtime.eventloop.utilization'), r.eventloop.utilization);
+  w.one(fam('runtime.cpu.utilization'), (r.cpu.user + r.cpu.system) / r.windowMs);
+  w.one(fam('runtime.memory.heap.limit'), r.memory.heapLimit);
+  w.one(fam('runtime.memory.arrayBuffers'), r.memory.arrayBuffers);
+  w.one(fam('runtime.memory.maxRss'), r.memory.maxRss);
   const gcMax = Math.max(...GC_KINDS.map((k) => r.gc.window[k].max));
-  w.one('ekg_gc_pause_max_seconds', gcMax / 1000);
+  w.one(fam('runtime.gc.maxPause'), gcMax / 1000);
   const u = r.usageTotal;
-  w.family('ekg_context_switches_total');
-  w.sample('ekg_context_switches_total', u.voluntaryContextSwitches, { kind: 'voluntary' });
-  w.sample('ekg_context_switches_total', u.involuntaryContextSwitches, { kind: 'involuntary' });
-  w.family('ekg_page_faults_total');
-  w.sample('ekg_page_faults_total', u.minorPageFault, { kind: 'minor' });
-  w.sample('ekg_page_faults_total', u.majorPageFault, { kind: 'major' });
-  w.one('ekg_fs_reads_total', u.fsRead);
-  w.one('ekg_fs_writes_total', u.fsWrite);
+  w.family(fam('runtime.resources.contextSwitches.voluntary'));
+  w.sample(fam('runtime.resources.contextSwitches.voluntary'), u.voluntaryContextSwitches, { kind: 'voluntary' });
+  w.sample(fam('runtime.resources.contextSwitches.voluntary'), u.involuntaryContextSwitches, { kind: 'involuntary' });
+  w.family(fam('runtime.resources.pageFaults.minor'));
+  w.sample(fam('runtime.resources.pageFaults.minor'), u.minorPageFault, { kind: 'minor' });
+  w.sample(fam('runtime.resources.pageFaults.minor'), u.majorPageFault, { kind: 'major' });
+  w.one(fam('runtime.resources.fs.reads'), u.fsRead);
+  w.one(fam('runtime.resources.fs.writes'), u.fsWrite);
 
   const h = s.http;
   if (h) {
-    w.family('ekg_http_requests_total');
+    w.family(fam('http.requests.total'));
     STATUS_CLASSES.forEach((c, i) => {
-      w.sample('ekg_http_requests_total', h.classesTotal[i] ?? 0, { class: c });
+      w.sample(fam('http.requests.total'), h.classesTotal[i] ?? 0, { class: c });
     });
-    w.one('ekg_http_requests_in_flight', h.inFlight);
-    w.one('ekg_http_requests_aborted_total', h.abortedTotal);
+    w.one(fam('http.inFlight'), h.inFlight);
+    w.one(fam('http.aborted'), h.abortedTotal);
     w.histogram('ekg_http_request_duration_seconds', [
       { labels: {}, cumulative: h.buckets.cumulative(), sum: h.buckets.sum, count: h.buckets.count },
     ]);
     const dd = h.duration;
-    w.one('ekg_http_request_duration_p50_seconds', dd.p50 / 1000);
-    w.one('ekg_http_request_duration_p90_seconds', dd.p90 / 1000);
-    w.one('ekg_http_request_duration_p99_seconds', dd.p99 / 1000);
-    w.one('ekg_http_request_duration_max_seconds', dd.max / 1000);
+    w.one(fam('http.duration.p50'), dd.p50 / 1000);
+    w.one(fam('http.duration.p90'), dd.p90 / 1000);
+    w.one(fam('http.duration.p99'), dd.p99 / 1000);
+    w.one(fam('http.duration.max'), dd.max / 1000);
   }
 
   if (s.vitals.length > 0) {
