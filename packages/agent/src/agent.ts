@@ -286,8 +286,9 @@ export class Agent {
       }
     }
     this.alerts?.tick(w.end);
-    // the window's sketches stay with it until the next: its quantiles are computed from them only
-    // when read (/metrics, an exporter), not for every distribution every window
+    // every sink has had the sketches: they are packed (quantiles are computed from them only when
+    // read, by /metrics say) and reused by the next windows
+    this.aggregator.release(w);
     const t2 = performance.now();
     const ms = (x: number) => Math.round(x * 1000) / 1000;
     this.self.last_flush_ms = ms(t2 - t0);

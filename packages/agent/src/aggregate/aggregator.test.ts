@@ -151,3 +151,35 @@ test('a gauge stops within one interval of its last sample; carried levels are m
   // observed at 3 s for 10 s: the windows to 5, 10 and 15 s hold it; the one to 20 s only carries it
   assert.deepEqual(kinds, [false, false, false, true]);
 });
+
+test('a released window keeps its quantiles while its sketches are reused by the next windows', () => {
+  const agg = new Aggregator();
+  const twin = new Aggregator();
+  const window1 = 't:10|ms\nt:20|ms\nt:30|ms\nu:1000|ms';
+  feed(agg, window1);
+  feed(twin, window1);
+  const first = agg.flush();
+  agg.release(first);
+  assert.equal(
+    first.series.every((f) => f.sketch === undefined),
+    true,
+    'sketches given back',
+  );
+  // the next window fills the same sketches with other values; the first window's quantiles are read only now
+  const window2 = 't:5000|ms\nu:1|ms\nu:2|ms';
+  feed(agg, window2);
+  const second = agg.flush();
+  assert.deepEqual(
+    first.series.map((f) => f.quantiles),
+    twin.flush().series.map((f) => f.quantiles),
+  );
+  const t = second.series.find((f) => f.name === 't');
+  assert.equal(t?.count, 1);
+  agg.release(second);
+  assert.equal(t?.quantiles?.p50, 5000);
+  feed(twin, window2);
+  assert.deepEqual(
+    second.series.map((f) => f.quantiles),
+    twin.flush().series.map((f) => f.quantiles),
+  );
+});

@@ -90,6 +90,12 @@ const QS = QUANTILES.map((q) => q.q);
 
 const kindOf: Record<MetricType, number> = { c: COUNTER, g: GAUGE, ms: DISTRIBUTION, h: DISTRIBUTION, d: DISTRIBUTION, s: SET };
 
+/** A window's sketches, `Sketch.encode`'s form back to back. */
+interface Packed {
+  bytes: Uint8Array;
+  alpha: number;
+}
+
 /**
  * A distribution's window. Its quantiles are computed from the sketch the first time a sink reads
  * them (the store keeps the sketch itself and never asks): a window of 50k distributions costs no
@@ -99,6 +105,10 @@ class DistributionFlushed implements Flushed {
   readonly kind = 'distribution' as const;
   carried?: true;
   #quantiles: Quantiles | undefined;
+  /** once the sketch is given back (`Aggregator.release`): the window's packed sketches, and where this one lies */
+  #packed: Packed | undefined;
+  #at = 0;
+  #end = 0;
 
   constructor(
     public name: string,
@@ -114,8 +124,19 @@ class DistributionFlushed implements Flushed {
   ) {}
 
   get quantiles(): Quantiles | undefined {
-    if (this.#quantiles === undefined && this.sketch) this.#quantiles = quantilesOf(this.sketch.quantiles(QS));
+    if (this.#quantiles === undefined) {
+      const k = this.sketch ?? (this.#packed && Sketch.decode(this.#packed.bytes.subarray(this.#at, this.#end), this, this.#packed.alpha));
+      if (k) this.#quantiles = quantilesOf(k.quantiles(QS));
+    }
     return this.#quantiles;
+  }
+
+  /** The sketch is about to be reused: it is read from `packed` from now on. */
+  pack(packed: Packed, at: number, end: number): void {
+    this.#packed = packed;
+    this.#at = at;
+    this.#end = end;
+    this.sketch = undefined;
   }
 
   set quantiles(q: Quantiles | undefined) {
@@ -185,6 +206,10 @@ export class Aggregator {
   private sets: Array<Set<string> | undefined> = [];
   /** counters whose samples describe an interval, taken by each window by overlap */
   private spreads = new Map<number, Spread[]>();
+  /** sketches given back once every sink had their window (`release`), cleared for reuse */
+  private pool: Sketch[] = [];
+  /** where `release` packs a window's sketches before copying them out at their size */
+  private scratch = new Uint8Array(64 * 1024);
   /** the previous window's accumulators of series a sample reached before the flush under way did */
   private stash = new Map<number, Stash>();
   /**
@@ -372,7 +397,7 @@ export class Aggregator {
       case DISTRIBUTION: {
         let k = this.sketches[id];
         if (k === undefined) {
-          k = new Sketch(this.alpha);
+          k = this.pool.pop() ?? new Sketch(this.alpha);
           this.sketches[id] = k;
         }
         k.add(s.value, s.weight);
@@ -418,6 +443,35 @@ export class Aggregator {
     this.lastArrival[id] = at;
     this.interval[id] = len;
     return len;
+  }
+
+  /**
+   * For the agent, once every sink has had window `w` (a sink keeps a sketch only for its `write` call: sinks/sink.ts):
+   * its sketches packed into one buffer — where a distribution's quantiles are read from if asked
+   * later, by /metrics say — and given back, to be reused by the next windows. A flush then
+   * allocates no sketch per distribution per window, and the old generation does not fill with them.
+   */
+  release(w: FlushResult): void {
+    let buf = this.scratch;
+    let at = 0;
+    const packed: Packed = { bytes: buf, alpha: this.alpha };
+    for (const f of w.series) {
+      if (!(f instanceof DistributionFlushed) || f.sketch === undefined) continue;
+      const k = f.sketch;
+      let end = k.encodeInto(buf, at);
+      while (end < 0) {
+        const next = new Uint8Array(buf.length * 2);
+        next.set(buf.subarray(0, at));
+        buf = next;
+        end = k.encodeInto(buf, at);
+      }
+      f.pack(packed, at, end);
+      at = end;
+      k.clear();
+      if (k.alpha === this.alpha && this.pool.length < this.live) this.pool.push(k);
+    }
+    this.scratch = buf;
+    packed.bytes = buf.slice(0, at);
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */

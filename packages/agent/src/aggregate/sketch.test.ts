@@ -106,3 +106,22 @@ test('SketchSum merges stored blobs into the same quantiles as merging the sketc
   }
   assert.throws(() => sum.addEncoded(new Uint8Array([0, 0, 5]), { count: 1, min: 0, max: 0 }), RangeError);
 });
+
+test('a cleared sketch, reused, answers as a new one (buckets inserted below, between and above, and collapsed)', () => {
+  const reused = new Sketch(0.01, 64);
+  // room left from a first life, then values landing in every position of the kept array
+  for (let i = 0; i < 500; i++) reused.add(1 + ((i * 7919) % 1000), 1 + (i % 3));
+  reused.clear();
+  assert.equal(reused.count, 0);
+  assert.ok(Number.isNaN(reused.quantile(0.5)));
+  const fresh = new Sketch(0.01, 64);
+  for (let i = 0; i < 300; i++) {
+    const v = (i % 2 ? 1 : -1) * (0.5 + ((i * 104729) % 5000));
+    reused.add(v, 1 + (i % 2));
+    fresh.add(v, 1 + (i % 2));
+  }
+  assert.deepEqual(reused.toJSON(), fresh.toJSON());
+  assert.deepEqual(reused.encode(), fresh.encode());
+  const qs = [0.01, 0.5, 0.9, 0.99];
+  assert.deepEqual(reused.quantiles(qs), fresh.quantiles(qs));
+});

@@ -10,13 +10,15 @@
 import { ByteReader, ByteWriter } from '../model/bytes.js';
 
 class Store {
-  /** [index0, count0, index1, count1, …], sorted by index: one array, grown in place */
+  /** [index0, count0, index1, count1, …] in its first `n` slots, sorted by index: one array, grown in place */
   b: number[] = [];
+  /** slots in use: a cleared store keeps its array, so a sketch reused window after window allocates nothing */
+  n = 0;
   /** where the last add landed (an even offset): repeated values hit it without a search */
   private hint = 0;
 
   get size(): number {
-    return this.b.length >> 1;
+    return this.n >> 1;
   }
 
   key(j: number): number {
@@ -27,33 +29,58 @@ class Store {
     return this.b[(j << 1) + 1] as number;
   }
 
-  add(i: number, n: number, max: number): void {
+  set(b: number[]): void {
+    this.b = b;
+    this.n = b.length;
+    this.hint = 0;
+  }
+
+  clear(): void {
+    this.n = 0;
+    this.hint = 0;
+    // a store that once held many buckets does not keep their room for ever
+    if (this.b.length > 128) this.b = [];
+  }
+
+  add(i: number, c: number, max: number): void {
     const b = this.b;
+    const n = this.n;
     const h = this.hint;
-    if (b[h] === i) {
-      (b[h + 1] as number) += n;
+    if (h < n && b[h] === i) {
+      (b[h + 1] as number) += c;
       return;
     }
     let lo = 0;
-    let hi = b.length >> 1;
+    let hi = n >> 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if ((b[mid << 1] as number) < i) lo = mid + 1;
       else hi = mid;
     }
     const at = lo << 1;
-    if (b[at] === i) (b[at + 1] as number) += n;
-    else if (b.length === 0) this.b = [i, n];
-    else if (at === b.length) b.push(i, n);
-    // in place: arrays rebuilt on every new bucket would be promoted and discarded by the million,
-    // and the old generation would swell with them
-    else b.splice(at, 0, i, n);
+    if (at < n && b[at] === i) (b[at + 1] as number) += c;
+    else if (n === b.length) {
+      if (n === 0) this.b = [i, c];
+      else if (at === n) b.push(i, c);
+      // in place: arrays rebuilt on every new bucket would be promoted and discarded by the million,
+      // and the old generation would swell with them
+      else b.splice(at, 0, i, c);
+      this.n = n + 2;
+    } else {
+      // room left by a clear: the buckets above move up in place
+      if (at < n) b.copyWithin(at + 2, at, n);
+      b[at] = i;
+      b[at + 1] = c;
+      this.n = n + 2;
+    }
     this.hint = at;
     // past the bound, the lowest two buckets collapse into one
-    if (this.b.length > max << 1) {
-      const c0 = this.b[1] as number;
-      this.b.splice(0, 2);
-      (this.b[1] as number) += c0;
+    if (this.n > max << 1) {
+      const bb = this.b;
+      const c0 = bb[1] as number;
+      bb.copyWithin(0, 2, this.n);
+      this.n -= 2;
+      (bb[1] as number) += c0;
       this.hint = 0;
     }
   }
@@ -104,6 +131,17 @@ export class Sketch {
 
   private get maxBuckets(): number {
     return this.p.maxBuckets;
+  }
+
+  /** Empty again, keeping its arrays: the aggregator reuses a window's sketches once every sink has had them. */
+  clear(): void {
+    this.pos.clear();
+    this.neg?.clear();
+    this.zero = 0;
+    this.count = 0;
+    this.sum = 0;
+    this.min = Number.POSITIVE_INFINITY;
+    this.max = Number.NEGATIVE_INFINITY;
   }
 
   private index(v: number): number {
@@ -310,7 +348,7 @@ export class Sketch {
       if (!st) continue;
       const b = st.b;
       let prev = 0;
-      for (let j = 0; j < b.length; j += 2) {
+      for (let j = 0; j < st.n; j += 2) {
         const k = b[j] as number;
         const d = k - prev;
         put(d < 0 ? -2 * d - 1 : 2 * d);
@@ -338,7 +376,7 @@ export class Sketch {
         k += r.svarint();
         b.push(k, count());
       }
-      st.b = b;
+      st.set(b);
     };
     if (nNeg > 0) {
       s.neg = new Store();
