@@ -466,6 +466,37 @@ export class SketchSum {
     return r.n;
   }
 
+  /**
+   * The union's buckets in the form `Sketch.encode` writes (the store's rollups merge windows this
+   * way: no Sketch per blob). Every bucket is kept: a union may hold more than one sketch's bound.
+   */
+  encode(): Uint8Array {
+    let floats = !Number.isInteger(this.zero) || this.zero < 0;
+    let nNeg = 0;
+    let nPos = 0;
+    for (const c of this.neg.c) if (c !== 0) nNeg++;
+    for (const c of this.pos.c) if (c !== 0) nPos++;
+    for (const d of [this.neg, this.pos])
+      for (let j = 0; j < d.c.length && !floats; j++) floats = !Number.isInteger(d.c[j]) || (d.c[j] as number) > 2 ** 48;
+    const w = new ByteWriter(16 + 6 * (nNeg + nPos));
+    w.byte(floats ? 1 : 0);
+    const count = (n: number) => (floats ? w.f64(n) : w.uvarint(n));
+    count(this.zero);
+    w.uvarint(nNeg);
+    w.uvarint(nPos);
+    for (const d of [this.neg, this.pos]) {
+      let prev = 0;
+      for (let j = 0; j < d.c.length; j++) {
+        const c = d.c[j] as number;
+        if (c === 0) continue;
+        w.svarint(d.lo + j - prev);
+        prev = d.lo + j;
+        count(c);
+      }
+    }
+    return w.done();
+  }
+
   /** The value at quantile q by nearest rank, as `Sketch.quantile` gives it for the union. */
   quantile(q: number): number {
     if (this.count === 0) return Number.NaN;

@@ -4,7 +4,7 @@
  * columns a chunk holds, merging new points in, rolling points up into coarser buckets, and turning
  * a chunk into the rows a query reads.
  */
-import { Sketch } from '../aggregate/sketch.js';
+import { SketchSum } from '../aggregate/sketch.js';
 import type { Row } from './aggregate.js';
 import { type Columns, emptyColumns, FULL, SK, V } from './codec.js';
 import type { SeriesInfo } from './reader.js';
@@ -75,7 +75,7 @@ export function rollInto(dst: Columns, src: Columns, from: number, to: number, t
   let d = 0;
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
-  let sketch: Sketch | undefined;
+  let sketch: SketchSum | undefined;
   for (let i = from; i < to; i++) {
     d += src.d[i] as number;
     if (full) {
@@ -88,9 +88,8 @@ export function rollInto(dst: Columns, src: Columns, from: number, to: number, t
       if (ph > hi) hi = ph;
       const b = src.flags & SK ? src.sk[i] : null;
       if (b) {
-        const k = Sketch.decode(b, { count: pn, sum: src.s[i] as number, min: pl, max: ph });
-        if (sketch) sketch.merge(k);
-        else sketch = k;
+        sketch ??= new SketchSum();
+        sketch.addEncoded(b);
       }
     } else {
       // a raw level is one sample of value v

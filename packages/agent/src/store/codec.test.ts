@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Sketch } from '../aggregate/sketch.js';
+import { Sketch, SketchSum } from '../aggregate/sketch.js';
 import { appendPart, type Columns, decodeAny, decodeChunk, emptyColumns, encodeChunk, FULL, partCount, SK, V } from './codec.js';
 
 /** A seeded generator: the same numbers every run. */
@@ -139,4 +139,23 @@ test('Sketch.encodeInto writes what encode does, and asks for room when it lacks
   const end = s.encodeInto(buf, 7);
   assert.deepEqual(buf.subarray(7, end), want);
   assert.equal(s.encodeInto(new Uint8Array(8), 0), -1);
+});
+
+test('rollups merge sketch blobs without a Sketch each: the same bytes as Sketch.merge, fractional counts and negatives too', () => {
+  const r = rng(7);
+  for (const weighted of [false, true]) {
+    const parts = Array.from({ length: 6 }, () => {
+      const s = new Sketch();
+      for (let i = 0; i < 40; i++) s.add((r() - 0.2) * 1000 * r(), weighted ? 1 / 0.3 : 1);
+      s.add(0);
+      return s;
+    });
+    const whole = new Sketch();
+    const sum = new SketchSum();
+    for (const s of parts) {
+      whole.merge(s);
+      sum.addEncoded(s.encode());
+    }
+    assert.deepEqual(sum.encode(), whole.encode());
+  }
 });

@@ -5,15 +5,20 @@
  * ingest never waits on it. Watermarks in `meta` make every step idempotent: after a crash it
  * redoes the step it was in (head rows are deleted only once their points are in chunks).
  */
-import { Sketch } from '../aggregate/sketch.js';
-import { bucketEnd, flagsFor, type Kind, rollAll } from './chunks.js';
+import { SketchSum } from '../aggregate/sketch.js';
+import { bucketEnd, CHUNK_POINTS, flagsFor, type Kind, rollAll } from './chunks.js';
 import { type Columns, emptyColumns, FULL, SK } from './codec.js';
 import type { Core, HeadEntry } from './core.js';
 import type { HeadWindow } from './head.js';
 import type { Level } from './schema.js';
 
-/** Head windows folded per pass at most (plus the rest of the minute the last one ends in). */
-const WINDOWS_PER_PASS = 60;
+/**
+ * A pass folds the head windows of at most one raw chunk's span (an hour of 10 s windows), so a
+ * compactor catching up writes each raw chunk once, whole, and a minute chunk in parts of an hour;
+ * at most this many points a pass (the windows' blobs are held while it runs), plus the rest of the
+ * minute the last window ends in.
+ */
+const POINTS_PER_PASS = 1_000_000;
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
@@ -24,13 +29,13 @@ interface FleetMinute {
   lo: number;
   hi: number;
   d: number;
-  sketch: Sketch | undefined;
+  sketch: SketchSum | undefined;
 }
 
 export class Compactor {
   constructor(
     private readonly core: Core,
-    /** series per transaction */
+    /** points per transaction (series × the pass's windows), so ingest never waits long on one */
     private readonly batch: number,
     private readonly closed: () => boolean,
   ) {}
@@ -48,7 +53,11 @@ export class Compactor {
       const pending = this.core.head.filter((h) => h.t <= target);
       if (pending.length === 0) break;
       pending.sort((a, b) => a.t - b.t || a.seq - b.seq);
-      const tk = (pending[Math.min(pending.length, WINDOWS_PER_PASS) - 1] as HeadEntry).t;
+      const spanEnd = bucketEnd((pending[0] as HeadEntry).t, raw.span);
+      let k = 0;
+      for (let points = 0; k < pending.length && (pending[k] as HeadEntry).t <= spanEnd && (k === 0 || points < POINTS_PER_PASS); k++)
+        points += (pending[k] as HeadEntry).n;
+      const tk = (pending[k - 1] as HeadEntry).t;
       const cut = Math.min(target, Math.ceil(tk / 60) * 60);
       await this.pass(
         pending.filter((h) => h.t <= cut),
@@ -76,10 +85,11 @@ export class Compactor {
     // full disk): their fleets' windows are merged again from every member, their hours rolled up again
     const late = wins.filter((h) => h.t <= wm).map((h) => h.t);
     const lateFleets = new Map<string, Set<number>>();
-    for (let i = 0; i < ids.length; i += this.batch) {
+    const per = Math.max(1, Math.floor(this.batch / wins.length));
+    for (let i = 0; i < ids.length; i += per) {
       if (this.closed()) return;
       core.db.transaction(() => {
-        for (let k = i; k < Math.min(ids.length, i + this.batch); k++) {
+        for (let k = i; k < Math.min(ids.length, i + per); k++) {
           const id = ids[k] as number;
           const meta = core.byId.get(id);
           if (!meta) continue;
@@ -167,10 +177,12 @@ export class Compactor {
     const until = Math.max(Math.floor(core.meta('compacted') / 3600) * 3600, core.meta('rolled:1h'));
     if (until <= wm) return;
     const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f.id)];
-    for (let i = 0; i < ids.length; i += this.batch) {
+    // a transaction reads `batch` minutes or so: 60 an hour per series (a file never compacted before has wm 0)
+    const per = Math.max(1, Math.floor(this.batch / (60 * Math.min(CHUNK_POINTS, (until - wm) / 3600))));
+    for (let i = 0; i < ids.length; i += per) {
       if (this.closed()) return;
       core.db.transaction(() => {
-        for (let k = i; k < Math.min(ids.length, i + this.batch); k++) {
+        for (let k = i; k < Math.min(ids.length, i + per); k++) {
           const id = ids[k] as number;
           const kind: Kind | undefined = id < 0 ? 'distribution' : core.byId.get(id)?.kind;
           if (!kind) continue;
@@ -283,9 +295,8 @@ function mergePoint(byT: Map<number, FleetMinute>, t: number, m: Columns, i: num
   if ((m.d[i] as number) > f.d) f.d = m.d[i] as number;
   const bytes = m.sk[i];
   if (bytes) {
-    const k = Sketch.decode(bytes, { count: n, sum: s, min: lo, max: hi });
-    if (f.sketch) f.sketch.merge(k);
-    else f.sketch = k;
+    f.sketch ??= new SketchSum();
+    f.sketch.addEncoded(bytes);
   }
 }
 

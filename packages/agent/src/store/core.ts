@@ -196,8 +196,11 @@ export class Core {
       const first = t[i] as number;
       const last = t[j - 1] as number;
       const later = !row || (row.t1 > 0 && first > row.t1 && (unit === 0 || bucketEnd(first, unit) > bucketEnd(row.t1, unit)));
-      // parts cost a few bytes each: past 8, the chunk is rewritten as one (and takes parts again)
-      if (b > sealFrom && later && (!row || partCount(row.data) < 8)) {
+      // parts cost a few bytes each: past 8, the chunk is rewritten as one (and takes parts again); so is
+      // a chunk whose span is over (sealed), unless its parts are big already (a compactor catching up
+      // writes an hour a part): rewriting would cost more than it saves
+      const parts = row ? partCount(row.data) : 0;
+      if (later && parts < 8 && (b > sealFrom || (row && (row.n + j - i) / (parts + 1) >= 60))) {
         const bytes = encodeChunk(part);
         this.st.putChunk.run(series, level.res, b, (row?.n ?? 0) + (j - i), last, row ? appendPart(row.data, bytes) : bytes);
         out.set(b, undefined);

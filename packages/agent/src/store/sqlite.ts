@@ -49,7 +49,7 @@ export interface SqliteStoreOptions {
   maxHeld?: number;
   /** SQLite's page cache, KiB (default 64 MiB) */
   cacheKiB?: number;
-  /** series per compaction batch (default 500): one short transaction between turns of the event loop */
+  /** points per compaction transaction (default 3000: 500 series × a minute of 10 s windows), with a turn of the event loop between */
   batch?: number;
 }
 
@@ -116,7 +116,7 @@ export class SqliteStore implements Sink, StoreReader {
     }
     this.core = new Core(db, this.levels);
     this.writer = new Writer(this.core);
-    this.compactor = new Compactor(this.core, o.batch ?? 500, () => this.closed);
+    this.compactor = new Compactor(this.core, o.batch ?? 3000, () => this.closed);
     this.eventLog = new Events(db);
     this.status.file_bytes = fileBytes(o.path);
   }
