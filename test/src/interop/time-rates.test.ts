@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Agent, loadConfig, SqliteStore } from 'ekg-agent';
 import { statsdLines } from '../../../packages/ekg/dist/formats/statsd.js';
+import { type AgentProcess, startAgent } from './processes.js';
 
 /**
  * The time model end to end (docs/time-model.md): an app's windows of one length, the agent's of
@@ -218,5 +220,161 @@ test("stopping mid-period delivers the partial period to the Heroku exporter and
     );
   } finally {
     await reopened.close();
+  }
+});
+
+/**
+ * The same on the wall clock, scaled down: a real app process (ekg-vitals, 2 s windows, StatsD over
+ * TCP to two real agents, one at 1 s windows and one at 4 s), a load loop at 20 requests a second.
+ * The truth is what was served: each response is binned into the app's window it completed in (the
+ * app prints its windows' bounds; requests are sent 25 ms clear of them), and each point's true rate
+ * is those counts taken through the time model (each window's count over the 2 s after its end, each
+ * agent window's amount evenly over its steps) — so a late timer in the load loop moves the truth with it.
+ */
+const WALL_APP = (lib: string, a: number, b: number) => `
+import { createServer } from 'node:http';
+import { createEkg } from '${lib}';
+const ekg = createEkg({ interval: 2000, signals: false, report: { statsd: ['tcp://127.0.0.1:${a}', 'tcp://127.0.0.1:${b}'], service: 'rates' } });
+ekg.onWindow((s) => console.log('window ' + s.window.start + ' ' + s.window.end));
+const server = createServer((req, res) => res.end('ok'));
+server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port));
+`;
+
+test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 s: every step reads the served rate within 5 %, no nulls', {
+  timeout: 90_000,
+}, async () => {
+  const agents: AgentProcess[] = await Promise.all([startAgent(['--flush-interval', '1s']), startAgent(['--flush-interval', '4s'])]);
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-time-app-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'app.mjs'), WALL_APP(import.meta.resolve('ekg-vitals'), agents[0]?.tcp as number, agents[1]?.tcp as number));
+  const app = spawn(process.execPath, [join(dir, 'app.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const windows: Array<{ start: number; end: number }> = [];
+  let out = '';
+  app.stdout?.on('data', (d) => {
+    out += d;
+    let i = out.indexOf('\n');
+    while (i >= 0) {
+      const line = out.slice(0, i);
+      out = out.slice(i + 1);
+      const w = /^window (\d+) (\d+)$/.exec(line);
+      if (w) windows.push({ start: Number(w[1]), end: Number(w[2]) });
+      const a = /^app (\d+)$/.exec(line);
+      if (a) port = Number(a[1]);
+      i = out.indexOf('\n');
+    }
+  });
+  let port = 0;
+  const until = (ok: () => boolean, what: string, ms = 30_000) =>
+    new Promise<void>((resolve, reject) => {
+      const end = Date.now() + ms;
+      const check = () => {
+        if (ok()) return resolve();
+        if (Date.now() > end || app.exitCode !== null)
+          return reject(new Error(`timed out waiting for ${what}: ${JSON.stringify(windows.slice(-3))}`));
+        setTimeout(check, 50);
+      };
+      check();
+    });
+  try {
+    await until(() => port > 0 && windows.length > 0, "the app's first window");
+    const first = windows[0] as { start: number; end: number };
+    // 20 a second, each 25 ms clear of the app's window bounds (they fall every 2 s from its first window's end)
+    const served: number[] = [];
+    let sent = 0;
+    let stop = false;
+    const t0 = first.end + 25 + Math.ceil((Date.now() - first.end) / 50) * 50;
+    // the covered range: the first 8 s bucket with full windows everywhere (load, app window, spread, agent window), and 16 s on
+    const from = Math.ceil((t0 + 8000) / 8000) * 8000;
+    const to = from + 16_000;
+    const loop = (async () => {
+      for (let i = 0; !stop; i++) {
+        const at = t0 + i * 50;
+        if (at > to + 2000) break;
+        const wait = at - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        sent++;
+        void fetch(`http://127.0.0.1:${port}/`)
+          .then((r) => r.arrayBuffer().then(() => r.ok && served.push(Date.now())))
+          .catch(() => {});
+      }
+    })();
+    // every app window reaching into the range reported, and both agents' windows closed past its end
+    await until(() => windows.some((w) => w.end > to + 100), 'the app window past the range', 60_000);
+    stop = true;
+    await loop;
+    const api = (a: AgentProcess, step: number) =>
+      `${a.http}/api/v1/query?name=http.requests.2xx&tags=service:rates&agg=rate&step=${step}s&from=${from + 1}&to=${to}`;
+    const read = async (a: AgentProcess, step: number) => {
+      const r = await fetch(api(a, step));
+      assert.equal(r.status, 200, await r.clone().text());
+      const body = (await r.json()) as { series: Array<{ values: Array<number | null> }> };
+      return body.series.length === 1 ? (body.series[0] as { values: Array<number | null> }).values : [];
+    };
+    for (const a of agents) {
+      const last = Date.now() + 30_000;
+      while ((await read(a, 8)).at(-1) == null) {
+        if (Date.now() > last) throw new Error(`no point at ${to} from ${a.http}: ${JSON.stringify(await read(a, 8))}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
+    // the truth: responses binned into the app's windows, each window's count spread over the 2 s after its end
+    const count = windows.map((w) => served.filter((t) => t > w.start && t <= w.end).length);
+    const spreadIn = (a: number, b: number) => {
+      let n = 0;
+      for (const [k, w] of windows.entries()) {
+        const len = w.end - w.start;
+        const o = Math.min(b, w.end + len) - Math.max(a, w.end);
+        if (o > 0) n += ((count[k] as number) * o) / len;
+      }
+      return n;
+    };
+    const truth = (agentMs: number, step: number) => {
+      const out: number[] = [];
+      for (let e = from + step * 1000; e <= to; e += step * 1000) {
+        // each agent window's amount, shared evenly by the steps it covers
+        let n = 0;
+        for (let w = Math.floor((e - step * 1000) / agentMs) * agentMs; w < e; w += agentMs) {
+          const o = Math.min(e, w + agentMs) - Math.max(e - step * 1000, w);
+          if (o > 0) n += (spreadIn(w, w + agentMs) * o) / agentMs;
+        }
+        out.push(n / step);
+      }
+      return out;
+    };
+    const inRange = served.filter((t) => t > from - 2000 && t <= to - 2000).length;
+    const table: string[] = [
+      `sent ${sent}, served ${served.length}; served in the range (one app window earlier): ${(inRange / 16).toFixed(2)}/s`,
+    ];
+    const failures: string[] = [];
+    for (const [a, agentMs] of [
+      [agents[0] as AgentProcess, 1000],
+      [agents[1] as AgentProcess, 4000],
+    ] as const) {
+      for (const step of [1, 2, 4, 8]) {
+        const values = await read(a, step);
+        const want = truth(agentMs, step);
+        const nums = values.filter((v): v is number => v !== null);
+        let worst = 0;
+        for (const [i, v] of values.entries()) {
+          const w = want[i] as number;
+          if (v === null) failures.push(`agent ${agentMs / 1000} s, step ${step} s: a null at point ${i}`);
+          else {
+            worst = Math.max(worst, Math.abs(v - w) / w);
+            if (Math.abs(v - w) > 0.05 * w)
+              failures.push(`agent ${agentMs / 1000} s, step ${step} s, point ${i}: ${v.toFixed(3)}, served ${w.toFixed(3)}`);
+          }
+        }
+        if (values.length !== 16 / step) failures.push(`agent ${agentMs / 1000} s, step ${step} s: ${values.length} points`);
+        table.push(
+          `agent ${agentMs / 1000} s, step ${step} s: ${values.length} points, nulls ${values.length - nums.length}, min ${Math.min(...nums).toFixed(2)}, max ${Math.max(...nums).toFixed(2)}, worst ${(worst * 100).toFixed(2)} % off the served rate`,
+        );
+      }
+    }
+    process.stdout.write(`# wall clock, 2 s app windows\n${table.map((l) => `#   ${l}`).join('\n')}\n`);
+    assert.deepEqual(failures, []);
+  } finally {
+    app.kill('SIGKILL');
+    await Promise.all(agents.map((a) => a.stop()));
   }
 });
