@@ -116,7 +116,8 @@ test('a real loop-delay load turns /ready 503 with Retry-After and sheds app req
 }, async () => {
   const { ekg, get } = await pressured({ interval: 1000, threshold: 100 });
   await until(async () => (await get('/ops/ready')).status === 200, 'a calm window before the load');
-  assert.equal((ekg.pressure as Pressure).crossings, 0);
+  // a busy machine may have crossed the threshold already, before the test's load: counted from here
+  const calm = (ekg.pressure as Pressure).crossings;
   let burning = true;
   const burnt = new Promise<void>((resolve) => {
     const burn = () => {
@@ -145,5 +146,5 @@ test('a real loop-delay load turns /ready 503 with Retry-After and sheds app req
   // calm windows clear it
   await until(async () => (await get('/ops/ready')).status === 200, 'a calm window after the load');
   assert.equal((await get('/')).body, 'app');
-  assert.ok((ekg.pressure as Pressure).crossings >= 1);
+  assert.ok((ekg.pressure as Pressure).crossings > calm, 'the load crossed the threshold once more');
 });
