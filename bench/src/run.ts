@@ -142,12 +142,16 @@ const agentBench = await childJson<{
   etsy1: Ladder;
   agent1: Ladder;
   series: {
+    store: boolean;
     rssMb: number;
+    heapUsedMb: number;
     flushMs: number;
     flushBusyMs: number;
     flushBusyMaxMs: number;
+    storeWriteMs: number;
     flushes: number;
     ratio: number;
+    rcvbufErrors: number;
     series: number;
     seconds: number;
   };
@@ -288,14 +292,15 @@ ${table(
 )}
 
 With ${fmt(agentBench.series.series)} series per window (generator: 100k names over 4 types at 100k metrics/s, 20 lines per packet,
-for ${agentBench.series.seconds} s; the agent at its default 10 s window; the first window, where the series are created, left out):
+for ${agentBench.series.seconds} s; the agent at its default 10 s window, the SQLite store ${agentBench.series.store ? 'on (the default)' : 'off'}; the first window, where the series are created, left out):
 
-| measure | value | target |
+| measure | value | target (issue 19) |
 |---|---|---|
-| highest RSS once every series exists | ${fmt(agentBench.series.rssMb, 0)} MB | ≤ 200 MB: ${ok(agentBench.series.rssMb <= 200)} |
-| flush, busy time (summarising 100k series and handing off), median of ${agentBench.series.flushes} | ${fmt(agentBench.series.flushBusyMs, 1)} ms (max ${fmt(agentBench.series.flushBusyMaxMs, 1)}) | ≤ 100 ms: ${ok(agentBench.series.flushBusyMs <= 100)} |
+| highest RSS once every series exists (JS heap used then) | ${fmt(agentBench.series.rssMb, 0)} MB (${fmt(agentBench.series.heapUsedMb, 0)} MB) | ≤ 150 MB: ${ok(agentBench.series.rssMb <= 150)} |
+| flush, busy time (summarising 100k series and every sink's write, the store's included), median of ${agentBench.series.flushes} | ${fmt(agentBench.series.flushBusyMs, 1)} ms (max ${fmt(agentBench.series.flushBusyMaxMs, 1)}) | ≤ 50 ms: ${ok(agentBench.series.flushBusyMs <= 50)} |
+| of which the store's write, median | ${agentBench.series.store ? `${fmt(agentBench.series.storeWriteMs, 1)} ms` : '—'} | |
 | flush, wall time (sockets read between its chunks) | ${fmt(agentBench.series.flushMs, 1)} ms | off the receive path |
-| metrics received over the whole run, flushes included | ${fmt(agentBench.series.ratio * 100, 2)} % | no loss: ${ok(agentBench.series.ratio >= 0.999)} |
+| metrics received over the whole run, flushes included (datagrams the kernel dropped for a full receive buffer, machine-wide) | ${fmt(agentBench.series.ratio * 100, 2)} % (${fmt(agentBench.series.rcvbufErrors)}) | ≥ 99.9 %: ${ok(agentBench.series.ratio >= 0.999)} |
 
 ${storeText}
 ${depsText}
