@@ -507,27 +507,29 @@ export class SketchSum {
     const clamp = (v: number) => (!bounded ? v : v > this.max ? this.max : v < this.min ? this.min : v);
     const value = (i: number) => (2 * this.p.gamma ** i) / (this.p.gamma + 1);
     let seen = 0;
-    let last = Number.NaN;
+    // the last bucket seen, its value computed only when it is the answer
+    let last = () => Number.NaN;
     const neg = this.neg;
     for (let j = neg.c.length - 1; j >= 0; j--) {
       if (neg.c[j] === 0) continue;
       seen += neg.c[j] as number;
-      last = -value(neg.lo + j);
-      if (seen > rank) return clamp(last);
+      if (seen > rank) return clamp(-value(neg.lo + j));
+      last = () => -value(neg.lo + j);
     }
     if (this.zero > 0) {
       seen += this.zero;
-      last = 0;
       if (seen > rank) return clamp(0);
+      last = () => 0;
     }
     const pos = this.pos;
+    let top = -1;
     for (let j = 0; j < pos.c.length; j++) {
       if (pos.c[j] === 0) continue;
       seen += pos.c[j] as number;
-      last = value(pos.lo + j);
-      if (seen > rank) return clamp(last);
+      if (seen > rank) return clamp(value(pos.lo + j));
+      top = j;
     }
     // only float rounding of fractional counts gets here: the highest value seen
-    return bounded ? this.max : last;
+    return bounded ? this.max : top >= 0 ? value(pos.lo + top) : last();
   }
 }

@@ -119,7 +119,7 @@ export class BitReader extends ByteReader {
   }
 
   bitsOf(nb: number): number {
-    if (nb === 0) return 0;
+    if (nb <= 24) return nb === 0 ? 0 : this.take(nb);
     let v = 0;
     while (nb > 24) {
       v = v * 2 ** 24 + this.take(24);

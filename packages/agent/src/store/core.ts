@@ -164,7 +164,14 @@ export class Core {
   window(h: HeadEntry): HeadWindow {
     if (h.win) return h.win;
     const bytes = this.st.headRow.get(h.seq) as Uint8Array | undefined;
-    return new HeadWindow(h.seq, h.t, h.d, bytes ?? new Uint8Array(16));
+    const win = new HeadWindow(h.seq, h.t, h.d, bytes ?? new Uint8Array(16));
+    // read back (after a restart, or let go): kept while the budget allows, so a query over many
+    // series does not read it once per series
+    if (bytes && this.cached + bytes.length <= HEAD_CACHE) {
+      h.win = win;
+      this.cached += bytes.length;
+    }
+    return win;
   }
 
   dropHead(seqs: Set<number>): void {
