@@ -28,6 +28,12 @@ export function rfc3339(d: Date): string {
 
 class Rejected extends Error {}
 
+/** A post's body and the ms its windows cover (sent as `X-Ekg-Interval-Ms`: ekg-agent spreads and holds the values over it). */
+interface Post {
+  body: string;
+  ms: number;
+}
+
 /**
  * Heroku-style JSON push: `POST {"counters":{…},"gauges":{…}}` with `Measurements-Count` and
  * `Measurements-Time`, once per interval (Heroku's 20 s or METRICS_INTERVAL_OVERRIDE), in Heroku's
@@ -42,7 +48,7 @@ export class HerokuTransport implements Transport {
   private readonly url: URL;
   private readonly agent: http.Agent;
   private busy = false;
-  private next: string | undefined;
+  private next: Post | undefined;
   private closed = false;
   private readonly inflight = new Set<http.ClientRequest>();
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
@@ -66,34 +72,35 @@ export class HerokuTransport implements Transport {
     this.period.add(w.measurements(), windowMs);
     // a post once the windows cover the interval (half a window early rather than a window late)
     if (this.period.elapsed < this.interval - windowMs / 2) return;
+    const ms = Math.round(this.period.elapsed);
     const payload = this.period.take();
     if (herokuCount(payload) === 0) return;
-    const body = JSON.stringify(payload);
+    const post: Post = { body: JSON.stringify(payload), ms };
     if (this.busy) {
       if (this.next !== undefined) this.stats.dropped++;
-      this.next = body;
+      this.next = post;
       return;
     }
-    void this.run(body);
+    void this.run(post);
   }
 
-  private async run(first: string): Promise<void> {
+  private async run(first: Post): Promise<void> {
     this.busy = true;
-    let body: string | undefined = first;
-    while (body !== undefined && !this.closed) {
-      await this.deliver(body);
-      body = this.next;
+    let post: Post | undefined = first;
+    while (post !== undefined && !this.closed) {
+      await this.deliver(post);
+      post = this.next;
       this.next = undefined;
     }
     this.busy = false;
   }
 
-  private async deliver(body: string): Promise<void> {
+  private async deliver({ body, ms }: Post): Promise<void> {
     const retries = this.o.retries ?? 3;
     const count = herokuCount(JSON.parse(body));
     for (let attempt = 0; attempt <= retries && !this.closed; attempt++) {
       try {
-        await this.post(body, count);
+        await this.post(body, count, ms);
         this.outage.ok(Buffer.byteLength(body));
         return;
       } catch (err) {
@@ -116,7 +123,7 @@ export class HerokuTransport implements Transport {
     this.stats.dropped++;
   }
 
-  private post(body: string, count: number): Promise<void> {
+  private post(body: string, count: number, ms: number): Promise<void> {
     const u = this.url;
     const request = u.protocol === 'https:' ? https.request : http.request;
     return new Promise((resolve, reject) => {
@@ -130,6 +137,8 @@ export class HerokuTransport implements Transport {
             'Content-Length': Buffer.byteLength(body),
             'Measurements-Count': String(count),
             'Measurements-Time': rfc3339(new Date()),
+            // ekg's extension: the interval the values describe (any other receiver ignores an unknown header)
+            ...(ms > 0 ? { 'X-Ekg-Interval-Ms': String(ms) } : {}),
             'User-Agent': 'ekg',
           },
         },

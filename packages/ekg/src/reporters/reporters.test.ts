@@ -443,6 +443,8 @@ describe('Heroku-style JSON push', () => {
       const one = herokuPayload(payload().measurements());
       const body = JSON.parse((s.seen[0] as Seen).body) as typeof one;
       assert.equal(body.counters?.['node.gc.collections'], 2 * (one.counters?.['node.gc.collections'] ?? 0));
+      // the interval the post covers, for ekg-agent to spread its counters over (docs/time-model.md)
+      assert.equal((s.seen[0] as Seen).headers['x-ekg-interval-ms'], '20000');
       t.send(tenSeconds());
       await until(() => t.stats.sent === 2);
       assert.equal(s.seen.length, 2);
