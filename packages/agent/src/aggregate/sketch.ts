@@ -474,10 +474,16 @@ export class SketchSum {
     let floats = !Number.isInteger(this.zero) || this.zero < 0;
     let nNeg = 0;
     let nPos = 0;
-    for (const c of this.neg.c) if (c !== 0) nNeg++;
-    for (const c of this.pos.c) if (c !== 0) nPos++;
-    for (const d of [this.neg, this.pos])
-      for (let j = 0; j < d.c.length && !floats; j++) floats = !Number.isInteger(d.c[j]) || (d.c[j] as number) > 2 ** 48;
+    for (const c of this.neg.c)
+      if (c !== 0) {
+        nNeg++;
+        if (!floats) floats = !Number.isInteger(c) || c > 2 ** 48;
+      }
+    for (const c of this.pos.c)
+      if (c !== 0) {
+        nPos++;
+        if (!floats) floats = !Number.isInteger(c) || c > 2 ** 48;
+      }
     const w = new ByteWriter(16 + 6 * (nNeg + nPos));
     w.byte(floats ? 1 : 0);
     const count = (n: number) => (floats ? w.f64(n) : w.uvarint(n));

@@ -7,6 +7,11 @@
 
 /** Writes v (a whole number ≥ 0) as a varint into `buf` at `at`, which must have room (10 bytes); returns where it ends. */
 export function putUvarint(buf: Uint8Array, at: number, v: number): number {
+  // the usual small value in integer ops; past 2^31 in float ones, exact up to 2^53
+  while (v >= 0x80 && v < 2 ** 31) {
+    buf[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
   while (v >= 0x80) {
     buf[at++] = (v % 0x80) | 0x80;
     v = Math.floor(v / 0x80);

@@ -390,26 +390,27 @@ class Out {
 /** Rice parameter for gaps of mean `mean`: about log2 of it. */
 function riceK(mean: number): number {
   let k = 0;
-  while (k < 7 && 2 ** (k + 1) <= mean) k++;
+  while (k < 7 && 1 << (k + 1) <= mean) k++;
   return k;
 }
 
 function putRice(w: BitWriter, x: number, k: number): void {
-  const q = Math.floor(x / 2 ** k);
-  if (q >= 16) {
+  // k ≤ 7: below 16 << k the quotient fits and the integer ops are exact
+  if (x >= 16 << k) {
     // a rare wide gap: 16 ones, then the value class-coded
     w.bitsOf(0xffff, 16);
     putClass(w, x);
     return;
   }
+  const q = x >>> k;
   // q ones, a zero, then k bits: one write (at most 24 bits)
-  w.bitsOf((2 ** (q + 1) - 2) * 2 ** k + (x % 2 ** k), q + 1 + k);
+  w.bitsOf((((1 << (q + 1)) - 2) << k) | (x & ((1 << k) - 1)), q + 1 + k);
 }
 
 function getRice(r: BitReader, k: number): number {
   const q = r.ones(16);
   if (q === 16) return getClass(r);
-  return q * 2 ** k + (k > 0 ? r.bitsOf(k) : 0);
+  return (q << k) | (k > 0 ? r.bitsOf(k) : 0);
 }
 
 function putSketches(w: BitWriter, sks: Array<Uint8Array | null>): void {

@@ -85,6 +85,12 @@ export class Compactor {
     // full disk): their fleets' windows are merged again from every member, their hours rolled up again
     const late = wins.filter((h) => h.t <= wm).map((h) => h.t);
     const lateFleets = new Map<string, Set<number>>();
+    // a pass holding a whole hour (catching up: a pass a raw chunk's span) rolls it up from the minutes
+    // it has in hand, and moves `rolled:1h`, when every earlier hour is rolled already
+    const hourFrom =
+      cut % 3600 === 0 && wm <= cut - 3600 && late.length === 0 && core.meta('rolled:1h') >= Math.ceil(wm / 3600) * 3600
+        ? cut - 3600
+        : undefined;
     const per = Math.max(1, Math.floor(this.batch / wins.length));
     for (let i = 0; i < ids.length; i += per) {
       if (this.closed()) return;
@@ -95,7 +101,7 @@ export class Compactor {
           if (!meta) continue;
           const pts = gather(id, meta.kind, decoded, lc, dc);
           if (pts.t.length === 0) continue;
-          this.fold(id, meta.kind, pts, cut);
+          this.fold(id, meta.kind, pts, cut, hourFrom);
           if (meta.scopes) {
             addToFleets(fleets, core.members, meta.name, meta.scopes, pts, wm);
             if (late.length > 0 && (pts.t[0] as number) <= wm) noteLate(lateFleets, core, meta.name, meta.scopes, pts, wm);
@@ -111,11 +117,12 @@ export class Compactor {
         const redo = Math.min(...late.map((t) => bucketEnd(t, 3600) - 3600));
         if (redo < core.meta('rolled:1h') && (core.meta(REHOUR) === 0 || redo < core.meta(REHOUR))) core.setMeta(REHOUR, redo);
       }
-      for (const [key, byMinute] of fleets) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byMinute), cut);
+      for (const [key, byMinute] of fleets) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byMinute), cut, hourFrom);
       const seqs = new Set(wins.map((h) => h.seq));
       const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
       for (const s of seqs) del.run(s);
       core.setMeta('compacted', Math.max(wm, cut));
+      if (hourFrom !== undefined) core.setMeta('rolled:1h', cut);
       core.dropHead(seqs);
     })();
   }
@@ -150,9 +157,12 @@ export class Compactor {
     if (byT.size > 0) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byT), cut);
   }
 
-  /** One series' (or fleet's) new raw points into its raw chunks, and the minutes they cover into its 1-minute chunks. */
-  private fold(id: number, kind: Kind, pts: Columns, cut: number): void {
-    const [raw, m1] = this.core.levels as [Level, Level];
+  /**
+   * One series' (or fleet's) new raw points into its raw chunks, the minutes they cover into its
+   * 1-minute chunks, and with `hourFrom` (the points are all of the hour ending at `cut`) that hour.
+   */
+  private fold(id: number, kind: Kind, pts: Columns, cut: number, hourFrom?: number): void {
+    const [raw, m1, h1] = this.core.levels as [Level, Level, Level];
     const written = this.core.putPoints(id, raw, pts, cut, 60);
     // the minutes the new points fall in: from the new points alone when they were appended
     // (whole minutes), recomputed from the whole chunk when it was read (late windows)
@@ -165,6 +175,10 @@ export class Compactor {
       appendAll(minutes, rollAll(merged ?? pts, 60, kind, bucketEnd(first, 60) - 60, bucketEnd(last, 60)));
     }
     this.core.putPoints(id, m1, minutes, cut);
+    if (hourFrom !== undefined) {
+      const hour = rollAll(minutes, 3600, kind, hourFrom, cut);
+      if (hour.t.length > 0) this.core.putPoints(id, h1, hour, cut);
+    }
   }
 
   /** Whole hours (every minute of them compacted) rolled up from minutes, for series and fleets. */
