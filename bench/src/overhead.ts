@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { drive, pinned, type Server, type ServerOptions, startServer, stop } from './load.js';
-import { median } from './stats.js';
+import { median, type Spread, spreadOf } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -41,16 +41,12 @@ export interface OverheadCase {
   label: string;
   /** CPU ns per request, median over rounds */
   ns: number;
-  /** ns per request above bare's, median of the per-round differences */
-  extraNs: number;
-  extraMin: number;
-  extraMax: number;
+  /** ns per request above bare's: the per-round differences */
+  extra: Spread;
   /** bare's CPU per request over this case's (what req/s would be on a saturated core), median */
   cpuRatio: number;
-  /** paired req/s ratio vs bare, median and range */
-  paired: number;
-  pairedMin: number;
-  pairedMax: number;
+  /** paired req/s ratio vs bare (NaN when not measured) */
+  paired: Spread;
 }
 
 /** Runs `node [execArgv] <file> args` pinned to core 0 and returns its last stdout line as JSON. */
@@ -104,17 +100,12 @@ export async function measure(cases: Case[], rounds = ROUNDS, seconds = SECONDS,
   return cases.map((c, i) => {
     const mine = ns[i] as number[];
     const extra = mine.map((v, r) => v - (bare[r] as number));
-    const p = i === 0 ? [1] : (paired[i] as number[]);
     return {
       label: c.label,
       ns: median(mine),
-      extraNs: median(extra),
-      extraMin: Math.min(...extra),
-      extraMax: Math.max(...extra),
+      extra: spreadOf(extra),
       cpuRatio: median(mine.map((v, r) => (bare[r] as number) / v)),
-      paired: p.length ? median(p) : Number.NaN,
-      pairedMin: p.length ? Math.min(...p) : Number.NaN,
-      pairedMax: p.length ? Math.max(...p) : Number.NaN,
+      paired: spreadOf(i === 0 ? [1] : (paired[i] as number[])),
     };
   });
 }

@@ -6,8 +6,9 @@ import { fork, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { Components, OverheadCase } from './overhead.js';
 import { pinnedJson } from './overhead.js';
-import { fmt, median, table } from './stats.js';
+import { fmt, median, type Spread, table, withRange } from './stats.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const RESULTS = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
@@ -194,7 +195,11 @@ median of ${w.rounds}. A 2 s \`burnCpu\` block in a child with \`--import ekg-vi
 ${table(
   ['measure', 'value', 'target'],
   [
-    ['hello world req/s, watchdog on / off', `${fmt(w.ratio, 3)}× (${fmt(w.min, 2)}–${fmt(w.max, 2)})`, `≥ 0.99×: ${ok(w.ratio >= 0.99)}`],
+    [
+      'hello world req/s, watchdog on / off',
+      withRange({ median: w.ratio, min: w.min, max: w.max }, 3, '×', 2),
+      `≥ 0.99×: ${ok(w.ratio >= 0.99)}`,
+    ],
     ['from the stall start to /ready answering 503 on the side port', `${fmt(w.readyMs, 0)} ms`, `< 1,500 ms: ${ok(w.readyMs < 1500)}`],
     ['from the stall start to the stderr line (the threshold is 1,000 ms)', `${fmt(w.detectMs, 0)} ms`, ''],
     ['time to pause the main thread and read its stack', `${fmt(w.captureMs, 1)} ms`, ''],
@@ -204,18 +209,8 @@ ${table(
 }
 
 interface OverheadResult {
-  cases: Array<{
-    label: string;
-    ns: number;
-    extraNs: number;
-    extraMin: number;
-    extraMax: number;
-    cpuRatio: number;
-    paired: number;
-    pairedMin: number;
-    pairedMax: number;
-  }>;
-  components: { channel: number; monitor: number; ops: Record<string, number>; idle: Record<string, number> };
+  cases: OverheadCase[];
+  components: Components;
 }
 
 /** Per-request cost of each instrumentation and of each part of ekg (overhead.ts, components.ts). */
@@ -223,7 +218,6 @@ export async function overheadSection(): Promise<string> {
   const o = await childJson<OverheadResult>('./overhead.js', []);
   const rounds = process.env.BENCH_ROUNDS ?? '5';
   const bare = o.cases[0];
-  const range = (a: number, b: number, d: number) => `${fmt(a, d)}–${fmt(b, d)}`;
   const c = o.components;
   const nsOrLess = (n: number) => (n < 1 ? '< 1' : fmt(n, 0));
   const idleNothing = c.idle.nothing ?? 0;
@@ -258,9 +252,9 @@ ${table(
   o.cases.map((x, i) => [
     x.label,
     fmt(x.ns, 0),
-    i === 0 ? '—' : `${fmt(x.extraNs, 0)} (${range(x.extraMin, x.extraMax, 0)})`,
+    i === 0 ? '—' : withRange(x.extra),
     `${fmt(x.cpuRatio, 3)}×`,
-    i === 0 || !(x.paired > 0) ? '—' : `${fmt(x.paired, 3)}× (${range(x.pairedMin, x.pairedMax, 2)})`,
+    i === 0 || !(x.paired.median > 0) ? '—' : withRange(x.paired, 3, '×', 2),
     x.label === 'ekg-vitals/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97)}` : '',
   ]),
 )}
@@ -274,18 +268,12 @@ ${table(['part', 'cost', 'ns per request'], rows)}
 `;
 }
 
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-
 /** The side server on EKG_PORT against a bare hello world, prom-client and OpenTelemetry (side-server.ts). */
 export async function sideServerSection(): Promise<string> {
   const s = await childJson<Record<string, Spread> & { rounds: number; seconds: number; connections: number }>('./side-server.js', []);
   const r = (k: string) => s[k] as Spread;
-  const rate = (k: string) => `${fmt(r(k).median)} (${fmt(r(k).min)}–${fmt(r(k).max)})`;
-  const ratio = (k: string) => `${fmt(r(k).median, 2)}× (${fmt(r(k).min, 2)}–${fmt(r(k).max, 2)})`;
+  const rate = (k: string) => withRange(r(k));
+  const ratio = (k: string) => withRange(r(k), 2, '×');
   return `## Side server (EKG_PORT)
 
 \`node --import ekg-vitals/register\` on an app that serves nothing else, \`EKG_PORT\` set, \`EKG_INTERVAL=1s\`: the side server

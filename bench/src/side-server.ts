@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { drive, pinned, startServer, stop } from './load.js';
-import { median } from './stats.js';
+import { type Spread, spreadOf } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -86,6 +86,6 @@ for (let r = 0; r < ROUNDS; r++) {
     `  side-server round ${r + 1}: ekg /metrics ${Math.round(e.metrics)}, /heartbeat ${Math.round(e.heartbeat)}; hello ${Math.round(hello.rps)}, prom-client /metrics ${Math.round(prom.rps)}, OpenTelemetry /metrics ${Math.round(otel.rps)}`,
   );
 }
-const out: Record<string, { median: number; min: number; max: number }> = {};
-for (const [k, v] of Object.entries(rows)) out[k] = { median: median(v), min: Math.min(...v), max: Math.max(...v) };
+const out: Record<string, Spread> = {};
+for (const [k, v] of Object.entries(rows)) out[k] = spreadOf(v);
 console.log(JSON.stringify({ rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, ...out }));

@@ -18,3 +18,20 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** A measurement over rounds: its median and range. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The median and range of `xs` (NaN for none). */
+export function spreadOf(xs: number[]): Spread {
+  if (xs.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+/** One table cell: `median (min–max)`, e.g. `0.973× (0.95–0.99)`; the range with `rangeDigits`. */
+export const withRange = (s: Spread, digits = 0, unit = '', rangeDigits = digits) =>
+  `${fmt(s.median, digits)}${unit} (${fmt(s.min, rangeDigits)}–${fmt(s.max, rangeDigits)})`;
