@@ -40,7 +40,8 @@ const httpUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
 const udpPort = udp.address().port;
 const settle = () => new Promise((r) => setTimeout(r, 5));
 
-let reportUs = 0;
+/** µs of each measured window's report call on the main thread (wall time: the median resists preemption) */
+const reportUs: number[] = [];
 let measuring = false;
 /** One window: for HTTP pushers, until the sink has answered. */
 let window: () => Promise<unknown>;
@@ -86,7 +87,7 @@ if (mode === 'idle') {
     r.window = (...a: unknown[]) => {
       const t0 = performance.now();
       inner(...a);
-      if (measuring) reportUs += (performance.now() - t0) * 1000;
+      if (measuring) reportUs.push((performance.now() - t0) * 1000);
     };
   }
   // the Heroku reporter posts on its own schedule after a window closes: the settle below lets it finish
@@ -112,7 +113,9 @@ console.log(
   JSON.stringify({
     us: (c.user + c.system) / WINDOWS,
     mainUs: (elu.active * 1000) / WINDOWS,
-    reportUs: reportUs / WINDOWS,
+    // the median window: on a shared VM the mean carries every preemption that landed in the call
+    reportUs: reportUs.length ? (reportUs.sort((a, b) => a - b)[reportUs.length >> 1] as number) : 0,
+    reportMeanUs: reportUs.reduce((a, b) => a + b, 0) / WINDOWS,
     bytes: (udpBytes + httpBytes - bytes0) / WINDOWS,
     posts,
   }),

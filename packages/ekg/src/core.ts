@@ -8,6 +8,7 @@ import type { Pressure } from './health/pressure.js';
 import type { CheckResult, Lifecycle, Stats } from './types.js';
 import type { Watchdog } from './watchdog/watchdog.js';
 import type { Snapshot } from './window/snapshot.js';
+import type { SelfState } from './window/stats.js';
 
 /** The health verdict /heartbeat and /ready answer from. */
 export interface Health {
@@ -44,6 +45,8 @@ export interface Core {
   peekHealth(): { value: Health; until?: number } | undefined;
   /** /live */
   live(): { ok: boolean; detail?: string };
+  /** What /stats says about ekg itself (plain data, posted with each window to the watchdog's thread). */
+  selfState(): SelfState;
   /** The /stats document, nested, one key per vital. */
   statsObject(s: Snapshot): { stats: Stats; failed: boolean };
   /** The /stats body, rendered once per window. */

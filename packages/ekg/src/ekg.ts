@@ -23,7 +23,7 @@ import { settle } from './vitals/runner.js';
 import { VitalSet } from './vitals/set.js';
 import { Watchdog, type WatchdogOptions } from './watchdog/watchdog.js';
 import type { Snapshot } from './window/snapshot.js';
-import { statsDocument, VERSION } from './window/stats.js';
+import { type SelfState, statsDocument, VERSION } from './window/stats.js';
 
 export type { Health };
 export { VERSION };
@@ -112,7 +112,7 @@ export class Ekg implements Core {
     const o = { ...options, service: options.service ?? this.options.labels.service };
     if (this.watchdog && !(this.reporting instanceof Reporting)) {
       // formatting and sending in the watchdog's thread: the main thread only flattens each window
-      this.reporting ??= new RemoteReporting(this.watchdog);
+      this.reporting ??= new RemoteReporting(this.watchdog, this);
       if (!this.reporting.add(o)) return;
     } else {
       const transports = transportsFor(o);
@@ -205,15 +205,21 @@ export class Ekg implements Core {
     return this.pages.metricsGzip(s, openMetrics);
   }
 
-  /** The /stats document, nested, one key per vital. */
-  statsObject(s: Snapshot): { stats: Stats; failed: boolean } {
-    return statsDocument(s, {
+  /** What /stats says about ekg itself, as plain data. */
+  selfState(): SelfState {
+    const p = this.pressure;
+    return {
       state: this.healthState.state,
       sampler: { interval: this.sampler.interval, tickCost: this.sampler.lastTickCost },
       failures: this.vitals.failures,
       sideServer: this.sideServerCounts?.(),
-      pressure: this.pressure,
-    });
+      pressure: p ? { reason: p.reason, since: p.since, crossings: p.crossings } : undefined,
+    };
+  }
+
+  /** The /stats document, nested, one key per vital. */
+  statsObject(s: Snapshot): { stats: Stats; failed: boolean } {
+    return statsDocument(s, this.selfState());
   }
 
   /** The /stats body, rendered once per window. */

@@ -13,15 +13,6 @@ export interface Reply {
   body: string | Uint8Array;
 }
 
-/** A window's pages, as the side server's thread keeps them (built by the router, posted once per window). */
-export interface SidePages {
-  stats: Reply;
-  prom: Reply;
-  open: Reply;
-  /** the pages cannot stand for the process (a cluster primary gathers its workers per request) */
-  live: boolean;
-}
-
 /** The probes' replies as the side server's thread keeps them, `[text, JSON]` each (posted on every change). */
 export interface SideProbes {
   /** absent when a check must run before /heartbeat and /ready can answer */
@@ -164,7 +155,7 @@ export function liveReply(
   return reply(503, TEXT, `live:NG ${l.detail ?? ''}\n`, l.headers);
 }
 
-export function statsReply(body: string, failed: boolean): Reply {
+export function statsReply(body: string | Uint8Array, failed: boolean): Reply {
   return reply(failed ? 503 : 200, JSON_TYPE, body);
 }
 

@@ -17,7 +17,6 @@ import {
   Routes,
   readyReply,
   reply,
-  type SidePages,
   type SideProbes,
   statsReply,
   TEXT,
@@ -114,20 +113,6 @@ export class Router {
     } catch (err) {
       return internalError(err);
     }
-  }
-
-  /**
-   * The window's pages for the side server's thread to serve without asking: built here, by the
-   * same code as every other answer. `live` when they cannot stand for the process (a cluster
-   * primary answers for its workers, gathered per request).
-   */
-  pages(snap: Snapshot): SidePages {
-    return {
-      stats: this.statsOf(snap),
-      prom: this.metricsOf(snap, 'prom'),
-      open: this.metricsOf(snap, 'open'),
-      live: this.clusterAware && isClusterPrimary(),
-    };
   }
 
   /**

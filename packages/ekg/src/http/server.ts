@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isClusterPrimary } from '../cluster.js';
 import type { Core } from '../core.js';
 import { describe } from '../errors.js';
 import { warn } from '../log.js';
@@ -59,9 +60,10 @@ export function listen(ekg: Core, options: ListenOptions): Promise<Server | unde
 async function listenInWatchdog(ekg: Core, router: Router, options: ListenOptions): Promise<undefined> {
   const wd = ekg.watchdog as NonNullable<Core['watchdog']>;
   const host = options.host ?? '127.0.0.1';
-  // The worker answers from what is posted here: each closed window's pages, and the probes'
-  // replies whenever the health state may have changed (posted only when they did).
-  const postPages = (s: Snapshot) => wd.window(router.pages(s));
+  // The worker answers from what is posted here: each closed window, raw (the worker renders /stats
+  // and /metrics from it), and the probes' replies whenever the health state may have changed (posted
+  // only when they did). A cluster primary's pages are live: gathered from its workers per request.
+  const postPages = (s: Snapshot) => wd.snapshot(s, ekg.selfState(), isClusterPrimary());
   let last = '';
   const postProbes = () => {
     const p = router.probes();

@@ -1,12 +1,13 @@
-import type { Stats } from '../types.js';
+import type { Core } from '../core.js';
 import type { Watchdog } from '../watchdog/watchdog.js';
 import type { Snapshot } from '../window/snapshot.js';
 import { identity, type ReportOptions, type TransportStats, transportsFor } from './index.js';
 import { newStats } from './transport.js';
 
 /**
- * The reporters, run in the watchdog's thread: the main thread posts each closed window's /stats
- * document; flattening, formatting (StatsD lines, Heroku periods) and sending happen there, with the same
+ * The reporters, run in the watchdog's thread: the main thread posts each closed window raw (the
+ * snapshot and ekg's own state); the /stats document, flattening, formatting (StatsD lines, Heroku
+ * periods) and sending happen there, with the same
  * transports and formats as in-thread reporting. The transports' counters come back with the
  * watchdog's next tick, for /stats and /metrics. Stall events go out from that thread itself, while
  * the main thread is still stuck.
@@ -14,7 +15,10 @@ import { newStats } from './transport.js';
 export class RemoteReporting {
   /** the transports' names, known here at once: /stats lists each from its first window, zero until counted */
   private readonly names: string[] = [];
-  constructor(private readonly wd: Watchdog) {}
+  constructor(
+    private readonly wd: Watchdog,
+    private readonly core: Pick<Core, 'selfState'>,
+  ) {}
 
   /** Validates here (a bad target throws EKG_ERR_BAD_OPTION in the caller), builds there. */
   add(o: ReportOptions): boolean {
@@ -26,8 +30,9 @@ export class RemoteReporting {
     return true;
   }
 
-  window(snapshot: Snapshot, statsOf: (s: Snapshot) => Stats): void {
-    this.wd.reportWindow(snapshot.window, snapshot.runtime.windowMs, statsOf(snapshot));
+  /** The window as it is: one post, shared with the side server when it runs in the same thread. */
+  window(snapshot: Snapshot, _statsOf?: unknown): void {
+    this.wd.snapshot(snapshot, this.core.selfState());
   }
 
   /** Stall events are sent by the watchdog's thread as it sees the stall end. */

@@ -565,6 +565,41 @@ for (const watchdog of [false, true])
     }
   });
 
+test("with the watchdog's thread reporting and serving EKG_PORT, the main thread renders nothing per window: that thread builds /stats, /metrics and the reports from the raw window", async () => {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const lines: string[] = [];
+  sock.on('message', (m) => lines.push(...m.toString().split('\n')));
+  const e = createEkg({ signals: false, watchdog: true, interval: '1h', report: { statsd: `udp://127.0.0.1:${sock.address().port}` } });
+  const rendered: string[] = [];
+  for (const k of ['statsObject', 'statsText', 'metricsText'] as const) {
+    const own = (e[k] as (...a: unknown[]) => unknown).bind(e);
+    (e as unknown as Record<string, unknown>)[k] = (...a: unknown[]) => {
+      rendered.push(k);
+      return own(...a);
+    };
+  }
+  try {
+    await e.listen({ port: 0 });
+    const port = e.watchdog?.sidePort as number;
+    await e.flush();
+    await e.flush();
+    await until(() => lines.filter((l) => l.startsWith('runtime.memory.rss:')).length >= 2);
+    const stats = await fetch(`http://127.0.0.1:${port}/stats`);
+    const doc = (await stats.json()) as { runtime: object; ekg: { window: { seq: number }; reporters: object } };
+    assert.ok(doc.runtime);
+    assert.equal(doc.ekg.window.seq, e.peek()?.window.seq, 'the last closed window');
+    assert.ok(doc.ekg.reporters, "ekg's own state came with the window");
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^nodejs_heap_size_used_bytes \d+/m);
+    assert.match(metrics, /^nodejs_gc_duration_seconds_bucket\{kind="minor",le="\+Inf"\} \d+/m, 'histogram buckets survive the post');
+    assert.deepEqual(rendered, [], 'nothing rendered on the main thread');
+  } finally {
+    await e.close();
+    sock.close();
+  }
+});
+
 async function freeUdpPort(): Promise<number> {
   const s = dgram.createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));

@@ -1,8 +1,9 @@
 import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { internalError, type SidePages, type SideProbes } from '../http/contract.js';
-import type { Stats, WindowInfo } from '../types.js';
+import { internalError, type SideProbes } from '../http/contract.js';
+import type { Snapshot } from '../window/snapshot.js';
+import type { SelfState } from '../window/stats.js';
 
 /** A frame of the main thread's stack, as the watchdog's thread reads it through the inspector. */
 export interface Frame {
@@ -181,9 +182,23 @@ export class Watchdog {
     return { refused: this.shared?.[1] ?? 0, dropped: this.shared?.[2] ?? 0 };
   }
 
-  /** Each closed window's pages (the router's replies): the side server serves them without asking. */
-  window(pages: SidePages): void {
-    this.worker?.postMessage({ type: 'window', pages });
+  private posted: { snap: Snapshot; live: boolean } | undefined;
+
+  /**
+   * Each closed window, raw, for the thread to build /stats, /metrics and the reporters' payloads from
+   * (the main thread renders nothing for them): posted once per window however many readers there (the
+   * side server, the reporters), and again when only `live` changed. `live`: the side server must ask
+   * the main thread for /stats and /metrics (a cluster primary gathers its workers per request).
+   */
+  snapshot(snap: Snapshot, self: SelfState, live = false): void {
+    if (!this.worker || (this.posted?.snap === snap && this.posted.live === live)) return;
+    this.posted = { snap, live };
+    try {
+      this.worker.postMessage({ type: 'snapshot', snap, self, live });
+    } catch {
+      // not cloneable (vitals' stats are sanitized to plain data, so this is ekg's own fault): the
+      // thread keeps the previous window, and the host app never sees the error
+    }
   }
 
   /** The probes' replies, on every change of the health state: served without asking while they hold. */
@@ -198,14 +213,6 @@ export class Watchdog {
   /** Starts reporting from the watchdog's thread (see reporters/remote.ts). */
   report(options: object, who: object): void {
     this.worker?.postMessage({ type: 'report', options, who });
-  }
-
-  /**
-   * One closed window's /stats document, for the thread's reporters to flatten, format and send: the
-   * copy (native structured clone) costs the main thread less than the flattening it saves.
-   */
-  reportWindow(window: WindowInfo, windowMs: number, stats: Stats): void {
-    this.worker?.postMessage({ type: 'report-window', window, windowMs, stats });
   }
 
   /**

@@ -4,6 +4,8 @@ import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { type Measurement, measurements } from '../formats/measurements.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../formats/prometheus.js';
+import { Buckets } from '../histogram.js';
 import {
   type HeaderGetter,
   heartbeatReply,
@@ -17,8 +19,8 @@ import {
   rawHeader,
   readyReply,
   reply,
-  type SidePages,
   type SideProbes,
+  statsReply,
   TEXT,
   wantsJson,
   withHeaders,
@@ -26,8 +28,9 @@ import {
 import { createSideServer } from '../http/side-http.js';
 import { Reporting, type ReportOptions, transportsFor } from '../reporters/index.js';
 import { counted } from '../reporters/transport.js';
-import type { Stats, WindowInfo } from '../types.js';
+import type { Stats } from '../types.js';
 import type { Snapshot } from '../window/snapshot.js';
+import { type SelfState, statsDocument } from '../window/stats.js';
 import type { Frame } from './watchdog.js';
 
 /**
@@ -153,10 +156,61 @@ setInterval(
 
 // ---------------------------------------------------------------- the side server, answering during stalls
 
-type Pages = SidePages & { promGz?: Reply; openGz?: Reply };
+/**
+ * The last closed window as the main thread posted it (raw), and its pages, each built here on first
+ * ask (off the main thread) and reused until the next window: /stats, /metrics in both formats, plain
+ * and gzipped, each body encoded once. `live`: /stats and /metrics must be asked of the main thread.
+ */
+class Pages {
+  private doc: { stats: Stats; failed: boolean } | undefined;
+  private readonly replies: Partial<Record<'stats' | 'prom' | 'open' | 'promGz' | 'openGz', Reply>> = {};
+  constructor(
+    readonly snap: Snapshot,
+    private readonly self: SelfState,
+    readonly live: boolean,
+  ) {}
+
+  /** The /stats document (also what the reporters flatten). */
+  document(): { stats: Stats; failed: boolean } {
+    this.doc ??= statsDocument(this.snap, { ...this.self, sideServer: sideCounts() ?? this.self.sideServer });
+    return this.doc;
+  }
+
+  get stats(): Reply {
+    let r = this.replies.stats;
+    if (!r) {
+      const { stats, failed } = this.document();
+      r = statsReply(Buffer.from(JSON.stringify(stats)), failed);
+      this.replies.stats = r;
+    }
+    return r;
+  }
+
+  metrics(variant: 'prom' | 'open' | 'promGz' | 'openGz'): Reply {
+    let r = this.replies[variant];
+    if (!r) {
+      const open = variant === 'open' || variant === 'openGz';
+      const gz = variant === 'promGz' || variant === 'openGz';
+      const text = Buffer.from(renderPrometheus(this.snap, open));
+      r = metricsReply(open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, gz ? gzipSync(text) : text, gz);
+      this.replies[variant] = r;
+    }
+    return r;
+  }
+}
+
+/** The Buckets the snapshot carries, their methods back after the structured clone. */
+function revive(snap: Snapshot): Snapshot {
+  for (const t of Object.values(snap.runtime.gc.total)) Object.setPrototypeOf(t.buckets, Buckets.prototype);
+  if (snap.http) Object.setPrototypeOf(snap.http.buckets, Buckets.prototype);
+  return snap;
+}
+
 let routes: Routes | undefined;
-/** the last closed window's pages, posted by the main thread */
+/** the last closed window, posted by the main thread */
 let pages: Pages | undefined;
+/** the side server's counters, once it serves */
+let sideCounts: () => { refused: number; dropped: number } | undefined = () => undefined;
 /** the probes' replies as they stand, posted by the main thread on every change */
 let probes: SideProbes | undefined;
 let nextId = 1;
@@ -193,17 +247,6 @@ const stalledFor = () => {
   return since !== undefined || age > threshold ? age : 0;
 };
 
-/** The compressed page, made here (off the main thread) once per window and variant. */
-function gzipped(p: Pages, variant: 'promGz' | 'openGz'): Reply {
-  let r = p[variant];
-  if (!r) {
-    const plain = variant === 'promGz' ? p.prom : p.open;
-    r = metricsReply(plain.headers['content-type'] as string, gzipSync(plain.body), true);
-    p[variant] = r;
-  }
-  return r;
-}
-
 /** What an endpoint says while the main thread cannot: the contract's replies, from the watchdog's view. */
 function stallReply(name: RouteName, header: HeaderGetter): Reply {
   const ms = stalledFor();
@@ -225,9 +268,7 @@ function stallReply(name: RouteName, header: HeaderGetter): Reply {
       // the last closed window, marked as read during a stall
       if (!pages) return reply(503, TEXT, `${name}:NG no window has closed yet; ${detail}\n`, headers);
       if (name === 'stats') return withHeaders(pages.stats, headers);
-      const variant = metricsVariant(header);
-      const page = variant === 'prom' || variant === 'open' ? pages[variant] : gzipped(pages, variant);
-      return withHeaders(page, headers);
+      return withHeaders(pages.metrics(metricsVariant(header)), headers);
     }
   }
 }
@@ -285,9 +326,7 @@ function served(name: RouteName, header: HeaderGetter): Reply | undefined {
       return probes?.live[wantsJson(header) ? 1 : 0];
     default: {
       if (!pages || pages.live) return undefined;
-      if (name === 'stats') return pages.stats;
-      const variant = metricsVariant(header);
-      return variant === 'prom' || variant === 'open' ? pages[variant] : gzipped(pages, variant);
+      return name === 'stats' ? pages.stats : pages.metrics(metricsVariant(header));
     }
   }
 }
@@ -295,6 +334,8 @@ function served(name: RouteName, header: HeaderGetter): Reply | undefined {
 // ---------------------------------------------------------------- the reporters, sending off the main thread
 
 let reporting: Reporting | undefined;
+/** the last window sent (a window may be posted twice: once more when only its `live` changed) */
+let sentSeq = 0;
 let lastReporters = '';
 let posting = false;
 // a delivery's outcome reaches /stats at once, not at the next tick (one post per turn however many transports)
@@ -325,6 +366,7 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
       const i = what === 'refused' ? 1 : 2;
       beat[i] = (beat[i] as number) + 1;
     });
+    sideCounts = () => ({ refused: beat[1] as number, dropped: beat[2] as number });
     server.once('error', (err: NodeJS.ErrnoException) =>
       parentPort?.postMessage({ type: 'listen-error', code: err.code, message: err.message }),
     );
@@ -337,11 +379,16 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
     if (!p) return;
     pending.delete(m.id as number);
     send(p.req, p.res, (m.reply as Reply | undefined) ?? (routes as Routes).notFound(p.path));
-  } else if (m.type === 'window') {
-    const p = m.pages as Pages;
-    // encoded once per window, not once per request
-    for (const r of [p.stats, p.prom, p.open]) if (typeof r.body === 'string') r.body = Buffer.from(r.body);
-    pages = p;
+  } else if (m.type === 'snapshot') {
+    pages = new Pages(revive(m.snap as Snapshot), m.self as SelfState, m.live as boolean);
+    // the provisional window (seq 0) is only for readers; reporters send closed windows
+    if (reporting && pages.snap.window.seq > sentSeq) {
+      const p = pages;
+      sentSeq = p.snap.window.seq;
+      let list: Measurement[] | undefined;
+      reporting.send({ snapshot: p.snap, measurements: () => (list ??= measurements(p.document().stats)) });
+      postReporters();
+    }
   } else if (m.type === 'report') {
     try {
       const more = transportsFor(m.options as ReportOptions, m.who as ReturnType<typeof import('../reporters/index.js').identity>);
@@ -349,13 +396,6 @@ parentPort?.on('message', (m: { type: string } & Record<string, unknown>) => {
     } catch {
       // validated by the main thread before it posted
     }
-  } else if (m.type === 'report-window') {
-    // the transports read only the window's info and length from the snapshot
-    const snapshot = { window: m.window as WindowInfo, runtime: { windowMs: m.windowMs as number } } as unknown as Snapshot;
-    let list: Measurement[] | undefined;
-    const stats = m.stats as Stats;
-    reporting?.send({ snapshot, measurements: () => (list ??= measurements(stats)) });
-    postReporters();
   } else if (m.type === 'report-close') {
     const r = reporting;
     reporting = undefined;

@@ -1,4 +1,3 @@
-import type { Pressure } from '../health/pressure.js';
 import type { Lifecycle, Stats } from '../types.js';
 import { httpStats } from '../vitals/http.js';
 import { runtimeStats } from '../vitals/runtime.js';
@@ -6,13 +5,17 @@ import type { Snapshot } from './snapshot.js';
 
 export const VERSION = '0.1.0';
 
-/** What /stats says about ekg itself, besides the window. */
+/**
+ * What /stats says about ekg itself, besides the window: plain data, so that it can be posted with the
+ * window to the watchdog's thread, which builds the pages there.
+ */
 export interface SelfState {
   state: Lifecycle;
   sampler: { interval: number; tickCost: number };
   failures: Readonly<Record<string, number>>;
   sideServer: { refused: number; dropped: number } | undefined;
-  pressure: Pressure | undefined;
+  /** load shedding, when configured (health/pressure.ts's fields) */
+  pressure: { reason: string | undefined; since: number | undefined; crossings: number } | undefined;
 }
 
 /** The /stats document of one window: `runtime`, `http`, one key per custom vital, and `ekg` about ekg itself. */
