@@ -2,8 +2,6 @@ import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { internalError, type SideProbes } from '../http/contract.js';
-import type { Snapshot } from '../window/snapshot.js';
-import type { SelfState } from '../window/stats.js';
 
 /** A frame of the main thread's stack, as the watchdog's thread reads it through the inspector. */
 export interface Frame {
@@ -182,15 +180,17 @@ export class Watchdog {
     return { refused: this.shared?.[1] ?? 0, dropped: this.shared?.[2] ?? 0 };
   }
 
-  private posted: { snap: Snapshot; live: boolean } | undefined;
+  private posted: { snap: object; live: boolean } | undefined;
 
   /**
    * Each closed window, raw, for the thread to build /stats, /metrics and the reporters' payloads from
    * (the main thread renders nothing for them): posted once per window however many readers there (the
    * side server, the reporters), and again when only `live` changed. `live`: the side server must ask
    * the main thread for /stats and /metrics (a cluster primary gathers its workers per request).
+   * `snap` is the window's Snapshot and `self` its SelfState (window/: typed by the callers, as
+   * window/snapshot.ts imports this module's Stall).
    */
-  snapshot(snap: Snapshot, self: SelfState, live = false): void {
+  snapshot(snap: object, self: object, live = false): void {
     if (!this.worker || (this.posted?.snap === snap && this.posted.live === live)) return;
     this.posted = { snap, live };
     try {

@@ -2,15 +2,15 @@ import { writeSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
-import { gzipSync } from 'node:zlib';
 import { type Measurement, measurements } from '../formats/measurements.js';
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../formats/prometheus.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from '../formats/prometheus.js';
 import { Buckets } from '../histogram.js';
 import {
   type HeaderGetter,
   heartbeatReply,
   internalError,
   liveReply,
+  type MetricsVariant,
   metricsReply,
   metricsVariant,
   type Reply,
@@ -26,6 +26,7 @@ import {
   withHeaders,
 } from '../http/contract.js';
 import { createSideServer } from '../http/side-http.js';
+import { RenderCache } from '../render/cache.js';
 import { Reporting, type ReportOptions, transportsFor } from '../reporters/index.js';
 import { counted } from '../reporters/transport.js';
 import type { Stats } from '../types.js';
@@ -163,7 +164,8 @@ setInterval(
  */
 class Pages {
   private doc: { stats: Stats; failed: boolean } | undefined;
-  private readonly replies: Partial<Record<'stats' | 'prom' | 'open' | 'promGz' | 'openGz', Reply>> = {};
+  private readonly cache = new RenderCache(() => this.document());
+  private readonly replies: Partial<Record<'stats' | MetricsVariant, Reply>> = {};
   constructor(
     readonly snap: Snapshot,
     private readonly self: SelfState,
@@ -179,20 +181,20 @@ class Pages {
   get stats(): Reply {
     let r = this.replies.stats;
     if (!r) {
-      const { stats, failed } = this.document();
-      r = statsReply(Buffer.from(JSON.stringify(stats)), failed);
+      const { body, failed } = this.cache.stats(this.snap);
+      r = statsReply(Buffer.from(body), failed);
       this.replies.stats = r;
     }
     return r;
   }
 
-  metrics(variant: 'prom' | 'open' | 'promGz' | 'openGz'): Reply {
+  metrics(variant: MetricsVariant): Reply {
     let r = this.replies[variant];
     if (!r) {
       const open = variant === 'open' || variant === 'openGz';
       const gz = variant === 'promGz' || variant === 'openGz';
-      const text = Buffer.from(renderPrometheus(this.snap, open));
-      r = metricsReply(open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, gz ? gzipSync(text) : text, gz);
+      const body = gz ? this.cache.metricsGzip(this.snap, open) : Buffer.from(this.cache.metrics(this.snap, open));
+      r = metricsReply(open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, body, gz);
       this.replies[variant] = r;
     }
     return r;
