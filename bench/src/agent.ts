@@ -46,7 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function upWhen(proc: ChildProcess, re: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15_000);
+    const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 60_000);
     proc.stdout?.on('data', (d: Buffer) => {
       out += d;
       if (re.test(out)) {

@@ -556,7 +556,8 @@ export class Aggregator {
       active = this.active[id] === 1;
       this.epochs[id] = epoch;
     }
-    const spread = this.spreads.get(id);
+    // most agents have no interval samples at all: no lookup per series then
+    const spread = this.spreads.size > 0 ? this.spreads.get(id) : undefined;
     if (spread !== undefined) {
       // the part of each interval sample that falls in this window [start, now)
       let keep = 0;

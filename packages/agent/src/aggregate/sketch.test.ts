@@ -122,6 +122,12 @@ test('a cleared sketch, reused, answers as a new one (buckets inserted below, be
   }
   assert.deepEqual(reused.toJSON(), fresh.toJSON());
   assert.deepEqual(reused.encode(), fresh.encode());
+  const buf = new Uint8Array(4096);
+  assert.deepEqual(buf.subarray(3, reused.encodeInto(buf, 3)), fresh.encode());
+  // a fractional count (a sample rate) is written as float64, by either path
+  reused.add(7, 1 / 0.3);
+  fresh.add(7, 1 / 0.3);
+  assert.deepEqual(buf.subarray(0, reused.encodeInto(buf, 0)), fresh.encode());
   const qs = [0.01, 0.5, 0.9, 0.99];
   assert.deepEqual(reused.quantiles(qs), fresh.quantiles(qs));
 });

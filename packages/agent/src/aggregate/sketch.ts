@@ -110,6 +110,40 @@ function paramsOf(alpha: number, maxBuckets: number): Params {
   return p;
 }
 
+/** Whether every count is a whole number that `encodeInto` writes as a varint. */
+function intCounts(st: Store): boolean {
+  const b = st.b;
+  for (let j = 1; j < st.n; j += 2) {
+    const c = b[j] as number;
+    if (!Number.isInteger(c) || c > 2 ** 48) return false;
+  }
+  return true;
+}
+
+/** `v` (a whole number ≥ 0, < 2^53) as a varint at `n`; returns where it ends. */
+function putVarint(buf: Uint8Array, n: number, v: number): number {
+  while (v >= 0x80) {
+    buf[n++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[n++] = v;
+  return n;
+}
+
+/** A store's buckets: index deltas zigzagged, counts, as varints. */
+function putBuckets(buf: Uint8Array, n: number, st: Store): number {
+  const b = st.b;
+  let prev = 0;
+  for (let j = 0; j < st.n; j += 2) {
+    const k = b[j] as number;
+    const d = k - prev;
+    n = putVarint(buf, n, d < 0 ? -2 * d - 1 : 2 * d);
+    prev = k;
+    n = putVarint(buf, n, b[j + 1] as number);
+  }
+  return n;
+}
+
 export class Sketch {
   private readonly p: Params;
   private readonly pos = new Store();
@@ -321,10 +355,8 @@ export class Sketch {
   encodeInto(buf: Uint8Array, at: number): number {
     const neg = this.neg;
     const pos = this.pos;
-    let floats = !Number.isInteger(this.zero) || this.zero < 0;
-    for (const st of [neg, pos])
-      for (let j = 0; st && j < st.size && !floats; j++) floats = !Number.isInteger(st.count(j)) || st.count(j) > 2 ** 48;
-    if (floats) {
+    // no closure and no array per call: the store and the aggregator encode 50k sketches a window
+    if (!intCounts(pos) || (neg !== undefined && !intCounts(neg)) || !Number.isInteger(this.zero) || this.zero < 0) {
       const b = this.encode();
       if (at + b.length > buf.length) return -1;
       buf.set(b, at);
@@ -332,31 +364,12 @@ export class Sketch {
     }
     // at most 8 bytes a varint here (counts < 2^48, indexes small)
     if (at + 32 + 16 * this.buckets > buf.length) return -1;
-    let n = at;
-    const put = (v: number) => {
-      while (v >= 0x80) {
-        buf[n++] = (v % 0x80) | 0x80;
-        v = Math.floor(v / 0x80);
-      }
-      buf[n++] = v;
-    };
-    buf[n++] = 0;
-    put(this.zero);
-    put(neg?.size ?? 0);
-    put(pos.size);
-    for (const st of [neg, pos]) {
-      if (!st) continue;
-      const b = st.b;
-      let prev = 0;
-      for (let j = 0; j < st.n; j += 2) {
-        const k = b[j] as number;
-        const d = k - prev;
-        put(d < 0 ? -2 * d - 1 : 2 * d);
-        prev = k;
-        put(b[j + 1] as number);
-      }
-    }
-    return n;
+    buf[at] = 0;
+    let n = putVarint(buf, at + 1, this.zero);
+    n = putVarint(buf, n, neg === undefined ? 0 : neg.n >> 1);
+    n = putVarint(buf, n, pos.n >> 1);
+    if (neg !== undefined) n = putBuckets(buf, n, neg);
+    return putBuckets(buf, n, pos);
   }
 
   /** The inverse of `encode`, with the columns kept beside it. Throws RangeError on a damaged blob. */
