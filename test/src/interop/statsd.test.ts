@@ -61,9 +61,15 @@ test('ekg-vitals/register delivers every window to the real etsy StatsD server a
   assert.equal(code, 0, werr);
   assert.equal(werr, '', 'no stderr from ekg when the targets are up');
   type Stats = { sent: number; dropped: number; errors: number };
-  const sums = JSON.parse(/sums (.*)/.exec(wout)?.[1] ?? '{}') as { windows: number; gc: number; reporters: Record<string, Stats> };
+  const sums = JSON.parse(/sums (.*)/.exec(wout)?.[1] ?? '{}') as {
+    windows: number;
+    gc: number;
+    droppedBefore: number;
+    reporters: Record<string, Stats>;
+  };
   assert.ok(sums.windows >= 1, wout);
-  assert.equal(sums.reporters.statsd?.dropped, 0, 'every counted window went out on a live connection');
+  // a window replaced while the first connection was being made (a busy machine) is dropped by design, before counting
+  assert.equal((sums.reporters.statsd?.dropped ?? 0) - sums.droppedBefore, 0, 'every counted window went out on a live connection');
 
   const total = (re: RegExp) =>
     etsy.flushes().reduce((a, f) => a + Object.entries(f.counters).reduce((b, [k, v]) => b + (re.test(k) ? v : 0), 0), 0);
