@@ -70,66 +70,70 @@ export function runQuery(core: Core, q: Query, now = Date.now()): QueryResult {
   cover(level.res, fromS - level.seconds, toS);
 
   const rowsFor =
-    (id: number, only?: (p: Part) => boolean) =>
+    (id: number, over: Part[]) =>
     (withSketches: boolean): Row[] => {
       const out: Row[] = [];
-      for (const p of parts) {
-        if (only && !only(p)) continue;
+      for (const p of over) {
         if (p.head) headRows(core, id, p.from, p.to, withSketches, out);
         else for (const c of core.chunks(id, p.level, p.from, p.to)) rowsOf(c, p.from, p.to, withSketches, out);
       }
       return out;
     };
 
-  const fleet = PERCENTILES[q.agg] !== undefined && kind === 'distribution' ? fleetScope(core, q, matched, parts) : undefined;
-  let sources: Source[];
-  if (fleet) {
-    // the merged sketches where chunks hold them; each member's own rows for the head's newest windows
-    const rolled = (p: Part) => !p.head;
-    sources = [
-      ...fleet.map((f) => ({ tags: { [f.key]: f.value }, rows: rowsFor(-f.id, rolled) })),
-      ...matched.map(({ m, tags }) => ({ tags, rows: rowsFor(m.id, (p) => !rolled(p)) })),
-    ];
-  } else sources = matched.map(({ m, tags }) => ({ tags, rows: rowsFor(m.id) }));
+  const key = PERCENTILES[q.agg] !== undefined && kind === 'distribution' ? fleetKey(q, matched) : undefined;
+  if (key === undefined)
+    return reduce(
+      q,
+      kind,
+      step / 1000,
+      level.seconds,
+      matched.map(({ m, tags }) => ({ tags, rows: rowsFor(m.id, parts) })),
+    );
+  // a percentile over whole services (or hosts): each one's merged sketches where its fleet has them,
+  // its members' own rows before that (the fleet began after them) and in the head (not compacted yet)
+  const sources: Source[] = [];
+  const groups = new Map<string, Array<{ m: SeriesMeta; tags: Record<string, string> }>>();
+  for (const x of matched) {
+    const v = x.tags[key] as string;
+    const g = groups.get(v);
+    if (g) g.push(x);
+    else groups.set(v, [x]);
+  }
+  for (const [v, members] of groups) {
+    const f = members.length > 1 ? core.fleet.get(`${q.name}\n${key}:${v}`) : undefined;
+    let own = parts;
+    if (f) {
+      const merged: Part[] = [];
+      own = [];
+      for (const p of parts) {
+        // merged from the windows after `since` only; its first hour may hold part of its members' minutes
+        const edge = p.level.res === 2 ? Math.ceil(f.since / 3600) * 3600 + 3600 : f.since;
+        if (p.head || p.to <= edge) own.push(p);
+        else if (p.from >= edge) merged.push(p);
+        else {
+          own.push({ ...p, to: edge });
+          merged.push({ ...p, from: edge });
+        }
+      }
+      if (merged.length > 0) sources.push({ tags: { [key]: v }, rows: rowsFor(-f.id, merged) });
+    }
+    for (const { m, tags } of members) sources.push({ tags, rows: rowsFor(m.id, own) });
+  }
   return reduce(q, kind, step / 1000, level.seconds, sources);
 }
 
 /**
- * The fleets that answer a percentile in place of their members: when the query filters on at most
- * one fleet key (service or host) and merges by it or by nothing, and every matched series belongs
- * to a fleet of that key whose sketches cover the whole range.
+ * The fleet key (service or host) whose fleets can answer a percentile in place of their members:
+ * the query filters on at most that key and merges by it or by nothing, and every matched series
+ * carries it.
  */
-function fleetScope(
-  core: Core,
-  q: Query,
-  matched: Array<{ m: SeriesMeta; tags: Record<string, string> }>,
-  parts: Part[],
-): Array<{ key: string; value: string; id: number }> | undefined {
+function fleetKey(q: Query, matched: Array<{ m: SeriesMeta; tags: Record<string, string> }>): string | undefined {
   if (q.by === undefined || matched.length < 2) return undefined;
-  if (!parts.some((p) => !p.head)) return undefined;
   const filter = Object.keys(q.tags);
+  const by = q.by;
   for (const key of FLEET_KEYS) {
-    if (filter.some((k) => k !== key)) continue;
-    if (!q.by.every((k) => k === key)) continue;
-    const values = new Set<string>();
-    for (const { tags } of matched) {
-      const v = tags[key];
-      if (v === undefined) {
-        values.clear();
-        break;
-      }
-      values.add(v);
-    }
-    if (values.size === 0) continue;
-    const out: Array<{ key: string; value: string; id: number }> = [];
-    for (const v of values) {
-      const f = core.fleet.get(`${q.name}\n${key}:${v}`);
-      if (f === undefined) return undefined;
-      // merged from the windows after `since` only; its first hour may hold part of its members' minutes
-      if (parts.some((p) => !p.head && p.from < (p.level.res === 2 ? Math.ceil(f.since / 3600) * 3600 + 3600 : f.since))) return undefined;
-      out.push({ key, value: v, id: f.id });
-    }
-    return out;
+    if (filter.some((k) => k !== key) || !by.every((k) => k === key)) continue;
+    if (matched.every(({ tags }) => tags[key] !== undefined)) return key;
   }
   return undefined;
 }

@@ -213,6 +213,48 @@ test('a window written after its minute and hour were compacted updates the raw,
   assert.ok(Math.abs((hour.series[0]?.values.at(-1) as number) - 30) <= 0.31, `${hour.series[0]?.values}`);
 });
 
+test('a fleet that began mid-range answers from its start; its members answer before it', async () => {
+  // one instance for an hour (no fleet: a fleet of one is the series itself), then two: the fleet
+  // begins with the first pass that sees both, at t0 − 1 h; compaction run by hand at fixed times
+  const t0 = 1_800_000_000;
+  const both = windows((t0 - 7195) * 1000, 719, 2);
+  const live = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  const store = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => live.close());
+  after(() => store.close());
+  for (const [i, w] of both.entries()) {
+    const only100 = i < 359 ? { ...w, series: w.series.filter((f) => f.tags.includes('pid:100')) } : w;
+    live.write(only100);
+    store.write(only100);
+    if (i === 358) await store.maintain((t0 - 3600 + 20) * 1000);
+  }
+  const now = (t0 + 20) * 1000;
+  await store.maintain(now);
+  const fleet = store.db.prepare("SELECT id, since FROM fleet WHERE name = 'lat' AND scope = 'service:api'").get() as {
+    id: number;
+    since: number;
+  };
+  assert.equal(fleet.since, t0 - 3600);
+  const q: Query = {
+    name: 'lat',
+    tags: { service: 'api' },
+    agg: 'p99',
+    by: ['service'],
+    from: (t0 - 7200) * 1000,
+    to: t0 * 1000,
+    step: 10_000,
+  };
+  const want = await live.query(q, now);
+  assert.deepEqual((await store.query(q, now)).series, want.series);
+  // the members' raw chunk of the last hour gone: that hour is still answered, from the fleet's sketches
+  store.db.prepare('DELETE FROM chunks WHERE series > 0 AND res = 0 AND b = ?').run(t0);
+  const got = await store.query(q, now);
+  assert.deepEqual(got.series, want.series);
+  const vals = got.series[0]?.values ?? [];
+  assert.ok(Math.abs((vals.at(-2) as number) - 20) <= 0.21, `two instances, 1..10 and 2..20: ${vals.at(-2)}`);
+  assert.ok(Math.abs((vals[1] as number) - 10) <= 0.11, `one instance, 1..10: ${vals[1]}`);
+});
+
 test('a file that is not ekg-agent’s is refused at start and left untouched', () => {
   const junk = path();
   rmSync(join(junk, '..'), { recursive: true, force: true });
