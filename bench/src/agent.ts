@@ -114,7 +114,15 @@ async function startAgent(port: number, flushInterval = '1s', store = false): Pr
     // the ladders: ingest and aggregation alone, as etsy's (the store is measured on its own, store.ts)
     ...(store ? ['--store', 'sqlite', '--data', mkdtempSync(join(dir, 'data-'))] : ['--store', 'off']),
   ]);
-  const proc = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // its last words, for a run that fails (an agent that died mid-run)
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  proc.on('exit', (code, signal) => {
+    if (signal !== 'SIGKILL') process.stderr.write(`ekg-agent exited (${code ?? signal}): ${stderr}\n`);
+  });
   await upWhen(proc, /ekg-agent: statsd/);
   return {
     name: 'ekg-agent',
