@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { catalogue, otelOf, otelText } from 'ekg-vitals';
-import { mappingOf, SEMCONV } from './otlp.js';
+import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
+import { parsePacket } from '../ingest/statsd-parse.js';
+import { mappingOf, otlpJson, otlpModel, SCOPE, SEMCONV } from './otlp.js';
+
+const golden = new URL('../../src/export/golden/', import.meta.url);
 
 // The OTLP exporter learns OpenTelemetry's names from the library's catalogue (otelOf), never from a list of its own:
 // each catalogued series is sent under the catalogue's OTel name with the catalogue's attributes, or under ekg's name.
@@ -36,4 +41,36 @@ test("OTLP names are the catalogue's: each series goes out under its catalogued 
   const part = catalogue.find((d) => d.otel?.part === 'count');
   assert.ok(part?.otel);
   assert.equal(mappingOf({ name: part.path, kind: 'counter' }).name, part.path, otelText(part.otel));
+});
+
+/** Each packet of StatsD text through the real parser and aggregator, one window per packet. */
+function windows(...packets: string[]): FlushResult[] {
+  const agg = new Aggregator();
+  let t = 1_795_000_000_000;
+  agg.flush(t);
+  return packets.map((p) => {
+    parsePacket(p, { sample: (s) => agg.add(s), bad: () => {} });
+    t += 10_000;
+    return agg.flush(t);
+  });
+}
+
+// The exact OTLP/JSON bodies (the protobuf encodes the same model) of windows holding every catalogued name: as the library sends it (a
+// window delta as a counter, anything else as a gauge), each the other way round, and each as a distribution. A
+// change in how a catalogued name is sent (name, attributes, unit, instrument, scale) fails here; when it is meant,
+// regenerate with EKG_UPDATE_GOLDEN=1 and review the diff.
+test('OTLP bodies of windows holding every catalogued name are byte-identical to golden/otlp-catalogue.golden', () => {
+  const tags = '|#service:api,host:h1,pid:42,route:/x';
+  const paths = catalogue.map((d, i) => ({ path: d.path.replace('*', 'old_space'), window: d.kind === 'window', v: 1 + i * 7.25 }));
+  const natural = paths.map((p) => `${p.path}:${p.v}|${p.window ? 'c' : 'g'}${tags}`).join('\n');
+  const swapped = paths.map((p) => `${p.path}:${p.v}|${p.window ? 'g' : 'c'}${tags}`).join('\n');
+  const dist = paths.map((p) => `${p.path}:${p.v}|ms${tags}\n${p.path}:${p.v * 3}|ms${tags}`).join('\n');
+  const got = windows(natural, swapped, dist).map((w) => otlpJson(otlpModel(w)));
+  // the one line that moves by itself: the agent's version in the scope
+  const text = `${JSON.stringify(got, null, 1)}\n`.replaceAll(`"version": "${SCOPE.version}"`, '"version": "0.0.0"');
+  if (process.env.EKG_UPDATE_GOLDEN) {
+    mkdirSync(golden, { recursive: true });
+    writeFileSync(new URL('otlp-catalogue.golden', golden), text);
+  }
+  assert.equal(text, readFileSync(new URL('otlp-catalogue.golden', golden), 'utf8'));
 });
