@@ -2,7 +2,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, test } from 'node:test';
-import { catalogue, familyOf, herokuPaths, otelOf, otelText, prometheusFamilies, prometheusHelp, prometheusOnly } from './catalogue.js';
+import {
+  catalogue,
+  convert,
+  familyOf,
+  herokuOf,
+  herokuPaths,
+  otelInstruments,
+  otelOf,
+  otelText,
+  prometheusFamilies,
+  prometheusHelp,
+  prometheusOnly,
+  ucumOf,
+  unitScale,
+} from './catalogue.js';
 import { createEkg } from './ekg.js';
 import { herokuPayload } from './formats/heroku.js';
 import { measurements } from './formats/measurements.js';
@@ -147,10 +161,19 @@ test('/metrics writes exactly the catalogue: each family with its TYPE and HELP,
 });
 
 test("OTel spellings are structured: otelOf gives the instrument and attributes (a path's * resolved), never a part's", () => {
-  assert.deepEqual(otelOf('runtime.cpu.user'), { name: 'process.cpu.time', attrs: [['cpu.mode', 'user']] });
+  assert.deepEqual(otelOf('runtime.cpu.user'), {
+    name: 'process.cpu.time',
+    attrs: [['cpu.mode', 'user']],
+    instrument: 'counter',
+    unit: 's',
+    required: ['cpu.mode'],
+  });
   assert.deepEqual(otelOf('runtime.memory.spaces.old_space.used'), {
     name: 'v8js.memory.heap.used',
     attrs: [['v8js.heap.space.name', 'old_space']],
+    instrument: 'updowncounter',
+    unit: 'By',
+    required: ['v8js.heap.space.name'],
   });
   assert.equal(otelOf('runtime.gc.minor.count'), undefined, "a histogram's count is not the instrument");
   assert.equal(otelOf('runtime.memory.heap.used'), undefined, 'a sum over spaces is not the instrument');
@@ -158,4 +181,51 @@ test("OTel spellings are structured: otelOf gives the instrument and attributes 
   // the docs' spelling, written from the structure (docs/metrics.md is generated with it)
   const gc = catalogue.find((m) => m.path === 'runtime.gc.minor.count');
   assert.equal(gc?.otel && otelText(gc.otel), 'v8js.gc.duration (count, v8js.gc.type=minor)');
+});
+
+test("every OTel name the catalogue spells has its instrument, UCUM unit and required attributes in the catalogue's table", () => {
+  for (const m of catalogue) {
+    if (!m.otel) continue;
+    const inst = otelInstruments[m.otel.name];
+    assert.ok(inst, `${m.path}: ${m.otel.name} has no instrument in otelInstruments`);
+    // the value converts to the instrument's unit (ms → s) unless it is only part of the instrument
+    if (!m.otel.part) assert.notEqual(unitScale(m.unit, inst.unit), undefined, `${m.path}: ${m.unit} → ${inst.unit}`);
+  }
+  assert.equal(unitScale('ms', 's'), 0.001);
+  assert.equal(unitScale('count', '{fault}'), 1);
+  assert.equal(unitScale('bytes', 's'), undefined);
+  assert.equal(ucumOf('bytes'), 'By');
+});
+
+test("a Prometheus family's unit is the one its name says, and the catalogue converts each value to it", () => {
+  // Prometheus names carry their unit: _seconds is seconds (or epoch seconds), _bytes bytes, _ratio a ratio
+  const suffix: Array<[RegExp, string[]]> = [
+    [/_seconds(_total)?$/, ['seconds', 'epoch seconds']],
+    [/_bytes$/, ['bytes']],
+    [/_ratio$/, ['ratio']],
+  ];
+  for (const f of prometheusFamilies().values()) {
+    const says = suffix.find(([re]) => re.test(f.name))?.[1] ?? ['count', 'info'];
+    assert.ok(says.includes(f.unit as string), `${f.name} is written in ${f.unit}`);
+  }
+  for (const m of catalogue)
+    if (m.prometheus && m.promType) assert.doesNotThrow(() => convert(1, m.unit, m.promUnit ?? m.unit), `${m.path} → ${m.promUnit}`);
+  // division when the unit grows, so a millisecond value is written as the decimal a reader expects
+  assert.equal(convert(7, 'ms', 'seconds'), 0.007);
+  assert.equal(convert(1_700_000_000_123, 'epoch ms', 'epoch seconds'), 1_700_000_000.123);
+  assert.throws(() => convert(1, 'ms', 'bytes'));
+});
+
+test("Heroku's scale comes from the catalogue's units: GC pauses in ns, the delays in ms, usage as a fraction", () => {
+  for (const { path, heroku } of herokuPaths) {
+    const h = herokuOf(path);
+    assert.equal(h?.name, heroku);
+    const unit = heroku.endsWith('.ns') ? 'ns' : heroku.includes('.ms') ? 'ms' : undefined;
+    if (unit) assert.equal(h?.scale, unitScale(catalogue.find((m) => m.path === path)?.unit as string, unit), path);
+  }
+  assert.equal(herokuOf('runtime.gc.minor.pause')?.scale, 1e6);
+  assert.equal(herokuOf('runtime.eventloop.utilization')?.scale, 1);
+  assert.equal(herokuOf('runtime.eventloop.delay.max')?.combine, 'max');
+  assert.equal(herokuOf('runtime.eventloop.delay.p99')?.combine, 'mean');
+  assert.equal(herokuOf('runtime.gc.count')?.combine, 'sum');
 });

@@ -5,6 +5,57 @@
  * (`npm run docs --workspace ekg`) and catalogue.test.ts keeps code, list and page in step.
  */
 export type Unit = 'ms' | 'seconds' | 'bytes' | 'ratio' | 'count' | 'per second' | 'epoch ms' | 'info';
+/** A unit another format writes a catalogued value in: Prometheus (seconds, epoch seconds), Heroku (ns). */
+export type OtherUnit = 'ns' | 'epoch seconds';
+
+/**
+ * Every unit ekg and the formats it writes use: what it measures (`dim`), its power of ten of that measure's base
+ * (`exp`), and its UCUM spelling, as OpenTelemetry writes units. Two units convert when they measure the same thing.
+ */
+const UNITS: Readonly<Record<Unit | OtherUnit, { dim: string; exp: number; ucum?: string }>> = {
+  ns: { dim: 'time', exp: -9, ucum: 'ns' },
+  ms: { dim: 'time', exp: -3, ucum: 'ms' },
+  seconds: { dim: 'time', exp: 0, ucum: 's' },
+  'epoch ms': { dim: 'epoch', exp: -3 },
+  'epoch seconds': { dim: 'epoch', exp: 0 },
+  bytes: { dim: 'bytes', exp: 0, ucum: 'By' },
+  ratio: { dim: 'ratio', exp: 0, ucum: '1' },
+  // a count is dimensionless in UCUM; OpenTelemetry names what it counts in braces ({request})
+  count: { dim: 'count', exp: 0, ucum: '1' },
+  'per second': { dim: 'rate', exp: 0, ucum: '1/s' },
+  info: { dim: 'info', exp: 0 },
+};
+
+/** A unit by its own name or its UCUM spelling (`s`, `By`, `{fault}`: an annotation is a count). */
+function unitDef(u: string): { dim: string; exp: number } | undefined {
+  if (u in UNITS) return UNITS[u as Unit | OtherUnit];
+  if (/^\{[^}]+\}$/.test(u)) return UNITS.count;
+  return Object.values(UNITS).find((d) => d.ucum === u);
+}
+
+/** The UCUM spelling of a unit (OTLP's `unit` field), undefined for what UCUM does not measure (info, epoch). */
+export function ucumOf(u: Unit | OtherUnit): string | undefined {
+  return UNITS[u].ucum;
+}
+
+/**
+ * The factor that takes a value in `from` to `to` (ms → s: 0.001, ms → ns: 1e6), by unit name or UCUM spelling;
+ * undefined when the two measure different things (bytes and seconds). The one unit conversion of every format.
+ */
+export function unitScale(from: string, to: string): number | undefined {
+  const a = unitDef(from);
+  const b = unitDef(to);
+  return a && b && a.dim === b.dim ? 10 ** (a.exp - b.exp) : undefined;
+}
+
+/** `value` in `from` written in `to` (dividing by a power of ten when the target unit is larger, so 7 ms is 0.007 s exactly). */
+export function convert(value: number, from: string, to: string): number {
+  const a = unitDef(from);
+  const b = unitDef(to);
+  if (!a || !b || a.dim !== b.dim) throw new Error(`${from} cannot be written in ${to}`);
+  const e = a.exp - b.exp;
+  return e < 0 ? value / 10 ** -e : value * 10 ** e;
+}
 /**
  * window: an additive delta over the last window (a count or a sum: StatsD counters);
  * summary: a statistic of the window (percentile, mean, max, rate, utilization);
@@ -29,6 +80,49 @@ export interface OtelSpelling {
   part?: 'count' | 'sum' | 'summed over spaces';
 }
 
+/** An OpenTelemetry instrument as its semantic convention defines it. */
+export interface OtelInstrument {
+  instrument: 'gauge' | 'counter' | 'updowncounter' | 'histogram';
+  /** UCUM, as the convention writes it (`s`, `By`, `{fault}`) */
+  unit: string;
+  /** attributes the convention requires */
+  required?: readonly string[];
+  /** required attributes ekg cannot give and sends the metric without (documented in docs/exporter-otlp.md) */
+  waived?: readonly string[];
+}
+
+/**
+ * The OpenTelemetry semantic conventions of the instruments the catalogue's `otel` spellings name
+ * (semantic-conventions model/nodejs, v8js, process, http): instrument, unit, required attributes.
+ */
+export const otelInstruments: Readonly<Record<string, OtelInstrument>> = {
+  ...Object.fromEntries(
+    ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((q) => [
+      `nodejs.eventloop.delay.${q}`,
+      { instrument: 'gauge', unit: 's' } satisfies OtelInstrument,
+    ]),
+  ),
+  'nodejs.eventloop.utilization': { instrument: 'gauge', unit: '1' },
+  'v8js.gc.duration': { instrument: 'histogram', unit: 's', required: ['v8js.gc.type'] },
+  'v8js.memory.heap.limit': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
+  'v8js.memory.heap.used': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
+  'v8js.memory.heap.space.available_size': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
+  'v8js.memory.heap.space.physical_size': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
+  'process.cpu.time': { instrument: 'counter', unit: 's', required: ['cpu.mode'] },
+  'process.cpu.utilization': { instrument: 'gauge', unit: '1', required: ['cpu.mode'] },
+  'process.memory.usage': { instrument: 'updowncounter', unit: 'By' },
+  'process.context_switches': { instrument: 'counter', unit: '{context_switch}', required: ['process.context_switch.type'] },
+  'process.paging.faults': { instrument: 'counter', unit: '{fault}' },
+  'process.uptime': { instrument: 'gauge', unit: 's' },
+  'http.server.active_requests': {
+    instrument: 'updowncounter',
+    unit: '{request}',
+    required: ['http.request.method', 'url.scheme'],
+    waived: ['http.request.method', 'url.scheme'],
+  },
+  'http.server.request.duration': { instrument: 'histogram', unit: 's', required: ['http.request.method', 'url.scheme'] },
+};
+
 export interface MetricDef {
   /** /stats and StatsD spelling; `*` stands for a label value (a heap space, a resource type) */
   path: string;
@@ -41,9 +135,13 @@ export interface MetricDef {
   promHelp?: string;
   /** the family's `# TYPE`, on the same entry as `promHelp` (formats/prometheus.ts reads it here) */
   promType?: PromType;
+  /** the unit /metrics writes the value in, when it is not `unit` (ms → seconds, as the family's name says) */
+  promUnit?: Unit | OtherUnit;
   /** the OpenTelemetry semantic-convention spelling (the agent's OTLP exporter sends the value under it) */
   otel?: OtelSpelling;
   heroku?: string;
+  /** the unit Heroku's name carries, when it is not `unit` (`node.gc.pause.ns`) */
+  herokuUnit?: OtherUnit;
 }
 
 /** prom-client's HELP for its event-loop lag gauges */
@@ -64,6 +162,7 @@ const el = (q: string, help: string): MetricDef => ({
     ? {}
     : {
         prometheus: `nodejs_eventloop_lag_${q}_seconds`,
+        promUnit: 'seconds',
         promHelp: LAG_HELP[q] ?? `The ${q.slice(1)}th percentile of the recorded event loop delays.`,
         promType: 'gauge',
         otel: { name: `nodejs.eventloop.delay.${q}` },
@@ -92,8 +191,10 @@ const gc = (kind: string): MetricDef[] => [
     kind: 'window',
     help: `total ${kind} GC pause in the window`,
     prometheus: `nodejs_gc_duration_seconds_sum{kind="${kind}"}`,
+    promUnit: 'seconds',
     otel: { name: 'v8js.gc.duration', part: 'sum', attrs: { 'v8js.gc.type': kind } },
     heroku: kind === 'minor' ? 'node.gc.young.pause.ns' : 'node.gc.old.pause.ns',
+    herokuUnit: 'ns',
   },
   { path: `runtime.gc.${kind}.max`, unit: 'ms', kind: 'summary', help: `longest ${kind} GC pause in the window` },
 ];
@@ -131,6 +232,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'level',
     help: "how late the sampler's own timer fired at the window's end",
     prometheus: 'nodejs_eventloop_lag_seconds',
+    promUnit: 'seconds',
     promHelp: 'Lag of event loop in seconds.',
     promType: 'gauge',
   },
@@ -145,13 +247,21 @@ export const catalogue: readonly MetricDef[] = [
     help: 'collections of every kind in the window',
     heroku: 'node.gc.collections',
   },
-  { path: 'runtime.gc.pause', unit: 'ms', kind: 'window', help: 'total GC pause in the window', heroku: 'node.gc.pause.ns' },
+  {
+    path: 'runtime.gc.pause',
+    unit: 'ms',
+    kind: 'window',
+    help: 'total GC pause in the window',
+    heroku: 'node.gc.pause.ns',
+    herokuUnit: 'ns',
+  },
   {
     path: 'runtime.gc.maxPause',
     unit: 'ms',
     kind: 'summary',
     help: 'longest GC pause in the window',
     prometheus: 'ekg_gc_pause_max_seconds',
+    promUnit: 'seconds',
     promHelp: 'Longest GC pause in the last window.',
     promType: 'gauge',
   },
@@ -257,6 +367,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'user CPU time in the window',
     prometheus: 'process_cpu_user_seconds_total',
+    promUnit: 'seconds',
     promHelp: 'Total user CPU time spent in seconds.',
     promType: 'counter',
     otel: { name: 'process.cpu.time', attrs: { 'cpu.mode': 'user' } },
@@ -267,6 +378,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'system CPU time in the window',
     prometheus: 'process_cpu_system_seconds_total',
+    promUnit: 'seconds',
     promHelp: 'Total system CPU time spent in seconds.',
     promType: 'counter',
     otel: { name: 'process.cpu.time', attrs: { 'cpu.mode': 'system' } },
@@ -277,6 +389,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'window',
     help: 'user + system CPU time in the window',
     prometheus: 'process_cpu_seconds_total',
+    promUnit: 'seconds',
     promHelp: 'Total user and system CPU time spent in seconds.',
     promType: 'counter',
   },
@@ -397,6 +510,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'info',
     help: 'process start time',
     prometheus: 'process_start_time_seconds (seconds)',
+    promUnit: 'epoch seconds',
     promHelp: 'Start time of the process since unix epoch in seconds.',
     promType: 'gauge',
   },
@@ -453,6 +567,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'median request duration',
     prometheus: 'ekg_http_request_duration_p50_seconds',
+    promUnit: 'seconds',
     promHelp: 'Median HTTP request duration over the last window.',
     promType: 'gauge',
   },
@@ -462,6 +577,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: '90th percentile request duration',
     prometheus: 'ekg_http_request_duration_p90_seconds',
+    promUnit: 'seconds',
     promHelp: '90th percentile HTTP request duration over the last window.',
     promType: 'gauge',
   },
@@ -471,6 +587,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: '99th percentile request duration',
     prometheus: 'ekg_http_request_duration_p99_seconds',
+    promUnit: 'seconds',
     promHelp: '99th percentile HTTP request duration over the last window.',
     promType: 'gauge',
   },
@@ -480,6 +597,7 @@ export const catalogue: readonly MetricDef[] = [
     kind: 'summary',
     help: 'longest request in the window',
     prometheus: 'ekg_http_request_duration_max_seconds',
+    promUnit: 'seconds',
     promHelp: 'Longest HTTP request over the last window.',
     promType: 'gauge',
   },
@@ -606,6 +724,8 @@ export interface PromFamily {
   name: string;
   type: PromType;
   help: string;
+  /** the unit its values are written in (undefined for a custom vital's gauge: ekg does not know it) */
+  unit?: Unit | OtherUnit;
 }
 
 let families: Map<string, PromFamily> | undefined;
@@ -616,9 +736,9 @@ export function prometheusFamilies(): ReadonlyMap<string, PromFamily> {
     for (const m of catalogue)
       if (m.prometheus && m.promHelp && m.promType) {
         const name = familyOf(m.prometheus);
-        families.set(name, { name, type: m.promType, help: m.promHelp });
+        families.set(name, { name, type: m.promType, help: m.promHelp, unit: m.promUnit ?? m.unit });
       }
-    for (const p of prometheusOnly) families.set(p.name, { name: p.name, type: p.type, help: p.promHelp });
+    for (const p of prometheusOnly) families.set(p.name, { name: p.name, type: p.type, help: p.promHelp, unit: p.unit });
   }
   return families;
 }
@@ -635,13 +755,14 @@ export function familyOf(prometheus: string): string {
 
 let byPath: Map<string, MetricDef> | undefined;
 let patterns: Array<[RegExp, MetricDef]> | undefined;
-/** The catalogue entry of a /stats or StatsD name (`runtime.heap.space.old_space.used` matches its `*` entry). */
 /** How a catalogued value becomes Heroku's: a counter or a gauge, in Heroku's unit and with Heroku's meaning. */
 export interface HerokuSpelling {
   name: string;
   counter: boolean;
-  /** ms → ns for the pause counters */
+  /** from the catalogue's unit to Heroku's: ms → ns for the pause counters */
   scale: number;
+  /** how a post of several windows combines them: counters add up, the max delay is the max, the rest are averaged */
+  combine: 'sum' | 'max' | 'mean';
   /** the delay percentiles: Heroku's include the monitor's resolution, which ekg's leave out */
   plusResolution: boolean;
 }
@@ -654,10 +775,12 @@ export interface HerokuSpelling {
 export function herokuOf(path: string): HerokuSpelling | undefined {
   const m = defOf(path);
   if (!m?.heroku) return undefined;
+  const counter = m.kind === 'window';
   return {
     name: m.heroku,
-    counter: m.kind === 'window',
-    scale: m.unit === 'ms' && m.heroku.endsWith('.ns') ? 1e6 : 1,
+    counter,
+    scale: unitScale(m.unit, m.herokuUnit ?? m.unit) as number,
+    combine: counter ? 'sum' : m.path.endsWith('.max') ? 'max' : 'mean',
     plusResolution: m.path.startsWith('runtime.eventloop.delay.'),
   };
 }
@@ -667,6 +790,7 @@ export const herokuPaths: ReadonlyArray<{ path: string; heroku: string }> = cata
   m.heroku ? [{ path: m.path, heroku: m.heroku }] : [],
 );
 
+/** The catalogue entry of a /stats or StatsD name (`runtime.heap.space.old_space.used` matches its `*` entry). */
 export function defOf(path: string): MetricDef | undefined {
   if (!byPath) {
     byPath = new Map();
@@ -699,17 +823,19 @@ export function otelText(o: OtelSpelling): string {
 
 /**
  * The OTel instrument a /stats or StatsD name is sent as, with its attributes (the path's `*` as `starAttr`'s
- * value); undefined when the catalogue gives it none or the value is only part of one (see `OtelSpelling.part`).
+ * value), its instrument kind, UCUM unit and required attributes (`otelInstruments`); undefined when the catalogue
+ * gives it none or the value is only part of one (see `OtelSpelling.part`).
  */
-export function otelOf(path: string): { name: string; attrs: Array<[string, string]> } | undefined {
+export function otelOf(path: string): ({ name: string; attrs: Array<[string, string]> } & OtelInstrument) | undefined {
   const d = defOf(path);
   const o = d?.otel;
-  if (!d || !o || o.part) return undefined;
+  const inst = o && otelInstruments[o.name];
+  if (!d || !o || !inst || o.part) return undefined;
   const attrs = Object.entries(o.attrs ?? {});
   if (o.starAttr) {
     const star = new RegExp(`^${d.path.replace(/\./g, '\\.').replace(/\*/g, '([^.]+)')}$`).exec(path)?.[1];
     if (star === undefined) return undefined;
     attrs.push([o.starAttr, star]);
   }
-  return { name: o.name, attrs };
+  return { ...inst, name: o.name, attrs };
 }

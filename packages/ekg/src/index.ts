@@ -1,18 +1,24 @@
 export {
   catalogue,
+  convert,
   defOf,
   type HerokuSpelling,
   herokuOf,
   type Kind as MetricKind,
   type MetricDef,
+  type OtelInstrument,
   type OtelSpelling,
+  type OtherUnit,
+  otelInstruments,
   otelOf,
   otelText,
   type PromFamily,
   type PromType,
   prometheusFamilies,
   type Unit,
+  ucumOf,
   unitOf,
+  unitScale,
 } from './catalogue.js';
 export { DURATION_FORMS, parseDuration, parseSize, parseSwitch, SIZE_FORMS, SWITCH_FORMS } from './duration.js';
 export { createEkg, Ekg, type Health, VERSION } from './ekg.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { catalogue, otelOf, otelText } from 'ekg-vitals';
+import { catalogue, otelInstruments, otelOf, otelText } from 'ekg-vitals';
 import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
 import { parsePacket } from '../ingest/statsd-parse.js';
-import { mappingOf, otlpJson, otlpModel, SCOPE, SEMCONV } from './otlp.js';
+import { mappingOf, otlpJson, otlpModel, SCOPE } from './otlp.js';
 
 const golden = new URL('../../src/export/golden/', import.meta.url);
 
@@ -30,7 +30,7 @@ test("OTLP names are the catalogue's: each series goes out under its catalogued 
   // every convention the exporter knows, for which the catalogue gives the whole value and each required attribute, is used
   const whole = catalogue.flatMap((d) => {
     const o = d.otel;
-    const sc = o && SEMCONV[o.name];
+    const sc = o && otelInstruments[o.name];
     if (!o || !sc || o.part) return [];
     const given = new Set([...Object.keys(o.attrs ?? {}), ...(o.starAttr ? [o.starAttr] : []), ...(sc.waived ?? [])]);
     return (sc.required ?? []).every((a) => given.has(a)) ? [o.name] : [];

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { defOf, otelOf } from 'ekg-vitals';
+import { defOf, otelOf, ucumOf, unitScale } from 'ekg-vitals';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import type { Sketch } from '../aggregate/sketch.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions, USER_AGENT } from './exporter.js';
@@ -40,42 +40,6 @@ const RESOURCE: Record<string, string> = {
   'service.instance.id': 'service.instance.id',
 };
 
-/**
- * The OpenTelemetry semantic conventions for the names ekg's catalogue spells (semantic-conventions
- * model/nodejs, v8js, process, http): instrument, unit, required attributes. `waived` lists required
- * attributes ekg cannot give and sends the metric without (documented in docs/exporter-otlp.md).
- */
-export const SEMCONV: Record<
-  string,
-  { instrument: 'gauge' | 'counter' | 'updowncounter' | 'histogram'; unit: string; required?: string[]; waived?: string[] }
-> = {
-  ...Object.fromEntries(
-    ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((q) => [`nodejs.eventloop.delay.${q}`, { instrument: 'gauge', unit: 's' }]),
-  ),
-  'nodejs.eventloop.utilization': { instrument: 'gauge', unit: '1' },
-  'v8js.gc.duration': { instrument: 'histogram', unit: 's', required: ['v8js.gc.type'] },
-  'v8js.memory.heap.limit': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
-  'v8js.memory.heap.used': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
-  'v8js.memory.heap.space.available_size': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
-  'v8js.memory.heap.space.physical_size': { instrument: 'updowncounter', unit: 'By', required: ['v8js.heap.space.name'] },
-  'process.cpu.time': { instrument: 'counter', unit: 's', required: ['cpu.mode'] },
-  'process.cpu.utilization': { instrument: 'gauge', unit: '1', required: ['cpu.mode'] },
-  'process.memory.usage': { instrument: 'updowncounter', unit: 'By' },
-  'process.context_switches': { instrument: 'counter', unit: '{context_switch}', required: ['process.context_switch.type'] },
-  'process.paging.faults': { instrument: 'counter', unit: '{fault}' },
-  'process.uptime': { instrument: 'gauge', unit: 's' },
-  'http.server.active_requests': {
-    instrument: 'updowncounter',
-    unit: '{request}',
-    required: ['http.request.method', 'url.scheme'],
-    waived: ['http.request.method', 'url.scheme'],
-  },
-  'http.server.request.duration': { instrument: 'histogram', unit: 's', required: ['http.request.method', 'url.scheme'] },
-};
-
-/** ekg's units in UCUM, as OpenTelemetry writes them */
-const UCUM: Record<string, string> = { ms: 'ms', bytes: 'By', count: '1', ratio: '1', seconds: 's', 'per second': '1/s' };
-
 /** How one series is sent: its OTLP name, fixed attributes, unit, data type and the factor its values take. */
 export interface Mapping {
   name: string;
@@ -110,26 +74,20 @@ function mapOnce(f: Pick<Flushed, 'name' | 'kind'>): Mapping {
   const plain: Mapping = {
     name: f.name,
     attrs: [],
-    unit: def ? UCUM[def.unit] : undefined,
+    unit: def ? ucumOf(def.unit) : undefined,
     type: f.kind === 'counter' ? 'counter' : f.kind === 'distribution' ? 'histogram' : 'gauge',
     scale: 1,
   };
   if (!def || f.kind === 'distribution' || f.kind === 'set') return plain;
+  // the instrument, its unit and required attributes are the catalogue's (otelInstruments)
   const sp = otelOf(f.name);
-  const sc = sp && SEMCONV[sp.name];
-  if (!sp || !sc) return plain;
-  const fits = sc.instrument === 'counter' ? f.kind === 'counter' : sc.instrument !== 'histogram' && f.kind === 'gauge';
+  if (!sp) return plain;
+  const fits = sp.instrument === 'counter' ? f.kind === 'counter' : sp.instrument !== 'histogram' && f.kind === 'gauge';
   const have = new Set(sp.attrs.map(([k]) => k));
-  const complete = (sc.required ?? []).every((a) => have.has(a) || sc.waived?.includes(a));
-  const scale = def.unit === 'ms' && sc.unit === 's' ? 0.001 : 1;
-  const unitFits =
-    scale !== 1 ||
-    (def.unit === 'bytes' && sc.unit === 'By') ||
-    (def.unit === 'ratio' && sc.unit === '1') ||
-    (def.unit === 'seconds' && sc.unit === 's') ||
-    (def.unit === 'count' && /^\{.+\}$/.test(sc.unit));
-  if (!fits || !complete || !unitFits) return plain;
-  return { name: sp.name, attrs: sp.attrs, unit: sc.unit, type: sc.instrument, scale };
+  const complete = (sp.required ?? []).every((a) => have.has(a) || sp.waived?.includes(a));
+  const scale = unitScale(def.unit, sp.unit);
+  if (!fits || !complete || scale === undefined) return plain;
+  return { name: sp.name, attrs: sp.attrs, unit: sp.unit, type: sp.instrument, scale };
 }
 
 /** The zero band of ekg's sketch: |v| ≤ 1e-9 counts as zero (aggregate/sketch.ts), sent as zeroThreshold. */

@@ -19,7 +19,7 @@ const DEFAULT_RESOLUTION = 10;
  */
 export class HerokuPeriod {
   private counters = new Map<string, number>();
-  private gauges = new Map<string, { sum: number; weight: number; max: number }>();
+  private gauges = new Map<string, { sum: number; weight: number; max: number; combine: 'max' | 'mean' | 'sum' }>();
   /** ms covered so far */
   elapsed = 0;
 
@@ -32,7 +32,7 @@ export class HerokuPeriod {
       const v = m.value * h.scale + (h.plusResolution ? res : 0);
       if (h.counter) this.counters.set(h.name, (this.counters.get(h.name) ?? 0) + v);
       else {
-        const g = this.gauges.get(h.name) ?? { sum: 0, weight: 0, max: Number.NEGATIVE_INFINITY };
+        const g = this.gauges.get(h.name) ?? { sum: 0, weight: 0, max: Number.NEGATIVE_INFINITY, combine: h.combine };
         g.sum += v * weight;
         g.weight += weight;
         if (v > g.max) g.max = v;
@@ -50,7 +50,7 @@ export class HerokuPeriod {
     const gauges = [...this.gauges].sort(([a], [b]) => (a < b ? -1 : 1));
     if (counters.length > 0) out.counters = Object.fromEntries(counters.map(([k, v]) => [k, Math.round(v)]));
     if (gauges.length > 0)
-      out.gauges = Object.fromEntries(gauges.map(([k, g]) => [k, r(k.endsWith('.max') ? g.max : g.sum / g.weight, 6)]));
+      out.gauges = Object.fromEntries(gauges.map(([k, g]) => [k, r(g.combine === 'max' ? g.max : g.sum / g.weight, 6)]));
     this.counters = new Map();
     this.gauges = new Map();
     this.elapsed = 0;

@@ -1,4 +1,4 @@
-import { catalogue } from '../catalogue.js';
+import { defOf } from '../catalogue.js';
 import type { Stats } from '../types.js';
 
 /** One number of one window, in the dotted /stats spelling. */
@@ -9,20 +9,15 @@ export interface Measurement {
   type: 'counter' | 'gauge';
 }
 
-/** each path's verdict, info (skipped) included: the catalogue's patterns are tried once per path */
+/** each path's verdict, info (skipped) included: the catalogue is read once per path */
 const kinds = new Map<string, 'counter' | 'gauge' | null>();
-const patterns = catalogue.map((m) => ({
-  re: new RegExp(`^${m.path.replace(/[.]/g, '\\.').replace(/\*/g, '[^.]+')}$`),
-  counter: m.kind === 'window',
-  info: m.kind === 'info',
-}));
 
-/** counter, gauge or (for info like pid and start time) skipped; decided once per path. */
+/** counter (a window delta), gauge or, for info like pid and start time, skipped: the catalogue's kind; decided once per path. */
 function kindOf(path: string): 'counter' | 'gauge' | undefined {
   const hit = kinds.get(path);
   if (hit !== undefined) return hit ?? undefined;
-  const p = patterns.find((x) => x.re.test(path));
-  const kind = p?.info ? null : p?.counter === true ? 'counter' : 'gauge';
+  const d = defOf(path);
+  const kind = d?.kind === 'info' ? null : d?.kind === 'window' ? 'counter' : 'gauge';
   if (kinds.size < 10_000) kinds.set(path, kind);
   return kind ?? undefined;
 }

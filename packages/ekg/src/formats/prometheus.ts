@@ -1,4 +1,4 @@
-import { defOf, familyOf, type PromFamily, prometheusFamilies } from '../catalogue.js';
+import { convert, defOf, familyOf, type OtherUnit, type PromFamily, prometheusFamilies, type Unit } from '../catalogue.js';
 import type { Stats } from '../types.js';
 import { STATUS_CLASSES } from '../vitals/http.js';
 import { GC_KINDS, nodeVersion } from '../vitals/runtime.js';
@@ -37,6 +37,16 @@ function fam(path: string): string {
     families.set(path, name);
   }
   return name;
+}
+
+/**
+ * A catalogued value in its family's unit: from the catalogue's /stats unit (or `from`, for a snapshot field kept in
+ * another, like the cumulative CPU seconds) to the unit the catalogue gives the family (ms → seconds).
+ */
+function val(path: string, value: number, from?: Unit | OtherUnit): number {
+  const d = defOf(path);
+  if (!d) throw new Error(`${path} is not in the catalogue`);
+  return convert(value, from ?? d.unit, d.promUnit ?? d.unit);
 }
 
 /** A Prometheus metric name from any dotted or free-form path. */
@@ -134,50 +144,47 @@ function vitalGauges(w: Writer, prefix: string, stats: Stats, seen: Set<string>)
 export function renderPrometheus(s: Snapshot, open = false): string {
   const w = new Writer(open, s.labels);
   const r = s.runtime;
-  const sec = (ms: number) => ms / 1000;
+  /** one sample of a catalogued path's family, in the family's unit */
+  const one = (path: string, value: number, from?: Unit | OtherUnit) => w.one(fam(path), val(path, value, from));
 
   // process_* — prom-client's names
-  w.one(fam('runtime.cpu.user'), r.cpu.userTotal);
-  w.one(fam('runtime.cpu.system'), r.cpu.systemTotal);
-  w.one(fam('runtime.cpu.total'), r.cpu.userTotal + r.cpu.systemTotal);
-  w.one(fam('runtime.info.startTime'), Math.round(r.info.startTime / 1000));
-  w.one(fam('runtime.memory.rss'), r.memory.rss);
+  // the totals since process start are kept in seconds (the window's deltas in ms)
+  one('runtime.cpu.user', r.cpu.userTotal, 'seconds');
+  one('runtime.cpu.system', r.cpu.systemTotal, 'seconds');
+  one('runtime.cpu.total', r.cpu.userTotal + r.cpu.systemTotal, 'seconds');
+  w.one(fam('runtime.info.startTime'), Math.round(val('runtime.info.startTime', r.info.startTime)));
+  one('runtime.memory.rss', r.memory.rss);
   if (r.memory.virtual !== undefined) w.one('process_virtual_memory_bytes', r.memory.virtual);
   if (r.memory.dataSegment !== undefined) w.one('process_heap_bytes', r.memory.dataSegment);
   if (r.fds) {
-    w.one(fam('runtime.resources.fds.open'), r.fds.open);
-    w.one(fam('runtime.resources.fds.max'), r.fds.max);
+    one('runtime.resources.fds.open', r.fds.open);
+    one('runtime.resources.fds.max', r.fds.max);
   }
 
   // nodejs_* — prom-client's names; delays are net of the sampling resolution
   const d = r.eventloop.delay;
-  w.one(fam('runtime.eventloop.lag'), sec(r.eventloop.lag));
-  w.one(fam('runtime.eventloop.delay.min'), sec(d.min));
-  w.one(fam('runtime.eventloop.delay.max'), sec(d.max));
-  w.one(fam('runtime.eventloop.delay.mean'), sec(d.mean));
-  w.one(fam('runtime.eventloop.delay.stddev'), sec(d.stddev));
-  w.one(fam('runtime.eventloop.delay.p50'), sec(d.p50));
-  w.one(fam('runtime.eventloop.delay.p90'), sec(d.p90));
-  w.one(fam('runtime.eventloop.delay.p99'), sec(d.p99));
+  one('runtime.eventloop.lag', r.eventloop.lag);
+  for (const q of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const) one(`runtime.eventloop.delay.${q}`, d[q]);
 
   const handles = r.active.handles;
   const requests = r.active.requests;
   const resources = r.active.resources;
   const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
   w.byLabel(fam('runtime.active.byType.*'), 'type', resources);
-  if (s.promClientTotals) w.one(fam('runtime.active.total'), total(resources));
+  if (s.promClientTotals) one('runtime.active.total', total(resources));
   w.byLabel('nodejs_active_handles', 'type', handles);
   if (s.promClientTotals) w.one('nodejs_active_handles_total', total(handles));
   w.byLabel('nodejs_active_requests', 'type', requests);
   if (s.promClientTotals) w.one('nodejs_active_requests_total', total(requests));
 
-  w.one(fam('runtime.memory.heap.total'), r.memory.heapTotal);
-  w.one(fam('runtime.memory.heap.used'), r.memory.heapUsed);
-  w.one(fam('runtime.memory.external'), r.memory.external);
+  one('runtime.memory.heap.total', r.memory.heapTotal);
+  one('runtime.memory.heap.used', r.memory.heapUsed);
+  one('runtime.memory.external', r.memory.external);
   for (const field of ['size', 'used', 'available'] as const) {
-    const name = fam(`runtime.memory.spaces.*.${field}`);
+    const path = `runtime.memory.spaces.*.${field}`;
+    const name = fam(path);
     w.family(name);
-    for (const sp of r.memory.spaces) w.sample(name, sp[field], { space: sp.name });
+    for (const sp of r.memory.spaces) w.sample(name, val(path, sp[field]), { space: sp.name });
   }
   w.one(fam('runtime.info.version'), 1, {
     version: nodeVersion.version,
@@ -194,13 +201,12 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   );
 
   // ekg_* — what prom-client lacks
-  w.one(fam('runtime.eventloop.utilization'), r.eventloop.utilization);
-  w.one(fam('runtime.cpu.utilization'), (r.cpu.user + r.cpu.system) / r.windowMs);
-  w.one(fam('runtime.memory.heap.limit'), r.memory.heapLimit);
-  w.one(fam('runtime.memory.arrayBuffers'), r.memory.arrayBuffers);
-  w.one(fam('runtime.memory.maxRss'), r.memory.maxRss);
-  const gcMax = Math.max(...GC_KINDS.map((k) => r.gc.window[k].max));
-  w.one(fam('runtime.gc.maxPause'), gcMax / 1000);
+  one('runtime.eventloop.utilization', r.eventloop.utilization);
+  one('runtime.cpu.utilization', (r.cpu.user + r.cpu.system) / r.windowMs);
+  one('runtime.memory.heap.limit', r.memory.heapLimit);
+  one('runtime.memory.arrayBuffers', r.memory.arrayBuffers);
+  one('runtime.memory.maxRss', r.memory.maxRss);
+  one('runtime.gc.maxPause', Math.max(...GC_KINDS.map((k) => r.gc.window[k].max)));
   const u = r.usageTotal;
   w.family(fam('runtime.resources.contextSwitches.voluntary'));
   w.sample(fam('runtime.resources.contextSwitches.voluntary'), u.voluntaryContextSwitches, { kind: 'voluntary' });
@@ -208,8 +214,8 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   w.family(fam('runtime.resources.pageFaults.minor'));
   w.sample(fam('runtime.resources.pageFaults.minor'), u.minorPageFault, { kind: 'minor' });
   w.sample(fam('runtime.resources.pageFaults.minor'), u.majorPageFault, { kind: 'major' });
-  w.one(fam('runtime.resources.fs.reads'), u.fsRead);
-  w.one(fam('runtime.resources.fs.writes'), u.fsWrite);
+  one('runtime.resources.fs.reads', u.fsRead);
+  one('runtime.resources.fs.writes', u.fsWrite);
 
   const h = s.http;
   if (h) {
@@ -217,16 +223,12 @@ export function renderPrometheus(s: Snapshot, open = false): string {
     STATUS_CLASSES.forEach((c, i) => {
       w.sample(fam('http.requests.total'), h.classesTotal[i] ?? 0, { class: c });
     });
-    w.one(fam('http.inFlight'), h.inFlight);
-    w.one(fam('http.aborted'), h.abortedTotal);
+    one('http.inFlight', h.inFlight);
+    one('http.aborted', h.abortedTotal);
     w.histogram('ekg_http_request_duration_seconds', [
       { labels: {}, cumulative: h.buckets.cumulative(), sum: h.buckets.sum, count: h.buckets.count },
     ]);
-    const dd = h.duration;
-    w.one(fam('http.duration.p50'), dd.p50 / 1000);
-    w.one(fam('http.duration.p90'), dd.p90 / 1000);
-    w.one(fam('http.duration.p99'), dd.p99 / 1000);
-    w.one(fam('http.duration.max'), dd.max / 1000);
+    for (const q of ['p50', 'p90', 'p99', 'max'] as const) one(`http.duration.${q}`, h.duration[q]);
   }
 
   if (s.vitals.length > 0) {
@@ -251,14 +253,15 @@ export function renderPrometheus(s: Snapshot, open = false): string {
   if (s.stalls) {
     w.family('ekg_eventloop_stalls_total');
     w.sample('ekg_eventloop_stalls_total', s.stalls.count);
-    w.family('ekg_eventloop_stall_duration_seconds');
+    const stall = prometheusFamilies().get('ekg_eventloop_stall_duration_seconds') as PromFamily;
+    w.family(stall.name, stall);
     let acc = 0;
     STALL_BUCKETS.forEach((le, i) => {
       acc += s.stalls?.buckets[i] ?? 0;
       w.sample('ekg_eventloop_stall_duration_seconds_bucket', acc, { le: String(le) });
     });
     w.sample('ekg_eventloop_stall_duration_seconds_bucket', s.stalls.count, { le: '+Inf' });
-    w.sample('ekg_eventloop_stall_duration_seconds_sum', s.stalls.totalMs / 1000);
+    w.sample('ekg_eventloop_stall_duration_seconds_sum', convert(s.stalls.totalMs, 'ms', stall.unit as Unit));
     w.sample('ekg_eventloop_stall_duration_seconds_count', s.stalls.count);
   }
   const seen = new Set<string>();
