@@ -589,6 +589,40 @@ export function appendPart(existing: Uint8Array | undefined, part: Uint8Array): 
   return w.buf.subarray(0, w.n);
 }
 
+/** A chunk's parts (itself alone when sealed), as views into its bytes. */
+export function splitParts(bytes: Uint8Array): Uint8Array[] {
+  if (bytes[0] !== PARTS) return [bytes];
+  const r = new BitReader(bytes, 1);
+  const out: Uint8Array[] = [];
+  while (r.n < bytes.length) {
+    const len = r.uvarint();
+    if (r.n + len > bytes.length) throw new RangeError('chunk: truncated part');
+    out.push(bytes.subarray(r.n, r.n + len));
+    r.n += len;
+  }
+  return out;
+}
+
+/** Parts as one chunk still filling (one part is a chunk of its own). */
+export function joinParts(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  const w = new BitWriter(1 + parts.reduce((n, p) => n + p.length + 10, 0));
+  w.byte(PARTS);
+  for (const p of parts) {
+    w.uvarint(p.length);
+    w.buf.set(p, w.n);
+    w.n += p.length;
+  }
+  return w.buf.subarray(0, w.n);
+}
+
+/** The points a chunk (or one part) holds, from its header. */
+export function pointCount(chunk: Uint8Array): number {
+  const r = new BitReader(chunk);
+  r.byte();
+  return r.uvarint();
+}
+
 /** How many parts a chunk holds (1 when sealed). */
 export function partCount(bytes: Uint8Array): number {
   if (bytes[0] !== PARTS) return 1;
