@@ -72,3 +72,43 @@ test('http monitor: totals run across windows and a provisional read consumes no
     await new Promise((r) => server.close(r));
   }
 });
+
+test('http monitor: pipelined requests on one connection are each timed and counted once, the slow first one included', async () => {
+  const monitor = new HttpMonitor();
+  monitor.start();
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // the first answers last: the second waits behind it on the connection
+    const delay = req.url === '/slow' ? 30 : 0;
+    setTimeout(() => {
+      res.statusCode = req.url === '/missing' ? 404 : 200;
+      res.end('x');
+    }, delay);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    monitor.sample(1000);
+    const { port } = server.address() as AddressInfo;
+    const { connect } = await import('node:net');
+    const sock = connect(port, '127.0.0.1');
+    let got = '';
+    await new Promise<void>((resolve, reject) => {
+      sock.on('error', reject);
+      sock.on('data', (d) => {
+        got += d;
+        if ((got.match(/HTTP\/1\.1 /g) ?? []).length === 3) resolve();
+      });
+      sock.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    sock.destroy();
+    const s = monitor.sample(1000);
+    assert.equal(s.requests, 3);
+    assert.deepEqual(s.classes.slice(0, 5), [0, 2, 0, 1, 0]);
+    assert.equal(s.duration.count, 3);
+    assert.ok(s.duration.max >= 25, `the slow one timed from its own start (max ${s.duration.max} ms)`);
+    assert.equal(s.inFlight, 0);
+    assert.equal(s.aborted, 0);
+  } finally {
+    monitor.stop();
+    server.close();
+  }
+});

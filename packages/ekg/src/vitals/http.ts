@@ -15,12 +15,15 @@ const DONE = -1;
 
 interface SocketLike {
   [kRes]?: Tracked | null;
+  /** when the response in kRes started (performance.now()) */
+  [kStart]?: number;
   on(event: string, fn: (this: SocketLike) => void): unknown;
 }
 
 interface Tracked {
   [kStart]?: number;
   statusCode?: number;
+  socket?: SocketLike | null;
 }
 
 interface ServerLike {
@@ -48,10 +51,11 @@ export interface HttpSample {
 /**
  * The `http` vital's engine. It subscribes to Node's HTTP server diagnostics channels, so every
  * server in the process is measured without the user wrapping anything. Per request it does a
- * clock read and two property writes at start and, at finish, a clock read, a histogram record,
- * a bucket count and one increment (bench/RESULTS.md gives each in ns); aborted responses are found
- * by one 'close' listener per connection. The slot on the response always holds a number (DONE
- * once counted): writing `undefined` into it would turn every response's slot into a boxed value.
+ * clock read and two writes into the connection's slots at start and, at finish, a clock read, a
+ * histogram record, a bucket count and one increment (bench/RESULTS.md gives each in ns); aborted
+ * responses are found by one 'close' listener per connection. Nothing is added to the response
+ * unless it is pipelined behind another; that slot always holds a number (DONE once counted):
+ * writing `undefined` into it would turn every response's slot into a boxed value.
  */
 export class HttpMonitor {
   private readonly window = new Histogram();
@@ -70,14 +74,21 @@ export class HttpMonitor {
   private readonly onStart = (message: unknown): void => {
     const m = message as { response: Tracked; socket?: SocketLike; server?: ServerLike };
     const res = m.response;
-    res[kStart] = performance.now();
+    const now = performance.now();
     this.started++;
     const socket = m.socket;
-    if (socket) {
-      // One 'close' listener per connection, not per request: it alone sees aborted responses.
-      // The slot is absent only on a connection's first request (the listener sets null, not undefined).
-      if (socket[kRes] === undefined) socket.on('close', onSocketClose);
+    const held = socket?.[kRes];
+    if (socket && held == null) {
+      // The connection's slot, not the response: a response is a new object per request, and a property
+      // added to it costs a properties array per request (measured: bench/src/instructions.ts); the
+      // socket takes its two slots once per connection. The slot is absent only on a connection's first
+      // request, which also adds its one 'close' listener: it alone sees aborted responses.
+      if (held === undefined) socket.on('close', onSocketClose);
       socket[kRes] = res;
+      socket[kStart] = now;
+    } else {
+      // pipelined behind a response the connection still owes (or no socket): the response keeps its own start
+      res[kStart] = now;
     }
     const server = m.server;
     if (server && server[kSeen] !== true) {
@@ -89,13 +100,19 @@ export class HttpMonitor {
   private readonly onFinish = (message: unknown): void => {
     const m = message as { response: Tracked; socket?: SocketLike };
     const res = m.response;
-    // the connection no longer holds the finished response (and its request) alive until its next one
     const socket = m.socket;
-    if (socket && socket[kRes] === res) socket[kRes] = null;
-    const start = res[kStart];
-    // undefined: started before the monitor was; DONE: an ekg endpoint's own response
-    if (start === undefined || start === DONE) return;
-    res[kStart] = DONE;
+    let start: number | undefined;
+    if (socket && socket[kRes] === res) {
+      start = socket[kStart];
+      // the connection no longer holds the finished response (and its request) alive until its next one
+      socket[kRes] = null;
+    } else {
+      start = res[kStart];
+      // undefined: started before the monitor was; DONE: an ekg endpoint's own response
+      if (start === undefined || start === DONE) return;
+      res[kStart] = DONE;
+    }
+    if (start === undefined) return;
     this.finished++;
     const ms = performance.now() - start;
     this.window.record(ms);
@@ -112,15 +129,18 @@ export class HttpMonitor {
 
   /** An ekg endpoint took this request: it is not app traffic, so it leaves the books. */
   ownResponse(res: Tracked): void {
-    if (res[kStart] === undefined || res[kStart] === DONE) return;
-    res[kStart] = DONE;
+    const socket = res.socket;
+    if (socket && socket[kRes] === res) {
+      socket[kRes] = null;
+    } else {
+      if (res[kStart] === undefined || res[kStart] === DONE) return;
+      res[kStart] = DONE;
+    }
     this.started--;
   }
 
-  /** Called from the shared 'close' listener for a response that never finished. */
-  abortedResponse(res: Tracked): void {
-    if (res[kStart] === undefined || res[kStart] === DONE) return;
-    res[kStart] = DONE;
+  /** Called from the shared 'close' listener for a response that never finished (the one its socket held). */
+  abortedResponse(): void {
     this.finished++;
     this.aborted++;
     this.abortedTotal++;
@@ -176,7 +196,7 @@ export function markOwn(res: object): void {
 function onSocketClose(this: SocketLike): void {
   const res = this[kRes];
   this[kRes] = null;
-  if (res) monitorForClose?.abortedResponse(res);
+  if (res) monitorForClose?.abortedResponse();
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

@@ -42,6 +42,13 @@ export interface Stall {
   stackError?: string;
 }
 
+/**
+ * How often the main thread writes its beat and the watchdog's thread reads it: a quarter of the
+ * threshold, at most 250 ms (4 wake-ups a second per thread at the default 1 s; each costs a context
+ * switch on a busy core). A stall is seen within threshold + one period; a probe's 503 needs no period.
+ */
+export const beatMs = (threshold: number) => Math.max(10, Math.min(250, threshold / 4));
+
 /** Stall-duration histogram bounds, seconds. */
 export const STALL_BUCKETS = [1, 2.5, 5, 10, 30, 60] as const;
 
@@ -80,7 +87,7 @@ export class Watchdog {
       () => {
         beat[0] = Date.now();
       },
-      Math.max(10, Math.min(100, this.threshold / 10)),
+      beatMs(this.threshold),
     );
     this.timer.unref();
     const w = new Worker(new URL('./worker.js', import.meta.url), {

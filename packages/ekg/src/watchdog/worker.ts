@@ -32,7 +32,7 @@ import { counted } from '../reporters/transport.js';
 import type { Stats } from '../types.js';
 import type { Snapshot } from '../window/snapshot.js';
 import { type SelfState, statsDocument } from '../window/stats.js';
-import type { Frame } from './watchdog.js';
+import { beatMs, type Frame } from './watchdog.js';
 
 /**
  * The watchdog's thread. The main thread writes the time into shared memory every `beat` ms; when
@@ -152,7 +152,7 @@ setInterval(
     sweep();
     postReporters();
   },
-  Math.max(20, Math.min(100, threshold / 10)),
+  beatMs(threshold),
 );
 
 // ---------------------------------------------------------------- the side server, answering during stalls
