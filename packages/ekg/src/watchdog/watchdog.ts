@@ -83,12 +83,9 @@ export class Watchdog {
     const beat = new Float64Array(sab);
     this.shared = beat;
     beat[0] = Date.now();
-    this.timer = setInterval(
-      () => {
-        beat[0] = Date.now();
-      },
-      beatMs(this.threshold),
-    );
+    this.timer = setInterval(() => {
+      beat[0] = Date.now();
+    }, beatMs(this.threshold));
     this.timer.unref();
     const w = new Worker(new URL('./worker.js', import.meta.url), {
       // marked, so that ekg-vitals/register (preloaded into every thread) leaves this one alone

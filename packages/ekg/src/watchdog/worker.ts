@@ -114,46 +114,43 @@ function capture(): Promise<Frame[]> {
 
 const at = (f: Frame | undefined) => (f ? `${f.fn} (${f.file}:${f.line}:${f.column})` : 'an unknown place');
 
-setInterval(
-  () => {
-    const last = beat[0] as number;
-    const now = Date.now();
-    if (since === undefined && now - last > threshold) {
-      since = last;
-      frames = undefined;
-      stackError = undefined;
-      if (!wantStack) {
-        line(`ekg: EKG_STALL the event loop has been blocked for ${now - last} ms (stack capture off)`);
-        return;
-      }
-      const t0 = performance.now();
-      capture().then(
-        (f) => {
-          frames = f;
-          line(
-            `ekg: EKG_STALL the event loop has been blocked for ${Date.now() - last} ms, at ${at(f.find((x) => x.file && !x.file.startsWith('node:')) ?? f[0])}`,
-          );
-          parentPort?.postMessage({ type: 'captured', ms: performance.now() - t0 });
-        },
-        (err: Error) => {
-          stackError = err.message;
-          line(`ekg: EKG_STALL the event loop has been blocked for ${Date.now() - last} ms (no stack: ${err.message})`);
-        },
-      );
-    } else if (since !== undefined && now - last < threshold / 2) {
-      const duration = last - since;
-      line(`ekg: EKG_STALL the event loop ran again after ${duration} ms`);
-      parentPort?.postMessage({ type: 'stall', start: since, duration, stack: frames, stackError });
-      // the stall as an event (a DogStatsD `_e`), from here: the main thread may be stuck again
-      const where = frames?.find((f) => f.file && !f.file.startsWith('node:')) ?? frames?.[0];
-      reporting?.event('event loop stalled', `blocked for ${duration} ms${where ? ` at ${at(where)}` : ''}`);
-      since = undefined;
+setInterval(() => {
+  const last = beat[0] as number;
+  const now = Date.now();
+  if (since === undefined && now - last > threshold) {
+    since = last;
+    frames = undefined;
+    stackError = undefined;
+    if (!wantStack) {
+      line(`ekg: EKG_STALL the event loop has been blocked for ${now - last} ms (stack capture off)`);
+      return;
     }
-    sweep();
-    postReporters();
-  },
-  beatMs(threshold),
-);
+    const t0 = performance.now();
+    capture().then(
+      (f) => {
+        frames = f;
+        line(
+          `ekg: EKG_STALL the event loop has been blocked for ${Date.now() - last} ms, at ${at(f.find((x) => x.file && !x.file.startsWith('node:')) ?? f[0])}`,
+        );
+        parentPort?.postMessage({ type: 'captured', ms: performance.now() - t0 });
+      },
+      (err: Error) => {
+        stackError = err.message;
+        line(`ekg: EKG_STALL the event loop has been blocked for ${Date.now() - last} ms (no stack: ${err.message})`);
+      },
+    );
+  } else if (since !== undefined && now - last < threshold / 2) {
+    const duration = last - since;
+    line(`ekg: EKG_STALL the event loop ran again after ${duration} ms`);
+    parentPort?.postMessage({ type: 'stall', start: since, duration, stack: frames, stackError });
+    // the stall as an event (a DogStatsD `_e`), from here: the main thread may be stuck again
+    const where = frames?.find((f) => f.file && !f.file.startsWith('node:')) ?? frames?.[0];
+    reporting?.event('event loop stalled', `blocked for ${duration} ms${where ? ` at ${at(where)}` : ''}`);
+    since = undefined;
+  }
+  sweep();
+  postReporters();
+}, beatMs(threshold));
 
 // ---------------------------------------------------------------- the side server, answering during stalls
 
