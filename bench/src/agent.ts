@@ -42,6 +42,21 @@ const dir = mkdtempSync(join(tmpdir(), 'ekg-agent-bench-'));
 const SECONDS = Number(process.env.BENCH_AGENT_SECONDS ?? 3);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The agent's /api/v1/self. A loaded machine can delay a poll past the server's keep-alive timeout,
+ * which then closes the connection as fetch reuses it (ECONNRESET): such a poll is tried again.
+ */
+async function selfOf(http: number): Promise<unknown> {
+  for (let i = 0; ; i++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${http}/api/v1/self`)).json();
+    } catch (err) {
+      if (i >= 3) throw err;
+      await sleep(100);
+    }
+  }
+}
+
 /** Resolves once the server says it listens (then a moment for the socket to settle). */
 function upWhen(proc: ChildProcess, re: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -130,7 +145,7 @@ async function startAgent(port: number, flushInterval = '1s', store = false): Pr
     port,
     async received() {
       await sleep(500);
-      const self = (await (await fetch(`http://127.0.0.1:${http}/api/v1/self`)).json()) as { metrics_received: number };
+      const self = (await selfOf(http)) as { metrics_received: number };
       return self.metrics_received;
     },
   };
@@ -224,7 +239,7 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
   const writes: number[] = [];
   while (!done) {
     await sleep(250);
-    const self = (await (await fetch(`http://127.0.0.1:${port + 1}/api/v1/self`)).json()) as {
+    const self = (await selfOf(port + 1)) as {
       flushes: number;
       last_flush_ms: number;
       last_flush_busy_ms: number;
