@@ -43,11 +43,29 @@ async function open(browser: Browser, opts: { colorScheme?: 'light' | 'dark'; wi
   page.on('request', (r) => {
     if (r.url().includes('/api/')) requests.push({ url: r.url(), auth: r.headers().authorization });
   });
+  const pending = new Set<string>();
+  inflight.set(page, { pending, problems });
+  page.on('request', (r) => pending.add(r.url()));
+  page.on('requestfinished', (r) => pending.delete(r.url()));
+  page.on('requestfailed', (r) => pending.delete(r.url()));
   return { page, problems, requests };
 }
 
+/** each page's requests not yet answered, and its problems: what a view that never gets ready was waiting for */
+const inflight = new WeakMap<Page, { pending: Set<string>; problems: string[] }>();
+
 async function ready(page: Page): Promise<void> {
-  await page.waitForSelector('main[data-state="ready"]', { timeout: 60_000 });
+  try {
+    await page.waitForSelector('main[data-state="ready"]', { timeout: 60_000 });
+  } catch (err) {
+    const seen = await page
+      .evaluate(() => `view ${document.getElementById('view')?.dataset.state}, status "${document.getElementById('status')?.textContent}"`)
+      .catch((e: Error) => e.message);
+    const i = inflight.get(page);
+    throw new Error(
+      `${(err as Error).message.split('\n')[0]}: ${seen}; unanswered: ${[...(i?.pending ?? [])].join(' ') || 'none'}; problems: ${i?.problems.join(' | ') || 'none'}`,
+    );
+  }
 }
 
 /** The heap used a service's instances stored over the last 5 minutes, one value per second (null where none). */
