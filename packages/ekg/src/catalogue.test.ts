@@ -14,6 +14,7 @@ import {
   prometheusFamilies,
   prometheusHelp,
   prometheusOnly,
+  statsdOnly,
   ucumOf,
   unitScale,
 } from './catalogue.js';
@@ -21,6 +22,7 @@ import { createEkg } from './ekg.js';
 import { herokuPayload } from './formats/heroku.js';
 import { measurements } from './formats/measurements.js';
 import { renderPrometheus } from './formats/prometheus.js';
+import { statsdLines } from './formats/statsd.js';
 import { baseOf, closeServer, get, listening } from './testing/http.js';
 import { fixedSnapshot } from './testing/snapshot.js';
 import { metricsDoc } from './tools/metrics-doc.js';
@@ -228,4 +230,14 @@ test("Heroku's scale comes from the catalogue's units: GC pauses in ns, the dela
   assert.equal(herokuOf('runtime.eventloop.delay.max')?.combine, 'max');
   assert.equal(herokuOf('runtime.eventloop.delay.p99')?.combine, 'mean');
   assert.equal(herokuOf('runtime.gc.count')?.combine, 'sum');
+});
+
+test("StatsD's names are the catalogue's: each line of a window names a catalogued path or a StatsD-only gauge", async () => {
+  const snap = await snapshotWithTraffic();
+  const lines = statsdLines(measurements(ekg.statsObject(snap).stats), { prefix: 'app' }, { start: 0, end: 10_000 });
+  const names = lines.map((l) => (/^app\.([^:]+):/.exec(l) as RegExpExecArray)[1] as string).filter((n) => !n.startsWith('custom.'));
+  assert.ok(names.length > 50, `${names.length} lines`);
+  const only = new Set(statsdOnly.map((s) => s.name));
+  for (const n of names) assert.ok(only.has(n) || catalogue.some((m) => matches(m.path, n)), `${n} is sent over StatsD but not catalogued`);
+  assert.equal(names[0], statsdOnly[0]?.name, 'the window starts with its interval');
 });

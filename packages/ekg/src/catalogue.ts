@@ -719,6 +719,18 @@ export const prometheusOnly: ReadonlyArray<{ name: string; type: PromType; unit:
   },
 ];
 
+/** The gauge that starts each window's StatsD lines and says how long the window they describe is (docs/time-model.md). */
+export const INTERVAL_GAUGE = 'ekg.interval_ms';
+
+/** StatsD-only gauges: what the StatsD reporters send besides the catalogued values. */
+export const statsdOnly: ReadonlyArray<{ name: string; unit: Unit; help: string }> = [
+  {
+    name: INTERVAL_GAUGE,
+    unit: 'ms',
+    help: "the length of the window the lines that follow describe (sent first in each window; ekg-agent spreads the sender's counters over it)",
+  },
+];
+
 /** What /metrics writes in a family's `# HELP` and `# TYPE` lines. */
 export interface PromFamily {
   name: string;

@@ -15,6 +15,7 @@ export {
   type PromFamily,
   type PromType,
   prometheusFamilies,
+  statsdOnly,
   type Unit,
   ucumOf,
   unitOf,

@@ -1,3 +1,4 @@
+import { INTERVAL_GAUGE } from '../catalogue.js';
 import type { Measurement } from './measurements.js';
 
 export interface StatsdFormat {
@@ -11,8 +12,8 @@ function tagValue(s: string): string {
   return s.replace(/[|,#\n\s]/g, '_');
 }
 
-/** The gauge that says how long the window the other lines describe is (docs/time-model.md). */
-export const INTERVAL_GAUGE = 'ekg.interval_ms';
+/** The gauge that says how long the window the other lines describe is: the catalogue's (docs/time-model.md). */
+export { INTERVAL_GAUGE };
 
 /**
  * StatsD lines for one window: counters `|c`, gauges `|g` (a negative gauge is reset first, so it is

@@ -1,6 +1,6 @@
 /** Prints docs/metrics.md from the catalogue: `node packages/ekg/dist/tools/metrics-doc.js > docs/metrics.md`. */
 import { fileURLToPath } from 'node:url';
-import { catalogue, otelText, prometheusOnly } from '../catalogue.js';
+import { catalogue, otelInstruments, otelText, prometheusOnly, statsdOnly } from '../catalogue.js';
 
 const code = (s: string | undefined) => (s ? `\`${s}\`` : '—');
 
@@ -38,6 +38,25 @@ export function metricsDoc(): string {
     '| Prometheus | unit | meaning |',
     '|---|---|---|',
     ...prometheusOnly.map((p) => `| ${code(p.name)} | ${p.unit} | ${p.help} |`),
+    '',
+    '## StatsD only',
+    '',
+    '| StatsD | unit | meaning |',
+    '|---|---|---|',
+    ...statsdOnly.map((p) => `| ${code(p.name)} | ${p.unit} | ${p.help} |`),
+    '',
+    '## OpenTelemetry instruments',
+    '',
+    'The semantic conventions of the instruments named above: the OTLP exporter sends a value under the name only when',
+    'the instrument fits, the unit converts (ms to `s`) and each required attribute is there (or waived); see',
+    '[exporter-otlp.md](exporter-otlp.md).',
+    '',
+    '| OpenTelemetry | instrument | unit (UCUM) | required attributes | sent without |',
+    '|---|---|---|---|---|',
+    ...Object.entries(otelInstruments).map(
+      ([name, i]) =>
+        `| ${code(name)} | ${i.instrument} | ${code(i.unit)} | ${i.required?.map(code).join(', ') || '—'} | ${i.waived?.map(code).join(', ') || '—'} |`,
+    ),
     '',
     '## Custom vitals',
     '',
