@@ -74,3 +74,40 @@ test('OTLP bodies of windows holding every catalogued name are byte-identical to
   }
   assert.equal(text, readFileSync(new URL('otlp-catalogue.golden', golden), 'utf8'));
 });
+
+// docs/exporter-otlp.md's semantic-convention table is read by people choosing dashboards: each row must say what
+// the exporter does (name and unit), and each catalogued name the exporter renames must have its row.
+test("docs/exporter-otlp.md's convention table is what the exporter sends: every renamed catalogue name, its OTLP name and unit", () => {
+  const page = readFileSync(new URL('../../../../docs/exporter-otlp.md', import.meta.url), 'utf8');
+  const table = page.slice(page.indexOf('| ekg (StatsD / `/stats`) |'));
+  const rows = table.split('\n').slice(2);
+  const documented = new Set<string>();
+  for (const row of rows) {
+    if (!row.startsWith('|')) break;
+    const [ekg, otel, , unit] = row.split(/(?<!\\)\|/).slice(1, -1) as string[];
+    const paths = [...(ekg as string).matchAll(/`([^`]+)`/g)].flatMap(([, p]) => {
+      const spaced = (p as string).replace('<space>', 'old_space');
+      const brace = /\{([^}]+)\}/.exec(spaced);
+      return brace ? (brace[1] as string).split(',').map((x) => spaced.replace(brace[0], x)) : [spaced];
+    });
+    const name = /`([^`]+)`/.exec(otel as string)?.[1] as string;
+    const u = /`([^`]+)`/.exec(unit as string)?.[1];
+    for (const path of paths) {
+      const d = catalogue.find((m) => new RegExp(`^${m.path.replace(/\./g, '\\.').replace('*', '[^.]+')}$`).test(path));
+      assert.ok(d, `${path} is not catalogued`);
+      const m = mappingOf({ name: path, kind: d.kind === 'window' ? 'counter' : 'gauge' });
+      assert.ok(
+        name.endsWith('*') ? m.name.startsWith(name.slice(0, -1)) : m.name === name,
+        `${path}: the page says ${name}, sent as ${m.name}`,
+      );
+      assert.equal(m.unit, u, `${path}: unit`);
+      documented.add(path);
+    }
+  }
+  for (const d of catalogue) {
+    const path = d.path.replace('*', 'old_space');
+    const m = mappingOf({ name: path, kind: d.kind === 'window' ? 'counter' : 'gauge' });
+    if (m.name !== path) assert.ok(documented.has(path), `${path} is sent as ${m.name} but has no row in docs/exporter-otlp.md`);
+  }
+  assert.ok(documented.size >= 15, `${documented.size} rows read`);
+});
