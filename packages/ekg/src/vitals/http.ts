@@ -80,7 +80,7 @@ export class HttpMonitor {
     const held = socket?.[kRes];
     if (socket && held == null) {
       // The connection's slot, not the response: a response is a new object per request, and a property
-      // added to it costs a properties array per request (measured: bench/src/instructions.ts); the
+      // added to it costs a properties array per request (bench/src/instructions.ts counts it); the
       // socket takes its two slots once per connection. The slot is absent only on a connection's first
       // request, which also adds its one 'close' listener: it alone sees aborted responses.
       if (held === undefined) socket.on('close', onSocketClose);

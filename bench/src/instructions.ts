@@ -1,0 +1,83 @@
+/**
+ * Instructions per request, counted by valgrind's callgrind: stable on a shared VM where CPU time
+ * is not (two runs of one case agree within ~0.5 %). Each case is a hello world served over an
+ * in-memory connection (inprocess.ts) with one part of ekg on; counting starts after warm-up
+ * (`callgrind_control -i on`) and covers the main thread only, run with V8's `--single-threaded`
+ * so that garbage collection is counted where it happens. JIT compilation is subtracted (it is
+ * start-up, and its timing varies); GC is shown apart, as it moves with where a run's collections fall.
+ *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS)
+ * Timers (the event-loop delay monitor, the watchdog's beat) fire by wall time, which valgrind
+ * slows ~100×: their cost per request here is inflated; components.ts measures them per second.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const N = Number(process.env.BENCH_REQUESTS ?? 10_000);
+const CASES = ['bare', 'dc-noop', 'ekg-http', 'ekg'];
+
+/** One case under callgrind: instructions per request (total, JIT compile, GC). */
+async function count(variant: string): Promise<{ total: number; compile: number; gc: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-cg-'));
+  const go = join(dir, 'go');
+  const server = fileURLToPath(new URL('./server.js', import.meta.url));
+  const p = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      '--separate-threads=yes',
+      `--callgrind-out-file=${join(dir, 'out')}`,
+      process.execPath,
+      '--single-threaded',
+      server,
+      variant,
+      'inprocess',
+      String(N),
+      '1',
+    ],
+    { env: { ...process.env, BENCH_CALLGRIND: go, BENCH_WARM: '3' }, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  p.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('warm') && !existsSync(go)) {
+      spawnSync('callgrind_control', ['-i', 'on', String(p.pid)]);
+      spawnSync('touch', [go]);
+    }
+  });
+  await new Promise((r) => p.on('exit', r));
+  const main = readdirSync(dir).find((f) => f.endsWith('-01')) as string;
+  const ann = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', join(dir, main)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  }).stdout;
+  rmSync(dir, { recursive: true, force: true });
+  const sum = (re: RegExp) =>
+    ann
+      .split('\n')
+      .filter((l) => re.test(l))
+      .reduce((a, l) => a + Number((l.trim().split(' ')[0] as string).replace(/,/g, '')), 0);
+  const total = sum(/PROGRAM TOTALS/);
+  const compile = sum(
+    /Runtime_CompileOptimized\(|Runtime_CompileLazy\(|Runtime_CompileBaseline|Runtime_InstallBaselineCode\(|Runtime_NotifyDeoptimized\(/,
+  );
+  const gc = sum(/Heap::CollectGarbage\(/);
+  return { total: total / N, compile: compile / N, gc: gc / N };
+}
+
+if (spawnSync('sh', ['-c', 'command -v valgrind']).status !== 0) {
+  console.error('instructions: valgrind is not installed (apt-get install valgrind)');
+  process.exit(1);
+}
+const cases = process.argv.slice(2).length ? process.argv.slice(2) : CASES;
+let bare: number | undefined;
+for (const c of cases) {
+  const r = await count(c);
+  const net = r.total - r.compile;
+  bare ??= c === 'bare' ? net : undefined;
+  const extra = bare !== undefined && c !== 'bare' ? `, ${Math.round(net - bare)} over bare` : '';
+  console.log(`${c}: ${Math.round(net)} instructions per request (GC ${Math.round(r.gc)} of them${extra})`);
+}
