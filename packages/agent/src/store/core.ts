@@ -235,9 +235,9 @@ export class Core {
 
 /**
  * A chunk with `part` (later points) appended as a part. The new part takes in the trailing parts that
- * hold fewer than twice its points, so each part holds at least twice what the next does: a minute's
- * points appended 360 times are re-encoded about 5 times each, not once per 8 appends (23 times),
- * in at most 8 parts. Undefined past 8: the chunk is then rewritten as one.
+ * hold fewer than twice its points (and fewer than 60), so each small part holds at least twice what
+ * the next does: a minute's points appended 360 times are re-encoded about 4.5 times each, not once
+ * per 8 appends (23 times), in at most 8 parts. Undefined past 8: the chunk is then rewritten as one.
  */
 function appendTiered(data: Uint8Array | undefined, part: Columns): Uint8Array | undefined {
   if (!data) return encodeChunk(part);
@@ -246,7 +246,8 @@ function appendTiered(data: Uint8Array | undefined, part: Columns): Uint8Array |
   let n = part.t.length;
   while (k > 0) {
     const c = pointCount(list[k - 1] as Uint8Array);
-    if (c >= 2 * n) break;
+    // a part of 60 points or more is left as it is (a compactor catching up writes an hour a part)
+    if (c >= 2 * n || c >= 60) break;
     k--;
     n += c;
   }
