@@ -249,18 +249,26 @@ export class Agent {
     if (o.timer !== false) this.schedule();
   }
 
-  /** Windows are aligned to the wall clock: every agent flushes at :00, :10, :20 … */
+  /**
+   * Windows are aligned to the wall clock: every agent flushes at :00, :10, :20 … A window ends at its
+   * boundary even when the timer fires late (a busy machine): what is spread over intervals is cut
+   * there, so a late timer does not stretch one window and shrink the next (docs/time-model.md).
+   */
   private schedule(): void {
     const iv = this.config.flushInterval;
-    const delay = iv - (Date.now() % iv);
+    const now = Date.now();
+    const boundary = now + iv - (now % iv);
     this.timer = setTimeout(() => {
       const t0 = performance.now();
-      this.aggregator.flushAsync().then(
+      // a timer more than a window late ends the window at the last boundary passed
+      const late = Date.now();
+      const end = late - boundary >= iv ? late - (late % iv) : boundary;
+      this.aggregator.flushAsync(end).then(
         (w) => this.finish(w, t0),
         () => {},
       );
       if (!this.stopped) this.schedule();
-    }, delay);
+    }, boundary - now);
   }
 
   /** Closes the window now (or at `now`: a replay of recorded traffic) and hands it to every sink. */

@@ -226,8 +226,8 @@ test("stopping mid-period delivers the partial period to the Heroku exporter and
 /**
  * The same on the wall clock, scaled down: a real app process (ekg-vitals, 2 s windows, StatsD over
  * TCP to two real agents, one at 1 s windows and one at 4 s), a load loop at 20 requests a second.
- * The truth is what was served: each response is binned into the app's window it completed in (the
- * app prints its windows' bounds; requests are sent 25 ms clear of them), and each point's true rate
+ * The truth is what was served: the app prints its windows' bounds and each response's finish on its
+ * own clock, so each is binned into the window it was served in, and each point's true rate
  * is those counts taken through the time model (each window's count over the 2 s after its end, each
  * agent window's amount evenly over its steps) — so a late timer in the load loop moves the truth with it.
  */
@@ -236,7 +236,11 @@ import { createServer } from 'node:http';
 import { createEkg } from '${lib}';
 const ekg = createEkg({ interval: 2000, signals: false, report: { statsd: ['tcp://127.0.0.1:${a}', 'tcp://127.0.0.1:${b}'], service: 'rates' } });
 ekg.onWindow((s) => console.log('window ' + s.window.start + ' ' + s.window.end));
-const server = createServer((req, res) => res.end('ok'));
+// each response's finish, on the app's clock (the http vital counts it at the same event)
+const server = createServer((req, res) => {
+  res.on('finish', () => console.log('served ' + Date.now()));
+  res.end('ok');
+});
 server.listen(0, '127.0.0.1', () => console.log('app ' + server.address().port));
 `;
 
@@ -249,6 +253,7 @@ test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 
   writeFileSync(join(dir, 'app.mjs'), WALL_APP(import.meta.resolve('ekg-vitals'), agents[0]?.tcp as number, agents[1]?.tcp as number));
   const app = spawn(process.execPath, [join(dir, 'app.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const windows: Array<{ start: number; end: number }> = [];
+  const served: number[] = [];
   let out = '';
   app.stdout?.on('data', (d) => {
     out += d;
@@ -258,6 +263,8 @@ test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 
       out = out.slice(i + 1);
       const w = /^window (\d+) (\d+)$/.exec(line);
       if (w) windows.push({ start: Number(w[1]), end: Number(w[2]) });
+      const f = /^served (\d+)$/.exec(line);
+      if (f) served.push(Number(f[1]));
       const a = /^app (\d+)$/.exec(line);
       if (a) port = Number(a[1]);
       i = out.indexOf('\n');
@@ -279,8 +286,8 @@ test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 
     await until(() => port > 0 && windows.length > 0, "the app's first window");
     const first = windows[0] as { start: number; end: number };
     // 20 a second, each 25 ms clear of the app's window bounds (they fall every 2 s from its first window's end)
-    const served: number[] = [];
     let sent = 0;
+    let answered = 0;
     let stop = false;
     const t0 = first.end + 25 + Math.ceil((Date.now() - first.end) / 50) * 50;
     // the covered range: the first 8 s bucket with full windows everywhere (load, app window, spread, agent window), and 16 s on
@@ -294,7 +301,7 @@ test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         sent++;
         void fetch(`http://127.0.0.1:${port}/`)
-          .then((r) => r.arrayBuffer().then(() => r.ok && served.push(Date.now())))
+          .then((r) => r.arrayBuffer().then(() => r.ok && answered++))
           .catch(() => {});
       }
     })();
@@ -320,31 +327,44 @@ test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 
 
     // the truth: responses binned into the app's windows, each window's count spread over the 2 s after its end
     const count = windows.map((w) => served.filter((t) => t > w.start && t <= w.end).length);
-    const spreadIn = (a: number, b: number) => {
-      let n = 0;
-      for (const [k, w] of windows.entries()) {
-        const len = w.end - w.start;
-        const o = Math.min(b, w.end + len) - Math.max(a, w.end);
-        if (o > 0) n += ((count[k] as number) * o) / len;
-      }
-      return n;
+    // window k's part of the agent window [a, b) when the agent reads it `delay` ms after the app closed it
+    const part = (k: number, a: number, b: number, delay: number) => {
+      const w = windows[k] as { start: number; end: number };
+      const len = w.end - w.start;
+      const o = Math.min(b, w.end + delay + len) - Math.max(a, w.end + delay);
+      return o > 0 ? ((count[k] as number) * o) / len : 0;
     };
+    // the agent spreads a window from when it reads it: on a busy machine that is up to a few hundred ms
+    // after the app sent it. Each point's truth is a band: every window read at once, or up to 400 ms late
+    const DELAYS = [0, 100, 200, 300, 400];
     const truth = (agentMs: number, step: number) => {
-      const out: number[] = [];
+      const out: Array<{ at: number; lo: number; hi: number }> = [];
       for (let e = from + step * 1000; e <= to; e += step * 1000) {
-        // each agent window's amount, shared evenly by the steps it covers
-        let n = 0;
-        for (let w = Math.floor((e - step * 1000) / agentMs) * agentMs; w < e; w += agentMs) {
-          const o = Math.min(e, w + agentMs) - Math.max(e - step * 1000, w);
-          if (o > 0) n += (spreadIn(w, w + agentMs) * o) / agentMs;
+        let at = 0;
+        let lo = 0;
+        let hi = 0;
+        for (const k of windows.keys()) {
+          // each agent window's amount, shared evenly by the steps it covers
+          const inStep = (delay: number) => {
+            let n = 0;
+            for (let w = Math.floor((e - step * 1000) / agentMs) * agentMs; w < e; w += agentMs) {
+              const o = Math.min(e, w + agentMs) - Math.max(e - step * 1000, w);
+              if (o > 0) n += (part(k, w, w + agentMs, delay) * o) / agentMs;
+            }
+            return n;
+          };
+          const ns = DELAYS.map(inStep);
+          at += ns[0] as number;
+          lo += Math.min(...ns);
+          hi += Math.max(...ns);
         }
-        out.push(n / step);
+        out.push({ at: at / step, lo: lo / step, hi: hi / step });
       }
       return out;
     };
     const inRange = served.filter((t) => t > from - 2000 && t <= to - 2000).length;
     const table: string[] = [
-      `sent ${sent}, served ${served.length}; served in the range (one app window earlier): ${(inRange / 16).toFixed(2)}/s`,
+      `sent ${sent}, answered ${answered}, served ${served.length}; served in the range (one app window earlier): ${(inRange / 16).toFixed(2)}/s`,
     ];
     const failures: string[] = [];
     for (const [a, agentMs] of [
@@ -356,18 +376,24 @@ test('wall clock: a real app at 2 s windows under 20 req/s, agents at 1 s and 4 
         const want = truth(agentMs, step);
         const nums = values.filter((v): v is number => v !== null);
         let worst = 0;
+        let worstAt = 0;
         for (const [i, v] of values.entries()) {
-          const w = want[i] as number;
+          const w = want[i] as { at: number; lo: number; hi: number };
           if (v === null) failures.push(`agent ${agentMs / 1000} s, step ${step} s: a null at point ${i}`);
           else {
-            worst = Math.max(worst, Math.abs(v - w) / w);
-            if (Math.abs(v - w) > 0.05 * w)
-              failures.push(`agent ${agentMs / 1000} s, step ${step} s, point ${i}: ${v.toFixed(3)}, served ${w.toFixed(3)}`);
+            // how far off the served rate: 0 inside the band the agent's read delay allows
+            const off = v < w.lo ? (w.lo - v) / w.lo : v > w.hi ? (v - w.hi) / w.hi : 0;
+            worst = Math.max(worst, off);
+            worstAt = Math.max(worstAt, Math.abs(v - w.at) / w.at);
+            if (off > 0.05)
+              failures.push(
+                `agent ${agentMs / 1000} s, step ${step} s, point ${i}: ${v.toFixed(3)}, served ${w.at.toFixed(3)} (${w.lo.toFixed(3)}–${w.hi.toFixed(3)} read up to 400 ms late)`,
+              );
           }
         }
         if (values.length !== 16 / step) failures.push(`agent ${agentMs / 1000} s, step ${step} s: ${values.length} points`);
         table.push(
-          `agent ${agentMs / 1000} s, step ${step} s: ${values.length} points, nulls ${values.length - nums.length}, min ${Math.min(...nums).toFixed(2)}, max ${Math.max(...nums).toFixed(2)}, worst ${(worst * 100).toFixed(2)} % off the served rate`,
+          `agent ${agentMs / 1000} s, step ${step} s: ${values.length} points, nulls ${values.length - nums.length}, min ${Math.min(...nums).toFixed(2)}, max ${Math.max(...nums).toFixed(2)}, ${(worstAt * 100).toFixed(2)} % off the served rate read at once, ${(worst * 100).toFixed(2)} % outside its band`,
         );
       }
     }
