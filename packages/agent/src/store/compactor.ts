@@ -143,7 +143,7 @@ export class Compactor {
       else byChunk.set(b, [t]);
     }
     const byT = new Map<number, FleetMinute>();
-    for (const m of core.ids.get(name)?.values() ?? []) {
+    for (const m of core.ids.of(name)) {
       if (!m.scopes?.includes(scope)) continue;
       for (const [b, list] of byChunk) {
         const c = core.chunkAt(m.id, raw, b);

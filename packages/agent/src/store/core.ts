@@ -39,9 +39,57 @@ export interface HeadEntry {
 /** Bytes of head windows kept in memory for queries of the newest minutes; older ones are read back. */
 const HEAD_CACHE = 64 * 1024 * 1024;
 
+/**
+ * name → tags → series: two levels, so the aggregator's own strings find it without a key per series
+ * per window. A name with one tag set (most: 100k untagged names are 100k series) holds its series
+ * directly; a Map is made only for a second tag set (a Map per name cost ~280 B a series).
+ */
+export class SeriesIndex {
+  private readonly byName = new Map<string, SeriesMeta | Map<string, SeriesMeta>>();
+
+  get(name: string, tags: string): SeriesMeta | undefined {
+    const e = this.byName.get(name);
+    if (e === undefined) return undefined;
+    if (e instanceof Map) return e.get(tags);
+    return e.tags === tags ? e : undefined;
+  }
+
+  /** Every series of one name. */
+  of(name: string): Iterable<SeriesMeta> {
+    const e = this.byName.get(name);
+    if (e === undefined) return [];
+    return e instanceof Map ? e.values() : [e];
+  }
+
+  set(m: SeriesMeta): void {
+    const e = this.byName.get(m.name);
+    if (e === undefined || (!(e instanceof Map) && e.tags === m.tags)) this.byName.set(m.name, m);
+    else if (e instanceof Map) e.set(m.tags, m);
+    else
+      this.byName.set(
+        m.name,
+        new Map([
+          [e.tags, e],
+          [m.tags, m],
+        ]),
+      );
+  }
+
+  delete(name: string, tags: string): void {
+    const e = this.byName.get(name);
+    if (e === undefined) return;
+    if (!(e instanceof Map)) {
+      if (e.tags === tags) this.byName.delete(name);
+      return;
+    }
+    e.delete(tags);
+    if (e.size === 1) this.byName.set(name, e.values().next().value as SeriesMeta);
+    else if (e.size === 0) this.byName.delete(name);
+  }
+}
+
 export class Core {
-  /** name → tags → series: two levels, so the aggregator's own strings find it without a key per series per window */
-  readonly ids = new Map<string, Map<string, SeriesMeta>>();
+  readonly ids = new SeriesIndex();
   readonly byId = new Map<number, SeriesMeta>();
   /** `name\nscope` → the fleet (its chunks are stored under -id), merged from minutes after `since` */
   readonly fleet = new Map<string, { id: number; since: number }>();
@@ -112,12 +160,7 @@ export class Core {
         this.members.set(key, (this.members.get(key) ?? 0) + 1);
       }
     }
-    let byTags = this.ids.get(m.name);
-    if (!byTags) {
-      byTags = new Map();
-      this.ids.set(m.name, byTags);
-    }
-    byTags.set(m.tags, m);
+    this.ids.set(m);
     this.byId.set(m.id, m);
   }
 

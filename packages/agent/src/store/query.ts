@@ -42,7 +42,7 @@ function watermark(core: Core, l: Level): number {
 export function runQuery(core: Core, q: Query, now = Date.now()): QueryResult {
   const { level, step } = pick(core.levels, q, now);
   const matched: Array<{ m: SeriesMeta; tags: Record<string, string> }> = [];
-  for (const m of core.ids.get(q.name)?.values() ?? []) {
+  for (const m of core.ids.of(q.name)) {
     const tags = parseTags(m.tags);
     if (tagsMatch(tags, q.tags)) matched.push({ m, tags });
   }

@@ -302,7 +302,7 @@ export class SqliteStore implements Sink, StoreReader {
 
   /** The query API's default aggregation needs the kind of one name: its series, not every series. */
   async seriesKind(name: string, tags: Record<string, string>): Promise<SeriesInfo['kind'] | undefined> {
-    for (const m of this.core.ids.get(name)?.values() ?? []) if (tagsMatch(parseTags(m.tags), tags)) return m.kind;
+    for (const m of this.core.ids.of(name)) if (tagsMatch(parseTags(m.tags), tags)) return m.kind;
     return undefined;
   }
 

@@ -53,7 +53,7 @@ export class Writer {
       done = this.tx(w);
     } catch (err) {
       for (const m of this.made) {
-        this.core.ids.get(m.name)?.delete(m.tags);
+        this.core.ids.delete(m.name, m.tags);
         this.core.byId.delete(m.id);
       }
       this.order = [];
@@ -116,12 +116,12 @@ export class Writer {
 
   /** The series' row, made on first sight. */
   private known(f: Flushed, now: number): SeriesMeta {
-    let k = this.core.ids.get(f.name)?.get(f.tags);
+    let k = this.core.ids.get(f.name, f.tags);
     // a name that carries a second kind (barnes' GC.count: a counter and a gauge) keeps it under the
     // same name with the tag `kind:<kind>` (docs/time-model.md)
     if (k !== undefined && k.kind !== f.kind) {
       const tags = kindTags(f.tags, f.kind);
-      k = this.core.ids.get(f.name)?.get(tags);
+      k = this.core.ids.get(f.name, tags);
       if (k === undefined) return this.known({ ...f, tags, sketch: f.sketch }, now);
     }
     if (k !== undefined) return this.touch(k, now);
