@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { catalogue, otelInstruments, otelOf, otelText } from 'ekg-vitals';
-import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
-import { parsePacket } from '../ingest/statsd-parse.js';
+import { statsdWindows } from '../testing/windows.js';
 import { mappingOf, otlpJson, otlpModel, SCOPE } from './otlp.js';
 
 const golden = new URL('../../src/export/golden/', import.meta.url);
@@ -43,17 +42,7 @@ test("OTLP names are the catalogue's: each series goes out under its catalogued 
   assert.equal(mappingOf({ name: part.path, kind: 'counter' }).name, part.path, otelText(part.otel));
 });
 
-/** Each packet of StatsD text through the real parser and aggregator, one window per packet. */
-function windows(...packets: string[]): FlushResult[] {
-  const agg = new Aggregator();
-  let t = 1_795_000_000_000;
-  agg.flush(t);
-  return packets.map((p) => {
-    parsePacket(p, { sample: (s) => agg.add(s), bad: () => {} });
-    t += 10_000;
-    return agg.flush(t);
-  });
-}
+const windows = statsdWindows;
 
 // The exact OTLP/JSON bodies (the protobuf encodes the same model) of windows holding every catalogued name: as the library sends it (a
 // window delta as a counter, anything else as a gauge), each the other way round, and each as a distribution. A

@@ -2,25 +2,15 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
-import { parsePacket } from '../ingest/statsd-parse.js';
+import type { FlushResult } from '../aggregate/aggregator.js';
+import { statsdWindows } from '../testing/windows.js';
 import { INVALID_TRIES, parseRetryAfter, RETRY_AFTER_CAP, retryDelay, USER_AGENT } from './exporter.js';
 import { mappingOf, OtlpExporter, otlpJson, otlpModel, SCOPE, ZERO_THRESHOLD } from './otlp.js';
 import { encodeWriteRequest } from './protobuf.js';
 import { type Dropped, RemoteWriteExporter, toTimeSeries } from './remote-write.js';
 import { decompress } from './snappy.js';
 
-/** Each packet of StatsD text through the real parser and aggregator, one window per packet. */
-function statsd(...packets: string[]): FlushResult[] {
-  const agg = new Aggregator();
-  let t = 1_795_000_000_000;
-  agg.flush(t);
-  return packets.map((p) => {
-    parsePacket(p, { sample: (s) => agg.add(s), bad: () => {} });
-    t += 10_000;
-    return agg.flush(t);
-  });
-}
+const statsd = statsdWindows;
 const one = (text: string) => statsd(text)[0] as FlushResult;
 
 const labelsOf = (w: FlushResult, d?: Dropped) => toTimeSeries(w, d).map((t) => Object.fromEntries(t.labels));
