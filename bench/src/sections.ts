@@ -34,10 +34,12 @@ interface StoreLayout {
     singleMs: number;
     singlePoints: number;
     fleetMs: number;
+    fleetCpuMs: number;
     fleetPoints: number;
     fleetResolution: number;
     fleetInstances: number;
     compactPointsPerSecond: number;
+    compactCpuPointsPerSecond: number;
   };
   bytes: Record<'walk' | 'counter' | 'constant' | 'distribution', { file: number; raw: number }>;
 }
@@ -129,14 +131,14 @@ ${table(
     ],
     [
       `p99 merged across ${v2.query.fleetInstances} instances over 24 h (${fmt(v2.query.fleetPoints)} points from ${v2.query.fleetResolution} s rows)`,
-      `${fmt(v2.query.fleetMs, 1)} ms`,
-      `${fmt(v1.query.fleetMs, 1)} ms`,
+      `${fmt(v2.query.fleetMs, 1)} ms (CPU ${fmt(v2.query.fleetCpuMs, 1)} ms)`,
+      `${fmt(v1.query.fleetMs, 1)} ms (CPU ${fmt(v1.query.fleetCpuMs, 1)} ms)`,
       `< 50 ms: ${ok(v2.query.fleetMs < 50)}`,
     ],
     [
       'compaction and rollup of the 24 h (points folded per second)',
-      `${fmt(v2.query.compactPointsPerSecond)}/s`,
-      `${fmt(v1.query.compactPointsPerSecond)}/s (rollup only)`,
+      `${fmt(v2.query.compactPointsPerSecond)}/s (CPU ${fmt(v2.query.compactCpuPointsPerSecond)}/s)`,
+      `${fmt(v1.query.compactPointsPerSecond)}/s (rollup only; CPU ${fmt(v1.query.compactCpuPointsPerSecond)}/s)`,
       '',
     ],
   ],
