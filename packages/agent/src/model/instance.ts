@@ -28,6 +28,16 @@ export function instanceFields(key: string): InstanceFields {
   return out;
 }
 
+/**
+ * An instance's health: `up`/`down` as its probe answered, `reporting` while its samples arrive,
+ * `stale` after STALE_INTERVALS of silence. In the order the overview sorts it: trouble first.
+ */
+export const HEALTHS = ['down', 'stale', 'up', 'reporting'] as const;
+export type Health = (typeof HEALTHS)[number];
+
+/** Healthy: its probe answers, or it reports. */
+export const isHealthy = (h: Health): boolean => h === 'up' || h === 'reporting';
+
 /** An instance is stale after this many of its intervals without a sample (docs/time-model.md). */
 export const STALE_INTERVALS = 3;
 

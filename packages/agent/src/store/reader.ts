@@ -3,6 +3,7 @@
  * Prometheus-compatible engine. `/api/v1/instances`, `/series` and `/query` call these and nothing else.
  */
 
+import type { Health } from '../model/instance.js';
 import type { Agg } from '../model/series.js';
 
 export { AGGS, type Agg, PERCENTILES } from '../model/series.js';
@@ -24,7 +25,7 @@ export interface Instance {
   /** ms of the interval its samples describe (its own window, a push's or a scrape's), when they state one */
   interval_ms?: number;
   /** `up` (probe answered), `down` (probe failed), `reporting` (data within 3 of its intervals: docs/time-model.md), `stale` */
-  health: 'up' | 'down' | 'reporting' | 'stale';
+  health: Health;
   /** why, when down */
   reason?: string;
 }

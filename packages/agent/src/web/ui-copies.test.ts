@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { catalogue } from 'ekg-vitals';
-import { IDENTITY } from '../model/instance.js';
+import { HEALTHS, IDENTITY } from '../model/instance.js';
 import { QUANTILES } from '../model/series.js';
 
 /**
@@ -54,4 +54,17 @@ test("the dashboard parses no series key or tags itself: the model's tags.ts and
       found.push(`${f}: ${m[0]}`);
   }
   assert.deepEqual(found, [], 'use formatTags/parseTags (model/tags.ts) and instanceFields/instanceKey (model/instance.ts)');
+});
+
+test("the dashboard judges no instance health itself: the model's HEALTHS order and isHealthy do", () => {
+  const one = `['"](?:${HEALTHS.join('|')})['"]`;
+  const found: string[] = [];
+  for (const [f, text] of uiSources()) {
+    // two states in one condition (`h === 'up' || h === 'reporting'`) or an object keyed by them is a copy
+    for (const m of text.matchAll(new RegExp(`[!=]==\\s*${one}\\s*(?:\\|\\||&&)[^;\\n]*[!=]==\\s*${one}`, 'g')))
+      found.push(`${f}: ${m[0]}`);
+    for (const m of text.matchAll(new RegExp(`\\{\\s*(?:${HEALTHS.join('|')})\\s*:[^}]*,\\s*(?:${HEALTHS.join('|')})\\s*:`, 'g')))
+      found.push(`${f}: ${m[0]}`);
+  }
+  assert.deepEqual(found, [], 'use HEALTHS and isHealthy (model/instance.ts)');
 });

@@ -1,4 +1,4 @@
-import { instanceFields } from '../../src/model/instance.js';
+import { instanceFields, isHealthy } from '../../src/model/instance.js';
 import { QUANTILES } from '../../src/model/series.js';
 import { formatTags } from '../../src/model/tags.js';
 import {
@@ -300,9 +300,7 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
           mode === 'service' ? 'Instances ' : 'Health ',
           h('b', {}, mode === 'service' ? String(mine.length) : (health[0] ?? 'unknown')),
         ),
-        ...(mode === 'service'
-          ? [h('span', {}, 'Healthy ', h('b', {}, String(health.filter((x) => x === 'up' || x === 'reporting').length)))]
-          : []),
+        ...(mode === 'service' ? [h('span', {}, 'Healthy ', h('b', {}, String(health.filter(isHealthy).length)))] : []),
         h('span', {}, 'Last seen ', h('b', {}, mine.length ? ago(Math.max(...mine.map((i) => i.last_seen))) : 'never')),
         ...(mine[0]?.reason ? [h('span', { class: 'error' }, mine[0].reason)] : []),
         ...(note ? [h('span', { class: 'note', id: 'interval-note', role: 'note' }, note)] : []),

@@ -1,3 +1,4 @@
+import { HEALTHS, isHealthy } from '../../src/model/instance.js';
 import { api, batch, type Instance, type QueryResult, type SeriesInfo } from './api.js';
 import { sparkline } from './chart.js';
 import { cssVar, h } from './dom.js';
@@ -23,8 +24,6 @@ const COLUMNS: Array<{ id: string; title: string; num?: boolean }> = [
   { id: 'last_seen', title: 'Last seen' },
   ...SPARKS.map((s) => ({ id: s.id, title: s.title, num: true })),
 ];
-
-const HEALTH_ORDER: Record<Instance['health'], number> = { down: 0, stale: 1, up: 2, reporting: 3 };
 
 interface Row {
   inst: Instance;
@@ -56,7 +55,7 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
   const desc = () => ctx.params.get('dir') === 'desc';
 
   function value(r: Row, col: string): string | number {
-    if (col === 'health') return HEALTH_ORDER[r.inst.health];
+    if (col === 'health') return HEALTHS.indexOf(r.inst.health);
     if (col === 'last_seen') return r.inst.last_seen;
     if (col in r.sparks) return r.sparks[col]?.last ?? Number.NEGATIVE_INFINITY;
     const v = (r.inst as unknown as Record<string, string | undefined>)[col] ?? '';
@@ -103,7 +102,7 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
       const link = `#/instance?key=${encodeURIComponent(i.key)}`;
       return h(
         'tr',
-        { class: i.health === 'down' || i.health === 'stale' ? i.health : undefined, 'data-key': i.key },
+        { class: isHealthy(i.health) ? undefined : i.health, 'data-key': i.key },
         h('td', {}, h('span', { class: `badge ${i.health}`, title: i.reason ?? '' }, i.health)),
         h('td', {}, i.service ? h('a', { href: `#/service?name=${encodeURIComponent(i.service)}` }, i.service) : (i.target ?? '–')),
         has.has('host') && h('td', {}, i.host ?? '–'),
