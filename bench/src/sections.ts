@@ -257,7 +257,9 @@ ${table(
     i === 0 ? '—' : withRange(x.extra),
     `${fmt(x.cpuRatio, 3)}×`,
     i === 0 || !(x.paired.median > 0) ? '—' : withRange(x.paired, 3, '×', 2),
-    x.label === 'ekg-vitals/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97)}` : '',
+    // met only when both measures say so: the in-process CPU cannot resolve ~100 ns on a VM whose rounds differ by
+    // thousands (a negative extra is noise), and the paired req/s is the target's own definition
+    x.label === 'ekg-vitals/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97 && x.paired.median >= 0.97)}` : '',
   ]),
 )}
 
