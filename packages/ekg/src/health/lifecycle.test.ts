@@ -114,10 +114,11 @@ test('close() leaves the servers alone and is safe to call any number of times',
 });
 
 test('the signal handlers are installed, start the shutdown, and are removed when ekg stops', async () => {
-  const before = process.listenerCount('SIGUSR2');
+  // SIGHUP, not SIGUSR2: on Node 24 an emitted SIGUSR2 writes a diagnostic report into the working directory (lint then fails on it)
+  const before = process.listenerCount('SIGHUP');
   // a listener of the app's own: ekg does not raise the signal again when someone else handles it
   const app = () => {};
-  process.on('SIGUSR2', app);
+  process.on('SIGHUP', app);
   const health = new HealthState(none, undefined, 1000);
   health.set('ready');
   let stopped: () => void = () => {};
@@ -125,18 +126,18 @@ test('the signal handlers are installed, start the shutdown, and are removed whe
     stopped = r;
   });
   const lc = new Lifecycle(
-    opts({ signals: ['SIGUSR2'] }),
+    opts({ signals: ['SIGHUP'] }),
     health,
     () => [],
     async () => stopped(),
   );
-  assert.equal(process.listenerCount('SIGUSR2'), before + 2);
-  process.emit('SIGUSR2', 'SIGUSR2');
+  assert.equal(process.listenerCount('SIGHUP'), before + 2);
+  process.emit('SIGHUP', 'SIGHUP');
   assert.equal(health.state, 'draining');
   await torn;
   await lc.shutdown();
-  assert.equal(process.listenerCount('SIGUSR2'), before + 1, "ekg's handler removed, the app's kept");
-  process.off('SIGUSR2', app);
+  assert.equal(process.listenerCount('SIGHUP'), before + 1, "ekg's handler removed, the app's kept");
+  process.off('SIGHUP', app);
 });
 
 test('closeWhenLoopEnds: one beforeExit listener however often asked, removed once closed', async () => {
