@@ -25,7 +25,9 @@ async function httpPort(proc: ChildProcess, log: () => string, path: string, cou
       throw new Error(`${e.message}: ${log().slice(-2000)}`);
     });
     for (const p of ports) {
-      const ok = await fetch(`http://127.0.0.1:${p}${path}`).then(
+      // one of the ports may be a plain TCP listener (VictoriaMetrics' Graphite one) that never answers HTTP:
+      // without a timeout the fetch waits for undici's 300 s headers timeout
+      const ok = await fetch(`http://127.0.0.1:${p}${path}`, { signal: AbortSignal.timeout(2000) }).then(
         (r) => r.ok,
         () => false,
       );
