@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Aggregator, encodeWriteRequest, type FlushResult, otlpJson, otlpModel, otlpProto, parsePacket, toTimeSeries } from 'ekg-agent';
+import { encodeWriteRequest, type FlushResult, otlpJson, otlpModel, otlpProto, toTimeSeries } from 'ekg-agent';
 import protobuf from 'protobufjs';
+import { statsdWindows } from '../../../packages/agent/dist/testing/windows.js';
+import { rng } from '../../../packages/ekg/dist/testing/fuzz.js';
 
 /**
  * The OTLP encoder checked against the official schema (opentelemetry-proto, vendored under
@@ -179,19 +181,8 @@ function checkRemoteWrite(w: FlushResult): void {
   }
 }
 
-function windowsOf(...packets: string[]): FlushResult[] {
-  const agg = new Aggregator();
-  let t = 1_795_000_000_000;
-  agg.flush(t);
-  return packets.map((p) => {
-    parsePacket(p, { sample: (s) => agg.add(s), bad: () => {} });
-    t += 10_000;
-    return agg.flush(t);
-  });
-}
-
 test('the cases of issue 18 encode to bodies the official schema takes, strictly, in both encodings', () => {
-  const ws = windowsOf(
+  const ws = statsdWindows(
     [
       'x:1|c|#a.b:1,a_b:2',
       't:5|ms|#quantile:x',
@@ -240,18 +231,6 @@ test('a strict check does catch what it is for (unknown field, null, fractional 
   assert.throws(() => strictJson(Request, frac, 'r'), /1\.428/);
   assert.throws(() => strictWire(Request, Uint8Array.of(0x78, 0x01), 'r'), /unknown field 15/);
 });
-
-/** mulberry32: a seeded generator, so a failing run can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzz: random StatsD lines through the parser and aggregator give only valid batches in both encoders', () => {
   const seed = Number(process.env.EKG_FUZZ_SEED ?? 18);
@@ -312,7 +291,7 @@ test('fuzz: random StatsD lines through the parser and aggregator give only vali
   const kindMap = new Map();
   kinds.clear();
   let points = 0;
-  for (const w of windowsOf(...packets)) {
+  for (const w of statsdWindows(...packets)) {
     points += checkOtlp(w, kindMap);
     checkRemoteWrite(w);
   }
