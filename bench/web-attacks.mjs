@@ -81,6 +81,17 @@ async function probe(a, during) {
   const max = Math.max(...lat.map((x) => x[1]));
   return `${res}; heartbeat probes: ${lat.length}, max ${max} ms, failed ${lat.filter((x) => x[0] !== 200).length}`;
 }
+/** An agent holding `n` one-point gauge series (q.big, one per pid), written to the store. */
+async function bigAgent(n) {
+  const a = await agent(['--max-series', '200000']);
+  await tcpLines(
+    a.statsd,
+    Array.from({ length: n }, (_, i) => `q.big:1|g|#pid:${i}`),
+  );
+  await waitFor(async () => (await self(a)).store.points_written >= n);
+  return a;
+}
+
 const attacks = {
   async url() {
     const out = [];
@@ -139,13 +150,8 @@ const attacks = {
     return s;
   },
   async batch() {
-    const a = await agent(['--max-series', '200000']);
     const n = 100_000;
-    await tcpLines(
-      a.statsd,
-      Array.from({ length: n }, (_, i) => `q.big:1|g|#pid:${i}`),
-    );
-    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const a = await bigAgent(n);
     const before = rss(a.p.pid);
     const q = `q=${encodeURIComponent('name=zzz.none&from=-10m')}`;
     const r = await probe(a, () => timed(`${a.base}/api/v1/batch?${Array.from({ length: 200 }, () => q).join('&')}`, {}, 300_000));
@@ -154,13 +160,8 @@ const attacks = {
     return s;
   },
   async idle() {
-    const a = await agent(['--max-series', '200000']);
     const n = 100_000;
-    await tcpLines(
-      a.statsd,
-      Array.from({ length: n }, (_, i) => `q.big:1|g|#pid:${i}`),
-    );
-    await waitFor(async () => (await self(a)).store.points_written >= n);
+    const a = await bigAgent(n);
     const r = await probe(a, () => new Promise((res) => setTimeout(() => res('15 s of nothing'), 15000)));
     a.p.kill('SIGKILL');
     return `${n} series, 1 s windows, no query: ${r}`;
