@@ -254,21 +254,26 @@ export class Agent {
    * boundary even when the timer fires late (a busy machine): what is spread over intervals is cut
    * there, so a late timer does not stretch one window and shrink the next (docs/time-model.md).
    */
-  private schedule(): void {
+  private schedule(boundary?: number): void {
     const iv = this.config.flushInterval;
     const now = Date.now();
-    const boundary = now + iv - (now % iv);
-    this.timer = setTimeout(() => {
-      const t0 = performance.now();
-      // a timer more than a window late ends the window at the last boundary passed
-      const late = Date.now();
-      const end = late - boundary >= iv ? late - (late % iv) : boundary;
-      this.aggregator.flushAsync(end).then(
-        (w) => this.finish(w, t0),
-        () => {},
-      );
-      if (!this.stopped) this.schedule();
-    }, boundary - now);
+    // the next boundary follows the window just closed, not the clock: a timer that fires a millisecond
+    // early (timers run on the monotonic clock) must not close the same boundary twice
+    const next = boundary ?? now + iv - (now % iv);
+    this.timer = setTimeout(
+      () => {
+        const t0 = performance.now();
+        // a timer more than a window late ends the window at the last boundary passed
+        const late = Date.now();
+        const end = late - next >= iv ? late - (late % iv) : next;
+        this.aggregator.flushAsync(end).then(
+          (w) => this.finish(w, t0),
+          () => {},
+        );
+        if (!this.stopped) this.schedule(end + iv);
+      },
+      Math.max(0, next - now),
+    );
   }
 
   /** Closes the window now (or at `now`: a replay of recorded traffic) and hands it to every sink. */
