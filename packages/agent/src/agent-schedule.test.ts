@@ -26,13 +26,18 @@ test('a flush timer that fires a millisecond early (by the wall clock) closes ea
     clock = boundary + 1000;
     mock.timers.tick(1000);
     await settle();
+    // the wall clock stepped back an hour (NTP): the next boundary is realigned, not an hour away
+    clock = boundary + 1000 - 3_600_000 + 300;
+    mock.timers.tick(1000);
+    await settle();
+    clock = boundary + 2000 - 3_600_000;
+    mock.timers.tick(700);
+    await settle();
     assert.deepEqual(
-      windows.map((w) => [w.start, w.end]),
-      [
-        [windows[0]?.start, boundary],
-        [boundary, boundary + 1000],
-      ],
+      windows.map((w) => w.end),
+      [boundary, boundary + 1000, boundary + 2000, boundary + 2000 - 3_600_000],
     );
+    assert.equal(windows[1]?.start, boundary);
   } finally {
     mock.timers.reset();
     mock.restoreAll();

@@ -258,8 +258,9 @@ export class Agent {
     const iv = this.config.flushInterval;
     const now = Date.now();
     // the next boundary follows the window just closed, not the clock: a timer that fires a millisecond
-    // early (timers run on the monotonic clock) must not close the same boundary twice
-    const next = boundary ?? now + iv - (now % iv);
+    // early (timers run on the monotonic clock) must not close the same boundary twice. A wall clock
+    // stepped back by more than a window realigns rather than waits.
+    const next = boundary !== undefined && boundary - now <= 2 * iv ? boundary : now + iv - (now % iv);
     this.timer = setTimeout(
       () => {
         const t0 = performance.now();
