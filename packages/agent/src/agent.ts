@@ -88,6 +88,9 @@ export class Agent {
       get dropped_set_members() {
         return aggregator.droppedSetMembers;
       },
+      get spreads_merged() {
+        return aggregator.spreadsMerged;
+      },
       get statsd_connections_open() {
         return budget.open;
       },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parsePacket } from '../ingest/statsd-parse.js';
-import { Aggregator } from './aggregator.js';
+import { Aggregator, MAX_SPREADS } from './aggregator.js';
 
 function feed(agg: Aggregator, text: string) {
   parsePacket(text, { sample: (s) => agg.add(s), bad: () => {} });
@@ -140,6 +140,22 @@ test('a counter stamped with its interval (|T<start>) is spread over it: 10 s ap
   const last = agg.flush(t0 + 62_000, { final: true });
   // (140 of the last 200 went into the windows to 55 and 60 s)
   assert.equal(last.series.find((s) => s.name === 'req')?.value, 60);
+});
+
+test('a counter pushed as 10,000 one-hour interval samples holds at most MAX_SPREADS of them, and its total stays exact', () => {
+  const agg = new Aggregator();
+  const t0 = 1_800_000_000_000;
+  agg.flush(t0);
+  let total = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const at = t0 + 1 + i;
+    // a push stating a 1 h interval (as `X-Ekg-Interval-Ms: 3600000` gives)
+    agg.add({ name: 'hits', tags: '', type: 'c', value: 1, weight: 1, interval: 3_600_000 }, at);
+  }
+  assert.equal(agg.spreadsMerged, 10_000 - MAX_SPREADS);
+  for (let i = 1; i <= 6; i++) total += agg.flush(t0 + i * 600_000).series.find((s) => s.name === 'hits')?.value ?? 0;
+  total += agg.flush(t0 + 3_700_000, { final: true }).series.find((s) => s.name === 'hits')?.value ?? 0;
+  assert.ok(Math.abs(total - 10_000) < 1e-6, `${total}`);
 });
 
 test('a gauge stops within one interval of its last sample; carried levels are marked as such', () => {

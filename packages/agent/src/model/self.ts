@@ -19,6 +19,8 @@ export interface SelfStats {
   dropped_type_clash: number;
   /** set members refused by the per-set caps (members or bytes per window) */
   dropped_set_members: number;
+  /** interval samples of a counter merged into its latest one past `MAX_SPREADS` per series */
+  spreads_merged: number;
   /** StatsD TCP and Unix socket connections open now */
   statsd_connections_open: number;
   /** connections closed at once because `statsd-max-connections` were open */
