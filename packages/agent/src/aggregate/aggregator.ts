@@ -1,5 +1,5 @@
 import { INTERVAL_GAUGE } from 'ekg-vitals';
-import type { MetricType, Sample } from '../model/sample.js';
+import { MAX_INTERVAL_MS, type MetricType, type Sample } from '../model/sample.js';
 import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
 import { Sketch } from './sketch.js';
 
@@ -83,7 +83,7 @@ function own(s: string): string {
 function intervalOf(last: number, ts: number, at: number): number {
   const stamped = at - ts * 1000;
   const since = at - last;
-  if (!(stamped > 0 && stamped <= 3_600_000)) return 0;
+  if (!(stamped > 0 && stamped <= MAX_INTERVAL_MS)) return 0;
   return since > 0 && since > stamped - 1500 && since <= stamped + 500 ? since : stamped;
 }
 
@@ -404,7 +404,7 @@ export class Aggregator {
         if (s.ts !== undefined || s.interval !== undefined || this.intervals.size > 0 || s.name.endsWith(INTERVAL_GAUGE)) {
           const at = now ?? Date.now();
           if (s.name === INTERVAL_GAUGE || s.name.endsWith(`.${INTERVAL_GAUGE}`)) {
-            if (this.intervals.size < this.maxSeries && s.value > 0 && s.value <= 3_600_000)
+            if (this.intervals.size < this.maxSeries && s.value > 0 && s.value <= MAX_INTERVAL_MS)
               this.intervals.set(this.tagsOf[id] as string, { ms: s.value, epoch: this.epoch });
           }
           this.coverUntil[id] = at + this.intervalFor(id, s, at);
@@ -447,7 +447,7 @@ export class Aggregator {
   private intervalFor(id: number, s: Sample, at: number): number {
     let len = 0;
     const i = this.intervals.get(this.tagsOf[id] as string);
-    if (s.interval !== undefined && s.interval > 0 && s.interval <= 3_600_000) len = s.interval;
+    if (s.interval !== undefined && s.interval > 0 && s.interval <= MAX_INTERVAL_MS) len = s.interval;
     else if (i !== undefined) {
       i.epoch = this.epoch;
       len = i.ms;

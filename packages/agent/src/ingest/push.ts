@@ -1,4 +1,4 @@
-import type { Sample } from '../model/sample.js';
+import { MAX_INTERVAL_MS, type Sample } from '../model/sample.js';
 import { normalizeTags } from '../model/tags.js';
 import { sanitizeName } from './statsd-parse.js';
 
@@ -11,9 +11,6 @@ export class PushError extends Error {
   }
 }
 
-/** The longest interval a push may state: an hour (as `ekg.interval_ms` over StatsD). */
-export const MAX_PUSH_INTERVAL = 3_600_000;
-
 /**
  * The interval a push describes, ending at its arrival: `X-Ekg-Interval-Ms` (what ekg's push
  * reporter sends: the ms its post covers) or the `interval_ms` query parameter, whole ms from 1 to an
@@ -25,10 +22,10 @@ export function pushInterval(header: string | string[] | undefined, param: strin
   if (v === undefined || v === '') return undefined;
   const what = header !== undefined ? 'X-Ekg-Interval-Ms' : 'the interval_ms parameter';
   const n = typeof v === 'string' && /^\d{1,7}$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
-  if (!(n >= 1 && n <= MAX_PUSH_INTERVAL))
+  if (!(n >= 1 && n <= MAX_INTERVAL_MS))
     throw new PushError(
       400,
-      `${what}: "${String(v).slice(0, 100)}" is not a whole number of ms from 1 to ${MAX_PUSH_INTERVAL} (the time the push covers)`,
+      `${what}: "${String(v).slice(0, 100)}" is not a whole number of ms from 1 to ${MAX_INTERVAL_MS} (the time the push covers)`,
     );
   return n;
 }

@@ -1,5 +1,5 @@
 import { type AgentErrorCode, report } from '../errors.js';
-import type { Sample } from '../model/sample.js';
+import { MAX_INTERVAL_MS, type Sample } from '../model/sample.js';
 import { normalizeTags } from '../model/tags.js';
 import { sanitizeName } from './statsd-parse.js';
 
@@ -189,7 +189,7 @@ export class Scraper {
         const samples =
           t.format === 'prometheus' ? parsePrometheus(data.text, tags, this.previous).samples : flattenJson(JSON.parse(data.text), tags);
         const before = this.lastOk.get(t.url);
-        const interval = before !== undefined && now > before ? Math.min(now - before, 3_600_000) : t.interval;
+        const interval = before !== undefined && now > before ? Math.min(now - before, MAX_INTERVAL_MS) : t.interval;
         this.lastOk.set(t.url, now);
         for (const s of samples) s.interval = interval;
         this.emit(samples);

@@ -32,3 +32,9 @@ export interface Sample {
    */
   interval?: number;
 }
+
+/**
+ * The longest interval a sample may describe: an hour. A push's stated interval, `ekg.interval_ms`
+ * over StatsD, a `|T` stamp's age and the time between two scrapes are held to it (docs/time-model.md).
+ */
+export const MAX_INTERVAL_MS = 3_600_000;

@@ -6,7 +6,7 @@
  * redoes the step it was in (head rows are deleted only once their points are in chunks).
  */
 import { SketchSum } from '../aggregate/sketch.js';
-import { bucketEnd, CHUNK_POINTS, flagsFor, type Kind, rollAll } from './chunks.js';
+import { bucketEnd, flagsFor, type Kind, rollAll } from './chunks.js';
 import { type Columns, emptyColumns, FULL, SK } from './codec.js';
 import type { Core, HeadEntry } from './core.js';
 import type { HeadWindow } from './head.js';
@@ -191,8 +191,10 @@ export class Compactor {
     const until = Math.max(Math.floor(core.meta('compacted') / 3600) * 3600, core.meta('rolled:1h'));
     if (until <= wm) return;
     const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f.id)];
-    // a transaction reads `batch` minutes or so: 60 an hour per series (a file never compacted before has wm 0)
-    const per = Math.max(1, Math.floor(this.batch / (60 * Math.min(CHUNK_POINTS, (until - wm) / 3600))));
+    // a transaction reads `batch` minutes or so: 60 an hour per series. A file never compacted before
+    // has wm 0: its span is counted as 15 days (360 h), which is all the minute level keeps by default.
+    const hoursRead = Math.min(360, (until - wm) / 3600);
+    const per = Math.max(1, Math.floor(this.batch / (60 * hoursRead)));
     for (let i = 0; i < ids.length; i += per) {
       if (this.closed()) return;
       core.db.transaction(() => {
