@@ -10,10 +10,9 @@ import { median } from './stats.js';
 
 const { Sketch, SketchSum } = await import('../../packages/agent/dist/aggregate/sketch.js');
 type Sketch = InstanceType<typeof Sketch>;
-const { decompress } = await import('../../packages/agent/dist/export/snappy.js');
 
 // the agent compresses with snappyjs now: its hand-written encoder of before is the baseline
-import { compress } from './snappy-v1.js';
+import { compress, decompress } from './snappy-v1.js';
 
 const { encodeWriteRequest } = await import('../../packages/agent/dist/export/protobuf.js');
 type TimeSeries = Parameters<typeof encodeWriteRequest>[0][number];

@@ -1,4 +1,7 @@
-/** The agent's hand-written snappy encoder before it moved to snappyjs (kept as the deps bench's baseline, like store-v1.ts). */
+/**
+ * The agent's hand-written snappy encoder and decoder before it moved to snappyjs (kept as the deps bench's baseline,
+ * like store-v1.ts). The agent never decodes snappy, so the decoder left it too.
+ */
 const MAX_BLOCK = 1 << 16;
 
 function putVarint(out: number[], v: number): void {
@@ -64,4 +67,53 @@ export function compress(src: Uint8Array): Uint8Array {
     if (lit < end) literal(out, src, lit, end);
   }
   return Uint8Array.from(out);
+}
+
+export function decompress(src: Uint8Array): Uint8Array {
+  let p = 0;
+  let n = 0;
+  for (let shift = 0; ; shift += 7) {
+    if (p >= src.length || shift > 28) throw new RangeError('snappy: bad length');
+    const b = src[p++] as number;
+    n += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  while (p < src.length) {
+    const tag = src[p++] as number;
+    const type = tag & 3;
+    if (type === 0) {
+      let len = tag >>> 2;
+      if (len >= 60) {
+        const k = len - 59;
+        len = 0;
+        for (let j = 0; j < k; j++) len |= (src[p++] as number) << (8 * j);
+      }
+      len += 1;
+      if (p + len > src.length || o + len > n) throw new RangeError('snappy: literal out of bounds');
+      out.set(src.subarray(p, p + len), o);
+      p += len;
+      o += len;
+      continue;
+    }
+    let len: number;
+    let off: number;
+    if (type === 1) {
+      len = ((tag >>> 2) & 7) + 4;
+      off = ((tag >>> 5) << 8) | (src[p++] as number);
+    } else if (type === 2) {
+      len = (tag >>> 2) + 1;
+      off = (src[p] as number) | ((src[p + 1] as number) << 8);
+      p += 2;
+    } else {
+      len = (tag >>> 2) + 1;
+      off = ((src[p] as number) | ((src[p + 1] as number) << 8) | ((src[p + 2] as number) << 16) | ((src[p + 3] as number) << 24)) >>> 0;
+      p += 4;
+    }
+    if (off === 0 || off > o || o + len > n || p > src.length) throw new RangeError('snappy: copy out of bounds');
+    for (let j = 0; j < len; j++, o++) out[o] = out[o - off] as number;
+  }
+  if (o !== n) throw new RangeError('snappy: length mismatch');
+  return out;
 }

@@ -12,7 +12,9 @@ import { type Flushed, type FlushResult, Sketch, SqliteStore } from 'ekg-agent';
 import { SqliteStoreV1 } from './store-v1.js';
 
 const { encodeWriteRequest } = await import('../../packages/agent/dist/export/protobuf.js');
-const { compress } = await import('../../packages/agent/dist/export/snappy.js');
+
+import { compress } from 'snappyjs';
+
 type TimeSeries = Parameters<typeof encodeWriteRequest>[0][number];
 const VM = '/usr/bin/victoria-metrics';
 

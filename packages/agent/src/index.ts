@@ -1,3 +1,4 @@
+export { compress as snappyCompress } from 'snappyjs';
 export { Agent, type SelfStats } from './agent.js';
 export { Aggregator, type Flushed, type FlushResult } from './aggregate/aggregator.js';
 export { Sketch } from './aggregate/sketch.js';
@@ -10,7 +11,6 @@ export { MackerelExporter } from './export/mackerel.js';
 export { OtlpExporter, otlpJson, otlpModel, otlpProto, otlpRequest } from './export/otlp.js';
 export { encodeWriteRequest, type TimeSeries } from './export/protobuf.js';
 export { RemoteWriteExporter, toTimeSeries } from './export/remote-write.js';
-export { compress as snappyCompress, decompress as snappyDecompress } from './export/snappy.js';
 export { LISTEN_FORMS, type ListenAddress, parseListen, STATSD_FORMS } from './ingest/listeners.js';
 export { PushError, parsePush } from './ingest/push.js';
 export { type BadReason, parseLine, parsePacket, type Sample } from './ingest/statsd-parse.js';

@@ -5,6 +5,7 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { uncompress as decompress } from 'snappyjs';
 import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import type { QueuedExporter } from './exporter.js';
@@ -14,7 +15,6 @@ import { InfluxExporter } from './influx.js';
 import { MackerelExporter } from './mackerel.js';
 import { exponentialBuckets, OtlpExporter } from './otlp.js';
 import { RemoteWriteExporter } from './remote-write.js';
-import { decompress } from './snappy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-exporters-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

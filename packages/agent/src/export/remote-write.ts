@@ -1,10 +1,11 @@
 import { metricName } from 'ekg-vitals';
+// Snappy's raw block format, as remote write requires (docs/dependencies.md)
+import { compress } from 'snappyjs';
 import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
 import { QUANTILES as MODEL_QUANTILES } from '../model/series.js';
 import { type Outcome, post, QueuedExporter, type QueueOptions } from './exporter.js';
 import { tagPairs } from './measurements.js';
 import { encodeWriteRequest, type TimeSeries } from './protobuf.js';
-import { compress } from './snappy.js';
 
 export interface RemoteWriteOptions extends QueueOptions {
   url: string;

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { uncompress as decompress } from 'snappyjs';
 import type { FlushResult } from '../aggregate/aggregator.js';
 import { statsdWindows } from '../testing/windows.js';
 import { INVALID_TRIES, parseRetryAfter, RETRY_AFTER_CAP, retryDelay, USER_AGENT } from './exporter.js';
 import { mappingOf, OtlpExporter, otlpJson, otlpModel, SCOPE, ZERO_THRESHOLD } from './otlp.js';
 import { encodeWriteRequest } from './protobuf.js';
 import { type Dropped, RemoteWriteExporter, toTimeSeries } from './remote-write.js';
-import { decompress } from './snappy.js';
 
 const statsd = statsdWindows;
 const one = (text: string) => statsd(text)[0] as FlushResult;
