@@ -196,6 +196,9 @@ export class SqliteStore implements Sink, StoreReader {
         if (!this.closed) this.core.setMeta('pruned_at', now);
       }
       if (!this.closed) {
+        // gone instances' rows are deleted so restarts do not pile up (the answers leave them out already)
+        const gone = this.goneBefore(now);
+        this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(gone, gone);
         // the WAL copied back here, off the write path (a window's commit rarely reaches the auto-checkpoint)
         this.db.pragma('wal_checkpoint(PASSIVE)');
         this.status.file_bytes = fileBytes(this.o.path);
@@ -222,7 +225,7 @@ export class SqliteStore implements Sink, StoreReader {
       health_at: number | null;
       interval_ms: number;
     }>;
-    const goneBefore = this.expireInstances(now, rows);
+    const goneBefore = this.goneBefore(now);
     return rows
       .filter((r) => r.last_seen >= goneBefore || (r.health_at && r.health_at >= goneBefore))
       .map((r) => {
@@ -242,32 +245,16 @@ export class SqliteStore implements Sink, StoreReader {
       });
   }
 
-  /**
-   * Gone: silent past --instance-retention. Its row is deleted so restarts do not pile up
-   * (docs/time-model.md); returns the time before which an instance is gone.
-   */
-  private expireInstances(now: number, rows?: Array<{ last_seen: number; health_at: number | null }>): number {
-    const goneBefore = now - (this.o.instanceRetention ?? 3_600_000);
-    const any = rows
-      ? rows.some((r) => r.last_seen < goneBefore && !(r.health_at && r.health_at >= goneBefore))
-      : this.db
-          .prepare('SELECT 1 FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?) LIMIT 1')
-          .get(goneBefore, goneBefore) !== undefined;
-    if (any) {
-      try {
-        this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(goneBefore, goneBefore);
-      } catch {
-        // a file that cannot be written (full, read-only): the rows stay, the answers leave them out
-      }
-    }
-    return goneBefore;
+  /** Gone: silent past --instance-retention (docs/time-model.md); the time before which an instance is gone. */
+  private goneBefore(now: number): number {
+    return now - (this.o.instanceRetention ?? 3_600_000);
   }
 
   /** The series listing leaves out the series of gone instances; their data stays queryable by name until retention. */
   async series(match: string, tags: Record<string, string>, limit = 10_000, now = Date.now()): Promise<SeriesInfo[]> {
     const re = match ? globToRegExp(match) : undefined;
     const out: SeriesInfo[] = [];
-    const goneBefore = this.expireInstances(now);
+    const goneBefore = this.goneBefore(now);
     const stmt = this.db.prepare(
       'SELECT id, name, tags, kind, unit, first_seen, last_seen FROM series WHERE instance IS NULL OR instance IN (SELECT key FROM instances WHERE last_seen >= ? OR health_at >= ?) ORDER BY name, tags',
     );
