@@ -4,6 +4,7 @@ export {
   defOf,
   type HerokuSpelling,
   herokuOf,
+  INTERVAL_GAUGE,
   type Kind as MetricKind,
   type MetricDef,
   type OtelInstrument,
@@ -26,7 +27,6 @@ export { createEkg, Ekg, type Health, VERSION } from './ekg.js';
 export { herokuInterval } from './env.js';
 export { codes, EkgError, type ErrorCode } from './errors.js';
 export { escapeLabel, metricName } from './formats/prometheus.js';
-export { INTERVAL_GAUGE } from './formats/statsd.js';
 export { bearerCheck } from './http/contract.js';
 export { type Reply, Router } from './http/router.js';
 export type { ListenOptions } from './http/server.js';

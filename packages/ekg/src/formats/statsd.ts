@@ -12,9 +12,6 @@ function tagValue(s: string): string {
   return s.replace(/[|,#\n\s]/g, '_');
 }
 
-/** The gauge that says how long the window the other lines describe is: the catalogue's (docs/time-model.md). */
-export { INTERVAL_GAUGE };
-
 /**
  * StatsD lines for one window: counters `|c`, gauges `|g` (a negative gauge is reset first, so it is
  * not read as a delta). Given the window, the first line is the gauge `ekg.interval_ms`, its length:
