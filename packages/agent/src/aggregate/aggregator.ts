@@ -105,13 +105,88 @@ interface Packed {
 }
 
 /**
- * A distribution's window. Its quantiles are computed from the sketch the first time a sink reads
- * them (the store keeps the sketch itself and never asks): a window of 50k distributions costs no
- * quantile walk unless /metrics, the console or an exporter wants one.
+ * A window's numbers, series after series in one buffer (each kind's layout below), which its
+ * `Flushed` objects read: a window of 100k series costs 100k small objects and one buffer, not
+ * 100k objects each boxing five or eight doubles (~20 MB per window, promoted to the old
+ * generation since a flush outlives many scavenges, and collected only minutes later).
  */
-class DistributionFlushed implements Flushed {
+interface Cols {
+  f: Float64Array;
+}
+
+/** What every kind's window holds: its strings as fields (a copy by spread keeps them), its numbers in the window's buffer. */
+abstract class ColsFlushed {
+  abstract readonly kind: SeriesKind;
+  // private: a spread copies the strings and kind, never the window's buffer
+  readonly #c: Cols;
+  readonly #o: number;
+
+  constructor(
+    public name: string,
+    public tags: string,
+    c: Cols,
+    o: number,
+  ) {
+    this.#c = c;
+    this.#o = o;
+  }
+
+  /** slot `i` of this series' numbers */
+  protected v(i: number): number {
+    return this.#c.f[this.#o + i] as number;
+  }
+}
+
+/** counter: value, rate, total, interval */
+const COUNTER_SLOTS = 4;
+class CounterFlushed extends ColsFlushed implements Flushed {
+  readonly kind = 'counter' as const;
+  get value(): number {
+    return this.v(0);
+  }
+  get rate(): number {
+    return this.v(1);
+  }
+  get total(): number {
+    return this.v(2);
+  }
+  get interval(): number | undefined {
+    return this.v(3) || undefined;
+  }
+}
+
+/** gauge: value, interval, carried (1) */
+const GAUGE_SLOTS = 3;
+class GaugeFlushed extends ColsFlushed implements Flushed {
+  readonly kind = 'gauge' as const;
+  get value(): number {
+    return this.v(0);
+  }
+  get interval(): number | undefined {
+    return this.v(1) || undefined;
+  }
+  get carried(): true | undefined {
+    return this.v(2) === 1 ? true : undefined;
+  }
+}
+
+/** set: value */
+const SET_SLOTS = 1;
+class SetFlushed extends ColsFlushed implements Flushed {
+  readonly kind = 'set' as const;
+  get value(): number {
+    return this.v(0);
+  }
+}
+
+/**
+ * distribution: count, sum, min, max, total, totalSum. Its quantiles are computed from the sketch
+ * the first time a sink reads them (the store keeps the sketch itself and never asks): a window of
+ * 50k distributions costs no quantile walk unless /metrics, the console or an exporter wants one.
+ */
+const DIST_SLOTS = 6;
+class DistributionFlushed extends ColsFlushed implements Flushed {
   readonly kind = 'distribution' as const;
-  carried?: true;
   #quantiles: Quantiles | undefined;
   /** once the sketch is given back (`Aggregator.release`): the window's packed sketches, and where this one lies */
   #packed: Packed | undefined;
@@ -119,17 +194,36 @@ class DistributionFlushed implements Flushed {
   #end = 0;
 
   constructor(
-    public name: string,
-    public tags: string,
-    public value: number,
-    public count: number,
-    public sum: number,
-    public min: number,
-    public max: number,
-    public total: number,
-    public totalSum: number,
+    name: string,
+    tags: string,
+    c: Cols,
+    o: number,
     public sketch: Sketch | undefined,
-  ) {}
+  ) {
+    super(name, tags, c, o);
+  }
+
+  get value(): number {
+    return this.v(0);
+  }
+  get count(): number {
+    return this.v(0);
+  }
+  get sum(): number {
+    return this.v(1);
+  }
+  get min(): number {
+    return this.v(2);
+  }
+  get max(): number {
+    return this.v(3);
+  }
+  get total(): number {
+    return this.v(4);
+  }
+  get totalSum(): number {
+    return this.v(5);
+  }
 
   get quantiles(): Quantiles | undefined {
     if (this.#quantiles === undefined) {
@@ -139,6 +233,10 @@ class DistributionFlushed implements Flushed {
     return this.#quantiles;
   }
 
+  set quantiles(q: Quantiles | undefined) {
+    this.#quantiles = q;
+  }
+
   /** The sketch is about to be reused: it is read from `packed` from now on. */
   pack(packed: Packed, at: number, end: number): void {
     this.#packed = packed;
@@ -146,10 +244,31 @@ class DistributionFlushed implements Flushed {
     this.#end = end;
     this.sketch = undefined;
   }
+}
 
-  set quantiles(q: Quantiles | undefined) {
-    this.#quantiles = q;
-  }
+/** numbers per series in a window's buffer, by kind (COUNTER, GAUGE, DISTRIBUTION, SET) */
+const SLOTS = [COUNTER_SLOTS, GAUGE_SLOTS, DIST_SLOTS, SET_SLOTS];
+
+/** A flush's window as it is built. */
+interface Win {
+  c: Cols;
+  /** numbers in use */
+  n: number;
+  out: Flushed[];
+}
+
+const FIELDS = ['rate', 'total', 'totalSum', 'count', 'sum', 'min', 'max', 'sketch', 'carried', 'interval'] as const;
+
+/**
+ * A plain copy of a window's series, every field an own property: for a sink that keeps or changes
+ * what it was given (a window's objects read their numbers from the window and define them as
+ * getters, which a spread does not copy). Quantiles are left out: they are computed from the sketch.
+ */
+export function copyOf(f: Flushed): Flushed {
+  const c: Flushed = { name: f.name, tags: f.tags, kind: f.kind, value: f.value };
+  const to = c as unknown as Record<string, unknown>;
+  for (const k of FIELDS) if (f[k] !== undefined) to[k] = f[k];
+  return c;
 }
 
 export interface AggregatorOptions {
@@ -235,6 +354,8 @@ export class Aggregator {
   private windowStart = Date.now();
   /** incremented as each flush begins */
   private epoch = 0;
+  /** numbers the last window held: the next one's buffer starts at that size */
+  private lastSlots = 0;
   /** the flush under way, if any */
   private job: { step(n: number): boolean } | undefined;
   /** time the last flush spent summarising, without the turns of the event loop between its chunks */
@@ -517,6 +638,18 @@ export class Aggregator {
     return job.result;
   }
 
+  /** Room for `n` numbers in the window's buffer: where they start. */
+  private slots(w: Win, n: number): number {
+    const at = w.n;
+    if (at + n > w.c.f.length) {
+      const next = new Float64Array(Math.max(at + n, w.c.f.length * 2));
+      next.set(w.c.f);
+      w.c.f = next;
+    }
+    w.n = at + n;
+    return at;
+  }
+
   /** `final`: the last window before the agent stops takes what is left of every spread interval */
   private beginFlush(now: number, final = false): { result: FlushResult; step(n: number): boolean } {
     // a flush that begins while another is under way finishes that one first
@@ -532,12 +665,17 @@ export class Aggregator {
     const end = this.hi;
     let id = 0;
     const out: Flushed[] = [];
+    // sized as the last window's, which the next one almost always matches
+    const w: Win = { c: { f: new Float64Array(Math.max(1024, this.lastSlots)) }, n: 0, out };
     const job = {
       result: { start, end: now, series: out },
       step: (n: number) => {
         const stop = Math.min(end, id + n);
-        for (; id < stop; id++) this.close(id, epoch, start, now, seconds, final, out);
+        for (; id < stop; id++) this.close(id, epoch, start, now, seconds, final, w);
         if (id < end) return false;
+        this.lastSlots = w.n;
+        // much room left (series expired): the window keeps only what it uses
+        if (w.c.f.length > 1024 && w.n < w.c.f.length * 0.75) w.c.f = w.c.f.slice(0, w.n);
         if (this.job === job) this.job = undefined;
         return true;
       },
@@ -547,7 +685,7 @@ export class Aggregator {
   }
 
   /** Series `id`'s part of the window that ends at `now`, into `out`; an idle series expires. */
-  private close(id: number, epoch: number, start: number, now: number, seconds: number, final: boolean, out: Flushed[]): void {
+  private close(id: number, epoch: number, start: number, now: number, seconds: number, final: boolean, w: Win): void {
     const kind = this.kind[id] as number;
     if (kind === FREE) return;
     let counter: number;
@@ -615,20 +753,30 @@ export class Aggregator {
     }
     const name = this.names[id] as string;
     const tags = this.tagsOf[id] as string;
+    const at = this.slots(w, SLOTS[kind] as number);
+    const b = w.c.f;
     let f: Flushed;
     switch (kind) {
       case COUNTER: {
         const total = (this.total[id] as number) + counter;
         this.total[id] = total;
-        f = { name, tags, kind: 'counter', value: counter, rate: counter / seconds, total };
+        b[at] = counter;
+        b[at + 1] = counter / seconds;
+        b[at + 2] = total;
+        b[at + 3] = this.interval[id] as number;
+        f = new CounterFlushed(name, tags, w.c, at);
         if (mine) this.counter[id] = 0;
         break;
       }
       case GAUGE:
-        f = { name, tags, kind: 'gauge', value: gauge };
+        b[at] = gauge;
+        b[at + 1] = carried ? 0 : (this.interval[id] as number);
+        b[at + 2] = carried ? 1 : 0;
+        f = new GaugeFlushed(name, tags, w.c, at);
         break;
       case SET:
-        f = { name, tags, kind: 'set', value: set?.size ?? 0 };
+        b[at] = set?.size ?? 0;
+        f = new SetFlushed(name, tags, w.c, at);
         if (mine) {
           this.sets[id] = undefined;
           this.setBytes[id] = 0;
@@ -640,14 +788,18 @@ export class Aggregator {
         const totalSum = (this.totalSum[id] as number) + k.sum;
         this.total[id] = total;
         this.totalSum[id] = totalSum;
-        f = new DistributionFlushed(name, tags, k.count, k.count, k.sum, k.min, k.max, total, totalSum, k);
+        b[at] = k.count;
+        b[at + 1] = k.sum;
+        b[at + 2] = k.min;
+        b[at + 3] = k.max;
+        b[at + 4] = total;
+        b[at + 5] = totalSum;
+        f = new DistributionFlushed(name, tags, w.c, at, k);
         if (mine) this.sketches[id] = undefined;
         break;
       }
     }
-    if (carried) f.carried = true;
-    else if (kind <= GAUGE && (this.interval[id] as number) > 0) f.interval = this.interval[id] as number;
-    out.push(f);
+    w.out.push(f);
     if (mine) this.active[id] = 0;
   }
 }

@@ -4,7 +4,7 @@
  * observed value within the period, sets' largest window (members are not kept past their window).
  * A level carried past its sample's interval counts only when the period has nothing newer.
  */
-import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
+import { copyOf, type Flushed, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import { QUANTILES, quantilesOf } from '../model/series.js';
 
@@ -60,7 +60,7 @@ export class Period {
     const have = this.acc.get(key);
     if (!have) {
       // a copy: the window's objects belong to every sink, and the agent drops their sketches after the hand-off
-      const copy: Flushed = { ...f };
+      const copy = copyOf(f);
       if (f.sketch) {
         const k = new Sketch(f.sketch.alpha);
         k.merge(f.sketch);

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import type { FlushResult } from '../aggregate/aggregator.js';
+import { copyOf, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import { report } from '../errors.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
@@ -145,7 +145,13 @@ export class SqliteStore implements Sink, StoreReader {
     const copy: FlushResult = {
       start: w.start,
       end: w.end,
-      series: w.series.map((f) => (f.sketch ? { ...f, sketch: Sketch.decode(f.sketch.encode(), f.sketch) } : f)),
+      // (a window's series are read-only views of its numbers: only a sketch needs copying)
+      series: w.series.map((f) => {
+        if (!f.sketch) return f;
+        const c = copyOf(f);
+        c.sketch = Sketch.decode(f.sketch.encode(), f.sketch);
+        return c;
+      }),
     };
     this.held.push(copy);
     if (this.held.length > this.maxHeld) {
