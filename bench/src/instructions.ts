@@ -6,20 +6,32 @@
  * so that garbage collection is counted where it happens. JIT compilation is subtracted (it is
  * start-up, and its timing varies); GC is shown apart, as it moves with where a run's collections fall.
  *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS)
+ * A case is a server.ts variant, or `register` (bare under `--import ekg-vitals/register`), either
+ * followed by `:NAME=value,…` for its environment (`register:EKG_WATCHDOG=0`).
  * Timers (the event-loop delay monitor, the watchdog's beat) fire by wall time, which valgrind
  * slows ~100×: their cost per request here is inflated; components.ts measures them per second.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 10_000);
-const CASES = ['bare', 'dc-noop', 'ekg-http', 'ekg'];
+const CASES = ['bare', 'dc-noop', 'ekg-http', 'ekg', 'register', 'register:EKG_WATCHDOG=0'];
+const REGISTER = createRequire(import.meta.url).resolve('ekg-vitals/register');
+
+/** `variant[:NAME=value,…]` → the server variant, node flags and environment. */
+function parseCase(spec: string): { variant: string; execArgv: string[]; env: Record<string, string> } {
+  const [name = '', vars = ''] = spec.split(':');
+  const env = Object.fromEntries(vars ? vars.split(',').map((kv) => kv.split('=') as [string, string]) : []);
+  return name === 'register' ? { variant: 'bare', execArgv: ['--import', REGISTER], env } : { variant: name, execArgv: [], env };
+}
 
 /** One case under callgrind: instructions per request (total, JIT compile, GC). */
-async function count(variant: string): Promise<{ total: number; compile: number; gc: number }> {
+async function count(spec: string): Promise<{ total: number; compile: number; gc: number }> {
+  const { variant, execArgv, env } = parseCase(spec);
   const dir = mkdtempSync(join(tmpdir(), 'ekg-cg-'));
   const go = join(dir, 'go');
   const server = fileURLToPath(new URL('./server.js', import.meta.url));
@@ -32,13 +44,14 @@ async function count(variant: string): Promise<{ total: number; compile: number;
       `--callgrind-out-file=${join(dir, 'out')}`,
       process.execPath,
       '--single-threaded',
+      ...execArgv,
       server,
       variant,
       'inprocess',
       String(N),
       '1',
     ],
-    { env: { ...process.env, BENCH_CALLGRIND: go, BENCH_WARM: '3' }, stdio: ['ignore', 'pipe', 'ignore'] },
+    { env: { ...process.env, ...env, BENCH_CALLGRIND: go, BENCH_WARM: '3' }, stdio: ['ignore', 'pipe', 'ignore'] },
   );
   let out = '';
   p.stdout.on('data', (d) => {

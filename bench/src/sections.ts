@@ -243,9 +243,13 @@ writer) over one in-memory keep-alive connection (\`bench/src/inprocess.ts\`), C
 20,000 of warm-up, one process per case and round, ${rounds} rounds in rotating order; "extra" is the per-round difference
 to bare (median, range). No kernel and no load generator share this measurement, so it resolves what req/s on this VM
 cannot; "CPU ratio" is bare's CPU per request over the case's: the req/s ratio on a saturated core. Paired: the case
-and bare both on core 0 over real sockets, driven at the same moment from core 1 (16 connections each), median of
-${process.env.BENCH_PAIRED_ROUNDS ?? rounds} rounds (with autocannon as the generator, a ratio near 1 can mean the generator, not the server,
-was the limit). prom-client: \`collectDefaultMetrics()\` + an \`http_request_duration_seconds{method,route,code}\`
+and a bare server of its own, both on core 0 over real sockets, started, warmed up and driven alike at the same moment
+from core 1 (16 connections each), median of ${process.env.BENCH_PAIRED_ROUNDS ?? rounds} rounds, which wrk starts first alternating between rounds (with
+autocannon as the generator, a ratio near 1 can mean the generator, not the server, was the limit). Each case has its
+own partner because a bare server shared by all cases ran in every pair while each case ran only in its turn, idle in
+between: that alone read bare against a second bare at 0.944× (10 rounds), a bias against every case that the earlier
+runs' paired column carried. "bare again" is that A/A check, run as a case: its distance from 1.000× is the method's
+own error in this run. prom-client: \`collectDefaultMetrics()\` + an \`http_request_duration_seconds{method,route,code}\`
 histogram observed on \`finish\`; OpenTelemetry: \`@opentelemetry/instrumentation-runtime-node\` +
 \`@opentelemetry/exporter-prometheus\` + an \`http.server.request.duration\` histogram recorded on \`finish\`.
 

@@ -39,6 +39,17 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
   // the http vital's monitor alone (no timers, no runtime monitors): the request path's own cost
   const { HttpMonitor } = await import(new URL('./vitals/http.js', import.meta.resolve('ekg-vitals')).href);
   new HttpMonitor().start();
+} else if (variant === 'eld10' || variant === 'eld20') {
+  // the event-loop delay monitor alone, at the resolution ekg uses (bisection of ekg's cost)
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  monitorEventLoopDelay({ resolution: variant === 'eld10' ? 10 : 20 }).enable();
+} else if (variant === 'gc-observer') {
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  new PerformanceObserver(() => {}).observe({ entryTypes: ['gc'] });
+} else if (variant === 'ekg-runtime') {
+  // ekg's runtime monitor alone (event-loop delay, GC observer; no window timer)
+  const { RuntimeMonitor } = await import(new URL('./vitals/runtime.js', import.meta.resolve('ekg-vitals')).href);
+  new RuntimeMonitor().start();
 } else if (variant === 'dc-noop') {
   const noop = () => {};
   diagnostics.subscribe('http.server.request.start', noop);
