@@ -95,3 +95,37 @@ export async function stop(s: Server): Promise<void> {
   s.proc.kill('SIGKILL');
   await done;
 }
+
+/** One side of a paired measurement: a server.ts variant (with its node options) and the path driven. */
+export interface PairSide {
+  variant: string;
+  path?: string;
+  opts?: ServerOptions;
+}
+
+/**
+ * The case's req/s over its base's, `rounds` times: both servers on core 0, started, warmed and
+ * driven alike and at the same moment from core 1, so they split one core and the ratio is their
+ * per-request cost ratio whatever the machine's drift. Each pair gets servers of its own: with one
+ * base shared by several cases, the base ran in every pair and each case only in its turn, idle
+ * between, and that alone read bare against bare at 0.944× (A/A, 10 rounds). Rounds alternate which
+ * wrk starts first.
+ */
+export async function pairedRatios(c: PairSide, base: PairSide, rounds: number, seconds: number, connections = 16): Promise<number[]> {
+  const pair = [await startServer(base.variant, false, base.opts), await startServer(c.variant, false, c.opts)] as const;
+  const [ub, uc] = [`http://127.0.0.1:${pair[0].port}${base.path ?? '/'}`, `http://127.0.0.1:${pair[1].port}${c.path ?? '/'}`];
+  const out: number[] = [];
+  try {
+    await Promise.all([drive(ub, 1, connections), drive(uc, 1, connections)]); // warm up, together
+    for (let r = 0; r < rounds; r++) {
+      const [a, b] =
+        r % 2 === 0
+          ? await Promise.all([drive(uc, seconds, connections), drive(ub, seconds, connections)])
+          : ((await Promise.all([drive(ub, seconds, connections), drive(uc, seconds, connections)])).reverse() as [Load, Load]);
+      out.push(a.rps / b.rps);
+    }
+  } finally {
+    for (const s of pair) await stop(s);
+  }
+  return out;
+}

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { drive, type Load, pinned, type ServerOptions, startServer, stop } from './load.js';
+import { pairedRatios, pinned, type ServerOptions } from './load.js';
 import { median, type Spread, spreadOf } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -80,28 +80,11 @@ export async function measure(cases: Case[], rounds = ROUNDS, seconds = SECONDS,
     }
     console.error(`  overhead round ${r + 1}: ${cases.map((c, i) => `${c.label} ${Math.round(ns[i]?.at(-1) ?? 0)} ns`).join(', ')}`);
   }
-  // paired req/s over real sockets: the case and bare on core 0, driven at the same moment. Each case
-  // gets its own bare partner, both started, warmed and driven alike: with one bare shared by every
-  // case, bare ran in every pair and each case only in its turn, idle between; that alone read
-  // bare against bare at 0.944× (A/A test, 10 rounds). Rounds alternate which wrk starts first.
+  // paired req/s over real sockets: the case and a bare of its own on core 0 (load.ts pairedRatios)
   if (pairedRounds > 0) {
     for (let i = 1; i < cases.length; i++) {
       const c = cases[i] as Case;
-      const base = cases[0] as Case;
-      const pair = [await startServer(base.variant, false, base.opts), await startServer(c.variant, false, c.opts)] as const;
-      const [ub, uc] = pair.map((s) => `http://127.0.0.1:${s.port}/`) as [string, string];
-      try {
-        await Promise.all([drive(ub, 1, 16), drive(uc, 1, 16)]); // warm up, together
-        for (let r = 0; r < pairedRounds; r++) {
-          const [a, b] =
-            r % 2 === 0
-              ? await Promise.all([drive(uc, seconds, 16), drive(ub, seconds, 16)])
-              : ((await Promise.all([drive(ub, seconds, 16), drive(uc, seconds, 16)])).reverse() as [Load, Load]);
-          (paired[i] as number[]).push(a.rps / b.rps);
-        }
-      } finally {
-        for (const s of pair) await stop(s);
-      }
+      paired[i] = await pairedRatios(c, cases[0] as Case, pairedRounds, seconds);
       console.error(`  paired ${c.label}: ${(paired[i] as number[]).map((x) => x.toFixed(3)).join(' ')}`);
     }
   }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { cores, drive, hasWrk, type Server, startServer, stop } from './load.js';
+import { cores, drive, hasWrk, pairedRatios, type Server, startServer, stop } from './load.js';
 import {
   childJson,
   dashboardSection,
@@ -108,17 +108,18 @@ for (let round = 0; round < SOLO_ROUNDS; round++) {
     push(p99s, label, r.p99ms);
   }
 }
-for (let round = 0; round < ROUNDS; round++) {
-  const line: string[] = [];
-  for (const [label, base] of Object.entries(baseOf)) {
-    const [a, b] = await Promise.all([drive(byLabel[label] as string, SECONDS, 16), drive(byLabel[base] as string, SECONDS, 16)]);
-    push(ratios, label, a.rps / b.rps);
-    line.push(`${label}/${base} ${fmt(a.rps / b.rps, 3)}`);
-  }
-  console.error(`  round ${round + 1}: ${line.join(', ')}`);
-  roundLog.push(`round ${round + 1}: ${line.join(', ')}`);
-}
 for (const s of Object.values(servers)) await stop(s);
+// paired ratios: each case against a base of its own (load.ts pairedRatios), after the solo servers are gone
+const sideOf = (label: string) => {
+  const c = cases.find(([l]) => l === label) as [string, string, string];
+  return { variant: c[1], path: c[2] };
+};
+for (const [label, base] of Object.entries(baseOf)) {
+  ratios[label] = await pairedRatios(sideOf(label), sideOf(base), ROUNDS, SECONDS);
+  const line = `${label}/${base} ${(ratios[label] as number[]).map((x) => fmt(x, 3)).join(' ')}`;
+  console.error(`  paired ${line}`);
+  roundLog.push(line);
+}
 udpSink.close();
 httpSink.close();
 const micro = await childJson<{
@@ -189,8 +190,8 @@ const out = `# Benchmark results
 ${date} · Node ${process.version} · ${cpu} · ${cores} cores · server on core 0, ${hasWrk ? 'wrk' : 'autocannon'} on core 1 ·
 req/s: median of ${SOLO_ROUNDS} solo runs of ${SECONDS} s, 32 connections (this VM drifts ±30 %, so
 solo req/s are for scale only). Ratios: median of ${ROUNDS} paired runs of ${SECONDS} s, both servers on core 0 and
-driven at the same moment (16 connections each), so they split one core and their req/s ratio is their per-request
-cost ratio (range in brackets). Run with \`npm run bench\`.
+driven at the same moment (16 connections each), each case with a base server of its own, so they split one core
+and their req/s ratio is their per-request cost ratio (range in brackets). Run with \`npm run bench\`.
 
 ${overheadText}
 ## Mounted endpoints (node:http, solo and paired req/s)
@@ -308,10 +309,9 @@ ${dashboardText}
 ${watchdogText}
 ## Paired rounds
 
-Each line is one round; each ratio was measured with both servers under load at the same moment. On this VM the
-later rounds of a long run often sag for ekg and prom-client alike (the host appears to throttle after about two
-minutes at full load on both cores, and the load generator stops saturating the servers), which is why the median,
-not the mean, is reported.
+Each line is one pair of the table above, its ratios in round order; each ratio was measured with both servers under
+load at the same moment, each case against a base server of its own (started, warmed and driven alike; which wrk
+starts first alternates). The median, not the mean, is reported.
 
 \`\`\`
 ${roundLog.join('\n')}
