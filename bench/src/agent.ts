@@ -186,13 +186,8 @@ function rcvbufErrors(): number {
   return Number(udp[1]?.[(udp[0] ?? []).indexOf('RcvbufErrors')]);
 }
 
-/**
- * 100k active series under steady load at the default 10 s window, the SQLite store on: the highest
- * RSS seen once every series exists (and the JS heap then), each flush's wall and busy time (busy:
- * summarising the window and every sink's write, the store's included), and loss over the whole run
- * (flushes included).
- */
-async function seriesTest(): Promise<{
+/** What the 100k-series test prints (read by run.ts). */
+export interface SeriesResult {
   store: boolean;
   rssMb: number;
   heapUsedMb: number;
@@ -205,7 +200,15 @@ async function seriesTest(): Promise<{
   rcvbufErrors: number;
   series: number;
   seconds: number;
-}> {
+}
+
+/**
+ * 100k active series under steady load at the default 10 s window, the SQLite store on: the highest
+ * RSS seen once every series exists (and the JS heap then), each flush's wall and busy time (busy:
+ * summarising the window and every sink's write, the store's included), and loss over the whole run
+ * (flushes included).
+ */
+async function seriesTest(): Promise<SeriesResult> {
   const port = 45000 + Math.floor(Math.random() * 5000);
   const store = process.env.BENCH_AGENT_STORE !== 'off';
   const s = await startAgent(port, '10s', store);

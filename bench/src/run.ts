@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { SeriesResult } from './agent.js';
 import { cores, drive, hasWrk, pairedRatios, type Server, startServer, stop } from './load.js';
 import {
   childJson,
@@ -142,20 +143,7 @@ const agentBench = await childJson<{
   agent20: Ladder;
   etsy1: Ladder;
   agent1: Ladder;
-  series: {
-    store: boolean;
-    rssMb: number;
-    heapUsedMb: number;
-    flushMs: number;
-    flushBusyMs: number;
-    flushBusyMaxMs: number;
-    storeWriteMs: number;
-    flushes: number;
-    ratio: number;
-    rcvbufErrors: number;
-    series: number;
-    seconds: number;
-  };
+  series: SeriesResult;
 }>('./agent.js', []);
 const clusterCpu = await childJson<{ perWindowPerProcessUs: number; bytesPerSecond: number; workers: number }>('./cluster-cpu.js', []);
 const heap = await heapAfter(100_000);
