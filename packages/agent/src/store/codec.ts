@@ -570,23 +570,9 @@ export function decodeChunk(bytes: Uint8Array): Columns {
  */
 const PARTS = 0xff;
 
+/** `existing` (sealed, in parts, or none) with `part` appended: the framing is splitParts/joinParts'. */
 export function appendPart(existing: Uint8Array | undefined, part: Uint8Array): Uint8Array {
-  const w = new BitWriter((existing?.length ?? 1) + part.length + 10);
-  if (existing && existing[0] === PARTS) {
-    w.buf.set(existing);
-    w.n = existing.length;
-  } else {
-    w.byte(PARTS);
-    if (existing) {
-      w.uvarint(existing.length);
-      w.buf.set(existing, w.n);
-      w.n += existing.length;
-    }
-  }
-  w.uvarint(part.length);
-  w.buf.set(part, w.n);
-  w.n += part.length;
-  return w.buf.subarray(0, w.n);
+  return joinParts([...(existing ? splitParts(existing) : []), part]);
 }
 
 /** A chunk's parts (itself alone when sealed), as views into its bytes. */
@@ -625,27 +611,14 @@ export function pointCount(chunk: Uint8Array): number {
 
 /** How many parts a chunk holds (1 when sealed). */
 export function partCount(bytes: Uint8Array): number {
-  if (bytes[0] !== PARTS) return 1;
-  const r = new BitReader(bytes, 1);
-  let n = 0;
-  while (r.n < bytes.length) {
-    const len = r.uvarint();
-    r.n += len;
-    n++;
-  }
-  return n;
+  return splitParts(bytes).length;
 }
 
 /** A chunk, sealed or still in parts, as one set of columns. */
 export function decodeAny(bytes: Uint8Array): Columns {
-  if (bytes[0] !== PARTS) return decodeChunk(bytes);
-  const r = new BitReader(bytes, 1);
   let out: Columns | undefined;
-  while (r.n < bytes.length) {
-    const len = r.uvarint();
-    if (r.n + len > bytes.length) throw new RangeError('chunk: truncated part');
-    const c = decodeChunk(bytes.subarray(r.n, r.n + len));
-    r.n += len;
+  for (const part of splitParts(bytes)) {
+    const c = decodeChunk(part);
     if (!out) out = c;
     else
       for (const k of ['t', 'd', 'v', 'n', 's', 'lo', 'hi', 'sk'] as const)
