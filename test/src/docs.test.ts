@@ -23,7 +23,7 @@ import { parseAllDocuments } from 'yaml';
  *   right under a command (`# 202 {"accepted":2}` under a curl: status, then body). Numbers match any number.
  * - ```yaml: loaded by the agent's own config loader, as `ekg-agent --config FILE` does.
  * - ```json: parsed. ```js: run with node (a `// SomeError [CODE]: …` line is the error it must throw; a block
- *   that listens is probed and stopped). Names it uses but does not define (db, pool, app, options, …) come
+ *   that listens is probed and stopped; a `// ekg: CODE: …` line is one it must print on stderr). Names it uses but does not define (db, pool, app, options, …) come
  *   from the prelude below.
  * - ```procfile: the command after `name:` runs as a sh line.
  * - the info-string word `illustrative` (```sh illustrative) means not run: placeholders, outside systems
@@ -321,7 +321,9 @@ async function runShell(b: Block, shared: Map<number, number>): Promise<void> {
         const [status = '', ...body] = (c.expect[0] as string).split(' ');
         const got = out.trimEnd().split('\n');
         assert.equal(got.at(-1), status, `${what()}: status`);
-        if (body.length) assert.match(got.at(-2) ?? '', pattern(sub.apply(body.join(' '))), `${what()}: body`);
+        // the body's last line (a text answer ends with a newline before curl's status line)
+        const last = got.slice(0, -1).join('\n').trimEnd().split('\n').at(-1) ?? '';
+        if (body.length) assert.match(last, pattern(sub.apply(body.join(' '))), `${what()}: body`);
         continue;
       }
       if (!c.expect.length) assert.equal(code, 0, `${what()} exits 0`);
@@ -340,6 +342,8 @@ async function runJs(b: Block): Promise<void> {
     await sub.prepare(b.body, true);
     const lines = b.body.split('\n');
     const throws = lines.map((l) => /^\/\/ (\w*Error \[\w+\]: .*)$/.exec(l)?.[1]).filter(Boolean) as string[];
+    // `// ekg: CODE: message` is a line the block prints on stderr (docs/errors.md)
+    const prints = lines.map((l) => /^\/\/ (ekg: \w+: .*)$/.exec(l)?.[1]).filter(Boolean) as string[];
     writeFileSync(join(dir, 'block.mjs'), sub.apply(b.body));
     const p = start(`node --import ./prelude.mjs block.mjs`, dir);
     const what = () => `${b.file}:${b.line} (output: ${p.out() || 'none'})`;
@@ -369,6 +373,7 @@ async function runJs(b: Block): Promise<void> {
         assert.ok(p.out().includes(`code: '${code}'`), `${what()} throws ${code}`);
       }
     } else assert.equal(code.c, 0, `${what()} runs`);
+    for (const l of prints) assert.match(p.out(), pattern(l), `${what()} prints ${l}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -482,7 +487,9 @@ test('docs: every block in README.md and docs/ runs as typed, or is marked illus
       () => `the shared app: ${app.out()}`,
     );
     shared.set(3000, Number(/listening on (\d+)/.exec(app.out())?.[1]));
-    const run = all.filter((b) => !b.marks.includes('illustrative'));
+    // EKG_DOCS_FILES=docs/errors.md,README.md runs those files' blocks only (while writing them)
+    const only = process.env.EKG_DOCS_FILES?.split(',');
+    const run = all.filter((b) => !b.marks.includes('illustrative') && (!only || only.includes(b.file)));
     const counts = new Map<string, { run: number; illustrative: number }>();
     for (const b of all) {
       const c = counts.get(b.file) ?? { run: 0, illustrative: 0 };
@@ -553,4 +560,55 @@ test('docs test: fences, marks, commands and the output shown under them are rea
   });
   assert.match('OK: answered 200 in 14 ms', pattern('OK: answered 200 in 3 ms'));
   assert.doesNotMatch('OK: answered 200 heartbeat:ok', pattern('OK: answered 200 ready:ok'));
+});
+
+const literal = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The sections of a markdown page under `### TITLE` headings, by title. */
+function sections(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of text.split(/^(?=#{2,3} )/m)) {
+    const title = /^### (\S+)/.exec(part)?.[1];
+    if (title) out.set(title, part);
+  }
+  return out;
+}
+
+test('docs/errors.md: every library code shows the line ekg prints for it — run by the docs test, or matching the source', () => {
+  const page = sections(readFileSync(join(ROOT, 'docs/errors.md'), 'utf8'));
+  const src = join(ROOT, 'packages/ekg/src');
+  const code = readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .map((f) => readFileSync(join(src, f), 'utf8'))
+    .join('\n');
+  const declared = [...code.matchAll(/^ {2}(EKG_ERR_\w+): /gm)].map((m) => m[1] as string);
+  assert.ok(declared.length >= 12, `${declared.length} codes read from errors.ts`);
+  for (const c of declared) {
+    const section = page.get(c);
+    assert.ok(section, `docs/errors.md has ### ${c}`);
+    const shown = blocks('docs/errors.md', section).flatMap((b) =>
+      b.body
+        .split('\n')
+        .filter((l) => l.includes(`[${c}]: `) || l.includes(`ekg: ${c}: `))
+        .map((line) => ({ line, run: !b.marks.includes('illustrative') })),
+    );
+    assert.ok(shown.length, `docs/errors.md shows a line with ${c}`);
+    for (const { line } of shown.filter((s) => !s.run)) {
+      // a line the docs test cannot provoke: it must be one the source builds (`${…}` is anything, as `…` is)
+      const calls = code.matchAll(new RegExp(`(?:warn|EkgError)\\(\\s*'${c}',\\s*\`([^\`]*)\``, 'g'));
+      const template = (t: string) =>
+        new RegExp(
+          `^ekg: ${c}: ${t
+            .split(/\$\{[^}]*\}/)
+            .map(literal)
+            .join('.+')}$`,
+        );
+      const templates = [...calls].map((m) => template(m[1] as string));
+      assert.ok(templates.length, `the source prints ${c} from a template`);
+      assert.ok(
+        templates.some((t) => t.test(line.replace(/…/g, 'x'))),
+        `docs/errors.md: ${line} is a line the source prints (${templates.join(', ')})`,
+      );
+    }
+  }
 });

@@ -12,6 +12,7 @@ import { type KoaMiddleware, create as koaAdapter } from './http/adapters/koa.js
 import { type NodeMiddleware, create as nodeAdapter } from './http/adapters/node.js';
 import { Router, type RouterOptions } from './http/router.js';
 import { type ListenOptions, listen } from './http/server.js';
+import { warn } from './log.js';
 import { type EkgOptions, normalizePrefix, type Resolved, resolve } from './options.js';
 import { RenderCache } from './render/cache.js';
 import { Reporting, type ReportOptions, transportsFor } from './reporters/index.js';
@@ -99,7 +100,7 @@ export class Ekg implements Core {
       w.start();
       return w;
     } catch (err) {
-      process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog cannot start (${(err as Error).message}); stalls are not detected\n`);
+      warn('EKG_ERR_WATCHDOG', `the watchdog cannot start (${(err as Error).message}); stalls are not detected`);
       return undefined;
     }
   }

@@ -14,6 +14,7 @@ export const codes = {
   EKG_ERR_LISTEN: 'The side server could not listen (port taken, no permission); the app keeps running without it.',
   EKG_ERR_REPORTER: 'A push transport (StatsD, Heroku JSON) cannot deliver; counted, retried, one line per outage.',
   EKG_ERR_SHUTDOWN_HOOK: 'An onShutdown hook threw or exceeded its timeout; shutdown went on.',
+  EKG_ERR_WATCHDOG: "The watchdog's thread could not start or stopped; stalls are not detected, the app runs on.",
 } as const;
 
 export type ErrorCode = keyof typeof codes;

@@ -2,6 +2,7 @@ import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { internalError, type SideProbes } from '../http/contract.js';
+import { warn } from '../log.js';
 
 /** A frame of the main thread's stack, as the watchdog's thread reads it through the inspector. */
 export interface Frame {
@@ -145,7 +146,7 @@ export class Watchdog {
       },
     );
     w.on('error', (err) => {
-      process.stderr.write(`ekg: EKG_ERR_WATCHDOG the watchdog stopped: ${err.message}; stalls are no longer detected\n`);
+      warn('EKG_ERR_WATCHDOG', `the watchdog stopped: ${err.message}; stalls are no longer detected`);
       this.stop();
     });
     // after the listeners: adding one refs the worker's port again
