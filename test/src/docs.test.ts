@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml';
  * or is marked in its fence's info string as not run. See docs/CONTRIBUTING.md for the rules; in short:
  *
  * - ```sh / ```console: each command runs in bash against the real bins (`ekg`, `ekg-agent`; `npx <bin>` runs the
- *   same bin), in a fresh directory holding a small app (`app.js`, `worker.js`, `server.js`: a node:http server on
+ *   same bin, as does `npx -p ekg-vitals ekg`), in a fresh directory holding a small app (`app.js`, `worker.js`, `server.js`: a node:http server on
  *   `$PORT`). A command that keeps running (an agent, an app) is started, waited for (its start line) and stopped.
  *   The ports ekg documents (3000, 5000, 8125, 8787, 9100, 9125) are replaced by free ones, the same within a block;
  *   paths under /run/ekg, /var/lib/ekg-agent and /etc/ekg by paths in that directory. A block that starts no
@@ -215,8 +215,9 @@ class Subst {
     let t = text;
     for (const [from, to] of this.ports) t = t.replace(new RegExp(`(^|[^\\d.])${from}(?!\\d)`, 'g'), `$1${to}`);
     for (const [re, to] of PATHS) t = t.replace(re, join(this.dir, to).replace(/\/?$/, to.endsWith('/') ? '/' : ''));
-    // `npx <bin>` of our own bins is that bin (npx outside the repo would ask the registry)
-    return t.replace(new RegExp(`(^|[\\s;&|(])npx (?=(${Object.keys(BINS).join('|')})(\\s|$))`, 'g'), '$1');
+    // `npx <bin>` and `npx -p <our package> <bin>` of our own bins are that bin (npx outside the repo would ask the registry)
+    const pkgs = `(?:(?:-p|--package)[ =](?:${LIB.name}|${AGENT.name}) )?`;
+    return t.replace(new RegExp(`(^|[\\s;&|(])npx ${pkgs}(?=(${Object.keys(BINS).join('|')})(\\s|$))`, 'g'), '$1');
   }
 }
 
