@@ -613,3 +613,67 @@ test('docs/errors.md: every library code shows the line ekg prints for it — ru
     }
   }
 });
+
+/** The names in the first cell of each row of a markdown table ("| `a`, `b` | … |"), a trailing label set left out, `x_{a,b}` expanded. */
+function firstCells(table: string): string[] {
+  const expand = (n: string): string[] => {
+    const m = /^(.*?)\{(\w+(?:,\w+)+)\}(.*)$/.exec(n);
+    return m ? (m[2] as string).split(',').flatMap((x) => expand(`${m[1]}${x}${m[3]}`)) : [n];
+  };
+  return [...table.matchAll(/^\| ((?:[^|\\]|\\.)*?) \|/gm)]
+    .flatMap((row) => [...(row[1] as string).matchAll(/`([^`]+)`/g)])
+    .flatMap((n) => expand((n[1] as string).replace(/\{[^{}]*\}$/, '')));
+}
+
+/** The members an interface of the agent's source declares (optional ones too: they are emitted only at times). */
+function members(file: string, name: string): string[] {
+  const text = readFileSync(join(ROOT, 'packages/agent/src', file), 'utf8');
+  const body = new RegExp(`export interface ${name} \\{([^}]*)\\}`).exec(text)?.[1];
+  assert.ok(body, `${file} declares ${name}`);
+  return [...body.matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1] as string);
+}
+
+const sorted = (xs: Iterable<string>) => [...new Set(xs)].sort();
+
+test('docs/agent-self.md names every field of /api/v1/self and every ekg_agent_ family of /metrics a running agent emits, and no other', {
+  timeout: 120_000,
+}, async () => {
+  const dir = workdir();
+  // an exporter (to a port where nothing listens) and the built-in alert rules: every conditional part is there
+  writeFileSync(join(dir, 'agent.yaml'), 'exporters:\n  - type: graphite\n    address: 127.0.0.1:9\n');
+  const agent = start(`${Object.keys(AGENT.bin)[0]} --config agent.yaml --statsd 127.0.0.1:0 --http 127.0.0.1:0 --console off`, dir);
+  try {
+    await until(
+      () => UP.test(agent.out()),
+      60_000,
+      () => `the agent: ${agent.out()}`,
+    );
+    const base = `http://127.0.0.1:${/http http:\/\/127\.0\.0\.1:(\d+)/.exec(agent.out())?.[1]}`;
+    const self = (await (await fetch(`${base}/api/v1/self`)).json()) as Record<string, unknown> & {
+      store: Record<string, unknown>;
+      exporters: Record<string, Record<string, unknown>>;
+    };
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const page = readFileSync(join(ROOT, 'docs/agent-self.md'), 'utf8');
+    const api = page.slice(page.indexOf('## GET /api/v1/self'), page.indexOf('## /metrics'));
+    const [top = '', store = '', exporter = ''] = api.split(/^`(?:store|exporters\.<name>)` \(/m);
+    assert.deepEqual(sorted(firstCells(top)), sorted(Object.keys(self)), 'the fields of /api/v1/self');
+    assert.deepEqual(
+      sorted(firstCells(store)),
+      sorted([...Object.keys(self.store), ...members('store/sqlite.ts', 'StoreStatus')]),
+      'the fields of store',
+    );
+    const exp = Object.values(self.exporters)[0] ?? {};
+    assert.deepEqual(
+      sorted(firstCells(exporter)),
+      sorted([...Object.keys(exp), ...members('export/exporter.ts', 'ExporterStatus')]),
+      'the fields of exporters.<name>',
+    );
+    const families = [...metrics.matchAll(/^# TYPE (ekg_agent_\w+) /gm)].map((m) => m[1] as string);
+    assert.ok(families.includes('ekg_agent_alerts_firing') && families.includes('ekg_agent_exporter_queued_bytes'));
+    assert.deepEqual(sorted(firstCells(page.slice(page.indexOf('## /metrics')))), sorted(families), 'the ekg_agent_ families of /metrics');
+  } finally {
+    await stop(agent);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
