@@ -677,3 +677,25 @@ test('docs/agent-self.md names every field of /api/v1/self and every ekg_agent_ 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** The environment variables the library's sources under `dirs` read (`env.X`, `env['X']`, `switchOf(env, 'X')`). */
+function envRead(filter: (file: string) => boolean): string[] {
+  const src = join(ROOT, 'packages/ekg/src');
+  const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !/^(testing|tools)\//.test(f) && filter(f),
+  );
+  const text = files.map((f) => readFileSync(join(src, f), 'utf8')).join('\n');
+  return sorted(
+    [...text.matchAll(/\benv(?:\.|\[')([A-Z][A-Z0-9_]+)|switchOf\(env, '([A-Z][A-Z0-9_]+)'/g)].map((m) => (m[1] ?? m[2]) as string),
+  );
+}
+
+test('docs/env.md lists exactly the environment variables the library reads; docs/cli.md those the ekg command reads', () => {
+  const lib = envRead((f) => !f.startsWith('cli/'));
+  assert.ok(lib.includes('EKG_PORT') && lib.includes('EKG_DISABLE'), `read from the source: ${lib.join(', ')}`);
+  const env = readFileSync(join(ROOT, 'docs/env.md'), 'utf8');
+  const table = sorted(firstCells(env.slice(env.indexOf('| variable'))).filter((n) => /^[A-Z][A-Z0-9_]+$/.test(n)));
+  assert.deepEqual(table, lib, 'the variables in the table of docs/env.md');
+  const cli = readFileSync(join(ROOT, 'docs/cli.md'), 'utf8');
+  for (const v of envRead((f) => f.startsWith('cli/'))) assert.ok(cli.includes(v), `docs/cli.md names ${v}`);
+});
