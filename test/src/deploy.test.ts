@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from 'ekg-agent';
@@ -254,4 +268,94 @@ test('the YAML is authoritative: no entry point, container arg or unit flag over
   const docs = readFileSync(join(DEPLOY, '..', 'docs', 'deploy.md'), 'utf8');
   assert.match(docs, /kubectl create secret generic ekg-agent --from-literal=token=/, 'docs/deploy.md shows the token Secret');
   assert.match(docs, /Authorization: Bearer/, 'and how to use the token');
+});
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const pkgJson = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string> };
+
+/**
+ * The final stage of a Dockerfile laid out in a directory, without a docker engine: each `COPY --from=build` copies
+ * from this repository (the build stage's /src, built by `npm run build`). The build stage's node_modules is what
+ * `npm prune --omit=dev` leaves: the agent's and the library's dependencies (linked to this repository's copies) and
+ * npm's workspace links (`ekg-vitals -> ../packages/ekg`), copied as links as docker copies them; a COPY onto a link
+ * lands where it points, as docker's does. Returns the directory that stands for the image's `/`.
+ */
+function layImage(dockerfile: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'ekg-image-'));
+  const final = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  let workdir = '/';
+  for (const line of final.split('\n')) {
+    const wd = /^WORKDIR (\S+)$/.exec(line);
+    if (wd) {
+      workdir = resolve(workdir, wd[1] as string);
+      mkdirSync(join(root, workdir), { recursive: true });
+    }
+    const copy = /^COPY --from=build \/src\/(\S+) (\S+)$/.exec(line);
+    if (!copy) continue;
+    let dest = join(root, resolve(workdir, copy[2] as string));
+    if (lstatSync(dest, { throwIfNoEntry: false })?.isSymbolicLink()) dest = resolve(dirname(dest), readlinkSync(dest));
+    if (copy[1] === 'node_modules') {
+      mkdirSync(dest, { recursive: true });
+      const workspaces = new Map<string, string>();
+      for (const w of readdirSync(join(ROOT, 'node_modules'))) {
+        const at = join(ROOT, 'node_modules', w);
+        if (lstatSync(at).isSymbolicLink()) workspaces.set(w, readlinkSync(at));
+      }
+      const deps = new Set<string>();
+      for (const p of ['packages/agent', 'packages/ekg'])
+        for (const d of Object.keys(pkgJson(join(ROOT, p)).dependencies ?? {})) if (!workspaces.has(d)) deps.add(d);
+      for (const d of deps) {
+        mkdirSync(dirname(join(dest, d)), { recursive: true });
+        symlinkSync(realpathSync(join(ROOT, 'node_modules', d)), join(dest, d));
+      }
+      for (const [w, link] of workspaces) symlinkSync(link, join(dest, w));
+      continue;
+    }
+    cpSync(join(ROOT, copy[1] as string), dest, { recursive: true });
+  }
+  return root;
+}
+
+/** The image's entry point, run in the laid-out directory with these arguments. */
+function entry(root: string, dockerfile: string, args: string[]): { status: number | null; out: string } {
+  const argv = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] as string) as string[];
+  assert.equal(argv[0], 'node');
+  const r = spawnSync(process.execPath, [join(root, argv[1] as string), ...argv.slice(2), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test('the image the Dockerfile builds resolves: each package is copied under its own name, and the agent loads the library from there', () => {
+  const docker = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+  // each workspace package lands at node_modules/<its package.json name>, the name its importers use
+  for (const m of docker.matchAll(/^COPY --from=build \/src\/(packages\/\w+) \S*node_modules\/(\S+)$/gm))
+    assert.equal(m[2], pkgJson(join(ROOT, m[1] as string)).name, `${m[0]}: the package's name`);
+  const root = layImage(docker);
+  try {
+    const help = entry(root, docker, ['--help']);
+    assert.equal(help.status, 0, `the entry point loads: ${help.out}`);
+    assert.match(help.out, /ekg-agent/);
+    // the library the agent imports is the copy in the image, not this repository's
+    const agentDir = join(root, 'app/node_modules/ekg-agent');
+    writeFileSync(join(agentDir, 'probe.mjs'), "console.log(import.meta.resolve('ekg-vitals'));");
+    const probe = spawnSync(process.execPath, [join(agentDir, 'probe.mjs')], { encoding: 'utf8' });
+    const lib = realpathSync(fileURLToPath(probe.stdout.trim()));
+    assert.ok(!relative(root, lib).startsWith('..'), `ekg-vitals resolves inside the image: ${lib}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  // the layout check is real: under the library's old name the agent cannot find it, as the image could not
+  const old = docker.replace('./node_modules/ekg-vitals', './node_modules/ekg');
+  const broken = layImage(old);
+  try {
+    const r = entry(broken, old, ['--help']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.out, /ERR_MODULE_NOT_FOUND|Cannot find package 'ekg-vitals'/);
+  } finally {
+    rmSync(broken, { recursive: true, force: true });
+  }
 });
