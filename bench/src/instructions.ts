@@ -5,7 +5,8 @@
  * (`callgrind_control -i on`) and covers the main thread only, run with V8's `--single-threaded`
  * so that garbage collection is counted where it happens. JIT compilation is subtracted (it is
  * start-up, and its timing varies); GC is shown apart, as it moves with where a run's collections fall.
- *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS)
+ *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS; BENCH_KEEP=dir
+ *   keeps each case's callgrind file for callgrind_annotate)
  * A case is a server.ts variant, or `register` (bare under `--import ekg-vitals/register`), either
  * followed by `:NAME=value,…` for its environment (`register:EKG_WATCHDOG=0`).
  * Timers (the event-loop delay monitor, the window's timer, the watchdog's beat) fire by wall time,
@@ -15,7 +16,7 @@
  * still moving, and cases then differ by thousands of instructions for that alone.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,11 @@ async function count(spec: string): Promise<{ total: number; compile: number; gc
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   }).stdout;
+  // BENCH_KEEP=<dir>: keep each case's callgrind file there, for callgrind_annotate by function (bisection)
+  if (process.env.BENCH_KEEP) {
+    mkdirSync(process.env.BENCH_KEEP, { recursive: true });
+    copyFileSync(join(dir, main), join(process.env.BENCH_KEEP, `${spec.replace(/[^\w=.-]+/g, '_')}.callgrind`));
+  }
   rmSync(dir, { recursive: true, force: true });
   const sum = (re: RegExp) =>
     ann
@@ -98,7 +104,9 @@ let bare: number | undefined;
 for (const c of cases) {
   const r = await count(c);
   const net = r.total - r.compile;
-  bare ??= c === 'bare' ? net : undefined;
-  const extra = bare !== undefined && c !== 'bare' ? `, ${Math.round(net - bare)} over bare` : '';
+  // the first case is the base when it is bare (`bare` or `bare:BENCH_BATCH=1`)
+  const isBase = c === cases[0] && c.split(':')[0] === 'bare';
+  if (isBase) bare = net;
+  const extra = bare !== undefined && !isBase ? `, ${Math.round(net - bare)} over bare` : '';
   console.log(`${c}: ${Math.round(net)} instructions per request (GC ${Math.round(r.gc)}, timers ${Math.round(r.timers)} of them${extra})`);
 }

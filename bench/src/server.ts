@@ -9,7 +9,7 @@
  * requests per round over an in-memory connection (inprocess.ts) and prints CPU ns per request.
  */
 import diagnostics from 'node:diagnostics_channel';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 const variant = process.argv[2] ?? 'bare';
 const HELLO = 'hello world';
@@ -39,6 +39,14 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
   // the http vital's monitor alone (no timers, no runtime monitors): the request path's own cost
   const { HttpMonitor } = await import(new URL('./vitals/http.js', import.meta.resolve('ekg-vitals')).href);
   new HttpMonitor().start();
+} else if (variant === 'sampler') {
+  // the process sampler alone: the HTTP and runtime monitors and the window's timer (bisection of register)
+  const { Sampler } = await import(new URL('./sampler.js', import.meta.resolve('ekg-vitals')).href);
+  Sampler.acquire(10_000);
+} else if (variant === 'ekg-core') {
+  // createEkg() as register makes it, with nothing mounted on the app's server and no watchdog
+  const { createEkg } = await import('ekg-vitals');
+  createEkg({});
 } else if (variant === 'eld10' || variant === 'eld20') {
   // the event-loop delay monitor alone, at the resolution ekg uses (bisection of ekg's cost)
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
@@ -108,8 +116,18 @@ const server = createServer((req, res) => handler(req, res));
 server.keepAliveTimeout = 60_000;
 if (process.argv[3] === 'inprocess') {
   // `server.js <variant> inprocess <requests> <rounds>`: CPU ns per request with no socket (inprocess.ts)
-  const { cpuPerRequest } = await import('./inprocess.js');
+  const { cpuPerRequest: pipelined, serve } = await import('./inprocess.js');
   const n = Number(process.argv[4] ?? 20_000);
+  // BENCH_BATCH: requests sent at a time on the connection (default 64, pipelined). wrk and browsers send
+  // one and wait for its answer; with 1 each request has the connection to itself, as they see it.
+  const batch = Number(process.env.BENCH_BATCH ?? 64);
+  const cpuPerRequest = async (server: Server, n: number) => {
+    if (batch === 64) return pipelined(server, n);
+    const a = process.cpuUsage();
+    await serve(server, n, batch);
+    const b = process.cpuUsage(a);
+    return ((b.user + b.system) * 1000) / n;
+  };
   // warm up: JIT, the first window (instructions.ts asks for more rounds: BENCH_WARM)
   for (let w = Number(process.env.BENCH_WARM ?? 1); w > 0; w--) await cpuPerRequest(server, n);
   if (process.env.BENCH_CALLGRIND) {

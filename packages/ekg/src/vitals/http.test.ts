@@ -112,3 +112,68 @@ test('http monitor: pipelined requests on one connection are each timed and coun
     server.close();
   }
 });
+
+/**
+ * Two requests pipelined on a raw connection that the client closes before the server has answered
+ * all of them: each response the connection still owed counts once as aborted, and none stays in
+ * flight (a response queued behind another used to be forgotten: in flight forever).
+ */
+async function pipelineThenClose(paths: string[], answered: number): Promise<ReturnType<HttpMonitor['sample']>> {
+  const monitor = new HttpMonitor();
+  monitor.start();
+  let arrived = 0;
+  let allIn: () => void = () => {};
+  const allArrived = new Promise<void>((r) => {
+    allIn = r;
+  });
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (++arrived === paths.length) allIn();
+    if (req.url === '/hang') return; // never answered
+    res.end('x');
+  });
+  let serverSide: Promise<void> = Promise.resolve();
+  server.on('connection', (s) => {
+    // registered before ekg's own 'close' listener (added at the first request), so it runs first
+    serverSide = new Promise((r) => s.on('close', () => setImmediate(r)));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    monitor.sample(1000);
+    const { port } = server.address() as AddressInfo;
+    const { connect } = await import('node:net');
+    const sock = connect(port, '127.0.0.1');
+    let got = '';
+    const heard = new Promise<void>((resolve, reject) => {
+      sock.on('error', reject);
+      sock.on('data', (d) => {
+        got += d;
+        if ((got.match(/HTTP\/1\.1 /g) ?? []).length === answered) resolve();
+      });
+    });
+    sock.write(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+    await allArrived;
+    if (answered > 0) await heard;
+    sock.destroy();
+    await serverSide;
+    return monitor.sample(1000);
+  } finally {
+    monitor.stop();
+    server.close();
+  }
+}
+
+test('http monitor: a pipelined response still owed when its connection closes counts as aborted, not in flight forever', async () => {
+  const s = await pipelineThenClose(['/fast', '/hang'], 1);
+  assert.equal(s.requests, 1);
+  assert.equal(s.duration.count, 1);
+  assert.equal(s.aborted, 1);
+  assert.equal(s.inFlight, 0);
+});
+
+test('http monitor: two responses owed on a closed connection are two aborts', async () => {
+  const s = await pipelineThenClose(['/hang', '/hang'], 0);
+  assert.equal(s.requests, 0);
+  assert.equal(s.aborted, 2);
+  assert.equal(s.abortedTotal, 2);
+  assert.equal(s.inFlight, 0);
+});

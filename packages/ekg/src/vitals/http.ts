@@ -7,23 +7,19 @@ import type { Stats } from '../types.js';
 export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-const kStart = Symbol('ekg.start');
+const kOwed = Symbol('ekg.owed');
 const kSeen = Symbol('ekg.server');
-const kRes = Symbol('ekg.response');
-/** kStart of a response no longer tracked: a number, so the slot keeps one representation (a double) */
-const DONE = -1;
 
 interface SocketLike {
-  [kRes]?: Tracked | null;
-  /** when the response in kRes started (performance.now()) */
-  [kStart]?: number;
+  [kOwed]?: Owed;
   on(event: string, fn: (this: SocketLike) => void): unknown;
 }
 
 interface Tracked {
-  [kStart]?: number;
   statusCode?: number;
   socket?: SocketLike | null;
+  /** node:http's ServerResponse.req: a pipelined response has no socket until the ones before it are sent */
+  req?: { socket?: SocketLike | null };
 }
 
 interface ServerLike {
@@ -32,6 +28,93 @@ interface ServerLike {
   closeIdleConnections?(): void;
   closeAllConnections?(): void;
   listening?: boolean;
+}
+
+/**
+ * The responses a connection owes, oldest first, with when each started (performance.now()): a ring
+ * made once per connection, so a request adds no property to any object and allocates nothing, pipelined
+ * or not. HTTP/1.1 answers in order, so a finishing response is the oldest; a start of NaN marks an ekg
+ * endpoint's own response, kept in line but not counted.
+ */
+class Owed {
+  res: Array<Tracked | null> = [null, null, null, null];
+  start = new Float64Array(4);
+  head = 0;
+  n = 0;
+
+  push(res: Tracked, now: number): void {
+    let cap = this.res.length;
+    if (this.n === cap) {
+      // a deeper pipeline than seen so far on this connection: double, oldest first at 0
+      const res2 = new Array<Tracked | null>(cap * 2).fill(null);
+      const start2 = new Float64Array(cap * 2);
+      for (let i = 0; i < cap; i++) {
+        const j = (this.head + i) & (cap - 1);
+        res2[i] = this.res[j] as Tracked | null;
+        start2[i] = this.start[j] as number;
+      }
+      this.res = res2;
+      this.start = start2;
+      this.head = 0;
+      cap *= 2;
+    }
+    const i = (this.head + this.n) & (cap - 1);
+    this.res[i] = res;
+    this.start[i] = now;
+    this.n++;
+  }
+
+  /** Where `res` is in the ring (-1: not owed), newest first: markOwn asks right after its start. */
+  find(res: Tracked): number {
+    const mask = this.res.length - 1;
+    for (let k = this.n - 1; k >= 0; k--) {
+      const i = (this.head + k) & mask;
+      if (this.res[i] === res) return i;
+    }
+    return -1;
+  }
+
+  /** Takes `res` out and returns its start; undefined when it is not owed (started before the monitor). */
+  take(res: Tracked): number | undefined {
+    if (this.n === 0) return undefined;
+    const mask = this.res.length - 1;
+    let i = this.head;
+    if (this.res[i] !== res) {
+      // not the oldest: HTTP/1.1 does not do this, but if it happens the others keep their places
+      i = this.find(res);
+      if (i < 0) return undefined;
+      const start = this.start[i] as number;
+      for (let j = i; j !== this.head; ) {
+        const prev = (j - 1) & mask;
+        this.res[j] = this.res[prev] as Tracked | null;
+        this.start[j] = this.start[prev] as number;
+        j = prev;
+      }
+      i = this.head;
+      this.res[i] = null;
+      this.head = (i + 1) & mask;
+      this.n--;
+      return start;
+    }
+    const start = this.start[i] as number;
+    this.res[i] = null;
+    this.head = (i + 1) & mask;
+    this.n--;
+    return start;
+  }
+
+  /** Empties the ring (the connection closed); returns how many counted responses it held. */
+  drop(): number {
+    const mask = this.res.length - 1;
+    let counted = 0;
+    for (let k = 0; k < this.n; k++) {
+      const i = (this.head + k) & mask;
+      if (!Number.isNaN(this.start[i] as number)) counted++;
+      this.res[i] = null;
+    }
+    this.n = 0;
+    return counted;
+  }
 }
 
 export interface HttpSample {
@@ -51,11 +134,10 @@ export interface HttpSample {
 /**
  * The `http` vital's engine. It subscribes to Node's HTTP server diagnostics channels, so every
  * server in the process is measured without the user wrapping anything. Per request it does a
- * clock read and two writes into the connection's slots at start and, at finish, a clock read, a
- * histogram record, a bucket count and one increment (bench/RESULTS.md gives each in ns); aborted
- * responses are found by one 'close' listener per connection. Nothing is added to the response
- * unless it is pipelined behind another; that slot always holds a number (DONE once counted):
- * writing `undefined` into it would turn every response's slot into a boxed value.
+ * clock read and a push into the connection's ring at start and, at finish, a take from the ring, a
+ * clock read, a histogram record, a bucket count and one increment (bench/RESULTS.md gives each in
+ * ns). A connection's ring and its one 'close' listener are made at its first request; the listener
+ * counts every response the connection still owed when it closed as aborted, pipelined ones included.
  */
 export class HttpMonitor {
   private readonly window = new Histogram();
@@ -73,23 +155,17 @@ export class HttpMonitor {
 
   private readonly onStart = (message: unknown): void => {
     const m = message as { response: Tracked; socket?: SocketLike; server?: ServerLike };
-    const res = m.response;
-    const now = performance.now();
-    this.started++;
     const socket = m.socket;
-    const held = socket?.[kRes];
-    if (socket && held == null) {
-      // The connection's slot, not the response: a response is a new object per request, and a property
-      // added to it costs a properties array per request (bench/src/instructions.ts counts it); the
-      // socket takes its two slots once per connection. The slot is absent only on a connection's first
-      // request, which also adds its one 'close' listener: it alone sees aborted responses.
-      if (held === undefined) socket.on('close', onSocketClose);
-      socket[kRes] = res;
-      socket[kStart] = now;
-    } else {
-      // pipelined behind a response the connection still owes (or no socket): the response keeps its own start
-      res[kStart] = now;
+    // node:http always names the connection; without one a response could not be seen to abort
+    if (!socket) return;
+    let owed = socket[kOwed];
+    if (owed === undefined) {
+      owed = new Owed();
+      socket[kOwed] = owed;
+      socket.on('close', onSocketClose);
     }
+    owed.push(m.response, performance.now());
+    this.started++;
     const server = m.server;
     if (server && server[kSeen] !== true) {
       server[kSeen] = true;
@@ -99,20 +175,12 @@ export class HttpMonitor {
 
   private readonly onFinish = (message: unknown): void => {
     const m = message as { response: Tracked; socket?: SocketLike };
+    const owed = m.socket?.[kOwed];
+    if (owed === undefined) return;
     const res = m.response;
-    const socket = m.socket;
-    let start: number | undefined;
-    if (socket && socket[kRes] === res) {
-      start = socket[kStart];
-      // the connection no longer holds the finished response (and its request) alive until its next one
-      socket[kRes] = null;
-    } else {
-      start = res[kStart];
-      // undefined: started before the monitor was; DONE: an ekg endpoint's own response
-      if (start === undefined || start === DONE) return;
-      res[kStart] = DONE;
-    }
-    if (start === undefined) return;
+    // undefined: started before the monitor was, or already counted as aborted; NaN: an ekg endpoint's own
+    const start = owed.take(res);
+    if (start === undefined || Number.isNaN(start)) return;
     this.finished++;
     const ms = performance.now() - start;
     this.window.record(ms);
@@ -129,21 +197,19 @@ export class HttpMonitor {
 
   /** An ekg endpoint took this request: it is not app traffic, so it leaves the books. */
   ownResponse(res: Tracked): void {
-    const socket = res.socket;
-    if (socket && socket[kRes] === res) {
-      socket[kRes] = null;
-    } else {
-      if (res[kStart] === undefined || res[kStart] === DONE) return;
-      res[kStart] = DONE;
-    }
+    const owed = (res.socket ?? res.req?.socket)?.[kOwed];
+    if (owed === undefined) return;
+    const i = owed.find(res);
+    if (i < 0 || Number.isNaN(owed.start[i] as number)) return;
+    owed.start[i] = Number.NaN;
     this.started--;
   }
 
-  /** Called from the shared 'close' listener for a response that never finished (the one its socket held). */
-  abortedResponse(): void {
-    this.finished++;
-    this.aborted++;
-    this.abortedTotal++;
+  /** Called from the shared 'close' listener with the responses a closed connection still owed. */
+  abortedResponses(n: number): void {
+    this.finished += n;
+    this.aborted += n;
+    this.abortedTotal += n;
   }
 
   start(): void {
@@ -188,15 +254,16 @@ let monitorForClose: HttpMonitor | undefined;
 
 /**
  * Called by the adapters for each request an ekg endpoint answers: probes and scrapes do not
- * count as app traffic. It reuses the start-time slot, so the response keeps its hidden class.
+ * count as app traffic.
  */
 export function markOwn(res: object): void {
   monitorForClose?.ownResponse(res as Tracked);
 }
 function onSocketClose(this: SocketLike): void {
-  const res = this[kRes];
-  this[kRes] = null;
-  if (res) monitorForClose?.abortedResponse();
+  const owed = this[kOwed];
+  if (!owed || owed.n === 0) return;
+  const n = owed.drop();
+  if (n > 0) monitorForClose?.abortedResponses(n);
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
