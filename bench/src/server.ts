@@ -47,6 +47,9 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
   // createEkg() as register makes it, with nothing mounted on the app's server and no watchdog
   const { createEkg } = await import('ekg-vitals');
   createEkg({});
+} else if (variant === 'ekg-import') {
+  // the library imported, nothing started: what loading its modules alone does to the request path
+  await import('ekg-vitals');
 } else if (variant === 'eld10' || variant === 'eld20') {
   // the event-loop delay monitor alone, at the resolution ekg uses (bisection of ekg's cost)
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
@@ -111,6 +114,9 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
     hello(req, res);
   };
 }
+
+// BENCH_IMPORT=node:https,node:cluster: modules loaded first (bisection of what loading a module costs the request path)
+for (const m of process.env.BENCH_IMPORT?.split(',') ?? []) if (m) await import(m);
 
 const server = createServer((req, res) => handler(req, res));
 server.keepAliveTimeout = 60_000;

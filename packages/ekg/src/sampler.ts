@@ -11,6 +11,8 @@ export interface Window {
 
 type Listener = (w: Window) => void;
 
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
 /**
  * One sampler per process, shared by every ekg instance in it (a second `createEkg()` or
  * `ekg-vitals/register` beside app code does not double the work or split the windows). It ticks on a
@@ -114,12 +116,15 @@ export class Sampler {
 
   private schedule(at: number): void {
     this.expected = at;
-    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); past that Node fires after 1 ms, every 1 ms
+    this.timer = setTimeout(this.onTimer, Math.min(TIMEOUT_MAX, Math.max(0, at - performance.now())));
     this.timer.unref();
   }
 
   private readonly onTimer = (): void => {
     const now = performance.now();
+    // a window longer than setTimeout can wait: wait again for the rest
+    if (this.expected - now > 1) return this.schedule(this.expected);
     // How late our own timer fired: the event-loop lag prom-client measures with setImmediate.
     this.runtime.setLag(now - this.expected);
     let next = this.expected + this.interval;
