@@ -1,6 +1,7 @@
 import { INTERVAL_GAUGE } from 'ekg-vitals';
 import { MAX_INTERVAL_MS, type MetricType, type Sample } from '../model/sample.js';
 import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
+import { SketchArena } from './arena.js';
 import { Sketch } from './sketch.js';
 
 export type { SeriesKind } from '../model/series.js';
@@ -26,6 +27,8 @@ export interface Flushed {
   max?: number;
   quantiles?: Quantiles;
   sketch?: Sketch;
+  /** distribution: the sketch as `Sketch.encode` writes it, when the window holds it so (the store copies it as it is) */
+  readonly sketchBytes?: Uint8Array;
   /**
    * a gauge that had no sample this window and whose last sample's interval has ended, reported at its
    * last level for exporters that keep levels (StatsD does): not a new observation, never stored
@@ -98,12 +101,6 @@ const QS = QUANTILES.map((q) => q.q);
 
 const kindOf: Record<MetricType, number> = { c: COUNTER, g: GAUGE, ms: DISTRIBUTION, h: DISTRIBUTION, d: DISTRIBUTION, s: SET };
 
-/** A window's sketches, `Sketch.encode`'s form back to back. */
-interface Packed {
-  bytes: Uint8Array;
-  alpha: number;
-}
-
 /**
  * A window's numbers, series after series in one buffer (each kind's layout below), which its
  * `Flushed` objects read: a window of 100k series costs 100k small objects and one buffer, not
@@ -112,6 +109,9 @@ interface Packed {
  */
 interface Cols {
   f: Float64Array;
+  /** the window's sketches, `Sketch.encodeInto`'s form back to back (where each lies: its numbers' last two slots) */
+  sk: Uint8Array;
+  alpha: number;
 }
 
 /** What every kind's window holds: its strings as fields (a copy by spread keeps them), its numbers in the window's buffer. */
@@ -134,6 +134,15 @@ abstract class ColsFlushed {
   /** slot `i` of this series' numbers */
   protected v(i: number): number {
     return this.#c.f[this.#o + i] as number;
+  }
+
+  /** the window's sketch bytes from `at` to `end` */
+  protected bytes(at: number, end: number): Uint8Array {
+    return this.#c.sk.subarray(at, end);
+  }
+
+  protected get alpha(): number {
+    return this.#c.alpha;
   }
 }
 
@@ -180,27 +189,30 @@ class SetFlushed extends ColsFlushed implements Flushed {
 }
 
 /**
- * distribution: count, sum, min, max, total, totalSum. Its quantiles are computed from the sketch
- * the first time a sink reads them (the store keeps the sketch itself and never asks): a window of
- * 50k distributions costs no quantile walk unless /metrics, the console or an exporter wants one.
+ * distribution: count, sum, min, max, total, totalSum, and where its sketch's bytes start and end in
+ * the window's. Its sketch is decoded from them, and its quantiles computed, only when a sink reads
+ * them (the store copies the bytes and never asks): a window of 50k distributions holds no sketch
+ * object and costs no quantile walk unless /metrics, the console or an exporter wants one.
  */
-const DIST_SLOTS = 6;
+const DIST_SLOTS = 8;
 class DistributionFlushed extends ColsFlushed implements Flushed {
   readonly kind = 'distribution' as const;
   #quantiles: Quantiles | undefined;
-  /** once the sketch is given back (`Aggregator.release`): the window's packed sketches, and where this one lies */
-  #packed: Packed | undefined;
-  #at = 0;
-  #end = 0;
+  /** decoded on first read (or set by a sink), until `Aggregator.release` */
+  #sketch: Sketch | undefined;
 
-  constructor(
-    name: string,
-    tags: string,
-    c: Cols,
-    o: number,
-    public sketch: Sketch | undefined,
-  ) {
-    super(name, tags, c, o);
+  get sketch(): Sketch | undefined {
+    this.#sketch ??= Sketch.decode(this.sketchBytes, this, this.alpha);
+    return this.#sketch;
+  }
+
+  set sketch(k: Sketch | undefined) {
+    this.#sketch = k;
+  }
+
+  /** the sketch as `Sketch.encode` writes it */
+  get sketchBytes(): Uint8Array {
+    return this.bytes(this.v(6), this.v(7));
   }
 
   get value(): number {
@@ -226,10 +238,8 @@ class DistributionFlushed extends ColsFlushed implements Flushed {
   }
 
   get quantiles(): Quantiles | undefined {
-    if (this.#quantiles === undefined) {
-      const k = this.sketch ?? (this.#packed && Sketch.decode(this.#packed.bytes.subarray(this.#at, this.#end), this, this.#packed.alpha));
-      if (k) this.#quantiles = quantilesOf(k.quantiles(QS));
-    }
+    // a sketch a sink decoded is read; else one is decoded for the walk and not kept
+    this.#quantiles ??= quantilesOf((this.#sketch ?? Sketch.decode(this.sketchBytes, this, this.alpha)).quantiles(QS));
     return this.#quantiles;
   }
 
@@ -237,12 +247,9 @@ class DistributionFlushed extends ColsFlushed implements Flushed {
     this.#quantiles = q;
   }
 
-  /** The sketch is about to be reused: it is read from `packed` from now on. */
-  pack(packed: Packed, at: number, end: number): void {
-    this.#packed = packed;
-    this.#at = at;
-    this.#end = end;
-    this.sketch = undefined;
+  /** Every sink has had the window: a sketch decoded for one is let go (the bytes stay). */
+  release(): void {
+    this.#sketch = undefined;
   }
 }
 
@@ -254,6 +261,8 @@ interface Win {
   c: Cols;
   /** numbers in use */
   n: number;
+  /** sketch bytes in use */
+  skn: number;
   out: Flushed[];
 }
 
@@ -329,16 +338,15 @@ export class Aggregator {
   private interval = new Float64Array(0);
   /** bytes of the set's members (UTF-8), held against `maxSetBytes` */
   private setBytes = new Float64Array(0);
-  private sketches: Array<Sketch | undefined> = [];
+  /** the distributions' sketches of the window being filled (and, during a flush, of the one it closes) */
+  private readonly arena: SketchArena;
   private sets: Array<Set<string> | undefined> = [];
   /** counters whose samples describe an interval, taken by each window by overlap */
   private spreads = new Map<number, Spread[]>();
   /** interval samples merged into another for `MAX_SPREADS` */
   spreadsMerged = 0;
-  /** sketches given back once every sink had their window (`release`), cleared for reuse */
-  private pool: Sketch[] = [];
-  /** where `release` packs a window's sketches before copying them out at their size */
-  private scratch = new Uint8Array(64 * 1024);
+  /** sketch bytes the last window held: the next one's buffer starts at that size */
+  private lastSketchBytes = 0;
   /** the previous window's accumulators of series a sample reached before the flush under way did */
   private stash = new Map<number, Stash>();
   /**
@@ -373,6 +381,7 @@ export class Aggregator {
     this.alpha = o.alpha ?? 0.01;
     this.maxSetMembers = o.maxSetMembers ?? SET_DEFAULTS.maxSetMembers;
     this.maxSetBytes = o.maxSetBytes ?? SET_DEFAULTS.maxSetBytes;
+    this.arena = new SketchArena(this.alpha);
   }
 
   get size(): number {
@@ -399,6 +408,7 @@ export class Aggregator {
     this.coverUntil = more(this.coverUntil, Float64Array);
     this.interval = more(this.interval, Float64Array);
     this.setBytes = more(this.setBytes, Float64Array);
+    this.arena.grow(cap);
     this.cap = cap;
   }
 
@@ -440,7 +450,7 @@ export class Aggregator {
     this.coverUntil[id] = 0;
     this.interval[id] = 0;
     this.setBytes[id] = 0;
-    this.sketches[id] = undefined;
+    this.arena.done(id);
     this.sets[id] = undefined;
     return id;
   }
@@ -457,7 +467,7 @@ export class Aggregator {
     this.kind[id] = FREE;
     this.names[id] = '';
     this.tagsOf[id] = '';
-    this.sketches[id] = undefined;
+    this.arena.done(id);
     this.sets[id] = undefined;
     this.spreads.delete(id);
     this.free.push(id);
@@ -484,12 +494,11 @@ export class Aggregator {
       this.stash.set(id, {
         counter: this.counter[id] as number,
         gauge: this.gauge[id] as number,
-        sketch: this.sketches[id],
+        sketch: this.arena.has(id) ? this.arena.take(id) : undefined,
         set: this.sets[id],
         active: this.active[id] === 1,
       });
       this.counter[id] = 0;
-      this.sketches[id] = undefined;
       this.sets[id] = undefined;
       this.setBytes[id] = 0;
       this.epochs[id] = this.epoch;
@@ -531,15 +540,9 @@ export class Aggregator {
           this.coverUntil[id] = at + this.intervalFor(id, s, at);
         }
         break;
-      case DISTRIBUTION: {
-        let k = this.sketches[id];
-        if (k === undefined) {
-          k = this.pool.pop() ?? new Sketch(this.alpha);
-          this.sketches[id] = k;
-        }
-        k.add(s.value, s.weight);
+      case DISTRIBUTION:
+        this.arena.add(id, s.value, s.weight);
         break;
-      }
       default: {
         let set = this.sets[id];
         if (set === undefined) {
@@ -583,32 +586,12 @@ export class Aggregator {
   }
 
   /**
-   * For the agent, once every sink has had window `w` (a sink keeps a sketch only for its `write` call: sinks/sink.ts):
-   * its sketches packed into one buffer — where a distribution's quantiles are read from if asked
-   * later, by /metrics say — and given back, to be reused by the next windows. A flush then
-   * allocates no sketch per distribution per window, and the old generation does not fill with them.
+   * For the agent, once every sink has had window `w` (a sink keeps a sketch only for its `write` call:
+   * sinks/sink.ts): sketches decoded for a sink are let go. The window keeps its sketches' bytes, where a
+   * distribution's quantiles are read from if asked later, by /metrics say.
    */
   release(w: FlushResult): void {
-    let buf = this.scratch;
-    let at = 0;
-    const packed: Packed = { bytes: buf, alpha: this.alpha };
-    for (const f of w.series) {
-      if (!(f instanceof DistributionFlushed) || f.sketch === undefined) continue;
-      const k = f.sketch;
-      let end = k.encodeInto(buf, at);
-      while (end < 0) {
-        const next = new Uint8Array(buf.length * 2);
-        next.set(buf.subarray(0, at));
-        buf = next;
-        end = k.encodeInto(buf, at);
-      }
-      f.pack(packed, at, end);
-      at = end;
-      k.clear();
-      if (k.alpha === this.alpha && this.pool.length < this.live) this.pool.push(k);
-    }
-    this.scratch = buf;
-    packed.bytes = buf.slice(0, at);
+    for (const f of w.series) if (f instanceof DistributionFlushed) f.release();
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
@@ -636,6 +619,20 @@ export class Aggregator {
     }
     this.lastFlushBusyMs = busy + performance.now() - t;
     return job.result;
+  }
+
+  /** Series `id`'s sketch (its own, or `k` set aside) into the window's sketch bytes: where they start and end. */
+  private packSketch(w: Win, id: number, k: Sketch | undefined): [number, number] {
+    const at = w.skn;
+    let end = k ? k.encodeInto(w.c.sk, at) : this.arena.encodeInto(id, w.c.sk, at);
+    while (end < 0) {
+      const next = new Uint8Array(w.c.sk.length * 2);
+      next.set(w.c.sk.subarray(0, at));
+      w.c.sk = next;
+      end = k ? k.encodeInto(w.c.sk, at) : this.arena.encodeInto(id, w.c.sk, at);
+    }
+    w.skn = end;
+    return [at, end];
   }
 
   /** Room for `n` numbers in the window's buffer: where they start. */
@@ -666,7 +663,18 @@ export class Aggregator {
     let id = 0;
     const out: Flushed[] = [];
     // sized as the last window's, which the next one almost always matches
-    const w: Win = { c: { f: new Float64Array(Math.max(1024, this.lastSlots)) }, n: 0, out };
+    const w: Win = {
+      c: {
+        f: new Float64Array(Math.max(1024, this.lastSlots)),
+        sk: new Uint8Array(Math.max(1024, this.lastSketchBytes)),
+        alpha: this.alpha,
+      },
+      n: 0,
+      skn: 0,
+      out,
+    };
+    // the window's sketches stay on their side of the arena until closed; the next window's fill the other
+    this.arena.swap();
     const job = {
       result: { start, end: now, series: out },
       step: (n: number) => {
@@ -674,8 +682,11 @@ export class Aggregator {
         for (; id < stop; id++) this.close(id, epoch, start, now, seconds, final, w);
         if (id < end) return false;
         this.lastSlots = w.n;
+        this.lastSketchBytes = w.skn;
+        this.arena.flushed();
         // much room left (series expired): the window keeps only what it uses
         if (w.c.f.length > 1024 && w.n < w.c.f.length * 0.75) w.c.f = w.c.f.slice(0, w.n);
+        if (w.c.sk.length > 1024 && w.skn < w.c.sk.length * 0.75) w.c.sk = w.c.sk.slice(0, w.skn);
         if (this.job === job) this.job = undefined;
         return true;
       },
@@ -705,7 +716,7 @@ export class Aggregator {
     } else {
       counter = this.counter[id] as number;
       gauge = this.gauge[id] as number;
-      sketch = this.sketches[id];
+      sketch = undefined;
       set = this.sets[id];
       active = this.active[id] === 1;
       this.epochs[id] = epoch;
@@ -783,19 +794,27 @@ export class Aggregator {
         }
         break;
       default: {
-        const k = sketch as Sketch;
-        const total = (this.total[id] as number) + k.count;
-        const totalSum = (this.totalSum[id] as number) + k.sum;
+        // its own sketch (in the arena), or the one set aside for this window when the next one began
+        const a = this.arena;
+        if (mine) a.settle(id);
+        const count = mine ? (a.count[id] as number) : (sketch as Sketch).count;
+        const sum = mine ? (a.sum[id] as number) : (sketch as Sketch).sum;
+        const total = (this.total[id] as number) + count;
+        const totalSum = (this.totalSum[id] as number) + sum;
         this.total[id] = total;
         this.totalSum[id] = totalSum;
-        b[at] = k.count;
-        b[at + 1] = k.sum;
-        b[at + 2] = k.min;
-        b[at + 3] = k.max;
+        b[at] = count;
+        b[at + 1] = sum;
+        b[at + 2] = mine ? (a.min[id] as number) : (sketch as Sketch).min;
+        b[at + 3] = mine ? (a.max[id] as number) : (sketch as Sketch).max;
         b[at + 4] = total;
         b[at + 5] = totalSum;
-        f = new DistributionFlushed(name, tags, w.c, at, k);
-        if (mine) this.sketches[id] = undefined;
+        const [from, to] = this.packSketch(w, id, mine ? undefined : sketch);
+        // (the window's buffer may have been replaced meanwhile: read it again)
+        w.c.f[at + 6] = from;
+        w.c.f[at + 7] = to;
+        f = new DistributionFlushed(name, tags, w.c, at);
+        if (mine) a.done(id);
         break;
       }
     }

@@ -121,7 +121,7 @@ function intCounts(st: Store): boolean {
 }
 
 /** `v` (a whole number ≥ 0, < 2^53) as a varint at `n`; returns where it ends. */
-function putVarint(buf: Uint8Array, n: number, v: number): number {
+export function putVarint(buf: Uint8Array, n: number, v: number): number {
   while (v >= 0x80) {
     buf[n++] = (v % 0x80) | 0x80;
     v = Math.floor(v / 0x80);

@@ -79,7 +79,7 @@ export class Compactor {
     const decoded = wins.map((h) => core.window(h));
     const lc = new Int32Array(wins.length);
     const dc = new Int32Array(wins.length);
-    const ids = [...core.byId.keys()].sort((a, b) => a - b);
+    const ids = core.byId.ids();
     const fleets = new Map<string, Map<number, FleetMinute>>();
     // windows at or before the watermark arrived after their minute was folded (written late, after a
     // full disk): their fleets' windows are merged again from every member, their hours rolled up again
@@ -190,7 +190,7 @@ export class Compactor {
     const wm = redo > 0 ? Math.min(redo, core.meta('rolled:1h')) : core.meta('rolled:1h');
     const until = Math.max(Math.floor(core.meta('compacted') / 3600) * 3600, core.meta('rolled:1h'));
     if (until <= wm) return;
-    const ids: number[] = [...core.byId.keys(), ...[...core.fleet.values()].map((f) => -f.id)];
+    const ids: number[] = [...core.byId.ids(), ...[...core.fleet.values()].map((f) => -f.id)];
     // a transaction reads `batch` minutes or so: 60 an hour per series. A file never compacted before
     // has wm 0: its span is counted as 15 days (360 h), which is all the minute level keeps by default.
     const hoursRead = Math.min(360, (until - wm) / 3600);

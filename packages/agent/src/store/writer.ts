@@ -92,8 +92,13 @@ export class Writer {
           seen.set(k.inst, f.name === 'up' ? f : seen.get(k.inst));
         if (k.inst !== undefined && f.interval !== undefined && f.interval > (intervals.get(k.inst) ?? 0))
           intervals.set(k.inst, f.interval);
-        if (f.kind === 'distribution') hb.dist(k.id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, f.sketch);
-        else hb.level(k.id, f.value);
+        if (f.kind === 'distribution') {
+          // the aggregator's windows hold their sketches as bytes already: copied, not decoded and encoded again
+          const bytes = f.sketchBytes;
+          if (bytes !== undefined)
+            hb.distBytes(k.id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, (f.count ?? 0) > 0 ? bytes : null);
+          else hb.dist(k.id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, f.sketch);
+        } else hb.level(k.id, f.value);
       }
       if (last.length > series.length) last.length = series.length;
       const bytes = hb.encode();
@@ -110,9 +115,9 @@ export class Writer {
 
   /** Its last_seen touched every five minutes. */
   private touch(k: SeriesMeta, now: number): SeriesMeta {
-    if (now - k.seen > 300_000) {
+    if (now - k.seen * 1000 > 300_000) {
       this.st.touchSeries.run(now, k.id);
-      k.seen = now;
+      k.seen = Math.floor(now / 1000);
     }
     return k;
   }
@@ -130,7 +135,7 @@ export class Writer {
     if (k !== undefined) return this.touch(k, now);
     const inst = f.tags ? instanceKey(parseTags(f.tags)) : undefined;
     const id = Number(this.st.insertSeries.run(f.name, f.tags, f.kind, unitOf(f.name) ?? null, inst ?? null, now, now).lastInsertRowid);
-    const made: SeriesMeta = { id, name: f.name, tags: f.tags, kind: f.kind, inst, seen: now, scopes: undefined };
+    const made: SeriesMeta = { id, name: f.name, tags: f.tags, kind: f.kind, inst, seen: Math.floor(now / 1000), scopes: undefined };
     this.core.remember(made);
     this.made.push(made);
     return made;

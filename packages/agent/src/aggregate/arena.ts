@@ -1,0 +1,299 @@
+/**
+ * The open window's distributions without an object per sketch: per series, its count, sum, min, max
+ * and zero count in columns and its buckets — (index, count) pairs sorted by index — in a range of two
+ * shared typed arrays. 50k `Sketch` objects, each with a store, a bucket array and five boxed numbers,
+ * held ~30 MB of JS heap at 100k series; this holds the same in ~15 MB of typed arrays.
+ *
+ * Buckets are `Sketch`'s (aggregate/sketch.ts: the same index and the same bytes, `encodeInto`'s form).
+ * A series with more than `MAX_SMALL` buckets in a window becomes a `Sketch` (rare: ten samples a window
+ * land in ten buckets at most), so the bound on buckets and its collapse are the sketch's own.
+ *
+ * Two sides: a flush closes the window held on one side while the next window fills the other, and
+ * the closed side is emptied at once when the flush ends (a bump allocator, no free list).
+ */
+import { putVarint, Sketch } from './sketch.js';
+
+/** keys: a negative value's index − SIGN, a positive one's + SIGN: one sorted list, the negatives first */
+const SIGN = 2 ** 29;
+/** buckets a series keeps here in one window; past it, it becomes a `Sketch` */
+const MAX_SMALL = 64;
+/** `room` of a series that is a `Sketch` */
+const BIG = 255;
+
+class Side {
+  keys = new Int32Array(1 << 14);
+  counts = new Float64Array(1 << 14);
+  top = 0;
+  /** slots below `top` left behind by series that moved up */
+  left = 0;
+
+  /** `n` slots at the top: where they start. */
+  alloc(n: number): number {
+    const at = this.top;
+    if (at + n > this.keys.length) {
+      const size = Math.max(at + n, Math.ceil(this.keys.length * 1.5));
+      const keys = new Int32Array(size);
+      keys.set(this.keys.subarray(0, at));
+      const counts = new Float64Array(size);
+      counts.set(this.counts.subarray(0, at));
+      this.keys = keys;
+      this.counts = counts;
+    }
+    this.top = at + n;
+    return at;
+  }
+
+  /**
+   * Emptied. A side sized for a window that moved its series as they grew (the first, made without hints)
+   * is cut down to what its series held at the end, with a quarter more: it would otherwise keep that size for good.
+   */
+  empty(): void {
+    const used = this.top - this.left;
+    this.top = 0;
+    this.left = 0;
+    if (this.keys.length > 1 << 14 && this.keys.length > used * 1.5) {
+      const size = Math.max(1 << 14, Math.ceil(used * 1.25));
+      this.keys = new Int32Array(size);
+      this.counts = new Float64Array(size);
+    }
+  }
+}
+
+export class SketchArena {
+  private readonly sides = [new Side(), new Side()];
+  /** the side new sketches are made on */
+  private cur = 0;
+  /** per series: 1 while it holds a sketch */
+  private on = new Uint8Array(0);
+  private side = new Uint8Array(0);
+  private off = new Uint32Array(0);
+  private len = new Uint8Array(0);
+  /** slots reserved at `off`; BIG: the series is a `Sketch` in `big` */
+  private room = new Uint8Array(0);
+  /** buckets the series' last sketch had: the room its next one starts with */
+  private hint = new Uint8Array(0);
+  count = new Float64Array(0);
+  sum = new Float64Array(0);
+  min = new Float64Array(0);
+  max = new Float64Array(0);
+  private zero = new Float64Array(0);
+  private readonly big = new Map<number, Sketch>();
+  private readonly lnGamma: number;
+
+  constructor(readonly alpha: number) {
+    // as `Sketch` computes it, so the indexes are the same to the bit
+    this.lnGamma = Math.log((1 + alpha) / (1 - alpha));
+  }
+
+  /** Room for series ids below `cap`. */
+  grow(cap: number): void {
+    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
+      const next = new make(cap);
+      next.set(a);
+      return next;
+    };
+    this.on = more(this.on, Uint8Array);
+    this.side = more(this.side, Uint8Array);
+    this.off = more(this.off, Uint32Array);
+    this.len = more(this.len, Uint8Array);
+    this.room = more(this.room, Uint8Array);
+    this.hint = more(this.hint, Uint8Array);
+    this.count = more(this.count, Float64Array);
+    this.sum = more(this.sum, Float64Array);
+    this.min = more(this.min, Float64Array);
+    this.max = more(this.max, Float64Array);
+    this.zero = more(this.zero, Float64Array);
+  }
+
+  has(id: number): boolean {
+    return this.on[id] === 1;
+  }
+
+  /** Adds `v` with weight `n` to series `id`'s sketch of the window being filled, made on first use. */
+  add(id: number, v: number, n: number): void {
+    if (this.on[id] !== 1) this.open(id);
+    if (this.room[id] === BIG) {
+      (this.big.get(id) as Sketch).add(v, n);
+      return;
+    }
+    if (!Number.isFinite(v) || !(n > 0)) return;
+    let key: number;
+    if (v > 1e-9) key = Math.ceil(Math.log(v) / this.lnGamma) + SIGN;
+    else if (v < -1e-9) key = Math.ceil(Math.log(-v) / this.lnGamma) - SIGN;
+    else key = 0;
+    if (key !== 0 && !this.bucket(id, key, n)) {
+      // past MAX_SMALL buckets: a `Sketch` from here on
+      const k = this.toSketch(id);
+      this.big.set(id, k);
+      this.room[id] = BIG;
+      k.add(v, n);
+      return;
+    }
+    if (key === 0) this.zero[id] = (this.zero[id] as number) + n;
+    this.count[id] = (this.count[id] as number) + n;
+    this.sum[id] = (this.sum[id] as number) + v * n;
+    if (v < (this.min[id] as number)) this.min[id] = v;
+    if (v > (this.max[id] as number)) this.max[id] = v;
+  }
+
+  private open(id: number): void {
+    // as many as last window, and one more: a series' windows are alike, so it seldom moves
+    const room = Math.min(MAX_SMALL, Math.max(4, (this.hint[id] as number) + 1));
+    this.on[id] = 1;
+    this.side[id] = this.cur;
+    this.off[id] = (this.sides[this.cur] as Side).alloc(room);
+    this.room[id] = room;
+    this.len[id] = 0;
+    this.count[id] = 0;
+    this.sum[id] = 0;
+    this.zero[id] = 0;
+    this.min[id] = Number.POSITIVE_INFINITY;
+    this.max[id] = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Counts `n` in bucket `key`; false when the series has no room for a new bucket. */
+  private bucket(id: number, key: number, n: number): boolean {
+    const s = this.sides[this.side[id] as number] as Side;
+    let off = this.off[id] as number;
+    const len = this.len[id] as number;
+    let keys = s.keys;
+    let lo = off;
+    let hi = off + len;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((keys[mid] as number) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < off + len && keys[lo] === key) {
+      s.counts[lo] = (s.counts[lo] as number) + n;
+      return true;
+    }
+    const room = this.room[id] as number;
+    if (len === room) {
+      if (room >= MAX_SMALL) return false;
+      // moved to the top with twice the room (the old range is left until the side is emptied)
+      const next = Math.min(MAX_SMALL, room * 2);
+      const at = s.alloc(next);
+      s.left += room;
+      keys = s.keys;
+      keys.copyWithin(at, off, off + len);
+      s.counts.copyWithin(at, off, off + len);
+      lo += at - off;
+      off = at;
+      this.off[id] = at;
+      this.room[id] = next;
+    }
+    const end = off + len;
+    if (lo < end) {
+      keys.copyWithin(lo + 1, lo, end);
+      s.counts.copyWithin(lo + 1, lo, end);
+    }
+    keys[lo] = key;
+    s.counts[lo] = n;
+    this.len[id] = len + 1;
+    return true;
+  }
+
+  /** A flush begins: the window it closes stays on its side, the next window fills the other. */
+  swap(): void {
+    this.cur ^= 1;
+  }
+
+  /** The flush is over: every sketch on the side it closed has been taken, and the side is emptied. */
+  flushed(): void {
+    (this.sides[this.cur ^ 1] as Side).empty();
+  }
+
+  /** Series `id`'s sketch as an object; the series holds none after (a stash, or a sink that reads it). */
+  take(id: number): Sketch {
+    const k = this.room[id] === BIG ? (this.big.get(id) as Sketch) : this.toSketch(id);
+    this.done(id);
+    return k;
+  }
+
+  /** Its count, sum, min and max in the columns (a series that became a `Sketch` holds them there). */
+  settle(id: number): void {
+    if (this.room[id] !== BIG) return;
+    const k = this.big.get(id) as Sketch;
+    this.count[id] = k.count;
+    this.sum[id] = k.sum;
+    this.min[id] = k.min;
+    this.max[id] = k.max;
+  }
+
+  /**
+   * Series `id`'s buckets in `Sketch.encodeInto`'s form at `at`: returns where they end, or -1 when `buf`
+   * lacks room (grow it and call again).
+   */
+  encodeInto(id: number, buf: Uint8Array, at: number): number {
+    if (this.room[id] === BIG) return (this.big.get(id) as Sketch).encodeInto(buf, at);
+    const s = this.sides[this.side[id] as number] as Side;
+    const off = this.off[id] as number;
+    const end = off + (this.len[id] as number);
+    const zero = this.zero[id] as number;
+    let ints = Number.isInteger(zero) && zero >= 0;
+    let nNeg = 0;
+    for (let j = off; j < end; j++) {
+      const c = s.counts[j] as number;
+      if (!Number.isInteger(c) || c > 2 ** 48) ints = false;
+      if ((s.keys[j] as number) < 0) nNeg++;
+    }
+    // fractional counts (sample rates such as @0.3) are written as float64: the sketch's own encoder
+    if (!ints) {
+      const b = this.toSketch(id).encode();
+      if (at + b.length > buf.length) return -1;
+      buf.set(b, at);
+      return at + b.length;
+    }
+    if (at + 32 + 16 * (end - off) > buf.length) return -1;
+    buf[at] = 0;
+    let n = putVarint(buf, at + 1, zero);
+    n = putVarint(buf, n, nNeg);
+    n = putVarint(buf, n, end - off - nNeg);
+    // each store's indexes as zigzag deltas from 0, then its counts
+    let prev = 0;
+    for (let j = off; j < end; j++) {
+      const key = s.keys[j] as number;
+      if (j === off + nNeg) prev = 0;
+      const k = key < 0 ? key + SIGN : key - SIGN;
+      const d = k - prev;
+      n = putVarint(buf, n, d < 0 ? -2 * d - 1 : 2 * d);
+      prev = k;
+      n = putVarint(buf, n, s.counts[j] as number);
+    }
+    return n;
+  }
+
+  /** The series holds no sketch any more; its next one starts with room for as many buckets. */
+  done(id: number): void {
+    if (this.on[id] !== 1) return;
+    this.on[id] = 0;
+    if (this.room[id] === BIG) {
+      this.big.delete(id);
+      this.hint[id] = MAX_SMALL;
+    } else this.hint[id] = this.len[id] as number;
+  }
+
+  private toSketch(id: number): Sketch {
+    const s = this.sides[this.side[id] as number] as Side;
+    const off = this.off[id] as number;
+    const end = off + (this.len[id] as number);
+    const pos: Array<[number, number]> = [];
+    const neg: Array<[number, number]> = [];
+    for (let j = off; j < end; j++) {
+      const key = s.keys[j] as number;
+      if (key < 0) neg.push([key + SIGN, s.counts[j] as number]);
+      else pos.push([key - SIGN, s.counts[j] as number]);
+    }
+    return Sketch.fromJSON({
+      alpha: this.alpha,
+      pos,
+      neg,
+      zero: this.zero[id] as number,
+      count: this.count[id] as number,
+      sum: this.sum[id] as number,
+      min: this.min[id] as number,
+      max: this.max[id] as number,
+    });
+  }
+}
