@@ -20,42 +20,45 @@ const MAX_SMALL = 64;
 /** `room` of a series that is a `Sketch` */
 const BIG = 255;
 
-class Side {
-  keys = new Int32Array(1 << 14);
-  counts = new Float64Array(1 << 14);
-  top = 0;
-  /** slots below `top` left behind by series that moved up */
-  left = 0;
+/** slots a page holds: a series' range lies within one page (2^16: offsets split with a shift) */
+const PAGE = 1 << 16;
 
-  /** `n` slots at the top: where they start. */
+/**
+ * Slots in pages that are kept once made (768 KiB each): a side grows without copying and is emptied
+ * without freeing. One contiguous array grown and cut down instead freed blocks of 10–16 MB, after
+ * which glibc served every block up to that size from its `brk` heap, which fragments (docs/agent-store.md#memory).
+ */
+class Side {
+  keys: Int32Array[] = [];
+  counts: Float64Array[] = [];
+  /** the page being filled, and slots used in it */
+  page = -1;
+  top = PAGE;
+
+  /** `n` (≤ PAGE) slots: where they start (page × PAGE + slot). */
   alloc(n: number): number {
-    const at = this.top;
-    if (at + n > this.keys.length) {
-      const size = Math.max(at + n, Math.ceil(this.keys.length * 1.5));
-      const keys = new Int32Array(size);
-      keys.set(this.keys.subarray(0, at));
-      const counts = new Float64Array(size);
-      counts.set(this.counts.subarray(0, at));
-      this.keys = keys;
-      this.counts = counts;
+    if (this.top + n > PAGE) {
+      this.page++;
+      this.top = 0;
+      if (this.page === this.keys.length) {
+        this.keys.push(new Int32Array(PAGE));
+        this.counts.push(new Float64Array(PAGE));
+      }
     }
-    this.top = at + n;
+    const at = this.page * PAGE + this.top;
+    this.top += n;
     return at;
   }
 
-  /**
-   * Emptied. A side sized for a window that moved its series as they grew (the first, made without hints)
-   * is cut down to what its series held at the end, with a quarter more: it would otherwise keep that size for good.
-   */
+  /** Emptied, keeping a quarter more pages than this window used (the first window, without hints, moves many series as they grow). */
   empty(): void {
-    const used = this.top - this.left;
-    this.top = 0;
-    this.left = 0;
-    if (this.keys.length > 1 << 14 && this.keys.length > used * 1.5) {
-      const size = Math.max(1 << 14, Math.ceil(used * 1.25));
-      this.keys = new Int32Array(size);
-      this.counts = new Float64Array(size);
+    const keep = Math.ceil((this.page + 1) * 1.25) + 1;
+    if (this.keys.length > keep) {
+      this.keys.length = keep;
+      this.counts.length = keep;
     }
+    this.page = -1;
+    this.top = PAGE;
   }
 }
 
@@ -70,7 +73,7 @@ export class SketchArena {
   private len = new Uint8Array(0);
   /** slots reserved at `off`; BIG: the series is a `Sketch` in `big` */
   private room = new Uint8Array(0);
-  /** buckets the series' last sketch had: the room its next one starts with */
+  /** buckets the series' last sketch had, plus one (0: none yet): the room its next one starts with */
   private hint = new Uint8Array(0);
   count = new Float64Array(0);
   sum = new Float64Array(0);
@@ -137,8 +140,10 @@ export class SketchArena {
   }
 
   private open(id: number): void {
-    // as many as last window, and one more: a series' windows are alike, so it seldom moves
-    const room = Math.min(MAX_SMALL, Math.max(4, (this.hint[id] as number) + 1));
+    // as many as last window, and one more: a series' windows are alike, so it seldom moves. A new
+    // series gets 16, which most hold in a window (it would otherwise move 4 → 8 → 16, leaving 12 behind)
+    const hint = this.hint[id] as number;
+    const room = hint === 0 ? 16 : Math.min(MAX_SMALL, Math.max(4, hint));
     this.on[id] = 1;
     this.side[id] = this.cur;
     this.off[id] = (this.sides[this.cur] as Side).alloc(room);
@@ -154,9 +159,11 @@ export class SketchArena {
   /** Counts `n` in bucket `key`; false when the series has no room for a new bucket. */
   private bucket(id: number, key: number, n: number): boolean {
     const s = this.sides[this.side[id] as number] as Side;
-    let off = this.off[id] as number;
+    const o = this.off[id] as number;
+    let keys = s.keys[o >>> 16] as Int32Array;
+    let counts = s.counts[o >>> 16] as Float64Array;
+    let off = o & (PAGE - 1);
     const len = this.len[id] as number;
-    let keys = s.keys;
     let lo = off;
     let hi = off + len;
     while (lo < hi) {
@@ -165,7 +172,7 @@ export class SketchArena {
       else hi = mid;
     }
     if (lo < off + len && keys[lo] === key) {
-      s.counts[lo] = (s.counts[lo] as number) + n;
+      counts[lo] = (counts[lo] as number) + n;
       return true;
     }
     const room = this.room[id] as number;
@@ -173,23 +180,26 @@ export class SketchArena {
       if (room >= MAX_SMALL) return false;
       // moved to the top with twice the room (the old range is left until the side is emptied)
       const next = Math.min(MAX_SMALL, room * 2);
-      const at = s.alloc(next);
-      s.left += room;
-      keys = s.keys;
-      keys.copyWithin(at, off, off + len);
-      s.counts.copyWithin(at, off, off + len);
+      const to = s.alloc(next);
+      const at = to & (PAGE - 1);
+      const k2 = s.keys[to >>> 16] as Int32Array;
+      const c2 = s.counts[to >>> 16] as Float64Array;
+      k2.set(keys.subarray(off, off + len), at);
+      c2.set(counts.subarray(off, off + len), at);
+      keys = k2;
+      counts = c2;
       lo += at - off;
       off = at;
-      this.off[id] = at;
+      this.off[id] = to;
       this.room[id] = next;
     }
     const end = off + len;
     if (lo < end) {
       keys.copyWithin(lo + 1, lo, end);
-      s.counts.copyWithin(lo + 1, lo, end);
+      counts.copyWithin(lo + 1, lo, end);
     }
     keys[lo] = key;
-    s.counts[lo] = n;
+    counts[lo] = n;
     this.len[id] = len + 1;
     return true;
   }
@@ -227,16 +237,14 @@ export class SketchArena {
    */
   encodeInto(id: number, buf: Uint8Array, at: number): number {
     if (this.room[id] === BIG) return (this.big.get(id) as Sketch).encodeInto(buf, at);
-    const s = this.sides[this.side[id] as number] as Side;
-    const off = this.off[id] as number;
-    const end = off + (this.len[id] as number);
+    const [keys, counts, off, end] = this.range(id);
     const zero = this.zero[id] as number;
     let ints = Number.isInteger(zero) && zero >= 0;
     let nNeg = 0;
     for (let j = off; j < end; j++) {
-      const c = s.counts[j] as number;
+      const c = counts[j] as number;
       if (!Number.isInteger(c) || c > 2 ** 48) ints = false;
-      if ((s.keys[j] as number) < 0) nNeg++;
+      if ((keys[j] as number) < 0) nNeg++;
     }
     // fractional counts (sample rates such as @0.3) are written as float64: the sketch's own encoder
     if (!ints) {
@@ -253,13 +261,13 @@ export class SketchArena {
     // each store's indexes as zigzag deltas from 0, then its counts
     let prev = 0;
     for (let j = off; j < end; j++) {
-      const key = s.keys[j] as number;
+      const key = keys[j] as number;
       if (j === off + nNeg) prev = 0;
       const k = key < 0 ? key + SIGN : key - SIGN;
       const d = k - prev;
       n = putVarint(buf, n, d < 0 ? -2 * d - 1 : 2 * d);
       prev = k;
-      n = putVarint(buf, n, s.counts[j] as number);
+      n = putVarint(buf, n, counts[j] as number);
     }
     return n;
   }
@@ -271,19 +279,25 @@ export class SketchArena {
     if (this.room[id] === BIG) {
       this.big.delete(id);
       this.hint[id] = MAX_SMALL;
-    } else this.hint[id] = this.len[id] as number;
+    } else this.hint[id] = (this.len[id] as number) + 1;
+  }
+
+  /** Series `id`'s page (keys, counts) and its range in it. */
+  private range(id: number): [Int32Array, Float64Array, number, number] {
+    const s = this.sides[this.side[id] as number] as Side;
+    const o = this.off[id] as number;
+    const off = o & (PAGE - 1);
+    return [s.keys[o >>> 16] as Int32Array, s.counts[o >>> 16] as Float64Array, off, off + (this.len[id] as number)];
   }
 
   private toSketch(id: number): Sketch {
-    const s = this.sides[this.side[id] as number] as Side;
-    const off = this.off[id] as number;
-    const end = off + (this.len[id] as number);
+    const [keys, counts, off, end] = this.range(id);
     const pos: Array<[number, number]> = [];
     const neg: Array<[number, number]> = [];
     for (let j = off; j < end; j++) {
-      const key = s.keys[j] as number;
-      if (key < 0) neg.push([key + SIGN, s.counts[j] as number]);
-      else pos.push([key - SIGN, s.counts[j] as number]);
+      const key = keys[j] as number;
+      if (key < 0) neg.push([key + SIGN, counts[j] as number]);
+      else pos.push([key - SIGN, counts[j] as number]);
     }
     return Sketch.fromJSON({
       alpha: this.alpha,
