@@ -217,3 +217,37 @@ test('the default connection cap keeps file descriptors for HTTP: 500 held conne
     await a.stop();
   }
 });
+
+test('a name over 1,024 characters, a tag set over 2,048 and a sample rate whose weight overflows are too_long / bad lines, never series', {
+  timeout: 30_000,
+}, async () => {
+  const a = await agentWith();
+  try {
+    const lines = [
+      `${'n'.repeat(1025)}:1|c`, // name over MAX_NAME, fast path
+      `${'n'.repeat(1025)}:1|c|#a:b`, // … and the general path
+      `tagged:1|c|#a:${'x'.repeat(2100)}`, // tag set over MAX_TAGS
+      `tagged:1|c|#${Array.from({ length: 300 }, (_, i) => `k${i}:v${i}`).join(',')}`, // many short tags, over MAX_TAGS together
+      'rate.tiny:1|c|@5e-324', // 1 / rate = Infinity
+      'rate.tiny:1|c|@5e-324|#a:b',
+      'huge:1e308|c|@0.5', // value × weight = Infinity
+      'huge:1e308|ms|@0.1|#a:b',
+      `${'o'.repeat(1024)}:1|c`, // at the budget: kept
+      `kept:1|c|#a:${'x'.repeat(2000)}`,
+      'huge.gauge:1e308|g|@0.5', // a gauge takes no weight: kept
+      'sync:1|c',
+    ];
+    const c = net.connect(tcpPort(a), '127.0.0.1');
+    c.on('error', () => {});
+    await new Promise<void>((r) => c.end(`${lines.join('\n')}\n`, () => r()));
+    await until(() => a.self.metrics_received >= 4, 'the kept lines');
+    assert.deepEqual(a.self.bad_lines_by_reason, { too_long: 4, bad_sample_rate: 2, bad_value: 2 });
+    const names = a
+      .flush()
+      .series.map((s) => (s.name.length > 20 ? `${s.name[0]}×${s.name.length}` : s.name))
+      .sort();
+    assert.deepEqual([...new Set(names)], ['huge.gauge', 'kept', 'o×1024', 'sync']);
+  } finally {
+    await a.stop();
+  }
+});

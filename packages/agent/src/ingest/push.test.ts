@@ -65,3 +65,11 @@ test('a push at 10 s into an agent at 1 s windows: its counter spread over the 1
     await agent.stop();
   }
 });
+
+test('a pushed name over 1,024 characters is a 400 naming it, as a StatsD line would be too_long', () => {
+  assert.equal(parsePush(JSON.stringify({ gauges: { ['o'.repeat(1024)]: 1 } }), {})[0]?.name.length, 1024);
+  assert.throws(
+    () => parsePush(JSON.stringify({ gauges: { ok: 1, ['n'.repeat(900_000)]: 1 } }), {}),
+    (e: PushError) => e.status === 400 && /"gauges" has a name of 900000 characters \("n{40}…"\); a name has at most 1024/.test(e.message),
+  );
+});

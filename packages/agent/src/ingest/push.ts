@@ -1,6 +1,6 @@
 import { MAX_INTERVAL_MS, type Sample } from '../model/sample.js';
 import { normalizeTags } from '../model/tags.js';
-import { sanitizeName } from './statsd-parse.js';
+import { MAX_NAME, sanitizeName } from './statsd-parse.js';
 
 export class PushError extends Error {
   constructor(
@@ -64,6 +64,11 @@ export function parsePush(body: string, identity: Record<string, string>, interv
       }
       const clean = sanitizeName(name);
       if (!clean) throw new PushError(400, `"${field}" has an empty or unusable name "${name.slice(0, 200)}"`);
+      if (clean.length > MAX_NAME)
+        throw new PushError(
+          400,
+          `"${field}" has a name of ${clean.length} characters ("${clean.slice(0, 40)}…"); a name has at most ${MAX_NAME}`,
+        );
       const sample: Sample = { name: clean, tags, type: field === 'counters' ? 'c' : 'g', value, weight: 1 };
       if (interval !== undefined) sample.interval = interval;
       out.push(sample);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type BadReason, parsePacket, type Sample, type StatsdEvent } from './statsd-parse.js';
+import { type BadReason, MAX_NAME, MAX_TAGS, parsePacket, type Sample, type StatsdEvent } from './statsd-parse.js';
 
 function parse(text: string) {
   const samples: Sample[] = [];
@@ -141,5 +141,43 @@ test('DogStatsD events: lengths in UTF-8 bytes, escaped newlines, date, alert ty
   assert.deepEqual(
     parse('_e{3,2}:abc|de|d:soon').bad.map(([r]) => r),
     ['bad_event'],
+  );
+});
+
+test('a sample rate whose weight is not finite, and a value the weight would overflow, are refused', () => {
+  const { samples, bad } = parse('a:1|c|@5e-324\nb:1|c|@1e-300\nc:1e308|c|@0.5\nd:1e308|d|@0.5|#x:y\ne:1e308|g|@0.5\nf:1e308|c\n');
+  assert.deepEqual(
+    bad.map(([r]) => r),
+    ['bad_sample_rate', 'bad_value', 'bad_value'],
+  );
+  assert.deepEqual(
+    samples.map((s) => [s.name, s.value, s.weight]),
+    [
+      ['b', 1, 1 / 1e-300],
+      ['e', 1e308, 1],
+      ['f', 1e308, 1],
+    ],
+  );
+});
+
+test('a name is at most MAX_NAME characters and a tag set at most MAX_TAGS: longer is too_long', () => {
+  const long = 'n'.repeat(MAX_NAME + 1);
+  const { samples, bad } = parse(
+    `${long}:1|c\n${long}:1|c|#a:b\nt:1|c|#a:${'x'.repeat(MAX_TAGS)}\n${'o'.repeat(MAX_NAME)}:1|g\nt:1|c|#a:${'x'.repeat(MAX_TAGS - 2)}\n`,
+  );
+  assert.deepEqual(
+    bad.map(([r, l]) => [r, l.length]),
+    [
+      ['too_long', 200],
+      ['too_long', 200],
+      ['too_long', 200],
+    ],
+  );
+  assert.deepEqual(
+    samples.map((s) => [s.name.length, s.tags.length]),
+    [
+      [MAX_NAME, 0],
+      [1, MAX_TAGS],
+    ],
   );
 });

@@ -46,6 +46,14 @@ export interface ParseSink {
 const TYPES = new Set(['c', 'g', 'ms', 'h', 'd', 's']);
 /** The longest StatsD line (characters), as DogStatsD: a longer one is a `too_long` bad line. */
 export const MAX_LINE = 8192;
+/**
+ * The longest metric name (characters, after sanitising) over StatsD, push and scrape — and in a query
+ * (web/api.ts): a longer one is a `too_long` bad line (a 400 for a push). Every series holds its
+ * name and tags for as long as it lives, so these two bound what 100,000 series can hold.
+ */
+export const MAX_NAME = 1024;
+/** The longest tag set of one sample (characters, normalised `k:v,k:v`): longer is a `too_long` bad line. */
+export const MAX_TAGS = 2048;
 
 /** etsy StatsD's key sanitiser: spaces → `_`, `/` → `-`, anything outside [A-Za-z0-9_.-] dropped. */
 const CLEAN_NAME = /^[a-zA-Z0-9_.-]+$/;
@@ -120,6 +128,7 @@ export function parseLine(line: string, sink: ParseSink): void {
   if (colon === -1) return sink.bad('no_value', line);
   const name = sanitizeName(line.slice(0, colon));
   if (name === '') return sink.bad('empty_name', line);
+  if (name.length > MAX_NAME) return sink.bad('too_long', line.slice(0, 200));
   if (fastPath(name, line, colon, sink)) return;
   // DogStatsD metadata (|#tags, then |T<ts>, |c:container) ends the line and applies to
   // every value of it; tags may contain ':' themselves, so it is cut off before splitting values.
@@ -158,15 +167,27 @@ function fastPath(name: string, line: string, colon: number, sink: ParseSink): b
   let weight = 1;
   if (p2 !== -1) {
     if (line.charCodeAt(p2 + 1) !== 64 /* @ */ || line.indexOf('|', p2 + 1) !== -1) return false;
-    const rate = Number(line.slice(p2 + 2));
-    if (!(rate > 0 && rate <= 1)) return false;
-    weight = 1 / rate;
+    weight = weightOf(line.slice(p2 + 2));
+    if (weight === 0) return false;
   }
   const raw = line.slice(colon + 1, p1);
   if (!isPlainInt(raw)) return false;
-  if (type === 'g') emit(sink, name, '', 'g', Number(raw), 1);
-  else emit(sink, name, '', type, Number(raw), weight);
+  const value = Number(raw);
+  if (type === 'g') emit(sink, name, '', 'g', value, 1);
+  else if (Number.isFinite(value * weight)) emit(sink, name, '', type, value, weight);
+  else return false;
   return true;
+}
+
+/**
+ * `@rate` → the weight of the sample (1 / rate), or 0 when the rate is no number in (0, 1] or so small
+ * that its weight is not a finite number (`@5e-324`: one line would make the window's count Infinity).
+ */
+function weightOf(rate: string): number {
+  const r = Number(rate);
+  if (!(r > 0 && r <= 1)) return 0;
+  const w = 1 / r;
+  return Number.isFinite(w) ? w : 0;
 }
 
 function parseBit(name: string, bit: string, line: string, sink: ParseSink): void {
@@ -180,13 +201,13 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
   for (let i = 2; i < fields.length; i++) {
     const f = fields[i] as string;
     if (f.startsWith('@')) {
-      const rate = Number(f.slice(1));
-      if (!(rate > 0 && rate <= 1)) return sink.bad('bad_sample_rate', line);
-      weight = 1 / rate;
+      weight = weightOf(f.slice(1));
+      if (weight === 0) return sink.bad('bad_sample_rate', line);
     } else if (f.startsWith('#')) {
       const t = f.length > 1 ? normalizeTags(f.slice(1)) : undefined;
       if (t === undefined) return sink.bad('bad_tags', line);
       tags = tags ? (normalizeTags(`${tags},${t}`) ?? '') : t;
+      if (tags.length > MAX_TAGS) return sink.bad('too_long', line.slice(0, 200));
     } else if (f.startsWith('T')) {
       if (!/^T\d{1,12}$/.test(f)) return sink.bad('bad_timestamp', line);
       ts = Number(f.slice(1));
@@ -205,7 +226,8 @@ function parseBit(name: string, bit: string, line: string, sink: ParseSink): voi
   }
   if (!isPlainInt(rawValue) && !NUMBER.test(rawValue)) return sink.bad('bad_value', line);
   const value = Number(rawValue);
-  if (!Number.isFinite(value)) return sink.bad('bad_value', line);
+  // a value the window's sum could not hold once weighted (`1e308|c|@0.5`) would turn the series into Infinity
+  if (!Number.isFinite(type === 'g' ? value : value * weight)) return sink.bad('bad_value', line);
   if (type === 'g') {
     const c = rawValue.charCodeAt(0);
     return emit(sink, name, tags, 'g', value, 1, undefined, c === 43 || c === 45 ? true : undefined, ts);

@@ -1,4 +1,5 @@
 import { parseDuration } from 'ekg-vitals';
+import { MAX_NAME } from '../ingest/statsd-parse.js';
 import { BudgetError, QUERY_MAX_POINTS, QUERY_TIMEOUT, QueryBudget } from '../store/budget.js';
 import { AGGS, type Agg, type Query, QueryError, type StoreReader } from '../store/reader.js';
 
@@ -41,8 +42,6 @@ export const MAX_SERIES_ANSWER = 10_000;
 export const MAX_BATCH = 200;
 /** A glob longer than this is refused: a match costs up to name × glob steps per series. */
 export const MAX_GLOB = 256;
-/** A query's name is at most this long. */
-const MAX_NAME = 1024;
 /** Times are epoch ms from 1970 to 9999; steps from 1 s to a year. */
 const MAX_TIME = 253_402_300_800_000;
 const MAX_STEP = 31_536_000_000;

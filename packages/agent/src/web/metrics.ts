@@ -13,6 +13,10 @@ export interface WebCounters extends ApiCounters {
   http_bad_requests: number;
   /** requests that raised an unexpected error: answered 500 by the last-resort guard, the agent kept serving */
   http_errors: number;
+  /** connections closed to make room at the cap: the oldest with no request in progress */
+  http_connections_evicted: number;
+  /** connections closed at once at the cap, every held one serving a request */
+  http_connections_refused: number;
 }
 
 /** What /metrics reads of the agent: its counters, the aggregator's, the exporters', the alerts' and the last window. */
@@ -58,6 +62,18 @@ export function renderAgentMetrics(agent: MetricsSource, web?: WebCounters): str
       'counter',
       'HTTP requests that failed unexpectedly, answered 500; the agent kept serving.',
       web.http_errors,
+    );
+    one(
+      'ekg_agent_http_connections_evicted_total',
+      'counter',
+      'HTTP connections closed at the connection cap to make room: the oldest with no request in progress.',
+      web.http_connections_evicted,
+    );
+    one(
+      'ekg_agent_http_connections_refused_total',
+      'counter',
+      'HTTP connections closed at once at the connection cap, every held one serving a request.',
+      web.http_connections_refused,
     );
     out.push(
       '# HELP ekg_agent_queries_refused_total API queries refused by a budget (docs/limits.md).',

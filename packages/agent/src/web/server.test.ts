@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { Agent } from '../agent.js';
 import { loadConfig } from '../config.js';
 import type { StoreReader } from '../store/reader.js';
+import { startBin, until } from '../testing/bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-web-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -165,4 +166,80 @@ test('a batch lets the agent serve other requests between its queries (the store
   assert.equal(((await r.json()) as { results: unknown[] }).results.length, 200);
   await heartbeat;
   assert.ok(answeredAfter > 0 && answeredAfter < 200, `the probe was answered after ${answeredAfter} of 200 queries`);
+});
+
+test('HTTP connections are capped at a quarter of the open-file limit: idle and half-sent ones are evicted oldest first, so a probe still gets in', {
+  timeout: 60_000,
+  skip: process.platform === 'win32' ? 'no ulimit on Windows' : false,
+}, async () => {
+  const a = await startBin(
+    ([s, h]) => ['--statsd', String(s), '--http', String(h), '--store', 'off', '--console', 'off', '--data', join(dir, String(n++))],
+    () => ({}),
+    { shell: 'ulimit -n 400 &&' },
+  );
+  const clients: net.Socket[] = [];
+  try {
+    assert.equal(a.code, null, a.out());
+    const h = a.ports[1] as number;
+    let closed = 0;
+    // 500 connections that ask nothing, or send half a request and stop: the cap is 100
+    for (let i = 0; i < 500; i++) {
+      const c = net.connect(h, '127.0.0.1');
+      c.on('error', () => {});
+      c.on('close', () => closed++);
+      if (i % 2) c.on('connect', () => c.write('GET /api/v1/self HTTP/1.1\r\nhost: x\r\n'));
+      clients.push(c);
+    }
+    await until(() => closed === 400, `400 connections evicted by the agent (${closed})`, 30_000);
+    const self = (await (await fetch(`http://127.0.0.1:${h}/api/v1/self`, { signal: AbortSignal.timeout(20_000) })).json()) as Record<
+      string,
+      number
+    >;
+    // the probe's own connection evicted one more
+    assert.equal(self.http_connections_evicted, 401);
+    assert.equal(self.http_connections_refused, 0);
+    for (const c of clients) c.destroy();
+    clients.length = 0;
+    // 100 requests in progress (a push whose body never comes; its 100 Continue says the agent has read
+    // its headers): nothing to evict, so a new connection is closed unanswered
+    let busy = 0;
+    for (let i = 0; i < 100; i++) {
+      const c = net.connect(h, '127.0.0.1');
+      c.on('error', () => {});
+      c.once('data', () => busy++);
+      c.on('connect', () => c.write('POST /v1/push HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\nexpect: 100-continue\r\n\r\n'));
+      clients.push(c);
+    }
+    await until(() => busy === 100, `100 pushes in progress (${busy})`, 30_000);
+    const probe = await new Promise<string>((resolve) => {
+      const c = net.connect(h, '127.0.0.1');
+      let got = '';
+      c.on('data', (d) => (got += d));
+      c.on('error', () => {});
+      c.on('close', () => resolve(got));
+      c.write('GET /heartbeat HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    });
+    for (const c of clients) c.destroy();
+    clients.length = 0;
+    // the agent sees the 100 closes in its own time: until then a request may still find every slot busy
+    let later: Record<string, number> = {};
+    await until(
+      async () => {
+        later = (await fetch(`http://127.0.0.1:${h}/api/v1/self`, { signal: AbortSignal.timeout(20_000) }).then(
+          (r) => r.json(),
+          () => ({}),
+        )) as Record<string, number>;
+        return later.http_connections_refused !== undefined;
+      },
+      'an answer once the pushes are gone',
+      30_000,
+    );
+    assert.equal(probe, '', 'a request over the cap with every connection busy is closed unanswered');
+    assert.ok((later.http_connections_refused ?? 0) >= 1, JSON.stringify(later));
+    const metrics = await (await fetch(`http://127.0.0.1:${h}/metrics`)).text();
+    assert.match(metrics, /^ekg_agent_http_connections_evicted_total 40\d$/m);
+  } finally {
+    for (const c of clients) c.destroy();
+    await a.stop();
+  }
 });

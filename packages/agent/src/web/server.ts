@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { bearerCheck } from 'ekg-vitals';
 import { report } from '../errors.js';
-import type { Endpoint } from '../ingest/listeners.js';
+import { defaultMaxConnections, type Endpoint } from '../ingest/listeners.js';
 import { PushError, parsePush, pushInterval } from '../ingest/push.js';
 import { IDENTITY } from '../model/instance.js';
 import type { Sample } from '../model/sample.js';
@@ -105,7 +106,13 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
   // the library's check: `Bearer` in any case (RFC 7235), the token compared in constant time
   const check = bearerCheck(agent.token);
   const authorized = (req: IncomingMessage) => !check || check(req.headers.authorization);
-  const counters: WebCounters = { ...newApiCounters(), http_bad_requests: 0, http_errors: 0 };
+  const counters: WebCounters = {
+    ...newApiCounters(),
+    http_bad_requests: 0,
+    http_errors: 0,
+    http_connections_evicted: 0,
+    http_connections_refused: 0,
+  };
   const limits = { queryMaxPoints: agent.queryMaxPoints, queryTimeout: agent.queryTimeout };
   const logged = new Set<string>();
 
@@ -243,6 +250,34 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
     } catch (err) {
       fail(res, err);
     }
+  });
+  // Connections held at once: a quarter of the open-file limit (as StatsD's), so that a flood of idle or
+  // half-sent requests cannot take the descriptors the store, the spool and StatsD need. At the cap, a
+  // new connection evicts the oldest one that has no request in progress (idle keep-alive, or headers
+  // still coming): whoever holds connections open without asking anything cannot lock out a probe.
+  // Only when every connection is serving a request is the new one closed.
+  const maxConnections = defaultMaxConnections();
+  const conns = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (conns.size >= maxConnections) {
+      let victim: Socket | undefined;
+      for (const c of conns)
+        if (!(c as Socket & { _httpMessage?: unknown })._httpMessage) {
+          victim = c;
+          break;
+        }
+      if (victim) {
+        counters.http_connections_evicted++;
+        conns.delete(victim);
+        victim.destroy();
+      } else {
+        counters.http_connections_refused++;
+        socket.destroy();
+        return;
+      }
+    }
+    conns.add(socket);
+    socket.once('close', () => conns.delete(socket));
   });
   // what Node does with no listener (a 400, 431 or 408, then close), and counted
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
