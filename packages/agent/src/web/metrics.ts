@@ -142,32 +142,51 @@ export function renderAgentMetrics(agent: MetricsSource, web?: WebCounters): str
   if (agent.alerts) out.push(...agent.alerts.metricLines());
 
   const w = agent.last;
-  if (w) {
-    const families = new Map<string, { type: string; lines: string[] }>();
-    const fam = (name: string, type: string) => {
-      let f = families.get(name);
-      if (!f) {
-        f = { type, lines: [] };
-        families.set(name, f);
-      }
-      return f;
-    };
-    for (const ser of w.series) {
-      const base = metricName(ser.name);
-      if (ser.kind === 'counter') {
-        fam(`${base}_total`, 'counter').lines.push(`${base}_total${labels(ser.tags)} ${ser.total ?? ser.value}`);
-      } else if (ser.kind === 'gauge' || ser.kind === 'set') {
-        fam(base, 'gauge').lines.push(`${base}${labels(ser.tags)} ${ser.value}`);
-      } else if (ser.quantiles) {
-        const f = fam(base, 'summary');
-        for (const { name, q } of QUANTILES) f.lines.push(`${base}${labels(ser.tags, `quantile="${q}"`)} ${ser.quantiles[name]}`);
-        f.lines.push(
-          `${base}_sum${labels(ser.tags)} ${ser.totalSum ?? ser.sum}`,
-          `${base}_count${labels(ser.tags)} ${ser.total ?? ser.count}`,
-        );
-      }
+  return `${out.join('\n')}\n${w ? windowText(w) : ''}`;
+}
+
+/**
+ * The last window's series in Prometheus text, rendered once per window: with 100,000 series it is 5 MB
+ * and about a second of the loop, which a client asking for /metrics in a loop would otherwise pay on
+ * every request. Keyed by the window itself, so it is freed with it.
+ */
+const rendered = new WeakMap<FlushResult, string>();
+function windowText(w: FlushResult): string {
+  const hit = rendered.get(w);
+  if (hit !== undefined) return hit;
+  const out: string[] = [];
+  const families = new Map<string, { type: string; lines: string[] }>();
+  const fam = (name: string, type: string) => {
+    let f = families.get(name);
+    if (!f) {
+      f = { type, lines: [] };
+      families.set(name, f);
     }
-    for (const [name, f] of families) out.push(`# TYPE ${name} ${f.type}`, ...f.lines);
+    return f;
+  };
+  for (const ser of w.series) {
+    const base = metricName(ser.name);
+    if (ser.kind === 'counter') {
+      fam(`${base}_total`, 'counter').lines.push(`${base}_total${labels(ser.tags)} ${num(ser.total ?? ser.value)}`);
+    } else if (ser.kind === 'gauge' || ser.kind === 'set') {
+      fam(base, 'gauge').lines.push(`${base}${labels(ser.tags)} ${num(ser.value)}`);
+    } else if (ser.quantiles) {
+      const f = fam(base, 'summary');
+      for (const { name, q } of QUANTILES) f.lines.push(`${base}${labels(ser.tags, `quantile="${q}"`)} ${num(ser.quantiles[name])}`);
+      f.lines.push(
+        `${base}_sum${labels(ser.tags)} ${num(ser.totalSum ?? ser.sum)}`,
+        `${base}_count${labels(ser.tags)} ${num(ser.total ?? ser.count)}`,
+      );
+    }
   }
-  return `${out.join('\n')}\n`;
+  for (const [name, f] of families) out.push(`# TYPE ${name} ${f.type}`, ...f.lines);
+  const text = out.length ? `${out.join('\n')}\n` : '';
+  rendered.set(w, text);
+  return text;
+}
+
+/** A value as Prometheus text spells it: `+Inf`, `-Inf` and `NaN` for what JavaScript calls Infinity and NaN. */
+function num(v: number | undefined): string {
+  if (v === undefined || Number.isFinite(v)) return String(v);
+  return v > 0 ? '+Inf' : v < 0 ? '-Inf' : 'NaN';
 }
