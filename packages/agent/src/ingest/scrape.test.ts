@@ -10,7 +10,7 @@ import { Agent } from '../agent.js';
 import { Aggregator } from '../aggregate/aggregator.js';
 import { loadConfig } from '../config.js';
 import type { Sample } from '../model/sample.js';
-import { flattenJson, parsePrometheus, Scraper, targetOf } from './scrape.js';
+import { flattenJson, MAX_SCRAPE_SAMPLES, parsePrometheus, Scraper, targetOf } from './scrape.js';
 
 test('flattening /stats JSON and parsing Prometheus text', () => {
   const s = flattenJson({ runtime: { memory: { rss: 5 }, ok: true, name: 'x' }, list: [1, 2] }, 'target:t');
@@ -255,4 +255,53 @@ test('a scrape describes the time since the target’s previous successful scrap
   }
   assert.deepEqual(jobs, Array(10).fill(10));
   assert.deepEqual(queued, Array(10).fill(undefined), 'an observation in every window of its interval, never carried');
+});
+
+test('a target that streams without end is refused at 16 MiB, not read into memory until the timeout', { timeout: 60_000 }, async () => {
+  const chunk = Buffer.alloc(1 << 20, 'a');
+  let sent = 0;
+  const srv = createServer((req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    const more = () => {
+      while (!res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return;
+      }
+    };
+    res.on('drain', more);
+    req.socket.on('close', () => res.destroy());
+    more();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  after(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
+  const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/metrics`;
+  const t = targetOf({ url, heartbeat: false, timeout: 30_000 });
+  const got: Sample[] = [];
+  const scraper = new Scraper(
+    [t],
+    (s) => got.push(...s),
+    () => {},
+  );
+  await scraper.once(t);
+  assert.equal(scraper.failures.get(url), 'body over 16 MiB');
+  assert.equal(got.length, 0);
+  assert.ok(sent > 16 << 20, `${sent}`);
+});
+
+test('a scrape gives at most 100,000 samples, and no name over 1,024 characters however deep the JSON', () => {
+  const wide = Object.fromEntries(Array.from({ length: 150_000 }, (_, i) => [`k${i}`, i]));
+  assert.equal(flattenJson(wide, '').length, MAX_SCRAPE_SAMPLES);
+  // 100,000 levels: the names would grow by two characters a level (and the stack overflow); they stop at 1,024
+  const deep = JSON.parse(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`);
+  assert.deepEqual(flattenJson({ ok: 1, deep }, ''), [{ name: 'ok', tags: '', type: 'g', value: 1, weight: 1 }]);
+  const prom = `${'n'.repeat(1025)} 1\nok{a="${'x'.repeat(2100)}"} 1\nfine 2\n`;
+  const { samples, bad } = parsePrometheus(prom, '', new Map());
+  assert.deepEqual(
+    samples.map((x) => x.name),
+    ['fine'],
+  );
+  assert.equal(bad, 2);
 });

@@ -1,7 +1,7 @@
 import { type AgentErrorCode, report } from '../errors.js';
 import { MAX_INTERVAL_MS, type Sample } from '../model/sample.js';
 import { normalizeTags } from '../model/tags.js';
-import { sanitizeName } from './statsd-parse.js';
+import { MAX_NAME, MAX_TAGS, sanitizeName } from './statsd-parse.js';
 
 /**
  * Scrapes: an ekg /stats JSON document (flattened: every number a gauge, named by its dotted path) or
@@ -56,15 +56,27 @@ export function targetOf(
   return { url: u.href, format, heartbeat, interval: sp.interval ?? dflt.interval, timeout: sp.timeout ?? dflt.timeout };
 }
 
-/** Flattens JSON into gauges named like mackerel-plugin-json does: nested keys joined by dots, array items by index. */
+/** A scrape's body is read up to this many bytes; a longer one is refused, never held whole. */
+export const MAX_SCRAPE_BODY = 16 << 20;
+/** Samples one scrape gives at most (as `max_series`' default); the rest of the body is left out. */
+export const MAX_SCRAPE_SAMPLES = 100_000;
+
+/**
+ * Flattens JSON into gauges named like mackerel-plugin-json does: nested keys joined by dots, array items by index.
+ * A name past MAX_NAME is left out with all below it (so nesting ends there, however deep the document), and at
+ * most MAX_SCRAPE_SAMPLES samples are taken.
+ */
 export function flattenJson(doc: unknown, tags: string, out: Sample[] = [], prefix = ''): Sample[] {
   if (doc === null || typeof doc !== 'object') return out;
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+  for (const k in doc as Record<string, unknown>) {
+    if (out.length >= MAX_SCRAPE_SAMPLES) return out;
+    if (!Object.hasOwn(doc, k)) continue;
+    const v = (doc as Record<string, unknown>)[k];
     const name = prefix ? `${prefix}.${sanitizeName(k)}` : sanitizeName(k);
-    if (!name) continue;
+    if (!name || name.length > MAX_NAME) continue;
     if (typeof v === 'number' && Number.isFinite(v)) out.push({ name, tags, type: 'g', value: v, weight: 1 });
     else if (typeof v === 'boolean') out.push({ name, tags, type: 'g', value: v ? 1 : 0, weight: 1 });
-    else if (v !== null && typeof v === 'object' && out.length < 100_000) flattenJson(v, tags, out, name);
+    else if (v !== null && typeof v === 'object') flattenJson(v, tags, out, name);
   }
   return out;
 }
@@ -85,8 +97,9 @@ export function parsePrometheus(text: string, targetTags: string, previous: Map<
       if (m) types.set(m[1] as string, m[2] as string);
       continue;
     }
+    if (samples.length >= MAX_SCRAPE_SAMPLES) break;
     const m = SAMPLE.exec(line);
-    if (!m) {
+    if (!m || (m[1] as string).length > MAX_NAME) {
       bad++;
       continue;
     }
@@ -96,6 +109,10 @@ export function parsePrometheus(text: string, targetTags: string, previous: Map<
     const labels: string[] = targetTags ? [targetTags] : [];
     if (m[3]) for (const l of (m[3] as string).matchAll(LABEL)) labels.push(`${l[1]}:${(l[2] as string).replace(/[,|\s]/g, '_')}`);
     const tags = normalizeTags(labels.join(',')) ?? targetTags;
+    if (tags.length > MAX_TAGS + targetTags.length) {
+      bad++;
+      continue;
+    }
     const type = types.get(name) ?? types.get(name.replace(/_total$/, ''));
     if (type === 'counter') {
       const key = `${name}|${tags}`;
@@ -209,10 +226,21 @@ export class Scraper {
   private async fetchText(url: string, timeout: number): Promise<{ text: string } | { error: string }> {
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeout), headers: { accept: 'text/plain, application/json' } });
-      const text = await res.text();
-      if (!res.ok) return { error: `HTTP ${res.status}` };
-      if (text.length > 16 << 20) return { error: 'body over 16 MiB' };
-      return { text };
+      if (!res.ok) {
+        await res.body?.cancel();
+        return { error: `HTTP ${res.status}` };
+      }
+      // read up to the budget and no further: a target that streams without end (or a bug that does)
+      // would otherwise fill the agent's memory within the timeout
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      for await (const c of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+        size += c.length;
+        // leaving the loop cancels the body: the rest is never read
+        if (size > MAX_SCRAPE_BODY) return { error: 'body over 16 MiB' };
+        chunks.push(c);
+      }
+      return { text: Buffer.concat(chunks).toString('utf8') };
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       return { error: e.name === 'TimeoutError' ? `timeout after ${timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message) };
