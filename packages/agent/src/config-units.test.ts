@@ -16,6 +16,9 @@ test('durations and sizes read as the library reads them: a bare number is secon
   assert.equal(load(['--recv-buffer', '4194304']).recvBuffer, 4 << 20);
   assert.equal(load(['--store-max-size', '2g']).storeMaxBytes, 2 ** 31);
   refused(['--recv-buffer', '1k'], /recv-buffer: 1024 is under the minimum of 4k/);
+  // a size Node cannot pass to the kernel was a raw RangeError at start (EKG_AGENT_ERR_START)
+  refused(['--recv-buffer', '1t'], /recv-buffer: 1099511627776 is over the maximum of 1g/);
+  assert.equal(load(['--recv-buffer', '1g']).recvBuffer, 2 ** 30);
   refused(['--recv-buffer', 'lots'], /recv-buffer: "lots" is not a size such as 64k/);
   refused(['--flush-interval', 'soon'], /flush-interval: "soon" is not a duration such as 500ms/);
 });

@@ -163,7 +163,12 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     http: http && { host: http.host, port: http.port },
     data: values.data ?? (defaultOf('data') as string),
     flushInterval,
-    recvBuffer: atLeast(numberOf('recv-buffer', values['recv-buffer']), 4096, 'recv-buffer', '4k'),
+    recvBuffer: atMost(
+      atLeast(numberOf('recv-buffer', values['recv-buffer']), 4096, 'recv-buffer', '4k'),
+      MAX_RECV_BUFFER,
+      'recv-buffer',
+      '1g',
+    ),
     statsdMaxConnections: numberOf('statsd-max-connections', values['statsd-max-connections']),
     statsdIdleTimeout: numberOf('statsd-idle-timeout', values['statsd-idle-timeout']),
     setMaxMembers: numberOf('set-max-members', values['set-max-members']),
@@ -185,6 +190,14 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     alerts: [],
     notify: [],
   };
+}
+
+/** SO_RCVBUF is a C int and Node refuses more than 4 GiB: past 1 GiB nobody means it (the kernel caps it far lower: net.core.rmem_max). */
+const MAX_RECV_BUFFER = 2 ** 30;
+
+function atMost(n: number, max: number, field: string, shown: string): number {
+  if (n > max) throw new ConfigError(`${field}: ${n} is over the maximum of ${shown} (the kernel caps it lower still: net.core.rmem_max)`);
+  return n;
 }
 
 function atLeast(n: number, min: number, field: string, shown: string): number {
