@@ -2,12 +2,15 @@
 // The StatsD ingest attacks of issue 14, each against a fresh ekg-agent: what was sent, the agent's RSS
 // before and after, and the outcome. Run against any build of the agent, to compare:
 //   node bench/ingest-attacks.mjs packages/agent/dist/cli.js [attack…]
-// attacks: sets set-bytes tcp-conns long-lines idle shutdown lock bare-port (default: all)
+// attacks: sets set-bytes tcp-conns long-lines idle shutdown lock bare-port tag-flood rates scrape-endless
+// exporter-answer (default: all; exporter-answer shows a finding of export/, not of ingest)
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { resolve } from 'node:path';
-import { cleanup, freePort, sleep, spawnAgent, startAgent } from './attack-agent.mjs';
+import { cleanup, dataDir, freePort, rssOf, sleep, spawnAgent, startAgent } from './attack-agent.mjs';
 
 const CLI = resolve(process.argv[2] ?? 'packages/agent/dist/cli.js');
 const only = process.argv.slice(3);
@@ -158,6 +161,107 @@ const attacks = {
     await a.exited;
     const out = a.out();
     return `ekg-agent --statsd ${port}: ${out.trim().split('\n')[0]}`;
+  },
+  async 'tag-flood'() {
+    // 20,000 distinct series whose lines are all tags (7,900 characters each), over TCP
+    const a = await agent(['--flush-interval', '1s']);
+    const before = rssOf(a.p.pid);
+    const pad = 'x'.repeat(7900);
+    const c = net.connect(a.statsd, '127.0.0.1');
+    for (let i = 0; i < 20_000; i++) if (!c.write(`flood:1|c|#a:${i}${pad}\n`)) await new Promise((r) => c.once('drain', r));
+    c.end('sync:1|c\n');
+    await new Promise((r) => c.once('close', r));
+    await settle(a, 'metrics_received');
+    await sleep(2000);
+    const s = await a.self();
+    const rss = rssOf(a.p.pid);
+    const t0 = performance.now();
+    const r = await fetch(`http://127.0.0.1:${a.http}/api/v1/series?match=flood`);
+    const body = await r.arrayBuffer();
+    const ms = Math.round(performance.now() - t0);
+    await a.stop();
+    return `20,000 lines of 7,900 characters of tags, each its own series: series ${s.series_active}, too_long ${s.bad_lines_by_reason?.too_long ?? 0}; RSS ${MB(before)} → ${MB(rss)}; /api/v1/series?match=flood answered ${MB(body.byteLength)} in ${ms} ms`;
+  },
+  async rates() {
+    // values a sample rate or a sum pushes past a double
+    const a = await agent(['--flush-interval', '1s']);
+    const c = net.connect(a.statsd, '127.0.0.1');
+    c.end('r.tiny:1|c|@5e-324\nr.over:1e308|c|@0.5\nr.neg:1|c|@-1\nr.zero:1|c|@0\nsync:1|c\n');
+    await new Promise((r) => c.once('close', r));
+    await sleep(3500);
+    const s = await a.self();
+    // the series a name made, and the values it answers that are not null (a window summed to Infinity answers null)
+    const q = async (name) => {
+      const got = (await (await fetch(`http://127.0.0.1:${a.http}/api/v1/query?name=${name}&agg=sum&from=-1m`)).json()).series ?? [];
+      return `${got.length} series, values ${JSON.stringify(got.flatMap((x) => (x.v ?? x.values ?? []).filter((v) => v !== null)))}`;
+    };
+    const tiny = await q('r.tiny');
+    const over = await q('r.over');
+    await a.stop();
+    return `r.tiny:1|c|@5e-324 → ${tiny}; r.over:1e308|c|@0.5 → ${over}; bad lines ${JSON.stringify(s.bad_lines_by_reason)}`;
+  },
+  async 'scrape-endless'() {
+    // a scrape target that answers an endless body
+    const chunk = Buffer.alloc(1 << 20, 'a');
+    const srv = http.createServer((req, res) => {
+      if (req.url.includes('heartbeat')) return res.end('ok');
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', more);
+      req.socket.on('close', () => res.destroy());
+      more();
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const a = await agent(['--scrape', `http://127.0.0.1:${srv.address().port}/metrics`, '--scrape-interval', '2s']);
+    const before = rssOf(a.p.pid);
+    let max = 0;
+    for (let i = 0; i < 30; i++) {
+      max = Math.max(max, rssOf(a.p.pid) ?? 0);
+      await sleep(300);
+    }
+    const said = a
+      .out()
+      .split('\n')
+      .find((l) => /scrape/.test(l) && /failing/.test(l));
+    await a.stop('SIGKILL');
+    srv.closeAllConnections();
+    srv.close();
+    return `a scrape target answering an endless body, 9 s: RSS ${MB(before)} → at most ${MB(max)}; said: ${said ?? 'nothing'}`;
+  },
+  async 'exporter-answer'() {
+    // an exporter's receiver (influx here; OTLP, remote write and webhooks share export/exporter.ts' post) that
+    // answers an endless body
+    const chunk = Buffer.alloc(1 << 20, 'a');
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', more);
+      req.socket.on('close', () => res.destroy());
+      more();
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const d = dataDir();
+    writeFileSync(
+      `${d}/agent.yaml`,
+      `exporters:\n  - type: influx\n    url: http://127.0.0.1:${srv.address().port}/api/v2/write?org=o&bucket=b\n`,
+    );
+    const a = await agent(['--flush-interval', '1s', '--config', `${d}/agent.yaml`], { data: d });
+    const before = rssOf(a.p.pid);
+    const c = net.connect(a.statsd, '127.0.0.1');
+    c.end('x:1|c\n');
+    let max = 0;
+    for (let i = 0; i < 40; i++) {
+      max = Math.max(max, rssOf(a.p.pid) ?? 0);
+      await sleep(300);
+    }
+    await a.stop('SIGKILL');
+    srv.closeAllConnections();
+    srv.close();
+    return `an influx receiver answering an endless body, 12 s: RSS ${MB(before)} → at most ${MB(max)}`;
   },
 };
 

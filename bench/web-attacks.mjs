@@ -2,11 +2,13 @@
 // The agent-HTTP attacks of issue 14, each against a fresh ekg-agent: what was sent, the agent's RSS before and
 // after, the answer, and how /heartbeat fared meanwhile. Run against any build of the agent, to compare:
 //   node bench/web-attacks.mjs packages/agent/dist [attack…]
-// attacks: url big wide idle batch edge redos params push heartbeat (default: all; big, idle and batch plant 100,000
-// series in 1 s windows: idle shows what that alone costs /heartbeat)
+// attacks: url big wide idle batch edge redos params push heartbeat conns metrics-loop push-name push-encoded
+// (default: all; big, idle, batch and metrics-loop plant 100,000 series in 1 s windows: idle shows what that alone
+// costs /heartbeat)
 import net from 'node:net';
 import { join, resolve } from 'node:path';
-import { cleanup, rssOf, startAgent } from './attack-agent.mjs';
+import { gzipSync } from 'node:zlib';
+import { cleanup, rssOf, sleep, startAgent } from './attack-agent.mjs';
 
 const dist = resolve(process.argv[2] ?? 'packages/agent/dist');
 const only = process.argv.slice(3);
@@ -236,6 +238,80 @@ const attacks = {
     const low = await timed(`${a.base}/api/v1/self`, { headers: { authorization: 'bearer secret-token-1' } });
     a.p.kill('SIGKILL');
     return `GET /heartbeat (no token) with a full store: ${hb}\nGET /api/v1/self with "authorization: bearer <token>": ${low.slice(0, 120)}`;
+  },
+  async conns() {
+    // 1,200 connections that ask nothing (or half a request) to an agent under ulimit -n 1024
+    const out = [];
+    for (const half of [false, true]) {
+      const a = await startAgent(join(dist, 'cli.js'), ['--flush-interval', '1s'], { ulimit: 1024 });
+      const before = rss(a.p.pid);
+      const conns = [];
+      let closed = 0;
+      for (let i = 0; i < 1200; i++) {
+        const c = net.connect(a.http, '127.0.0.1');
+        c.on('error', () => {});
+        c.on('close', () => closed++);
+        if (half) c.on('connect', () => c.write('GET /api/v1/self HTTP/1.1\r\nHost: x\r\n'));
+        conns.push(c);
+        if (i % 200 === 199) await sleep(50);
+      }
+      await sleep(3000);
+      const self = await timed(`${a.base}/api/v1/self`, {}, 5000);
+      const held = 1200 - closed;
+      for (const c of conns) c.destroy();
+      await sleep(500);
+      const s = await a.self();
+      out.push(
+        `1,200 ${half ? 'half-sent requests' : 'silent connections'} under ulimit -n 1024: ${held} held; GET /api/v1/self meanwhile: ${self.slice(0, 40)}…${self.slice(-12)}; rss ${before} -> ${rss(a.p.pid)}; evicted ${s.http_connections_evicted ?? '-'}`,
+      );
+      a.p.kill('SIGKILL');
+    }
+    return out.join('\n');
+  },
+  async 'metrics-loop'() {
+    // 8 clients asking the agent's /metrics in a loop while it holds 100,000 series
+    const a = await bigAgent(100_000);
+    const before = rss(a.p.pid);
+    let done = false;
+    let n = 0;
+    const loops = Array.from({ length: 8 }, async () => {
+      while (!done)
+        await fetch(`${a.base}/metrics`)
+          .then((r) => r.arrayBuffer())
+          .then(
+            () => n++,
+            () => {},
+          );
+    });
+    const r = await probe(a, () => sleep(10_000).then(() => '10 s of 8 /metrics loops'));
+    done = true;
+    await Promise.all(loops);
+    const after = rss(a.p.pid);
+    a.p.kill('SIGKILL');
+    return `${r}; ${n} answers; rss ${before} -> ${after}`;
+  },
+  async 'push-name'() {
+    const a = await agent();
+    const before = rss(a.p.pid);
+    const r = await timed(`${a.base}/v1/push`, { method: 'POST', body: JSON.stringify({ gauges: { ['n'.repeat(900_000)]: 1 } }) });
+    const after = rss(a.p.pid);
+    a.p.kill('SIGKILL');
+    return `POST /v1/push of one gauge with a 900,000-character name: ${r.slice(0, 160)}; rss ${before} -> ${after}`;
+  },
+  async 'push-encoded'() {
+    const a = await agent();
+    const before = rss(a.p.pid);
+    const bomb = gzipSync(Buffer.alloc(100 << 20));
+    const gz = await timed(`${a.base}/v1/push`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: bomb });
+    const sn = await timed(`${a.base}/v1/push`, {
+      method: 'POST',
+      headers: { 'content-encoding': 'snappy' },
+      body: Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0]),
+    });
+    const rw = await timed(`${a.base}/api/v1/write`, { method: 'POST', body: 'x' });
+    const after = rss(a.p.pid);
+    a.p.kill('SIGKILL');
+    return `POST /v1/push, gzip of 100 MB of zeros (${bomb.length} bytes): ${gz.slice(0, 60)}…\nsnappy claiming 4 GB: ${sn.slice(0, 60)}…\nPOST /api/v1/write: ${rw}; rss ${before} -> ${after}`;
   },
 };
 for (const [k, f] of Object.entries(attacks)) {
