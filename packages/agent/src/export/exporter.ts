@@ -293,6 +293,30 @@ export function parseRetryAfter(v: string | null | undefined, now = Date.now()):
 /** Headers the protocol owns: a user's `headers:` cannot set them (a claimed gzip on a plain body, a second Content-Type). */
 const RESERVED = new Set(['content-type', 'content-encoding', 'content-length', 'transfer-encoding', 'host', 'user-agent', 'connection']);
 
+/** How much of a receiver's answer is read (for its error text): the rest is dropped, so an endless answer costs nothing. */
+export const MAX_ANSWER_BYTES = 64 << 10;
+
+/** The first MAX_ANSWER_BYTES of an answer's body as text; the stream is cancelled there. */
+async function answerHead(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  try {
+    while (n < MAX_ANSWER_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      n += value.length;
+    }
+  } catch {
+    // a broken answer: what came is enough for the error text
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(parts).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
+}
+
 /**
  * POSTs a batch. `retryOn` decides which statuses are worth another try (the rest of the 4xx mean
  * the batch is malformed; a 5xx whose body calls the data invalid is `invalid`); network errors and
@@ -319,7 +343,7 @@ export async function post(
       headers: h,
       signal: AbortSignal.timeout(timeout),
     });
-    const text = await res.text().catch(() => '');
+    const text = await answerHead(res);
     if (res.ok) return 'ok';
     ex.status.last_error = `HTTP ${res.status} ${text.slice(0, 200).trim()}`.trim();
     ex.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));

@@ -107,7 +107,7 @@ export { parseTags } from '../model/tags.js';
 
 export function tagsMatch(have: Record<string, string>, want: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(want)) {
-    if (!(k in have)) return false;
+    if (!Object.hasOwn(have, k)) return false;
     if (v !== '*' && have[k] !== v) return false;
   }
   return true;
