@@ -3,7 +3,7 @@
 // before and after, and the outcome. Run against any build of the agent, to compare:
 //   node bench/ingest-attacks.mjs packages/agent/dist/cli.js [attack…]
 // attacks: sets set-bytes tcp-conns long-lines idle shutdown lock bare-port tag-flood rates scrape-endless
-// exporter-answer (default: all; exporter-answer shows a finding of export/, not of ingest)
+// exporter-answer (default: all; exporter-answer is export/'s side of the same budget: an answer read to 64 KiB)
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
@@ -25,6 +25,22 @@ const help = await new Promise((r) => {
 const supports = (flag) => help.includes(flag);
 
 const agent = (flags = [], o = {}) => startAgent(CLI, flags, o);
+
+/** A local HTTP server whose answers never end (1 MiB chunks while the socket takes them); `first` may answer alone (return true). */
+async function endlessServer(first) {
+  const chunk = Buffer.alloc(1 << 20, 'a');
+  const srv = http.createServer((req, res) => {
+    if (first(req, res)) return;
+    const more = () => {
+      while (!res.destroyed && res.write(chunk));
+    };
+    res.on('drain', more);
+    req.socket.on('close', () => res.destroy());
+    more();
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return srv;
+}
 
 /** Sends datagrams in batches, each after the agent has read the one before (loopback UDP drops what overflows). */
 async function sendPaced(a, n, batch, body) {
@@ -202,17 +218,12 @@ const attacks = {
   },
   async 'scrape-endless'() {
     // a scrape target that answers an endless body
-    const chunk = Buffer.alloc(1 << 20, 'a');
-    const srv = http.createServer((req, res) => {
-      if (req.url.includes('heartbeat')) return res.end('ok');
-      const more = () => {
-        while (!res.destroyed && res.write(chunk));
-      };
-      res.on('drain', more);
-      req.socket.on('close', () => res.destroy());
-      more();
+    const srv = await endlessServer((req, res) => {
+      if (req.url.includes('heartbeat')) {
+        res.end('ok');
+        return true;
+      }
     });
-    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
     const a = await agent(['--scrape', `http://127.0.0.1:${srv.address().port}/metrics`, '--scrape-interval', '2s']);
     const before = rssOf(a.p.pid);
     let max = 0;
@@ -232,18 +243,10 @@ const attacks = {
   async 'exporter-answer'() {
     // an exporter's receiver (influx here; OTLP, remote write and webhooks share export/exporter.ts' post) that
     // answers an endless body
-    const chunk = Buffer.alloc(1 << 20, 'a');
-    const srv = http.createServer((req, res) => {
+    const srv = await endlessServer((req, res) => {
       req.resume();
       res.writeHead(200);
-      const more = () => {
-        while (!res.destroyed && res.write(chunk));
-      };
-      res.on('drain', more);
-      req.socket.on('close', () => res.destroy());
-      more();
     });
-    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
     const d = dataDir();
     writeFileSync(
       `${d}/agent.yaml`,
