@@ -89,14 +89,9 @@ export class Ekg implements Core {
 
   private startWatchdog(o: WatchdogOptions): Watchdog | undefined {
     try {
-      // each stall also goes out as an event (a DogStatsD `_e`), which the agent records and its dashboard marks
-      const w = new Watchdog(o, (st) => {
-        const at = st.stack?.find((f) => f.file && !f.file.startsWith('node:')) ?? st.stack?.[0];
-        this.reporting?.event(
-          'event loop stalled',
-          `blocked for ${st.duration} ms${at ? ` at ${at.fn} (${at.file}:${at.line}:${at.column})` : ''}`,
-        );
-      });
+      // each stall also goes out as an event (a DogStatsD `_e`), sent by the watchdog's thread as it sees the
+      // stall end (watchdog/worker.ts), which the agent records and its dashboard marks
+      const w = new Watchdog(o);
       w.start();
       return w;
     } catch (err) {

@@ -35,9 +35,6 @@ export class RemoteReporting {
     this.wd.snapshot(snapshot, this.core.selfState());
   }
 
-  /** Stall events are sent by the watchdog's thread as it sees the stall end. */
-  event(_title: string, _text: string): void {}
-
   stats(): Array<{ name: string; stats: TransportStats }> {
     const posted = new Map(this.wd.reporters.map((r) => [r.name, r.stats as unknown as TransportStats]));
     return this.names.map((name) => ({ name, stats: { ...(posted.get(name) ?? newStats()) } }));

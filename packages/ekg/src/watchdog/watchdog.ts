@@ -70,10 +70,7 @@ export class Watchdog {
   private timer: NodeJS.Timeout | undefined;
   private readonly threshold: number;
 
-  constructor(
-    private readonly o: WatchdogOptions = {},
-    private readonly onStall?: (s: Stall) => void,
-  ) {
+  constructor(private readonly o: WatchdogOptions = {}) {
     this.threshold = o.stallThreshold ?? 1000;
   }
 
@@ -142,7 +139,6 @@ export class Watchdog {
         this.buckets[b] = (this.buckets[b] as number) + 1;
         this.stalls.push(s);
         if (this.stalls.length > (this.o.keep ?? 20)) this.stalls.shift();
-        this.onStall?.(s);
       },
     );
     w.on('error', (err) => {
