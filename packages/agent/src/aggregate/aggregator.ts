@@ -1,4 +1,5 @@
 import { INTERVAL_GAUGE } from 'ekg-vitals';
+import { grown } from '../model/bytes.js';
 import { MAX_INTERVAL_MS, type MetricType, type Sample } from '../model/sample.js';
 import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
 import { SketchArena } from './arena.js';
@@ -391,23 +392,18 @@ export class Aggregator {
   /** Room for `n` series in every column. */
   private grow(n: number): void {
     const cap = Math.min(Math.max(n, this.cap * 2, 1024), Math.max(n, this.maxSeries));
-    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
-      const next = new make(cap);
-      next.set(a);
-      return next;
-    };
-    this.kind = more(this.kind, Uint8Array);
-    this.epochs = more(this.epochs, Uint32Array);
-    this.active = more(this.active, Uint8Array);
-    this.idle = more(this.idle, Uint32Array);
-    this.counter = more(this.counter, Float64Array);
-    this.gauge = more(this.gauge, Float64Array);
-    this.total = more(this.total, Float64Array);
-    this.totalSum = more(this.totalSum, Float64Array);
-    this.lastArrival = more(this.lastArrival, Float64Array);
-    this.coverUntil = more(this.coverUntil, Float64Array);
-    this.interval = more(this.interval, Float64Array);
-    this.setBytes = more(this.setBytes, Float64Array);
+    this.kind = grown(this.kind, cap);
+    this.epochs = grown(this.epochs, cap);
+    this.active = grown(this.active, cap);
+    this.idle = grown(this.idle, cap);
+    this.counter = grown(this.counter, cap);
+    this.gauge = grown(this.gauge, cap);
+    this.total = grown(this.total, cap);
+    this.totalSum = grown(this.totalSum, cap);
+    this.lastArrival = grown(this.lastArrival, cap);
+    this.coverUntil = grown(this.coverUntil, cap);
+    this.interval = grown(this.interval, cap);
+    this.setBytes = grown(this.setBytes, cap);
     this.arena.grow(cap);
     this.cap = cap;
   }

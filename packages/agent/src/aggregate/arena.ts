@@ -11,7 +11,8 @@
  * Two sides: a flush closes the window held on one side while the next window fills the other, and
  * the closed side is emptied at once when the flush ends (a bump allocator, no free list).
  */
-import { putVarint, Sketch } from './sketch.js';
+import { grown, putUvarint, zig } from '../model/bytes.js';
+import { Sketch } from './sketch.js';
 
 /** keys: a negative value's index − SIGN, a positive one's + SIGN: one sorted list, the negatives first */
 const SIGN = 2 ** 29;
@@ -90,22 +91,17 @@ export class SketchArena {
 
   /** Room for series ids below `cap`. */
   grow(cap: number): void {
-    const more = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: new (n: number) => T): T => {
-      const next = new make(cap);
-      next.set(a);
-      return next;
-    };
-    this.on = more(this.on, Uint8Array);
-    this.side = more(this.side, Uint8Array);
-    this.off = more(this.off, Uint32Array);
-    this.len = more(this.len, Uint8Array);
-    this.room = more(this.room, Uint8Array);
-    this.hint = more(this.hint, Uint8Array);
-    this.count = more(this.count, Float64Array);
-    this.sum = more(this.sum, Float64Array);
-    this.min = more(this.min, Float64Array);
-    this.max = more(this.max, Float64Array);
-    this.zero = more(this.zero, Float64Array);
+    this.on = grown(this.on, cap);
+    this.side = grown(this.side, cap);
+    this.off = grown(this.off, cap);
+    this.len = grown(this.len, cap);
+    this.room = grown(this.room, cap);
+    this.hint = grown(this.hint, cap);
+    this.count = grown(this.count, cap);
+    this.sum = grown(this.sum, cap);
+    this.min = grown(this.min, cap);
+    this.max = grown(this.max, cap);
+    this.zero = grown(this.zero, cap);
   }
 
   has(id: number): boolean {
@@ -255,9 +251,9 @@ export class SketchArena {
     }
     if (at + 32 + 16 * (end - off) > buf.length) return -1;
     buf[at] = 0;
-    let n = putVarint(buf, at + 1, zero);
-    n = putVarint(buf, n, nNeg);
-    n = putVarint(buf, n, end - off - nNeg);
+    let n = putUvarint(buf, at + 1, zero);
+    n = putUvarint(buf, n, nNeg);
+    n = putUvarint(buf, n, end - off - nNeg);
     // each store's indexes as zigzag deltas from 0, then its counts
     let prev = 0;
     for (let j = off; j < end; j++) {
@@ -265,9 +261,9 @@ export class SketchArena {
       if (j === off + nNeg) prev = 0;
       const k = key < 0 ? key + SIGN : key - SIGN;
       const d = k - prev;
-      n = putVarint(buf, n, d < 0 ? -2 * d - 1 : 2 * d);
+      n = putUvarint(buf, n, zig(d));
       prev = k;
-      n = putVarint(buf, n, counts[j] as number);
+      n = putUvarint(buf, n, counts[j] as number);
     }
     return n;
   }

@@ -7,7 +7,7 @@
  * Buckets live in one array of (index, count) pairs kept sorted by index, so a quantile is one walk
  * with no sort, and an agent holding 100k mostly small sketches stays small.
  */
-import { ByteReader, ByteWriter } from '../model/bytes.js';
+import { ByteReader, ByteWriter, putUvarint, zig } from '../model/bytes.js';
 
 class Store {
   /** [index0, count0, index1, count1, …] in its first `n` slots, sorted by index: one array, grown in place */
@@ -120,16 +120,6 @@ function intCounts(st: Store): boolean {
   return true;
 }
 
-/** `v` (a whole number ≥ 0, < 2^53) as a varint at `n`; returns where it ends. */
-export function putVarint(buf: Uint8Array, n: number, v: number): number {
-  while (v >= 0x80) {
-    buf[n++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[n++] = v;
-  return n;
-}
-
 /** A store's buckets: index deltas zigzagged, counts, as varints. */
 function putBuckets(buf: Uint8Array, n: number, st: Store): number {
   const b = st.b;
@@ -137,9 +127,9 @@ function putBuckets(buf: Uint8Array, n: number, st: Store): number {
   for (let j = 0; j < st.n; j += 2) {
     const k = b[j] as number;
     const d = k - prev;
-    n = putVarint(buf, n, d < 0 ? -2 * d - 1 : 2 * d);
+    n = putUvarint(buf, n, zig(d));
     prev = k;
-    n = putVarint(buf, n, b[j + 1] as number);
+    n = putUvarint(buf, n, b[j + 1] as number);
   }
   return n;
 }
@@ -365,9 +355,9 @@ export class Sketch {
     // at most 8 bytes a varint here (counts < 2^48, indexes small)
     if (at + 32 + 16 * this.buckets > buf.length) return -1;
     buf[at] = 0;
-    let n = putVarint(buf, at + 1, this.zero);
-    n = putVarint(buf, n, neg === undefined ? 0 : neg.n >> 1);
-    n = putVarint(buf, n, pos.n >> 1);
+    let n = putUvarint(buf, at + 1, this.zero);
+    n = putUvarint(buf, n, neg === undefined ? 0 : neg.n >> 1);
+    n = putUvarint(buf, n, pos.n >> 1);
     if (neg !== undefined) n = putBuckets(buf, n, neg);
     return putBuckets(buf, n, pos);
   }

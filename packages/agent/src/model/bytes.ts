@@ -110,3 +110,10 @@ export class ByteReader {
     return v;
   }
 }
+
+/** A copy of `a` with room for `cap` elements (the rest zero): a typed-array column grown in place of a resize. */
+export function grown<T extends Uint8Array | Uint32Array | Float64Array>(a: T, cap: number): T {
+  const next = new (a.constructor as new (n: number) => T)(cap);
+  next.set(a);
+  return next;
+}
