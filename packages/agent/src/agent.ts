@@ -234,6 +234,7 @@ export class Agent {
           token: c.token,
           queryMaxPoints: c.queryMaxPoints,
           queryTimeout: c.queryTimeout,
+          maxConnections: c.httpMaxConnections,
           reader: () => this.reader,
           self: this.self,
           selfView: () => ({

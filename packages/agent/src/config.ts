@@ -22,6 +22,8 @@ export interface AgentConfig {
   recvBuffer: number;
   /** StatsD TCP and Unix socket connections held at once */
   statsdMaxConnections: number;
+  /** HTTP connections held at once; past it the oldest idle one is evicted */
+  httpMaxConnections: number;
   /** a silent StatsD connection is closed after this long, ms (0: never) */
   statsdIdleTimeout: number;
   /** per set, per window: distinct members and their bytes */
@@ -163,13 +165,9 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     http: http && { host: http.host, port: http.port },
     data: values.data ?? (defaultOf('data') as string),
     flushInterval,
-    recvBuffer: atMost(
-      atLeast(numberOf('recv-buffer', values['recv-buffer']), 4096, 'recv-buffer', '4k'),
-      MAX_RECV_BUFFER,
-      'recv-buffer',
-      '1g',
-    ),
+    recvBuffer: numberOf('recv-buffer', values['recv-buffer']),
     statsdMaxConnections: numberOf('statsd-max-connections', values['statsd-max-connections']),
+    httpMaxConnections: numberOf('http-max-connections', values['http-max-connections']),
     statsdIdleTimeout: numberOf('statsd-idle-timeout', values['statsd-idle-timeout']),
     setMaxMembers: numberOf('set-max-members', values['set-max-members']),
     setMaxBytes: numberOf('set-max-bytes', values['set-max-bytes']),
@@ -190,19 +188,6 @@ function build(values: Partial<Record<Flag, string>>, fileScrape: ScrapeSpec[] |
     alerts: [],
     notify: [],
   };
-}
-
-/** SO_RCVBUF is a C int and Node refuses more than 4 GiB: past 1 GiB nobody means it (the kernel caps it far lower: net.core.rmem_max). */
-const MAX_RECV_BUFFER = 2 ** 30;
-
-function atMost(n: number, max: number, field: string, shown: string): number {
-  if (n > max) throw new ConfigError(`${field}: ${n} is over the maximum of ${shown} (the kernel caps it lower still: net.core.rmem_max)`);
-  return n;
-}
-
-function atLeast(n: number, min: number, field: string, shown: string): number {
-  if (n < min) throw new ConfigError(`${field}: ${n} is under the minimum of ${shown}`);
-  return n;
 }
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { HELP, loadConfig } from './config.js';
-import { docWithTable, envName, FLAGS, OPTIONS, yamlKey } from './options.js';
+import { boundsText, docWithTable, envName, FLAGS, numberOf, OPTIONS, type OptionSpec, yamlKey } from './options.js';
 
 test('docs/agent-config.md carries the table made from the option table', () => {
   const page = readFileSync(new URL('../../../docs/agent-config.md', import.meta.url), 'utf8');
@@ -29,6 +29,7 @@ const SHORTEST: Record<string, [string, (c: Exclude<ReturnType<typeof loadConfig
   'recv-buffer': ['1m', (c) => c.recvBuffer, 1 << 20],
   'max-series': ['7', (c) => c.maxSeries, 7],
   'statsd-max-connections': ['3', (c) => c.statsdMaxConnections, 3],
+  'http-max-connections': ['200', (c) => c.httpMaxConnections, 200],
   'statsd-idle-timeout': ['0', (c) => c.statsdIdleTimeout, 0],
   'set-max-members': ['9', (c) => c.setMaxMembers, 9],
   'set-max-bytes': ['2k', (c) => c.setMaxBytes, 2048],
@@ -84,4 +85,23 @@ test('a bad value names the option, where it came from and the forms it takes', 
   assert.throws(() => loadConfig(['--store-url', 'nope'], {}), /--store-url: "nope" is not a URL; the forms are http:\/\//);
   assert.throws(() => loadConfig(['--max-series'], {}), /--max-series needs a value: N, a whole number ≥ 1/);
   assert.throws(() => loadConfig(['--http', 'x:y:z'], {}), /--http: "x:y:z" .*PORT, :PORT, HOST:PORT, \[IPv6\]:PORT or off/);
+});
+
+test('--help and the docs state the bounds an option checks, and the check holds at them', () => {
+  const help = HELP.replace(/\n {27}/g, ' ');
+  assert.match(help, /--recv-buffer SIZE +UDP receive buffer; .*\(from 4k to 1g; default 8m\)/);
+  for (const o of OPTIONS as readonly OptionSpec[]) {
+    if (o.min === undefined && o.max === undefined) continue;
+    assert.match(help, new RegExp(`--${o.name} [^\\n]*${boundsText(o)}`), o.name);
+    const flag = `--${o.name}`;
+    if (o.min !== undefined) {
+      assert.ok(loadConfig([flag, o.min], {}) !== 'help', `${flag} ${o.min}`);
+      assert.throws(() => loadConfig([flag, `${numberOf(o.name as never, o.min) - 1}`], {}), new RegExp(`under the minimum of ${o.min}`));
+    }
+    if (o.max !== undefined) {
+      assert.ok(loadConfig([flag, o.max], {}) !== 'help', `${flag} ${o.max}`);
+      assert.throws(() => loadConfig([flag, `${numberOf(o.name as never, o.max) + 1}`], {}), new RegExp(`over the maximum of ${o.max}`));
+    }
+  }
+  assert.throws(() => loadConfig(['--recv-buffer', '2g'], {}), /--recv-buffer: 2147483648 is over the maximum of 1g/);
 });

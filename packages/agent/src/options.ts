@@ -44,6 +44,11 @@ export interface OptionSpec {
   readonly yamlOnly?: boolean;
   /** the env column of the docs, when not just EKG_AGENT_<NAME> */
   readonly envDoc?: string;
+  /** bounds of a number option, as a user types them (`4k`, `1g`): checked by numberOf, shown in --help and the docs */
+  readonly min?: string;
+  readonly max?: string;
+  /** why the maximum is where it is, added to the error past it */
+  readonly maxWhy?: string;
 }
 
 export const OPTIONS = [
@@ -91,8 +96,12 @@ export const OPTIONS = [
     arg: 'SIZE',
     kind: 'size',
     default: '8m',
-    help: 'UDP receive buffer (at least 4k)',
-    doc: 'UDP receive buffer (at least `4k`); Linux caps it at `net.core.rmem_max` (raise that with `sysctl` for bursts)',
+    min: '4k',
+    // SO_RCVBUF is a C int and Node refuses more than 4 GiB: past 1 GiB nobody means it
+    max: '1g',
+    maxWhy: 'the kernel caps it lower still: net.core.rmem_max',
+    help: 'UDP receive buffer; Linux caps it at net.core.rmem_max',
+    doc: 'UDP receive buffer; Linux caps it at `net.core.rmem_max` (raise that with `sysctl` for bursts)',
   },
   {
     name: 'max-series',
@@ -110,6 +119,15 @@ export const OPTIONS = [
     defaultText: 'a quarter of the open-file limit, at most 1000',
     help: 'StatsD TCP and Unix connections held at once; more are closed at once and counted',
     doc: 'StatsD TCP and Unix connections open at once; more are closed at once and counted (`statsd_connections_refused`)',
+  },
+  {
+    name: 'http-max-connections',
+    arg: 'N',
+    kind: 'count',
+    default: () => String(defaultMaxConnections()),
+    defaultText: 'a quarter of the open-file limit, at most 1000',
+    help: 'HTTP connections held at once; past it a new one evicts the oldest idle one, or is closed when none is idle; both counted',
+    doc: 'HTTP connections held at once; past it a new connection evicts the oldest one with no request in progress (`http_connections_evicted`), or is closed when every one is serving (`http_connections_refused`): see [limits.md](limits.md#agent-http-server-and-query-api)',
   },
   {
     name: 'statsd-idle-timeout',
@@ -390,11 +408,27 @@ export function listenOf(name: 'statsd' | 'http', v: string): ListenAddress | un
 export function numberOf(name: FlagName, text: string | undefined): number {
   const o = byName.get(name) as OptionSpec;
   const v = text ?? defaultOf(name) ?? '0';
+  const n = numberIn(o, v, name);
+  if (o.min !== undefined && n < numberIn(o, o.min, name)) throw new ConfigError(`${name}: ${n} is under the minimum of ${o.min}`);
+  if (o.max !== undefined && n > numberIn(o, o.max, name))
+    throw new ConfigError(`${name}: ${n} is over the maximum of ${o.max}${o.maxWhy ? ` (${o.maxWhy})` : ''}`);
+  return n;
+}
+
+function numberIn(o: OptionSpec, v: string, name: string): number {
   if (o.kind === 'duration') return duration(v, name);
   if (o.kind === 'duration0') return parseDuration(v) === 0 ? 0 : duration(v, name);
   if (o.kind === 'size') return bytes(v, name);
   if (o.kind === 'count') return int(v, name, 1);
   throw new Error(`${name} is no number option`);
+}
+
+/** `from 4k to 1g`, `at least 4k`, or '' for an option without bounds. */
+export function boundsText(o: OptionSpec, code = (s: string) => s): string {
+  if (o.min !== undefined && o.max !== undefined) return `from ${code(o.min)} to ${code(o.max)}`;
+  if (o.min !== undefined) return `at least ${code(o.min)}`;
+  if (o.max !== undefined) return `at most ${code(o.max)}`;
+  return '';
 }
 
 /** A choice option's value, from its value or its default. */
@@ -430,6 +464,7 @@ export function helpText(): string {
     if (o.yamlOnly) continue;
     const d = o.defaultText ?? (typeof o.default === 'function' ? undefined : o.default);
     const extra = [
+      boundsText(o),
       d !== undefined ? `default ${d}` : '',
       o.repeatable ? `repeatable; ${envName(o.name)} takes a comma-separated list` : '',
     ].filter(Boolean);
@@ -471,7 +506,8 @@ export function docTable(): string {
     const env = o.yamlOnly ? '—' : (o.envDoc ?? `\`${envName(o.name)}\`${o.repeatable ? ' (comma-separated)' : ''}`);
     const key = `\`${yamlKey(o.name)}\`${o.repeatable || o.kind === 'list' ? ' (list)' : ''}`;
     const d = o.defaultText ?? (typeof o.default === 'string' ? `\`${o.default}\`` : '—');
-    rows.push(`| ${flag} | ${env} | ${key} | ${d} | ${o.doc} |`);
+    const bounds = boundsText(o, (v) => `\`${v}\``);
+    rows.push(`| ${flag} | ${env} | ${key} | ${d} | ${o.doc}${bounds ? ` (${bounds})` : ''} |`);
   }
   return `${rows.join('\n')}\n`;
 }

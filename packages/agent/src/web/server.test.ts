@@ -243,3 +243,45 @@ test('HTTP connections are capped at a quarter of the open-file limit: idle and 
     await a.stop();
   }
 });
+
+test('--http-max-connections 20 sets the cap: 30 silent connections leave 20 held, 10 evicted and counted', {
+  timeout: 60_000,
+}, async () => {
+  const a = await startBin(([s, h]) => [
+    '--statsd',
+    String(s),
+    '--http',
+    String(h),
+    '--store',
+    'off',
+    '--console',
+    'off',
+    '--data',
+    join(dir, String(n++)),
+    '--http-max-connections',
+    '20',
+  ]);
+  const clients: net.Socket[] = [];
+  try {
+    assert.equal(a.code, null, a.out());
+    const h = a.ports[1] as number;
+    let closed = 0;
+    for (let i = 0; i < 30; i++) {
+      const c = net.connect(h, '127.0.0.1');
+      c.on('error', () => {});
+      c.on('close', () => closed++);
+      clients.push(c);
+    }
+    await until(() => closed === 10, `10 connections evicted by the agent (${closed})`, 30_000);
+    const self = (await (await fetch(`http://127.0.0.1:${h}/api/v1/self`, { signal: AbortSignal.timeout(20_000) })).json()) as Record<
+      string,
+      number
+    >;
+    // the probe's own connection evicted one more: 11 of 31
+    assert.equal(self.http_connections_evicted, 11);
+    assert.equal(self.http_connections_refused, 0);
+  } finally {
+    for (const c of clients) c.destroy();
+    await a.stop();
+  }
+});

@@ -28,6 +28,8 @@ export interface WebDeps {
   token: string | undefined;
   queryMaxPoints: number;
   queryTimeout: number;
+  /** connections held at once (`--http-max-connections`); default a quarter of the open-file limit, at most 1,000 */
+  maxConnections?: number;
   /** the query API's store; undefined with --store off (the API answers 404) */
   reader(): StoreReader | undefined;
   /** the agent's counters: the server counts pushes and refusals into them */
@@ -251,12 +253,12 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
       fail(res, err);
     }
   });
-  // Connections held at once: a quarter of the open-file limit (as StatsD's), so that a flood of idle or
+  // Connections held at once (--http-max-connections; by default a quarter of the open-file limit, as StatsD's), so that a flood of idle or
   // half-sent requests cannot take the descriptors the store, the spool and StatsD need. At the cap, a
   // new connection evicts the oldest one that has no request in progress (idle keep-alive, or headers
   // still coming): whoever holds connections open without asking anything cannot lock out a probe.
   // Only when every connection is serving a request is the new one closed.
-  const maxConnections = defaultMaxConnections();
+  const maxConnections = agent.maxConnections ?? defaultMaxConnections();
   const conns = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     if (conns.size >= maxConnections) {
