@@ -2,7 +2,7 @@
 // The agent-HTTP attacks of issue 14, each against a fresh ekg-agent: what was sent, the agent's RSS before and
 // after, the answer, and how /heartbeat fared meanwhile. Run against any build of the agent, to compare:
 //   node bench/web-attacks.mjs packages/agent/dist [attack…]
-// attacks: url big wide idle batch edge redos params push heartbeat conns metrics-loop push-name push-encoded
+// attacks: url big wide idle batch edge redos params push heartbeat conns metrics-loop push-name push-encoded listing
 // (default: all; big, idle, batch and metrics-loop plant 100,000 series in 1 s windows: idle shows what that alone
 // costs /heartbeat)
 import net from 'node:net';
@@ -289,6 +289,24 @@ const attacks = {
     const after = rss(a.p.pid);
     a.p.kill('SIGKILL');
     return `${r}; ${n} answers; rss ${before} -> ${after}`;
+  },
+  async listing() {
+    // 100,000 series of one name, each its own instance (pid:N): the series listing filtered by a tag, and
+    // the instance list (the dashboard's first request)
+    const n = 100_000;
+    const a = await bigAgent(n);
+    const out = [];
+    for (const q of ['/api/v1/series?match=q.big&tags=pid:5', '/api/v1/series?match=q.*&tags=pid:5', '/api/v1/instances']) {
+      const before = rss(a.p.pid);
+      const r = await probe(a, () => timed(a.base + q, {}, 120_000));
+      out.push(`GET ${q} over ${n} series and instances: rss ${before} -> ${rss(a.p.pid)}; ${r}`);
+    }
+    const s = await self(a);
+    out.push(
+      `counters: series_over_budget ${s.series_over_budget}, series_truncated ${s.series_truncated}, instances_truncated ${s.instances_truncated}`,
+    );
+    a.p.kill('SIGKILL');
+    return out.join('\n');
   },
   async 'push-name'() {
     const a = await agent();

@@ -53,6 +53,19 @@ export class QueryBudget {
     this.left -= need;
   }
 
+  /**
+   * A series listing's work: each series it examines (its name tested, its tags matched) is one point, so one
+   * budget bounds what a request may walk. Called with the count so far; refuses once it passes the points left.
+   */
+  examine(series: number): void {
+    if (series > this.left)
+      throw new BudgetError(
+        'query_max_points',
+        this.maxPoints,
+        `the series listing examined ${series} series, one point each; the budget is ${this.maxPoints} points a request (query_max_points): name the metric without * or ?, or narrow the glob`,
+      );
+  }
+
   /** Whether the request has spent its time or its points: what it asks next is refused at once. */
   get over(): boolean {
     return this.left <= 0 || Date.now() > this.deadline;

@@ -61,6 +61,11 @@ export class SeriesIndex {
     return e.tags === tags ? e : undefined;
   }
 
+  /** Every name, in no particular order. */
+  names(): Iterable<string> {
+    return this.byName.keys();
+  }
+
   /** Every series of one name. */
   of(name: string): Iterable<SeriesMeta> {
     const e = this.byName.get(name);

@@ -6,7 +6,17 @@
 import { type Row, reduce, type Source } from './aggregate.js';
 import { rowsOf } from './chunks.js';
 import { type Core, FLEET_KEYS, type SeriesMeta } from './core.js';
-import { DEFAULT_POINTS, PERCENTILES, parseTags, type Query, type QueryResult, tagsMatch } from './reader.js';
+import {
+  compileGlob,
+  DEFAULT_POINTS,
+  PERCENTILES,
+  parseTags,
+  type Query,
+  type QueryBudgetLike,
+  type QueryResult,
+  type SeriesInfo,
+  tagsMatch,
+} from './reader.js';
 import type { Level } from './schema.js';
 
 /** The resolution a query reads: the coarsest one no wider than the step that still covers `from`. */
@@ -159,4 +169,76 @@ function headRows(core: Core, id: number, from: number, to: number, withSketches
       out.push([h.t, w.n(j), w.n(j), w.s(j), Number.isNaN(lo) ? null : lo, Number.isNaN(hi) ? null : hi, h.d]);
     }
   }
+}
+
+/** Between budget checks, a listing examines this many series. */
+const EXAMINE_EVERY = 4096;
+
+/**
+ * The series listing (`/api/v1/series`) from the in-memory index, not a scan of the table: a name without `*` or
+ * `?` reads that name's series only; a glob tests each name once, then reads the series of the names it matches.
+ * Every name tested and series examined counts against `budget` (`examine`, with its time checked as it goes).
+ * The matches are ordered by name and tags; series of gone instances (silent since before `goneBefore`) are left
+ * out, and only the first `limit` kept are read back from the table for their unit and times.
+ */
+export function listSeries(
+  core: Core,
+  match: string,
+  tags: Record<string, string>,
+  limit: number,
+  goneBefore: number,
+  budget?: QueryBudgetLike,
+): SeriesInfo[] {
+  let examined = 0;
+  const spend = (): void => {
+    if (++examined % EXAMINE_EVERY === 0) {
+      budget?.examine(examined);
+      budget?.check();
+    }
+  };
+  // a series' tags are parsed only when its string holds every wanted `key:value` (or `key:`): most are not
+  const needles = Object.entries(tags).map(([k, v]) => (v === '*' ? `${k}:` : `${k}:${v}`));
+  const found: SeriesMeta[] = [];
+  const take = (name: string): void => {
+    for (const m of core.ids.of(name)) {
+      spend();
+      if (needles.every((x) => m.tags.includes(x)) && (needles.length === 0 || tagsMatch(parseTags(m.tags), tags))) found.push(m);
+    }
+  };
+  if (match !== '' && !/[*?]/.test(match)) take(match);
+  else {
+    const glob = match === '' ? undefined : compileGlob(match);
+    for (const name of core.ids.names()) {
+      spend();
+      if (!glob || glob.test(name)) take(name);
+    }
+  }
+  budget?.examine(examined);
+  found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tags < b.tags ? -1 : a.tags > b.tags ? 1 : 0));
+  const row = core.db.prepare('SELECT unit, first_seen, last_seen FROM series WHERE id = ?');
+  const live = core.db.prepare('SELECT 1 FROM instances WHERE key = ? AND (last_seen >= ? OR health_at >= ?)').pluck();
+  const alive = new Map<string, boolean>();
+  const out: SeriesInfo[] = [];
+  for (const m of found) {
+    if (out.length >= limit) break;
+    if (m.inst !== undefined) {
+      let ok = alive.get(m.inst);
+      if (ok === undefined) {
+        ok = live.get(m.inst, goneBefore, goneBefore) !== undefined;
+        alive.set(m.inst, ok);
+      }
+      if (!ok) continue;
+    }
+    const r = row.get(m.id) as { unit: string | null; first_seen: number; last_seen: number } | undefined;
+    if (!r) continue;
+    out.push({
+      name: m.name,
+      tags: parseTags(m.tags),
+      kind: m.kind,
+      ...(r.unit ? { unit: r.unit } : {}),
+      first_seen: r.first_seen,
+      last_seen: r.last_seen,
+    });
+  }
+  return out;
 }

@@ -58,6 +58,8 @@ export interface Query {
 /** The part of store/budget.ts's QueryBudget a store calls. */
 export interface QueryBudgetLike {
   take(series: number, steps: number): void;
+  /** a listing's series examined so far (one point each): refuses past the points left */
+  examine(series: number): void;
   check(): void;
 }
 
@@ -87,7 +89,11 @@ export interface StoreReader {
   /** events in [from, to] (ms), of one instance or service; a store that keeps none answers [] */
   events?(from: number, to: number, instance?: string, service?: string): Promise<StoredEvent[]>;
   instances(): Promise<Instance[]>;
-  series(match: string, tags: Record<string, string>, limit?: number): Promise<SeriesInfo[]>;
+  /**
+   * Series whose name matches the glob and whose tags match, ordered by name and tags, at most `limit`; `now` decides
+   * which instances are gone. A store that walks its series calls `budget.examine` and `budget.check` as it goes.
+   */
+  series(match: string, tags: Record<string, string>, limit?: number, now?: number, budget?: QueryBudgetLike): Promise<SeriesInfo[]>;
   /** the kind of the series of exactly this name with these tags (the first), without a scan of every series; optional */
   seriesKind?(name: string, tags: Record<string, string>): Promise<SeriesInfo['kind'] | undefined>;
   query(q: Query): Promise<QueryResult>;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -7,7 +7,7 @@ import { Agent } from '../agent.js';
 import { loadConfig } from '../config.js';
 import { QueryBudget } from '../store/budget.js';
 import { compileGlob } from '../store/reader.js';
-import { handleApi, newApiCounters } from './api.js';
+import { API_PARAMS, handleApi, newApiCounters } from './api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ekg-api-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -287,4 +287,105 @@ test('the glob matcher agrees with the regular expression it replaced', () => {
   }
   assert.ok(matches > 1000, `${matches}`);
   assert.equal(compileGlob('runtime.*').source, '^runtime\\..*$');
+});
+
+test('a series listing counts the series it examines against the points budget: a name reads its own series only, a glob every name', async () => {
+  const { agent, base } = await agentOn(join(dir, 'examine'), '--query-max-points', '1000');
+  after(() => agent.stop());
+  agent.ingest(Array.from({ length: 5000 }, (_, i) => `big:1|g|#pid:${i}`).join('\n'));
+  agent.ingest(Array.from({ length: 10 }, (_, i) => `small:1|g|#pid:${i}`).join('\n'));
+  agent.flush();
+  // 10 series examined of the 5,010 the store holds: within 1,000
+  const one = await get(`${base}/api/v1/series?match=small&tags=pid:3`);
+  assert.equal(one.status, 200);
+  assert.deepEqual(
+    (one.body.series as Array<{ name: string; tags: unknown }>).map((s) => [s.name, s.tags]),
+    [['small', { pid: '3' }]],
+  );
+  // a glob tests two names, then reads small's ten series
+  assert.equal(((await get(`${base}/api/v1/series?match=s*`)).body.series as unknown[]).length, 10);
+  // big's 5,000 series, by name or by glob: over the budget, refused naming it
+  for (const q of ['match=big&tags=pid:5', 'match=b*&tags=pid:5', 'match=*']) {
+    const r = await get(`${base}/api/v1/series?${q}`);
+    assert.equal(r.status, 413, q);
+    assert.equal(r.body.budget, 'query_max_points', q);
+    assert.equal(r.body.limit, 1000, q);
+    assert.match(
+      String(r.body.error),
+      /^query_max_points: the series listing examined \d+ series, one point each; the budget is 1000 points/,
+      q,
+    );
+  }
+  assert.equal((await get(`${base}/api/v1/self`)).body.queries_over_points, 3);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /^ekg_agent_queries_refused_total\{budget="query_max_points"\} 3$/m);
+});
+
+test('a big listing within the budget answers in name and tag order, filtered by tags', async () => {
+  const { agent, base } = await agentOn(join(dir, 'order'));
+  after(() => agent.stop());
+  agent.ingest(Array.from({ length: 3000 }, (_, i) => `m.big:1|g|#pid:${i}`).join('\n'));
+  agent.ingest('m.a:1|g|#pid:5\nm.z:1|c|#pid:5,host:h\nm.z:1|c|#pid:50');
+  agent.flush();
+  const r = await get(`${base}/api/v1/series?match=m.*&tags=pid:5`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(
+    (r.body.series as Array<{ name: string; tags: unknown; kind: string }>).map((s) => [s.name, s.tags, s.kind]),
+    [
+      ['m.a', { pid: '5' }, 'gauge'],
+      ['m.big', { pid: '5' }, 'gauge'],
+      ['m.z', { host: 'h', pid: '5' }, 'counter'],
+    ],
+  );
+  const first = await get(`${base}/api/v1/series?match=m.big&limit=3`);
+  assert.deepEqual(
+    (first.body.series as Array<{ tags: { pid: string } }>).map((s) => s.tags.pid),
+    ['0', '1', '10'],
+  );
+  assert.equal(first.body.truncated, true);
+});
+
+test('/api/v1/instances answers at most `limit` (1,000 by default) with the total, filtered by service or instance', async () => {
+  const { agent, base } = await agentOn(join(dir, 'instances'));
+  after(() => agent.stop());
+  agent.ingest(Array.from({ length: 30 }, (_, i) => `up.x:1|g|#service:${i % 3 ? 'a' : 'b'},pid:${i}`).join('\n'));
+  agent.flush();
+  const all = await get(`${base}/api/v1/instances`);
+  assert.equal(all.status, 200);
+  assert.equal((all.body.instances as unknown[]).length, 30);
+  assert.equal(all.body.total, 30);
+  assert.equal(all.body.truncated, undefined);
+  const cut = await get(`${base}/api/v1/instances?limit=10`);
+  assert.equal((cut.body.instances as unknown[]).length, 10);
+  assert.equal(cut.body.total, 30);
+  assert.equal(cut.body.truncated, true);
+  const b = await get(`${base}/api/v1/instances?service=b&limit=5`);
+  assert.deepEqual(
+    (b.body.instances as Array<{ service: string }>).map((i) => i.service),
+    ['b', 'b', 'b', 'b', 'b'],
+  );
+  assert.equal(b.body.total, 10);
+  const one = await get(`${base}/api/v1/instances?instance=${encodeURIComponent('service=a,pid=7')}`);
+  assert.deepEqual(
+    (one.body.instances as Array<{ key: string }>).map((i) => i.key),
+    ['service=a,pid=7'],
+  );
+  for (const bad of ['0', '10001', 'x']) {
+    const r = await get(`${base}/api/v1/instances?limit=${bad}`);
+    assert.equal(r.status, 400, bad);
+    assert.equal(r.body.param, 'limit');
+  }
+  const self = (await get(`${base}/api/v1/self`)).body;
+  assert.equal(self.instances_truncated, 2);
+  assert.match(await (await fetch(`${base}/metrics`)).text(), /^ekg_agent_instances_truncated_total 2$/m);
+});
+
+test("docs/agent-api.md's table of parameters is the API's own (API_PARAMS)", () => {
+  const page = readFileSync(new URL('../../../../docs/agent-api.md', import.meta.url), 'utf8');
+  for (const [path, params] of Object.entries(API_PARAMS)) {
+    const row = new RegExp(`^\\| \`${path.replace(/\//g, '\\/')}\`[^|]*\\| ([^|]+) \\|$`, 'm').exec(page);
+    assert.ok(row, `docs/agent-api.md has no row for ${path}`);
+    const documented = [...(row[1] as string).matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+    assert.deepEqual(documented, params.length ? [...params] : [], path);
+  }
 });

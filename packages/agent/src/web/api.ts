@@ -5,7 +5,7 @@ import { AGGS, type Agg, type Query, QueryError, type StoreReader } from '../sto
 
 /** The query parameters each API takes; any other is a 400 naming it. `q` alone may repeat. */
 export const API_PARAMS = {
-  '/api/v1/instances': [],
+  '/api/v1/instances': ['limit', 'service', 'instance'],
   '/api/v1/series': ['match', 'tags', 'limit'],
   '/api/v1/query': ['name', 'tags', 'from', 'to', 'step', 'agg', 'by'],
   '/api/v1/batch': ['q'],
@@ -32,12 +32,22 @@ export interface ApiCounters {
   queries_over_time: number;
   /** /api/v1/series answers cut at their limit (`truncated: true`) */
   series_truncated: number;
+  /** /api/v1/instances answers cut at their limit (`truncated: true`, `total` says how many matched) */
+  instances_truncated: number;
 }
 
-export const newApiCounters = (): ApiCounters => ({ queries_over_points: 0, queries_over_time: 0, series_truncated: 0 });
+export const newApiCounters = (): ApiCounters => ({
+  queries_over_points: 0,
+  queries_over_time: 0,
+  series_truncated: 0,
+  instances_truncated: 0,
+});
 
 /** At most this many series in one /api/v1/series answer (the `limit` parameter's default and its maximum). */
 export const MAX_SERIES_ANSWER = 10_000;
+/** Instances in one /api/v1/instances answer: the `limit` parameter's default, and its maximum. */
+export const DEFAULT_INSTANCES_ANSWER = 1000;
+export const MAX_INSTANCES_ANSWER = 10_000;
 /** At most this many queries in one batch. */
 export const MAX_BATCH = 200;
 /** A glob longer than this is refused: a match costs up to name × glob steps per series. */
@@ -108,7 +118,7 @@ function checkParams(params: URLSearchParams, known: readonly string[], where: s
 }
 
 /**
- * `GET /api/v1/instances`, `/api/v1/series?match=&tags=&limit=`, `/api/v1/query?name=&tags=&from=&to=&step=&agg=&by=`,
+ * `GET /api/v1/instances?limit=&service=&instance=`, `/api/v1/series?match=&tags=&limit=`, `/api/v1/query?name=&tags=&from=&to=&step=&agg=&by=`,
  * `/api/v1/batch?q=…`, `/api/v1/events?from=&to=&instance=&service=`.
  * Returns the status and body: a bad parameter is a 400 naming it; a request over a budget a 413
  * (points) or 503 (time) naming the budget. `counters` counts the budgets that tripped.
@@ -129,16 +139,24 @@ export async function handleApi(
       ];
     checkParams(params, API_PARAMS[path as ApiPath], '');
     const budget = new QueryBudget(limits.queryMaxPoints, limits.queryTimeout, limits.started ?? Date.now());
-    if (path === '/api/v1/instances') return [200, { instances: await reader.instances() }];
+    if (path === '/api/v1/instances') {
+      const limit = limitOf(params, DEFAULT_INSTANCES_ANSWER, MAX_INSTANCES_ANSWER);
+      const service = params.get('service');
+      const key = params.get('instance');
+      let all = await reader.instances();
+      if (service !== null || key !== null)
+        all = all.filter((i) => (key === null || i.key === key) && (service === null || i.service === service));
+      if (all.length <= limit) return [200, { instances: all, total: all.length }];
+      counters.instances_truncated++;
+      return [200, { instances: all.slice(0, limit), total: all.length, truncated: true }];
+    }
     if (path === '/api/v1/series') {
-      const limitRaw = params.get('limit');
-      const limit = limitRaw === null ? MAX_SERIES_ANSWER : Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SERIES_ANSWER)
-        throw new QueryError('limit', `"${limitRaw?.slice(0, 100)}" must be a whole number from 1 to ${MAX_SERIES_ANSWER}`);
+      const limit = limitOf(params, MAX_SERIES_ANSWER, MAX_SERIES_ANSWER);
       const match = params.get('match') ?? '';
       if (match.length > MAX_GLOB) throw new QueryError('match', `${match.length} characters; a glob has at most ${MAX_GLOB}`);
-      // one more than asked tells whether the answer was cut
-      const series = await reader.series(match, parseTagFilter(params.get('tags')), limit + 1);
+      // one more than asked tells whether the answer was cut; the series the store examines count against
+      // the request's points (one each), and its time is checked as it goes
+      const series = await reader.series(match, parseTagFilter(params.get('tags')), limit + 1, undefined, budget);
       if (series.length <= limit) return [200, { series }];
       counters.series_truncated++;
       return [200, { series: series.slice(0, limit), truncated: true }];
@@ -183,6 +201,15 @@ export async function handleApi(
     if (err instanceof QueryError) return [400, { error: err.message, param: err.param }];
     return [502, { error: `the store could not answer: ${(err as Error).message}` }];
   }
+}
+
+/** The `limit` parameter: a whole number from 1 to `max`, `dflt` when absent. */
+function limitOf(params: URLSearchParams, dflt: number, max: number): number {
+  const raw = params.get('limit');
+  const limit = raw === null ? dflt : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max)
+    throw new QueryError('limit', `"${raw?.slice(0, 100)}" must be a whole number from 1 to ${max}`);
+  return limit;
 }
 
 function count(counters: ApiCounters, err: BudgetError): void {

@@ -82,6 +82,7 @@ export function renderAgentMetrics(agent: MetricsSource, web?: WebCounters): str
       `ekg_agent_queries_refused_total{budget="query_timeout"} ${web.queries_over_time}`,
     );
     one('ekg_agent_series_truncated_total', 'counter', '/api/v1/series answers cut at their limit.', web.series_truncated);
+    one('ekg_agent_instances_truncated_total', 'counter', '/api/v1/instances answers cut at their limit.', web.instances_truncated);
   }
   out.push('# HELP ekg_agent_bad_lines_total Lines refused, by reason.', '# TYPE ekg_agent_bad_lines_total counter');
   for (const [reason, n] of Object.entries(s.bad_lines_by_reason)) out.push(`ekg_agent_bad_lines_total{reason="${reason}"} ${n}`);

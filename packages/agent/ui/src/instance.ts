@@ -251,7 +251,11 @@ export function instanceView(root: HTMLElement, ctx: Ctx, mode: 'instance' | 'se
       // every chart's queries in one request, beside the instance list and (the first time) the series
       const first = defsOf(known);
       const [insts, f, rs, evs, changes, appInterval, agentWindow] = await Promise.all([
-        api<{ instances: Instance[] }>('/api/v1/instances'),
+        // only this instance, or this service's (the whole list is capped: docs/limits.md)
+        api<{ instances: Instance[] }>(
+          '/api/v1/instances',
+          mode === 'instance' ? { instance: key, limit: 1 } : { service: ctx.params.get('name') ?? '', limit: 10_000 },
+        ),
         known ?? api<{ series: SeriesInfo[] }>('/api/v1/series', { tags, limit: 5000 }).then((r) => r.series),
         batch(first.flatMap((d) => d.lines.map(queryOf))),
         // stalls the app reported: a marker on every chart

@@ -15,6 +15,9 @@ const SPARKS: Array<{ id: string; title: string; name: string; agg: string }> = 
   { id: 'rps', title: 'Requests', name: 'http.requests.total', agg: 'rate' },
 ];
 
+/** Instances the overview asks for: a table row each, with six sparklines; past it, the caption says how many there are. */
+const MAX_ROWS = 500;
+
 const COLUMNS: Array<{ id: string; title: string; num?: boolean }> = [
   { id: 'health', title: 'Health' },
   { id: 'service', title: 'Service' },
@@ -46,6 +49,8 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
     tableWrap,
   );
   let rows: Row[] = [];
+  /** instances the agent has, when it answered only the first MAX_ROWS */
+  let total: number | undefined;
   /** each spark's unit as the agent gives its series (`/api/v1/series`), asked until some instance has the series */
   const units = new Map<string, Unit>();
   filter.addEventListener('input', () => draw());
@@ -125,7 +130,13 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
     const table = h(
       'table',
       { id: 'instances' },
-      h('caption', {}, `${shown.length} of ${rows.length} instances`),
+      h(
+        'caption',
+        {},
+        total === undefined
+          ? `${shown.length} of ${rows.length} instances`
+          : `${shown.length} of the first ${rows.length} instances by key, of ${total}: open a service (click its name) or the explorer for the rest`,
+      ),
       h('thead', {}, head),
       h('tbody', {}, ...body),
     );
@@ -144,7 +155,7 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
     async refresh() {
       const { from, to, step } = ctx.range();
       const [inst, results] = await Promise.all([
-        api<{ instances: Instance[] }>('/api/v1/instances'),
+        api<{ instances: Instance[]; total?: number; truncated?: boolean }>('/api/v1/instances', { limit: MAX_ROWS }),
         batch(SPARKS.map((s) => ({ name: s.name, agg: s.agg, from, to, step }))),
         ...SPARKS.filter((s) => !units.has(s.id)).map((s) =>
           api<{ series: SeriesInfo[] }>('/api/v1/series', { match: s.name, limit: 1 }).then(
@@ -157,6 +168,7 @@ export function overview(root: HTMLElement, ctx: Ctx): View {
       ]);
       const byKey = new Map<string, Row>();
       for (const i of inst.instances) byKey.set(i.key, { inst: i, sparks: {} });
+      total = inst.truncated ? inst.total : undefined;
       SPARKS.forEach((s, k) => {
         const r = results[k] as QueryResult | undefined;
         for (const ser of r?.series ?? []) {
