@@ -8,13 +8,13 @@ import type { Sink } from '../sinks/sink.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
-import { pick, runQuery } from './query.js';
+import { listSeries, pick, runQuery } from './query.js';
 import {
-  globToRegExp,
   type Instance,
   instanceFields,
   parseTags,
   type Query,
+  type QueryBudgetLike,
   type QueryResult,
   type SeriesInfo,
   type StoredEvent,
@@ -260,35 +260,14 @@ export class SqliteStore implements Sink, StoreReader {
   }
 
   /** The series listing leaves out the series of gone instances; their data stays queryable by name until retention. */
-  async series(match: string, tags: Record<string, string>, limit = 10_000, now = Date.now()): Promise<SeriesInfo[]> {
-    const re = match ? globToRegExp(match) : undefined;
-    const out: SeriesInfo[] = [];
-    const goneBefore = this.goneBefore(now);
-    const stmt = this.db.prepare(
-      'SELECT id, name, tags, kind, unit, first_seen, last_seen FROM series WHERE instance IS NULL OR instance IN (SELECT key FROM instances WHERE last_seen >= ? OR health_at >= ?) ORDER BY name, tags',
-    );
-    for (const r of stmt.iterate(goneBefore, goneBefore) as Iterable<{
-      name: string;
-      tags: string;
-      kind: SeriesInfo['kind'];
-      unit: string | null;
-      first_seen: number;
-      last_seen: number;
-    }>) {
-      if (re && !re.test(r.name)) continue;
-      const t = parseTags(r.tags);
-      if (!tagsMatch(t, tags)) continue;
-      out.push({
-        name: r.name,
-        tags: t,
-        kind: r.kind,
-        ...(r.unit ? { unit: r.unit } : {}),
-        first_seen: r.first_seen,
-        last_seen: r.last_seen,
-      });
-      if (out.length >= limit) break;
-    }
-    return out;
+  async series(
+    match: string,
+    tags: Record<string, string>,
+    limit = 10_000,
+    now = Date.now(),
+    budget?: QueryBudgetLike,
+  ): Promise<SeriesInfo[]> {
+    return listSeries(this.core, match, tags, limit, this.goneBefore(now), budget);
   }
 
   /** The resolution a query reads: the coarsest one no wider than the step that still covers `from`. */
