@@ -297,13 +297,16 @@ const attacks = {
     const a = await bigAgent(n);
     const out = [];
     for (const q of ['/api/v1/series?match=q.big&tags=pid:5', '/api/v1/series?match=q.*&tags=pid:5', '/api/v1/instances']) {
-      const before = rss(a.p.pid);
-      const r = await probe(a, () => timed(a.base + q, {}, 120_000));
-      out.push(`GET ${q} over ${n} series and instances: rss ${before} -> ${rss(a.p.pid)}; ${r}`);
+      // three times: the store's compaction of the 100,000 new series may hold the loop during one of them
+      for (let k = 0; k < 3; k++) {
+        const before = rss(a.p.pid);
+        const r = await probe(a, () => timed(a.base + q, {}, 120_000));
+        out.push(`GET ${q} over ${n} series and instances: rss ${before} -> ${rss(a.p.pid)}; ${r}`);
+      }
     }
     const s = await self(a);
     out.push(
-      `counters: series_over_budget ${s.series_over_budget}, series_truncated ${s.series_truncated}, instances_truncated ${s.instances_truncated}`,
+      `counters: queries_over_points ${s.queries_over_points}, series_truncated ${s.series_truncated}, instances_truncated ${s.instances_truncated}`,
     );
     a.p.kill('SIGKILL');
     return out.join('\n');

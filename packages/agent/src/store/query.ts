@@ -3,18 +3,24 @@
  * plus the head windows not yet folded. A percentile over a whole service or host reads the fleet's
  * sketches merged at rollup time (one per minute or hour) instead of every member's.
  */
+
+import type Database from 'better-sqlite3';
 import { type Row, reduce, type Source } from './aggregate.js';
 import { rowsOf } from './chunks.js';
 import { type Core, FLEET_KEYS, type SeriesMeta } from './core.js';
 import {
   compileGlob,
   DEFAULT_POINTS,
+  type Instance,
+  type InstanceFilter,
+  instanceFields,
   PERCENTILES,
   parseTags,
   type Query,
   type QueryBudgetLike,
   type QueryResult,
   type SeriesInfo,
+  staleAfter,
   tagsMatch,
 } from './reader.js';
 import type { Level } from './schema.js';
@@ -241,4 +247,66 @@ export function listSeries(
     });
   }
   return out;
+}
+
+/**
+ * The instance list (`/api/v1/instances`) in key order: those not gone (heard from, or probed, since `goneBefore`),
+ * of one service or one key when the filter says so, at most `limit` of them, and how many matched. SQLite filters,
+ * counts and cuts, so a fleet of 100,000 costs one count and `limit` rows, not 100,000 objects.
+ */
+export function listInstances(
+  db: Database.Database,
+  window: number,
+  goneBefore: number,
+  now: number,
+  f: InstanceFilter = {},
+): { instances: Instance[]; total: number } {
+  let where = 'WHERE (last_seen >= ? OR health_at >= ?)';
+  const args: Array<string | number> = [goneBefore, goneBefore];
+  if (f.instance !== undefined) {
+    where += ' AND key = ?';
+    args.push(f.instance);
+  }
+  if (f.service !== undefined) {
+    // service is the key's first part when present (model/instance.ts), and a tag value holds no comma
+    const head = `service=${f.service}`;
+    where += ' AND (key = ? OR substr(key, 1, ?) = ?)';
+    args.push(head, head.length + 1, `${head},`);
+  }
+  const total =
+    f.limit === undefined
+      ? -1
+      : (db
+          .prepare(`SELECT count(*) FROM instances ${where}`)
+          .pluck()
+          .get(...args) as number);
+  const rows = db
+    .prepare(
+      `SELECT key, first_seen, last_seen, health, reason, health_at, interval_ms FROM instances ${where} ORDER BY key${f.limit === undefined ? '' : ' LIMIT ?'}`,
+    )
+    .all(...args, ...(f.limit === undefined ? [] : [f.limit])) as Array<{
+    key: string;
+    first_seen: number;
+    last_seen: number;
+    health: string | null;
+    reason: string | null;
+    health_at: number | null;
+    interval_ms: number;
+  }>;
+  const instances = rows.map((r): Instance => {
+    // stale counts the instance's own intervals, not the agent's windows (docs/time-model.md)
+    const fresh = staleAfter(window, r.interval_ms);
+    const probed = r.health && r.health_at && now - r.health_at <= fresh;
+    const health: Instance['health'] = probed ? (r.health as 'up' | 'down') : now - r.last_seen <= fresh ? 'reporting' : 'stale';
+    return {
+      key: r.key,
+      ...instanceFields(r.key),
+      first_seen: r.first_seen,
+      last_seen: r.last_seen,
+      ...(r.interval_ms > 0 ? { interval_ms: r.interval_ms } : {}),
+      health,
+      ...(health === 'down' && r.reason ? { reason: r.reason } : {}),
+    };
+  });
+  return { instances, total: total < 0 ? instances.length : total };
 }

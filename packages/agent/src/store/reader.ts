@@ -84,11 +84,20 @@ export interface StoredEvent {
   tags: Record<string, string>;
 }
 
+/** Which instances a listing answers: one service's, or one key; at most `limit` (all when undefined). */
+export interface InstanceFilter {
+  service?: string;
+  instance?: string;
+  limit?: number;
+}
+
 export interface StoreReader {
   readonly kind: string;
   /** events in [from, to] (ms), of one instance or service; a store that keeps none answers [] */
   events?(from: number, to: number, instance?: string, service?: string): Promise<StoredEvent[]>;
   instances(): Promise<Instance[]>;
+  /** the instances a filter keeps, at most its limit, and how many it kept before the cut; optional (else instances() is cut) */
+  listInstances?(filter: InstanceFilter): Promise<{ instances: Instance[]; total: number }>;
   /**
    * Series whose name matches the glob and whose tags match, ordered by name and tags, at most `limit`; `now` decides
    * which instances are gone. A store that walks its series calls `budget.examine` and `budget.check` as it goes.

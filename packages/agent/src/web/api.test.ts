@@ -349,15 +349,18 @@ test('/api/v1/instances answers at most `limit` (1,000 by default) with the tota
   const { agent, base } = await agentOn(join(dir, 'instances'));
   after(() => agent.stop());
   agent.ingest(Array.from({ length: 30 }, (_, i) => `up.x:1|g|#service:${i % 3 ? 'a' : 'b'},pid:${i}`).join('\n'));
+  // a service whose name starts with another's, and an instance of no service
+  agent.ingest('up.x:1|g|#service:ab,pid:99\nup.x:1|g|#pid:98');
   agent.flush();
   const all = await get(`${base}/api/v1/instances`);
   assert.equal(all.status, 200);
-  assert.equal((all.body.instances as unknown[]).length, 30);
-  assert.equal(all.body.total, 30);
+  assert.equal((all.body.instances as unknown[]).length, 32);
+  assert.equal(all.body.total, 32);
   assert.equal(all.body.truncated, undefined);
   const cut = await get(`${base}/api/v1/instances?limit=10`);
   assert.equal((cut.body.instances as unknown[]).length, 10);
-  assert.equal(cut.body.total, 30);
+  assert.equal(cut.body.total, 32);
+  assert.equal((await get(`${base}/api/v1/instances?service=a&limit=1`)).body.total, 20);
   assert.equal(cut.body.truncated, true);
   const b = await get(`${base}/api/v1/instances?service=b&limit=5`);
   assert.deepEqual(
@@ -376,8 +379,8 @@ test('/api/v1/instances answers at most `limit` (1,000 by default) with the tota
     assert.equal(r.body.param, 'limit');
   }
   const self = (await get(`${base}/api/v1/self`)).body;
-  assert.equal(self.instances_truncated, 2);
-  assert.match(await (await fetch(`${base}/metrics`)).text(), /^ekg_agent_instances_truncated_total 2$/m);
+  assert.equal(self.instances_truncated, 3);
+  assert.match(await (await fetch(`${base}/metrics`)).text(), /^ekg_agent_instances_truncated_total 3$/m);
 });
 
 test("docs/agent-api.md's table of parameters is the API's own (API_PARAMS)", () => {

@@ -1,7 +1,7 @@
 import { parseDuration } from 'ekg-vitals';
 import { MAX_NAME } from '../ingest/statsd-parse.js';
 import { BudgetError, QUERY_MAX_POINTS, QUERY_TIMEOUT, QueryBudget } from '../store/budget.js';
-import { AGGS, type Agg, type Query, QueryError, type StoreReader } from '../store/reader.js';
+import { AGGS, type Agg, type Instance, type Query, QueryError, type StoreReader } from '../store/reader.js';
 
 /** The query parameters each API takes; any other is a 400 naming it. `q` alone may repeat. */
 export const API_PARAMS = {
@@ -141,14 +141,20 @@ export async function handleApi(
     const budget = new QueryBudget(limits.queryMaxPoints, limits.queryTimeout, limits.started ?? Date.now());
     if (path === '/api/v1/instances') {
       const limit = limitOf(params, DEFAULT_INSTANCES_ANSWER, MAX_INSTANCES_ANSWER);
-      const service = params.get('service');
-      const key = params.get('instance');
-      let all = await reader.instances();
-      if (service !== null || key !== null)
-        all = all.filter((i) => (key === null || i.key === key) && (service === null || i.service === service));
-      if (all.length <= limit) return [200, { instances: all, total: all.length }];
+      const filter = { service: params.get('service') ?? undefined, instance: params.get('instance') ?? undefined };
+      let all: Instance[];
+      let total: number;
+      if (reader.listInstances) ({ instances: all, total } = await reader.listInstances({ ...filter, limit }));
+      else {
+        all = (await reader.instances()).filter(
+          (i) =>
+            (filter.instance === undefined || i.key === filter.instance) && (filter.service === undefined || i.service === filter.service),
+        );
+        total = all.length;
+      }
+      if (total <= limit) return [200, { instances: all, total }];
       counters.instances_truncated++;
-      return [200, { instances: all.slice(0, limit), total: all.length, truncated: true }];
+      return [200, { instances: all.slice(0, limit), total, truncated: true }];
     }
     if (path === '/api/v1/series') {
       const limit = limitOf(params, MAX_SERIES_ANSWER, MAX_SERIES_ANSWER);
