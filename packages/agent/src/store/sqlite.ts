@@ -8,10 +8,10 @@ import type { Sink } from '../sinks/sink.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
-import { listSeries, pick, runQuery } from './query.js';
+import { listInstances, listSeries, pick, runQuery } from './query.js';
 import {
   type Instance,
-  instanceFields,
+  type InstanceFilter,
   parseTags,
   type Query,
   type QueryBudgetLike,
@@ -19,7 +19,6 @@ import {
   type SeriesInfo,
   type StoredEvent,
   type StoreReader,
-  staleAfter,
   tagsMatch,
 } from './reader.js';
 import { type Level, levelsFor, openStore } from './schema.js';
@@ -223,35 +222,11 @@ export class SqliteStore implements Sink, StoreReader {
   // ---------------------------------------------------------------- reading
 
   async instances(now = Date.now()): Promise<Instance[]> {
-    const rows = this.db
-      .prepare('SELECT key, first_seen, last_seen, health, reason, health_at, interval_ms FROM instances ORDER BY key')
-      .all() as Array<{
-      key: string;
-      first_seen: number;
-      last_seen: number;
-      health: string | null;
-      reason: string | null;
-      health_at: number | null;
-      interval_ms: number;
-    }>;
-    const goneBefore = this.goneBefore(now);
-    return rows
-      .filter((r) => r.last_seen >= goneBefore || (r.health_at && r.health_at >= goneBefore))
-      .map((r) => {
-        // stale counts the instance's own intervals, not the agent's windows (docs/time-model.md)
-        const fresh = staleAfter(this.o.flushInterval, r.interval_ms);
-        const probed = r.health && r.health_at && now - r.health_at <= fresh;
-        const health: Instance['health'] = probed ? (r.health as 'up' | 'down') : now - r.last_seen <= fresh ? 'reporting' : 'stale';
-        return {
-          key: r.key,
-          ...instanceFields(r.key),
-          first_seen: r.first_seen,
-          last_seen: r.last_seen,
-          ...(r.interval_ms > 0 ? { interval_ms: r.interval_ms } : {}),
-          health,
-          ...(health === 'down' && r.reason ? { reason: r.reason } : {}),
-        };
-      });
+    return listInstances(this.db, this.o.flushInterval, this.goneBefore(now), now).instances;
+  }
+
+  async listInstances(filter: InstanceFilter, now = Date.now()): Promise<{ instances: Instance[]; total: number }> {
+    return listInstances(this.db, this.o.flushInterval, this.goneBefore(now), now, filter);
   }
 
   /** Gone: silent past --instance-retention (docs/time-model.md); the time before which an instance is gone. */
