@@ -221,30 +221,41 @@ export function listSeries(
   }
   budget?.examine(examined);
   found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.tags < b.tags ? -1 : a.tags > b.tags ? 1 : 0));
-  const row = core.db.prepare('SELECT unit, first_seen, last_seen FROM series WHERE id = ?');
-  const live = core.db.prepare('SELECT 1 FROM instances WHERE key = ? AND (last_seen >= ? OR health_at >= ?)').pluck();
-  const alive = new Map<string, boolean>();
+  // the rows of the matches in order, a batch per statement (one lookup each cost twice the time), until `limit`
+  // of them belong to no gone instance
+  const rows = core.db.prepare(
+    `SELECT s.id, s.unit, s.first_seen, s.last_seen, s.instance IS NULL OR i.key IS NOT NULL AS live
+     FROM json_each(?) j JOIN series s ON s.id = j.value
+     LEFT JOIN instances i ON i.key = s.instance AND (i.last_seen >= ? OR i.health_at >= ?)
+     ORDER BY j.key`,
+  );
   const out: SeriesInfo[] = [];
-  for (const m of found) {
-    if (out.length >= limit) break;
-    if (m.inst !== undefined) {
-      let ok = alive.get(m.inst);
-      if (ok === undefined) {
-        ok = live.get(m.inst, goneBefore, goneBefore) !== undefined;
-        alive.set(m.inst, ok);
-      }
-      if (!ok) continue;
+  for (let at = 0; at < found.length && out.length < limit; ) {
+    const batch = found.slice(at, at + Math.max(256, limit - out.length));
+    at += batch.length;
+    const got = rows.all(JSON.stringify(batch.map((m) => m.id)), goneBefore, goneBefore) as Array<{
+      id: number;
+      unit: string | null;
+      first_seen: number;
+      last_seen: number;
+      live: number;
+    }>;
+    // in the batch's order; a series deleted meanwhile has no row
+    for (let k = 0, j = 0; k < batch.length && j < got.length && out.length < limit; k++) {
+      const m = batch[k] as SeriesMeta;
+      const r = got[j] as (typeof got)[number];
+      if (r.id !== m.id) continue;
+      j++;
+      if (!r.live) continue;
+      out.push({
+        name: m.name,
+        tags: parseTags(m.tags),
+        kind: m.kind,
+        ...(r.unit ? { unit: r.unit } : {}),
+        first_seen: r.first_seen,
+        last_seen: r.last_seen,
+      });
     }
-    const r = row.get(m.id) as { unit: string | null; first_seen: number; last_seen: number } | undefined;
-    if (!r) continue;
-    out.push({
-      name: m.name,
-      tags: parseTags(m.tags),
-      kind: m.kind,
-      ...(r.unit ? { unit: r.unit } : {}),
-      first_seen: r.first_seen,
-      last_seen: r.last_seen,
-    });
   }
   return out;
 }
