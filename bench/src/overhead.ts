@@ -5,12 +5,15 @@
  *    load generator share the measurement, so it resolves what req/s on this VM cannot.
  *  - paired req/s ratio over real sockets: the case and bare, both on core 0, driven at the same
  *    moment from core 1.
+ *  - instructions per request (instructions.ts, callgrind, one request at a time): a count, so the
+ *    machine's load does not move it; the target is read from it and the paired ratio, not from CPU.
  * Rounds alternate the order of the cases, so that a drifting machine hurts every case alike.
  * Prints JSON for sections.ts (and a line per round on stderr).
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { count, noValgrind } from './instructions.js';
 import { pairedRatios, pinned, type ServerOptions } from './load.js';
 import { median, type Spread, spreadOf } from './stats.js';
 
@@ -49,6 +52,25 @@ export interface OverheadCase {
   cpuRatio: number;
   /** paired req/s ratio vs bare (NaN when not measured) */
   paired: Spread;
+  /** instructions per request outside GC and timers (instructions.ts); undefined when not counted */
+  instructions?: number;
+}
+
+/** Why a case has no instruction count, when it has none (shown in the table). */
+export function instructionsSkipped(c: Case): string | undefined {
+  const missing = noValgrind();
+  if (missing) return missing;
+  // under valgrind the main thread runs ~50× slower: the watchdog sees stalls, reads stacks through the
+  // inspector, and the count is that, not the request path (the watchdog adds nothing per request on the
+  // main thread: its beat is a timer, measured per second below)
+  if (c.opts?.execArgv?.length && c.opts.env?.EKG_WATCHDOG !== '0') return 'the watchdog under valgrind sees stalls';
+  return undefined;
+}
+
+/** The instructions.ts spec of a case: `variant` or `register`, then `:NAME=value,…`. */
+function spec(c: Case): string {
+  const env = Object.entries(c.opts?.env ?? {});
+  return `${c.opts?.execArgv?.length ? 'register' : c.variant}${env.length ? `:${env.map(([k, v]) => `${k}=${v}`).join(',')}` : ''}`;
 }
 
 /** Runs `node [execArgv] <file> args` pinned to core 0 and returns its last stdout line as JSON. */
@@ -88,6 +110,14 @@ export async function measure(cases: Case[], rounds = ROUNDS, seconds = SECONDS,
       console.error(`  paired ${c.label}: ${(paired[i] as number[]).map((x) => x.toFixed(3)).join(' ')}`);
     }
   }
+  // instructions per request: one callgrind run per case (~40 s each)
+  const instructions: Array<number | undefined> = [];
+  for (const c of cases) {
+    instructions.push(instructionsSkipped(c) ? undefined : (await count(spec(c))).net);
+    console.error(
+      `  instructions ${c.label}: ${instructions.at(-1) === undefined ? instructionsSkipped(c) : Math.round(instructions.at(-1) as number)}`,
+    );
+  }
   const bare = ns[0] as number[];
   return cases.map((c, i) => {
     const mine = ns[i] as number[];
@@ -98,6 +128,7 @@ export async function measure(cases: Case[], rounds = ROUNDS, seconds = SECONDS,
       extra: spreadOf(extra),
       cpuRatio: median(mine.map((v, r) => (bare[r] as number) / v)),
       paired: spreadOf(i === 0 ? [1] : (paired[i] as number[])),
+      instructions: instructions[i],
     };
   });
 }

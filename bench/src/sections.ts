@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Components, OverheadCase } from './overhead.js';
-import { pinnedJson } from './overhead.js';
+import { instructionsSkipped, CASES as OVERHEAD_CASES, pinnedJson } from './overhead.js';
 import { fmt, median, type Spread, table, withRange } from './stats.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -224,6 +224,21 @@ export async function overheadSection(): Promise<string> {
   const nsOrLess = (n: number) => (n < 1 ? '< 1' : fmt(n, 0));
   const idleNothing = c.idle.nothing ?? 0;
   const bareRate = bare ? 1e9 / bare.ns : 0;
+  const bareInstructions = bare?.instructions;
+  const instructionRatio = (x: OverheadCase | undefined) =>
+    x?.instructions !== undefined && bareInstructions !== undefined ? bareInstructions / x.instructions : undefined;
+  const instructionCell = (x: OverheadCase, i: number) => {
+    const r = instructionRatio(x);
+    if (r === undefined) {
+      const why = instructionsSkipped(OVERHEAD_CASES.find((c) => c.label === x.label) ?? { label: x.label, variant: 'bare' });
+      return `— (${why ?? 'not counted'})`;
+    }
+    return i === 0 ? fmt(x.instructions as number, 0) : `${fmt(x.instructions as number, 0)} (${fmt(r, 3)}×)`;
+  };
+  const registerPaired = o.cases.find((x) => x.label === 'ekg-vitals/register')?.paired.median ?? 0;
+  const registerInstructions = instructionRatio(o.cases.find((x) => x.label === 'ekg-vitals/register, EKG_WATCHDOG=0'));
+  // met when the paired req/s and the instruction count both say so (without valgrind, the paired ratio alone)
+  const registerMet = registerPaired >= 0.97 && (registerInstructions === undefined || registerInstructions >= 0.97);
   const rows: string[][] = [
     ['diagnostics_channel publish to no-op subscribers (both channels)', `${fmt(c.channel, 0)} ns per request`, fmt(c.channel, 0)],
     ["ekg's HTTP monitor over the channel (both handlers, all below)", `${fmt(c.monitor, 0)} ns per request`, fmt(c.monitor, 0)],
@@ -254,18 +269,35 @@ histogram observed on \`finish\`; OpenTelemetry: \`@opentelemetry/instrumentatio
 \`@opentelemetry/exporter-prometheus\` + an \`http.server.request.duration\` histogram recorded on \`finish\`.
 
 ${table(
-  ['case', 'CPU ns per request', 'extra ns (range)', 'CPU ratio vs bare', 'paired req/s vs bare (range)', 'target'],
+  [
+    'case',
+    'CPU ns per request',
+    'extra ns (range)',
+    'CPU ratio vs bare',
+    'instructions per request vs bare',
+    'paired req/s vs bare (range)',
+    'target',
+  ],
   o.cases.map((x, i) => [
     x.label,
     fmt(x.ns, 0),
     i === 0 ? '—' : withRange(x.extra),
     `${fmt(x.cpuRatio, 3)}×`,
+    instructionCell(x, i),
     i === 0 || !(x.paired.median > 0) ? '—' : withRange(x.paired, 3, '×', 2),
-    // met only when both measures say so: the in-process CPU cannot resolve ~100 ns on a VM whose rounds differ by
-    // thousands (a negative extra is noise), and the paired req/s is the target's own definition
-    x.label === 'ekg-vitals/register' ? `≥ 0.97× bare: ${ok(x.cpuRatio >= 0.97 && x.paired.median >= 0.97)}` : '',
+    x.label === 'ekg-vitals/register' ? `≥ 0.97× bare: ${ok(registerMet)}` : '',
   ]),
 )}
+
+The target is read from the paired req/s and the instruction count, not from the CPU ratio: the in-process CPU
+cannot resolve ~100 ns on a VM whose rounds differ by thousands (it read 0.813× in a run whose paired ratio was
+0.981×), while bare's count stayed within 1.5 % over eight runs on a loaded machine (52,413–53,173). Instructions per
+request: callgrind over 10,000 requests sent one at a time after 30,000 of warm-up, the main thread only, outside JIT
+compilation, GC and timer callbacks (\`bench/src/instructions.ts\`: GC lands where a run's collections fall, and
+valgrind's ~50× slowdown inflates timers, whose cost is measured per second below); "N (0.97×)" is the count and
+bare's count over it. With the watchdog on, the count is not the request path (under valgrind the watchdog sees the
+slowed thread stall and reads its stack), so the register target takes the instruction ratio of the same register
+with EKG_WATCHDOG=0: the watchdog does nothing per request on the main thread.
 
 Each part on its own (\`bench/src/components.ts\`). Request path: real \`IncomingMessage\`/\`ServerResponse\` objects and
 both channels published as node:http does, 200,000 per run, median of 9 runs, ${rounds} alternating processes. Timers and
