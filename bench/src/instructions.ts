@@ -14,6 +14,12 @@
  * ("timers"); components.ts measures them per second. With BENCH_REQUESTS=10000 every case's JIT
  * compile in the counted phase came out equal (14,249 per request): fewer requests leave tiering
  * still moving, and cases then differ by thousands of instructions for that alone.
+ * Bare is a clean room: node's own constructors (EventEmitter, streams) have seen few object shapes, so
+ * their property accesses are monomorphic. Constructing eight kinds of EventEmitter or of stream once at
+ * start (`bare:BENCH_IMPORT=/tmp/ee.mjs`) adds ~1,500 instructions to every later request (megamorphic
+ * LoadIC/StoreIC/KeyedStoreIC in the request path), as does loading a graph of 200 unrelated classes
+ * (~900–1,160); any real app pays this with or without ekg, and over such a bare register's excess falls
+ * from ~2,650 to ~2,100 (issue 20).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
