@@ -5,8 +5,9 @@
  * (`callgrind_control -i on`) and covers the main thread only, run with V8's `--single-threaded`
  * so that garbage collection is counted where it happens. JIT compilation is subtracted (it is
  * start-up, and its timing varies); GC is shown apart, as it moves with where a run's collections fall.
- *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS; BENCH_KEEP=dir
- *   keeps each case's callgrind file for callgrind_annotate)
+ *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS; BENCH_BATCH
+ *   requests at a time, default 1 (server.ts); BENCH_KEEP=dir
+ *   keeps each case's callgrind file for callgrind_annotate; BENCH_REGISTER=/abs/register.js another build's)
  * A case is a server.ts variant, or `register` (bare under `--import ekg-vitals/register`), either
  * followed by `:NAME=value,…` for its environment (`register:EKG_WATCHDOG=0`).
  * Timers (the event-loop delay monitor, the window's timer, the watchdog's beat) fire by wall time,
@@ -29,11 +30,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 10_000);
+// one request at a time by default, as wrk and browsers send them (server.ts BENCH_BATCH)
+const BATCH = process.env.BENCH_BATCH ?? '1';
 // Not `register` with its watchdog: under valgrind the main thread runs ~50× slower, the watchdog sees
 // stalls and captures them through the inspector, and the count is then the inspector hashing every
 // script (SHA256, 88k instructions a request seen), not the request path.
 const CASES = ['bare', 'dc-noop', 'ekg-http', 'ekg', 'register:EKG_WATCHDOG=0'];
-const REGISTER = createRequire(import.meta.url).resolve('ekg-vitals/register');
+// BENCH_REGISTER=/abs/dist/register.js: another build's register (before/after a change)
+const REGISTER = process.env.BENCH_REGISTER ?? createRequire(import.meta.url).resolve('ekg-vitals/register');
 
 /** `variant[:NAME=value,…]` → the server variant, node flags and environment. */
 function parseCase(spec: string): { variant: string; execArgv: string[]; env: Record<string, string> } {
@@ -43,7 +47,7 @@ function parseCase(spec: string): { variant: string; execArgv: string[]; env: Re
 }
 
 /** One case under callgrind: instructions per request (total, JIT compile, GC). */
-async function count(spec: string): Promise<{ total: number; compile: number; gc: number; timers: number }> {
+export async function count(spec: string): Promise<{ total: number; compile: number; gc: number; timers: number; net: number }> {
   const { variant, execArgv, env } = parseCase(spec);
   const dir = mkdtempSync(join(tmpdir(), 'ekg-cg-'));
   const go = join(dir, 'go');
@@ -64,7 +68,7 @@ async function count(spec: string): Promise<{ total: number; compile: number; gc
       String(N),
       '1',
     ],
-    { env: { ...process.env, ...env, BENCH_CALLGRIND: go, BENCH_WARM: '3' }, stdio: ['ignore', 'pipe', 'ignore'] },
+    { env: { ...process.env, ...env, BENCH_CALLGRIND: go, BENCH_WARM: '3', BENCH_BATCH: BATCH }, stdio: ['ignore', 'pipe', 'ignore'] },
   );
   let out = '';
   p.stdout.on('data', (d) => {
@@ -98,21 +102,37 @@ async function count(spec: string): Promise<{ total: number; compile: number; gc
   const gc = sum(/Heap::CollectGarbage\(/);
   // timer callbacks (libuv's timer run: the event-loop delay monitor, the window's timer, the beat)
   const timers = sum(/timer\.c:uv__run_timers \[/);
-  return { total: total / N, compile: compile / N, gc: gc / N, timers: timers / N };
+  // what a request costs: JIT compile is start-up, GC lands where a run's collections fall (under valgrind
+  // bistable, ~2,200 or ~4,100 a request), timers fire by wall time that valgrind slows; none is the request path
+  const net = (total - compile - gc - timers) / N;
+  return { total: total / N, compile: compile / N, gc: gc / N, timers: timers / N, net };
 }
 
-if (spawnSync('sh', ['-c', 'command -v valgrind']).status !== 0) {
-  console.error('instructions: valgrind is not installed (apt-get install valgrind)');
-  process.exit(1);
+/** Why instructions cannot be counted here, or undefined when they can. */
+export function noValgrind(): string | undefined {
+  return spawnSync('sh', ['-c', 'command -v valgrind && command -v callgrind_control']).status === 0
+    ? undefined
+    : 'valgrind is not installed (apt-get install valgrind)';
 }
-const cases = process.argv.slice(2).length ? process.argv.slice(2) : CASES;
-let bare: number | undefined;
-for (const c of cases) {
-  const r = await count(c);
-  const net = r.total - r.compile;
-  // the first case is the base when it is bare (`bare` or `bare:BENCH_BATCH=1`)
-  const isBase = c === cases[0] && c.split(':')[0] === 'bare';
-  if (isBase) bare = net;
-  const extra = bare !== undefined && !isBase ? `, ${Math.round(net - bare)} over bare` : '';
-  console.log(`${c}: ${Math.round(net)} instructions per request (GC ${Math.round(r.gc)}, timers ${Math.round(r.timers)} of them${extra})`);
+
+async function main(): Promise<void> {
+  const missing = noValgrind();
+  if (missing) {
+    console.error(`instructions: ${missing}`);
+    process.exit(1);
+  }
+  const cases = process.argv.slice(2).length ? process.argv.slice(2) : CASES;
+  let bare: number | undefined;
+  for (const c of cases) {
+    const r = await count(c);
+    // the first case is the base when it is bare (`bare` or `bare:BENCH_IMPORT=…`)
+    const isBase = c === cases[0] && c.split(':')[0] === 'bare';
+    if (isBase) bare = r.net;
+    const extra = bare !== undefined && !isBase ? `, ${Math.round(r.net - bare)} over bare (${(bare / r.net).toFixed(3)}× bare)` : '';
+    console.log(
+      `${c}: ${Math.round(r.net)} instructions per request outside GC and timers${extra}; GC ${Math.round(r.gc)}, timers ${Math.round(r.timers)}`,
+    );
+  }
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
