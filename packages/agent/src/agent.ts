@@ -297,7 +297,8 @@ export class Agent {
     const t1 = performance.now();
     this.last = w;
     this.self.flushes++;
-    this.self.last_flush_series = w.series.length;
+    // (the window's columns: its series objects are made only if a sink reads them)
+    this.self.last_flush_series = w.cols?.n ?? w.series.length;
     this.self.series_active = this.aggregator.size;
     this.self.dropped_cardinality = this.aggregator.droppedCardinality;
     this.self.dropped_type_clash = this.aggregator.droppedTypeClash;

@@ -47,6 +47,8 @@ export interface FlushResult {
   start: number;
   end: number;
   series: Flushed[];
+  /** the aggregator's window column by column (its `series` are made from them only when read): what the store writes from */
+  readonly cols?: WindowCols;
 }
 
 /** A series' accumulators for one window, set aside when a sample of the next window arrives before the flush reaches it. */
@@ -108,7 +110,7 @@ const kindOf: Record<MetricType, number> = { c: COUNTER, g: GAUGE, ms: DISTRIBUT
  * 100k objects each boxing five or eight doubles (~20 MB per window, promoted to the old
  * generation since a flush outlives many scavenges, and collected only minutes later).
  */
-interface Cols {
+export interface Cols {
   f: Float64Array;
   /** the window's sketches, `Sketch.encodeInto`'s form back to back (where each lies: its numbers' last two slots) */
   sk: Uint8Array;
@@ -264,7 +266,140 @@ interface Win {
   n: number;
   /** sketch bytes in use */
   skn: number;
-  out: Flushed[];
+  out: WindowCols;
+}
+
+/** The kinds as `WindowCols.kinds` holds them. */
+export const KIND_COUNTER = COUNTER;
+export const KIND_GAUGE = GAUGE;
+export const KIND_DISTRIBUTION = DISTRIBUTION;
+export const KIND_SET = SET;
+const KIND_NAMES: SeriesKind[] = ['counter', 'gauge', 'distribution', 'set'];
+
+/**
+ * A closed window's series, column by column: its strings in two arrays (the aggregator's own, shared),
+ * its numbers in the window's buffer. A window of 100k series costs no object per series: the store
+ * reads these columns, and `series` objects are made only for a sink that reads them.
+ */
+export class WindowCols {
+  /** series in the window */
+  n = 0;
+  readonly names: string[] = [];
+  readonly tags: string[] = [];
+  kinds: Uint8Array;
+  /** where each series' numbers start in the window's buffer */
+  offs: Uint32Array;
+
+  constructor(
+    /** the window's numbers and sketch bytes */
+    readonly c: Cols,
+    room: number,
+  ) {
+    this.kinds = new Uint8Array(room);
+    this.offs = new Uint32Array(room);
+  }
+
+  add(name: string, tags: string, kind: number, at: number): void {
+    const i = this.n++;
+    if (i === this.kinds.length) {
+      this.kinds = grown(this.kinds, i * 2);
+      this.offs = grown(this.offs, i * 2);
+    }
+    this.names.push(name);
+    this.tags.push(tags);
+    this.kinds[i] = kind;
+    this.offs[i] = at;
+  }
+
+  kindName(i: number): SeriesKind {
+    return KIND_NAMES[this.kinds[i] as number] as SeriesKind;
+  }
+
+  /** counter: sum; gauge: level; set: members; distribution: count */
+  value(i: number): number {
+    return this.c.f[this.offs[i] as number] as number;
+  }
+
+  /** a gauge carried past its sample's interval (not an observation) */
+  carried(i: number): boolean {
+    return this.kinds[i] === GAUGE && this.c.f[(this.offs[i] as number) + 2] === 1;
+  }
+
+  /** counter or gauge: ms its last sample described, else 0 */
+  interval(i: number): number {
+    const k = this.kinds[i];
+    return k === COUNTER
+      ? (this.c.f[(this.offs[i] as number) + 3] as number)
+      : k === GAUGE
+        ? (this.c.f[(this.offs[i] as number) + 1] as number)
+        : 0;
+  }
+
+  /** distribution: slot `j` of count, sum, min, max, total, totalSum, sketch start, sketch end */
+  dist(i: number, j: number): number {
+    return this.c.f[(this.offs[i] as number) + j] as number;
+  }
+
+  /** The series as objects, reading their numbers from the window's buffer. */
+  objects(): Flushed[] {
+    const out: Flushed[] = new Array(this.n);
+    const c = this.c;
+    for (let i = 0; i < this.n; i++) {
+      const name = this.names[i] as string;
+      const tags = this.tags[i] as string;
+      const at = this.offs[i] as number;
+      switch (this.kinds[i]) {
+        case COUNTER:
+          out[i] = new CounterFlushed(name, tags, c, at);
+          break;
+        case GAUGE:
+          out[i] = new GaugeFlushed(name, tags, c, at);
+          break;
+        case SET:
+          out[i] = new SetFlushed(name, tags, c, at);
+          break;
+        default:
+          out[i] = new DistributionFlushed(name, tags, c, at);
+      }
+    }
+    return out;
+  }
+}
+
+/** A closed window as the aggregator returns it: `series` made from its columns on first read. */
+class ColsWindow implements FlushResult {
+  #series: Flushed[] | undefined;
+  // private, read through a getter: a copy made by spread (`{ ...w, series: some }`) has no columns, and
+  // is written from its series
+  #cols: WindowCols | undefined;
+
+  constructor(
+    readonly start: number,
+    readonly end: number,
+    cols: WindowCols,
+  ) {
+    this.#cols = cols;
+  }
+
+  get cols(): WindowCols | undefined {
+    return this.#cols;
+  }
+
+  get series(): Flushed[] {
+    this.#series ??= (this.#cols as WindowCols).objects();
+    return this.#series;
+  }
+
+  /** series set by hand replace the columns */
+  set series(s: Flushed[]) {
+    this.#series = s;
+    this.#cols = undefined;
+  }
+
+  /** the objects made so far, if any */
+  get made(): Flushed[] | undefined {
+    return this.#series;
+  }
 }
 
 const FIELDS = ['rate', 'total', 'totalSum', 'count', 'sum', 'min', 'max', 'sketch', 'carried', 'interval'] as const;
@@ -365,6 +500,8 @@ export class Aggregator {
   private epoch = 0;
   /** numbers the last window held: the next one's buffer starts at that size */
   private lastSlots = 0;
+  /** series the last window held */
+  private lastCount = 0;
   /** the flush under way, if any */
   private job: { step(n: number): boolean } | undefined;
   /** time the last flush spent summarising, without the turns of the event loop between its chunks */
@@ -587,7 +724,9 @@ export class Aggregator {
    * distribution's quantiles are read from if asked later, by /metrics say.
    */
   release(w: FlushResult): void {
-    for (const f of w.series) if (f instanceof DistributionFlushed) f.release();
+    // a window whose objects no sink asked for has no decoded sketch to let go
+    const made = w instanceof ColsWindow ? w.made : w.series;
+    if (made) for (const f of made) if (f instanceof DistributionFlushed) f.release();
   }
 
   /** Closes the window: returns its series and starts the next; idle series expire. */
@@ -657,28 +796,25 @@ export class Aggregator {
     // series made during the flush belong to the next window: the ids to visit are those in use now
     const end = this.hi;
     let id = 0;
-    const out: Flushed[] = [];
     // sized as the last window's, which the next one almost always matches
-    const w: Win = {
-      c: {
-        f: new Float64Array(Math.max(1024, this.lastSlots)),
-        sk: new Uint8Array(Math.max(1024, this.lastSketchBytes)),
-        alpha: this.alpha,
-      },
-      n: 0,
-      skn: 0,
-      out,
+    const c: Cols = {
+      f: new Float64Array(Math.max(1024, this.lastSlots)),
+      sk: new Uint8Array(Math.max(1024, this.lastSketchBytes)),
+      alpha: this.alpha,
     };
+    const out = new WindowCols(c, Math.max(1024, this.lastCount));
+    const w: Win = { c, n: 0, skn: 0, out };
     // the window's sketches stay on their side of the arena until closed; the next window's fill the other
     this.arena.swap();
     const job = {
-      result: { start, end: now, series: out },
+      result: new ColsWindow(start, now, out),
       step: (n: number) => {
         const stop = Math.min(end, id + n);
         for (; id < stop; id++) this.close(id, epoch, start, now, seconds, final, w);
         if (id < end) return false;
         this.lastSlots = w.n;
         this.lastSketchBytes = w.skn;
+        this.lastCount = out.n;
         this.arena.flushed();
         // much room left (series expired): the window keeps only what it uses
         if (w.c.f.length > 1024 && w.n < w.c.f.length * 0.75) w.c.f = w.c.f.slice(0, w.n);
@@ -762,7 +898,6 @@ export class Aggregator {
     const tags = this.tagsOf[id] as string;
     const at = this.slots(w, SLOTS[kind] as number);
     const b = w.c.f;
-    let f: Flushed;
     switch (kind) {
       case COUNTER: {
         const total = (this.total[id] as number) + counter;
@@ -771,7 +906,6 @@ export class Aggregator {
         b[at + 1] = counter / seconds;
         b[at + 2] = total;
         b[at + 3] = this.interval[id] as number;
-        f = new CounterFlushed(name, tags, w.c, at);
         if (mine) this.counter[id] = 0;
         break;
       }
@@ -779,11 +913,9 @@ export class Aggregator {
         b[at] = gauge;
         b[at + 1] = carried ? 0 : (this.interval[id] as number);
         b[at + 2] = carried ? 1 : 0;
-        f = new GaugeFlushed(name, tags, w.c, at);
         break;
       case SET:
         b[at] = set?.size ?? 0;
-        f = new SetFlushed(name, tags, w.c, at);
         if (mine) {
           this.sets[id] = undefined;
           this.setBytes[id] = 0;
@@ -809,12 +941,11 @@ export class Aggregator {
         // (the window's buffer may have been replaced meanwhile: read it again)
         w.c.f[at + 6] = from;
         w.c.f[at + 7] = to;
-        f = new DistributionFlushed(name, tags, w.c, at);
         if (mine) a.done(id);
         break;
       }
     }
-    w.out.push(f);
+    w.out.add(name, tags, kind, at);
     if (mine) this.active[id] = 0;
   }
 }

@@ -67,6 +67,20 @@ export class HeadBuilder {
     this.cols(id, n, s, lo, hi);
   }
 
+  /** A distribution whose sketch is bytes `from`..`to` of `src` (`Sketch.encode`'s form; none when they are equal). */
+  distRange(id: number, n: number, s: number, lo: number, hi: number, src: Uint8Array, from: number, to: number): void {
+    const len = to - from;
+    if (len > 0) {
+      if (this.skn + len > this.sk.length) this.sk = growBytes(this.sk, Math.max(this.sk.length * 2, this.skn + len));
+      // a sketch of a window is tens of bytes: a loop, not a view and a copy
+      const sk = this.sk;
+      let o = this.skn;
+      for (let j = from; j < to; j++) sk[o++] = src[j] as number;
+      this.skn = o;
+    }
+    this.cols(id, n, s, lo, hi);
+  }
+
   private cols(id: number, n: number, s: number, lo: number, hi: number): void {
     if (this.nd === this.dids.length) {
       this.dids = grow(this.dids, this.nd * 2);

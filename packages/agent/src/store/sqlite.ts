@@ -143,18 +143,22 @@ export class SqliteStore implements Sink, StoreReader {
   }
 
   private hold(w: FlushResult): void {
-    // the sketches are released by the agent after this call: keep a serialised copy
-    const copy: FlushResult = {
-      start: w.start,
-      end: w.end,
-      // (a window's series are read-only views of its numbers: only a sketch needs copying)
-      series: w.series.map((f) => {
-        if (!f.sketch) return f;
-        const c = copyOf(f);
-        c.sketch = Sketch.decode(f.sketch.encode(), f.sketch);
-        return c;
-      }),
-    };
+    // the aggregator's window owns its columns (no later window writes into them) and holds its sketches
+    // as bytes: kept as it is. Any other window's sketches are released by the agent after this call: a
+    // serialised copy is kept.
+    const copy: FlushResult = w.cols
+      ? w
+      : {
+          start: w.start,
+          end: w.end,
+          // (a window's series are read-only views of its numbers: only a sketch needs copying)
+          series: w.series.map((f) => {
+            if (!f.sketch) return f;
+            const c = copyOf(f);
+            c.sketch = Sketch.decode(f.sketch.encode(), f.sketch);
+            return c;
+          }),
+        };
     this.held.push(copy);
     if (this.held.length > this.maxHeld) {
       this.held.shift();
@@ -170,7 +174,7 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.ok = true;
       this.status.error = undefined;
       this.status.windows_written++;
-      this.status.points_written += w.series.length;
+      this.status.points_written += w.cols?.n ?? w.series.length;
       this.status.last_write_ms = Math.round((performance.now() - t0) * 1000) / 1000;
       return true;
     } catch (err) {

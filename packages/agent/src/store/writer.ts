@@ -5,7 +5,8 @@
  */
 import type Database from 'better-sqlite3';
 import { unitOf } from 'ekg-vitals';
-import type { Flushed, FlushResult } from '../aggregate/aggregator.js';
+import type { Flushed, FlushResult, SeriesKind, WindowCols } from '../aggregate/aggregator.js';
+import { KIND_DISTRIBUTION } from '../aggregate/aggregator.js';
 import { normalizeTags } from '../model/tags.js';
 import type { Core, SeriesMeta } from './core.js';
 import { HeadBuilder } from './head.js';
@@ -72,35 +73,39 @@ export class Writer {
       const t = Math.round(win.end / 1000);
       const d = Math.max(1, Math.round(win.end - win.start));
       const hb = this.hb;
-      const seen = new Map<string, Flushed | undefined>();
+      // the aggregator's windows are read column by column (no object per series); others by their objects
+      const rows: Rows = win.cols ? new ColRows(win.cols) : new ObjectRows(win.series);
+      // per instance that sent something: its `up` gauge, if it sent one
+      const seen = new Map<string, { value: number; tags: string } | undefined>();
       // the longest interval an instance's samples describe in this window: how long until it is due again
       const intervals = new Map<string, number>();
-      const series = win.series;
+      const n = rows.n;
       const last = this.order;
-      for (let i = 0; i < series.length; i++) {
-        const f = series[i] as Flushed;
+      for (let i = 0; i < n; i++) {
         // a level carried past its sample's interval is not an observation (docs/time-model.md)
-        if (f.carried) continue;
+        if (rows.carried(i)) continue;
+        const name = rows.name(i);
+        const tags = rows.tags(i);
+        const kind = rows.kind(i);
         // the aggregator lists its series in the same order window after window: the series at this
         // position last time is checked first, one compare instead of two map lookups
         const p = last[i];
         const k =
-          p !== undefined && p.name === f.name && p.tags === f.tags && p.kind === f.kind ? this.touch(p, win.end) : this.known(f, win.end);
+          p !== undefined && p.name === name && p.tags === tags && p.kind === kind
+            ? this.touch(p, win.end)
+            : this.known(name, tags, kind, win.end);
         last[i] = k;
-        // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
-        if (k.inst !== undefined && !f.carried && (f.name === 'up' || !seen.has(k.inst)))
-          seen.set(k.inst, f.name === 'up' ? f : seen.get(k.inst));
-        if (k.inst !== undefined && f.interval !== undefined && f.interval > (intervals.get(k.inst) ?? 0))
-          intervals.set(k.inst, f.interval);
-        if (f.kind === 'distribution') {
-          // the aggregator's windows hold their sketches as bytes already: copied, not decoded and encoded again
-          const bytes = f.sketchBytes;
-          if (bytes !== undefined)
-            hb.distBytes(k.id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, (f.count ?? 0) > 0 ? bytes : null);
-          else hb.dist(k.id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, f.sketch);
-        } else hb.level(k.id, f.value);
+        if (k.inst !== undefined) {
+          // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
+          if (name === 'up') seen.set(k.inst, { value: rows.value(i), tags });
+          else if (!seen.has(k.inst)) seen.set(k.inst, undefined);
+          const iv = rows.interval(i);
+          if (iv > 0 && iv > (intervals.get(k.inst) ?? 0)) intervals.set(k.inst, iv);
+        }
+        if (kind === 'distribution') rows.dist(i, k.id, hb);
+        else hb.level(k.id, rows.value(i));
       }
-      if (last.length > series.length) last.length = series.length;
+      if (last.length > n) last.length = n;
       const bytes = hb.encode();
       const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, bytes).lastInsertRowid);
       for (const [key, up] of seen) {
@@ -123,21 +128,105 @@ export class Writer {
   }
 
   /** The series' row, made on first sight. */
-  private known(f: Flushed, now: number): SeriesMeta {
-    let k = this.core.ids.get(f.name, f.tags);
+  private known(name: string, tags: string, kind: SeriesKind, now: number): SeriesMeta {
+    let k = this.core.ids.get(name, tags);
     // a name that carries a second kind (barnes' GC.count: a counter and a gauge) keeps it under the
     // same name with the tag `kind:<kind>` (docs/time-model.md)
-    if (k !== undefined && k.kind !== f.kind) {
-      const tags = kindTags(f.tags, f.kind);
-      k = this.core.ids.get(f.name, tags);
-      if (k === undefined) return this.known({ ...f, tags, sketch: f.sketch }, now);
+    if (k !== undefined && k.kind !== kind) {
+      const kt = kindTags(tags, kind);
+      k = this.core.ids.get(name, kt);
+      if (k === undefined) return this.known(name, kt, kind, now);
     }
     if (k !== undefined) return this.touch(k, now);
-    const inst = f.tags ? instanceKey(parseTags(f.tags)) : undefined;
-    const id = Number(this.st.insertSeries.run(f.name, f.tags, f.kind, unitOf(f.name) ?? null, inst ?? null, now, now).lastInsertRowid);
-    const made: SeriesMeta = { id, name: f.name, tags: f.tags, kind: f.kind, inst, seen: Math.floor(now / 1000), scopes: undefined };
+    const inst = tags ? instanceKey(parseTags(tags)) : undefined;
+    const id = Number(this.st.insertSeries.run(name, tags, kind, unitOf(name) ?? null, inst ?? null, now, now).lastInsertRowid);
+    const made: SeriesMeta = { id, name, tags, kind, inst, seen: Math.floor(now / 1000), scopes: undefined };
     this.core.remember(made);
     this.made.push(made);
     return made;
+  }
+}
+
+/** A window's series as the writer reads them, by position. */
+interface Rows {
+  readonly n: number;
+  name(i: number): string;
+  tags(i: number): string;
+  kind(i: number): SeriesKind;
+  value(i: number): number;
+  carried(i: number): boolean;
+  /** ms its last sample described, else 0 */
+  interval(i: number): number;
+  /** distribution `i` into the head as series `id` */
+  dist(i: number, id: number, hb: HeadBuilder): void;
+}
+
+/** The aggregator's window, read from its columns: its sketches are copied as the window holds them, bytes to bytes. */
+class ColRows implements Rows {
+  readonly n: number;
+  constructor(private readonly c: WindowCols) {
+    this.n = c.n;
+  }
+  name(i: number): string {
+    return this.c.names[i] as string;
+  }
+  tags(i: number): string {
+    return this.c.tags[i] as string;
+  }
+  kind(i: number): SeriesKind {
+    return this.c.kindName(i);
+  }
+  value(i: number): number {
+    return this.c.value(i);
+  }
+  carried(i: number): boolean {
+    return this.c.carried(i);
+  }
+  interval(i: number): number {
+    return this.c.interval(i);
+  }
+  dist(i: number, id: number, hb: HeadBuilder): void {
+    const c = this.c;
+    if (c.kinds[i] !== KIND_DISTRIBUTION) return;
+    const count = c.dist(i, 0);
+    // (count 0: no sketch, as `distBytes` is given null)
+    hb.distRange(id, count, c.dist(i, 1), c.dist(i, 2), c.dist(i, 3), c.c.sk, c.dist(i, 6), count > 0 ? c.dist(i, 7) : c.dist(i, 6));
+  }
+}
+
+/** Any other window (tests, a replay, a migration): its series objects. */
+class ObjectRows implements Rows {
+  readonly n: number;
+  constructor(private readonly s: Flushed[]) {
+    this.n = s.length;
+  }
+  private f(i: number): Flushed {
+    return this.s[i] as Flushed;
+  }
+  name(i: number): string {
+    return this.f(i).name;
+  }
+  tags(i: number): string {
+    return this.f(i).tags;
+  }
+  kind(i: number): SeriesKind {
+    return this.f(i).kind;
+  }
+  value(i: number): number {
+    return this.f(i).value;
+  }
+  carried(i: number): boolean {
+    return this.f(i).carried === true;
+  }
+  interval(i: number): number {
+    return this.f(i).interval ?? 0;
+  }
+  dist(i: number, id: number, hb: HeadBuilder): void {
+    const f = this.f(i);
+    // the aggregator's windows hold their sketches as bytes already: copied, not decoded and encoded again
+    const bytes = f.sketchBytes;
+    if (bytes !== undefined)
+      hb.distBytes(id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, (f.count ?? 0) > 0 ? bytes : null);
+    else hb.dist(id, f.count ?? 0, f.sum ?? 0, f.min ?? Number.NaN, f.max ?? Number.NaN, f.sketch);
   }
 }
