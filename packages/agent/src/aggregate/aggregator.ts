@@ -284,8 +284,9 @@ const KIND_NAMES: SeriesKind[] = ['counter', 'gauge', 'distribution', 'set'];
 export class WindowCols {
   /** series in the window */
   n = 0;
-  readonly names: string[] = [];
-  readonly tags: string[] = [];
+  /** (sized as the last window's, then cut to `n` by `done`: no growth step by step) */
+  names: string[];
+  tags: string[];
   kinds: Uint8Array;
   /** where each series' numbers start in the window's buffer */
   offs: Uint32Array;
@@ -297,6 +298,14 @@ export class WindowCols {
   ) {
     this.kinds = new Uint8Array(room);
     this.offs = new Uint32Array(room);
+    this.names = new Array<string>(room).fill('');
+    this.tags = new Array<string>(room).fill('');
+  }
+
+  /** The window is closed: its arrays keep only what it uses. */
+  done(): void {
+    this.names.length = this.n;
+    this.tags.length = this.n;
   }
 
   add(name: string, tags: string, kind: number, at: number): void {
@@ -305,8 +314,13 @@ export class WindowCols {
       this.kinds = grown(this.kinds, i * 2);
       this.offs = grown(this.offs, i * 2);
     }
-    this.names.push(name);
-    this.tags.push(tags);
+    if (i < this.names.length) {
+      this.names[i] = name;
+      this.tags[i] = tags;
+    } else {
+      this.names.push(name);
+      this.tags.push(tags);
+    }
     this.kinds[i] = kind;
     this.offs[i] = at;
   }
@@ -815,6 +829,7 @@ export class Aggregator {
         this.lastSlots = w.n;
         this.lastSketchBytes = w.skn;
         this.lastCount = out.n;
+        out.done();
         this.arena.flushed();
         // much room left (series expired): the window keeps only what it uses
         if (w.c.f.length > 1024 && w.n < w.c.f.length * 0.75) w.c.f = w.c.f.slice(0, w.n);
