@@ -71,7 +71,8 @@ for (let w = 0; w < windows; w++) {
   if (process.env.BENCH_VERBOSE)
     console.error(JSON.stringify({ w, series: r.series.length, ...row, rssMb: process.memoryUsage.rss() / 2 ** 20 }));
 }
-if (process.env.BENCH_VERBOSE) console.error("head blob bytes", store.db.prepare("SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1").pluck().get());
+if (process.env.BENCH_VERBOSE)
+  console.error('head blob bytes', store.db.prepare('SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1').pluck().get());
 await store.close();
 const pick = (k: keyof (typeof rows)[number]) => Math.round(median(rows.map((r) => r[k])) * 10) / 10;
 console.log(

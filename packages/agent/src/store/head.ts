@@ -30,6 +30,7 @@ export class HeadBuilder {
   nd = 0;
 
   reset(): void {
+    this.run = undefined;
     this.nl = 0;
     this.nd = 0;
     this.skn = 0;
@@ -46,6 +47,7 @@ export class HeadBuilder {
 
   /** A distribution; its sketch encoded straight into the window's buffer. */
   dist(id: number, n: number, s: number, lo: number, hi: number, sketch: Sketch | undefined): void {
+    this.copyRun();
     if (sketch && sketch.count > 0) {
       let end = sketch.encodeInto(this.sk, this.skn);
       while (end < 0) {
@@ -59,6 +61,7 @@ export class HeadBuilder {
 
   /** A distribution whose sketch is already bytes (`Sketch.encode`'s form). */
   distBytes(id: number, n: number, s: number, lo: number, hi: number, bytes: Uint8Array | null): void {
+    this.copyRun();
     if (bytes) {
       if (this.skn + bytes.length > this.sk.length) this.sk = growBytes(this.sk, Math.max(this.sk.length * 2, this.skn + bytes.length));
       this.sk.set(bytes, this.skn);
@@ -71,14 +74,34 @@ export class HeadBuilder {
   distRange(id: number, n: number, s: number, lo: number, hi: number, src: Uint8Array, from: number, to: number): void {
     const len = to - from;
     if (len > 0) {
-      if (this.skn + len > this.sk.length) this.sk = growBytes(this.sk, Math.max(this.sk.length * 2, this.skn + len));
-      // a sketch of a window is tens of bytes: a loop, not a view and a copy
-      const sk = this.sk;
-      let o = this.skn;
-      for (let j = from; j < to; j++) sk[o++] = src[j] as number;
-      this.skn = o;
+      // the aggregator packs a window's sketches back to back in the order it lists them, which is
+      // almost always the store's: consecutive ones are copied as one run, not 50k copies of tens of bytes
+      if (src === this.run && from === this.runTo) this.runTo = to;
+      else {
+        this.copyRun();
+        this.run = src;
+        this.runFrom = from;
+        this.runTo = to;
+        this.runAt = this.skn;
+      }
+      this.skn += len;
     }
     this.cols(id, n, s, lo, hi);
+  }
+
+  /** sketch bytes `distRange` was given but has not copied yet: `runFrom`..`runTo` of `run`, to go at `runAt` */
+  private run: Uint8Array | undefined;
+  private runFrom = 0;
+  private runTo = 0;
+  private runAt = 0;
+
+  private copyRun(): void {
+    const src = this.run;
+    if (src === undefined) return;
+    this.run = undefined;
+    const end = this.runAt + this.runTo - this.runFrom;
+    if (end > this.sk.length) this.sk = growBytes(this.sk, Math.max(this.sk.length * 2, end), this.runAt);
+    this.sk.set(src.subarray(this.runFrom, this.runTo), this.runAt);
   }
 
   private cols(id: number, n: number, s: number, lo: number, hi: number): void {
@@ -98,6 +121,7 @@ export class HeadBuilder {
 
   /** The blob: columns sorted by id (the writer's order is the aggregator's, almost always ascending already). */
   encode(): Uint8Array {
+    this.copyRun();
     const nl = this.nl;
     const nd = this.nd;
     const skBytes = this.skn;
@@ -163,9 +187,10 @@ export class HeadBuilder {
   }
 }
 
-function growBytes(a: Uint8Array, n: number): Uint8Array {
+/** `a` in a bigger buffer of `n` bytes: its first `used` (default all) copied. */
+function growBytes(a: Uint8Array, n: number, used = a.length): Uint8Array {
   const next = new Uint8Array(n);
-  next.set(a);
+  next.set(used === a.length ? a : a.subarray(0, used));
   return next;
 }
 

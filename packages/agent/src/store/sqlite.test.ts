@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { Aggregator, type FlushResult } from '../aggregate/aggregator.js';
+import { Aggregator, copyOf, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import { type Columns, decodeAny } from './codec.js';
 import type { Query } from './reader.js';
@@ -381,4 +381,41 @@ test('an instance that stops sending goes stale, though the agent carries its ga
   const [inst] = await store.instances(end);
   assert.equal(inst?.last_seen, end - 50_000, 'last seen when it last sent');
   assert.equal(inst?.health, 'stale');
+});
+
+test("an aggregator's window is written from its columns as its objects would be: the same head bytes", () => {
+  // two aggregators fed alike; one window written as the aggregator returns it (columns), the other as
+  // plain objects (copies of its series), into two stores: every head row equal, byte for byte
+  const feed = (agg: Aggregator, w: number) => {
+    for (let s = 0; s < 300; s++) {
+      const tags = s % 3 === 0 ? '' : `pid:${s % 7},service:api`;
+      agg.add({ name: `g${s}`, tags, type: 'g', value: s * w + 0.5, weight: 1 });
+      if (s % 5 !== 0) agg.add({ name: `c${s}`, tags, type: 'c', value: s, weight: 1 });
+      // some timers silent in some windows: count 0, no sketch, between ones with sketches
+      if ((s + w) % 4 !== 0)
+        for (let k = 0; k < (s % 9) + 1; k++) agg.add({ name: `t${s}`, tags, type: 'ms', value: k * s + w, weight: 1 });
+      agg.add({ name: `h${s}`, tags, type: 'h', value: s % 17, weight: 2 });
+    }
+  };
+  const a = new Aggregator();
+  const b = new Aggregator();
+  const cols = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  const objs = new SqliteStore({ path: path(), flushInterval: 10_000 });
+  after(() => cols.close());
+  after(() => objs.close());
+  const t0 = 1_800_000_000_000;
+  for (let w = 0; w < 4; w++) {
+    feed(a, w);
+    feed(b, w);
+    const wa = a.flush(t0 + w * 10_000);
+    const wb = b.flush(t0 + w * 10_000);
+    assert.ok(wa.cols, 'the aggregator returns its columns');
+    cols.write(wa);
+    objs.write({ start: wb.start, end: wb.end, series: wb.series.map((f) => ({ ...copyOf(f), sketchBytes: f.sketchBytes })) });
+  }
+  const rows = (s: SqliteStore) => s.db.prepare('SELECT t, d, n, data FROM head ORDER BY seq').all() as Array<{ data: Uint8Array }>;
+  const ra = rows(cols);
+  assert.equal(ra.length, 4);
+  assert.deepEqual(ra, rows(objs));
+  assert.ok(ra.every((r) => r.data.length > 1000));
 });
