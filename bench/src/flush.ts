@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Aggregator, type Sample, SqliteStore } from 'ekg-agent';
+import { Aggregator, type FlushResult, type Sample, SqliteStore } from 'ekg-agent';
 
 const windows = Number(process.env.BENCH_FLUSH_WINDOWS ?? 14);
 const names = Number(process.env.BENCH_FLUSH_SERIES ?? 100_000);
@@ -46,6 +46,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const hooks = globalThis as { __profStart?: () => Promise<unknown>; __profStop?: () => Promise<unknown> };
 const rows: Array<{ close: number; write: number; release: number; total: number; wall: number }> = [];
 let seq = 0;
+let prev: FlushResult | undefined;
 const t0 = Date.now() - windows * 10_000;
 for (let w = 0; w < windows; w++) {
   for (let i = 0; i < perWindow; i++) {
@@ -62,6 +63,9 @@ for (let w = 0; w < windows; w++) {
   store.write(r);
   const c2 = process.cpuUsage();
   agg.release(r);
+  // as the agent does: the window before is retired once this one replaces it
+  if (prev) agg.retire(prev);
+  prev = r;
   const c3 = process.cpuUsage();
   const wall = performance.now() - p;
   if (w > 0) await hooks.__profStop?.();
@@ -73,6 +77,14 @@ for (let w = 0; w < windows; w++) {
 }
 if (process.env.BENCH_VERBOSE)
   console.error('head blob bytes', store.db.prepare('SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1').pluck().get());
+if (process.env.BENCH_VERBOSE) {
+  console.error(process.memoryUsage());
+  const { readFileSync } = await import('node:fs');
+  const m = readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .find((l) => l.endsWith('[heap]'));
+  console.error('brk heap', m);
+}
 await store.close();
 const pick = (k: keyof (typeof rows)[number]) => Math.round(median(rows.map((r) => r[k])) * 10) / 10;
 console.log(

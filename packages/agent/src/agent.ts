@@ -295,6 +295,7 @@ export class Agent {
 
   private finish(w: FlushResult, t0: number): FlushResult {
     const t1 = performance.now();
+    const prev = this.last;
     this.last = w;
     this.self.flushes++;
     // (the window's columns: its series objects are made only if a sink reads them)
@@ -314,6 +315,9 @@ export class Agent {
     // every sink has had the sketches: they are packed (quantiles are computed from them only when
     // read, by /metrics say) and reused by the next windows
     this.aggregator.release(w);
+    // the window before is no one's any more (a sink keeps no window past its write: sinks/sink.ts): its
+    // buffers serve the next window
+    if (prev) this.aggregator.retire(prev);
     const t2 = performance.now();
     const ms = (x: number) => Math.round(x * 1000) / 1000;
     this.self.last_flush_ms = ms(t2 - t0);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parsePacket } from '../ingest/statsd-parse.js';
-import { Aggregator, MAX_SPREADS } from './aggregator.js';
+import { Aggregator, copyOf, keepable, MAX_SPREADS } from './aggregator.js';
 
 function feed(agg: Aggregator, text: string) {
   parsePacket(text, { sample: (s) => agg.add(s), bad: () => {} });
@@ -199,4 +199,34 @@ test('a released window keeps its quantiles while its sketches are reused by the
     second.series.map((f) => f.quantiles),
     twin.flush().series.map((f) => f.quantiles),
   );
+});
+
+test('a retired window lends its buffers to a later one; a keepable copy of it stays whole', () => {
+  const agg = new Aggregator();
+  const feed = (v: number) => {
+    for (let s = 0; s < 50; s++) {
+      agg.add({ name: `g${s}`, tags: '', type: 'g', value: v + s, weight: 1 });
+      agg.add({ name: `t${s}`, tags: 'service:api', type: 'ms', value: v * s + 1, weight: 1 });
+    }
+  };
+  feed(1);
+  const w1 = agg.flush(10_000);
+  const kept = keepable(w1);
+  const want = kept.series.map((f) => ({ ...copyOf(f), sketch: undefined, p99: f.quantiles?.p99 }));
+  feed(2);
+  const w2 = agg.flush(20_000);
+  const buf1 = w1.cols?.c.f;
+  agg.retire(w1);
+  assert.equal(w1.series.length, 0, 'a retired window reads as empty');
+  feed(3);
+  const w3 = agg.flush(30_000);
+  // w3 is written into w1's buffers: the copy kept before is unchanged, w2 and w3 read their own values
+  assert.equal(w3.cols?.c.f, buf1);
+  assert.deepEqual(
+    kept.series.map((f) => ({ ...copyOf(f), sketch: undefined, p99: f.quantiles?.p99 })),
+    want,
+  );
+  assert.equal(w2.series.find((f) => f.name === 'g7')?.value, 9);
+  assert.equal(w3.series.find((f) => f.name === 'g7')?.value, 10);
+  assert.equal(want.find((f) => f.name === 'g7')?.value, 8);
 });

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { copyOf, type FlushResult } from '../aggregate/aggregator.js';
+import { copyOf, type FlushResult, keepable } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import { report } from '../errors.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
@@ -143,11 +143,11 @@ export class SqliteStore implements Sink, StoreReader {
   }
 
   private hold(w: FlushResult): void {
-    // the aggregator's window owns its columns (no later window writes into them) and holds its sketches
-    // as bytes: kept as it is. Any other window's sketches are released by the agent after this call: a
-    // serialised copy is kept.
+    // the aggregator's window holds its sketches as bytes, in buffers a later window reuses once the
+    // agent retires it: copied into its own (only here, on a failed write). Any other window's sketches
+    // are released by the agent after this call: a serialised copy is kept.
     const copy: FlushResult = w.cols
-      ? w
+      ? keepable(w)
       : {
           start: w.start,
           end: w.end,
