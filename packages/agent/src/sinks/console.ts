@@ -16,14 +16,17 @@ export class ConsoleSink implements Sink {
 
   write(w: FlushResult): void {
     const by = { counter: 0, gauge: 0, distribution: 0, set: 0 };
-    for (const s of w.series) by[s.kind]++;
+    // the summary counts the aggregator's columns: no object per series made for one line
+    const c = w.cols;
+    if (c) for (let i = 0; i < c.n; i++) by[c.kindName(i)]++;
+    else for (const s of w.series) by[s.kind]++;
+    const n = c ? c.n : w.series.length;
     const mix =
-      w.series.length === 0
+      n === 0
         ? 'idle: no input in this window'
-        : `${w.series.length} series (${by.counter} counters, ${by.gauge} gauges, ${by.distribution} distributions, ${by.set} sets)`;
+        : `${n} series (${by.counter} counters, ${by.gauge} gauges, ${by.distribution} distributions, ${by.set} sets)`;
     if (this.verbose || mix !== this.last) {
-      if (!(this.last === undefined && w.series.length === 0))
-        this.out(`${new Date(w.end).toISOString()} ${w.series.length ? 'flushed ' : ''}${mix}`);
+      if (!(this.last === undefined && n === 0)) this.out(`${new Date(w.end).toISOString()} ${n ? 'flushed ' : ''}${mix}`);
       this.last = mix;
     }
     if (!this.verbose) return;
