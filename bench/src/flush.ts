@@ -9,7 +9,7 @@
  *   node bench/dist/flush.js            (BENCH_FLUSH_WINDOWS=14, BENCH_FLUSH_SERIES=100000)
  *   node --import ./bench/flush-profile.mjs bench/dist/flush.js    (self ms per function, flushes only)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator, type FlushResult, type Sample, SqliteStore } from 'ekg-agent';
@@ -73,17 +73,19 @@ for (let w = 0; w < windows; w++) {
   const row = { close: d(c0, c1), write: d(c1, c2), release: d(c2, c3), total: d(c0, c3), wall };
   if (w > 0) rows.push(row);
   if (process.env.BENCH_VERBOSE)
-    console.error(JSON.stringify({ w, series: r.series.length, ...row, rssMb: process.memoryUsage.rss() / 2 ** 20 }));
+    console.error(JSON.stringify({ w, series: r.cols?.n, ...row, rssMb: process.memoryUsage.rss() / 2 ** 20 }));
 }
-if (process.env.BENCH_VERBOSE)
-  console.error('head blob bytes', store.db.prepare('SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1').pluck().get());
 if (process.env.BENCH_VERBOSE) {
+  console.error('head blob bytes', store.db.prepare('SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1').pluck().get());
   console.error(process.memoryUsage());
-  const { readFileSync } = await import('node:fs');
-  const m = readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .find((l) => l.endsWith('[heap]'));
-  console.error('brk heap', m);
+  (globalThis as { gc?: () => void }).gc?.();
+  console.error('after a full collection (--expose-gc)', process.memoryUsage());
+  console.error(
+    'brk heap',
+    readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .find((l) => l.endsWith('[heap]')),
+  );
 }
 await store.close();
 const pick = (k: keyof (typeof rows)[number]) => Math.round(median(rows.map((r) => r[k])) * 10) / 10;
