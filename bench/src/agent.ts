@@ -113,11 +113,19 @@ async function startEtsy(port: number): Promise<Server> {
   };
 }
 
+/**
+ * How the agent is started: through its bin, as a user starts it (with the memory settings the bin adds,
+ * docs/agent-store.md#memory), or with BENCH_AGENT_LAUNCH=node as `node dist/cli.js` (none of them).
+ */
+const launch =
+  process.env.BENCH_AGENT_LAUNCH === 'node'
+    ? [process.execPath, join(root, 'packages/agent/dist/cli.js')]
+    : [join(root, 'packages/agent/bin/ekg-agent.js')];
+
 async function startAgent(port: number, flushInterval = '1s', store = false): Promise<Server> {
   const http = port + 1;
   const argv = pinned(0, [
-    process.execPath,
-    join(root, 'packages/agent/dist/cli.js'),
+    ...launch,
     '--statsd',
     `127.0.0.1:${port}`,
     '--http',
@@ -200,6 +208,34 @@ export interface SeriesResult {
   rcvbufErrors: number;
   series: number;
   seconds: number;
+  /** at the highest RSS (/proc/<pid>/status and smaps): anonymous, file-backed, glibc's brk heap */
+  rssAnonMb: number;
+  rssFileMb: number;
+  brkHeapMb: number;
+  /** over the steady windows (/proc/<pid>/stat): CPU (user + system) per window, minor page faults a second */
+  cpuMsPerWindow: number;
+  minorFaultsPerS: number;
+}
+
+/** utime + stime in ms and minor faults of a process, from /proc/<pid>/stat. */
+function procStat(pid: number): { cpuMs: number; minflt: number; t: number } {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
+  const tick = 1000 / 100; // USER_HZ
+  return { cpuMs: (Number(x[11]) + Number(x[12])) * tick, minflt: Number(x[7]), t: performance.now() };
+}
+
+/** RSS parts of a process in MB: anonymous and file-backed (status), and the brk heap's resident size (smaps). */
+function rssParts(pid: number): { anon: number; file: number; brk: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (re: RegExp, t: string) => Number(re.exec(t)?.[1] ?? 0) / 1024;
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const heap = smaps.indexOf('[heap]');
+  return {
+    anon: kb(/RssAnon:\s+(\d+)/, st),
+    file: kb(/RssFile:\s+(\d+)/, st),
+    brk: heap === -1 ? 0 : kb(/\nRss:\s+(\d+)/, smaps.slice(heap)),
+  };
 }
 
 /**
@@ -235,6 +271,10 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
   });
   let rssMax = 0;
   let heapAtMax = 0;
+  let partsAtMax = { anon: 0, file: 0, brk: 0 };
+  let stat0: ReturnType<typeof procStat> | undefined;
+  let stat1: ReturnType<typeof procStat> | undefined;
+  let windows = 0;
   let flushesSeen = 0;
   let series = 0;
   const walls: number[] = [];
@@ -259,6 +299,10 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
         busies.push(self.last_flush_busy_ms);
         if (self.store) writes.push(self.store.last_write_ms);
         series = Math.max(series, self.last_flush_series);
+        // CPU and faults from the end of the first steady window on, whole windows only
+        if (stat0) windows += self.flushes - flushesSeen;
+        if (stat0) stat1 = procStat(s.proc.pid as number);
+        else stat0 = procStat(s.proc.pid as number);
       }
       flushesSeen = self.flushes;
     }
@@ -267,6 +311,7 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
       if (rssKb / 1024 > rssMax) {
         rssMax = rssKb / 1024;
         heapAtMax = self.heap_used_bytes / 2 ** 20;
+        partsAtMax = rssParts(s.proc.pid as number);
       }
     }
   }
@@ -286,6 +331,11 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
     rcvbufErrors: rcvbufErrors() - drops0,
     series,
     seconds,
+    rssAnonMb: partsAtMax.anon,
+    rssFileMb: partsAtMax.file,
+    brkHeapMb: partsAtMax.brk,
+    cpuMsPerWindow: stat0 && stat1 && windows ? (stat1.cpuMs - stat0.cpuMs) / windows : Number.NaN,
+    minorFaultsPerS: stat0 && stat1 ? ((stat1.minflt - stat0.minflt) * 1000) / (stat1.t - stat0.t) : Number.NaN,
   };
 }
 
