@@ -52,7 +52,6 @@ async function main(): Promise<void> {
     else report(startCode(err), `cannot start: ${(err as Error).message}`);
     process.exit(err instanceof ConfigError ? 2 : 1);
   }
-  process.stdout.write(`${startLine(agent)}\n`);
   const stop = (sig: string) => {
     process.stdout.write(`ekg-agent: ${sig}: flushing the open window\n`);
     agent.stop().then(
@@ -65,6 +64,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // the start line last: whoever waits for it (a supervisor, a test) may send SIGTERM at once, which must find the handler
+  process.stdout.write(`${startLine(agent)}\n`);
 }
 
 /** Why the agent could not start, as its code: an address it cannot bind, a data directory it cannot take, or else. */

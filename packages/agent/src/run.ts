@@ -21,6 +21,8 @@ stops, and ekg-agent run exits with the app's code. An agent that dies is starte
 `;
 
 const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+/** The launcher, which starts the agent with its memory settings (docs/agent-store.md#memory); a shell script but on Windows. */
+const AGENT = process.platform === 'win32' ? [process.execPath, CLI] : [fileURLToPath(new URL('../bin/ekg-agent.js', import.meta.url))];
 const REGISTER = import.meta.resolve('ekg-vitals/register');
 
 const WHO = 'ekg-agent run';
@@ -90,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
         '--statsd',
         `${udpOnly ? 'udp://' : ''}${host.includes(':') ? `[${host}]` : host}:${port || statsd.slice(statsd.lastIndexOf(':') + 1)}`,
       ];
-      const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: agentEnv });
+      const p = spawn(AGENT[0] as string, [...AGENT.slice(1), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: agentEnv });
       agent = p;
       let out = '';
       let started = false;
