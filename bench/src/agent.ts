@@ -3,7 +3,8 @@
  * each server on core 0 and the generator on core 1: the highest offered rate at which ≥ 99.9 % of
  * metrics arrive, with 20 lines per packet and with 1; then RSS and flush time with 100k series, the
  * SQLite store on (the default; BENCH_AGENT_STORE=off leaves it out).
- * Prints JSON for run.ts. `BENCH_AGENT_ONLY=series` runs the 100k-series part alone.
+ * Prints JSON for run.ts. `BENCH_AGENT_ONLY=series` runs the 100k-series part alone, `=agent20` the agent's ladder
+ * at 20 lines a packet alone.
  * The generator's source: $STATSD_BLAST_SRC, else ../shared/tools/ beside the checkout, else beside the
  * main checkout of a git worktree (a worktree under /work/wt/<name> has no ../shared of its own).
  */
@@ -343,6 +344,10 @@ const rates20 = [25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 50
 const rates1 = [5_000, 10_000, 25_000, 40_000, 50_000, 75_000, 100_000, 125_000, 150_000, 200_000, 250_000, 300_000];
 if (process.env.BENCH_AGENT_ONLY === 'series') {
   console.log(JSON.stringify(await seriesTest()));
+  process.exit(0);
+}
+if (process.env.BENCH_AGENT_ONLY === 'agent20') {
+  console.log(JSON.stringify(await ladder(startAgent, 20, rates20)));
   process.exit(0);
 }
 const result = {

@@ -21,8 +21,7 @@ after(() => {
 async function agent(env: Record<string, string | undefined> = {}): Promise<{ proc: ChildProcess; out: () => string }> {
   const e: NodeJS.ProcessEnv = { ...process.env, ...env };
   // the settings under test come from `env` alone, not from whatever the test runner was started with
-  for (const k of ['NODE_OPTIONS', 'GLIBC_TUNABLES', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'])
-    if (!(k in env)) delete e[k];
+  for (const k of ['NODE_OPTIONS', 'GLIBC_TUNABLES', 'MALLOC_MMAP_THRESHOLD_', 'EKG_AGENT_MALLOC']) if (!(k in env)) delete e[k];
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete e[k];
   const proc = spawn(BIN, ['--statsd', '127.0.0.1:0', '--http', '127.0.0.1:0', '--store', 'off', '--console', 'off'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,33 +54,30 @@ const exit = (p: ChildProcess) =>
     else p.once('exit', (code, signal) => r([code, signal]));
   });
 
-test('the bin starts Node itself (one process) with a 4 MB semi-space, a fixed mmap threshold and two arenas', linux, async () => {
+test('the bin starts Node itself (one process) with a 2 MB semi-space and a fixed mmap threshold', linux, async () => {
   const { proc } = await agent();
   const pid = proc.pid as number;
   const argv = cmdline(pid);
   assert.equal(basename(argv[0] as string), 'node', `the shell was replaced by Node: ${argv.join(' ')}`);
-  assert.deepEqual(argv.slice(1, 3), ['--max-semi-space-size=4', BIN]);
-  const env = environ(pid);
-  assert.equal(env.MALLOC_MMAP_THRESHOLD_, '131072');
-  assert.equal(env.MALLOC_ARENA_MAX, '2');
+  assert.deepEqual(argv.slice(1, 3), ['--max-semi-space-size=2', BIN]);
+  assert.equal(environ(pid).MALLOC_MMAP_THRESHOLD_, '131072');
   proc.kill('SIGTERM');
   assert.deepEqual(await exit(proc), [0, null]);
 });
 
-test("the user's NODE_OPTIONS, MALLOC_* and GLIBC_TUNABLES win over the bin's", linux, async () => {
-  const { proc } = await agent({
-    NODE_OPTIONS: '--max-semi-space-size=8',
-    MALLOC_ARENA_MAX: '4',
-    GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536',
-  });
+test("the user's NODE_OPTIONS, MALLOC_MMAP_THRESHOLD_ and GLIBC_TUNABLES win over the bin's", linux, async () => {
+  const { proc } = await agent({ NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_MMAP_THRESHOLD_: '262144' });
   const pid = proc.pid as number;
   assert.ok(!cmdline(pid).some((a) => a.startsWith('--max-semi-space-size')), cmdline(pid).join(' '));
-  const env = environ(pid);
-  assert.equal(env.NODE_OPTIONS, '--max-semi-space-size=8');
-  assert.equal(env.MALLOC_ARENA_MAX, '4');
+  assert.equal(environ(pid).NODE_OPTIONS, '--max-semi-space-size=8');
+  assert.equal(environ(pid).MALLOC_MMAP_THRESHOLD_, '262144');
+  proc.kill('SIGKILL');
+  const { proc: t } = await agent({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' });
+  const env = environ(t.pid as number);
   assert.equal(env.MALLOC_MMAP_THRESHOLD_, undefined, 'the tunable the user set is not set again by its other name');
   assert.equal(env.GLIBC_TUNABLES, 'glibc.malloc.mmap_threshold=65536');
-  proc.kill('SIGKILL');
+  assert.ok(cmdline(t.pid as number).includes('--max-semi-space-size=2'));
+  t.kill('SIGKILL');
 });
 
 test('signals reach the agent and its exit code is the exit code of the bin', linux, async () => {
@@ -102,9 +98,9 @@ test('signals reach the agent and its exit code is the exit code of the bin', li
 });
 
 test('`ekg-agent run`: the agent gets the settings, the app does not inherit them', linux, async () => {
-  const app = `console.log('APP ' + JSON.stringify({ o: process.env.NODE_OPTIONS, a: process.env.MALLOC_ARENA_MAX ?? null, m: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, e: process.env.EKG_AGENT_MALLOC ?? null, argv: process.execArgv })); setTimeout(() => {}, 60000)`;
+  const app = `console.log('APP ' + JSON.stringify({ o: process.env.NODE_OPTIONS, m: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, e: process.env.EKG_AGENT_MALLOC ?? null, argv: process.execArgv })); setTimeout(() => {}, 60000)`;
   const e: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'EKG_AGENT_MALLOC']) delete e[k];
+  for (const k of ['NODE_OPTIONS', 'GLIBC_TUNABLES', 'MALLOC_MMAP_THRESHOLD_', 'EKG_AGENT_MALLOC']) delete e[k];
   const proc = spawn(
     BIN,
     [
@@ -138,10 +134,10 @@ test('`ekg-agent run`: the agent gets the settings, the app does not inherit the
   await seen;
   const agentPid = Number(/agent started \(pid (\d+)\)/.exec(out)?.[1]);
   assert.ok(agentPid > 0, out);
-  assert.ok(cmdline(agentPid).includes('--max-semi-space-size=4'), cmdline(agentPid).join(' '));
+  assert.ok(cmdline(agentPid).includes('--max-semi-space-size=2'), cmdline(agentPid).join(' '));
   assert.equal(environ(agentPid).MALLOC_MMAP_THRESHOLD_, '131072');
   const seenByApp = JSON.parse(/APP (\{.*\})\n/.exec(out)?.[1] as string) as Record<string, unknown>;
-  assert.deepEqual({ ...seenByApp, o: undefined, argv: undefined }, { o: undefined, a: null, m: null, e: null, argv: undefined });
+  assert.deepEqual({ ...seenByApp, o: undefined, argv: undefined }, { o: undefined, m: null, e: null, argv: undefined });
   assert.ok(!(seenByApp.argv as string[]).some((a) => a.includes('semi-space')), String(seenByApp.argv));
   assert.doesNotMatch(String(seenByApp.o), /semi-space/);
   // the app dies of the SIGTERM run forwards it (128 + 15), the agent drains and is gone
