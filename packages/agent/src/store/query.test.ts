@@ -39,3 +39,21 @@ test('the series listing leaves out the series of gone instances, and keeps thos
   );
   assert.deepEqual(await store.listInstances({ service: 'old' }, now), { instances: [], total: 0 });
 });
+
+test('the instance list since a time, and of probed instances only (what the alert rules read)', async () => {
+  const store = new SqliteStore({ path: join(dir, 'since.db'), flushInterval: 10_000 });
+  after(() => store.close());
+  const [w1, w2] = statsdWindows(
+    'a:1|c|#service:old,pid:1\na:1|c|#service:new,pid:2',
+    'a:1|c|#service:new,pid:2\nup:1|g|#service:new,pid:2',
+  );
+  store.write(w1 as NonNullable<typeof w1>);
+  store.write(w2 as NonNullable<typeof w2>);
+  const now = w2?.end as number;
+  const keys = async (f: Parameters<SqliteStore['listInstances']>[0]) => (await store.listInstances(f, now)).instances.map((i) => i.key);
+  assert.deepEqual(await keys({ seenSince: w1?.end }), ['service=new,pid=2', 'service=old,pid=1']);
+  assert.deepEqual(await keys({ seenSince: now }), ['service=new,pid=2']);
+  assert.deepEqual(await keys({ seenSince: now + 1 }), []);
+  assert.deepEqual(await keys({ probed: true }), ['service=new,pid=2']);
+  assert.equal((await store.listInstances({ probed: true }, now)).instances[0]?.health, 'up');
+});

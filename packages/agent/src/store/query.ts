@@ -278,6 +278,11 @@ export function listInstances(
     where += ' AND key = ?';
     args.push(f.instance);
   }
+  if (f.seenSince !== undefined) {
+    where += ' AND last_seen >= ?';
+    args.push(f.seenSince);
+  }
+  if (f.probed) where += ' AND health_at IS NOT NULL';
   if (f.service !== undefined) {
     // service is the key's first part when present (model/instance.ts), and a tag value holds no comma
     const head = `service=${f.service}`;

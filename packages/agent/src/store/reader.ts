@@ -89,6 +89,10 @@ export interface InstanceFilter {
   service?: string;
   instance?: string;
   limit?: number;
+  /** only those heard from at or after this epoch ms (`last_seen >= seenSince`): what changed since a last look */
+  seenSince?: number;
+  /** only those a probe has answered for (health up or down at some time): the alerts' heartbeat rule */
+  probed?: boolean;
 }
 
 export interface StoreReader {
