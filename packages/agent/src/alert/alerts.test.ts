@@ -3,9 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Aggregator } from '../aggregate/aggregator.js';
 import { loadConfig } from '../config.js';
 import type { ConfigError } from '../errors.js';
-import type { Instance, Query, QueryResult, StoreReader } from '../store/reader.js';
+import { parsePacket } from '../ingest/statsd-parse.js';
+import type { Instance, InstanceFilter, Query, QueryResult, StoreReader } from '../store/reader.js';
+import { SqliteStore } from '../store/sqlite.js';
 import { Alerts } from './alerts.js';
 import type { Change } from './notify.js';
 import { resolveRules } from './rules.js';
@@ -156,6 +159,53 @@ test('instance-down learns each group interval and fires past interval × missed
   assert.deepEqual(
     down.map((c) => c.state),
     ['firing', 'resolved'],
+  );
+});
+
+test('instance-down over the SQLite store reads only the instances heard from since its last look, and fires and resolves as over a whole list', async () => {
+  const store = new SqliteStore({ path: join(dir, 'down.db'), flushInterval: IV });
+  after(() => store.close());
+  const filters: InstanceFilter[] = [];
+  const reader = Object.create(store) as SqliteStore;
+  reader.listInstances = (f: InstanceFilter) => {
+    filters.push(f);
+    return store.listInstances(f);
+  };
+  const c = loadConfig(['--config', file('flush_interval: 1s\n'), '--store', 'off']);
+  assert.ok(c !== 'help');
+  const alerts = new Alerts({ reader, exporters: [] }, c.alerts, [], { data: mkdtempSync(join(dir, 'data-')), window: IV, agentUrl: '' });
+  // real times (the store leaves out instances silent for an hour by the clock), a minute ago
+  const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+  const agg = new Aggregator();
+  agg.flush(base);
+  const down: Change[] = [];
+  const at = async (s: number, packet: string) => {
+    parsePacket(packet, { sample: (x) => agg.add(x), bad: () => {} });
+    store.write(agg.flush(base + s * 1000));
+    down.push(...(await alerts.evaluate(base + s * 1000, base + s * 1000)).filter((x) => x.alert === 'instance-down'));
+  };
+  for (let s = 1; s <= 5; s++) await at(s, 'a:1|c|#service:shop,pid:1\na:1|c|#service:web,pid:2');
+  for (let s = 6; s <= 8; s++) await at(s, 'a:1|c|#service:web,pid:2');
+  assert.equal(down.length, 0, 'three missed seconds are not yet down');
+  await at(9, 'a:1|c|#service:web,pid:2'); // shop silent 4 s > 1 s × 3
+  assert.deepEqual(
+    down.map((x) => [x.state, x.group, x.value, x.threshold]),
+    [['firing', { service: 'shop' }, 4, 3]],
+  );
+  await at(10, 'a:1|c|#service:shop,pid:3'); // a new pid of shop: reporting again
+  await at(11, 'a:1|c|#service:shop,pid:3\na:1|c|#service:web,pid:2');
+  assert.deepEqual(
+    down.map((x) => [x.state, x.group]),
+    [
+      ['firing', { service: 'shop' }],
+      ['resolved', { service: 'shop' }],
+    ],
+  );
+  // the whole list once, then what changed since the latest row read
+  const since = filters.filter((f) => !f.probed).map((f) => f.seenSince);
+  assert.deepEqual(
+    since,
+    Array.from({ length: 11 }, (_, i) => (i === 0 ? undefined : base + i * 1000 + 1)),
   );
 });
 

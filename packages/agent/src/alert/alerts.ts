@@ -78,6 +78,14 @@ interface Group extends GroupView {
   interval?: number;
 }
 
+/** instance-down: a group's last report (the latest of its instances') and the shortest step seen between reports */
+interface Seen {
+  key: string;
+  tags: Record<string, string>;
+  last: number;
+  interval?: number;
+}
+
 interface Observation {
   tags: Record<string, string>;
   /** undefined: no data this time (the last observation stands) */
@@ -145,7 +153,14 @@ export class Alerts {
     private readonly host: AlertHost,
     readonly rules: Rule[],
     notify: NotifierSpec[],
-    private readonly o: { data: string; window: number; agentUrl: string | (() => string); limits?: ApiLimits },
+    private readonly o: {
+      data: string;
+      window: number;
+      agentUrl: string | (() => string);
+      limits?: ApiLimits;
+      /** ms: `--instance-retention`, after which the store's list leaves an instance out (default 1 h) */
+      instanceRetention?: number;
+    },
   ) {
     this.file = join(o.data, 'alerts.json');
     this.load();
@@ -345,7 +360,7 @@ export class Alerts {
       case 'heartbeat-failing':
         return this.probes(now);
       case 'instance-down':
-        return this.instances(rule, now);
+        return this.instances(rule, end, now);
       case 'event-loop-stall':
         return stalls.map((e) => {
           const tags = parseTags(e.tags);
@@ -436,13 +451,14 @@ export class Alerts {
   /**
    * heartbeat-failing: each probed target's health as the store keeps it from its probes (what
    * `/api/v1/instances` and the dashboard's badge say): `down` holds, `up` clears; between probes
-   * nothing changes.
+   * nothing changes. Only the probed instances are read (the store cuts the rest in SQL).
    */
   private async probes(now: number): Promise<Observation[]> {
     const reader = this.host.reader;
     if (!reader) throw new Error('no store to read probes from (--store off)');
     const out: Observation[] = [];
-    for (const i of await reader.instances()) {
+    const list = reader.listInstances ? (await reader.listInstances({ probed: true })).instances : await reader.instances();
+    for (const i of list) {
       if (i.health !== 'up' && i.health !== 'down') continue;
       const name = i.target ?? i.key;
       out.push({
@@ -467,55 +483,124 @@ export class Alerts {
     return out;
   }
 
-  /** instance-down: a group is down when none of its instances has reported for its interval × `missed`. */
-  private async instances(rule: Rule, now: number): Promise<Observation[]> {
-    const reader = this.host.reader;
-    if (!reader) throw new Error('no store to read instances from (--store off)');
+  /**
+   * Each group's last report (the latest of its instances'), and the interval learned from it, kept up to date
+   * from what the store heard since the last look: a store that lists by `seenSince` answers the instances heard
+   * from since then (none, on a quiet agent; each only once, however many there are); another is read whole.
+   */
+  private async lastSeen(rule: Rule, reader: StoreReader, end: number, now: number): Promise<Map<string, Seen>> {
+    let idx = this.seen.get(rule.name);
+    if (!idx) {
+      idx = { groups: new Map(), since: Number.NEGATIVE_INFINITY, end };
+      this.seen.set(rule.name, idx);
+    }
+    // a window that ends before the last one (the clock stepped back): its rows may be older than the mark; read all
+    if (end < idx.end) idx.since = Number.NEGATIVE_INFINITY;
+    idx.end = end;
+    let since = idx.since;
     const by = rule.by ?? [...IDENTITY];
+    const state = this.state.get(rule.name);
+    const whole = !reader.listInstances;
+    const list = reader.listInstances
+      ? (await reader.listInstances(Number.isFinite(since) ? { seenSince: since + 1 } : {})).instances
+      : await reader.instances();
+    // a whole list: each group's latest is the list's (a group none of whose instances is listed is gone)
     const latest = new Map<string, { tags: Record<string, string>; last: number }>();
-    for (const i of await reader.instances()) {
+    for (const i of list) {
       const tags: Record<string, string> = {};
       if (i.target !== undefined) tags.target = i.target;
       else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
       const key = keyOf(tags);
       const cur = latest.get(key);
       if (!cur || i.last_seen > cur.last) latest.set(key, { tags, last: i.last_seen });
+      if (i.last_seen > since) since = i.last_seen;
     }
+    // a window's rows are written in one transaction, and windows in order (held ones too, before the next): a row
+    // written after this read carries a later window's end, so the next read asks for rows past the latest read.
+    // Never past this window's end: a row from a clock ahead would hide the rows after it.
+    idx.since = Math.min(since, end);
+    if (whole) for (const key of idx.groups.keys()) if (!latest.has(key)) idx.groups.delete(key);
+    for (const [key, { tags, last }] of latest) {
+      let l = idx.groups.get(key);
+      if (!l) {
+        // a state kept over a restart brings the group's interval with it
+        const g = state?.get(key);
+        l = { key, tags, last: g?.last ?? last, interval: g?.interval };
+        idx.groups.set(key, l);
+      }
+      if (last > l.last) l.interval = Math.max(this.o.window, Math.min(l.interval ?? Number.POSITIVE_INFINITY, last - l.last));
+      if (last >= l.last) {
+        l.last = last;
+        l.tags = tags;
+      }
+    }
+    // a group whose latest report is past --instance-retention is gone, as its instances are from the store's list
+    if (!whole) {
+      const gone = now - (this.o.instanceRetention ?? 3_600_000);
+      for (const [key, l] of idx.groups) if (l.last < gone) idx.groups.delete(key);
+    }
+    return idx.groups;
+  }
+
+  /**
+   * instance-down: a group is down when none of its instances has reported for its interval × `missed`. Observed:
+   * the groups down, and those with a state; a group that reports and never was in trouble costs a comparison.
+   * Past MAX_GROUPS, a newly down group is counted in `groups_dropped` without being looked at further.
+   */
+  private async instances(rule: Rule, end: number, now: number): Promise<Observation[]> {
+    const reader = this.host.reader;
+    if (!reader) throw new Error('no store to read instances from (--store off)');
+    const index = await this.lastSeen(rule, reader, end, now);
     const groups = this.state.get(rule.name) ?? new Map<string, Group>();
     const missed = rule.missed ?? 3;
-    const out: Observation[] = [];
-    const learned = this.learned.get(rule.name) ?? new Map<string, { last: number; interval?: number }>();
-    this.learned.set(rule.name, learned);
-    for (const [key, { tags, last }] of latest) {
-      const g = groups.get(key);
-      const l = learned.get(key) ?? (g?.last !== undefined ? { last: g.last, interval: g.interval } : undefined);
-      let interval = l?.interval;
-      if (l && last > l.last) interval = Math.max(this.o.window, Math.min(interval ?? Number.POSITIVE_INFINITY, last - l.last));
-      learned.set(key, { last, interval });
+    // until an instance has reported twice, its interval is taken as the library's default (10 s)
+    const first = Math.max(this.o.window, 10_000);
+    const observe = (l: Seen, g: Group | undefined): Observation | undefined => {
       if (g) {
-        g.last = last;
-        g.interval = interval;
+        g.last = l.last;
+        g.interval = l.interval;
       }
-      // until an instance has reported twice, its interval is taken as the library's default (10 s)
-      const deadline = (interval ?? Math.max(this.o.window, 10_000)) * missed;
-      const silent = now - last;
-      if (silent > GONE && (!g || g.state === 'ok')) continue;
+      const deadline = (l.interval ?? first) * missed;
+      const silent = now - l.last;
+      if (silent > GONE && (!g || g.state === 'ok')) return undefined;
       const down = silent > deadline;
-      out.push({
-        tags,
+      return {
+        tags: l.tags,
         cond: down,
         value: round(silent / 1000),
         threshold: deadline / 1000,
         message: down
-          ? `no report for ${round(silent / 1000)} s (interval ${(interval ?? 10_000) / 1000} s × ${missed})`
+          ? `no report for ${round(silent / 1000)} s (interval ${(l.interval ?? 10_000) / 1000} s × ${missed})`
           : 'reporting again',
-        since: down ? last + deadline : last,
-      });
+        since: down ? l.last + deadline : l.last,
+      };
+    };
+    const out: Observation[] = [];
+    // the groups with a state: each one's observation, down or not
+    for (const [key, g] of groups) {
+      const l = index.get(key);
+      const o = l && observe(l, g);
+      if (o) out.push(o);
     }
+    // the others: only a group down now starts a state (evaluate skips one that is not), while MAX_GROUPS has room
+    let room = MAX_GROUPS - groups.size;
+    let dropped = 0;
+    for (const l of index.values()) {
+      const silent = now - l.last;
+      if (silent <= (l.interval ?? first) * missed || silent > GONE || groups.has(l.key)) continue;
+      if (room <= 0) {
+        dropped++;
+        continue;
+      }
+      room--;
+      out.push(observe(l, undefined) as Observation);
+    }
+    if (dropped > 0) this.dropped.set(rule.name, (this.dropped.get(rule.name) ?? 0) + dropped);
     return out;
   }
 
-  private readonly learned = new Map<string, Map<string, { last: number; interval?: number }>>();
+  /** instance-down's index of each group's last report, per rule */
+  private readonly seen = new Map<string, { groups: Map<string, Seen>; since: number; end: number }>();
 
   /** `GET /api/v1/alerts`: every rule with its groups, what fires now, the last changes, the notifiers' queues. */
   view(): AlertsView {
