@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type AgentProcess, type AppProcess, startAgent, startApp, traffic, until } from './processes.js';
@@ -428,6 +429,72 @@ describe('dashboard with an agent token', { skip }, () => {
       problems.filter((p) => !/401 \(Unauthorized\)/.test(p)),
       [],
     );
+    await page.close();
+  });
+});
+
+describe('dashboard over more instances than the overview shows', { skip }, () => {
+  let agent: AgentProcess;
+  let browser: Browser;
+  /** more than the overview's 500 rows (ui/src/overview.ts MAX_ROWS) */
+  const N = 620;
+
+  before(async () => {
+    agent = await startAgent(['--flush-interval', '1s']);
+    browser = await chromium.launch({ executablePath: which('chromium') as string, args: ['--no-sandbox'] });
+    // N instances of one service, a gauge each, sent again until the agent has them all (a datagram may be lost)
+    const sock = createSocket('udp4');
+    const lines = Array.from({ length: N }, (_, i) => `many.level:1|g|#service:many,pid:${i}`);
+    const send = async () => {
+      for (let i = 0; i < lines.length; i += 20)
+        await new Promise<void>((r, j) => sock.send(lines.slice(i, i + 20).join('\n'), agent.udp, '127.0.0.1', (e) => (e ? j(e) : r())));
+    };
+    try {
+      await until(
+        async () => {
+          await send();
+          const r = (await (await fetch(`${agent.http}/api/v1/instances?limit=1`)).json()) as { total: number };
+          return r.total >= N;
+        },
+        60_000,
+        `the agent listing ${N} instances`,
+      );
+    } finally {
+      sock.close();
+    }
+  });
+  after(async () => {
+    await browser?.close();
+    await agent?.stop();
+  });
+
+  test('the overview asks for the first 500, draws 500 rows, and its caption says how many there are', async () => {
+    // what the API has (the N, and any instance of the agent's own): the caption and the rows are checked against it
+    const all = (await (await fetch(`${agent.http}/api/v1/instances?limit=10000`)).json()) as {
+      instances: Array<{ key: string }>;
+      total: number;
+    };
+    assert.ok(all.total >= N && all.instances.length === all.total);
+    const { page, problems, requests } = await open(browser);
+    await page.goto(`${agent.http}/`);
+    await ready(page);
+    await page.waitForSelector('#instances caption');
+    assert.equal(
+      await page.textContent('#instances caption'),
+      `500 of the first 500 instances by key, of ${all.total}: open a service (click its name) or the explorer for the rest`,
+    );
+    assert.equal(await page.locator('#instances tbody tr').count(), 500);
+    // the first 500 by key, in the order drawn (the overview sorts trouble first, then by key; all report here)
+    const drawn = await page.$$eval('#instances tbody tr', (rows) => rows.map((r) => r.getAttribute('data-key') as string));
+    assert.deepEqual(
+      [...drawn].sort(),
+      all.instances.slice(0, 500).map((i) => i.key),
+    );
+    assert.ok(
+      requests.some((r) => new URL(r.url).pathname === '/api/v1/instances' && new URL(r.url).searchParams.get('limit') === '500'),
+      'the overview asks for 500',
+    );
+    assert.deepEqual(problems, []);
     await page.close();
   });
 });
