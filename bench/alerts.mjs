@@ -50,16 +50,18 @@ for (const [fleet, line] of [
     console.log(`${fleet}, ${what}: ${best.toFixed(1)} ms CPU an evaluation (${changes} changes the last)`);
     return at;
   };
-  // reporting: each evaluation follows its window
+  // reporting: each evaluation follows a window in which every instance reported
+  let best = Number.POSITIVE_INFINITY;
   for (let k = 0; k < 3; k++) {
     parsePacket(Array.from({ length: n }, (_, i) => line(i)).join('\n'), { sample: (s) => agg.add(s), bad: () => {} });
     end += iv;
     store.write(agg.flush(end));
+    const c0 = process.cpuUsage();
+    await alerts.evaluate(end, end);
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1000);
   }
-  const c0 = process.cpuUsage();
-  await alerts.evaluate(end, end);
-  const c = process.cpuUsage(c0);
-  console.log(`${fleet}, every instance reported since the last evaluation: ${((c.user + c.system) / 1000).toFixed(1)} ms CPU`);
+  console.log(`${fleet}, every instance reported since the last evaluation: ${best.toFixed(1)} ms CPU an evaluation`);
   // silent: past interval × missed, all down (held up to MAX_GROUPS), then steady
   end = await measure('all silent (down)', end + 3 * iv);
   await alerts.close();

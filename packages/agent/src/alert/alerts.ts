@@ -84,6 +84,8 @@ interface Seen {
   tags: Record<string, string>;
   last: number;
   interval?: number;
+  /** the latest of its instances in the read under way (-Infinity: none yet) */
+  read: number;
 }
 
 interface Observation {
@@ -103,6 +105,8 @@ const HISTORY = 1000;
 export const MAX_GROUPS = 10_000;
 /** stall events held until the next evaluation; more are counted in `stalls_dropped` */
 export const MAX_STALLS = 10_000;
+/** instance keys whose instance-down group is remembered (so a report costs a lookup, not its tags sorted); past it, the cache starts afresh */
+const GROUP_OF = 200_000;
 /** a group that has not reported for this long is gone: instance-down no longer watches it */
 const GONE = 24 * 3600_000;
 
@@ -491,7 +495,7 @@ export class Alerts {
   private async lastSeen(rule: Rule, reader: StoreReader, end: number, now: number): Promise<Map<string, Seen>> {
     let idx = this.seen.get(rule.name);
     if (!idx) {
-      idx = { groups: new Map(), since: Number.NEGATIVE_INFINITY, end };
+      idx = { groups: new Map(), groupOf: new Map(), since: Number.NEGATIVE_INFINITY, end };
       this.seen.set(rule.name, idx);
     }
     // a window that ends before the last one (the clock stepped back): its rows may be older than the mark; read all
@@ -504,35 +508,51 @@ export class Alerts {
     const list = reader.listInstances
       ? (await reader.listInstances(Number.isFinite(since) ? { seenSince: since + 1 } : {})).instances
       : await reader.instances();
-    // a whole list: each group's latest is the list's (a group none of whose instances is listed is gone)
-    const latest = new Map<string, { tags: Record<string, string>; last: number }>();
+    // each group's latest in this read first (its interval is the step between reads, not between its instances)
+    const touched: Seen[] = [];
     for (const i of list) {
-      const tags: Record<string, string> = {};
-      if (i.target !== undefined) tags.target = i.target;
-      else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
-      const key = keyOf(tags);
-      const cur = latest.get(key);
-      if (!cur || i.last_seen > cur.last) latest.set(key, { tags, last: i.last_seen });
+      let key = idx.groupOf.get(i.key);
+      let tags: Record<string, string> | undefined;
+      if (key === undefined) {
+        tags = {};
+        if (i.target !== undefined) tags.target = i.target;
+        else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
+        key = keyOf(tags);
+        // instance keys come and go (a new pid each restart): the cache starts afresh past its bound
+        if (idx.groupOf.size >= GROUP_OF) idx.groupOf.clear();
+        idx.groupOf.set(i.key, key);
+      }
+      let l = idx.groups.get(key);
+      if (!l) {
+        if (!tags) {
+          tags = {};
+          if (i.target !== undefined) tags.target = i.target;
+          else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
+        }
+        // a state kept over a restart brings the group's interval with it
+        const g = state?.get(key);
+        l = { key, tags, last: g?.last ?? i.last_seen, interval: g?.interval, read: Number.NEGATIVE_INFINITY };
+        idx.groups.set(key, l);
+      }
+      if (l.read === Number.NEGATIVE_INFINITY) touched.push(l);
+      if (i.last_seen > l.read) l.read = i.last_seen;
       if (i.last_seen > since) since = i.last_seen;
     }
     // a window's rows are written in one transaction, and windows in order (held ones too, before the next): a row
     // written after this read carries a later window's end, so the next read asks for rows past the latest read.
     // Never past this window's end: a row from a clock ahead would hide the rows after it.
     idx.since = Math.min(since, end);
-    if (whole) for (const key of idx.groups.keys()) if (!latest.has(key)) idx.groups.delete(key);
-    for (const [key, { tags, last }] of latest) {
-      let l = idx.groups.get(key);
-      if (!l) {
-        // a state kept over a restart brings the group's interval with it
-        const g = state?.get(key);
-        l = { key, tags, last: g?.last ?? last, interval: g?.interval };
-        idx.groups.set(key, l);
-      }
+    for (const l of touched) {
+      const last = l.read;
+      l.read = Number.NEGATIVE_INFINITY;
       if (last > l.last) l.interval = Math.max(this.o.window, Math.min(l.interval ?? Number.POSITIVE_INFINITY, last - l.last));
-      if (last >= l.last) {
-        l.last = last;
-        l.tags = tags;
-      }
+      // a whole list: each group's latest is the list's (it is lower when its latest instance is gone)
+      if (last > l.last || whole) l.last = last;
+    }
+    // a whole list: a group none of whose instances is listed is gone
+    if (whole && touched.length < idx.groups.size) {
+      const listed = new Set(touched);
+      for (const [key, l] of idx.groups) if (!listed.has(l)) idx.groups.delete(key);
     }
     // a group whose latest report is past --instance-retention is gone, as its instances are from the store's list
     if (!whole) {
@@ -600,7 +620,7 @@ export class Alerts {
   }
 
   /** instance-down's index of each group's last report, per rule */
-  private readonly seen = new Map<string, { groups: Map<string, Seen>; since: number; end: number }>();
+  private readonly seen = new Map<string, { groups: Map<string, Seen>; groupOf: Map<string, string>; since: number; end: number }>();
 
   /** `GET /api/v1/alerts`: every rule with its groups, what fires now, the last changes, the notifiers' queues. */
   view(): AlertsView {
