@@ -212,6 +212,8 @@ export class Agent {
       this.alerts = new Alerts(this, c.alerts, c.notify, {
         data: c.data,
         window: c.flushInterval,
+        // instance-down forgets a group when the store's list would leave its instances out
+        instanceRetention: c.instanceRetention,
         // a rule's query has the API's budgets
         limits: { queryMaxPoints: c.queryMaxPoints, queryTimeout: c.queryTimeout },
         // the dashboard's address for links: the HTTP listener as bound (known once it listens)
