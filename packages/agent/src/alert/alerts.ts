@@ -4,7 +4,7 @@ import { escapeLabel } from 'ekg-vitals';
 import { notice, report } from '../errors.js';
 import type { ExporterStatus } from '../export/exporter.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
-import { IDENTITY, instanceKey, parseTags, type StoreReader } from '../store/reader.js';
+import { IDENTITY, type Instance, instanceKey, parseTags, type StoreReader } from '../store/reader.js';
 import { type ApiLimits, handleApi } from '../web/api.js';
 import { type Change, changeLine, Notifier } from './notify.js';
 import type { NotifierSpec, Rule, Severity } from './rules.js';
@@ -115,6 +115,17 @@ const keyOf = (tags: Record<string, string>) =>
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
+
+/** instance-down: an instance's group, its target or the `by` tags it has */
+function groupTags(i: Instance, by: readonly string[]): Record<string, string> {
+  if (i.target !== undefined) return { target: i.target };
+  const tags: Record<string, string> = {};
+  for (const k of by) {
+    const v = i[k as keyof Instance];
+    if (v !== undefined) tags[k] = String(v);
+  }
+  return tags;
+}
 
 /** the comparison a built-in makes, for notifications (`value` `op` `threshold`) */
 const OPS: Record<string, 'above' | 'below'> = { 'instance-down': 'above', 'heartbeat-failing': 'below' };
@@ -514,9 +525,7 @@ export class Alerts {
       let key = idx.groupOf.get(i.key);
       let tags: Record<string, string> | undefined;
       if (key === undefined) {
-        tags = {};
-        if (i.target !== undefined) tags.target = i.target;
-        else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
+        tags = groupTags(i, by);
         key = keyOf(tags);
         // instance keys come and go (a new pid each restart): the cache starts afresh past its bound
         if (idx.groupOf.size >= GROUP_OF) idx.groupOf.clear();
@@ -524,14 +533,9 @@ export class Alerts {
       }
       let l = idx.groups.get(key);
       if (!l) {
-        if (!tags) {
-          tags = {};
-          if (i.target !== undefined) tags.target = i.target;
-          else for (const k of by) if (i[k as keyof typeof i] !== undefined) tags[k] = String(i[k as keyof typeof i]);
-        }
         // a state kept over a restart brings the group's interval with it
         const g = state?.get(key);
-        l = { key, tags, last: g?.last ?? i.last_seen, interval: g?.interval, read: Number.NEGATIVE_INFINITY };
+        l = { key, tags: tags ?? groupTags(i, by), last: g?.last ?? i.last_seen, interval: g?.interval, read: Number.NEGATIVE_INFINITY };
         idx.groups.set(key, l);
       }
       if (l.read === Number.NEGATIVE_INFINITY) touched.push(l);
