@@ -6,7 +6,7 @@
  * so that garbage collection is counted where it happens. JIT compilation is subtracted (it is
  * start-up, and its timing varies); GC is shown apart, as it moves with where a run's collections fall.
  *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS; BENCH_BATCH
- *   requests at a time, default 1 (server.ts); BENCH_KEEP=dir
+ *   requests at a time, default 1 (server.ts); BENCH_REPEAT=n median of n runs; BENCH_KEEP=dir
  *   keeps each case's callgrind file for callgrind_annotate; BENCH_REGISTER=/abs/register.js another build's)
  * A case is a server.ts variant, or `register` (bare under `--import ekg-vitals/register`), either
  * followed by `:NAME=value,…` for its environment (`register:EKG_WATCHDOG=0`).
@@ -20,7 +20,13 @@
  * start (`bare:BENCH_IMPORT=/tmp/ee.mjs`) adds ~1,500 instructions to every later request (megamorphic
  * LoadIC/StoreIC/KeyedStoreIC in the request path), as does loading a graph of 200 unrelated classes
  * (~900–1,160); any real app pays this with or without ekg, and over such a bare register's excess falls
- * from ~2,650 to ~2,100 (issue 20).
+ * from ~2,650 to ~2,100 (issue 20). `BENCH_APP=1` (server.ts) does such a start-up in the server itself:
+ * `bare:BENCH_APP=1 register:BENCH_APP=1,EKG_WATCHDOG=0` compares ekg with an app that is no clean room.
+ * Over a clean bare, loading ekg's modules alone (nothing started) costs +700 to +1,860 a request by the same
+ * effect, which is the ~800 that the parts' costs left unexplained; node's own modules that ekg loads (cluster,
+ * https, dgram, zlib, worker_threads…) cost ~0 (issue 20). Over a bare that has loaded 200 classes and
+ * made its emitters, register's extra is the sampler's (HTTP monitor + GC observer), nothing else.
+ * One case's count moves between runs (register's by up to ~1,700): BENCH_REPEAT=n keeps the median of n.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -122,15 +128,25 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const cases = process.argv.slice(2).length ? process.argv.slice(2) : CASES;
+  // BENCH_REPEAT=n: each case n times, the median run kept (register's count moves by up to ~1,700 between
+  // runs of one build, bare's by ~500: where timers and collections fall under valgrind's slowed wall clock)
+  const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
   let bare: number | undefined;
   for (const c of cases) {
-    const r = await count(c);
+    const runs: Awaited<ReturnType<typeof count>>[] = [];
+    for (let i = 0; i < repeat; i++) runs.push(await count(c));
+    runs.sort((a, b) => a.net - b.net);
+    const r = runs[(runs.length - 1) >> 1] as (typeof runs)[number];
+    const spread =
+      repeat > 1
+        ? ` (${repeat} runs, ${Math.round((runs[0] as typeof r).net)}–${Math.round((runs[runs.length - 1] as typeof r).net)})`
+        : '';
     // the first case is the base when it is bare (`bare` or `bare:BENCH_IMPORT=…`)
     const isBase = c === cases[0] && c.split(':')[0] === 'bare';
     if (isBase) bare = r.net;
     const extra = bare !== undefined && !isBase ? `, ${Math.round(r.net - bare)} over bare (${(bare / r.net).toFixed(3)}× bare)` : '';
     console.log(
-      `${c}: ${Math.round(r.net)} instructions per request outside GC and timers${extra}; GC ${Math.round(r.gc)}, timers ${Math.round(r.timers)}`,
+      `${c}: ${Math.round(r.net)} instructions per request outside GC and timers${spread}${extra}; GC ${Math.round(r.gc)}, timers ${Math.round(r.timers)}`,
     );
   }
 }

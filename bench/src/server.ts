@@ -117,6 +117,60 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
 
 // BENCH_IMPORT=node:https,node:cluster: modules loaded first (bisection of what loading a module costs the request path)
 for (const m of process.env.BENCH_IMPORT?.split(',') ?? []) if (m) await import(m);
+// BENCH_APP=1: what any real app has done before its first request, so that bare is no clean room (issue 20)
+if (process.env.BENCH_APP) await loadAppLike();
+
+/**
+ * An app's start-up in miniature: 50 modules of 4 classes each, loaded and each class constructed once, and
+ * emitters and streams of eight kinds, and ten emitters with differently named events. Node's request path (EventEmitter, streams,
+ * http) then runs with the megamorphic inline caches a real app's has: bare costs ~1,500 instructions a request
+ * more, and ekg's extra over it is what ekg itself adds (instructions.ts).
+ */
+async function loadAppLike(): Promise<void> {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { pathToFileURL } = await import('node:url');
+  const { EventEmitter } = await import('node:events');
+  const { Duplex, PassThrough, Readable, Transform, Writable } = await import('node:stream');
+  const dir = mkdtempSync(join(tmpdir(), 'ekg-bench-app-'));
+  for (let i = 0; i < 50; i++) {
+    let src = '';
+    for (let j = 0; j < 4; j++) {
+      src += `export class C${i}_${j} { constructor(a) { this.a${j} = a; this.b${i} = [a]; this.m = new Map(); } run(x) { return this.a${j} + x; } }\n`;
+      src += `new C${i}_${j}(1).run(2);\n`;
+    }
+    writeFileSync(join(dir, `m${i}.mjs`), src);
+  }
+  for (let i = 0; i < 50; i++) await import(pathToFileURL(join(dir, `m${i}.mjs`)).href);
+  const names = ['data', 'end', 'error', 'close', 'finish', 'drain', 'ready', 'message', 'timeout', 'connect'];
+  class A extends EventEmitter {
+    a = 1;
+  }
+  class B extends EventEmitter {
+    b = 1;
+    c = 2;
+  }
+  class C extends EventEmitter {
+    x = 'x';
+  }
+  const kept: InstanceType<typeof EventEmitter>[] = [
+    new A(),
+    new B(),
+    new C(),
+    new PassThrough(),
+    new Readable({ read() {} }),
+    new Writable({ write: (_c, _e, cb) => cb() }),
+    new Transform({ transform: (c, _e, cb) => cb(null, c) }),
+    new Duplex({ read() {}, write: (_c, _e, cb) => cb() }),
+  ];
+  for (const e of kept) e.on('x', () => {});
+  for (let k = 0; k < 10; k++) kept.push(new EventEmitter());
+  kept.forEach((e, k) => {
+    for (let n = 0; n <= k % names.length; n++) e.on(names[(n + k) % names.length] as string, () => {});
+  });
+  (globalThis as { __benchApp?: unknown }).__benchApp = kept;
+}
 
 const server = createServer((req, res) => handler(req, res));
 server.keepAliveTimeout = 60_000;
