@@ -8,7 +8,6 @@ export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 const kOwed = Symbol('ekg.owed');
-const kSeen = Symbol('ekg.server');
 
 interface SocketLike {
   [kOwed]?: Owed;
@@ -23,7 +22,6 @@ interface Tracked {
 }
 
 interface ServerLike {
-  [kSeen]?: boolean;
   close(cb?: (err?: Error) => void): unknown;
   closeIdleConnections?(): void;
   closeAllConnections?(): void;
@@ -163,14 +161,12 @@ export class HttpMonitor {
       owed = new Owed();
       socket[kOwed] = owed;
       socket.on('close', onSocketClose);
+      // a server is seen once per connection, not per request; a Set rather than a mark on the app's
+      // server, whose shape node's request path then sees change
+      if (m.server) this.servers.add(m.server);
     }
     owed.push(m.response, performance.now());
     this.started++;
-    const server = m.server;
-    if (server && server[kSeen] !== true) {
-      server[kSeen] = true;
-      this.servers.add(server);
-    }
   };
 
   private readonly onFinish = (message: unknown): void => {
