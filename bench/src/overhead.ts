@@ -24,6 +24,30 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const REGISTER = createRequire(import.meta.url).resolve('ekg-vitals/register');
 
+/** The case the register target reads its instruction ratio from (the watchdog-on count is not the request path). */
+export const TARGET = 'ekg-vitals/register, EKG_WATCHDOG=0';
+const INSTRUCTION_REPEAT = Number(process.env.BENCH_INSTRUCTION_REPEAT ?? 3);
+
+/** The median of n callgrind counts of one case (instructions per request outside JIT, GC and timers). */
+export async function medianCount(caseSpec: string, n: number): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < n; i++) runs.push((await count(caseSpec)).net);
+  return median(runs);
+}
+
+/**
+ * Bare and register again, each after an app-like start-up in the server (server.ts BENCH_APP=1: 50 modules of 4
+ * classes, eight kinds of emitter and stream): a clean-room bare is faster than any app with a few libraries, and
+ * loading ekg's modules costs a clean room ~700–1,900 instructions a request that such an app has already paid.
+ */
+export async function appLike(): Promise<{ bare: number; register: number } | undefined> {
+  if (noValgrind()) return undefined;
+  return {
+    bare: await medianCount('bare:BENCH_APP=1', INSTRUCTION_REPEAT),
+    register: await medianCount('register:BENCH_APP=1,EKG_WATCHDOG=0', INSTRUCTION_REPEAT),
+  };
+}
+
 export interface Case {
   label: string;
   variant: string;
@@ -37,7 +61,7 @@ export const CASES: Case[] = [
   { label: 'no-op diagnostics_channel subscriber', variant: 'dc-noop' },
   { label: "ekg's HTTP monitor alone", variant: 'ekg-http' },
   { label: 'ekg-vitals/register', variant: 'bare', opts: register() },
-  { label: 'ekg-vitals/register, EKG_WATCHDOG=0', variant: 'bare', opts: register({ EKG_WATCHDOG: '0' }) },
+  { label: TARGET, variant: 'bare', opts: register({ EKG_WATCHDOG: '0' }) },
   { label: 'prom-client', variant: 'prom' },
   { label: 'OpenTelemetry', variant: 'otel' },
 ];
@@ -110,10 +134,12 @@ export async function measure(cases: Case[], rounds = ROUNDS, seconds = SECONDS,
       console.error(`  paired ${c.label}: ${(paired[i] as number[]).map((x) => x.toFixed(3)).join(' ')}`);
     }
   }
-  // instructions per request: one callgrind run per case (~40 s each)
+  // instructions per request: one callgrind run per case (~25 s each); bare and the target's register the median of
+  // INSTRUCTION_REPEAT (register's count moves by up to ~1,700 between runs of one build, bare's by ~500)
   const instructions: Array<number | undefined> = [];
   for (const c of cases) {
-    instructions.push(instructionsSkipped(c) ? undefined : (await count(spec(c))).net);
+    const n = c.label === 'bare' || c.label === TARGET ? INSTRUCTION_REPEAT : 1;
+    instructions.push(instructionsSkipped(c) ? undefined : await medianCount(spec(c), n));
     console.error(
       `  instructions ${c.label}: ${instructions.at(-1) === undefined ? instructionsSkipped(c) : Math.round(instructions.at(-1) as number)}`,
     );
@@ -170,5 +196,5 @@ export async function components(rounds = ROUNDS): Promise<Components> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify({ cases: await measure(CASES), components: await components() }));
+  console.log(JSON.stringify({ cases: await measure(CASES), appLike: await appLike(), components: await components() }));
 }
