@@ -47,6 +47,8 @@ const hooks = globalThis as { __profStart?: () => Promise<unknown>; __profStop?:
 const rows: Array<{ close: number; write: number; release: number; total: number; wall: number }> = [];
 let seq = 0;
 let prev: FlushResult | undefined;
+/** the most `arrayBuffers` seen after a window (verbose mode): what dead blobs add before a full collection */
+let maxArrayBuffers = 0;
 const t0 = Date.now() - windows * 10_000;
 for (let w = 0; w < windows; w++) {
   for (let i = 0; i < perWindow; i++) {
@@ -72,13 +74,20 @@ for (let w = 0; w < windows; w++) {
   const d = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => ms({ user: b.user - a.user, system: b.system - a.system });
   const row = { close: d(c0, c1), write: d(c1, c2), release: d(c2, c3), total: d(c0, c3), wall };
   if (w > 0) rows.push(row);
-  if (process.env.BENCH_VERBOSE)
-    console.error(JSON.stringify({ w, series: r.cols?.n, ...row, rssMb: process.memoryUsage.rss() / 2 ** 20 }));
+  if (process.env.BENCH_VERBOSE) {
+    const m = process.memoryUsage();
+    maxArrayBuffers = Math.max(maxArrayBuffers, m.arrayBuffers);
+    console.error(JSON.stringify({ w, series: r.cols?.n, ...row, rssMb: m.rss / 2 ** 20, arrayBuffersMb: m.arrayBuffers / 2 ** 20 }));
+  }
 }
 if (process.env.BENCH_VERBOSE) {
   console.error('head blob bytes', store.db.prepare('SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1').pluck().get());
-  console.error(process.memoryUsage());
-  (globalThis as { gc?: () => void }).gc?.();
+  console.error(process.memoryUsage(), 'most arrayBuffers after a window', maxArrayBuffers);
+  // twice, a turn apart: V8 frees ArrayBuffers' memory on a sweeper task that the first collection only starts
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await new Promise((r) => setTimeout(r, 50));
+  gc?.();
   console.error('after a full collection (--expose-gc)', process.memoryUsage());
   console.error(
     'brk heap',

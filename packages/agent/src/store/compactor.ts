@@ -69,11 +69,24 @@ export class Compactor {
     return passes;
   }
 
+  /** One pass over `wins`, pinned meanwhile (`foldHead`). */
+  private async pass(wins: HeadEntry[], cut: number): Promise<void> {
+    const core = this.core;
+    const seqs = wins.map((h) => h.seq);
+    // held across the awaits below, while new windows may let them go: their slabs stay unused until unpin
+    core.pin(seqs);
+    try {
+      await this.foldHead(wins, cut, seqs);
+    } finally {
+      core.unpin(seqs);
+    }
+  }
+
   /**
    * Head windows (time order) into raw chunks, their minutes into 1-minute chunks; each window of a
    * distribution merged into its fleets, which are folded the same way once every series is.
    */
-  private async pass(wins: HeadEntry[], cut: number): Promise<void> {
+  private async foldHead(wins: HeadEntry[], cut: number, pinned: number[]): Promise<void> {
     const core = this.core;
     const wm = core.meta('compacted');
     const decoded = wins.map((h) => core.window(h));
@@ -118,7 +131,7 @@ export class Compactor {
         if (redo < core.meta('rolled:1h') && (core.meta(REHOUR) === 0 || redo < core.meta(REHOUR))) core.setMeta(REHOUR, redo);
       }
       for (const [key, byMinute] of fleets) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byMinute), cut, hourFrom);
-      const seqs = new Set(wins.map((h) => h.seq));
+      const seqs = new Set(pinned);
       const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
       for (const s of seqs) del.run(s);
       core.setMeta('compacted', Math.max(wm, cut));

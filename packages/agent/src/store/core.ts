@@ -37,6 +37,8 @@ export interface HeadEntry {
   d: number;
   n: number;
   win: HeadWindow | undefined;
+  /** its blob is in one of the core's slabs (`Core.slab`), which goes back to the pool when the window is let go */
+  pooled?: boolean;
 }
 
 /**
@@ -146,6 +148,17 @@ export class Core {
   /** head windows in the order written */
   head: HeadEntry[] = [];
   private cached = 0;
+  /**
+   * Slabs free for the next window's blob. A window's blob is ~4 MB at 100k series: allocated afresh each
+   * window, the dropped ones (~70 MB) stayed in memory until V8's next full collection, which external
+   * memory starts only after tens of MB of growth. Kept while they and the cached windows fit the cache's
+   * budget (at least one, for the next window).
+   */
+  private readonly spare: ArrayBuffer[] = [];
+  /** windows a caller holds across an await (the compactor's pass): seq → holders */
+  private readonly pins = new Map<number, number>();
+  /** slabs of pinned windows let go meanwhile: back to the pool at the last unpin */
+  private readonly held = new Map<number, ArrayBuffer>();
   private readonly st: {
     getMeta: Database.Statement;
     setMeta: Database.Statement;
@@ -237,19 +250,75 @@ export class Core {
 
   // ---------------------------------------------------------------- head
 
-  /** A window just written: kept in memory for queries until folded into chunks. */
-  addHead(seq: number, t: number, d: number, bytes: Uint8Array): void {
-    const win = new HeadWindow(seq, t, d, bytes);
-    this.head.push({ seq, t, d, n: win.points, win });
-    this.cached += bytes.length;
-    // past the budget the oldest blobs are let go (they are read back if a query needs them)
-    for (let i = 0; this.cached > HEAD_CACHE && i < this.head.length - 1; i++) {
-      const h = this.head[i] as HeadEntry;
-      if (h.win) {
-        this.cached -= h.win.bytes.length;
-        h.win = undefined;
+  /**
+   * `size` bytes for a window's blob, from a slab of the pool (the smallest that fits) or a new one with
+   * some room to grow. Give it to `addHead`, or back with `release` if the window is not written.
+   */
+  slab(size: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.spare.length; i++) {
+      const b = (this.spare[i] as ArrayBuffer).byteLength;
+      if (b >= size && (best < 0 || b < (this.spare[best] as ArrayBuffer).byteLength)) best = i;
+    }
+    if (best >= 0) return new Uint8Array(this.spare.splice(best, 1)[0] as ArrayBuffer, 0, size);
+    // 1/16 more, in 64 KiB steps: the next windows, a few series more, fit it too
+    return new Uint8Array(new ArrayBuffer(Math.ceil((size + (size >> 4) + 1) / 65536) * 65536), 0, size);
+  }
+
+  /** A slab (from `slab`) no window uses any more, back to the pool; past the budget the smallest is dropped. */
+  release(slab: ArrayBuffer): void {
+    this.spare.push(slab);
+    let spare = 0;
+    for (const b of this.spare) spare += b.byteLength;
+    while (this.spare.length > 1 && this.cached + spare > HEAD_CACHE) {
+      let k = 0;
+      for (let i = 1; i < this.spare.length; i++)
+        if ((this.spare[i] as ArrayBuffer).byteLength < (this.spare[k] as ArrayBuffer).byteLength) k = i;
+      spare -= (this.spare.splice(k, 1)[0] as ArrayBuffer).byteLength;
+    }
+  }
+
+  /**
+   * Windows `seqs` stay as they are until `unpin`: for a caller that holds them (`window`) across an
+   * await, while writes may let them go and their slabs would be written over by the next window.
+   */
+  pin(seqs: Iterable<number>): void {
+    for (const s of seqs) this.pins.set(s, (this.pins.get(s) ?? 0) + 1);
+  }
+
+  unpin(seqs: Iterable<number>): void {
+    for (const s of seqs) {
+      const n = (this.pins.get(s) ?? 0) - 1;
+      if (n > 0) {
+        this.pins.set(s, n);
+        continue;
+      }
+      this.pins.delete(s);
+      const slab = this.held.get(s);
+      if (slab) {
+        this.held.delete(s);
+        this.release(slab);
       }
     }
+  }
+
+  /** Bytes in spare slabs (for tests and the bench). */
+  get spareBytes(): number {
+    let n = 0;
+    for (const b of this.spare) n += b.byteLength;
+    return n;
+  }
+
+  /** A window just written, its blob in a slab from `slab`: kept in memory for queries until folded into chunks. */
+  addHead(seq: number, t: number, d: number, bytes: Uint8Array): void {
+    const win = new HeadWindow(seq, t, d, bytes);
+    const pooled = win.bytes.buffer === bytes.buffer;
+    // (a blob at an unaligned offset was copied: its slab is free already)
+    if (!pooled) this.release(bytes.buffer as ArrayBuffer);
+    this.head.push({ seq, t, d, n: win.points, win, pooled });
+    this.cached += bytes.length;
+    // past the budget the oldest blobs are let go (they are read back if a query needs them)
+    for (let i = 0; this.cached > HEAD_CACHE && i < this.head.length - 1; i++) this.letGo(this.head[i] as HeadEntry);
   }
 
   window(h: HeadEntry): HeadWindow {
@@ -257,9 +326,10 @@ export class Core {
     const bytes = this.st.headRow.get(h.seq) as Uint8Array | undefined;
     const win = new HeadWindow(h.seq, h.t, h.d, bytes ?? new Uint8Array(16));
     // read back (after a restart, or let go): kept while the budget allows, so a query over many
-    // series does not read it once per series
+    // series does not read it once per series. A plain allocation, not a slab.
     if (bytes && this.cached + bytes.length <= HEAD_CACHE) {
       h.win = win;
+      h.pooled = false;
       this.cached += bytes.length;
     }
     return win;
@@ -268,9 +338,22 @@ export class Core {
   dropHead(seqs: Set<number>): void {
     this.head = this.head.filter((h) => {
       if (!seqs.has(h.seq)) return true;
-      if (h.win) this.cached -= h.win.bytes.length;
+      this.letGo(h);
       return false;
     });
+  }
+
+  /** The window's blob out of the cache; its slab back to the pool unless the window is pinned. */
+  private letGo(h: HeadEntry): void {
+    const w = h.win;
+    if (!w) return;
+    this.cached -= w.bytes.length;
+    h.win = undefined;
+    if (!h.pooled) return;
+    h.pooled = false;
+    const slab = w.bytes.buffer as ArrayBuffer;
+    if (this.pins.has(h.seq)) this.held.set(h.seq, slab);
+    else this.release(slab);
   }
 
   // ---------------------------------------------------------------- chunks

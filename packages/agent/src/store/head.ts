@@ -119,8 +119,11 @@ export class HeadBuilder {
     this.dcols[j + 3] = hi;
   }
 
-  /** The blob: columns sorted by id (the writer's order is the aggregator's, almost always ascending already). */
-  encode(): Uint8Array {
+  /**
+   * The blob: columns sorted by id (the writer's order is the aggregator's, almost always ascending already),
+   * written into `alloc(size)` (8-byte aligned; every byte is written) or a new buffer.
+   */
+  encode(alloc?: (size: number) => Uint8Array): Uint8Array {
     this.copyRun();
     const nl = this.nl;
     const nd = this.nd;
@@ -128,13 +131,15 @@ export class HeadBuilder {
     const lo = order(this.lids, nl);
     const dor = order(this.dids, nd);
     const size = HEADER + 8 * nl + 32 * nd + 4 * nl + 8 * nd + skBytes;
-    const buf = new ArrayBuffer(size);
-    const head = new Uint32Array(buf, 0, 4);
+    const out = alloc ? alloc(size) : new Uint8Array(size);
+    if (out.length !== size || out.byteOffset % 8 !== 0) throw new RangeError('head window: a buffer of the wrong size');
+    const buf = out.buffer;
+    const head = new Uint32Array(buf, out.byteOffset, 4);
     head[0] = VERSION;
     head[1] = nl;
     head[2] = nd;
     head[3] = skBytes;
-    let at = HEADER;
+    let at = out.byteOffset + HEADER;
     const vals = new Float64Array(buf, at, nl);
     at += 8 * nl;
     const cols = new Float64Array(buf, at, 4 * nd);
@@ -183,7 +188,7 @@ export class HeadBuilder {
         ends[i] = off;
       }
     }
-    return new Uint8Array(buf);
+    return out;
   }
 }
 

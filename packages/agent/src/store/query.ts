@@ -168,7 +168,8 @@ function headRows(core: Core, id: number, from: number, to: number, withSketches
     if (j < 0) continue;
     if (withSketches) {
       const sk = w.sketch(j);
-      if (sk) out.push([h.t, null, null, null, null, null, null, sk]);
+      // copied: the window's bytes are a slab the next windows reuse once it is let go
+      if (sk) out.push([h.t, null, null, null, null, null, null, sk.slice()]);
     } else {
       const lo = w.lo(j);
       const hi = w.hi(j);

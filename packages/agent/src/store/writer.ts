@@ -23,6 +23,8 @@ export class Writer {
   private readonly made: SeriesMeta[] = [];
   /** the series of the last window, by position */
   private order: SeriesMeta[] = [];
+  /** the window's blob, in a slab of the core's pool: given back if the transaction fails */
+  private blob: Uint8Array | undefined;
   private readonly st: {
     insertSeries: Database.Statement;
     touchSeries: Database.Statement;
@@ -52,6 +54,7 @@ export class Writer {
   /** Writes the window; throws (having written nothing) when the file cannot take it. */
   write(w: FlushResult): void {
     this.made.length = 0;
+    this.blob = undefined;
     let done: { seq: number; t: number; d: number; bytes: Uint8Array };
     try {
       done = this.tx(w);
@@ -61,12 +64,17 @@ export class Writer {
         this.core.byId.delete(m.id);
       }
       this.order = [];
+      // (set by the transaction: TypeScript does not see it)
+      const blob = this.blob as Uint8Array | undefined;
+      if (blob) this.core.release(blob.buffer as ArrayBuffer);
       throw err;
     } finally {
       this.hb.reset();
     }
     this.core.addHead(done.seq, done.t, done.d, done.bytes);
   }
+
+  private readonly alloc = (size: number): Uint8Array => this.core.slab(size);
 
   private readonly tx = (w: FlushResult) =>
     this.core.db.transaction((win: FlushResult) => {
@@ -106,7 +114,10 @@ export class Writer {
         else hb.level(k.id, rows.value(i));
       }
       if (last.length > n) last.length = n;
-      const bytes = hb.encode();
+      // written straight into a slab the core's cache reuses window after window: no 4 MB blob allocated
+      // a window (better-sqlite3 binds the view's bytes only, and SQLite copies them)
+      const bytes = hb.encode(this.alloc);
+      this.blob = bytes;
       const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, bytes).lastInsertRowid);
       for (const [key, up] of seen) {
         this.st.upsertInstance.run(key, win.end, win.end, intervals.get(key) ?? 0);
