@@ -172,6 +172,8 @@ export class Core {
   constructor(
     readonly db: Database.Database,
     readonly levels: Level[],
+    /** bytes of head windows kept in memory (`HEAD_CACHE`) */
+    private readonly budget = HEAD_CACHE,
   ) {
     this.st = {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
@@ -261,6 +263,7 @@ export class Core {
       if (b >= size && (best < 0 || b < (this.spare[best] as ArrayBuffer).byteLength)) best = i;
     }
     if (best >= 0) return new Uint8Array(this.spare.splice(best, 1)[0] as ArrayBuffer, 0, size);
+    this.slabsMade++;
     // 1/16 more, in 64 KiB steps: the next windows, a few series more, fit it too
     return new Uint8Array(new ArrayBuffer(Math.ceil((size + (size >> 4) + 1) / 65536) * 65536), 0, size);
   }
@@ -270,7 +273,7 @@ export class Core {
     this.spare.push(slab);
     let spare = 0;
     for (const b of this.spare) spare += b.byteLength;
-    while (this.spare.length > 1 && this.cached + spare > HEAD_CACHE) {
+    while (this.spare.length > 1 && this.cached + spare > this.budget) {
       let k = 0;
       for (let i = 1; i < this.spare.length; i++)
         if ((this.spare[i] as ArrayBuffer).byteLength < (this.spare[k] as ArrayBuffer).byteLength) k = i;
@@ -302,12 +305,8 @@ export class Core {
     }
   }
 
-  /** Bytes in spare slabs (for tests and the bench). */
-  get spareBytes(): number {
-    let n = 0;
-    for (const b of this.spare) n += b.byteLength;
-    return n;
-  }
+  /** slabs allocated so far (tests check that slabs are reused) */
+  slabsMade = 0;
 
   /** A window just written, its blob in a slab from `slab`: kept in memory for queries until folded into chunks. */
   addHead(seq: number, t: number, d: number, bytes: Uint8Array): void {
@@ -318,7 +317,7 @@ export class Core {
     this.head.push({ seq, t, d, n: win.points, win, pooled });
     this.cached += bytes.length;
     // past the budget the oldest blobs are let go (they are read back if a query needs them)
-    for (let i = 0; this.cached > HEAD_CACHE && i < this.head.length - 1; i++) this.letGo(this.head[i] as HeadEntry);
+    for (let i = 0; this.cached > this.budget && i < this.head.length - 1; i++) this.letGo(this.head[i] as HeadEntry);
   }
 
   window(h: HeadEntry): HeadWindow {
@@ -327,7 +326,7 @@ export class Core {
     const win = new HeadWindow(h.seq, h.t, h.d, bytes ?? new Uint8Array(16));
     // read back (after a restart, or let go): kept while the budget allows, so a query over many
     // series does not read it once per series. A plain allocation, not a slab.
-    if (bytes && this.cached + bytes.length <= HEAD_CACHE) {
+    if (bytes && this.cached + bytes.length <= this.budget) {
       h.win = win;
       h.pooled = false;
       this.cached += bytes.length;

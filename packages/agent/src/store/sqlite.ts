@@ -51,6 +51,8 @@ export interface SqliteStoreOptions {
    * bigger cache bought no speed in the store bench, and a 64 MiB one, filled by compaction, held ~60 MB more RSS)
    */
   cacheKiB?: number;
+  /** bytes of head windows kept in memory for queries (default 16 MiB; tests set a few windows' worth, to make the slabs reused) */
+  headCacheBytes?: number;
   /** points per compaction transaction (default 3000: 500 series × a minute of 10 s windows), with a turn of the event loop between */
   batch?: number;
 }
@@ -116,7 +118,7 @@ export class SqliteStore implements Sink, StoreReader {
       const page = db.pragma('page_size', { simple: true }) as number;
       db.pragma(`max_page_count = ${Math.max(16, Math.floor(o.maxBytes / page))}`);
     }
-    this.core = new Core(db, this.levels);
+    this.core = new Core(db, this.levels, o.headCacheBytes);
     this.writer = new Writer(this.core);
     this.compactor = new Compactor(this.core, o.batch ?? 3000, () => this.closed);
     this.eventLog = new Events(db);
