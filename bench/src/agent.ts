@@ -203,6 +203,9 @@ export interface SeriesResult {
   flushMs: number;
   flushBusyMs: number;
   flushBusyMaxMs: number;
+  flushBusyMinMs: number;
+  /** the store write's CPU (user + system), median: against storeWriteMs, what it waited */
+  storeWriteCpuMs: number;
   storeWriteMs: number;
   flushes: number;
   ratio: number;
@@ -257,7 +260,9 @@ async function seriesTest(): Promise<SeriesResult> {
 }
 
 async function underLoad(s: Server, port: number, store: boolean): Promise<Awaited<ReturnType<typeof seriesTest>>> {
-  const seconds = Number(process.env.BENCH_AGENT_SERIES_SECONDS ?? 34);
+  // 64 s: 6 steady flushes (the 2nd window's among them, still warming: the WAL file's first growth, fresh pages), a
+  // compaction pass of a whole minute among them; 34 s gave 2, whose 'median' was the larger (94.8 ms, a warm-up flush)
+  const seconds = Number(process.env.BENCH_AGENT_SERIES_SECONDS ?? 64);
   const drops0 = rcvbufErrors();
   const argv = pinned(1, [bin, String(port), String(seconds), '20', '100000', '100000']); // 100k names: 25k per type × 4 types
   const gen = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -281,6 +286,8 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
   const walls: number[] = [];
   const busies: number[] = [];
   const writes: number[] = [];
+  // each steady flush by phase, wall against CPU (the agent's self-measurement): printed with BENCH_VERBOSE
+  const phases: Array<Record<string, number>> = [];
   while (!done) {
     await sleep(250);
     const self = (await selfOf(port + 1)) as {
@@ -290,7 +297,8 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
       last_flush_series: number;
       heap_used_bytes: number;
       heap_total_bytes: number;
-      store?: { last_write_ms: number };
+      store?: { last_write_ms: number; last_write_cpu_ms: number; last_write_minflt: number; last_write_vcsw: number; last_write_ivcsw: number };
+      last_flush_phases?: Record<string, number>;
     };
     if (process.env.BENCH_VERBOSE) console.error(JSON.stringify({ ...self, rcvbufErrors: rcvbufErrors() - drops0 }));
     if (self.flushes > flushesSeen) {
@@ -299,6 +307,15 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
         walls.push(self.last_flush_ms);
         busies.push(self.last_flush_busy_ms);
         if (self.store) writes.push(self.store.last_write_ms);
+        phases.push({
+          busy: self.last_flush_busy_ms,
+          ...self.last_flush_phases,
+          write_ms: self.store?.last_write_ms ?? 0,
+          write_cpu_ms: self.store?.last_write_cpu_ms ?? 0,
+          write_minflt: self.store?.last_write_minflt ?? 0,
+          write_vcsw: self.store?.last_write_vcsw ?? 0,
+          write_ivcsw: self.store?.last_write_ivcsw ?? 0,
+        });
         series = Math.max(series, self.last_flush_series);
         // CPU and faults from the end of the first steady window on, whole windows only
         if (stat0) windows += self.flushes - flushesSeen;
@@ -318,7 +335,20 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
   }
   const sent = Number(/sent_metrics=(\d+)/.exec(out)?.[1]);
   const got = await s.received();
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  // of an even count, the mean of the middle two (not the upper one: of 2 flushes that was the max)
+  const median = (xs: number[]) => {
+    const o = [...xs].sort((a, b) => a - b);
+    const m = o.length / 2;
+    return o.length === 0 ? Number.NaN : o.length % 2 ? (o[Math.floor(m)] as number) : ((o[m - 1] as number) + (o[m] as number)) / 2;
+  };
+  if (process.env.BENCH_VERBOSE && phases.length > 0) {
+    // (GC pauses are those reported by the poll that first saw the flush: one that ended after it is left out)
+    console.error('phase           median     min     max');
+    for (const k of Object.keys(phases[0] as object)) {
+      const xs = phases.map((p) => p[k] ?? Number.NaN);
+      console.error(`${k.padEnd(14)} ${[median(xs), Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(1).padStart(7)).join(' ')}`);
+    }
+  }
   return {
     store,
     rssMb: rssMax,
@@ -326,6 +356,8 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
     flushMs: median(walls),
     flushBusyMs: median(busies),
     flushBusyMaxMs: Math.max(...busies),
+    flushBusyMinMs: Math.min(...busies),
+    storeWriteCpuMs: median(phases.map((p) => p.write_cpu_ms ?? Number.NaN)),
     storeWriteMs: median(writes),
     flushes: busies.length,
     ratio: got / sent,

@@ -44,7 +44,8 @@ const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 /** set by bench/flush-profile.mjs (`node --import ./bench/flush-profile.mjs bench/dist/flush.js`): the profiler on around each flush only */
 const hooks = globalThis as { __profStart?: () => Promise<unknown>; __profStop?: () => Promise<unknown> };
-const rows: Array<{ close: number; write: number; release: number; total: number; wall: number }> = [];
+const rows: Array<{ close: number; write: number; writeWall: number; writeFaults: number; release: number; total: number; wall: number }> =
+  [];
 let seq = 0;
 let prev: FlushResult | undefined;
 /** the most `arrayBuffers` seen after a window (verbose mode): what dead blobs add before a full collection */
@@ -62,7 +63,11 @@ for (let w = 0; w < windows; w++) {
   const c0 = process.cpuUsage();
   const r = agg.flush(t0 + (w + 1) * 10_000);
   const c1 = process.cpuUsage();
+  const q = performance.now();
+  const f0 = process.resourceUsage().minorPageFault;
   store.write(r);
+  const writeFaults = process.resourceUsage().minorPageFault - f0;
+  const writeWall = performance.now() - q;
   const c2 = process.cpuUsage();
   agg.release(r);
   // as the agent does: the window before is retired once this one replaces it
@@ -72,7 +77,7 @@ for (let w = 0; w < windows; w++) {
   const wall = performance.now() - p;
   if (w > 0) await hooks.__profStop?.();
   const d = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => ms({ user: b.user - a.user, system: b.system - a.system });
-  const row = { close: d(c0, c1), write: d(c1, c2), release: d(c2, c3), total: d(c0, c3), wall };
+  const row = { close: d(c0, c1), write: d(c1, c2), writeWall, writeFaults, release: d(c2, c3), total: d(c0, c3), wall };
   if (w > 0) rows.push(row);
   if (process.env.BENCH_VERBOSE) {
     const m = process.memoryUsage();
@@ -104,6 +109,8 @@ console.log(
     windows: rows.length,
     closeCpuMs: pick('close'),
     writeCpuMs: pick('write'),
+    writeWallMs: pick('writeWall'),
+    writeFaults: pick('writeFaults'),
     releaseCpuMs: pick('release'),
     flushCpuMs: pick('total'),
     flushWallMs: pick('wall'),

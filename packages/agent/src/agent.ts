@@ -2,6 +2,7 @@ import type dgram from 'node:dgram';
 import type { Server as HttpServer } from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { Aggregator, type FlushResult } from './aggregate/aggregator.js';
 import { Alerts } from './alert/alerts.js';
@@ -38,6 +39,12 @@ export class Agent {
   private lock: { release(): void } | undefined;
   private web: HttpServer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** the flush under way's start (performance.now), its end once finished, and the CPU at its start */
+  private flushT0 = 0;
+  private flushT2 = 0;
+  private flushCpu0: NodeJS.CpuUsage | undefined;
+  /** GC pauses, counted into the flush they began in */
+  private gcSeen: PerformanceObserver | undefined;
   private readonly sink: ParseSink;
   private stopped = false;
   /** the arrival time `ingest` was given (a replay), else undefined: the clock */
@@ -105,6 +112,7 @@ export class Agent {
       flushes: 0,
       last_flush_ms: 0,
       last_flush_busy_ms: 0,
+      last_flush_phases: { window_ms: 0, window_cpu_ms: 0, sinks_ms: 0, sinks_cpu_ms: 0, gc_ms: 0, gc_count: 0 },
       last_flush_series: 0,
       sink_errors: 0,
       started_at: Date.now(),
@@ -276,6 +284,7 @@ export class Agent {
     this.timer = setTimeout(
       () => {
         const t0 = performance.now();
+        this.flushStarts(t0);
         // a timer more than a window late ends the window at the last boundary passed
         const late = Date.now();
         const end = late - next >= iv ? late - (late % iv) : next;
@@ -292,11 +301,33 @@ export class Agent {
   /** Closes the window now (or at `now`: a replay of recorded traffic) and hands it to every sink. */
   flush(now = Date.now(), o: { final?: boolean } = {}): FlushResult {
     const t0 = performance.now();
+    this.flushStarts(t0);
     return this.finish(this.aggregator.flush(now, o), t0);
+  }
+
+  /** The flush's self-measurement: CPU from here, and the GC pauses that begin from here to its end. */
+  private flushStarts(t0: number): void {
+    this.flushCpu0 = process.cpuUsage();
+    this.flushT0 = t0;
+    this.flushT2 = Number.POSITIVE_INFINITY;
+    const p = this.self.last_flush_phases as NonNullable<SelfStats['last_flush_phases']>;
+    p.gc_ms = 0;
+    p.gc_count = 0;
+    if (!this.gcSeen) {
+      this.gcSeen = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          if (e.startTime < this.flushT0 || e.startTime > this.flushT2) continue;
+          p.gc_ms = Math.round((p.gc_ms + e.duration) * 1000) / 1000;
+          p.gc_count++;
+        }
+      });
+      this.gcSeen.observe({ entryTypes: ['gc'] });
+    }
   }
 
   private finish(w: FlushResult, t0: number): FlushResult {
     const t1 = performance.now();
+    const c1 = process.cpuUsage();
     const prev = this.last;
     this.last = w;
     this.self.flushes++;
@@ -321,9 +352,18 @@ export class Agent {
     // buffers serve the next window
     if (prev) this.aggregator.retire(prev);
     const t2 = performance.now();
+    const c2 = process.cpuUsage();
     const ms = (x: number) => Math.round(x * 1000) / 1000;
+    const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => ms((b.user - a.user + b.system - a.system) / 1000);
     this.self.last_flush_ms = ms(t2 - t0);
     this.self.last_flush_busy_ms = ms(this.aggregator.lastFlushBusyMs + (t2 - t1));
+    // GC pauses are reported after they end (the observer's callback): those that began in [t0, t2] are added to this flush's
+    const p = this.self.last_flush_phases as NonNullable<SelfStats['last_flush_phases']>;
+    p.window_ms = ms(t1 - t0);
+    p.window_cpu_ms = this.flushCpu0 ? cpu(this.flushCpu0, c1) : 0;
+    p.sinks_ms = ms(t2 - t1);
+    p.sinks_cpu_ms = cpu(c1, c2);
+    this.flushT2 = t2;
     return w;
   }
 
@@ -333,6 +373,7 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.scraper?.stop();
+    this.gcSeen?.disconnect();
     const udp = this.udp;
     if (udp) await new Promise<void>((r) => udp.close(() => r()));
     await Promise.all(this.streams.map((s) => closeStream(s)));

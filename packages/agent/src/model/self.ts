@@ -34,6 +34,19 @@ export interface SelfStats {
   last_flush_ms: number;
   /** of which the agent was busy summarising and handing off (the rest it spent reading sockets) */
   last_flush_busy_ms: number;
+  /**
+   * the last flush by phase, wall against CPU (user + system, every thread) and the GC pauses that began in it:
+   * `window` from the timer to the window's columns (summarising chunks and the sockets read between them),
+   * `sinks` the hand-off to every sink (the store's write included) and the release
+   */
+  last_flush_phases?: {
+    window_ms: number;
+    window_cpu_ms: number;
+    sinks_ms: number;
+    sinks_cpu_ms: number;
+    gc_ms: number;
+    gc_count: number;
+  };
   last_flush_series: number;
   sink_errors: number;
   started_at: number;

@@ -111,7 +111,7 @@ export function openStore(path: string, levels: Level[]): Database.Database {
   }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  // the compactor checkpoints every 15 s, off the write path; this bound (64 MiB of WAL) is only a backstop
+  // the compactor checkpoints every 15 s, off the write path; this bound (4096 pages of 32 KiB: 128 MiB of WAL) is only a backstop
   db.pragma('wal_autocheckpoint = 4096');
   db.pragma('busy_timeout = 2000');
   db.exec(TABLES);

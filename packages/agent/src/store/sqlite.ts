@@ -69,6 +69,17 @@ export interface StoreStatus {
   /** windows dropped because the hold was full */
   windows_dropped: number;
   last_write_ms: number;
+  /**
+   * the same write's CPU (user + system), minor page faults, voluntary context switches (waits: I/O, locks) and
+   * involuntary ones (the CPU taken by another process): what makes its wall time more than its CPU
+   */
+  last_write_cpu_ms: number;
+  last_write_minflt: number;
+  last_write_vcsw: number;
+  last_write_ivcsw: number;
+  /** the last maintenance pass (compaction, rollup, retention, checkpoint): wall from start to end, and of it the checkpoint */
+  last_maintain_ms: number;
+  last_checkpoint_ms: number;
   /** compaction passes and hourly rollups done */
   rollups: number;
   file_bytes: number;
@@ -104,6 +115,12 @@ export class SqliteStore implements Sink, StoreReader {
     windows_held: 0,
     windows_dropped: 0,
     last_write_ms: 0,
+    last_write_cpu_ms: 0,
+    last_write_minflt: 0,
+    last_write_vcsw: 0,
+    last_write_ivcsw: 0,
+    last_maintain_ms: 0,
+    last_checkpoint_ms: 0,
     rollups: 0,
     file_bytes: 0,
   };
@@ -170,6 +187,7 @@ export class SqliteStore implements Sink, StoreReader {
 
   private tryWrite(w: FlushResult): boolean {
     const t0 = performance.now();
+    const r0 = process.resourceUsage();
     try {
       this.writer.write(w);
       if (!this.status.ok && this.held.length <= 1) report('EKG_AGENT_ERR_STORE', `store: writing again after: ${this.status.error}`);
@@ -177,7 +195,13 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.error = undefined;
       this.status.windows_written++;
       this.status.points_written += w.cols?.n ?? w.series.length;
-      this.status.last_write_ms = Math.round((performance.now() - t0) * 1000) / 1000;
+      const t1 = performance.now();
+      const r1 = process.resourceUsage();
+      this.status.last_write_ms = Math.round((t1 - t0) * 1000) / 1000;
+      this.status.last_write_cpu_ms = (r1.userCPUTime - r0.userCPUTime + r1.systemCPUTime - r0.systemCPUTime) / 1000;
+      this.status.last_write_minflt = r1.minorPageFault - r0.minorPageFault;
+      this.status.last_write_vcsw = r1.voluntaryContextSwitches - r0.voluntaryContextSwitches;
+      this.status.last_write_ivcsw = r1.involuntaryContextSwitches - r0.involuntaryContextSwitches;
       return true;
     } catch (err) {
       const e = err as Error & { code?: string };
@@ -203,6 +227,7 @@ export class SqliteStore implements Sink, StoreReader {
   async maintain(now = Date.now()): Promise<void> {
     if (this.maintaining || this.closed) return;
     this.maintaining = true;
+    const t0 = performance.now();
     try {
       this.status.rollups += await this.compactor.run(now);
       if (!this.closed && now - this.core.meta('pruned_at') > 600_000) {
@@ -214,7 +239,9 @@ export class SqliteStore implements Sink, StoreReader {
         const gone = this.goneBefore(now);
         this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(gone, gone);
         // the WAL copied back here, off the write path (a window's commit rarely reaches the auto-checkpoint)
+        const c0 = performance.now();
         this.db.pragma('wal_checkpoint(PASSIVE)');
+        this.status.last_checkpoint_ms = Math.round((performance.now() - c0) * 1000) / 1000;
         this.status.file_bytes = fileBytes(this.o.path);
       }
     } catch (err) {
@@ -222,6 +249,7 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.error = `maintenance: ${e.code ?? 'error'}: ${e.message}`;
     } finally {
       this.maintaining = false;
+      this.status.last_maintain_ms = Math.round((performance.now() - t0) * 1000) / 1000;
     }
   }
 
