@@ -297,7 +297,13 @@ async function underLoad(s: Server, port: number, store: boolean): Promise<Await
       last_flush_series: number;
       heap_used_bytes: number;
       heap_total_bytes: number;
-      store?: { last_write_ms: number; last_write_cpu_ms: number; last_write_minflt: number; last_write_vcsw: number; last_write_ivcsw: number };
+      store?: {
+        last_write_ms: number;
+        last_write_cpu_ms: number;
+        last_write_minflt: number;
+        last_write_vcsw: number;
+        last_write_ivcsw: number;
+      };
       last_flush_phases?: Record<string, number>;
     };
     if (process.env.BENCH_VERBOSE) console.error(JSON.stringify({ ...self, rcvbufErrors: rcvbufErrors() - drops0 }));

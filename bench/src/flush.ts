@@ -12,6 +12,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Aggregator, type FlushResult, type Sample, SqliteStore } from 'ekg-agent';
 
 const windows = Number(process.env.BENCH_FLUSH_WINDOWS ?? 14);
@@ -99,6 +100,26 @@ if (process.env.BENCH_VERBOSE) {
     readFileSync('/proc/self/maps', 'utf8')
       .split('\n')
       .find((l) => l.endsWith('[heap]')),
+  );
+}
+if (process.env.BENCH_FLUSH_MAINTAIN) {
+  // the compactor's pass over these windows (every complete minute), as the agent's timer runs it: its longest
+  // stretch without a turn of the event loop is how long the sockets go unread (a UDP buffer holds ~80 ms at 100k/s)
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const c = process.cpuUsage();
+  const t = performance.now();
+  await store.maintain();
+  loop.disable();
+  const u = process.cpuUsage(c);
+  console.error(
+    JSON.stringify({
+      maintainMs: Math.round(performance.now() - t),
+      maintainCpuMs: Math.round(ms(u)),
+      checkpointMs: store.status.last_checkpoint_ms,
+      loopBlockedMaxMs: Math.round(loop.max / 1e6),
+      loopBlockedP99Ms: Math.round(loop.percentile(99) / 1e6),
+    }),
   );
 }
 await store.close();

@@ -423,3 +423,24 @@ test("an aggregator's window is written from its columns as its objects would be
   assert.deepEqual(ra, rows(objs));
   assert.ok(ra.every((r) => r.data.length > 1000));
 });
+
+test('the WAL is restarted by maintenance, after its checkpoint: the next window’s write appends, with no fsync of a new WAL header', async () => {
+  const file = path();
+  const store = new SqliteStore({ path: file, flushInterval: 10_000 });
+  after(() => store.close());
+  const now = Date.now();
+  const ws = windows(now - 20_000, 3);
+  store.write(ws[0] as FlushResult);
+  await store.maintain(now);
+  // the header's salts (bytes 16–23) change when a write rewinds the WAL after a complete checkpoint
+  const salts = () => readFileSync(`${file}-wal`).subarray(16, 24).toString('hex');
+  const before = salts();
+  store.write(ws[1] as FlushResult);
+  assert.equal(salts(), before);
+  // and the next maintenance restarts it again
+  await store.maintain(now);
+  assert.notEqual(salts(), before);
+  const after2 = salts();
+  store.write(ws[2] as FlushResult);
+  assert.equal(salts(), after2);
+});
