@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,13 +60,46 @@ function run(
   return { proc, out: () => out, exited: new Promise((r) => proc.once('exit', (code) => r(code))) };
 }
 
-/** Polls `fn` until it holds; `ms` bounds a failure on a busy machine, it is not the expected wait. */
-async function until(fn: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * Polls `fn` until it holds; `ms` bounds a failure on a busy machine, it is not the expected wait. A timeout says
+ * where `pid`'s processes were (Linux): a run that stopped answering is diagnosed from the failure alone.
+ */
+async function until(fn: () => boolean, ms: number, what: string, pid?: number): Promise<void> {
   const end = Date.now() + ms;
   while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${pid ? `\n${processTree(pid)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `pid` and its descendants from /proc: command, state, and each thread's state, kernel wait and syscall. */
+function processTree(pid: number, depth = 0): string {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  };
+  const pad = '  '.repeat(depth);
+  let s = `${pad}pid ${pid}: ${read(`/proc/${pid}/cmdline`).replaceAll('\0', ' ').slice(0, 160)}\n`;
+  let kids: string[] = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const d = `/proc/${pid}/task/${t}`;
+      const state = read(`${d}/stat`).split(') ')[1]?.split(' ')[0];
+      s += `${pad}  thread ${t} ${read(`${d}/comm`)} ${state} wchan ${read(`${d}/wchan`)} syscall ${read(`${d}/syscall`).split(' ').slice(0, 2).join(' ')}\n`;
+      kids = kids.concat(
+        read(`${d}/children`)
+          .split(/\s+/)
+          .filter((k) => /^\d+$/.test(k)),
+      );
+    }
+  } catch {
+    return `${s}${pad}  (gone, or no /proc)\n`;
+  }
+  for (const k of kids) s += processTree(Number(k), depth + 1);
+  return s;
 }
 
 test('the app gets ekg attached and the agent address; run exits with the app code, after draining the agent', {
@@ -121,10 +154,10 @@ test('SIGTERM goes to the app; an app that ignores it is killed after --kill-aft
 test('an agent that dies is started again on the same StatsD port; the app goes on', { timeout: 300_000 }, async () => {
   // the app runs until the test is done with the agent (a timed app could end first on a busy machine)
   const r = run("process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); console.log('app up')");
-  await until(() => /agent started \(pid \d+\)/.test(r.out()), 120_000, `the agent: ${r.out()}`);
+  await until(() => /agent started \(pid \d+\)/.test(r.out()), 120_000, `the agent: ${r.out()}`, r.proc.pid);
   const [, pid, port] = /agent started \(pid (\d+)\), StatsD on (\S+)/.exec(r.out()) as RegExpExecArray;
   process.kill(Number(pid), 'SIGKILL');
-  await until(() => (r.out().match(/agent started/g) ?? []).length >= 2, 120_000, `the agent started again: ${r.out()}`);
+  await until(() => (r.out().match(/agent started/g) ?? []).length >= 2, 120_000, `the agent started again: ${r.out()}`, r.proc.pid);
   const again = [...r.out().matchAll(/agent started \(pid (\d+)\), StatsD on (\S+)/g)].at(-1) as RegExpExecArray;
   assert.notEqual(again[1], pid);
   assert.equal(again[2], port, 'the same port, so the app keeps reporting to it');
