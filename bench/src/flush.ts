@@ -117,6 +117,11 @@ if (process.env.BENCH_FLUSH_MAINTAIN) {
       maintainMs: Math.round(performance.now() - t),
       maintainCpuMs: Math.round(ms(u)),
       checkpointMs: store.status.last_checkpoint_ms,
+      // the longest stretch of maintenance on the event loop between two turns, as the store measures it (the number
+      // docs/agent-store.md quotes), and the step it was in; the loop's own delay below also holds GC pauses and timers
+      longestBlockMs: Math.round(store.status.last_maintain_block_ms * 10) / 10,
+      longestBlockIn: store.status.last_maintain_block_in,
+      longestBlockCpuMs: Math.round(store.status.last_maintain_block_cpu_ms * 10) / 10,
       loopBlockedMaxMs: Math.round(loop.max / 1e6),
       loopBlockedP99Ms: Math.round(loop.percentile(99) / 1e6),
     }),

@@ -1,8 +1,8 @@
 /**
  * The compactor: folds head windows into per-series chunks, rolls them up (raw → 1 min → 1 h,
  * sketches merged), merges each fleet's sketches per minute and hour, and applies retention. All of
- * it in batches of series, one short transaction each, with a turn of the event loop between, so
- * ingest never waits on it. Watermarks in `meta` make every step idempotent: after a crash it
+ * it in batches of series, one short transaction each, ended by time (`Pacer`: ~12 ms) or by points,
+ * whichever comes first, with a turn of the event loop between, so ingest never waits long on it. Watermarks in `meta` make every step idempotent: after a crash it
  * redoes the step it was in (head rows are deleted only once their points are in chunks).
  */
 import { SketchSum } from '../aggregate/sketch.js';
@@ -10,6 +10,7 @@ import { bucketEnd, flagsFor, type Kind, rollAll } from './chunks.js';
 import { type Columns, emptyColumns, FULL, SK } from './codec.js';
 import type { Core, HeadEntry } from './core.js';
 import type { HeadWindow } from './head.js';
+import type { Pacer } from './pace.js';
 import type { Level } from './schema.js';
 
 /**
@@ -19,8 +20,6 @@ import type { Level } from './schema.js';
  * minute the last window ends in.
  */
 const POINTS_PER_PASS = 1_000_000;
-
-const turn = () => new Promise<void>((r) => setImmediate(r));
 
 /** A fleet's merged distribution for one window. */
 interface FleetMinute {
@@ -35,7 +34,7 @@ interface FleetMinute {
 export class Compactor {
   constructor(
     private readonly core: Core,
-    /** points per transaction (series × the pass's windows), so ingest never waits long on one */
+    /** at most this many points a transaction (series × the pass's windows); a slice of time ends one sooner */
     private readonly batch: number,
     private readonly closed: () => boolean,
   ) {}
@@ -44,7 +43,7 @@ export class Compactor {
    * Folds every head window whose minute is complete — its last window can no longer arrive: one
    * window plus 5 s after the minute's end — into chunks, then rolls whole hours up.
    */
-  async run(now: number): Promise<number> {
+  async run(now: number, pace: Pacer): Promise<number> {
     const raw = this.core.levels[0] as Level;
     const target = Math.floor((now / 1000 - raw.seconds - 5) / 60) * 60;
     let passes = 0;
@@ -62,21 +61,22 @@ export class Compactor {
       await this.pass(
         pending.filter((h) => h.t <= cut),
         cut,
+        pace,
       );
       passes++;
     }
-    await this.hours();
+    await this.hours(pace);
     return passes;
   }
 
   /** One pass over `wins`, pinned meanwhile (`foldHead`). */
-  private async pass(wins: HeadEntry[], cut: number): Promise<void> {
+  private async pass(wins: HeadEntry[], cut: number, pace: Pacer): Promise<void> {
     const core = this.core;
     const seqs = wins.map((h) => h.seq);
     // held across the awaits below, while new windows may let them go: their slabs stay unused until unpin
     core.pin(seqs);
     try {
-      await this.foldHead(wins, cut, seqs);
+      await this.foldHead(wins, cut, seqs, pace);
     } finally {
       core.unpin(seqs);
     }
@@ -86,10 +86,16 @@ export class Compactor {
    * Head windows (time order) into raw chunks, their minutes into 1-minute chunks; each window of a
    * distribution merged into its fleets, which are folded the same way once every series is.
    */
-  private async foldHead(wins: HeadEntry[], cut: number, pinned: number[]): Promise<void> {
+  private async foldHead(wins: HeadEntry[], cut: number, pinned: number[], pace: Pacer): Promise<void> {
     const core = this.core;
     const wm = core.meta('compacted');
-    const decoded = wins.map((h) => core.window(h));
+    // the windows not in memory are read back (~4 MB, a few ms each at 100k series): a turn when a slice is spent,
+    // not 12 at once (69 ms)
+    const decoded: HeadWindow[] = [];
+    for (const h of wins) {
+      decoded.push(core.window(h));
+      if (pace.due()) await pace.turn('head read');
+    }
     const lc = new Int32Array(wins.length);
     const dc = new Int32Array(wins.length);
     const ids = core.byId.ids();
@@ -105,11 +111,12 @@ export class Compactor {
         ? cut - 3600
         : undefined;
     const per = Math.max(1, Math.floor(this.batch / wins.length));
-    for (let i = 0; i < ids.length; i += per) {
+    for (let i = 0; i < ids.length; ) {
       if (this.closed()) return;
+      const end = Math.min(ids.length, i + per);
       core.db.transaction(() => {
-        for (let k = i; k < Math.min(ids.length, i + per); k++) {
-          const id = ids[k] as number;
+        while (i < end) {
+          const id = ids[i++] as number;
           const meta = core.byId.get(id);
           if (!meta) continue;
           const pts = gather(id, meta.kind, decoded, lc, dc);
@@ -119,18 +126,23 @@ export class Compactor {
             addToFleets(fleets, core.members, meta.name, meta.scopes, pts, wm);
             if (late.length > 0 && (pts.t[0] as number) <= wm) noteLate(lateFleets, core, meta.name, meta.scopes, pts, wm);
           }
+          if (pace.due()) break;
         }
       })();
-      await turn();
+      await pace.turn('fold');
     }
+    // fleets (a fold each, over every window of the pass) in slices too: written again, a pass redone after a crash replaces them
+    await this.sliced(pace, 'fleets', [...lateFleets], ([key, ts]) => this.remerge(key, ts, wm, cut));
+    await this.sliced(pace, 'fleets', [...fleets], ([key, byMinute]) =>
+      this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byMinute), cut, hourFrom),
+    );
     if (this.closed()) return;
+    // the head rows go, and the watermark moves, in one transaction
     core.db.transaction(() => {
-      for (const [key, ts] of lateFleets) this.remerge(key, ts, wm, cut);
       if (late.length > 0) {
         const redo = Math.min(...late.map((t) => bucketEnd(t, 3600) - 3600));
         if (redo < core.meta('rolled:1h') && (core.meta(REHOUR) === 0 || redo < core.meta(REHOUR))) core.setMeta(REHOUR, redo);
       }
-      for (const [key, byMinute] of fleets) this.fold(-core.fleetId(key, wm), 'distribution', fleetColumns(byMinute), cut, hourFrom);
       const seqs = new Set(pinned);
       const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
       for (const s of seqs) del.run(s);
@@ -138,6 +150,19 @@ export class Compactor {
       if (hourFrom !== undefined) core.setMeta('rolled:1h', cut);
       core.dropHead(seqs);
     })();
+    pace.note('head delete');
+  }
+
+  /** `work` for each item, a transaction a slice of time, a turn of the event loop between. */
+  private async sliced<T>(pace: Pacer, step: string, items: T[], work: (item: T) => void): Promise<void> {
+    for (let i = 0; i < items.length; ) {
+      if (this.closed()) return;
+      this.core.db.transaction(() => {
+        do work(items[i++] as T);
+        while (i < items.length && !pace.due());
+      })();
+      await pace.turn(step);
+    }
   }
 
   /**
@@ -195,7 +220,7 @@ export class Compactor {
   }
 
   /** Whole hours (every minute of them compacted) rolled up from minutes, for series and fleets. */
-  private async hours(): Promise<void> {
+  private async hours(pace: Pacer): Promise<void> {
     const core = this.core;
     const [, m1, h1] = core.levels as [Level, Level, Level];
     // from the watermark, or from the earliest hour a late window fell in
@@ -208,19 +233,21 @@ export class Compactor {
     // has wm 0: its span is counted as 15 days (360 h), which is all the minute level keeps by default.
     const hoursRead = Math.min(360, (until - wm) / 3600);
     const per = Math.max(1, Math.floor(this.batch / (60 * hoursRead)));
-    for (let i = 0; i < ids.length; i += per) {
+    for (let i = 0; i < ids.length; ) {
       if (this.closed()) return;
+      const end = Math.min(ids.length, i + per);
       core.db.transaction(() => {
-        for (let k = i; k < Math.min(ids.length, i + per); k++) {
-          const id = ids[k] as number;
+        while (i < end) {
+          const id = ids[i++] as number;
           const kind: Kind | undefined = id < 0 ? 'distribution' : core.byId.get(id)?.kind;
           if (!kind) continue;
           const hours = emptyColumns(flagsFor(kind, false));
           for (const c of core.chunks(id, m1, wm, until)) appendAll(hours, rollAll(c, 3600, kind, wm, until));
           if (hours.t.length > 0) core.putPoints(id, h1, hours, until);
+          if (pace.due()) break;
         }
       })();
-      await turn();
+      await pace.turn('hours');
     }
     if (!this.closed())
       core.db.transaction(() => {
@@ -229,13 +256,13 @@ export class Compactor {
       })();
   }
 
-  /** Deletes chunks wholly past their resolution's retention, a few thousand a transaction. */
-  async prune(now: number): Promise<void> {
+  /** Deletes chunks wholly past their resolution's retention, a few hundred a transaction, a slice of time between turns. */
+  async prune(now: number, pace: Pacer): Promise<void> {
     const core = this.core;
-    const del = core.db.prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE res = ? AND b <= ? LIMIT 2000)');
+    const del = core.db.prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE res = ? AND b <= ? LIMIT 500)');
     for (const l of core.levels) {
       const cutoff = Math.floor((now - l.keep) / 1000);
-      while (!this.closed() && del.run(l.res, cutoff).changes > 0) await turn();
+      while (!this.closed() && del.run(l.res, cutoff).changes > 0) if (pace.due()) await pace.turn('prune');
     }
   }
 }

@@ -5,9 +5,11 @@ import { Sketch } from '../aggregate/sketch.js';
 import { report } from '../errors.js';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import type { Sink } from '../sinks/sink.js';
+import { Checkpointer } from './checkpoint.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
+import { Pacer } from './pace.js';
 import { listInstances, listSeries, pick, runQuery } from './query.js';
 import {
   type Instance,
@@ -53,7 +55,10 @@ export interface SqliteStoreOptions {
   cacheKiB?: number;
   /** bytes of head windows kept in memory for queries (default 16 MiB; tests set a few windows' worth, to make the slabs reused) */
   headCacheBytes?: number;
-  /** points per compaction transaction (default 3000: 500 series × a minute of 10 s windows), with a turn of the event loop between */
+  /**
+   * at most this many points a compaction transaction (default 3000: 500 series × a minute of 10 s windows); a
+   * transaction ends sooner when ~12 ms are spent (store/pace.ts), with a turn of the event loop between
+   */
   batch?: number;
 }
 
@@ -77,9 +82,16 @@ export interface StoreStatus {
   last_write_minflt: number;
   last_write_vcsw: number;
   last_write_ivcsw: number;
-  /** the last maintenance pass (compaction, rollup, retention, checkpoint): wall from start to end, and of it the checkpoint */
+  /**
+   * the last maintenance pass (compaction, rollup, retention, checkpoint): wall from start to end; of it the checkpoint
+   * (on its own thread); its longest stretch on the event loop without a turn (wall), the step it was in, and the most
+   * CPU of the event loop's thread one stretch took (its length on a core of its own)
+   */
   last_maintain_ms: number;
   last_checkpoint_ms: number;
+  last_maintain_block_ms: number;
+  last_maintain_block_in: string;
+  last_maintain_block_cpu_ms: number;
   /** compaction passes and hourly rollups done */
   rollups: number;
   file_bytes: number;
@@ -102,6 +114,7 @@ export class SqliteStore implements Sink, StoreReader {
   private readonly writer: Writer;
   private readonly compactor: Compactor;
   private readonly eventLog: Events;
+  private readonly checkpointer: Checkpointer;
   private readonly held: FlushResult[] = [];
   private readonly maxHeld: number;
   private timer: NodeJS.Timeout | undefined;
@@ -121,6 +134,9 @@ export class SqliteStore implements Sink, StoreReader {
     last_write_ivcsw: 0,
     last_maintain_ms: 0,
     last_checkpoint_ms: 0,
+    last_maintain_block_ms: 0,
+    last_maintain_block_in: '',
+    last_maintain_block_cpu_ms: 0,
     rollups: 0,
     file_bytes: 0,
   };
@@ -139,6 +155,7 @@ export class SqliteStore implements Sink, StoreReader {
     this.writer = new Writer(this.core);
     this.compactor = new Compactor(this.core, o.batch ?? 3000, () => this.closed);
     this.eventLog = new Events(db);
+    this.checkpointer = new Checkpointer(o.path, db);
     this.status.file_bytes = fileBytes(o.path);
   }
 
@@ -221,31 +238,36 @@ export class SqliteStore implements Sink, StoreReader {
 
   /**
    * Folds complete minutes of head windows into chunks and rolls them up (raw → 1 min → 1 h), then
-   * deletes what is past retention (at most every 10 minutes): a batch of series per transaction
-   * with a turn of the event loop between. Idempotent: a crash midway redoes the step it was in.
+   * deletes what is past retention (at most every 10 minutes): a transaction a slice of ~12 ms (or
+   * `batch` points) with a turn of the event loop between; then checkpoints the WAL on a thread of its own.
+   * Idempotent: a crash midway redoes the step it was in.
    */
   async maintain(now = Date.now()): Promise<void> {
     if (this.maintaining || this.closed) return;
     this.maintaining = true;
     const t0 = performance.now();
+    const pace = new Pacer(() => this.checkpointer.run());
     try {
-      this.status.rollups += await this.compactor.run(now);
+      this.status.rollups += await this.compactor.run(now, pace);
       if (!this.closed && now - this.core.meta('pruned_at') > 600_000) {
-        await this.compactor.prune(now);
+        await this.compactor.prune(now, pace);
         if (!this.closed) this.core.setMeta('pruned_at', now);
       }
       if (!this.closed) {
         // gone instances' rows are deleted so restarts do not pile up (the answers leave them out already)
         const gone = this.goneBefore(now);
         this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(gone, gone);
-        // the WAL copied back here, off the write path (a window's commit rarely reaches the auto-checkpoint)
-        const c0 = performance.now();
-        this.db.pragma('wal_checkpoint(PASSIVE)');
-        // and the WAL restarted here: the first write after a complete checkpoint rewinds the WAL and fsyncs its new
-        // header, which was the next window's write, in the flush (a fsync waits on the whole disk: 0.5 ms idle,
-        // 66 ms to 1 s in the agent bench beside other writers)
-        this.core.setMeta('checkpoints', this.core.meta('checkpoints') + 1);
-        this.status.last_checkpoint_ms = Math.round((performance.now() - c0) * 1000) / 1000;
+        pace.note('instances');
+        // the WAL copied back, off the write path (a window's commit rarely reaches the auto-checkpoint), and restarted
+        // (checkpoint-worker.ts) on the checkpoint's thread: 71–120 ms at 100k series, which held the event loop here
+        const c = await this.checkpointer.run();
+        pace.restart();
+        if (!c.threaded && c.ms > pace.longest) {
+          pace.longest = c.ms;
+          pace.longestIn = 'checkpoint';
+          pace.longestCpu = Math.max(pace.longestCpu, c.ms);
+        }
+        this.status.last_checkpoint_ms = Math.round(c.ms * 1000) / 1000;
         this.status.file_bytes = fileBytes(this.o.path);
       }
     } catch (err) {
@@ -253,7 +275,11 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.error = `maintenance: ${e.code ?? 'error'}: ${e.message}`;
     } finally {
       this.maintaining = false;
+      pace.note('end');
       this.status.last_maintain_ms = Math.round((performance.now() - t0) * 1000) / 1000;
+      this.status.last_maintain_block_ms = Math.round(pace.longest * 1000) / 1000;
+      this.status.last_maintain_block_in = pace.longestIn;
+      this.status.last_maintain_block_cpu_ms = Math.round(pace.longestCpu * 1000) / 1000;
     }
   }
 
@@ -321,6 +347,7 @@ export class SqliteStore implements Sink, StoreReader {
     // the last window (the agent flushes it before closing sinks) is written first
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    await this.checkpointer.close();
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {

@@ -1,0 +1,92 @@
+/**
+ * The WAL checkpoint, off the event loop: a worker thread (checkpoint-worker.ts) with its own
+ * connection to the file runs `wal_checkpoint(PASSIVE)` and the write that restarts the WAL. Started
+ * at the first checkpoint and kept (unref'd) until the store closes. Where a thread cannot be had, the
+ * store's own connection does the same on the event loop.
+ */
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+
+export interface CheckpointResult {
+  /** ms the checkpoint and the restart write took, on whichever thread ran them */
+  ms: number;
+  /** whether they ran on the checkpoint thread */
+  threaded: boolean;
+}
+
+export class Checkpointer {
+  private worker: Worker | undefined;
+  private failed = false;
+  private pending: { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void } | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly db: Database.Database,
+  ) {}
+
+  async run(): Promise<CheckpointResult> {
+    const w = this.thread();
+    if (!w) return this.here();
+    return new Promise<CheckpointResult>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      w.ref();
+      w.postMessage('checkpoint');
+    });
+  }
+
+  /** The checkpoint on the store's connection, on the event loop (no thread to be had). */
+  private here(): CheckpointResult {
+    const t0 = performance.now();
+    this.db.pragma('wal_checkpoint(PASSIVE)');
+    const key = 'checkpoints';
+    const n = Number((this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? 0);
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(n + 1));
+    return { ms: performance.now() - t0, threaded: false };
+  }
+
+  private thread(): Worker | undefined {
+    if (this.worker || this.failed) return this.worker;
+    try {
+      const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
+        workerData: { path: this.path },
+        // it holds a connection and a few objects: a small heap
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+      });
+      w.unref();
+      w.on('message', (m: { ms: number; error?: string }) => {
+        const p = this.pending;
+        this.pending = undefined;
+        w.unref();
+        if (!p) return;
+        if (m.error) p.reject(new Error(m.error));
+        else p.resolve({ ms: m.ms, threaded: true });
+      });
+      const gone = (err?: Error) => {
+        if (this.worker !== w) return;
+        this.worker = undefined;
+        // a thread that could not start (or died) is not tried again: the checkpoint runs here from now on
+        if (err) this.failed = true;
+        const p = this.pending;
+        this.pending = undefined;
+        p?.reject(err ?? new Error('checkpoint thread exited'));
+      };
+      w.on('error', gone);
+      w.on('exit', () => gone());
+      this.worker = w;
+      return w;
+    } catch {
+      this.failed = true;
+      return undefined;
+    }
+  }
+
+  /** Ends the thread (after the checkpoint it may be running) and closes its connection. */
+  async close(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    const exited = new Promise<void>((r) => w.once('exit', () => r()));
+    w.ref();
+    w.postMessage('close');
+    await exited;
+  }
+}
