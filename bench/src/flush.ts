@@ -87,7 +87,10 @@ for (let w = 0; w < windows; w++) {
   }
 }
 if (process.env.BENCH_VERBOSE) {
-  console.error('head blob bytes', store.db.prepare('SELECT length(data) FROM head ORDER BY seq DESC LIMIT 1').pluck().get());
+  console.error(
+    'head blob bytes',
+    store.db.prepare('SELECT sum(length(data)) FROM head_part WHERE seq = (SELECT max(seq) FROM head)').pluck().get(),
+  );
   console.error(process.memoryUsage(), 'most arrayBuffers after a window', maxArrayBuffers);
   // twice, a turn apart: V8 frees ArrayBuffers' memory on a sweeper task that the first collection only starts
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -144,8 +144,7 @@ export class Compactor {
         if (redo < core.meta('rolled:1h') && (core.meta(REHOUR) === 0 || redo < core.meta(REHOUR))) core.setMeta(REHOUR, redo);
       }
       const seqs = new Set(pinned);
-      const del = core.db.prepare('DELETE FROM head WHERE seq = ?');
-      for (const s of seqs) del.run(s);
+      for (const s of seqs) core.deleteHead(s);
       core.setMeta('compacted', Math.max(wm, cut));
       if (hourFrom !== undefined) core.setMeta('rolled:1h', cut);
       core.dropHead(seqs);

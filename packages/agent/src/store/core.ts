@@ -166,6 +166,9 @@ export class Core {
     chunks: Database.Statement;
     putChunk: Database.Statement;
     headRow: Database.Statement;
+    headParts: Database.Statement;
+    delHead: Database.Statement;
+    delParts: Database.Statement;
     addFleet: Database.Statement;
   };
 
@@ -182,6 +185,9 @@ export class Core {
       chunks: db.prepare('SELECT data FROM chunks WHERE series = ? AND res = ? AND b > ? AND b < ? ORDER BY b').pluck(),
       putChunk: db.prepare('INSERT OR REPLACE INTO chunks (series, res, b, n, t1, data) VALUES (?, ?, ?, ?, ?, ?)'),
       headRow: db.prepare('SELECT data FROM head WHERE seq = ?').pluck(),
+      headParts: db.prepare('SELECT data FROM head_part WHERE seq = ? ORDER BY k').pluck(),
+      delHead: db.prepare('DELETE FROM head WHERE seq = ?'),
+      delParts: db.prepare('DELETE FROM head_part WHERE seq = ?'),
       addFleet: db.prepare('INSERT INTO fleet (name, scope, since) VALUES (?, ?, ?) RETURNING id').pluck(),
     };
     for (const r of db.prepare('SELECT id, name, tags, kind, instance, last_seen FROM series').iterate() as Iterable<{
@@ -322,7 +328,7 @@ export class Core {
 
   window(h: HeadEntry): HeadWindow {
     if (h.win) return h.win;
-    const bytes = this.st.headRow.get(h.seq) as Uint8Array | undefined;
+    const bytes = this.headBytes(h.seq);
     const win = new HeadWindow(h.seq, h.t, h.d, bytes ?? new Uint8Array(16));
     // read back (after a restart, or let go): kept while the budget allows, so a query over many
     // series does not read it once per series. A plain allocation, not a slab.
@@ -332,6 +338,28 @@ export class Core {
       this.cached += bytes.length;
     }
     return win;
+  }
+
+  /** A head window's blob as written: its row's `data`, or its parts (writer.ts, `HEAD_PART`) joined. */
+  headBytes(seq: number): Uint8Array | undefined {
+    const row = this.st.headRow.get(seq) as Uint8Array | undefined;
+    if (row === undefined || row.length > 0) return row;
+    const parts = this.st.headParts.all(seq) as Uint8Array[];
+    let n = 0;
+    for (const p of parts) n += p.length;
+    const out = new Uint8Array(n);
+    n = 0;
+    for (const p of parts) {
+      out.set(p, n);
+      n += p.length;
+    }
+    return out;
+  }
+
+  /** Deletes a head window's row and its parts (in the caller's transaction). */
+  deleteHead(seq: number): void {
+    this.st.delHead.run(seq);
+    this.st.delParts.run(seq);
   }
 
   dropHead(seqs: Set<number>): void {

@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Query, QueryResult, SeriesInfo } from './reader.js';
+import { SCHEMA_VERSION } from './schema.js';
 import { SqliteStore } from './sqlite.js';
 
 // written by the store of schema 1 (a row per point), with the answers it gave: fixtures/make-v1.mjs.txt
@@ -41,7 +42,7 @@ test('a version-1 file is upgraded in place at start and answers every query as 
   copyFileSync(fixture, path);
   const store = new SqliteStore({ path, flushInterval: 10_000, retention: expected.retention });
   try {
-    assert.equal(store.db.pragma('user_version', { simple: true }), 2);
+    assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     const tables = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
     assert.ok(!tables.includes('points_raw') && !tables.includes('points_1m') && !tables.includes('points_1h'), `${tables}`);
     // listed as of the fixture's last window: the series of instances gone since then leave the listing
@@ -58,6 +59,6 @@ test('a version-1 file is upgraded in place at start and answers every query as 
   }
   // and it opens again as version 2, untouched
   const db = new Database(path, { readonly: true });
-  assert.equal(db.pragma('user_version', { simple: true }), 2);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   db.close();
 });

@@ -12,7 +12,7 @@ import { HeadBuilder } from './head.js';
 /** 'EKG1': marks the file as ekg-agent's, so a foreign database is never written to. */
 export const APPLICATION_ID = 0x454b4731;
 /** 1: a row per point (points_raw, points_1m, points_1h); 2: head windows and chunks. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** Large enough that chunks of distributions (360 windows, ~10 KB) fill pages with little left over. */
 const PAGE_SIZE = 32_768;
 
@@ -76,6 +76,13 @@ const TABLES = `
     d INTEGER NOT NULL,
     n INTEGER NOT NULL,
     data BLOB NOT NULL
+  );
+  -- a head window's blob past HEAD_PART bytes, in parts (its head row's data then empty): see writer.ts
+  CREATE TABLE IF NOT EXISTS head_part (
+    seq INTEGER NOT NULL,
+    k INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (seq, k)
   );
   -- one series at one resolution over an aligned span (codec.ts); series < 0: a fleet's merged sketches
   CREATE TABLE IF NOT EXISTS chunks (

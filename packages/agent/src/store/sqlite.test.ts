@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { Aggregator, copyOf, type FlushResult } from '../aggregate/aggregator.js';
 import { Sketch } from '../aggregate/sketch.js';
 import { type Columns, decodeAny } from './codec.js';
+import type { Core } from './core.js';
 import type { Query } from './reader.js';
 import { SqliteStore, StoreError } from './sqlite.js';
 
@@ -417,7 +418,12 @@ test("an aggregator's window is written from its columns as its objects would be
     cols.write(wa);
     objs.write({ start: wb.start, end: wb.end, series: wb.series.map((f) => ({ ...copyOf(f), sketchBytes: f.sketchBytes })) });
   }
-  const rows = (s: SqliteStore) => s.db.prepare('SELECT t, d, n, data FROM head ORDER BY seq').all() as Array<{ data: Uint8Array }>;
+  const core = (s: SqliteStore) => (s as unknown as { core: Core }).core;
+  const rows = (s: SqliteStore) =>
+    (s.db.prepare('SELECT seq, t, d, n FROM head ORDER BY seq').all() as Array<{ seq: number; data?: Uint8Array }>).map((r) => ({
+      ...r,
+      data: core(s).headBytes(r.seq) as Uint8Array,
+    }));
   const ra = rows(cols);
   assert.equal(ra.length, 4);
   assert.deepEqual(ra, rows(objs));
@@ -443,4 +449,33 @@ test('the WAL is restarted by maintenance, after its checkpoint: the next window
   const after2 = salts();
   store.write(ws[2] as FlushResult);
   assert.equal(salts(), after2);
+});
+
+test('a window bigger than a head part is written in parts, read back whole after a restart, and its parts deleted once folded', async () => {
+  const file = path();
+  const now = Math.ceil(Date.now() / 60_000) * 60_000;
+  // 2,000 instances: 6,000 series, a blob of ~190 KB (parts of 64 KiB)
+  const ws = windows(now - 50_000, 6, 2000);
+  let store = new SqliteStore({ path: file, flushInterval: 10_000 });
+  for (const w of ws) store.write(w);
+  const parts = (s: SqliteStore) => s.db.prepare('SELECT count(*) FROM head_part').pluck().get() as number;
+  assert.ok(parts(store) >= 18, `${parts(store)} parts for 6 windows`);
+  const qs: Query[] = [
+    { name: 'lat', tags: { service: 'api' }, from: now - 70_000, to: now, step: 10_000, agg: 'p99', by: ['service'] },
+    { name: 'lat', tags: { pid: '1999' }, from: now - 70_000, to: now, step: 10_000, agg: 'p50', by: undefined },
+    { name: 'heap', tags: {}, from: now - 70_000, to: now, step: 10_000, agg: 'max', by: undefined },
+    { name: 'reqs', tags: {}, from: now - 70_000, to: now, step: 10_000, agg: 'sum', by: undefined },
+  ];
+  const answers = async (s: SqliteStore) => Promise.all(qs.map((q) => s.query(q, now)));
+  const before = await answers(store);
+  assert.ok(before.every((a) => a.series.length > 0 && a.series.every((x) => x.values.some((v) => v !== null))));
+  await store.close();
+  // reopened: no window in memory, each read back from its parts
+  store = new SqliteStore({ path: file, flushInterval: 10_000 });
+  after(() => store.close());
+  assert.deepEqual(await answers(store), before);
+  await store.maintain(now + 120_000);
+  assert.equal(store.db.prepare('SELECT count(*) FROM head').pluck().get(), 0);
+  assert.equal(parts(store), 0);
+  assert.deepEqual(await answers(store), before);
 });

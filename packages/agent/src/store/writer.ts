@@ -12,6 +12,15 @@ import type { Core, SeriesMeta } from './core.js';
 import { HeadBuilder } from './head.js';
 import { instanceKey, parseTags } from './reader.js';
 
+/**
+ * A window's blob is written in parts of at most this many bytes (`head_part`), its head row's `data` then empty.
+ * SQLite copies a bound blob twice on insert (the bound value, the record); for a ~4 MB blob each copy is a block
+ * glibc takes from mmap, where the bin fixes its threshold at 128 KiB: ~2,000 fresh pages faulted in and given back
+ * each window (the agent's store write cost 2-4x its CPU in bench/flush.js, which runs with glibc's moving threshold).
+ * Parts of 64 KiB come from the heap, reused window after window.
+ */
+export const HEAD_PART = 65_536;
+
 /** `tags` with `kind:<kind>` added in its sorted place. */
 function kindTags(tags: string, kind: string): string {
   return normalizeTags(tags ? `${tags},kind:${kind}` : `kind:${kind}`) ?? tags;
@@ -31,6 +40,7 @@ export class Writer {
     upsertInstance: Database.Statement;
     instanceHealth: Database.Statement;
     addHead: Database.Statement;
+    addPart: Database.Statement;
   };
 
   constructor(private readonly core: Core) {
@@ -48,6 +58,7 @@ export class Writer {
       ),
       instanceHealth: db.prepare('UPDATE instances SET health = ?, reason = ?, health_at = ? WHERE key = ?'),
       addHead: db.prepare('INSERT INTO head (t, d, n, data) VALUES (?, ?, ?, ?)'),
+      addPart: db.prepare('INSERT INTO head_part (seq, k, data) VALUES (?, ?, ?)'),
     };
   }
 
@@ -118,7 +129,10 @@ export class Writer {
       // a window (better-sqlite3 binds the view's bytes only, and SQLite copies them)
       const bytes = hb.encode(this.alloc);
       this.blob = bytes;
-      const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, bytes).lastInsertRowid);
+      const parted = bytes.length > HEAD_PART;
+      const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, parted ? EMPTY : bytes).lastInsertRowid);
+      if (parted)
+        for (let at = 0, k = 0; at < bytes.length; at += HEAD_PART, k++) this.st.addPart.run(seq, k, bytes.subarray(at, at + HEAD_PART));
       for (const [key, up] of seen) {
         this.st.upsertInstance.run(key, win.end, win.end, intervals.get(key) ?? 0);
         if (up) {
@@ -157,6 +171,8 @@ export class Writer {
     return made;
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** A window's series as the writer reads them, by position. */
 interface Rows {
