@@ -76,7 +76,7 @@ const buf = Buffer.alloc(64);
  * CPU ms of the event loop's thread alone (Linux: its schedstat, in ns, read through a file kept open: ~6 µs);
  * elsewhere the process's, which adds other threads' (GC helpers, the checkpoint thread).
  */
-function threadCpu(): number {
+export function threadCpu(): number {
   if (schedstat === undefined) {
     try {
       // the main thread's id is the process id

@@ -9,7 +9,7 @@ import { Checkpointer } from './checkpoint.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
-import { Pacer } from './pace.js';
+import { Pacer, threadCpu } from './pace.js';
 import { listInstances, listSeries, pick, runQuery } from './query.js';
 import {
   type Instance,
@@ -83,6 +83,11 @@ export interface StoreStatus {
   last_write_vcsw: number;
   last_write_ivcsw: number;
   /**
+   * the same write's CPU on the event loop's thread alone: `last_write_cpu_ms` is the process's, which adds what other
+   * threads (V8's concurrent GC, the checkpoint thread) ran meanwhile on the same cores
+   */
+  last_write_thread_cpu_ms: number;
+  /**
    * the last maintenance pass (compaction, rollup, retention, checkpoint): wall from start to end; of it the checkpoint
    * (on its own thread); its longest stretch on the event loop without a turn (wall), the step it was in, and the most
    * CPU of the event loop's thread one stretch took (its length on a core of its own)
@@ -132,6 +137,7 @@ export class SqliteStore implements Sink, StoreReader {
     last_write_minflt: 0,
     last_write_vcsw: 0,
     last_write_ivcsw: 0,
+    last_write_thread_cpu_ms: 0,
     last_maintain_ms: 0,
     last_checkpoint_ms: 0,
     last_maintain_block_ms: 0,
@@ -205,6 +211,7 @@ export class SqliteStore implements Sink, StoreReader {
   private tryWrite(w: FlushResult): boolean {
     const t0 = performance.now();
     const r0 = process.resourceUsage();
+    const c0 = threadCpu();
     try {
       this.writer.write(w);
       if (!this.status.ok && this.held.length <= 1) report('EKG_AGENT_ERR_STORE', `store: writing again after: ${this.status.error}`);
@@ -214,6 +221,7 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.points_written += w.cols?.n ?? w.series.length;
       const t1 = performance.now();
       const r1 = process.resourceUsage();
+      this.status.last_write_thread_cpu_ms = Math.round((threadCpu() - c0) * 1000) / 1000;
       this.status.last_write_ms = Math.round((t1 - t0) * 1000) / 1000;
       this.status.last_write_cpu_ms = (r1.userCPUTime - r0.userCPUTime + r1.systemCPUTime - r0.systemCPUTime) / 1000;
       this.status.last_write_minflt = r1.minorPageFault - r0.minorPageFault;
