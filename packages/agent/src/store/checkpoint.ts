@@ -1,8 +1,9 @@
 /**
  * The WAL checkpoint, off the event loop: a worker thread (checkpoint-worker.ts) with its own
  * connection to the file runs `wal_checkpoint(PASSIVE)` and the write that restarts the WAL. Started
- * at the first checkpoint and kept (unref'd) until the store closes. Where a thread cannot be had, the
- * store's own connection does the same on the event loop.
+ * at a maintenance pass's first checkpoint and ended with the pass (`close`): a thread kept between passes
+ * held ~9 MB of RSS, one started each pass costs a few ms of CPU on its own thread. Where a thread cannot be
+ * had, the store's own connection does the same on the event loop.
  */
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -17,6 +18,7 @@ export interface CheckpointResult {
 export class Checkpointer {
   private worker: Worker | undefined;
   private failed = false;
+  private closing: Promise<void> | undefined;
   private pending: { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void } | undefined;
 
   constructor(
@@ -25,6 +27,7 @@ export class Checkpointer {
   ) {}
 
   async run(): Promise<CheckpointResult> {
+    if (this.closing) await this.closing;
     const w = this.thread();
     if (!w) return this.here();
     return new Promise<CheckpointResult>((resolve, reject) => {
@@ -84,9 +87,16 @@ export class Checkpointer {
   async close(): Promise<void> {
     const w = this.worker;
     if (!w) return;
-    const exited = new Promise<void>((r) => w.once('exit', () => r()));
-    w.ref();
-    w.postMessage('close');
-    await exited;
+    if (!this.closing) {
+      this.closing = new Promise<void>((r) =>
+        w.once('exit', () => {
+          this.closing = undefined;
+          r();
+        }),
+      );
+      w.ref();
+      w.postMessage('close');
+    }
+    await this.closing;
   }
 }

@@ -282,8 +282,10 @@ export class SqliteStore implements Sink, StoreReader {
       const e = err as Error & { code?: string };
       this.status.error = `maintenance: ${e.code ?? 'error'}: ${e.message}`;
     } finally {
-      this.maintaining = false;
       pace.note('end');
+      // the checkpoint thread ends with the pass (it would hold ~9 MB until the next)
+      await this.checkpointer.close();
+      this.maintaining = false;
       this.status.last_maintain_ms = Math.round((performance.now() - t0) * 1000) / 1000;
       this.status.last_maintain_block_ms = Math.round(pace.longest * 1000) / 1000;
       this.status.last_maintain_block_in = pace.longestIn;
