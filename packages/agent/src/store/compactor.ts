@@ -89,11 +89,11 @@ export class Compactor {
   private async foldHead(wins: HeadEntry[], cut: number, pinned: number[], pace: Pacer): Promise<void> {
     const core = this.core;
     const wm = core.meta('compacted');
-    // the windows not in memory are read back (~4 MB, a few ms each at 100k series): a turn when a slice is spent,
-    // not 12 at once (69 ms)
+    // the windows not in memory are read back (~4 MB each at 100k series), a few parts at a time: a turn when a
+    // slice is spent, not 12 windows at once (69 ms)
     const decoded: HeadWindow[] = [];
     for (const h of wins) {
-      decoded.push(core.window(h));
+      decoded.push(await core.windowPaced(h, pace));
       if (pace.due()) await pace.turn('head read');
     }
     const lc = new Int32Array(wins.length);
