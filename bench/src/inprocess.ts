@@ -8,7 +8,8 @@
 import type { Server } from 'node:http';
 import { Duplex } from 'node:stream';
 
-const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n');
+// BENCH_PATH: the path requested (default /), e.g. /ops/heartbeat for ekg's mounted probe (instructions.ts)
+const REQUEST = Buffer.from(`GET ${process.env.BENCH_PATH ?? '/'} HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n`);
 const MARK = 'HTTP/1.1 ';
 
 class MemorySocket extends Duplex {

@@ -8,6 +8,10 @@
  *   node dist/instructions.js [case...]   (from bench/; cases below; default all; BENCH_REQUESTS; BENCH_BATCH
  *   requests at a time, default 1 (server.ts); BENCH_REPEAT=n median of n runs; BENCH_KEEP=dir
  *   keeps each case's callgrind file for callgrind_annotate; BENCH_REGISTER=/abs/register.js another build's)
+ * Per case (`case:NAME=value`): BENCH_LIB=/abs/dist/index.js another build of the library for the `ekg*`
+ * variants; BENCH_PATH=/ops/heartbeat the path requested (mounted ekg answers it; bare's hello world ignores
+ * it, so `bare:BENCH_PATH=/ops/heartbeat` is the like-for-like base); `ekg-watchdog:BENCH_STALL_MS=600000`
+ * the watchdog on with a threshold valgrind's slowed thread stays under (its beat is the default 250 ms).
  * A case is a server.ts variant, or `register` (bare under `--import ekg-vitals/register`), either
  * followed by `:NAME=value,…` for its environment (`register:EKG_WATCHDOG=0`).
  * Timers (the event-loop delay monitor, the window's timer, the watchdog's beat) fire by wall time,

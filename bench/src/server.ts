@@ -12,6 +12,8 @@ import diagnostics from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 const variant = process.argv[2] ?? 'bare';
+// BENCH_LIB=/abs/dist/index.js: another build of the library (before/after a change; instructions.ts)
+const LIB = process.env.BENCH_LIB ? `file://${process.env.BENCH_LIB}` : import.meta.resolve('ekg-vitals');
 const HELLO = 'hello world';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -21,7 +23,7 @@ let handler: Handler = (_req, res) => {
 };
 
 if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || variant === 'ekg1s-report') {
-  const { createEkg } = await import('ekg-vitals');
+  const { createEkg } = (await import(LIB)) as typeof import('ekg-vitals');
   const report =
     variant === 'ekg1s-report'
       ? { statsd: `udp://127.0.0.1:${process.env.BENCH_UDP_PORT}`, push: `http://127.0.0.1:${process.env.BENCH_HTTP_PORT}/push` }
@@ -30,26 +32,29 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
     signals: false,
     ...(variant === 'ekg' || variant === 'ekg-watchdog' ? {} : { interval: 1000 }),
     ...(report ? { report } : {}),
-    ...(variant === 'ekg-watchdog' ? { watchdog: true } : {}),
+    // BENCH_STALL_MS: a threshold that valgrind's slowed thread stays under (instructions.ts), the beat unchanged
+    ...(variant === 'ekg-watchdog'
+      ? { watchdog: process.env.BENCH_STALL_MS ? { stallThreshold: Number(process.env.BENCH_STALL_MS) } : true }
+      : {}),
   });
   const ops = ekg.node();
   const hello = handler;
   handler = (req, res) => ops(req, res, () => hello(req, res));
 } else if (variant === 'ekg-http') {
   // the http vital's monitor alone (no timers, no runtime monitors): the request path's own cost
-  const { HttpMonitor } = await import(new URL('./vitals/http.js', import.meta.resolve('ekg-vitals')).href);
+  const { HttpMonitor } = await import(new URL('./vitals/http.js', LIB).href);
   new HttpMonitor().start();
 } else if (variant === 'sampler') {
   // the process sampler alone: the HTTP and runtime monitors and the window's timer (bisection of register)
-  const { Sampler } = await import(new URL('./sampler.js', import.meta.resolve('ekg-vitals')).href);
+  const { Sampler } = await import(new URL('./sampler.js', LIB).href);
   Sampler.acquire(10_000);
 } else if (variant === 'ekg-core') {
   // createEkg() as register makes it, with nothing mounted on the app's server and no watchdog
-  const { createEkg } = await import('ekg-vitals');
+  const { createEkg } = (await import(LIB)) as typeof import('ekg-vitals');
   createEkg({});
 } else if (variant === 'ekg-import') {
   // the library imported, nothing started: what loading its modules alone does to the request path
-  await import('ekg-vitals');
+  await import(LIB);
 } else if (variant === 'eld10' || variant === 'eld20') {
   // the event-loop delay monitor alone, at the resolution ekg uses (bisection of ekg's cost)
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
@@ -59,7 +64,7 @@ if (variant === 'ekg' || variant === 'ekg-watchdog' || variant === 'ekg1s' || va
   new PerformanceObserver(() => {}).observe({ entryTypes: ['gc'] });
 } else if (variant === 'ekg-runtime') {
   // ekg's runtime monitor alone (event-loop delay, GC observer; no window timer)
-  const { RuntimeMonitor } = await import(new URL('./vitals/runtime.js', import.meta.resolve('ekg-vitals')).href);
+  const { RuntimeMonitor } = await import(new URL('./vitals/runtime.js', LIB).href);
   new RuntimeMonitor().start();
 } else if (variant === 'dc-noop') {
   const noop = () => {};

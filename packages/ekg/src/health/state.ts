@@ -5,6 +5,8 @@ import type { VitalSet } from '../vitals/set.js';
 import type { Pressure } from './pressure.js';
 
 const OK_HEALTH_CHECKS: Record<string, CheckResult> = Object.freeze({}) as Record<string, CheckResult>;
+/** Ready with no checks: one verdict, not an object per probe. */
+const READY_OK: Health = Object.freeze({ ok: true, state: 'ready', checks: OK_HEALTH_CHECKS });
 
 /** What the verdict asks of the custom vitals. */
 export type Checks = Pick<VitalSet, 'hasChecks' | 'check' | 'fatalFailure'>;
@@ -62,7 +64,7 @@ export class HealthState {
     }
     if (this.notReady !== undefined) return { ok: false, state, checks: { ekg: { ok: false, detail: this.notReady } } };
     if (this.pressure?.reason !== undefined) return { ok: false, state, checks: { pressure: { ok: false, detail: this.pressure.reason } } };
-    if (!this.checks.hasChecks()) return { ok: true, state, checks: OK_HEALTH_CHECKS };
+    if (!this.checks.hasChecks()) return READY_OK;
     const now = Date.now();
     if (this.cache && now - this.cache.at < this.checkCache) return this.cache.value;
     if (this.pending) return this.pending;
@@ -92,7 +94,7 @@ export class HealthState {
   peek(): { value: Health; until?: number } | undefined {
     if (this.current !== 'ready' || this.notReady !== undefined || this.pressure?.reason !== undefined)
       return { value: this.health() as Health };
-    if (!this.checks.hasChecks()) return { value: { ok: true, state: this.current, checks: OK_HEALTH_CHECKS } };
+    if (!this.checks.hasChecks()) return { value: READY_OK };
     const c = this.cache;
     return c ? { value: c.value, until: c.at + this.checkCache } : undefined;
   }

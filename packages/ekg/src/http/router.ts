@@ -146,7 +146,9 @@ export class Router {
   }
 
   private heartbeat(header: HeaderGetter): Reply | Promise<Reply> {
-    return then(this.ekg.health(), (h) => heartbeatReply(h, wantsJson(header)));
+    // no `then` here: its callback would be a closure made for every probe
+    const h = this.ekg.health();
+    return h instanceof Promise ? h.then((v) => heartbeatReply(v, wantsJson(header))) : heartbeatReply(h, wantsJson(header));
   }
 
   private ready(header: HeaderGetter): Reply | Promise<Reply> {

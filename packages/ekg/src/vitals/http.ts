@@ -8,6 +8,8 @@ export const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 const kOwed = Symbol('ekg.owed');
+const START = 'http.server.request.start';
+const FINISH = 'http.server.response.finish';
 
 interface SocketLike {
   [kOwed]?: Owed;
@@ -29,88 +31,81 @@ interface ServerLike {
 }
 
 /**
- * The responses a connection owes, oldest first, with when each started (performance.now()): a ring
- * made once per connection, so a request adds no property to any object and allocates nothing, pipelined
- * or not. HTTP/1.1 answers in order, so a finishing response is the oldest; a start of NaN marks an ekg
- * endpoint's own response, kept in line but not counted.
+ * The responses a connection owes, oldest first, with when each started (performance.now()). Made once
+ * per connection, so a request adds no property to any object and allocates nothing: the oldest is held
+ * in two fields (one response at a time is what nearly every connection has), and only responses
+ * pipelined behind it go to a queue, made the first time a connection pipelines. HTTP/1.1 answers in
+ * order, so a finishing response is the oldest; a start of NaN marks an ekg endpoint's own response,
+ * kept in line but not counted.
  */
 class Owed {
-  res: Array<Tracked | null> = [null, null, null, null];
-  start = new Float64Array(4);
-  head = 0;
-  n = 0;
+  /** the oldest owed response (null: none owed) and its start */
+  res: Tracked | null = null;
+  start = 0;
+  /** the ones pipelined behind it, oldest first, with their starts */
+  moreRes: Tracked[] | undefined = undefined;
+  moreStart: number[] | undefined = undefined;
 
   push(res: Tracked, now: number): void {
-    let cap = this.res.length;
-    if (this.n === cap) {
-      // a deeper pipeline than seen so far on this connection: double, oldest first at 0
-      const res2 = new Array<Tracked | null>(cap * 2).fill(null);
-      const start2 = new Float64Array(cap * 2);
-      for (let i = 0; i < cap; i++) {
-        const j = (this.head + i) & (cap - 1);
-        res2[i] = this.res[j] as Tracked | null;
-        start2[i] = this.start[j] as number;
-      }
-      this.res = res2;
-      this.start = start2;
-      this.head = 0;
-      cap *= 2;
+    if (this.res === null) {
+      this.res = res;
+      this.start = now;
+      return;
     }
-    const i = (this.head + this.n) & (cap - 1);
-    this.res[i] = res;
-    this.start[i] = now;
-    this.n++;
+    if (this.moreRes === undefined || this.moreStart === undefined) {
+      this.moreRes = [];
+      this.moreStart = [];
+    }
+    this.moreRes.push(res);
+    this.moreStart.push(now);
   }
 
-  /** Where `res` is in the ring (-1: not owed), newest first: markOwn asks right after its start. */
-  find(res: Tracked): number {
-    const mask = this.res.length - 1;
-    for (let k = this.n - 1; k >= 0; k--) {
-      const i = (this.head + k) & mask;
-      if (this.res[i] === res) return i;
+  /** Marks `res` as an ekg endpoint's own (not counted); false when it is not owed or already marked. */
+  markOwn(res: Tracked): boolean {
+    if (this.res === res) {
+      if (Number.isNaN(this.start)) return false;
+      this.start = Number.NaN;
+      return true;
     }
-    return -1;
+    // markOwn asks right after its start: the newest first
+    const more = this.moreRes;
+    const starts = this.moreStart;
+    if (more === undefined || starts === undefined) return false;
+    for (let i = more.length - 1; i >= 0; i--) {
+      if (more[i] !== res) continue;
+      if (Number.isNaN(starts[i] as number)) return false;
+      starts[i] = Number.NaN;
+      return true;
+    }
+    return false;
   }
 
   /** Takes `res` out and returns its start; undefined when it is not owed (started before the monitor). */
   take(res: Tracked): number | undefined {
-    if (this.n === 0) return undefined;
-    const mask = this.res.length - 1;
-    let i = this.head;
-    if (this.res[i] !== res) {
-      // not the oldest: HTTP/1.1 does not do this, but if it happens the others keep their places
-      i = this.find(res);
-      if (i < 0) return undefined;
-      const start = this.start[i] as number;
-      for (let j = i; j !== this.head; ) {
-        const prev = (j - 1) & mask;
-        this.res[j] = this.res[prev] as Tracked | null;
-        this.start[j] = this.start[prev] as number;
-        j = prev;
+    if (this.res === res) {
+      const start = this.start;
+      const more = this.moreRes;
+      if (more === undefined || more.length === 0) this.res = null;
+      else {
+        this.res = more.shift() as Tracked;
+        this.start = (this.moreStart as number[]).shift() as number;
       }
-      i = this.head;
-      this.res[i] = null;
-      this.head = (i + 1) & mask;
-      this.n--;
       return start;
     }
-    const start = this.start[i] as number;
-    this.res[i] = null;
-    this.head = (i + 1) & mask;
-    this.n--;
-    return start;
+    // not the oldest: HTTP/1.1 does not do this, but if it happens the others keep their places
+    const i = this.moreRes?.indexOf(res) ?? -1;
+    if (i < 0) return undefined;
+    (this.moreRes as Tracked[]).splice(i, 1);
+    return (this.moreStart as number[]).splice(i, 1)[0] as number;
   }
 
-  /** Empties the ring (the connection closed); returns how many counted responses it held. */
+  /** Empties the queue (the connection closed); returns how many counted responses it held. */
   drop(): number {
-    const mask = this.res.length - 1;
-    let counted = 0;
-    for (let k = 0; k < this.n; k++) {
-      const i = (this.head + k) & mask;
-      if (!Number.isNaN(this.start[i] as number)) counted++;
-      this.res[i] = null;
-    }
-    this.n = 0;
+    let counted = this.res !== null && !Number.isNaN(this.start) ? 1 : 0;
+    for (const s of this.moreStart ?? []) if (!Number.isNaN(s)) counted++;
+    this.res = null;
+    if (this.moreRes !== undefined) this.moreRes.length = 0;
+    if (this.moreStart !== undefined) this.moreStart.length = 0;
     return counted;
   }
 }
@@ -151,7 +146,16 @@ export class HttpMonitor {
   /** Servers seen serving requests, for graceful shutdown. */
   readonly servers = new Set<ServerLike>();
 
-  private readonly onStart = (message: unknown): void => {
+  /**
+   * One subscriber for both channels, so that the channel's call to it sees one function and V8 can
+   * inline it there (two subscribers made that call site polymorphic: a full call for each).
+   */
+  private readonly onMessage = (message: unknown, name: string | symbol): void => {
+    if (name === START) this.requestStart(message);
+    else this.responseFinish(message);
+  };
+
+  private requestStart(message: unknown): void {
     const m = message as { response: Tracked; socket?: SocketLike; server?: ServerLike };
     const socket = m.socket;
     // node:http always names the connection; without one a response could not be seen to abort
@@ -167,9 +171,9 @@ export class HttpMonitor {
     }
     owed.push(m.response, performance.now());
     this.started++;
-  };
+  }
 
-  private readonly onFinish = (message: unknown): void => {
+  private responseFinish(message: unknown): void {
     const m = message as { response: Tracked; socket?: SocketLike };
     const owed = m.socket?.[kOwed];
     if (owed === undefined) return;
@@ -184,7 +188,7 @@ export class HttpMonitor {
     const code = res.statusCode ?? 0;
     const cls = code >= 100 && code < 600 ? ((code / 100) | 0) - 1 : 5;
     this.classes[cls] = (this.classes[cls] as number) + 1;
-  };
+  }
 
   constructor() {
     // onClose needs the monitor but must stay one shared function (no closure per request).
@@ -195,10 +199,7 @@ export class HttpMonitor {
   ownResponse(res: Tracked): void {
     const owed = (res.socket ?? res.req?.socket)?.[kOwed];
     if (owed === undefined) return;
-    const i = owed.find(res);
-    if (i < 0 || Number.isNaN(owed.start[i] as number)) return;
-    owed.start[i] = Number.NaN;
-    this.started--;
+    if (owed.markOwn(res)) this.started--;
   }
 
   /** Called from the shared 'close' listener with the responses a closed connection still owed. */
@@ -211,15 +212,15 @@ export class HttpMonitor {
   start(): void {
     if (this.active) return;
     this.active = true;
-    diagnostics.subscribe('http.server.request.start', this.onStart);
-    diagnostics.subscribe('http.server.response.finish', this.onFinish);
+    diagnostics.subscribe(START, this.onMessage);
+    diagnostics.subscribe(FINISH, this.onMessage);
   }
 
   stop(): void {
     if (!this.active) return;
     this.active = false;
-    diagnostics.unsubscribe('http.server.request.start', this.onStart);
-    diagnostics.unsubscribe('http.server.response.finish', this.onFinish);
+    diagnostics.unsubscribe(START, this.onMessage);
+    diagnostics.unsubscribe(FINISH, this.onMessage);
   }
 
   sample(windowMs: number, reset = true): HttpSample {
@@ -257,7 +258,7 @@ export function markOwn(res: object): void {
 }
 function onSocketClose(this: SocketLike): void {
   const owed = this[kOwed];
-  if (!owed || owed.n === 0) return;
+  if (!owed || owed.res === null) return;
   const n = owed.drop();
   if (n > 0) monitorForClose?.abortedResponses(n);
 }
