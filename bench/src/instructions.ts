@@ -33,6 +33,10 @@
  * Medians of 3 (BENCH_REPEAT=3): clean bare 52,815, register +2,827 (0.949×); after 200 classes and the
  * emitters, bare 54,283, register +1,218 (0.978×); `BENCH_APP=1` bare 54,231, register +1,386 (0.975×).
  * One case's count moves between runs (register's by up to ~1,700): BENCH_REPEAT=n keeps the median of n.
+ * 2026-12-03, medians of 3, this build against the one before (BENCH_REGISTER/BENCH_LIB): bare 52,780; register
+ * EKG_WATCHDOG=0 54,991 (0.960×), was 55,240 (0.955×); mounted /ops/heartbeat 58,903 against a bare asked the
+ * same path 52,873 (0.898×), was 59,372 (0.891×). The GC observer costs ~93,000 a collection (~43 collections
+ * per 10,000 requests, ~400 a request), 88,000 of it node's own entry (observerCallback, MakeSyncCallback).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
