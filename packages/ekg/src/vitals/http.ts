@@ -127,9 +127,9 @@ export interface HttpSample {
 /**
  * The `http` vital's engine. It subscribes to Node's HTTP server diagnostics channels, so every
  * server in the process is measured without the user wrapping anything. Per request it does a
- * clock read and a push into the connection's ring at start and, at finish, a take from the ring, a
+ * clock read and a push onto the connection's owed responses at start and, at finish, a take from them, a
  * clock read, a histogram record, a bucket count and one increment (bench/RESULTS.md gives each in
- * ns). A connection's ring and its one 'close' listener are made at its first request; the listener
+ * ns). A connection's owed-responses record and its one 'close' listener are made at its first request; the listener
  * counts every response the connection still owed when it closed as aborted, pipelined ones included.
  */
 export class HttpMonitor {
