@@ -505,6 +505,8 @@ export class Aggregator {
   /** expired ids, reused first */
   private free: number[] = [];
   private live = 0;
+  /** numbers the live series take in a window's buffer: a window needs at most this many */
+  private liveSlots = 0;
   private kind = new Uint8Array(0);
   private names: string[] = [];
   private tagsOf: string[] = [];
@@ -552,8 +554,6 @@ export class Aggregator {
   private windowStart = Date.now();
   /** incremented as each flush begins */
   private epoch = 0;
-  /** numbers the last window held: the next one's buffer starts at that size */
-  private lastSlots = 0;
   /** buffers of windows the agent retired, for the next windows */
   private spare: Cols[] = [];
   /** series the last window held */
@@ -610,6 +610,7 @@ export class Aggregator {
       id = this.hi++;
     }
     this.live++;
+    this.liveSlots += SLOTS[kind] as number;
     // the parser's strings are slices of the packet: a series kept for minutes must not keep its
     // first packet (a 64 KiB TCP chunk, say) alive with it
     let t = tags;
@@ -653,6 +654,7 @@ export class Aggregator {
       const ref = this.tagRefs.get(tags);
       if (ref && --ref.n === 0) this.tagRefs.delete(tags);
     }
+    this.liveSlots -= SLOTS[this.kind[id] as number] as number;
     this.kind[id] = FREE;
     this.names[id] = '';
     this.tagsOf[id] = '';
@@ -828,7 +830,7 @@ export class Aggregator {
     const at = w.skn;
     let end = k ? k.encodeInto(w.c.sk, at) : this.arena.encodeInto(id, w.c.sk, at);
     while (end < 0) {
-      const next = new Uint8Array(w.c.sk.length * 2);
+      const next = new Uint8Array(Math.ceil(w.c.sk.length * 1.5));
       next.set(w.c.sk.subarray(0, at));
       w.c.sk = next;
       end = k ? k.encodeInto(w.c.sk, at) : this.arena.encodeInto(id, w.c.sk, at);
@@ -863,11 +865,16 @@ export class Aggregator {
     // series made during the flush belong to the next window: the ids to visit are those in use now
     const end = this.hi;
     let id = 0;
-    // a retired window's buffers, else new ones sized as the last window's, which the next one almost always matches
+    // a retired window's buffers, else new ones: numbers for every live series (series made during the
+    // flush belong to the next window, so it never grows), sketch bytes as the last window's and a tenth.
+    // A retired buffer far larger than needed (the first window's, grown step by step) is let go
     const spare = this.spare.pop();
+    const need = Math.max(1024, this.liveSlots);
+    const skNeed = Math.max(1024, Math.ceil(this.lastSketchBytes * 1.1));
+    const fits = (have: number | undefined, n: number) => have !== undefined && have >= n && have <= n * 1.25 + 1024;
     const c: Cols = {
-      f: spare?.f ?? new Float64Array(Math.max(1024, this.lastSlots)),
-      sk: spare?.sk ?? new Uint8Array(Math.max(1024, this.lastSketchBytes)),
+      f: spare && fits(spare.f.length, need) ? spare.f : new Float64Array(need),
+      sk: spare && fits(spare.sk.length, this.lastSketchBytes) ? spare.sk : new Uint8Array(skNeed),
       alpha: this.alpha,
     };
     const out = new WindowCols(c, Math.max(1024, this.lastCount));
@@ -880,7 +887,6 @@ export class Aggregator {
         const stop = Math.min(end, id + n);
         for (; id < stop; id++) this.close(id, epoch, start, now, seconds, final, w);
         if (id < end) return false;
-        this.lastSlots = w.n;
         this.lastSketchBytes = w.skn;
         this.lastCount = out.n;
         out.done(w.n, w.skn);

@@ -24,11 +24,28 @@ const BIG = 255;
 /** slots a page holds: a series' range lies within one page (2^16: offsets split with a shift) */
 const PAGE = 1 << 16;
 
+/** A page: PAGE slots of (bucket key, count). */
+interface Page {
+  keys: Int32Array;
+  counts: Float64Array;
+}
+
 /**
- * Slots in pages that are kept once made (768 KiB each): a side grows without copying and is emptied
- * without freeing. One contiguous array grown and cut down instead freed blocks of 10–16 MB, after
- * which glibc served every block up to that size from its `brk` heap, which fragments (docs/agent-store.md#memory).
+ * Pages kept once made (768 KiB each), in one pool both sides draw from: a side grows without copying
+ * and is emptied without freeing. One contiguous array grown and cut down instead freed blocks of
+ * 10–16 MB, after which glibc served every block up to that size from its `brk` heap, which fragments
+ * (docs/agent-store.md#memory). A side keeps its pages only while it holds a window: when the flush has
+ * read it, they go back to the pool, where the other side takes them as its window grows (two sides
+ * each keeping their own pages held two windows' worth, ~7 MB more at 100k series).
  */
+class Pool {
+  free: Page[] = [];
+
+  take(): Page {
+    return this.free.pop() ?? { keys: new Int32Array(PAGE), counts: new Float64Array(PAGE) };
+  }
+}
+
 class Side {
   keys: Int32Array[] = [];
   counts: Float64Array[] = [];
@@ -36,14 +53,17 @@ class Side {
   page = -1;
   top = PAGE;
 
+  constructor(private readonly pool: Pool) {}
+
   /** `n` (≤ PAGE) slots: where they start (page × PAGE + slot). */
   alloc(n: number): number {
     if (this.top + n > PAGE) {
       this.page++;
       this.top = 0;
       if (this.page === this.keys.length) {
-        this.keys.push(new Int32Array(PAGE));
-        this.counts.push(new Float64Array(PAGE));
+        const p = this.pool.take();
+        this.keys.push(p.keys);
+        this.counts.push(p.counts);
       }
     }
     const at = this.page * PAGE + this.top;
@@ -51,20 +71,26 @@ class Side {
     return at;
   }
 
-  /** Emptied, keeping a quarter more pages than this window used (the first window, without hints, moves many series as they grow). */
-  empty(): void {
-    const keep = Math.ceil((this.page + 1) * 1.25) + 1;
-    if (this.keys.length > keep) {
-      this.keys.length = keep;
-      this.counts.length = keep;
-    }
+  /**
+   * Emptied: its pages back to the pool, which keeps what the two sides may hold at once — a quarter
+   * more than this window used, and one (the first window, without hints, moves many series as they
+   * grow) — counting those the other side holds already.
+   */
+  empty(other: Side): void {
+    const keep = Math.ceil((this.page + 1) * 1.25) + 1 - other.keys.length;
+    for (let i = 0; i < this.keys.length; i++)
+      this.pool.free.push({ keys: this.keys[i] as Int32Array, counts: this.counts[i] as Float64Array });
+    this.keys.length = 0;
+    this.counts.length = 0;
+    if (this.pool.free.length > keep) this.pool.free.length = Math.max(0, keep);
     this.page = -1;
     this.top = PAGE;
   }
 }
 
 export class SketchArena {
-  private readonly sides = [new Side(), new Side()];
+  private readonly pool = new Pool();
+  private readonly sides = [new Side(this.pool), new Side(this.pool)];
   /** the side new sketches are made on */
   private cur = 0;
   /** per series: 1 while it holds a sketch */
@@ -207,7 +233,7 @@ export class SketchArena {
 
   /** The flush is over: every sketch on the side it closed has been taken, and the side is emptied. */
   flushed(): void {
-    (this.sides[this.cur ^ 1] as Side).empty();
+    (this.sides[this.cur ^ 1] as Side).empty(this.sides[this.cur] as Side);
   }
 
   /** Series `id`'s sketch as an object; the series holds none after (a stash, or a sink that reads it). */
