@@ -3,6 +3,7 @@ import { grown } from '../model/bytes.js';
 import { MAX_INTERVAL_MS, type MetricType, type Sample } from '../model/sample.js';
 import { QUANTILES, type Quantiles, quantilesOf, type SeriesKind } from '../model/series.js';
 import { SketchArena } from './arena.js';
+import { IdHash, seriesHash } from './id-hash.js';
 import { Sketch } from './sketch.js';
 
 export type { SeriesKind } from '../model/series.js';
@@ -491,12 +492,13 @@ export const SET_DEFAULTS = { maxSetMembers: 100_000, maxSetBytes: 1 << 20 } as 
  *
  * Series state is held column by column, indexed by a series id (a slot, reused once its series
  * expires): typed arrays for the numbers, plain arrays for the few references (name, tags, the
- * window's sketch or set). A series costs its name once (the map key when it has no tags), one
- * map entry and ~70 bytes of columns, not an object with a dozen boxed fields.
+ * window's sketch or set). A series costs its name once, its tags string shared with the others
+ * that carry it, ~14 bytes of hash table (`IdHash`: no key string, no `Map` entry) and ~70 bytes of
+ * columns, not an object with a dozen boxed fields.
  */
 export class Aggregator {
-  /** per kind, `name` or `name|tags` → series id */
-  private readonly ids: Array<Map<string, number>> = [new Map(), new Map(), new Map(), new Map()];
+  /** (kind, name, tags) → series id */
+  private readonly ids = new IdHash();
   /** tags strings, shared by every series that carries them (most of an app's series share one), with their use counts */
   private readonly tagRefs = new Map<string, { tags: string; n: number }>();
   private cap = 0;
@@ -598,11 +600,12 @@ export class Aggregator {
     this.interval = grown(this.interval, cap);
     this.setBytes = grown(this.setBytes, cap);
     this.arena.grow(cap);
+    this.ids.grow(cap);
     this.cap = cap;
   }
 
   /** A new series' id, or -1 past the cardinality cap. */
-  private create(kind: number, key: string, name: string, tags: string): number {
+  private create(kind: number, h: number, name: string, tags: string): number {
     if (this.live >= this.maxSeries) return -1;
     let id = this.free.pop();
     if (id === undefined) {
@@ -623,12 +626,10 @@ export class Aggregator {
       ref.n++;
       t = ref.tags;
     }
-    const n = own(name);
-    // untagged (most series): the name is the key, held once
-    this.ids[kind]?.set(t === '' ? n : own(key), id);
-    this.names[id] = n;
+    this.names[id] = own(name);
     this.tagsOf[id] = t;
     this.kind[id] = kind;
+    this.ids.add(id, h);
     this.epochs[id] = this.epoch;
     this.active[id] = 0;
     this.idle[id] = 0;
@@ -645,11 +646,19 @@ export class Aggregator {
     return id;
   }
 
+  /** The id of series (kind, name, tags) whose hash is `h`, or -1. */
+  private find(kind: number, h: number, name: string, tags: string): number {
+    const t = this.ids;
+    for (let i = t.start(h); ; i = t.next(i)) {
+      const id = t.id(i);
+      if (id < 0 || (t.hashes[id] === h && this.kind[id] === kind && this.names[id] === name && this.tagsOf[id] === tags)) return id;
+    }
+  }
+
   /** The series expires: its id is free for the next new one. */
   private expire(id: number): void {
-    const name = this.names[id] as string;
     const tags = this.tagsOf[id] as string;
-    this.ids[this.kind[id] as number]?.delete(tags === '' ? name : `${name}|${tags}`);
+    this.ids.delete(id);
     if (tags !== '') {
       const ref = this.tagRefs.get(tags);
       if (ref && --ref.n === 0) this.tagRefs.delete(tags);
@@ -672,10 +681,10 @@ export class Aggregator {
   add(s: Sample, now?: number): void {
     const kind = kindOf[s.type];
     // one series per name, tags and kind: a name sent as a counter and as a gauge keeps both
-    const key = s.tags === '' ? s.name : `${s.name}|${s.tags}`;
-    let id = this.ids[kind]?.get(key);
-    if (id === undefined) {
-      id = this.create(kind, key, s.name, s.tags);
+    const h = seriesHash(kind, s.name, s.tags);
+    let id = this.find(kind, h, s.name, s.tags);
+    if (id < 0) {
+      id = this.create(kind, h, s.name, s.tags);
       if (id < 0) {
         this.droppedCardinality++;
         return;
