@@ -542,7 +542,8 @@ export class Aggregator {
   private interval = new Float64Array(0);
   /** the distributions' sketches of the window being filled (and, during a flush, of the one it closes) */
   private readonly arena: SketchArena;
-  private sets: Array<Set<string> | undefined> = [];
+  /** sets' members this window, by id (a Map: most series are not sets, and an array held a slot for each) */
+  private readonly sets = new Map<number, Set<string>>();
   /** counters whose samples describe an interval, taken by each window by overlap */
   private spreads = new Map<number, Spread[]>();
   /** interval samples merged into another for `MAX_SPREADS` */
@@ -644,7 +645,7 @@ export class Aggregator {
     this.totalSum[id] = 0;
     this.interval[id] = 0;
     this.arena.done(id);
-    this.sets[id] = undefined;
+    this.sets.delete(id);
     return id;
   }
 
@@ -670,7 +671,7 @@ export class Aggregator {
     this.names[id] = '';
     this.tagsOf[id] = '';
     this.arena.done(id);
-    this.sets[id] = undefined;
+    this.sets.delete(id);
     this.spreads.delete(id);
     this.free.push(id);
     this.live--;
@@ -697,12 +698,12 @@ export class Aggregator {
         counter: this.counter[id] as number,
         gauge: this.gauge[id] as number,
         sketch: this.arena.has(id) ? this.arena.take(id) : undefined,
-        set: this.sets[id],
+        set: kind === SET ? this.sets.get(id) : undefined,
         active: this.active[id] === 1,
       });
       // (a counter's sum and a set's bytes start again; a gauge keeps its level: one column)
       if (kind !== GAUGE) this.counter[id] = 0;
-      this.sets[id] = undefined;
+      this.sets.delete(id);
       this.epochs[id] = this.epoch;
     }
     this.active[id] = 1;
@@ -746,10 +747,10 @@ export class Aggregator {
         this.arena.add(id, s.value, s.weight);
         break;
       default: {
-        let set = this.sets[id];
+        let set = this.sets.get(id);
         if (set === undefined) {
           set = new Set();
-          this.sets[id] = set;
+          this.sets.set(id, set);
         }
         const m = s.member ?? '';
         if (set.has(m)) break;
@@ -936,7 +937,7 @@ export class Aggregator {
       counter = this.counter[id] as number;
       gauge = this.gauge[id] as number;
       sketch = undefined;
-      set = this.sets[id];
+      set = kind === SET ? this.sets.get(id) : undefined;
       active = this.active[id] === 1;
       this.epochs[id] = epoch;
     }
@@ -1004,7 +1005,7 @@ export class Aggregator {
       case SET:
         b[at] = set?.size ?? 0;
         if (mine) {
-          this.sets[id] = undefined;
+          this.sets.delete(id);
           this.setBytes[id] = 0;
         }
         break;
