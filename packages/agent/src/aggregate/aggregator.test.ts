@@ -230,3 +230,25 @@ test('a retired window lends its buffers to a later one; a keepable copy of it s
   assert.equal(w3.series.find((f) => f.name === 'g7')?.value, 10);
   assert.equal(want.find((f) => f.name === 'g7')?.value, 8);
 });
+
+test('expired series give their ids and sketch slots to new ones, which start clean', () => {
+  const agg = new Aggregator({ idleWindows: 1 });
+  for (let i = 0; i < 300; i++) feed(agg, `old${i}:${i}|ms\nold${i}:${i + 1000}|ms\ng${i}:${i}|g`);
+  agg.flush();
+  agg.flush();
+  assert.equal(agg.flush().series.length, 0, 'all expired');
+  assert.equal(agg.size, 0);
+  // new distributions take the freed slots; gauges take ids that were distributions, and back
+  for (let i = 0; i < 300; i++) feed(agg, `new${i}:7|h\nh${i}:${i}|g`);
+  feed(agg, 'old5:3|ms');
+  const w = agg.flush().series;
+  assert.equal(w.length, 601);
+  for (const s of w) {
+    if (s.kind === 'distribution') {
+      assert.equal(s.count, 1, s.name);
+      assert.equal(s.max, s.name === 'old5' ? 3 : 7, s.name);
+      assert.equal(s.total, 1, `${s.name}: a new series' total`);
+      assert.ok(Math.abs((s.quantiles?.p50 ?? 0) - (s.max as number)) <= (s.max as number) * 0.02, s.name);
+    } else assert.equal(s.interval, undefined, s.name);
+  }
+});

@@ -540,6 +540,15 @@ export class Aggregator {
   private lastArrival = this.totalSum;
   /** counter, gauge: ms of the interval the last sample described (0: a moment) */
   private interval = new Float64Array(0);
+  /**
+   * distribution: its slot in the arena, whose columns hold distributions only (a slot of their own for
+   * each of 100k series cost 49 bytes a series; half are distributions here)
+   */
+  private sketchSlot = this.interval;
+  /** arena slots in use are below `slotsHi`; freed ones are reused first */
+  private slotsHi = 0;
+  private slotsCap = 0;
+  private freeSlots: number[] = [];
   /** the distributions' sketches of the window being filled (and, during a flush, of the one it closes) */
   private readonly arena: SketchArena;
   /** sets' members this window, by id (a Map: most series are not sets, and an array held a slot for each) */
@@ -604,8 +613,7 @@ export class Aggregator {
     this.counter = this.gauge = this.setBytes = grown(this.counter, cap);
     this.total = this.coverUntil = grown(this.total, cap);
     this.totalSum = this.lastArrival = grown(this.totalSum, cap);
-    this.interval = grown(this.interval, cap);
-    this.arena.grow(cap);
+    this.interval = this.sketchSlot = grown(this.interval, cap);
     this.ids.grow(cap);
     this.cap = cap;
   }
@@ -644,9 +652,20 @@ export class Aggregator {
     this.total[id] = 0;
     this.totalSum[id] = 0;
     this.interval[id] = 0;
-    this.arena.done(id);
+    if (kind === DISTRIBUTION) this.sketchSlot[id] = this.newSlot();
     this.sets.delete(id);
     return id;
+  }
+
+  /** A free slot in the arena, holding no sketch. */
+  private newSlot(): number {
+    const free = this.freeSlots.pop();
+    if (free !== undefined) return free;
+    if (this.slotsHi === this.slotsCap) {
+      this.slotsCap = Math.min(Math.max(this.slotsCap * 2, 1024), Math.max(this.slotsHi + 1, this.maxSeries));
+      this.arena.grow(this.slotsCap);
+    }
+    return this.slotsHi++;
   }
 
   /** The id of series (kind, name, tags) whose hash is `h`, or -1. */
@@ -667,12 +686,16 @@ export class Aggregator {
       if (ref && --ref.n === 0) this.tagRefs.delete(tags);
     }
     this.liveSlots -= SLOTS[this.kind[id] as number] as number;
-    this.kind[id] = FREE;
     this.names[id] = '';
     this.tagsOf[id] = '';
-    this.arena.done(id);
+    if (this.kind[id] === DISTRIBUTION) {
+      const slot = this.sketchSlot[id] as number;
+      this.arena.done(slot);
+      this.freeSlots.push(slot);
+    }
     this.sets.delete(id);
     this.spreads.delete(id);
+    this.kind[id] = FREE;
     this.free.push(id);
     this.live--;
   }
@@ -697,7 +720,10 @@ export class Aggregator {
       this.stash.set(id, {
         counter: this.counter[id] as number,
         gauge: this.gauge[id] as number,
-        sketch: this.arena.has(id) ? this.arena.take(id) : undefined,
+        sketch:
+          kind === DISTRIBUTION && this.arena.has(this.sketchSlot[id] as number)
+            ? this.arena.take(this.sketchSlot[id] as number)
+            : undefined,
         set: kind === SET ? this.sets.get(id) : undefined,
         active: this.active[id] === 1,
       });
@@ -744,7 +770,7 @@ export class Aggregator {
         }
         break;
       case DISTRIBUTION:
-        this.arena.add(id, s.value, s.weight);
+        this.arena.add(this.sketchSlot[id] as number, s.value, s.weight);
         break;
       default: {
         let set = this.sets.get(id);
@@ -837,7 +863,7 @@ export class Aggregator {
     return job.result;
   }
 
-  /** Series `id`'s sketch (its own, or `k` set aside) into the window's sketch bytes: where they start and end. */
+  /** Arena slot `id`'s sketch (or `k` set aside) into the window's sketch bytes: where they start and end. */
   private packSketch(w: Win, id: number, k: Sketch | undefined): [number, number] {
     const at = w.skn;
     let end = k ? k.encodeInto(w.c.sk, at) : this.arena.encodeInto(id, w.c.sk, at);
@@ -1012,24 +1038,25 @@ export class Aggregator {
       default: {
         // its own sketch (in the arena), or the one set aside for this window when the next one began
         const a = this.arena;
-        if (mine) a.settle(id);
-        const count = mine ? (a.count[id] as number) : (sketch as Sketch).count;
-        const sum = mine ? (a.sum[id] as number) : (sketch as Sketch).sum;
+        const slot = this.sketchSlot[id] as number;
+        if (mine) a.settle(slot);
+        const count = mine ? (a.count[slot] as number) : (sketch as Sketch).count;
+        const sum = mine ? (a.sum[slot] as number) : (sketch as Sketch).sum;
         const total = (this.total[id] as number) + count;
         const totalSum = (this.totalSum[id] as number) + sum;
         this.total[id] = total;
         this.totalSum[id] = totalSum;
         b[at] = count;
         b[at + 1] = sum;
-        b[at + 2] = mine ? (a.min[id] as number) : (sketch as Sketch).min;
-        b[at + 3] = mine ? (a.max[id] as number) : (sketch as Sketch).max;
+        b[at + 2] = mine ? (a.min[slot] as number) : (sketch as Sketch).min;
+        b[at + 3] = mine ? (a.max[slot] as number) : (sketch as Sketch).max;
         b[at + 4] = total;
         b[at + 5] = totalSum;
-        const [from, to] = this.packSketch(w, id, mine ? undefined : sketch);
+        const [from, to] = this.packSketch(w, slot, mine ? undefined : sketch);
         // (the window's buffer may have been replaced meanwhile: read it again)
         w.c.f[at + 6] = from;
         w.c.f[at + 7] = to;
-        if (mine) a.done(id);
+        if (mine) a.done(slot);
         break;
       }
     }
