@@ -1,23 +1,27 @@
 /**
  * What the aggregator holds at 100k series, after a full collection: the agent bench's load
- * (statsd-blast's series: 25k counters, 25k gauges, 25k timers, 25k histograms, ten samples a
- * series a window) fed to one Aggregator in process for a few windows, each window handed on and
+ * (statsd-blast's series: 25k counters, 25k gauges, 25k timers, 25k histograms at @0.5, ten samples a
+ * series a window, 20 lines a packet) parsed and fed to one Aggregator in process for a few windows, each window handed on and
  * retired as the agent does (the last one kept, as for /metrics), then the JS heap and the
  * ArrayBuffers it added. Bytes, not time: a busy shared machine does not move them.
  *
- *   node --expose-gc bench/dist/memory.js                 (BENCH_MEM_WINDOWS=4, BENCH_MEM_SERIES=100000)
+ *   node --expose-gc --max-semi-space-size=2 bench/dist/memory.js    (BENCH_MEM_WINDOWS=8, BENCH_MEM_SERIES=100000)
+ *
+ * (the semi-space as the bin sets it; the old generation's growth as the agent sets it, here too)
  *   BENCH_MEM_TAGS=1 ...                                  (every series tagged `host:web-<k % 50>`)
  *   BENCH_MEM_SNAPSHOT=1 ...                              (and the heap's largest parts, by constructor)
  *
- * Prints JSON: MB added to the heap (`heapUsed`) and to `arrayBuffers`, and with a snapshot, the
- * heap's self sizes by constructor name.
+ * Prints JSON: MB added to the heap (`heapUsed`) and to `arrayBuffers` after a full collection; the most
+ * added to both (the heap's pages, `heapTotal`) at any time, garbage included (`peakMb`: when V8 collects
+ * moves it, from run to run too); and with a snapshot, the heap's self sizes by constructor name.
  */
-import { getHeapSnapshot } from 'node:v8';
-import { Aggregator, type FlushResult, type Sample } from 'ekg-agent';
+import { getHeapSnapshot, setFlagsFromString } from 'node:v8';
+import { Aggregator, type FlushResult, parsePacket, type Sample } from 'ekg-agent';
 
+setFlagsFromString('--heap-growing-percent=50');
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
-const windows = Number(process.env.BENCH_MEM_WINDOWS ?? 4);
+const windows = Number(process.env.BENCH_MEM_WINDOWS ?? 8);
 const names = Number(process.env.BENCH_MEM_SERIES ?? 100_000);
 const tagged = process.env.BENCH_MEM_TAGS === '1';
 const MB = 2 ** 20;
@@ -31,38 +35,59 @@ async function settle(): Promise<NodeJS.MemoryUsage> {
   return process.memoryUsage();
 }
 
-/** Each line's strings as the parser makes them: new strings every packet, equal to the last ones. */
-function sample(k: number, v: number): Sample {
-  const tags = tagged ? `host:web-${k % 50}` : '';
+/** One StatsD line of series `k`, value from `v`, as statsd-blast sends them. */
+function line(k: number, v: number): string {
+  const tags = tagged ? `|#host:web-${k % 50}` : '';
   switch (k % 4) {
     case 0:
-      return { name: `app.req.count.${k}`, tags, type: 'c', value: 1, weight: 1 };
+      return `app.req.count.${k}:1|c${tags}`;
     case 1:
-      return { name: `app.heap.used.${k}`, tags, type: 'g', value: v % 100_000, weight: 1 };
+      return `app.heap.used.${k}:${v % 100_000}|g${tags}`;
     case 2:
-      return { name: `app.req.time.${k}`, tags, type: 'ms', value: v % 997, weight: 1 };
+      return `app.req.time.${k}:${v % 997}|ms${tags}`;
     default:
-      return { name: `app.req.size.${k}`, tags, type: 'h', value: v % 4096, weight: 2 };
+      return `app.req.size.${k}:${v % 4096}|h|@0.5${tags}`;
   }
+}
+
+/** Lines through the agent's parser, 20 a packet (one new string each, as a datagram's `toString`). */
+const sink = { sample: (s: Sample) => agg.add(s, 0), bad: () => {} };
+function packet(from: number): void {
+  let text = '';
+  for (let j = 0; j < 20; j++) text += `${j ? '\n' : ''}${line((from + j) % names, from + j)}`;
+  parsePacket(text, sink);
 }
 
 const before = await settle();
 const agg = new Aggregator({ maxSeries: names });
+/** the most V8 held (its heap's pages and the ArrayBuffers), garbage included, sampled every 100k samples */
+let peak = 0;
+const look = () => {
+  const m = process.memoryUsage();
+  const v = m.heapTotal + m.arrayBuffers - before.heapTotal - before.arrayBuffers;
+  if (v > peak) {
+    peak = v;
+    if (process.env.BENCH_MEM_TRACE) console.error(JSON.stringify({ seq, heapTotal: m.heapTotal / MB, heapUsed: m.heapUsed / MB, ab: m.arrayBuffers / MB }));
+  }
+};
 let prev: FlushResult | undefined;
 let seq = 0;
 const t0 = Date.now() - windows * 10_000;
 for (let w = 0; w < windows; w++) {
-  for (let i = 0; i < names * 10; i++) {
-    const k = seq++;
-    agg.add(sample(k % names, k), 0);
+  for (let i = 0; i < names * 10; i += 20) {
+    packet(seq);
+    seq += 20;
+    if (i % 100_000 === 0) look();
   }
   const r = agg.flush(t0 + (w + 1) * 10_000);
   agg.release(r);
   if (prev) agg.retire(prev);
   prev = r;
+  look();
 }
 // half a window into the next, as the agent is most of the time
-for (let i = 0; i < names * 5; i++) agg.add(sample(i % names, i), 0);
+for (let i = 0; i < names * 5; i += 20) packet(i);
+look();
 const after = await settle();
 const out: Record<string, unknown> = {
   series: agg.size,
@@ -70,6 +95,7 @@ const out: Record<string, unknown> = {
   tagged,
   heapMb: Math.round(((after.heapUsed - before.heapUsed) / MB) * 10) / 10,
   arrayBuffersMb: Math.round(((after.arrayBuffers - before.arrayBuffers) / MB) * 10) / 10,
+  peakMb: Math.round((peak / MB) * 10) / 10,
 };
 if (process.env.BENCH_MEM_SNAPSHOT) {
   // the snapshot's nodes: [type, name, id, self_size, edge_count, trace_node_id, detachedness] by default
