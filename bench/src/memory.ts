@@ -11,7 +11,7 @@
  *   BENCH_MEM_TAGS=1 ...                                  (every series tagged `host:web-<k % 50>`)
  *   BENCH_MEM_SNAPSHOT=1 ...                              (and the heap's largest parts, by constructor)
  *
- * Prints JSON: MB added to the heap (`heapUsed`) and to `arrayBuffers` after a full collection; the most
+ * BENCH_MEM_TRACE=1 prints each new peak as it is reached. Prints JSON: MB added to the heap (`heapUsed`) and to `arrayBuffers` after a full collection; the most
  * added to both (the heap's pages, `heapTotal`) at any time, garbage included (`peakMb`: when V8 collects
  * moves it, from run to run too); and with a snapshot, the heap's self sizes by constructor name.
  */
@@ -67,7 +67,8 @@ const look = () => {
   const v = m.heapTotal + m.arrayBuffers - before.heapTotal - before.arrayBuffers;
   if (v > peak) {
     peak = v;
-    if (process.env.BENCH_MEM_TRACE) console.error(JSON.stringify({ seq, heapTotal: m.heapTotal / MB, heapUsed: m.heapUsed / MB, ab: m.arrayBuffers / MB }));
+    if (process.env.BENCH_MEM_TRACE)
+      console.error(JSON.stringify({ seq, heapTotal: m.heapTotal / MB, heapUsed: m.heapUsed / MB, ab: m.arrayBuffers / MB }));
   }
 };
 let prev: FlushResult | undefined;
