@@ -72,12 +72,12 @@ class Side {
   }
 
   /**
-   * Emptied: its pages back to the pool, which keeps what the two sides may hold at once — a quarter
+   * Emptied: its pages back to the pool, which keeps what the two sides may hold at once — a tenth
    * more than this window used, and one (the first window, without hints, moves many series as they
    * grow) — counting those the other side holds already.
    */
   empty(other: Side): void {
-    const keep = Math.ceil((this.page + 1) * 1.25) + 1 - other.keys.length;
+    const keep = Math.ceil((this.page + 1) * 1.1) + 1 - other.keys.length;
     for (let i = 0; i < this.keys.length; i++)
       this.pool.free.push({ keys: this.keys[i] as Int32Array, counts: this.counts[i] as Float64Array });
     this.keys.length = 0;
