@@ -1,19 +1,20 @@
 /**
- * What the aggregator holds at 100k series, after a full collection: the agent bench's load
- * (statsd-blast's series: 25k counters, 25k gauges, 25k timers, 25k histograms at @0.5, ten samples a
- * series a window, 20 lines a packet) parsed and fed to one Aggregator in process for a few windows, each window handed on and
- * retired as the agent does (the last one kept, as for /metrics), then the JS heap and the
- * ArrayBuffers it added. Bytes, not time: a busy shared machine does not move them.
+ * What the aggregator holds at 100k series: the agent bench's load (statsd-blast's series: 25k
+ * counters, 25k gauges, 25k timers, 25k histograms at @0.5, ten lines a series a window, 20 lines a
+ * packet) parsed and fed to one Aggregator in process, each window handed on, released and retired as
+ * the agent does (the last one kept, as for /metrics), then half a window more. Bytes, not time: a
+ * busy shared machine does not move them.
  *
- *   node --expose-gc --max-semi-space-size=2 bench/dist/memory.js    (BENCH_MEM_WINDOWS=8, BENCH_MEM_SERIES=100000)
+ *   node --expose-gc --max-semi-space-size=2 bench/dist/memory.js   (BENCH_MEM_WINDOWS=8, BENCH_MEM_SERIES=100000)
+ *   BENCH_MEM_TAGS=1 …       every series tagged `host:web-<k % 50>`
+ *   BENCH_MEM_SNAPSHOT=1 …   and the heap's largest parts, by constructor
+ *   BENCH_MEM_TRACE=1 …      each new peak as it is reached
  *
- * (the semi-space as the bin sets it; the old generation's growth as the agent sets it, here too)
- *   BENCH_MEM_TAGS=1 ...                                  (every series tagged `host:web-<k % 50>`)
- *   BENCH_MEM_SNAPSHOT=1 ...                              (and the heap's largest parts, by constructor)
- *
- * BENCH_MEM_TRACE=1 prints each new peak as it is reached. Prints JSON: MB added to the heap (`heapUsed`) and to `arrayBuffers` after a full collection; the most
- * added to both (the heap's pages, `heapTotal`) at any time, garbage included (`peakMb`: when V8 collects
- * moves it, from run to run too); and with a snapshot, the heap's self sizes by constructor name.
+ * The semi-space as the bin sets it; the old generation's growth as the agent sets it (here too).
+ * Prints JSON: MB added to the heap (`heapUsed`) and to `arrayBuffers` after a full collection; the
+ * most added to both (the heap's pages, `heapTotal`) at any time, garbage included (`peakMb`: when V8
+ * collects moves it a little from run to run); the CPU of parsing and adding a window's lines and of
+ * its flush (medians: these are times, which a busy machine moves).
  */
 import { getHeapSnapshot, setFlagsFromString } from 'node:v8';
 import { Aggregator, type FlushResult, parsePacket, type Sample } from 'ekg-agent';
@@ -25,6 +26,7 @@ const windows = Number(process.env.BENCH_MEM_WINDOWS ?? 8);
 const names = Number(process.env.BENCH_MEM_SERIES ?? 100_000);
 const tagged = process.env.BENCH_MEM_TAGS === '1';
 const MB = 2 ** 20;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** Two full collections a turn apart: V8 frees ArrayBuffers' memory on a task the first only starts. */
 async function settle(): Promise<NodeJS.MemoryUsage> {
@@ -74,13 +76,24 @@ const look = () => {
 let prev: FlushResult | undefined;
 let seq = 0;
 const t0 = Date.now() - windows * 10_000;
+/** CPU (ms) of parsing and adding each window's lines, and of its flush */
+const addCpu: number[] = [];
+const flushCpu: number[] = [];
+const cpu = (from: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+};
 for (let w = 0; w < windows; w++) {
+  const c0 = process.cpuUsage();
   for (let i = 0; i < names * 10; i += 20) {
     packet(seq);
     seq += 20;
     if (i % 100_000 === 0) look();
   }
+  addCpu.push(cpu(c0));
+  const c1 = process.cpuUsage();
   const r = agg.flush(t0 + (w + 1) * 10_000);
+  flushCpu.push(cpu(c1));
   agg.release(r);
   if (prev) agg.retire(prev);
   prev = r;
@@ -97,6 +110,9 @@ const out: Record<string, unknown> = {
   heapMb: Math.round(((after.heapUsed - before.heapUsed) / MB) * 10) / 10,
   arrayBuffersMb: Math.round(((after.arrayBuffers - before.arrayBuffers) / MB) * 10) / 10,
   peakMb: Math.round((peak / MB) * 10) / 10,
+  // medians over the windows after the first (where the series are made)
+  addCpuMs: Math.round(median(addCpu.slice(1))),
+  flushCpuMs: Math.round(median(flushCpu.slice(1)) * 10) / 10,
 };
 if (process.env.BENCH_MEM_SNAPSHOT) {
   // the snapshot's nodes: [type, name, id, self_size, edge_count, trace_node_id, detachedness] by default
