@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { isBusy } from './schema.js';
 
 export interface CheckpointResult {
   /** ms the checkpoint and the restart write took, on whichever thread ran them */
@@ -24,6 +25,8 @@ export class Checkpointer {
   constructor(
     private readonly path: string,
     private readonly db: Database.Database,
+    /** the thread's script (tests pass one that cannot start, to run the fallback) */
+    private readonly script = new URL('./checkpoint-worker.js', import.meta.url),
   ) {}
 
   async run(): Promise<CheckpointResult> {
@@ -37,20 +40,32 @@ export class Checkpointer {
     });
   }
 
-  /** The checkpoint on the store's connection, on the event loop (no thread to be had). */
+  /**
+   * The checkpoint on the store's connection, on the event loop (no thread to be had). The connection never waits
+   * for the lock (schema.ts): taken by another connection, the restart write is left out (the next window's write
+   * restarts the WAL instead).
+   */
   private here(): CheckpointResult {
     const t0 = performance.now();
     this.db.pragma('wal_checkpoint(PASSIVE)');
     const key = 'checkpoints';
-    const n = Number((this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? 0);
-    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(n + 1));
+    try {
+      this.db
+        .transaction(() => {
+          const n = Number((this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? 0);
+          this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(n + 1));
+        })
+        .immediate();
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+    }
     return { ms: performance.now() - t0, threaded: false };
   }
 
   private thread(): Worker | undefined {
     if (this.worker || this.failed) return this.worker;
     try {
-      const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
+      const w = new Worker(this.script, {
         workerData: { path: this.path },
         // it holds a connection and a few objects: a small heap
         resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
@@ -67,11 +82,19 @@ export class Checkpointer {
       const gone = (err?: Error) => {
         if (this.worker !== w) return;
         this.worker = undefined;
-        // a thread that could not start (or died) is not tried again: the checkpoint runs here from now on
+        // a thread that could not start (or died) is not tried again: the checkpoint runs here from now on,
+        // the one asked of it too
         if (err) this.failed = true;
         const p = this.pending;
         this.pending = undefined;
-        p?.reject(err ?? new Error('checkpoint thread exited'));
+        if (!p) return;
+        if (!err) p.reject(new Error('checkpoint thread exited'));
+        else
+          try {
+            p.resolve(this.here());
+          } catch (e) {
+            p.reject(e as Error);
+          }
       };
       w.on('error', gone);
       w.on('exit', () => gone());

@@ -2,7 +2,8 @@
  * The compactor: folds head windows into per-series chunks, rolls them up (raw → 1 min → 1 h,
  * sketches merged), merges each fleet's sketches per minute and hour, and applies retention. All of
  * it in batches of series, one short transaction each, ended by time (`Pacer`: ~12 ms) or by points,
- * whichever comes first, with a turn of the event loop between, so ingest never waits long on it. Watermarks in `meta` make every step idempotent: after a crash it
+ * whichever comes first, with a turn of the event loop between, so ingest never waits long on it; a slice that
+ * finds the write lock taken (the checkpoint thread's restart write) runs nothing and is tried again shortly. Watermarks in `meta` make every step idempotent: after a crash it
  * redoes the step it was in (head rows are deleted only once their points are in chunks).
  */
 import { SketchSum } from '../aggregate/sketch.js';
@@ -114,7 +115,8 @@ export class Compactor {
     for (let i = 0; i < ids.length; ) {
       if (this.closed()) return;
       const end = Math.min(ids.length, i + per);
-      core.db.transaction(() => {
+      // (the lock taken: nothing ran, `i` is where it was, and the slice is tried again)
+      const done = core.tryTx(() => {
         while (i < end) {
           const id = ids[i++] as number;
           const meta = core.byId.get(id);
@@ -128,8 +130,8 @@ export class Compactor {
           }
           if (pace.due()) break;
         }
-      })();
-      await pace.turn('fold');
+      });
+      await (done ? pace.turn('fold') : pace.busy('fold'));
     }
     // fleets (a fold each, over every window of the pass) in slices too: written again, a pass redone after a crash replaces them
     await this.sliced(pace, 'fleets', [...lateFleets], ([key, ts]) => this.remerge(key, ts, wm, cut));
@@ -138,7 +140,7 @@ export class Compactor {
     );
     if (this.closed()) return;
     // the head rows go, and the watermark moves, in one transaction
-    core.db.transaction(() => {
+    const drop = () => {
       if (late.length > 0) {
         const redo = Math.min(...late.map((t) => bucketEnd(t, 3600) - 3600));
         if (redo < core.meta('rolled:1h') && (core.meta(REHOUR) === 0 || redo < core.meta(REHOUR))) core.setMeta(REHOUR, redo);
@@ -148,7 +150,11 @@ export class Compactor {
       core.setMeta('compacted', Math.max(wm, cut));
       if (hourFrom !== undefined) core.setMeta('rolled:1h', cut);
       core.dropHead(seqs);
-    })();
+    };
+    while (!core.tryTx(drop)) {
+      await pace.busy('head delete');
+      if (this.closed()) return;
+    }
     pace.note('head delete');
   }
 
@@ -156,11 +162,11 @@ export class Compactor {
   private async sliced<T>(pace: Pacer, step: string, items: T[], work: (item: T) => void): Promise<void> {
     for (let i = 0; i < items.length; ) {
       if (this.closed()) return;
-      this.core.db.transaction(() => {
+      const done = this.core.tryTx(() => {
         do work(items[i++] as T);
         while (i < items.length && !pace.due());
-      })();
-      await pace.turn(step);
+      });
+      await (done ? pace.turn(step) : pace.busy(step));
     }
   }
 
@@ -235,7 +241,7 @@ export class Compactor {
     for (let i = 0; i < ids.length; ) {
       if (this.closed()) return;
       const end = Math.min(ids.length, i + per);
-      core.db.transaction(() => {
+      const done = core.tryTx(() => {
         while (i < end) {
           const id = ids[i++] as number;
           const kind: Kind | undefined = id < 0 ? 'distribution' : core.byId.get(id)?.kind;
@@ -245,14 +251,14 @@ export class Compactor {
           if (hours.t.length > 0) core.putPoints(id, h1, hours, until);
           if (pace.due()) break;
         }
-      })();
-      await pace.turn('hours');
+      });
+      await (done ? pace.turn('hours') : pace.busy('hours'));
     }
-    if (!this.closed())
-      core.db.transaction(() => {
-        core.setMeta('rolled:1h', until);
-        if (redo > 0) core.setMeta(REHOUR, 0);
-      })();
+    const mark = () => {
+      core.setMeta('rolled:1h', until);
+      if (redo > 0) core.setMeta(REHOUR, 0);
+    };
+    while (!this.closed() && !core.tryTx(mark)) await pace.busy('hours');
   }
 
   /** Deletes chunks wholly past their resolution's retention, a few hundred a transaction, a slice of time between turns. */
@@ -261,7 +267,12 @@ export class Compactor {
     const del = core.db.prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE res = ? AND b <= ? LIMIT 500)');
     for (const l of core.levels) {
       const cutoff = Math.floor((now - l.keep) / 1000);
-      while (!this.closed() && del.run(l.res, cutoff).changes > 0) if (pace.due()) await pace.turn('prune');
+      while (!this.closed()) {
+        const r = core.tryRun(del, l.res, cutoff);
+        if (r === undefined) await pace.busy('prune');
+        else if (r.changes === 0) break;
+        else if (pace.due()) await pace.turn('prune');
+      }
     }
   }
 }

@@ -9,7 +9,7 @@ import { type Columns, decodeAny, emptyColumns, encodeChunk, joinParts, partCoun
 import { HeadWindow } from './head.js';
 import type { Pacer } from './pace.js';
 import { parseTags } from './reader.js';
-import type { Level } from './schema.js';
+import { isBusy, type Level } from './schema.js';
 
 /** A series the store has a row for. */
 export interface SeriesMeta {
@@ -243,6 +243,35 @@ export class Core {
   hasMeta(key: string): boolean {
     return this.st.getMeta.get(key) !== undefined;
   }
+
+  /**
+   * `fn` in a transaction that takes the write lock first (BEGIN IMMEDIATE): false, with nothing run, when the lock
+   * is taken (the checkpoint thread's restart write) — the caller tries again at its next turn. Other errors throw.
+   */
+  tryTx(fn: () => void): boolean {
+    try {
+      this.db.transaction(fn).immediate();
+      return true;
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+      this.onBusy?.();
+      return false;
+    }
+  }
+
+  /** `stmt.run(...args)` on its own (autocommit): undefined, with nothing done, when the lock is taken */
+  tryRun(stmt: Database.Statement, ...args: unknown[]): Database.RunResult | undefined {
+    try {
+      return stmt.run(...args);
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+      this.onBusy?.();
+      return undefined;
+    }
+  }
+
+  /** called each time `tryTx` or `tryRun` finds the lock taken (the store counts it) */
+  onBusy: (() => void) | undefined;
 
   setMeta(key: string, value: number): void {
     this.st.setMeta.run(key, String(value));

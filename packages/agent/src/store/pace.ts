@@ -15,6 +15,12 @@ export const SLICE_MS = 12;
  */
 export const CHECKPOINT_EVERY_MS = 2000;
 
+/**
+ * ms before a slice or a window write that found SQLite's write lock taken (the checkpoint thread's restart write,
+ * 66 ms to 1 s on a busy disk) tries again: a few tries a lock, each a BEGIN IMMEDIATE that fails at once.
+ */
+export const BUSY_RETRY_MS = 25;
+
 export class Pacer {
   private from = performance.now();
   private cpuFrom = threadCpu();
@@ -54,6 +60,13 @@ export class Pacer {
       this.checkpointed = performance.now();
     } else if (spent >= 1) await new Promise<void>((r) => setTimeout(r, Math.min(spent, 2 * this.slice)));
     else await new Promise<void>((r) => setImmediate(r));
+    this.restart();
+  }
+
+  /** The slice found the write lock taken (it ran nothing): ended, and tried again after `BUSY_RETRY_MS`. */
+  async busy(step: string): Promise<void> {
+    this.note(step);
+    await new Promise<void>((r) => setTimeout(r, BUSY_RETRY_MS));
     this.restart();
   }
 

@@ -139,7 +139,18 @@ export function openStore(path: string, levels: Level[]): Database.Database {
   }
   db.pragma(`application_id = ${APPLICATION_ID}`);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  // from here on the event loop never waits for SQLite's write lock: the only other writer is the checkpoint
+  // thread (checkpoint-worker.ts), whose WAL-restart write holds the lock for its fsync (66 ms to 1 s on a busy
+  // disk), a wait longer than the UDP receive buffer holds. A write that finds the lock taken fails at once with
+  // SQLITE_BUSY and is tried again shortly (sqlite.ts `write`, the compactor's `Core.tryTx`). Opening may wait.
+  db.pragma('busy_timeout = 0');
   return db;
+}
+
+/** Whether `err` is SQLite's "the lock is taken" (SQLITE_BUSY and its extended codes): try again, not a failure. */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 /**

@@ -9,7 +9,7 @@ import { Checkpointer } from './checkpoint.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
-import { Pacer, threadCpu } from './pace.js';
+import { BUSY_RETRY_MS, Pacer, threadCpu } from './pace.js';
 import { listInstances, listSeries, pick, runQuery } from './query.js';
 import {
   type Instance,
@@ -23,7 +23,7 @@ import {
   type StoreReader,
   tagsMatch,
 } from './reader.js';
-import { type Level, levelsFor, openStore } from './schema.js';
+import { isBusy, type Level, levelsFor, openStore } from './schema.js';
 import { Writer } from './writer.js';
 
 export { StoreError } from './schema.js';
@@ -73,6 +73,13 @@ export interface StoreStatus {
   windows_held: number;
   /** windows dropped because the hold was full */
   windows_dropped: number;
+  /**
+   * window writes that found SQLite's write lock taken (by the checkpoint thread's restart write): not an error, the
+   * window held and written again ~25 ms later, before newer ones
+   */
+  writes_deferred: number;
+  /** maintenance slices that found the lock taken: nothing done, tried again ~25 ms later */
+  maintain_deferred: number;
   last_write_ms: number;
   /**
    * the same write's CPU (user + system), minor page faults, voluntary context switches (waits: I/O, locks) and
@@ -123,6 +130,12 @@ export class SqliteStore implements Sink, StoreReader {
   private readonly held: FlushResult[] = [];
   private readonly maxHeld: number;
   private timer: NodeJS.Timeout | undefined;
+  /** the next try of windows (and events) held because the write lock was taken */
+  private retry: NodeJS.Timeout | undefined;
+  /** whether the last failed write found the lock taken (tried again on a timer) rather than failed */
+  private busy = false;
+  /** events that found the lock taken, added again with the held windows */
+  private readonly heldEvents: StatsdEvent[] = [];
   private maintaining = false;
   private loggedAt = 0;
   private closed = false;
@@ -132,6 +145,8 @@ export class SqliteStore implements Sink, StoreReader {
     points_written: 0,
     windows_held: 0,
     windows_dropped: 0,
+    writes_deferred: 0,
+    maintain_deferred: 0,
     last_write_ms: 0,
     last_write_cpu_ms: 0,
     last_write_minflt: 0,
@@ -159,6 +174,7 @@ export class SqliteStore implements Sink, StoreReader {
     }
     this.core = new Core(db, this.levels, o.headCacheBytes);
     this.writer = new Writer(this.core);
+    this.core.onBusy = () => this.status.maintain_deferred++;
     this.compactor = new Compactor(this.core, o.batch ?? 3000, () => this.closed);
     this.eventLog = new Events(db);
     this.checkpointer = new Checkpointer(o.path, db);
@@ -175,13 +191,37 @@ export class SqliteStore implements Sink, StoreReader {
 
   write(w: FlushResult): void {
     if (this.closed) return;
-    // windows held while the file could not be written go first, in order
+    if (!this.drain() || !this.tryWrite(w)) this.hold(w);
+    this.settle();
+  }
+
+  /** Writes the held windows, in order, until one fails; whether none is left. */
+  private drain(): boolean {
     while (this.held.length > 0) {
-      if (!this.tryWrite(this.held[0] as FlushResult)) break;
+      if (!this.tryWrite(this.held[0] as FlushResult)) return false;
       this.held.shift();
     }
-    if (this.held.length > 0 || !this.tryWrite(w)) this.hold(w);
+    while (this.heldEvents.length > 0) {
+      if (!this.addEvent(this.heldEvents[0] as StatsdEvent)) return false;
+      this.heldEvents.shift();
+    }
+    return true;
+  }
+
+  /**
+   * After a write: the hold's count, and a try again soon when the lock was taken (the checkpoint thread's restart
+   * write ends within a second); a failing file is tried again with the next window, as before.
+   */
+  private settle(): void {
     this.status.windows_held = this.held.length;
+    if (!this.busy || this.retry || this.closed || (this.held.length === 0 && this.heldEvents.length === 0)) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.closed) return;
+      this.drain();
+      this.settle();
+    }, BUSY_RETRY_MS);
+    this.retry.unref();
   }
 
   private hold(w: FlushResult): void {
@@ -209,6 +249,7 @@ export class SqliteStore implements Sink, StoreReader {
   }
 
   private tryWrite(w: FlushResult): boolean {
+    this.busy = false;
     const t0 = performance.now();
     const r0 = process.resourceUsage();
     const c0 = threadCpu();
@@ -229,6 +270,12 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.last_write_ivcsw = r1.involuntaryContextSwitches - r0.involuntaryContextSwitches;
       return true;
     } catch (err) {
+      if (isBusy(err)) {
+        // the lock taken (never waited for: schema.ts): not an error, the window is written again shortly
+        this.busy = true;
+        this.status.writes_deferred++;
+        return false;
+      }
       const e = err as Error & { code?: string };
       const msg = `${e.code ?? 'error'}: ${e.message}`;
       // one line on the way down, and at most one a minute while it flaps
@@ -259,12 +306,13 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.rollups += await this.compactor.run(now, pace);
       if (!this.closed && now - this.core.meta('pruned_at') > 600_000) {
         await this.compactor.prune(now, pace);
-        if (!this.closed) this.core.setMeta('pruned_at', now);
+        while (!this.closed && !this.core.tryTx(() => this.core.setMeta('pruned_at', now))) await pace.busy('prune');
       }
       if (!this.closed) {
         // gone instances' rows are deleted so restarts do not pile up (the answers leave them out already)
         const gone = this.goneBefore(now);
-        this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)').run(gone, gone);
+        const del = this.db.prepare('DELETE FROM instances WHERE last_seen < ? AND (health_at IS NULL OR health_at < ?)');
+        while (!this.closed && this.core.tryRun(del, gone, gone) === undefined) await pace.busy('instances');
         pace.note('instances');
         // the WAL copied back, off the write path (a window's commit rarely reaches the auto-checkpoint), and restarted
         // (checkpoint-worker.ts) on the checkpoint's thread: 71–120 ms at 100k series, which held the event loop here
@@ -345,7 +393,23 @@ export class SqliteStore implements Sink, StoreReader {
   /** Keeps a DogStatsD event (a stall) with the instance its tags name; the last 10,000 are kept. */
   event(e: StatsdEvent): void {
     if (this.closed) return;
-    this.eventLog.add(e);
+    if (this.heldEvents.length > 0 || !this.addEvent(e)) {
+      // the lock taken: kept (a few) and added with the held windows
+      if (this.heldEvents.length < 100) this.heldEvents.push(e);
+      this.settle();
+    }
+  }
+
+  /** Adds the event; false when the write lock was taken. */
+  private addEvent(e: StatsdEvent): boolean {
+    try {
+      this.eventLog.add(e);
+      return true;
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+      this.busy = true;
+      return false;
+    }
   }
 
   async events(from: number, to: number, key?: string, service?: string): Promise<StoredEvent[]> {
@@ -357,7 +421,11 @@ export class SqliteStore implements Sink, StoreReader {
     // the last window (the agent flushes it before closing sinks) is written first
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retry) clearTimeout(this.retry);
     await this.checkpointer.close();
+    // the checkpoint thread gone, nothing holds the lock: windows held for it are written now
+    if (this.busy) this.drain();
+    this.status.windows_held = this.held.length;
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {

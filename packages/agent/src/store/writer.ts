@@ -68,6 +68,8 @@ export class Writer {
     this.blob = undefined;
     let done: { seq: number; t: number; d: number; bytes: Uint8Array };
     try {
+      // the write lock taken first (BEGIN IMMEDIATE): a lock held by the checkpoint thread fails it at once, before
+      // the window is encoded (the store holds it and tries again shortly)
       done = this.tx(w);
     } catch (err) {
       for (const m of this.made) {
@@ -141,7 +143,7 @@ export class Writer {
         }
       }
       return { seq, t, d, bytes };
-    })(w);
+    }).immediate(w);
 
   /** Its last_seen touched every five minutes. */
   private touch(k: SeriesMeta, now: number): SeriesMeta {
