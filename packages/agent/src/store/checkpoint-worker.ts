@@ -26,7 +26,13 @@ port.on('message', (m: 'checkpoint' | 'close') => {
     // a one-row write restarts the WAL after a complete checkpoint: the next write after one rewinds the WAL
     // and fsyncs its new header (0.5 ms idle, 66 ms to 1 s beside other writers), which was the next
     // window's write, in the flush. Here the agent's write waits on it only if it comes in that moment.
-    bump();
+    try {
+      bump();
+    } catch (err) {
+      // the lock held past the busy timeout (another connection's long write): the restart is an optimisation, left
+      // to the next write
+      if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
+    }
     port.postMessage({ ms: performance.now() - t0, log: r?.log ?? 0, checkpointed: r?.checkpointed ?? 0 });
   } catch (err) {
     const e = err as Error & { code?: string };

@@ -90,60 +90,62 @@ export class Writer {
   private readonly alloc = (size: number): Uint8Array => this.core.slab(size);
 
   private readonly tx = (w: FlushResult) =>
-    this.core.db.transaction((win: FlushResult) => {
-      const t = Math.round(win.end / 1000);
-      const d = Math.max(1, Math.round(win.end - win.start));
-      const hb = this.hb;
-      // the aggregator's windows are read column by column (no object per series); others by their objects
-      const rows: Rows = win.cols ? new ColRows(win.cols) : new ObjectRows(win.series);
-      // per instance that sent something: its `up` gauge, if it sent one
-      const seen = new Map<string, { value: number; tags: string } | undefined>();
-      // the longest interval an instance's samples describe in this window: how long until it is due again
-      const intervals = new Map<string, number>();
-      const n = rows.n;
-      const last = this.order;
-      for (let i = 0; i < n; i++) {
-        // a level carried past its sample's interval is not an observation (docs/time-model.md)
-        if (rows.carried(i)) continue;
-        const name = rows.name(i);
-        const tags = rows.tags(i);
-        const kind = rows.kind(i);
-        // the aggregator lists its series in the same order window after window: the series at this
-        // position last time is checked first, one compare instead of two map lookups
-        const p = last[i];
-        const k =
-          p !== undefined && p.name === name && p.tags === tags && p.kind === kind
-            ? this.touch(p, win.end)
-            : this.known(name, tags, kind, win.end);
-        last[i] = k;
-        if (k.inst !== undefined) {
-          // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
-          if (name === 'up') seen.set(k.inst, { value: rows.value(i), tags });
-          else if (!seen.has(k.inst)) seen.set(k.inst, undefined);
-          const iv = rows.interval(i);
-          if (iv > 0 && iv > (intervals.get(k.inst) ?? 0)) intervals.set(k.inst, iv);
+    this.core.db
+      .transaction((win: FlushResult) => {
+        const t = Math.round(win.end / 1000);
+        const d = Math.max(1, Math.round(win.end - win.start));
+        const hb = this.hb;
+        // the aggregator's windows are read column by column (no object per series); others by their objects
+        const rows: Rows = win.cols ? new ColRows(win.cols) : new ObjectRows(win.series);
+        // per instance that sent something: its `up` gauge, if it sent one
+        const seen = new Map<string, { value: number; tags: string } | undefined>();
+        // the longest interval an instance's samples describe in this window: how long until it is due again
+        const intervals = new Map<string, number>();
+        const n = rows.n;
+        const last = this.order;
+        for (let i = 0; i < n; i++) {
+          // a level carried past its sample's interval is not an observation (docs/time-model.md)
+          if (rows.carried(i)) continue;
+          const name = rows.name(i);
+          const tags = rows.tags(i);
+          const kind = rows.kind(i);
+          // the aggregator lists its series in the same order window after window: the series at this
+          // position last time is checked first, one compare instead of two map lookups
+          const p = last[i];
+          const k =
+            p !== undefined && p.name === name && p.tags === tags && p.kind === kind
+              ? this.touch(p, win.end)
+              : this.known(name, tags, kind, win.end);
+          last[i] = k;
+          if (k.inst !== undefined) {
+            // an instance is seen when it sent something: a gauge carried at its last level is not a sign of life
+            if (name === 'up') seen.set(k.inst, { value: rows.value(i), tags });
+            else if (!seen.has(k.inst)) seen.set(k.inst, undefined);
+            const iv = rows.interval(i);
+            if (iv > 0 && iv > (intervals.get(k.inst) ?? 0)) intervals.set(k.inst, iv);
+          }
+          if (kind === 'distribution') rows.dist(i, k.id, hb);
+          else hb.level(k.id, rows.value(i));
         }
-        if (kind === 'distribution') rows.dist(i, k.id, hb);
-        else hb.level(k.id, rows.value(i));
-      }
-      if (last.length > n) last.length = n;
-      // written straight into a slab the core's cache reuses window after window: no 4 MB blob allocated
-      // a window (better-sqlite3 binds the view's bytes only, and SQLite copies them)
-      const bytes = hb.encode(this.alloc);
-      this.blob = bytes;
-      const parted = bytes.length > HEAD_PART;
-      const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, parted ? EMPTY : bytes).lastInsertRowid);
-      if (parted)
-        for (let at = 0, k = 0; at < bytes.length; at += HEAD_PART, k++) this.st.addPart.run(seq, k, bytes.subarray(at, at + HEAD_PART));
-      for (const [key, up] of seen) {
-        this.st.upsertInstance.run(key, win.end, win.end, intervals.get(key) ?? 0);
-        if (up) {
-          const reason = parseTags(up.tags).reason;
-          this.st.instanceHealth.run(up.value >= 1 ? 'up' : 'down', reason ?? null, win.end, key);
+        if (last.length > n) last.length = n;
+        // written straight into a slab the core's cache reuses window after window: no 4 MB blob allocated
+        // a window (better-sqlite3 binds the view's bytes only, and SQLite copies them)
+        const bytes = hb.encode(this.alloc);
+        this.blob = bytes;
+        const parted = bytes.length > HEAD_PART;
+        const seq = Number(this.st.addHead.run(t, d, hb.nl + hb.nd, parted ? EMPTY : bytes).lastInsertRowid);
+        if (parted)
+          for (let at = 0, k = 0; at < bytes.length; at += HEAD_PART, k++) this.st.addPart.run(seq, k, bytes.subarray(at, at + HEAD_PART));
+        for (const [key, up] of seen) {
+          this.st.upsertInstance.run(key, win.end, win.end, intervals.get(key) ?? 0);
+          if (up) {
+            const reason = parseTags(up.tags).reason;
+            this.st.instanceHealth.run(up.value >= 1 ? 'up' : 'down', reason ?? null, win.end, key);
+          }
         }
-      }
-      return { seq, t, d, bytes };
-    }).immediate(w);
+        return { seq, t, d, bytes };
+      })
+      .immediate(w);
 
   /** Its last_seen touched every five minutes. */
   private touch(k: SeriesMeta, now: number): SeriesMeta {
