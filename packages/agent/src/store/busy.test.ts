@@ -48,6 +48,7 @@ test('a window write that finds the write lock taken returns at once: held and c
   after(() => other.close());
   other.exec('BEGIN IMMEDIATE');
   store.write(ws[1] as FlushResult);
+  store.event({ title: 'stall', text: 'loop blocked', ts: Math.round(first / 1000), tags: 'pid:100,service:api' });
   store.write(ws[2] as FlushResult);
   // back while the lock is still held: nothing waited for it, and nothing failed
   assert.equal(other.inTransaction, true);
@@ -63,6 +64,10 @@ test('a window write that finds the write lock taken returns at once: held and c
   store.write(ws[3] as FlushResult);
   assert.equal(store.status.windows_written, 4);
   assert.equal(store.status.ok, true);
+  assert.deepEqual(
+    (await store.events(first - 10_000, first + 30_000)).map((e) => e.title),
+    ['stall'],
+  );
   const ts = store.db.prepare('SELECT t FROM head ORDER BY seq').pluck().all() as number[];
   assert.deepEqual(
     ts,

@@ -2,6 +2,7 @@
 import type Database from 'better-sqlite3';
 import type { StatsdEvent } from '../ingest/statsd-parse.js';
 import { instanceKey, parseTags, type StoredEvent } from './reader.js';
+import { isBusy } from './schema.js';
 
 const KEEP = 10_000;
 
@@ -21,7 +22,12 @@ export class Events {
     this.insert.run(t, key ?? null, e.title.slice(0, 200), e.text.slice(0, 4000), e.alert ?? null, e.tags);
     if (++this.since > 1000) {
       this.since = 0;
-      this.db.exec(`DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ${KEEP}`);
+      try {
+        this.db.exec(`DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ${KEEP}`);
+      } catch (err) {
+        // the lock taken since the insert (the event is in): the trim is left to the next thousand events
+        if (!isBusy(err)) throw err;
+      }
     }
   }
 
