@@ -392,3 +392,34 @@ test("docs/agent-api.md's table of parameters is the API's own (API_PARAMS)", ()
     assert.deepEqual(documented, params.length ? [...params] : [], path);
   }
 });
+
+test('a query that meets SQLITE_BUSY is answered 503 with Retry-After, not 500, and served on the next ask', {
+  timeout: 30_000,
+}, async () => {
+  const { agent, base } = await agentOn(join(dir, 'busy'));
+  try {
+    agent.ingest('runtime.eventloop.delay.p99:12|g|#service:web,host:h1,pid:7');
+    agent.flush();
+    const url = `${base}/api/v1/query?name=runtime.eventloop.delay.p99&from=now-1h&step=1m&agg=max`;
+    assert.equal((await get(url)).status, 200);
+    // the store's connection never waits on SQLite's locks (busy_timeout 0): a read that meets one (another
+    // process recovering the WAL index, a backup in exclusive mode) raises SQLITE_BUSY, as here once
+    const reader = agent.reader as NonNullable<typeof agent.reader>;
+    const query = reader.query;
+    reader.query = () => {
+      reader.query = query;
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    };
+    const locked = await fetch(url);
+    assert.equal(locked.status, 503);
+    assert.equal(locked.headers.get('retry-after'), '1');
+    assert.match(((await locked.json()) as { error: string }).error, /store is busy/);
+    const self = (await get(`${base}/api/v1/self`)).body as { queries_store_busy?: number; http_errors?: number };
+    assert.equal(self.queries_store_busy, 1);
+    assert.equal(self.http_errors, 0, 'not counted as a failure of the agent');
+    assert.match(await (await fetch(`${base}/metrics`)).text(), /^ekg_agent_queries_store_busy_total 1$/m);
+    assert.equal((await get(url)).status, 200);
+  } finally {
+    await agent.stop();
+  }
+});

@@ -2,6 +2,7 @@ import { parseDuration } from 'ekg-vitals';
 import { MAX_NAME } from '../ingest/statsd-parse.js';
 import { BudgetError, QUERY_MAX_POINTS, QUERY_TIMEOUT, QueryBudget } from '../store/budget.js';
 import { AGGS, type Agg, type Instance, type Query, QueryError, type StoreReader } from '../store/reader.js';
+import { isBusy } from '../store/schema.js';
 
 /** The query parameters each API takes; any other is a 400 naming it. `q` alone may repeat. */
 export const API_PARAMS = {
@@ -34,6 +35,8 @@ export interface ApiCounters {
   series_truncated: number;
   /** /api/v1/instances answers cut at their limit (`truncated: true`, `total` says how many matched) */
   instances_truncated: number;
+  /** queries answered 503 (Retry-After: 1) because SQLite's file was locked: the event loop never waits on its locks */
+  queries_store_busy: number;
 }
 
 export const newApiCounters = (): ApiCounters => ({
@@ -41,6 +44,7 @@ export const newApiCounters = (): ApiCounters => ({
   queries_over_time: 0,
   series_truncated: 0,
   instances_truncated: 0,
+  queries_store_busy: 0,
 });
 
 /** At most this many series in one /api/v1/series answer (the `limit` parameter's default and its maximum). */
@@ -130,7 +134,7 @@ export async function handleApi(
   now = Date.now(),
   limits: ApiLimits = DEFAULT_LIMITS,
   counters: ApiCounters = newApiCounters(),
-): Promise<[number, unknown]> {
+): Promise<[number, unknown, Record<string, string>?]> {
   try {
     if (!Object.hasOwn(API_PARAMS, path))
       return [
@@ -205,6 +209,12 @@ export async function handleApi(
       return [err.status, { error: err.message, budget: err.budget, limit: err.limit }];
     }
     if (err instanceof QueryError) return [400, { error: err.message, param: err.param }];
+    if (isBusy(err)) {
+      // the store's connection never waits on SQLite's locks (busy_timeout 0, docs/agent-store.md): a read that meets
+      // one (another process recovering the WAL index, or holding the file in exclusive mode) is asked again
+      counters.queries_store_busy++;
+      return [503, { error: 'the store is busy (its file is locked); ask again shortly' }, { 'retry-after': '1' }];
+    }
     return [502, { error: `the store could not answer: ${(err as Error).message}` }];
   }
 }

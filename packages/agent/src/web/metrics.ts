@@ -64,6 +64,12 @@ export function renderAgentMetrics(agent: MetricsSource, web?: WebCounters): str
       web.http_errors,
     );
     one(
+      'ekg_agent_queries_store_busy_total',
+      'counter',
+      "API queries answered 503 because SQLite's file was locked (the agent never waits on it); ask again.",
+      web.queries_store_busy,
+    );
+    one(
       'ekg_agent_http_connections_evicted_total',
       'counter',
       'HTTP connections closed at the connection cap to make room: the oldest with no request in progress.',

@@ -51,8 +51,8 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
   res.end(body);
 }
 
-const json = (res: ServerResponse, status: number, body: unknown) =>
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+const json = (res: ServerResponse, status: number, body: unknown, extra?: Record<string, string>) =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), extra);
 
 /** A raw answer on a socket Node no longer serves, then close. */
 function closeWith(socket: Duplex, status: string, body: string): void {
@@ -188,7 +188,9 @@ export function startWeb(agent: WebDeps, ep: Endpoint): Promise<Server> {
       if (!read) return send(res, 405, 'text/plain; charset=utf-8', 'use GET\n', { allow: 'GET, HEAD' });
       const reader = agent.reader();
       if (!reader) return json(res, 404, { error: 'no store: the agent runs with --store off' });
-      return handleApi(reader, path, params, Date.now(), limits, counters).then(([status, body]) => json(res, status, body));
+      return handleApi(reader, path, params, Date.now(), limits, counters).then(([status, body, headers]) =>
+        json(res, status, body, headers),
+      );
     }
     if (path === '/v1/push') return push(req, res, params);
     send(
