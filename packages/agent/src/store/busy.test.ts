@@ -137,3 +137,36 @@ test('with no checkpoint thread to be had, the checkpoint and the WAL restart ru
   assert.equal(count(), 2);
   await cp.close();
 });
+
+test('a write lock another process keeps past 5 s is said as a failure: the store not ok, the pass ended with the reason; all written once it lets go', {
+  timeout: 60_000,
+}, async () => {
+  const p = path();
+  const store = new SqliteStore({ path: p, flushInterval: 10_000 });
+  after(() => store.close());
+  const now = Math.ceil(Date.now() / 600_000) * 600_000;
+  const ws = windows(now - 1800_000 + 5000, 31);
+  for (const w of ws.slice(0, 30)) store.write(w);
+  const other = new Database(p);
+  after(() => other.close());
+  // a `sqlite3` shell left in a transaction: not the checkpoint thread, which holds the lock ~1 s at most
+  other.exec('BEGIN IMMEDIATE');
+  store.write(ws[30] as FlushResult);
+  assert.equal(store.status.ok, true, 'a lock just taken is not yet a failure');
+  const pass = store.maintain(now);
+  await until(() => !store.status.ok);
+  await pass;
+  assert.match(store.status.error ?? '', /EKG_STORE_LOCKED: another connection has held the file's write lock for \d+\.\d s/);
+  assert.equal(store.status.windows_held, 1, 'the window is held, as on a full disk');
+  assert.equal(other.prepare('SELECT count(*) FROM chunks').pluck().get(), 0);
+  other.exec('COMMIT');
+  await until(() => store.status.windows_held === 0);
+  assert.equal(store.status.ok, true);
+  assert.equal(store.status.error, undefined);
+  assert.equal(store.status.windows_written, 31);
+  // the next pass does what the ended one could not
+  await store.maintain(now);
+  assert.equal(store.status.error, undefined);
+  assert.equal(store.db.prepare('SELECT count(*) FROM head').pluck().get(), 0);
+  assert.equal(store.points(), 62);
+});

@@ -9,6 +9,8 @@ const port = parentPort;
 if (!port) throw new Error('checkpoint-worker: run as a worker thread');
 const db = new Database((workerData as { path: string }).path);
 db.pragma('busy_timeout = 2000');
+// as the store's own connection: its commit is not fsynced (the WAL's new header is), so it holds the lock less long
+db.pragma('synchronous = NORMAL');
 const getMeta = db.prepare("SELECT value FROM meta WHERE key = 'checkpoints'").pluck();
 const setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('checkpoints', ?)");
 const bump = db.transaction(() => setMeta.run(String(Number(getMeta.get() ?? 0) + 1)));
@@ -27,7 +29,9 @@ port.on('message', (m: 'checkpoint' | 'close') => {
     // and fsyncs its new header (0.5 ms idle, 66 ms to 1 s beside other writers), which was the next
     // window's write, in the flush. Here the agent's write waits on it only if it comes in that moment.
     try {
-      bump();
+      // IMMEDIATE: the lock taken first, waited for (busy_timeout) while a window's write holds it; a deferred transaction
+      // upgrading its read to a write fails at once instead, the busy handler not called for that upgrade
+      bump.immediate();
     } catch (err) {
       // the lock held past the busy timeout (another connection's long write): the restart is an optimisation, left
       // to the next write

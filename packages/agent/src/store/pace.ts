@@ -21,6 +21,21 @@ export const CHECKPOINT_EVERY_MS = 2000;
  */
 export const BUSY_RETRY_MS = 25;
 
+/**
+ * ms the write lock may stay taken before the store says so: the checkpoint thread holds it ~1 s at most (its restart
+ * write's commit on a busy disk), so a lock held longer is another process's (a `sqlite3` shell in a transaction, a
+ * backup tool): a window write then fails as on a full disk (held, `store.ok` false, one stderr line, /heartbeat
+ * degraded), and a maintenance pass ends with the reason in `store.error`, to be tried again at the next pass.
+ */
+export const LOCK_PATIENCE_MS = 5000;
+
+/** The error a pass ends with when the lock stays taken past `LOCK_PATIENCE_MS`. */
+export function lockHeld(ms: number): Error & { code: string } {
+  return Object.assign(new Error(`another connection has held the file's write lock for ${(ms / 1000).toFixed(1)} s`), {
+    code: 'EKG_STORE_LOCKED',
+  });
+}
+
 export class Pacer {
   private from = performance.now();
   private cpuFrom = threadCpu();
@@ -34,6 +49,8 @@ export class Pacer {
   longestCpu = 0;
 
   private checkpointed = performance.now();
+  /** when the slices began to find the lock taken, one after another (Date.now), else undefined */
+  private lockedSince: number | undefined;
 
   constructor(
     /** the WAL's checkpoint (store/checkpoint.ts), run at a turn once `CHECKPOINT_EVERY_MS` have passed since the last */
@@ -63,15 +80,31 @@ export class Pacer {
     this.restart();
   }
 
-  /** The slice found the write lock taken (it ran nothing): ended, and tried again after `BUSY_RETRY_MS`. */
+  /**
+   * The slice found the write lock taken (it ran nothing): ended, and tried again after `BUSY_RETRY_MS`; throws
+   * (`lockHeld`) once the lock has stayed taken `LOCK_PATIENCE_MS`, the pass then ending.
+   */
   async busy(step: string): Promise<void> {
-    this.note(step);
+    this.mark(step);
+    const now = Date.now();
+    this.lockedSince ??= now;
+    if (now - this.lockedSince >= LOCK_PATIENCE_MS) {
+      const ms = now - this.lockedSince;
+      this.lockedSince = undefined;
+      throw lockHeld(ms);
+    }
     await new Promise<void>((r) => setTimeout(r, BUSY_RETRY_MS));
     this.restart();
   }
 
   /** Ends the slice without a turn (the pass is over, or an await follows that is a turn already); its length, ms. */
   note(step: string): number {
+    // a step done: the lock was had
+    this.lockedSince = undefined;
+    return this.mark(step);
+  }
+
+  private mark(step: string): number {
     const d = performance.now() - this.from;
     if (d > this.longest) {
       this.longest = d;

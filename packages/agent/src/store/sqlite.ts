@@ -9,7 +9,7 @@ import { Checkpointer } from './checkpoint.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
-import { BUSY_RETRY_MS, Pacer, threadCpu } from './pace.js';
+import { BUSY_RETRY_MS, LOCK_PATIENCE_MS, lockHeld, Pacer, threadCpu } from './pace.js';
 import { listInstances, listSeries, pick, runQuery } from './query.js';
 import {
   type Instance,
@@ -78,6 +78,8 @@ export interface StoreStatus {
    * window held and written again ~25 ms later, before newer ones
    */
   writes_deferred: number;
+  /** DogStatsD events dropped while the write lock stayed taken (past the 100 held) */
+  events_dropped: number;
   /** maintenance slices that found the lock taken: nothing done, tried again ~25 ms later */
   maintain_deferred: number;
   last_write_ms: number;
@@ -134,6 +136,8 @@ export class SqliteStore implements Sink, StoreReader {
   private retry: NodeJS.Timeout | undefined;
   /** whether the last failed write found the lock taken (tried again on a timer) rather than failed */
   private busy = false;
+  /** when window writes began to find the lock taken, one after another (Date.now), else undefined */
+  private lockedSince: number | undefined;
   /** events that found the lock taken, added again with the held windows */
   private readonly heldEvents: StatsdEvent[] = [];
   private maintaining = false;
@@ -146,6 +150,7 @@ export class SqliteStore implements Sink, StoreReader {
     windows_held: 0,
     windows_dropped: 0,
     writes_deferred: 0,
+    events_dropped: 0,
     maintain_deferred: 0,
     last_write_ms: 0,
     last_write_cpu_ms: 0,
@@ -255,6 +260,7 @@ export class SqliteStore implements Sink, StoreReader {
     const c0 = threadCpu();
     try {
       this.writer.write(w);
+      this.lockedSince = undefined;
       if (!this.status.ok && this.held.length <= 1) report('EKG_AGENT_ERR_STORE', `store: writing again after: ${this.status.error}`);
       this.status.ok = true;
       this.status.error = undefined;
@@ -270,13 +276,17 @@ export class SqliteStore implements Sink, StoreReader {
       this.status.last_write_ivcsw = r1.involuntaryContextSwitches - r0.involuntaryContextSwitches;
       return true;
     } catch (err) {
+      let e = err as Error & { code?: string };
       if (isBusy(err)) {
         // the lock taken (never waited for: schema.ts): not an error, the window is written again shortly
         this.busy = true;
         this.status.writes_deferred++;
-        return false;
+        const now = Date.now();
+        this.lockedSince ??= now;
+        // unless it stays taken: not the checkpoint thread's (pace.ts), and said as any failure is
+        if (now - this.lockedSince < LOCK_PATIENCE_MS) return false;
+        e = lockHeld(now - this.lockedSince);
       }
-      const e = err as Error & { code?: string };
       const msg = `${e.code ?? 'error'}: ${e.message}`;
       // one line on the way down, and at most one a minute while it flaps
       if (this.status.ok && Date.now() - this.loggedAt > 60_000) {
@@ -301,7 +311,8 @@ export class SqliteStore implements Sink, StoreReader {
     if (this.maintaining || this.closed) return;
     this.maintaining = true;
     const t0 = performance.now();
-    const pace = new Pacer(() => this.checkpointer.run());
+    // (no checkpoint once the store is closing: its thread is ended, and one started now would hold the lock)
+    const pace = new Pacer(() => (this.closed ? Promise.resolve() : this.checkpointer.run()));
     try {
       this.status.rollups += await this.compactor.run(now, pace);
       if (!this.closed && now - this.core.meta('pruned_at') > 600_000) {
@@ -328,7 +339,8 @@ export class SqliteStore implements Sink, StoreReader {
       }
     } catch (err) {
       const e = err as Error & { code?: string };
-      this.status.error = `maintenance: ${e.code ?? 'error'}: ${e.message}`;
+      // (a pass the store's close interrupted has no error to tell)
+      if (!this.closed) this.status.error = `maintenance: ${e.code ?? 'error'}: ${e.message}`;
     } finally {
       pace.note('end');
       // the checkpoint thread ends with the pass (it would hold ~9 MB until the next)
@@ -396,6 +408,7 @@ export class SqliteStore implements Sink, StoreReader {
     if (this.heldEvents.length > 0 || !this.addEvent(e)) {
       // the lock taken: kept (a few) and added with the held windows
       if (this.heldEvents.length < 100) this.heldEvents.push(e);
+      else this.status.events_dropped++;
       this.settle();
     }
   }
