@@ -41,6 +41,8 @@ export interface Core {
   peek(): Snapshot | undefined;
   /** The health verdict; synchronous when no check must run. */
   health(): Health | Promise<Health>;
+  /** The same verdict as the probes share it: frozen when ready with no checks (one object for every probe). */
+  sharedHealth(): Health | Promise<Health>;
   /** The verdict as it stands without running a check; undefined when one must run. */
   peekHealth(): { value: Health; until?: number } | undefined;
   /** /live */

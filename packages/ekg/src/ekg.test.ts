@@ -285,3 +285,21 @@ test('close() twice is safe and stops reporting', async () => {
   assert.equal((await ekg.health()).ok, false);
   assert.equal(ekg.live().ok, false);
 });
+
+test("health() gives the caller a verdict of its own to change, even when ready with no checks (the probes' shared one is frozen)", async () => {
+  const ekg = createEkg({ signals: false, interval: 60_000 });
+  await ekg.ready();
+  try {
+    const h = (await ekg.health()) as unknown as Record<string, unknown>;
+    assert.equal(h.ok, true);
+    assert.equal(h.state, 'ready');
+    // ESM is strict: a write to a frozen object would throw into the caller
+    h.seen = 1;
+    (h.checks as Record<string, unknown>).mine = { ok: true };
+    const again = (await ekg.health()) as unknown as Record<string, unknown>;
+    assert.equal(again.seen, undefined);
+    assert.deepEqual(again.checks, {});
+  } finally {
+    await ekg.close();
+  }
+});

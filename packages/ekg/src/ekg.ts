@@ -229,6 +229,13 @@ export class Ekg implements Core {
    * With no checks to run, the answer is synchronous.
    */
   health(): Health | Promise<Health> {
+    const h = this.healthState.health();
+    // the probes' shared "ready, no checks" verdict is frozen: a caller gets one of its own, to change as it likes
+    return h instanceof Promise || !Object.isFrozen(h) ? h : { ok: h.ok, state: h.state, checks: {} };
+  }
+
+  /** The verdict as the probes share it (frozen when ready with no checks, one object for every probe): not to be changed. */
+  sharedHealth(): Health | Promise<Health> {
     return this.healthState.health();
   }
 

@@ -147,12 +147,12 @@ export class Router {
 
   private heartbeat(header: HeaderGetter): Reply | Promise<Reply> {
     // no `then` here: its callback would be a closure made for every probe
-    const h = this.ekg.health();
+    const h = this.ekg.sharedHealth();
     return h instanceof Promise ? h.then((v) => heartbeatReply(v, wantsJson(header))) : heartbeatReply(h, wantsJson(header));
   }
 
   private ready(header: HeaderGetter): Reply | Promise<Reply> {
-    return then(this.ekg.health(), (h) => readyReply(this.verdict(h), wantsJson(header)));
+    return then(this.ekg.sharedHealth(), (h) => readyReply(this.verdict(h), wantsJson(header)));
   }
 
   private live(header: HeaderGetter): Reply {
