@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { isBusy } from './schema.js';
+import { checkpointAndRestart } from './wal.js';
 
 export interface CheckpointResult {
   /** ms the checkpoint and the restart write took, on whichever thread ran them */
@@ -47,18 +47,7 @@ export class Checkpointer {
    */
   private here(): CheckpointResult {
     const t0 = performance.now();
-    this.db.pragma('wal_checkpoint(PASSIVE)');
-    const key = 'checkpoints';
-    try {
-      this.db
-        .transaction(() => {
-          const n = Number((this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(key) as string | undefined) ?? 0);
-          this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(n + 1));
-        })
-        .immediate();
-    } catch (err) {
-      if (!isBusy(err)) throw err;
-    }
+    checkpointAndRestart(this.db);
     return { ms: performance.now() - t0, threaded: false };
   }
 

@@ -29,11 +29,24 @@ export const BUSY_RETRY_MS = 25;
  */
 export const LOCK_PATIENCE_MS = 5000;
 
-/** The error a pass ends with when the lock stays taken past `LOCK_PATIENCE_MS`. */
-export function lockHeld(ms: number): Error & { code: string } {
-  return Object.assign(new Error(`another connection has held the file's write lock for ${(ms / 1000).toFixed(1)} s`), {
-    code: 'EKG_STORE_LOCKED',
-  });
+/** How long the write lock has been found taken, try after try: past `LOCK_PATIENCE_MS`, a failure to say. */
+export class LockPatience {
+  private since: number | undefined;
+
+  /** The lock found taken: undefined while that is within patience, else the error to say (`EKG_STORE_LOCKED`). */
+  taken(now = Date.now()): (Error & { code: string }) | undefined {
+    this.since ??= now;
+    const ms = now - this.since;
+    if (ms < LOCK_PATIENCE_MS) return undefined;
+    return Object.assign(new Error(`another connection has held the file's write lock for ${(ms / 1000).toFixed(1)} s`), {
+      code: 'EKG_STORE_LOCKED',
+    });
+  }
+
+  /** The lock was had: patience starts over. */
+  had(): void {
+    this.since = undefined;
+  }
 }
 
 export class Pacer {
@@ -49,8 +62,7 @@ export class Pacer {
   longestCpu = 0;
 
   private checkpointed = performance.now();
-  /** when the slices began to find the lock taken, one after another (Date.now), else undefined */
-  private lockedSince: number | undefined;
+  private readonly patience = new LockPatience();
 
   constructor(
     /** the WAL's checkpoint (store/checkpoint.ts), run at a turn once `CHECKPOINT_EVERY_MS` have passed since the last */
@@ -82,16 +94,14 @@ export class Pacer {
 
   /**
    * The slice found the write lock taken (it ran nothing): ended, and tried again after `BUSY_RETRY_MS`; throws
-   * (`lockHeld`) once the lock has stayed taken `LOCK_PATIENCE_MS`, the pass then ending.
+   * (`LockPatience`) once the lock has stayed taken `LOCK_PATIENCE_MS`, the pass then ending.
    */
   async busy(step: string): Promise<void> {
     this.mark(step);
-    const now = Date.now();
-    this.lockedSince ??= now;
-    if (now - this.lockedSince >= LOCK_PATIENCE_MS) {
-      const ms = now - this.lockedSince;
-      this.lockedSince = undefined;
-      throw lockHeld(ms);
+    const held = this.patience.taken();
+    if (held) {
+      this.patience.had();
+      throw held;
     }
     await new Promise<void>((r) => setTimeout(r, BUSY_RETRY_MS));
     this.restart();
@@ -100,7 +110,7 @@ export class Pacer {
   /** Ends the slice without a turn (the pass is over, or an await follows that is a turn already); its length, ms. */
   note(step: string): number {
     // a step done: the lock was had
-    this.lockedSince = undefined;
+    this.patience.had();
     return this.mark(step);
   }
 

@@ -147,11 +147,7 @@ export function openStore(path: string, levels: Level[]): Database.Database {
   return db;
 }
 
-/** Whether `err` is SQLite's "the lock is taken" (SQLITE_BUSY and its extended codes): try again, not a failure. */
-export function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-}
+export { isBusy } from './wal.js';
 
 /**
  * Version 1 → 2, in one transaction: rows up to the 1-minute rollup's watermark become raw chunks,

@@ -9,7 +9,7 @@ import { Checkpointer } from './checkpoint.js';
 import { Compactor } from './compactor.js';
 import { Core } from './core.js';
 import { Events } from './events.js';
-import { BUSY_RETRY_MS, LOCK_PATIENCE_MS, lockHeld, Pacer, threadCpu } from './pace.js';
+import { BUSY_RETRY_MS, LockPatience, Pacer, threadCpu } from './pace.js';
 import { listInstances, listSeries, pick, runQuery } from './query.js';
 import {
   type Instance,
@@ -136,8 +136,8 @@ export class SqliteStore implements Sink, StoreReader {
   private retry: NodeJS.Timeout | undefined;
   /** whether the last failed write found the lock taken (tried again on a timer) rather than failed */
   private busy = false;
-  /** when window writes began to find the lock taken, one after another (Date.now), else undefined */
-  private lockedSince: number | undefined;
+  /** how long window writes have found the lock taken, one after another */
+  private readonly patience = new LockPatience();
   /** events that found the lock taken, added again with the held windows */
   private readonly heldEvents: StatsdEvent[] = [];
   private maintaining = false;
@@ -260,7 +260,7 @@ export class SqliteStore implements Sink, StoreReader {
     const c0 = threadCpu();
     try {
       this.writer.write(w);
-      this.lockedSince = undefined;
+      this.patience.had();
       if (!this.status.ok && this.held.length <= 1) report('EKG_AGENT_ERR_STORE', `store: writing again after: ${this.status.error}`);
       this.status.ok = true;
       this.status.error = undefined;
@@ -281,11 +281,10 @@ export class SqliteStore implements Sink, StoreReader {
         // the lock taken (never waited for: schema.ts): not an error, the window is written again shortly
         this.busy = true;
         this.status.writes_deferred++;
-        const now = Date.now();
-        this.lockedSince ??= now;
         // unless it stays taken: not the checkpoint thread's (pace.ts), and said as any failure is
-        if (now - this.lockedSince < LOCK_PATIENCE_MS) return false;
-        e = lockHeld(now - this.lockedSince);
+        const held = this.patience.taken();
+        if (!held) return false;
+        e = held;
       }
       const msg = `${e.code ?? 'error'}: ${e.message}`;
       // one line on the way down, and at most one a minute while it flaps
